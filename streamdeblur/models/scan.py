@@ -1,0 +1,209 @@
+"""Selective scan (the S6 recurrence of Mamba) in pure PyTorch, plus the ``mamba_ssm`` kernel.
+
+For every channel ``d`` and state ``n`` the scan runs, along the sequence ``t``::
+
+    Δ_t   = softplus(delta_t + delta_bias)            (if delta_softplus)
+    h_t   = exp(Δ_t · A[d, n]) · h_{t-1} + Δ_t · B_t[n] · u_t
+    y_t   = Σ_n C_t[n] · h_t[n]  +  D[d] · u_t
+
+Shapes (one group of B/C shared by all channels, as DeepRFTv2 uses it):
+``u, delta: N×D×L``, ``A: D×S``, ``B, C: N×S×L``, ``D, delta_bias: D``. The state and all the
+arithmetic are float32 whatever the input dtype: the recurrence multiplies thousands of decays,
+and half precision loses it.
+
+Three implementations give the same numbers up to rounding:
+
+* :func:`selective_scan_sequential` — the reference: one Python step per position.
+* :func:`selective_scan_chunked` — the sequence is cut into ``≈√L`` chunks that are scanned
+  side by side (vectorised across chunks), then chunk boundary states are chained, then every
+  chunk is re-scanned from its true start state. About ``3·√L`` Python steps instead of ``L``;
+  every exponent is ``≤ 0``, so nothing overflows however long the chunk.
+* ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` — the fused CUDA kernel, used
+  when the package is installed and the tensors are on CUDA.
+
+:func:`selective_scan` picks one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+try:  # optional fused CUDA kernel
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_scan  # type: ignore
+except Exception:  # pragma: no cover - depends on the machine
+    _mamba_scan = None
+
+#: Which implementation :func:`selective_scan` uses: ``auto``, ``sequential``, ``chunked`` or ``mamba``.
+SCAN_IMPL = "auto"
+#: Below this length ``auto`` runs the sequential loop (fewer, larger steps do not pay off).
+CHUNKED_MIN_LENGTH = 1024
+
+
+def _check(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> None:
+    if u.dim() != 3 or delta.shape != u.shape:
+        raise ValueError(f"selective_scan: u and delta must be N×D×L and equal, got {tuple(u.shape)}, {tuple(delta.shape)}")
+    n, d, length = u.shape
+    if A.shape[0] != d or A.dim() != 2:
+        raise ValueError(f"selective_scan: A must be D×S with D={d}, got {tuple(A.shape)}")
+    s = A.shape[1]
+    for name, t in (("B", B), ("C", C)):
+        if tuple(t.shape) != (n, s, length):
+            raise ValueError(f"selective_scan: {name} must be N×S×L = {(n, s, length)}, got {tuple(t.shape)}")
+
+
+def _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus):
+    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.float().view(1, -1, 1)
+    if delta_softplus:
+        delta = F.softplus(delta)
+    return u, delta, A, B, C
+
+
+def _finish(y: torch.Tensor, u: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
+    if D is not None:
+        y = y + u * D.float().view(1, -1, 1)
+    return y
+
+
+def selective_scan_sequential(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+) -> torch.Tensor:
+    """Reference selective scan, one step per sequence position (see the module docstring).
+
+    Returns:
+        ``y``: float32 ``N×D×L``.
+
+    Example:
+        >>> u = torch.randn(1, 2, 5); A = -torch.ones(2, 3); Bm = torch.randn(1, 3, 5)
+        >>> selective_scan_sequential(u, torch.zeros_like(u), A, Bm, Bm).shape
+        torch.Size([1, 2, 5])
+    """
+    _check(u, delta, A, B, C)
+    u, delta, A, B, C = _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    n, d, length = u.shape
+    dt = delta.permute(2, 0, 1)  # L×N×D: cheap per-step views
+    du = (delta * u).permute(2, 0, 1)
+    bt = B.permute(2, 0, 1)  # L×N×S
+    ct = C.permute(2, 0, 1)
+    h = u.new_zeros(n, d, A.shape[1])
+    ys = []
+    for t in range(length):
+        h = torch.exp(dt[t].unsqueeze(-1) * A) * h + du[t].unsqueeze(-1) * bt[t].unsqueeze(1)
+        ys.append((h * ct[t].unsqueeze(1)).sum(-1))
+    y = torch.stack(ys, dim=-1) if ys else u.new_zeros(n, d, 0)
+    return _finish(y, u, D)
+
+
+def selective_scan_chunked(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """Chunked parallel selective scan (same result as :func:`selective_scan_sequential`).
+
+    Args:
+        u, delta, A, B, C, D, delta_bias, delta_softplus: as in the module docstring.
+        chunk: positions per chunk; default ``ceil(√L)``, which minimises the number of steps.
+
+    Returns:
+        ``y``: float32 ``N×D×L``.
+    """
+    _check(u, delta, A, B, C)
+    u, delta, A, B, C = _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    n, d, length = u.shape
+    s = A.shape[1]
+    if length == 0:
+        return _finish(u.new_zeros(n, d, 0), u, D)
+    t_len = chunk or max(1, math.ceil(math.sqrt(length)))
+    nc = math.ceil(length / t_len)
+    pad = nc * t_len - length
+
+    def split(x: torch.Tensor) -> torch.Tensor:  # N×K×L -> T×N×K×nc (padding: Δ=0, u=0)
+        x = F.pad(x, (0, pad)) if pad else x
+        return x.view(x.shape[0], x.shape[1], nc, t_len).permute(3, 0, 1, 2)
+
+    dt = split(delta)
+    du = split(delta * u)
+    bt = split(B).permute(0, 1, 3, 2).unsqueeze(2)  # T×N×1×nc×S
+    ct = split(C).permute(0, 1, 3, 2).unsqueeze(2)
+    a = A.view(1, d, 1, s)
+
+    # pass 1: every chunk scanned from a zero state, all chunks at once
+    h = u.new_zeros(n, d, nc, s)
+    for t in range(t_len):
+        h = torch.exp(dt[t].unsqueeze(-1) * a) * h + du[t].unsqueeze(-1) * bt[t]
+    decay = torch.exp(dt.sum(0).unsqueeze(-1) * a)  # N×D×nc×S, total decay over each chunk
+
+    # pass 2: chain the chunk boundaries -> the true state entering each chunk
+    starts = [u.new_zeros(n, d, s)]
+    for c in range(nc - 1):
+        starts.append(decay[:, :, c] * starts[-1] + h[:, :, c])
+    h = torch.stack(starts, dim=2)
+
+    # pass 3: re-scan each chunk from its true start state, reading out y
+    ys = []
+    for t in range(t_len):
+        h = torch.exp(dt[t].unsqueeze(-1) * a) * h + du[t].unsqueeze(-1) * bt[t]
+        ys.append((h * ct[t]).sum(-1))
+    y = torch.stack(ys, dim=-1).reshape(n, d, nc * t_len)[..., :length]
+    return _finish(y, u, D)
+
+
+def mamba_available() -> bool:
+    """True when the fused ``mamba_ssm`` CUDA kernel can be imported."""
+    return _mamba_scan is not None
+
+
+def selective_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Selective scan with the implementation chosen by ``impl`` (default :data:`SCAN_IMPL`).
+
+    ``auto`` uses ``mamba_ssm`` on CUDA when installed, else the chunked scan for sequences of at
+    least :data:`CHUNKED_MIN_LENGTH`, else the sequential loop.
+    """
+    impl = impl or SCAN_IMPL
+    if impl == "auto":
+        if _mamba_scan is not None and u.is_cuda:
+            impl = "mamba"
+        else:
+            impl = "chunked" if u.shape[-1] >= CHUNKED_MIN_LENGTH else "sequential"
+    if impl == "mamba":
+        if _mamba_scan is None:
+            raise RuntimeError("scan implementation 'mamba' needs the mamba_ssm package (pip install mamba-ssm)")
+        return _mamba_scan(
+            u.float().contiguous(), delta.float().contiguous(), A.float().contiguous(),
+            B.float().contiguous(), C.float().contiguous(),
+            None if D is None else D.float(), z=None,
+            delta_bias=None if delta_bias is None else delta_bias.float(), delta_softplus=delta_softplus,
+        )
+    if impl == "chunked":
+        return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if impl == "sequential":
+        return selective_scan_sequential(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    raise ValueError(f"unknown scan implementation {impl!r}; allowed: auto, sequential, chunked, mamba")
