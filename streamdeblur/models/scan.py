@@ -92,10 +92,11 @@ def selective_scan_sequential(
     _check(u, delta, A, B, C)
     u, delta, A, B, C = _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus)
     n, d, length = u.shape
-    dt = delta.permute(2, 0, 1)  # L×N×D: cheap per-step views
-    du = (delta * u).permute(2, 0, 1)
-    bt = B.permute(2, 0, 1)  # L×N×S
-    ct = C.permute(2, 0, 1)
+    # per-step views; unbind (not indexing) keeps autograd to one gather per tensor
+    dt = delta.permute(2, 0, 1).unbind(0)  # L × (N×D)
+    du = (delta * u).permute(2, 0, 1).unbind(0)
+    bt = B.permute(2, 0, 1).unbind(0)  # L × (N×S)
+    ct = C.permute(2, 0, 1).unbind(0)
     h = u.new_zeros(n, d, A.shape[1])
     ys = []
     for t in range(length):
@@ -139,22 +140,24 @@ def selective_scan_chunked(
         x = F.pad(x, (0, pad)) if pad else x
         return x.view(x.shape[0], x.shape[1], nc, t_len).permute(3, 0, 1, 2)
 
-    dt = split(delta)
-    du = split(delta * u)
-    bt = split(B).permute(0, 1, 3, 2).unsqueeze(2)  # T×N×1×nc×S
-    ct = split(C).permute(0, 1, 3, 2).unsqueeze(2)
+    dt_all = split(delta)
+    dt = dt_all.unbind(0)  # unbind, not indexing: autograd then gathers each tensor's grads once
+    du = split(delta * u).unbind(0)
+    bt = split(B).permute(0, 1, 3, 2).unsqueeze(2).unbind(0)  # T × (N×1×nc×S)
+    ct = split(C).permute(0, 1, 3, 2).unsqueeze(2).unbind(0)
     a = A.view(1, d, 1, s)
 
     # pass 1: every chunk scanned from a zero state, all chunks at once
     h = u.new_zeros(n, d, nc, s)
     for t in range(t_len):
         h = torch.exp(dt[t].unsqueeze(-1) * a) * h + du[t].unsqueeze(-1) * bt[t]
-    decay = torch.exp(dt.sum(0).unsqueeze(-1) * a)  # N×D×nc×S, total decay over each chunk
+    decay = torch.exp(dt_all.sum(0).unsqueeze(-1) * a)  # N×D×nc×S, total decay over each chunk
+    hs = h.unbind(2)
 
     # pass 2: chain the chunk boundaries -> the true state entering each chunk
     starts = [u.new_zeros(n, d, s)]
     for c in range(nc - 1):
-        starts.append(decay[:, :, c] * starts[-1] + h[:, :, c])
+        starts.append(decay[:, :, c] * starts[-1] + hs[c])
     h = torch.stack(starts, dim=2)
 
     # pass 3: re-scan each chunk from its true start state, reading out y

@@ -7,19 +7,19 @@ from .registry import register_model
 
 #: Official DeepRFTv2-B (GoPro config): 30,117,560 parameters, two columns.
 B_CONFIG = DeepRFTv2Config()
-#: Smaller, same blocks: narrower, fewer blocks, still two columns and the FKE at both scales.
+#: Smaller, same blocks: 48 wide, two columns, NAFEVS at the two lower levels, FKE at both scales.
 S_CONFIG = DeepRFTv2Config(
-    dim=32, columns=2,
+    dim=48, columns=2,
     max_encoder=(("naf", 1), ("nafevs", 2), ("nafevs", 4)), max_decoder=(("nafevs", 4), ("nafevs", 2), ("naf", 1)),
     mid_encoder=(("naf", 1), ("naf", 2), ("naf", 4)), mid_decoder=(("naf", 4), ("naf", 2), ("naf", 1)),
     kernel_levels=2,
 )
-#: Tiny, for CPU and live use: one column.
+#: Tiny, for CPU and live use: 32 wide, one column, NAFEVS only at the lowest level, one FKE level.
 T_CONFIG = DeepRFTv2Config(
-    dim=24, columns=1,
-    max_encoder=(("naf", 1), ("nafevs", 2), ("nafevs", 2)), max_decoder=(("nafevs", 2), ("nafevs", 2), ("naf", 1)),
-    mid_encoder=(("naf", 1), ("naf", 1), ("naf", 2)), mid_decoder=(("naf", 2), ("naf", 1), ("naf", 1)),
-    kernel_levels=2,
+    dim=32, columns=1,
+    max_encoder=(("naf", 1), ("naf", 2), ("nafevs", 2)), max_decoder=(("nafevs", 2), ("naf", 2), ("naf", 1)),
+    mid_encoder=(("naf", 1), ("naf", 2), ("naf", 2)), mid_decoder=(("naf", 2), ("naf", 2), ("naf", 1)),
+    kernel_levels=1,
 )
 
 
@@ -28,11 +28,11 @@ def deeprftv2_b() -> DeepRFTv2:
     return DeepRFTv2(B_CONFIG)
 
 
-@register_model("deeprftv2-s", description="DeepRFTv2-S: narrower (32), fewer blocks, two columns")
+@register_model("deeprftv2-s", description="DeepRFTv2-S: fewer blocks, two columns")
 def deeprftv2_s() -> DeepRFTv2:
     return DeepRFTv2(S_CONFIG)
 
 
-@register_model("deeprftv2-t", description="DeepRFTv2-T: tiny (24 wide), one column, for CPU and live use")
+@register_model("deeprftv2-t", description="DeepRFTv2-T: 32 wide, one column, for CPU and live use")
 def deeprftv2_t() -> DeepRFTv2:
     return DeepRFTv2(T_CONFIG)

@@ -1,0 +1,153 @@
+"""Training and evaluation samples from a built dataset (see :mod:`streamdeblur.train.data`).
+
+Training pairs are synthesised on the fly (endless variety from few photos): a random crop of a
+sharp image with a margin for the kernel, random flips and quarter turns, then
+:func:`~streamdeblur.train.blur.synthesize`; a fraction comes from averaging consecutive video
+frames instead. The evaluation set is fixed: crops and blur drawn once from a seed, from the
+evaluation split only, and saved with their true kernels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .blur import BlurConfig, BlurSample, average_frames, synthesize
+
+#: Pixels of context around a crop so the largest kernel (65 px) never sees the crop border.
+MARGIN = 32
+
+
+def to_tensor(img_u8: np.ndarray) -> torch.Tensor:
+    """``H×W×3`` uint8 → ``3×H×W`` float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(img_u8)).permute(2, 0, 1).float().div_(255.0)
+
+
+def _read(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+@dataclass
+class SharpPool:
+    """Sharp images and video-frame groups of one split, held in memory."""
+
+    images: list[np.ndarray]
+    clips: list[list[np.ndarray]]
+
+    @classmethod
+    def load(cls, root: Path, split: str) -> SharpPool:
+        root = Path(root)
+        if not (root / "manifest.json").exists():
+            raise FileNotFoundError(f"{root} is not a built dataset (no manifest.json); run 'streamdeblur data build'")
+        images = [_read(p) for p in sorted((root / "images" / split).glob("*.png"))]
+        clips = []
+        for d in sorted((root / "clips" / split).glob("*")):
+            frames = sorted(d.glob("*.png"))
+            for g in sorted({f.name.split("_")[0] for f in frames}):
+                clips.append([_read(f) for f in frames if f.name.startswith(g + "_")])
+        if not images:
+            raise FileNotFoundError(f"no {split} images under {root}/images/{split}")
+        return cls(images, clips)
+
+
+def random_crop(rng: np.random.Generator, img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        s = size / min(h, w)
+        img = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_CUBIC)
+        h, w = img.shape[:2]
+    y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+    return img[y : y + size, x : x + size]
+
+
+def augment(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    if rng.uniform() < 0.5:
+        img = img[:, ::-1]
+    return np.ascontiguousarray(np.rot90(img, int(rng.integers(4))))
+
+
+class BlurPairs:
+    """Endless synthetic (blurry, sharp) batches from a :class:`SharpPool`.
+
+    Args:
+        pool: sharp content.
+        crop: side of the returned crops (changeable between batches: progressive training).
+        seed: random seed.
+        blur: degradation strengths.
+        p_video: fraction of samples made by frame averaging (when clips exist).
+    """
+
+    def __init__(self, pool: SharpPool, crop: int = 128, seed: int = 0, blur: BlurConfig | None = None,
+                 p_video: float = 0.1) -> None:
+        self.pool, self.crop, self.blur, self.p_video = pool, crop, blur or BlurConfig(), p_video
+        self.rng = np.random.default_rng(seed)
+        areas = np.array([i.shape[0] * i.shape[1] for i in pool.images], dtype=np.float64)
+        self.p = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos more often, small ones not starved
+
+    def sample(self) -> BlurSample:
+        rng = self.rng
+        if self.pool.clips and rng.uniform() < self.p_video:
+            clip = self.pool.clips[rng.integers(len(self.pool.clips))]
+            n = int(rng.integers(3, len(clip) + 1))
+            s = int(rng.integers(0, len(clip) - n + 1))
+            h, w = clip[0].shape[:2]
+            y, x = rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)
+            frames = [f[y : y + self.crop, x : x + self.crop] for f in clip[s : s + n]]
+            return average_frames(rng, frames, self.blur)
+        img = self.pool.images[rng.choice(len(self.pool.images), p=self.p)]
+        sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
+        return synthesize(rng, sharp, self.blur, margin=MARGIN)
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(blurry, sharp)``, each ``n×3×crop×crop`` float in [0, 1]."""
+        samples = [self.sample() for _ in range(n)]
+        return (torch.stack([to_tensor(s.blurry) for s in samples]), torch.stack([to_tensor(s.sharp) for s in samples]))
+
+    def __iter__(self) -> Iterator[BlurSample]:
+        while True:
+            yield self.sample()
+
+
+def make_eval_set(root: Path, out: Path, crops_per_image: int = 4, size: int = 256, seed: int = 2024,
+                  blur: BlurConfig | None = None) -> dict:
+    """Draw the fixed evaluation set from the ``eval`` split and save it (``torch.save`` of tensors).
+
+    Saved: ``blurry``/``sharp`` uint8 ``N×3×size×size``, ``kernels`` float ``N×2×65×65`` (zero
+    padded, centred; second slot unused when the blur is uniform), ``weights`` float
+    ``N×2×size×size`` blend maps (ones/zeros when uniform), ``sources`` list of image ids.
+    """
+    root, out = Path(root), Path(out)
+    rng = np.random.default_rng(seed)
+    blur = blur or BlurConfig()
+    manifest = json.loads((root / "manifest.json").read_text())
+    ids = [e["id"] for e in manifest["files"] if e.get("split") == "eval" and e.get("kind") == "photo"]
+    blurry, sharp, kernels, weights, sources = [], [], [], [], []
+    for ident in sorted(ids):
+        img = _read(root / "images" / "eval" / f"{ident}.png")
+        for _ in range(crops_per_image):
+            s = synthesize(rng, random_crop(rng, img, size + 2 * MARGIN), blur, margin=MARGIN)
+            blurry.append(to_tensor(s.blurry).mul(255).round().byte())
+            sharp.append(to_tensor(s.sharp).mul(255).round().byte())
+            k = torch.zeros(2, 65, 65)
+            for j, kern in enumerate(s.kernels):
+                o = (65 - kern.shape[0]) // 2
+                k[j, o : o + kern.shape[0], o : o + kern.shape[1]] = torch.from_numpy(kern)
+            kernels.append(k)
+            wgt = torch.zeros(2, size, size)
+            if s.weights is None:
+                wgt[0] = 1
+            else:
+                wgt[: len(s.weights)] = torch.from_numpy(s.weights)
+            weights.append(wgt)
+            sources.append(ident)
+    data = {"blurry": torch.stack(blurry), "sharp": torch.stack(sharp), "kernels": torch.stack(kernels),
+            "weights": torch.stack(weights), "sources": sources, "seed": seed, "size": size}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, out)
+    return data
