@@ -78,7 +78,9 @@ def check_compatible(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    misshaped = [f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    misshaped = [
+        f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape
+    ]
     if missing or unexpected or misshaped:
         parts = []
         if missing:

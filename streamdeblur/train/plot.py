@@ -30,7 +30,8 @@ def line_plot(path: str | Path, series: dict[str, tuple[Sequence[float], Sequenc
     xmax, ymax = (xmax if xmax > xmin else xmin + 1), (ymax if ymax > ymin else ymin + 1)
 
     def px(x, y):
-        return (left + (x - xmin) / (xmax - xmin) * (w - left - right), h - bottom - (y - ymin) / (ymax - ymin) * (h - top - bottom))
+        fx, fy = (x - xmin) / (xmax - xmin), (y - ymin) / (ymax - ymin)
+        return left + fx * (w - left - right), h - bottom - fy * (h - top - bottom)
 
     cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)
     for i in range(5):
