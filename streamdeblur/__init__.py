@@ -1,5 +1,15 @@
-"""streamdeblur: remove motion and defocus blur from video, live and recorded."""
+"""streamdeblur: remove motion and defocus blur from video, live and recorded.
+
+Example:
+    >>> import streamdeblur
+    >>> streamdeblur.process("shaky.mp4", "sharp.mp4")      # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .api import process  # noqa: E402
+from .pipeline import Pipeline, Progress, RunResult  # noqa: E402
+
+__all__ = ["Pipeline", "Progress", "RunResult", "__version__", "process"]

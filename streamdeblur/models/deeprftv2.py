@@ -34,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 from .blocks import DownSample, PatchEmbed, conv1x1, gaussian_pyramid
 from .columns import Decoder, Encoder, LevelSpec, SkipEncoder
 from .fke import KernelEstimator
+from .kernels import KernelReadout, centre_crop, kernels_from_otf
 
 #: Input height and width must be multiples of this.
 MULTIPLE = 8
@@ -196,3 +197,26 @@ class DeepRFTv2(nn.Module):
     def deblur(self, x: torch.Tensor) -> torch.Tensor:
         """Deblurred image (the last full-scale head), not clamped."""
         return self.heads(x).result
+
+    # -- tiled inference hooks (see streamdeblur.tiling) --------------------------------------
+
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The full- and half-scale inputs, built once per whole frame before tiling."""
+        return gaussian_pyramid(x, 2)
+
+    def forward_pyramid(self, levels: list[torch.Tensor], kernel_size: int = 0):
+        """Deblur from pyramid levels (tiles cut from :meth:`pyramid`).
+
+        With ``kernel_size > 0`` also returns the channel-averaged FKE kernel of the last column,
+        centre-cropped to ``kernel_size`` (``N×k×k``), for the kernel overlay.
+        """
+        self.check_input(levels[0])
+        out = self.global_model(levels[0], levels[1])
+        if not kernel_size:
+            return out.result
+        return out.result, centre_crop(kernels_from_otf(out.otf[-1]).mean, kernel_size)
+
+    def estimate_kernels(self, x: torch.Tensor) -> KernelReadout:
+        """Run the network on ``x`` (a frame or tile) and read out the last column's full-scale
+        FKE transfer functions and spatial kernels."""
+        return kernels_from_otf(self.heads(x).otf[-1])

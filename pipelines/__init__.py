@@ -1,0 +1,1 @@
+"""The shipped YAML pipelines; installed as the package data ``streamdeblur.pipelines``."""

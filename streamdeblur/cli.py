@@ -1,0 +1,347 @@
+"""The ``streamdeblur`` command (also ``python -m streamdeblur``).
+
+Exit codes: 0 done; 1 processing failed; 2 bad usage or configuration; 3 unreadable input;
+4 output cannot be written; 5 unusable weights; 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM). Errors are one line on stderr (``--debug`` adds the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_WEIGHTS = 0, 1, 2, 3, 4, 5
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _classify(exc: BaseException) -> int:
+    from .config import ConfigError
+    from .io.sinks import SinkError
+    from .io.sources import SourceError
+    from .models import WeightsError
+
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, (ConfigError, ValueError, KeyError)):
+        return EXIT_USAGE
+    if isinstance(exc, SourceError):
+        return EXIT_INPUT
+    if isinstance(exc, SinkError):
+        return EXIT_OUTPUT
+    if isinstance(exc, WeightsError):
+        return EXIT_WEIGHTS
+    return EXIT_FAIL
+
+
+def _message(exc: BaseException) -> str:
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = str(msg).strip().splitlines()[0] if str(msg).strip() else type(exc).__name__
+    return msg
+
+
+# -- argument parsing ---------------------------------------------------------------------------
+
+
+def _add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> None:
+    p.add_argument("--pipeline", default=default_pipeline, help=f"shipped pipeline name or YAML file (default {default_pipeline})")
+    p.add_argument("--model", help="model name (see 'streamdeblur models')")
+    p.add_argument("--weights", help="checkpoint path, or 'default' for the bundled weights")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
+    p.add_argument("--overlap", type=int, help="tile overlap in pixels")
+    p.add_argument("--batch", type=int, help="frames per batch")
+    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (CPU with AMX, or CUDA)")
+    p.add_argument("--crf", type=int, help="encoder quality (lower is better)")
+    p.add_argument("--preset", help="encoder preset (e.g. medium, fast)")
+    p.add_argument("--codec", help="video encoder (libx264, libx265, libvpx-vp9, libsvtav1, …)")
+    p.add_argument("--no-audio", action="store_true", help="do not copy audio")
+    p.add_argument("--strict", action="store_true", default=None, help="stop at the first corrupt packet")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--remove-partial", action="store_true", help="delete the partial output of a failed run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="streamdeblur", description="Remove motion and defocus blur from video.")
+    ap.add_argument("--version", action="version", version=f"streamdeblur {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="deblur a video file, stream or image folder")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, …) or image folder")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs")
+    _add_pipeline_flags(p, "motion")
+
+    p = sub.add_parser("webcam", help="live correction from a camera or stream, with preview")
+    p.add_argument("--camera", default="0", help="camera index, /dev/videoN or a stream URL (default 0)")
+    p.add_argument("--preview", action="store_true", default=None, help="show a preview window")
+    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
+    p.add_argument("-o", "--output", help="also record to this video file")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    _add_pipeline_flags(p, "webcam")
+
+    p = sub.add_parser("batch", help="process many files; resumes, never stops at one failure")
+    p.add_argument("inputs", nargs="+", help="files, folders or globs")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--suffix", default=None, help="output container suffix (default: same as input, .mp4 for others)")
+    p.add_argument("--executor", default="local", choices=["local"], help="where to run (local)")
+    _add_pipeline_flags(p, "batch")
+
+    sub.add_parser("info", help="versions, devices, codecs, models, stages, pipelines")
+    p = sub.add_parser("models", help="model table: parameters, GMACs, CPU speed")
+    p.add_argument("--no-timing", action="store_true", help="skip the CPU timing column")
+
+    p = sub.add_parser("bench", help="throughput benchmark: model-only vs end-to-end vs a naive loop")
+    p.add_argument("--model", default="deeprftv2-t")
+    p.add_argument("--size", default="640x360")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--what", default="all", help="all | throughput | scan | memory | train-memory")
+
+    p = sub.add_parser("data", help="training data")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("build", help="assemble sharp content from Debian packages and your folders")
+    d.add_argument("--out", default="data/motion")
+    d.add_argument("--source", action="append", default=[], help="your own folder of sharp images/videos (repeatable)")
+    d.add_argument("--no-debian", action="store_true", help="only your folders")
+    d.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/debs)")
+    d.add_argument("--eval-crops", type=int, default=4, help="evaluation crops per held-out image")
+
+    p = sub.add_parser("train", help="train a model from a YAML recipe (resumable)")
+    p.add_argument("config")
+    p.add_argument("--steps", type=int, help="override the step count")
+    p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
+
+    p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
+    p.add_argument("--eval-set", default="data/motion/eval_set.pt")
+    p.add_argument("--model", action="append", default=[], help="model[:weights] to evaluate (repeatable)")
+    p.add_argument("--out", default="runs/eval", help="folder for the Markdown table and the example strip")
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    return ap
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _config(args) -> object:
+    from .config import apply_overrides, load_pipeline
+
+    cfg = load_pipeline(args.pipeline)
+    return apply_overrides(
+        cfg, model=args.model, weights=args.weights, device=args.device, tile=args.tile, overlap=args.overlap,
+        batch=args.batch, threads=args.threads, bf16=args.bf16, crf=args.crf, preset=args.preset, codec=args.codec,
+        strict=args.strict, no_audio=args.no_audio, keep_partial=False if args.remove_partial else None,
+        preview=getattr(args, "preview", None),
+    )
+
+
+class _Signals:
+    """SIGINT/SIGTERM → KeyboardInterrupt in the main thread, remembering which one came."""
+
+    def __init__(self) -> None:
+        self.code = EXIT_SIGINT
+
+    def __enter__(self):
+        def handler(signum, frame):
+            self.code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+            raise KeyboardInterrupt
+
+        self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        return False
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "--:--"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _progress_line(p) -> str:
+    shares = " ".join(f"{k} {v * 100:.0f}%" for k, v in p.shares().items() if v >= 0.005)
+    total = f"/{p.total}" if p.total else ""
+    extra = f" dropped {p.dropped}" if p.live else ""
+    if p.skipped:
+        extra += f" skipped-packets {p.skipped}"
+    if p.live and p.latency is not None:
+        extra += f" latency {p.latency * 1000:.0f} ms"
+    return f"{p.done}{total} frames  {p.fps:.2f} fps  ETA {_fmt_time(p.eta)}{extra}  [{shares}]"
+
+
+def run_job(job, label: str, duration: float | None = None) -> tuple[int, object]:
+    """Run one job with a rich progress display; returns (exit code, RunResult or None)."""
+    from .runner import build
+
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
+
+    with _Signals() as sig:
+        try:
+            pipe = build(job, warn=warn)
+        except KeyboardInterrupt:
+            return sig.code, None
+        prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[line]}"),
+                        TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+        start = time.monotonic()
+
+        def on_progress(p) -> None:
+            prog.update(task, completed=p.done, total=p.total, line=escape(_progress_line(p)))
+            if duration is not None and time.monotonic() - start > duration:
+                pipe.request_stop()
+
+        with prog:
+            task = prog.add_task(label, total=pipe.progress().total, line="")
+            result = pipe.run(on_progress)
+    p = result.progress
+    err.print(escape(f"{label}: {_progress_line(p)}"))
+    if result.error:
+        code = {"SourceError": EXIT_INPUT, "SinkError": EXIT_OUTPUT, "WeightsError": EXIT_WEIGHTS}.get(result.error_kind or "", EXIT_FAIL)
+        where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
+        err.print(f"[red]streamdeblur: error:[/red] {escape(result.error + where)}")
+        return code, result
+    if result.interrupted:
+        if duration is not None and sig.code == EXIT_SIGINT and time.monotonic() - start > duration:
+            if result.output is not None:
+                err.print(f"recording stopped after {duration:.0f}s: {result.output}")
+            return EXIT_OK, result
+        err.print(f"interrupted after {p.done} frames; playable partial output: {result.output}")
+        return sig.code, result
+    if result.output is not None:
+        out.print(f"wrote {result.output}")
+    return EXIT_OK, result
+
+
+def cmd_run(args) -> int:
+    from .runner import Job
+
+    job = Job(args.input, args.output, _config(args), overwrite=args.overwrite, fps=args.fps)
+    code, _ = run_job(job, Path(str(args.input)).name or str(args.input))
+    return code
+
+
+def cmd_webcam(args) -> int:
+    from .runner import Job
+
+    cfg = _config(args)
+    if args.output is None and not cfg.preview:
+        raise CliError("nothing to show or record: add --preview or -o RECORDING.mp4", EXIT_USAGE)
+    job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True)
+    code, _ = run_job(job, f"camera {args.camera}", duration=args.duration)
+    return code
+
+
+def cmd_batch(args) -> int:
+    from .batch import run_batch
+
+    return run_batch(args, _config(args), run_job, out, err)
+
+
+def cmd_info(args) -> int:
+    from .info import print_info
+
+    print_info(out)
+    return EXIT_OK
+
+
+def cmd_models(args) -> int:
+    from .info import model_table
+
+    out.print(model_table(timing=not args.no_timing))
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    return run_bench(args, out)
+
+
+def cmd_data(args) -> int:
+    from .train.data import BuildOptions, build
+    from .train.dataset import make_eval_set
+
+    dest = Path(args.out)
+    opts = BuildOptions(out=dest, debian=not args.no_debian, sources=tuple(Path(s) for s in args.source),
+                        cache=Path(args.cache) if args.cache else None)
+    manifest = build(opts, log=lambda m: err.print(escape(m)))
+    data = make_eval_set(dest, dest / "eval_set.pt", crops_per_image=args.eval_crops)
+    kept = [e for e in manifest["files"] if "split" in e]
+    out.print(f"built {dest}: {sum(e['split'] == 'train' for e in kept)} training and "
+              f"{sum(e['split'] == 'eval' for e in kept)} evaluation sources; {len(data['blurry'])} evaluation crops; "
+              f"manifest {dest / 'manifest.json'}")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from .train.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig.from_yaml(args.config, {"steps": args.steps} if args.steps else None)
+    trainer = Trainer(cfg, log=lambda m: err.print(escape(m)))
+    trainer.run()
+    if args.export:
+        out.print(f"exported {trainer.export(Path(args.export))}")
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from .train.evaluate import run_eval
+
+    return run_eval(args, out)
+
+
+COMMANDS: dict[str, Callable] = {
+    "run": cmd_run, "webcam": cmd_webcam, "batch": cmd_batch, "info": cmd_info, "models": cmd_models,
+    "bench": cmd_bench, "data": cmd_data, "train": cmd_train, "eval": cmd_eval,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_SIGINT
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --debug
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        err.print(f"[red]streamdeblur: error:[/red] {escape(_message(exc))}")
+        return _classify(exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""YAML pipelines → typed dataclasses, validated with errors that name the file, line and key.
+
+A pipeline file (see ``pipelines/*.yaml``)::
+
+    description: Remove camera-shake blur.
+    batch: 2                  # frames per batch
+    device: auto              # auto | cpu | cuda | cuda:N
+    stages:                   # applied in order; names from `streamdeblur info`
+      - deblur:
+          model: deeprftv2-t
+          tile: 0             # 0: whole frames when they fit
+    output:
+      codec: libx264
+      crf: 18
+
+Files are read with ``yaml.safe_load`` semantics (no Python objects). Every mapping key is
+checked against the dataclass it fills; a wrong key or type raises :class:`ConfigError` such as
+``motion.yaml:7: stage 'deblur': unknown key 'tiles'; allowed: feather, kernel_size, …``.
+Command-line flags override the file (:func:`apply_overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .stages import list_stages as _list_stages
+from .stages import stage_class
+
+
+class ConfigError(Exception):
+    """Invalid pipeline configuration; the message is one line with file and line."""
+
+
+@dataclass
+class OutputConfig:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    audio: bool = True
+    keep_partial: bool = True
+
+
+@dataclass
+class StageSpec:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass
+class PipelineConfig:
+    description: str = ""
+    batch: int = 2
+    device: str = "auto"
+    threads: int = 0  #: torch intra-op threads (0: leave as is)
+    bf16: bool = False
+    strict: bool = False
+    preview: bool = False
+    stages: list[StageSpec] = field(default_factory=list)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    source: str = ""  #: file the config came from
+
+
+_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"source"}
+
+
+def builtin_dir():
+    """Folder of the pipelines shipped with the package (the repository's ``pipelines/``)."""
+    return resources.files("streamdeblur.pipelines")
+
+
+def list_pipelines() -> list[str]:
+    """Names of the shipped pipelines."""
+    return sorted(p.name[:-5] for p in builtin_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve(name_or_path: str) -> tuple[str, str]:
+    """(text, filename) of a pipeline given by shipped name or path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"pipeline file not found: {name_or_path}")
+        return p.read_text(), str(p)
+    f = builtin_dir().joinpath(f"{name_or_path}.yaml")
+    if not f.is_file():
+        raise ConfigError(f"unknown pipeline {name_or_path!r}; shipped: {', '.join(list_pipelines())} (or give a .yaml path)")
+    return f.read_text(), f"{name_or_path}.yaml"
+
+
+def load_pipeline(name_or_path: str) -> PipelineConfig:
+    """Load and validate a pipeline by shipped name (``motion``) or path."""
+    text, filename = resolve(name_or_path)
+    return parse_pipeline(text, filename)
+
+
+def _err(filename: str, node: yaml.Node | None, msg: str) -> ConfigError:
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    return ConfigError(f"{filename}{line}: {msg}")
+
+
+def _scalar(node: yaml.Node):
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _type_name(tp) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(filename: str, node: yaml.Node, tp, where: str):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        value = _scalar(node)
+        if value is None:
+            return None
+        tp = args[0]
+    if not isinstance(node, yaml.ScalarNode):
+        raise _err(filename, node, f"{where}: expected {_type_name(tp)}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
+    value = _scalar(node)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise _err(filename, node, f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _fill(filename: str, node: yaml.Node, cls, where: str, skip: set[str] = frozenset()) -> dict[str, Any]:
+    """Validate a mapping node against dataclass ``cls``; returns field values."""
+    if not isinstance(node, yaml.MappingNode):
+        raise _err(filename, node, f"{where}: expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+    out: dict[str, Any] = {}
+    for knode, vnode in node.value:
+        key = _scalar(knode)
+        if key not in allowed:
+            raise _err(filename, knode, f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed)) or '(none)'}")
+        out[key] = _coerce(filename, vnode, hints[key], f"{where}: key {key!r}")
+    return out
+
+
+def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
+    """Validate pipeline YAML text (see the module docstring for the schema)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{filename}{line}: invalid YAML: {problem}") from None
+    if root is None:
+        raise ConfigError(f"{filename}: empty pipeline file")
+    if not isinstance(root, yaml.MappingNode):
+        raise _err(filename, root, "a pipeline must be a mapping with keys like 'stages' and 'output'")
+    cfg = PipelineConfig(source=filename)
+    hints = typing.get_type_hints(PipelineConfig)
+    for knode, vnode in root.value:
+        key = _scalar(knode)
+        if key not in _TOP_KEYS:
+            raise _err(filename, knode, f"unknown key {key!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+        if key == "stages":
+            cfg.stages = _parse_stages(filename, vnode)
+        elif key == "output":
+            cfg.output = OutputConfig(**_fill(filename, vnode, OutputConfig, "output"))
+        else:
+            setattr(cfg, key, _coerce(filename, vnode, hints[key], f"key {key!r}"))
+    if not cfg.stages:
+        raise ConfigError(f"{filename}: 'stages' is missing or empty; allowed stages: {', '.join(_list_stages())}")
+    if cfg.batch < 1:
+        raise ConfigError(f"{filename}: 'batch' must be at least 1")
+    return cfg
+
+
+def _parse_stages(filename: str, node: yaml.Node) -> list[StageSpec]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _err(filename, node, "'stages' must be a list, e.g. '- deblur: {model: deeprftv2-t}'")
+    specs = []
+    for item in node.value:
+        if isinstance(item, yaml.ScalarNode):
+            name, opts_node = _scalar(item), None
+        elif isinstance(item, yaml.MappingNode) and len(item.value) == 1:
+            knode, opts_node = item.value[0]
+            name = _scalar(knode)
+        else:
+            raise _err(filename, item, "each stage is a name, or a one-key mapping 'name: {options}'")
+        try:
+            cls = stage_class(str(name))
+        except KeyError:
+            raise _err(filename, item, f"unknown stage {name!r}; allowed: {', '.join(_list_stages())}") from None
+        opts: dict[str, Any] = {}
+        if opts_node is not None and not (isinstance(opts_node, yaml.ScalarNode) and _scalar(opts_node) is None):
+            opts = _fill(filename, opts_node, cls.Options, f"stage {name!r}")
+        specs.append(StageSpec(str(name), opts, item.start_mark.line + 1))
+    return specs
+
+
+#: CLI flags that set stage options (first stage whose options have the field).
+STAGE_FLAGS = ("model", "weights", "tile", "overlap")
+
+
+def apply_overrides(cfg: PipelineConfig, **flags: Any) -> PipelineConfig:
+    """Override pipeline keys from command-line flags (``None`` means not given)."""
+    for key in ("batch", "device", "threads", "bf16", "strict", "preview"):
+        if flags.get(key) is not None:
+            setattr(cfg, key, flags[key])
+    for key in ("codec", "crf", "preset", "keep_partial"):
+        if flags.get(key) is not None:
+            setattr(cfg.output, key, flags[key])
+    if flags.get("no_audio"):
+        cfg.output.audio = False
+    for key in STAGE_FLAGS:
+        value = flags.get(key)
+        if value is None:
+            continue
+        for spec in cfg.stages:
+            if key in {f.name for f in dataclasses.fields(stage_class(spec.name).Options)}:
+                spec.options[key] = value
+                break
+        else:
+            raise ConfigError(f"--{key} does not apply: no stage of this pipeline has a {key!r} option")
+    return cfg

@@ -1,0 +1,170 @@
+"""Colour: which YUV↔RGB matrix and range a video uses, and converting with them explicitly.
+
+Video is stored as Y'CbCr ("YUV"): the decoder hands us luma and chroma planes, and *which*
+matrix turns them into R'G'B' is metadata, not something the pixels say. Getting it wrong is the
+classic tint/contrast shift of video tools (BT.709 footage decoded with BT.601 turns skin orange
+and greens teal). Our rule, applied in the reader and mirrored in the writer:
+
+* **matrix** — the stream's ``colorspace`` tag if present; untagged: BT.709 for height ≥ 720,
+  BT.601 below (what players assume).
+* **range** — the ``color_range`` tag; untagged: full ("pc") for ``yuvj*`` pixel formats (MJPEG),
+  else limited ("tv": luma 16–235, chroma 16–240 at 8 bits).
+* **primaries / transfer** — copied as tagged; untagged: the ones that go with the matrix. They
+  are carried, not converted: we never change gamut or tone curve (an HDR source stays HDR and
+  the model sees its code values).
+* The conversion uses those values *explicitly* (``src_colorspace``/``src_color_range`` when
+  decoding, ``dst_*`` when encoding), never swscale's silent BT.601 default, and the output
+  stream is tagged with the same four values.
+
+Example — decode a BT.709 limited-range frame to RGB and back::
+
+    >>> import numpy as np
+    >>> from av.video.frame import VideoFrame
+    >>> info = ColorInfo("bt709", "tv", "bt709", "bt709")
+    >>> rgb = np.full((16, 16, 3), (200, 30, 90), np.uint8)
+    >>> yuv = rgb_to_frame(rgb, info, "yuv444p")
+    >>> int(np.abs(frame_to_rgb(yuv, info).astype(int) - rgb).max()) <= 1
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from av.video.frame import VideoFrame
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+# FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange codes.
+MATRIX_CODES = {"bt709": 1, "fcc": 4, "bt470bg": 5, "bt601": 6, "smpte240m": 7, "bt2020": 9}
+PRIMARIES_CODES = {"bt709": 1, "bt470m": 4, "bt470bg": 5, "smpte170m": 6, "smpte240m": 7, "bt2020": 9}
+TRANSFER_CODES = {"bt709": 1, "gamma22": 4, "gamma28": 5, "smpte170m": 6, "smpte240m": 7, "linear": 8,
+                  "iec61966-2-1": 13, "bt2020-10": 14, "bt2020-12": 15, "smpte2084": 16, "arib-std-b67": 18}
+RANGE_CODES = {"tv": 1, "pc": 2}
+_MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+_PRIMARIES_NAMES = {v: k for k, v in PRIMARIES_CODES.items()}
+_TRANSFER_NAMES = {v: k for k, v in TRANSFER_CODES.items()}
+_SWS = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, "bt470bg": Colorspace.ITU601,
+        "smpte240m": Colorspace.SMPTE240M, "fcc": Colorspace.FCC, "bt2020": Colorspace.BT2020}
+_DEFAULTS = {"bt709": ("bt709", "bt709"), "bt601": ("smpte170m", "smpte170m"), "bt2020": ("bt2020", "bt2020-10"),
+             "smpte240m": ("smpte240m", "smpte240m"), "fcc": ("bt470m", "gamma22")}
+HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
+#: Bilinear chroma resampling with accurate rounding.
+INTERP = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """Colour description that travels with every frame from demux to mux.
+
+    Attributes:
+        matrix: YUV↔RGB matrix (``bt709``, ``bt601``, ``bt2020``, ``smpte240m``, ``fcc``).
+        range: ``tv`` (limited) or ``pc`` (full).
+        primaries: colour primaries name (tag only).
+        transfer: transfer characteristic name (tag only).
+        bit_depth: bits per component of the source (8, 10, 12 …).
+        tagged: whether the matrix came from the file (False: assumed by the rule above).
+    """
+
+    matrix: str = "bt709"
+    range: str = "tv"
+    primaries: str = "bt709"
+    transfer: str = "bt709"
+    bit_depth: int = 8
+    tagged: bool = True
+
+    @property
+    def hdr(self) -> bool:
+        return self.transfer in HDR_TRANSFERS
+
+    @property
+    def sws_colorspace(self) -> Colorspace:
+        return _SWS.get(self.matrix, Colorspace.ITU709)
+
+    @property
+    def sws_range(self) -> ColorRange:
+        return ColorRange.JPEG if self.range == "pc" else ColorRange.MPEG
+
+    def describe(self) -> str:
+        src = "" if self.tagged else " (untagged: assumed)"
+        return f"{self.matrix}/{self.range}/{self.primaries}/{self.transfer} {self.bit_depth}-bit{src}"
+
+
+def bit_depth_of(pix_fmt: str | None) -> int:
+    """Bits per component of a pixel format name (``yuv420p10le`` → 10)."""
+    if not pix_fmt:
+        return 8
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+        return max(c.bits for c in fmt.components)
+    except Exception:
+        return 8
+
+
+def describe_stream(height: int, pix_fmt: str | None, colorspace: int | None, color_range: int | None,
+                    primaries: int | None, transfer: int | None) -> ColorInfo:
+    """Apply the colour rule of the module docstring to a stream's (or frame's) tags."""
+    matrix = _MATRIX_NAMES.get(int(colorspace or 2))
+    tagged = matrix is not None
+    if matrix is None:
+        matrix = "bt709" if height >= 720 else "bt601"
+    if color_range in (1, 2):
+        rng = "tv" if color_range == 1 else "pc"
+    else:
+        rng = "pc" if (pix_fmt or "").startswith("yuvj") else "tv"
+    default_p, default_t = _DEFAULTS.get(matrix, ("bt709", "bt709"))
+    prim = _PRIMARIES_NAMES.get(int(primaries or 2), default_p)
+    trc = _TRANSFER_NAMES.get(int(transfer or 2), default_t)
+    return ColorInfo(matrix, rng, prim, trc, bit_depth_of(pix_fmt), tagged)
+
+
+def describe_frame(frame: VideoFrame) -> ColorInfo:
+    """Colour description of a decoded frame (its own tags, then the rule)."""
+    return describe_stream(frame.height, frame.format.name, frame.colorspace, frame.color_range,
+                           frame.color_primaries, frame.color_trc)
+
+
+def is_rgb_format(pix_fmt: str) -> bool:
+    return pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "gray", "pal8"))
+
+
+def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
+    """Decoded frame → ``H×W×3`` RGB (uint8 for 8-bit sources, uint16 full-scale above).
+
+    The YUV→RGB step uses ``info.matrix`` and ``info.range`` explicitly.
+    """
+    fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
+    if is_rgb_format(frame.format.name):
+        return frame.to_ndarray(format=fmt)
+    out = frame.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range,
+                         interpolation=INTERP)
+    return out.to_ndarray()
+
+
+def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str) -> VideoFrame:
+    """``H×W×3`` RGB (uint8 or uint16) → a frame in ``pix_fmt``, converted with ``info``'s matrix
+    and range and tagged with all four of ``info``'s colour values."""
+    src = VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+    if is_rgb_format(pix_fmt):
+        out = src.reformat(format=pix_fmt)
+    else:
+        out = src.reformat(format=pix_fmt, dst_colorspace=info.sws_colorspace, dst_color_range=info.sws_range,
+                           interpolation=INTERP)
+    tag_frame(out, info)
+    return out
+
+
+def tag_frame(frame: VideoFrame, info: ColorInfo) -> None:
+    frame.colorspace = MATRIX_CODES.get(info.matrix, 2)
+    frame.color_range = RANGE_CODES[info.range]
+    frame.color_primaries = PRIMARIES_CODES.get(info.primaries, 2)
+    frame.color_trc = TRANSFER_CODES.get(info.transfer, 2)
+
+
+def tag_codec(ctx, info: ColorInfo) -> None:
+    """Tag an encoder context (and so the output stream) with ``info``."""
+    ctx.colorspace = MATRIX_CODES.get(info.matrix, 2)
+    ctx.color_range = RANGE_CODES[info.range]
+    ctx.color_primaries = PRIMARIES_CODES.get(info.primaries, 2)
+    ctx.color_trc = TRANSFER_CODES.get(info.transfer, 2)

@@ -1,0 +1,71 @@
+"""What flows through the pipeline: frames with their untouched metadata, and source descriptions.
+
+Timestamps: a frame keeps the ``pts`` and ``time_base`` its demuxer gave it, all the way to the
+muxer. ``pts × time_base`` is its presentation time in seconds (PyAV's ``docs/api/time.rst``
+explains the convention). Nothing downstream recomputes them from the frame index, which is what
+keeps variable-frame-rate footage and audio in sync.
+
+Example:
+    >>> from fractions import Fraction
+    >>> f = Frame(np.zeros((4, 4, 3), np.uint8), index=0, pts=3003, time_base=Fraction(1, 90000))
+    >>> round(f.time, 4)
+    0.0334
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .color import ColorInfo
+
+
+@dataclass
+class Frame:
+    """One decoded picture.
+
+    Attributes:
+        image: ``H×W×3`` RGB, uint8 (8-bit sources) or uint16 (full 16-bit scale, deeper sources).
+        index: position in the source's decode order, from 0.
+        pts: presentation timestamp in ``time_base`` units (None only if the container had none).
+        time_base: seconds per ``pts`` unit.
+        color: colour description (matrix, range, primaries, transfer, bit depth).
+        source: name of the source it came from.
+        captured: ``time.monotonic()`` when a live source grabbed it (0 for files).
+    """
+
+    image: np.ndarray
+    index: int
+    pts: int | None
+    time_base: Fraction | None
+    color: ColorInfo = field(default_factory=ColorInfo)
+    source: str = ""
+    captured: float = 0.0
+
+    @property
+    def time(self) -> float | None:
+        """Presentation time in seconds, or None."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
+
+
+@dataclass
+class SourceInfo:
+    """What a source knows before the first frame (used to set up sinks and progress)."""
+
+    name: str
+    width: int
+    height: int
+    fps: Fraction | None
+    time_base: Fraction | None
+    color: ColorInfo
+    live: bool = False
+    frames: int | None = None  #: expected frame count (estimate) or None
+    duration: float | None = None  #: seconds, or None
+    path: Path | None = None  #: local file (audio is copied from it)
+    has_audio: bool = False
+    codec: str = ""

@@ -1,0 +1,344 @@
+"""The streaming pipeline: reader → worker (batching + stages) → writer, joined by bounded queues.
+
+::
+
+    Source ──frames──▶ [frames queue] ──▶ worker: batch, run stages ──▶ [results queue] ──▶ Sink
+    (reader thread)      bounded            (one thread, owns device)      bounded       (writer thread)
+
+* **Back-pressure**: both queues are bounded, so a slow stage makes the reader wait; memory does
+  not grow with video length.
+* **Live sources** never queue stale frames: the reader replaces a waiting frame with a newer one
+  (counted as dropped), and the worker forms each batch from frames available *when it is ready*,
+  so a displayed frame is at most one batch behind the newest.
+* **Order** is kept by frame index (one worker; the writer checks it).
+* **Shutdown**: the first exception in any thread stops all of them and is reported once, as one
+  line. :meth:`Pipeline.request_stop` (Ctrl-C) stops reading, lets the batch in flight finish,
+  flushes the encoder and closes the file so it plays.
+
+The worker builds batches itself rather than a separate batcher thread: batching on demand is what
+keeps live batches fresh, and one thread owning the device keeps CUDA streams and autocast simple.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .io.frames import Frame, SourceInfo
+from .stages.base import Batch, Stage
+
+_END = object()
+
+
+@dataclass
+class Progress:
+    """A snapshot of a running (or finished) pipeline."""
+
+    done: int = 0
+    total: int | None = None
+    elapsed: float = 0.0
+    fps: float = 0.0
+    dropped: int = 0
+    skipped: int = 0
+    live: bool = False
+    latency: float | None = None  #: live: seconds from capture to written, last frame
+    busy: dict[str, float] = field(default_factory=dict)  #: busy seconds per part (decode, stages, encode)
+
+    @property
+    def eta(self) -> float | None:
+        if self.total and self.fps > 0 and self.done <= self.total:
+            return (self.total - self.done) / self.fps
+        return None
+
+    def shares(self) -> dict[str, float]:
+        """Each part's busy time as a fraction of the elapsed time."""
+        return {k: v / self.elapsed for k, v in self.busy.items()} if self.elapsed > 0 else {}
+
+
+@dataclass
+class RunResult:
+    """What a run did."""
+
+    progress: Progress
+    output: Path | None = None
+    interrupted: bool = False
+    error: str | None = None
+    error_kind: str | None = None  #: class name of the first exception
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.interrupted
+
+
+def output_info(info: SourceInfo, stages: list[Stage]) -> SourceInfo:
+    """The sink's view of the stream: the source's, with the size the stages produce."""
+    h, w = info.height, info.width
+    for s in stages:
+        if hasattr(s, "output_size"):
+            h, w = s.output_size(h, w)
+    return replace(info, height=h, width=w)
+
+
+def to_tensor(frames: list[Frame], device: torch.device) -> torch.Tensor:
+    """Frames' RGB arrays → ``N×3×H×W`` float32 in [0, 1] on ``device`` (scaled on the device)."""
+    arr = np.stack([f.image for f in frames])
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    t = torch.from_numpy(arr.astype(np.int32) if arr.dtype == np.uint16 else arr)
+    if device.type == "cuda":
+        t = t.pin_memory().to(device, non_blocking=True)
+    return t.permute(0, 3, 1, 2).float().div_(scale)
+
+
+def to_images(t: torch.Tensor, like: np.dtype) -> list[np.ndarray]:
+    """``N×3×H×W`` in [0, 1] → list of ``H×W×3`` uint8/uint16 arrays (quantised on the device)."""
+    if like == np.uint16:
+        q = t.clamp(0, 1).mul(65535).round_().to(torch.int32).permute(0, 2, 3, 1).cpu().numpy().astype(np.uint16)
+    else:
+        q = t.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return list(q)
+
+
+class Pipeline:
+    """Run ``stages`` over ``source`` into ``sink``.
+
+    Args:
+        source: an object with ``info``, ``frames()``, ``stop()`` and ``stats`` (see :mod:`streamdeblur.io.sources`).
+        stages: built stages, applied in order.
+        sink: an object with ``write(frame)`` and ``close(complete) -> path``.
+        batch: frames per batch.
+        device: where stages run.
+        queue_size: frames held between reader and worker (files; live sources hold one).
+        warn: receives warnings (one line each).
+    """
+
+    def __init__(self, source, stages: list[Stage], sink, batch: int = 4, device: torch.device | str = "cpu",
+                 queue_size: int | None = None, warn: Callable[[str], None] | None = None) -> None:
+        self.source, self.stages, self.sink = source, stages, sink
+        self.batch = max(1, int(batch))
+        self.device = torch.device(device)
+        self.live = bool(source.info.live)
+        self.frames_q: queue.Queue = queue.Queue(maxsize=1 if self.live else (queue_size or max(8, 2 * self.batch)))
+        self.out_q: queue.Queue = queue.Queue(maxsize=2)
+        self.warn = warn or (lambda m: None)
+        self._stop = threading.Event()  # hard stop: error
+        self._drain = threading.Event()  # graceful: stop reading, finish in flight
+        self._error: tuple[str, str] | None = None
+        self._lock = threading.Lock()
+        self._t0 = 0.0
+        self._progress = Progress(total=source.info.frames, live=self.live)
+        self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
+        self._dropped_q = 0
+
+    # -- control ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Graceful stop (Ctrl-C): no more frames are read; the batch in flight is finished and written."""
+        self._drain.set()
+        try:
+            self.source.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _fail(self, exc: BaseException, where: str) -> None:
+        with self._lock:
+            if self._error is None:
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self._error = (f"{msg}", type(exc).__name__)
+                self._trace = f"{where}: " + "".join(traceback.format_exception(exc))
+        self._stop.set()
+        self._drain.set()
+        try:
+            self.source.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _put(self, q: queue.Queue, item, give_up: threading.Event) -> bool:
+        """Blocking put that gives up when ``give_up`` is set (returns False)."""
+        while not give_up.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _put_end(self, q: queue.Queue, evict: threading.Event) -> None:
+        """Always deliver the end marker; once ``evict`` is set nobody drains ``q``, so make room."""
+        while True:
+            try:
+                q.put(_END, timeout=0.1)
+                return
+            except queue.Full:
+                if evict.is_set():
+                    try:
+                        q.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _reader(self) -> None:
+        try:
+            it = self.source.frames()
+            while not self._drain.is_set():
+                t = time.perf_counter()
+                frame = next(it, None)
+                self._busy["decode"] += time.perf_counter() - t
+                if frame is None:
+                    break
+                if self.live:
+                    try:  # newest wins: replace a frame nobody took yet
+                        self.frames_q.get_nowait()
+                        self._dropped_q += 1
+                    except queue.Empty:
+                        pass
+                if not self._put(self.frames_q, frame, self._drain):
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "reader")
+        finally:
+            self._put_end(self.frames_q, self._drain)
+
+    def _next_batch(self, pending: Frame | None) -> tuple[list[Frame], bool, Frame | None]:
+        """Up to ``batch`` frames of one size: (frames, source ended, first frame of the next batch)."""
+        q = self.frames_q
+        frames = [pending] if pending is not None else []
+        while not frames:
+            if self._stop.is_set() or (self._drain.is_set() and q.empty()):
+                return [], True, None
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return [], True, None
+            frames.append(item)
+        while len(frames) < self.batch:
+            try:
+                item = q.get_nowait() if self.live else q.get(timeout=0.1)
+            except queue.Empty:
+                if self.live or self._stop.is_set() or self._drain.is_set():
+                    break
+                continue
+            if item is _END:
+                return frames, True, None
+            if item.image.shape != frames[0].image.shape:  # size change mid-stream: starts the next batch
+                return frames, False, item
+            frames.append(item)
+        return frames, False, None
+
+    def _worker(self) -> None:
+        pending = None
+        try:
+            while not self._stop.is_set():
+                frames, ended, pending = self._next_batch(pending)
+                if frames:
+                    self._put(self.out_q, self._process(frames), self._stop)
+                if ended or self._drain.is_set():
+                    break  # graceful stop: the batch in flight is done
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "worker")
+        finally:
+            self._put_end(self.out_q, self._stop)
+
+    def _process(self, frames: list[Frame]) -> list[Frame]:
+        images = to_tensor(frames, self.device)
+        batch = Batch(images=images, frames=frames, original=images)
+        for stage in self.stages:
+            t = time.perf_counter()
+            batch = stage(batch)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self._busy[stage.name] += time.perf_counter() - t
+        out = to_images(batch.images, frames[0].image.dtype)
+        return [replace(f, image=img) for f, img in zip(frames, out)]
+
+    def _writer(self) -> None:
+        last = -1
+        try:
+            while True:
+                try:
+                    item = self.out_q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    return
+                for frame in item:
+                    if frame.index <= last:
+                        raise RuntimeError(f"frame order broken: {frame.index} after {last}")
+                    last = frame.index
+                    t = time.perf_counter()
+                    self.sink.write(frame)
+                    self._busy["encode"] += time.perf_counter() - t
+                    with self._lock:
+                        self._progress.done += 1
+                        if frame.captured:
+                            self._progress.latency = time.monotonic() - frame.captured
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "writer")
+
+    # -- run ----------------------------------------------------------------------------------
+
+    def progress(self) -> Progress:
+        """Current snapshot (thread-safe)."""
+        with self._lock:
+            p = replace(self._progress, busy=dict(self._busy))
+        p.elapsed = time.perf_counter() - self._t0 if self._t0 else 0.0
+        p.fps = p.done / p.elapsed if p.elapsed > 0 else 0.0
+        stats = getattr(self.source, "stats", None)
+        p.dropped = (stats.dropped if stats else 0) + self._dropped_q
+        p.skipped = stats.skipped_packets if stats else 0
+        return p
+
+    def run(self, on_progress: Callable[[Progress], None] | None = None, interval: float = 0.25) -> RunResult:
+        """Run to the end (or a stop); returns a :class:`RunResult`. Ctrl-C in the calling thread
+        is turned into a graceful stop and marks the result interrupted."""
+        self._t0 = time.perf_counter()
+        threads = [threading.Thread(target=fn, name=name, daemon=True)
+                   for name, fn in (("reader", self._reader), ("worker", self._worker), ("writer", self._writer))]
+        for t in threads:
+            t.start()
+        interrupted = False
+        while any(t.is_alive() for t in threads):
+            try:
+                threads[-1].join(interval)
+                if on_progress:
+                    on_progress(self.progress())
+            except KeyboardInterrupt:
+                interrupted = True
+                self.request_stop()
+        for t in threads:
+            t.join(5.0)
+        if self._error is not None:
+            self._stop.set()
+        complete = self._error is None and not interrupted
+        output = None
+        try:
+            output = self.sink.close(complete)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "close")
+        try:
+            self.source.close()
+        except Exception:  # noqa: BLE001
+            pass
+        for s in self.stages:
+            s.close()
+        result = RunResult(self.progress(), output, interrupted)
+        if self._error is not None:
+            result.error, result.error_kind = self._error
+        if on_progress:
+            on_progress(result.progress)
+        return result
+
+    @property
+    def trace(self) -> str:
+        """Full traceback of the first error (for ``--debug``)."""
+        return getattr(self, "_trace", "")

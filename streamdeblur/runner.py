@@ -1,0 +1,75 @@
+"""Build a runnable :class:`~streamdeblur.pipeline.Pipeline` from a config, an input and an output.
+
+This is the one place that wires sources, stages and sinks together; the CLI and the Python API
+(:func:`streamdeblur.process`) both go through :func:`build`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PipelineConfig
+from .io.sinks import ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output
+from .io.sources import open_source
+from .pipeline import Pipeline, output_info
+from .runtime import choose_device, configure
+from .stages import StageContext, create_stage, stage_class
+
+
+@dataclass
+class Job:
+    """One input → one output under one pipeline config."""
+
+    input: str
+    output: str | None  #: video file, image folder (trailing / or no suffix), ``-`` for none
+    config: PipelineConfig
+    overwrite: bool = False
+    camera: bool = False
+    fps: float = 25.0
+
+
+def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
+    """For each stage, the side outputs later stages require from it."""
+    provide = []
+    for i, spec in enumerate(cfg.stages):
+        later = set().union(*[stage_class(s.name).requires for s in cfg.stages[i + 1 :]]) if i + 1 < len(cfg.stages) else set()
+        provide.append(frozenset(later & stage_class(spec.name).provides))
+    return provide
+
+
+def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
+    """Open the source, build the stages and the sink, return the pipeline (not started)."""
+    cfg = job.config
+    out = job.output
+    is_video_out = bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/")
+    if is_video_out:
+        inputs = [Path(job.input)] if Path(str(job.input)).exists() else []
+        check_output(Path(out), inputs, job.overwrite)
+    device = choose_device(cfg.device)
+    configure(device, cfg.threads)
+    source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, on_warning=warn)
+    try:
+        ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
+        stages = [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
+        info = output_info(source.info, stages)
+        sinks = []
+        if is_video_out:
+            o = cfg.output
+            sinks.append(VideoSink(out, info, codec=o.codec, crf=o.crf, preset=o.preset, audio=o.audio,
+                                   keep_partial=o.keep_partial, warn=warn))
+        elif out and out != "-":
+            sinks.append(ImageSink(out))
+        if cfg.preview:
+            sinks.append(PreviewSink())
+        sink = sinks[0] if len(sinks) == 1 else TeeSink(*sinks) if sinks else NullSink()
+    except BaseException:
+        source.close()
+        raise
+    pipe = Pipeline(source, stages, sink, batch=cfg.batch, device=device, warn=warn)
+    for s in sinks:
+        if isinstance(s, PreviewSink):
+            s.on_quit = pipe.request_stop
+    return pipe
