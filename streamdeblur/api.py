@@ -18,9 +18,15 @@ from .pipeline import Progress, RunResult
 from .runner import Job, build
 
 
-def process(input: str | Path, output: str | Path | None, pipeline: str | PipelineConfig = "motion",
-            overrides: dict | None = None, overwrite: bool = False, on_progress: Callable[[Progress], None] | None = None,
-            warn: Callable[[str], None] | None = None) -> RunResult:
+def process(
+    input: str | Path,
+    output: str | Path | None,
+    pipeline: str | PipelineConfig = "motion",
+    overrides: dict | None = None,
+    overwrite: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> RunResult:
     """Run a pipeline over one input and return what happened.
 
     Args:
@@ -38,5 +44,7 @@ def process(input: str | Path, output: str | Path | None, pipeline: str | Pipeli
     """
     cfg = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(str(pipeline))
     cfg = apply_overrides(cfg, **(overrides or {}))
-    pipe = build(Job(str(input), None if output is None else str(output), cfg, overwrite=overwrite), warn=warn or (lambda m: None))
+    pipe = build(
+        Job(str(input), None if output is None else str(output), cfg, overwrite=overwrite), warn=warn or (lambda m: None)
+    )
     return pipe.run(on_progress)

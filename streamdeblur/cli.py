@@ -60,7 +60,9 @@ def _message(exc: BaseException) -> str:
 
 
 def _add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> None:
-    p.add_argument("--pipeline", default=default_pipeline, help=f"shipped pipeline name or YAML file (default {default_pipeline})")
+    p.add_argument(
+        "--pipeline", default=default_pipeline, help=f"shipped pipeline name or YAML file (default {default_pipeline})"
+    )
     p.add_argument("--model", help="model name (see 'streamdeblur models')")
     p.add_argument("--weights", help="checkpoint path, or 'default' for the bundled weights")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -152,9 +154,21 @@ def _config(args) -> object:
 
     cfg = load_pipeline(args.pipeline)
     return apply_overrides(
-        cfg, model=args.model, weights=args.weights, device=args.device, tile=args.tile, overlap=args.overlap,
-        batch=args.batch, threads=args.threads, bf16=args.bf16, crf=args.crf, preset=args.preset, codec=args.codec,
-        strict=args.strict, no_audio=args.no_audio, keep_partial=False if args.remove_partial else None,
+        cfg,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch=args.batch,
+        threads=args.threads,
+        bf16=args.bf16,
+        crf=args.crf,
+        preset=args.preset,
+        codec=args.codec,
+        strict=args.strict,
+        no_audio=args.no_audio,
+        keep_partial=False if args.remove_partial else None,
         preview=getattr(args, "preview", None),
     )
 
@@ -212,8 +226,15 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
             pipe = build(job, warn=warn)
         except KeyboardInterrupt:
             return sig.code, None
-        prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[line]}"),
-                        TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+        prog = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[line]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not err.is_terminal,
+        )
         start = time.monotonic()
 
         def on_progress(p) -> None:
@@ -227,7 +248,9 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
     p = result.progress
     err.print(escape(f"{label}: {_progress_line(p)}"))
     if result.error:
-        code = {"SourceError": EXIT_INPUT, "SinkError": EXIT_OUTPUT, "WeightsError": EXIT_WEIGHTS}.get(result.error_kind or "", EXIT_FAIL)
+        code = {"SourceError": EXIT_INPUT, "SinkError": EXIT_OUTPUT, "WeightsError": EXIT_WEIGHTS}.get(
+            result.error_kind or "", EXIT_FAIL
+        )
         where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
         err.print(f"[red]streamdeblur: error:[/red] {escape(result.error + where)}")
         return code, result
@@ -293,14 +316,20 @@ def cmd_data(args) -> int:
     from .train.dataset import make_eval_set
 
     dest = Path(args.out)
-    opts = BuildOptions(out=dest, debian=not args.no_debian, sources=tuple(Path(s) for s in args.source),
-                        cache=Path(args.cache) if args.cache else None)
+    opts = BuildOptions(
+        out=dest,
+        debian=not args.no_debian,
+        sources=tuple(Path(s) for s in args.source),
+        cache=Path(args.cache) if args.cache else None,
+    )
     manifest = build(opts, log=lambda m: err.print(escape(m)))
     data = make_eval_set(dest, dest / "eval_set.pt", crops_per_image=args.eval_crops)
     kept = [e for e in manifest["files"] if "split" in e]
-    out.print(f"built {dest}: {sum(e['split'] == 'train' for e in kept)} training and "
-              f"{sum(e['split'] == 'eval' for e in kept)} evaluation sources; {len(data['blurry'])} evaluation crops; "
-              f"manifest {dest / 'manifest.json'}")
+    out.print(
+        f"built {dest}: {sum(e['split'] == 'train' for e in kept)} training and "
+        f"{sum(e['split'] == 'eval' for e in kept)} evaluation sources; {len(data['blurry'])} evaluation crops; "
+        f"manifest {dest / 'manifest.json'}"
+    )
     return EXIT_OK
 
 
@@ -322,8 +351,15 @@ def cmd_eval(args) -> int:
 
 
 COMMANDS: dict[str, Callable] = {
-    "run": cmd_run, "webcam": cmd_webcam, "batch": cmd_batch, "info": cmd_info, "models": cmd_models,
-    "bench": cmd_bench, "data": cmd_data, "train": cmd_train, "eval": cmd_eval,
+    "run": cmd_run,
+    "webcam": cmd_webcam,
+    "batch": cmd_batch,
+    "info": cmd_info,
+    "models": cmd_models,
+    "bench": cmd_bench,
+    "data": cmd_data,
+    "train": cmd_train,
+    "eval": cmd_eval,
 }
 
 

@@ -123,7 +123,11 @@ def _coerce(filename: str, node: yaml.Node, tp, where: str):
             return None
         tp = args[0]
     if not isinstance(node, yaml.ScalarNode):
-        raise _err(filename, node, f"{where}: expected {_type_name(tp)}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
+        raise _err(
+            filename,
+            node,
+            f"{where}: expected {_type_name(tp)}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
+        )
     value = _scalar(node)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

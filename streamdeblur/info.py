@@ -35,7 +35,10 @@ def print_info(out: Console) -> None:
     t = Table(title=f"streamdeblur {__version__}", show_header=False)
     t.add_row("python", platform.python_version())
     t.add_row("torch", f"{torch.__version__} (threads {torch.get_num_threads()})")
-    t.add_row("PyAV / FFmpeg", f"{av.__version__} / {'.'.join(map(str, av.ffmpeg_version_info)) if isinstance(av.ffmpeg_version_info, tuple) else av.ffmpeg_version_info}")
+    t.add_row(
+        "PyAV / FFmpeg",
+        f"{av.__version__} / {'.'.join(map(str, av.ffmpeg_version_info)) if isinstance(av.ffmpeg_version_info, tuple) else av.ffmpeg_version_info}",
+    )
     t.add_row("OpenCV", cv2.__version__)
     t.add_row("numpy", np.__version__)
     devs = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
@@ -44,7 +47,9 @@ def print_info(out: Console) -> None:
     t.add_row("video encoders", ", ".join(c for c in VIDEO_ENCODERS if _has(c)))
     t.add_row("audio encoders", ", ".join(c for c in AUDIO_ENCODERS if _has(c)))
     t.add_row("models", ", ".join(list_models()))
-    t.add_row("stages", ", ".join(f"{s}{'*' if stage_class(s).needs_model else ''}" for s in list_stages()) + "  (* uses a model)")
+    t.add_row(
+        "stages", ", ".join(f"{s}{'*' if stage_class(s).needs_model else ''}" for s in list_stages()) + "  (* uses a model)"
+    )
     t.add_row("pipelines", ", ".join(list_pipelines()))
     out.print(t)
 

@@ -119,8 +119,16 @@ class Pipeline:
         warn: receives warnings (one line each).
     """
 
-    def __init__(self, source, stages: list[Stage], sink, batch: int = 4, device: torch.device | str = "cpu",
-                 queue_size: int | None = None, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        source,
+        stages: list[Stage],
+        sink,
+        batch: int = 4,
+        device: torch.device | str = "cpu",
+        queue_size: int | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.source, self.stages, self.sink = source, stages, sink
         self.batch = max(1, int(batch))
         self.device = torch.device(device)
@@ -302,8 +310,10 @@ class Pipeline:
         """Run to the end (or a stop); returns a :class:`RunResult`. Ctrl-C in the calling thread
         is turned into a graceful stop and marks the result interrupted."""
         self._t0 = time.perf_counter()
-        threads = [threading.Thread(target=fn, name=name, daemon=True)
-                   for name, fn in (("reader", self._reader), ("worker", self._worker), ("writer", self._writer))]
+        threads = [
+            threading.Thread(target=fn, name=name, daemon=True)
+            for name, fn in (("reader", self._reader), ("worker", self._worker), ("writer", self._writer))
+        ]
         for t in threads:
             t.start()
         interrupted = False

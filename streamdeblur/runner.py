@@ -58,8 +58,11 @@ def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
         sinks = []
         if is_video_out:
             o = cfg.output
-            sinks.append(VideoSink(out, info, codec=o.codec, crf=o.crf, preset=o.preset, audio=o.audio,
-                                   keep_partial=o.keep_partial, warn=warn))
+            sinks.append(
+                VideoSink(
+                    out, info, codec=o.codec, crf=o.crf, preset=o.preset, audio=o.audio, keep_partial=o.keep_partial, warn=warn
+                )
+            )
         elif out and out != "-":
             sinks.append(ImageSink(out))
         if cfg.preview:

@@ -82,9 +82,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (ph, pw)
 
 
-def run_tiled(model: Callable | torch.nn.Module, x: torch.Tensor, tile: int | None = None, overlap: int = 32,
-              multiple: int = 8, feather: str = "linear", max_pixels: int = 1280 * 736, max_tiles: int = 8,
-              aux: list | None = None, **kwargs) -> torch.Tensor:
+def run_tiled(
+    model: Callable | torch.nn.Module,
+    x: torch.Tensor,
+    tile: int | None = None,
+    overlap: int = 32,
+    multiple: int = 8,
+    feather: str = "linear",
+    max_pixels: int = 1280 * 736,
+    max_tiles: int = 8,
+    aux: list | None = None,
+    **kwargs,
+) -> torch.Tensor:
     """Apply an image-to-image ``model`` to ``N×3×H×W`` frames through tiles (see module docstring).
 
     Args:
@@ -109,6 +118,7 @@ def run_tiled(model: Callable | torch.nn.Module, x: torch.Tensor, tile: int | No
     n, _, h, w = x.shape
     xp, _ = pad_to_multiple(x, multiple)
     hp, wp = xp.shape[-2:]
+
     def whole() -> torch.Tensor:
         res = _forward(model, xp, None, kwargs)
         if isinstance(res, tuple):
@@ -135,8 +145,10 @@ def run_tiled(model: Callable | torch.nn.Module, x: torch.Tensor, tile: int | No
     weights = {}
     for start in range(0, len(boxes), max_tiles):
         chunk = boxes[start : start + max_tiles]
-        tiles = [torch.stack([lv[i, :, (y >> k) : (y + th) >> k, (x0 >> k) : (x0 + tw) >> k] for i, y, x0 in chunk])
-                 for k, lv in enumerate(levels)]
+        tiles = [
+            torch.stack([lv[i, :, (y >> k) : (y + th) >> k, (x0 >> k) : (x0 + tw) >> k] for i, y, x0 in chunk])
+            for k, lv in enumerate(levels)
+        ]
         res = _forward(model, tiles[0], tiles, kwargs)
         if isinstance(res, tuple):
             res, extra = res

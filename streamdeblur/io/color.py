@@ -39,16 +39,38 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation
 # FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange codes.
 MATRIX_CODES = {"bt709": 1, "fcc": 4, "bt470bg": 5, "bt601": 6, "smpte240m": 7, "bt2020": 9}
 PRIMARIES_CODES = {"bt709": 1, "bt470m": 4, "bt470bg": 5, "smpte170m": 6, "smpte240m": 7, "bt2020": 9}
-TRANSFER_CODES = {"bt709": 1, "gamma22": 4, "gamma28": 5, "smpte170m": 6, "smpte240m": 7, "linear": 8,
-                  "iec61966-2-1": 13, "bt2020-10": 14, "bt2020-12": 15, "smpte2084": 16, "arib-std-b67": 18}
+TRANSFER_CODES = {
+    "bt709": 1,
+    "gamma22": 4,
+    "gamma28": 5,
+    "smpte170m": 6,
+    "smpte240m": 7,
+    "linear": 8,
+    "iec61966-2-1": 13,
+    "bt2020-10": 14,
+    "bt2020-12": 15,
+    "smpte2084": 16,
+    "arib-std-b67": 18,
+}
 RANGE_CODES = {"tv": 1, "pc": 2}
 _MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 _PRIMARIES_NAMES = {v: k for k, v in PRIMARIES_CODES.items()}
 _TRANSFER_NAMES = {v: k for k, v in TRANSFER_CODES.items()}
-_SWS = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, "bt470bg": Colorspace.ITU601,
-        "smpte240m": Colorspace.SMPTE240M, "fcc": Colorspace.FCC, "bt2020": Colorspace.BT2020}
-_DEFAULTS = {"bt709": ("bt709", "bt709"), "bt601": ("smpte170m", "smpte170m"), "bt2020": ("bt2020", "bt2020-10"),
-             "smpte240m": ("smpte240m", "smpte240m"), "fcc": ("bt470m", "gamma22")}
+_SWS = {
+    "bt709": Colorspace.ITU709,
+    "bt601": Colorspace.ITU601,
+    "bt470bg": Colorspace.ITU601,
+    "smpte240m": Colorspace.SMPTE240M,
+    "fcc": Colorspace.FCC,
+    "bt2020": Colorspace.BT2020,
+}
+_DEFAULTS = {
+    "bt709": ("bt709", "bt709"),
+    "bt601": ("smpte170m", "smpte170m"),
+    "bt2020": ("bt2020", "bt2020-10"),
+    "smpte240m": ("smpte240m", "smpte240m"),
+    "fcc": ("bt470m", "gamma22"),
+}
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 #: Bilinear chroma resampling with accurate rounding.
 INTERP = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
@@ -102,8 +124,9 @@ def bit_depth_of(pix_fmt: str | None) -> int:
         return 8
 
 
-def describe_stream(height: int, pix_fmt: str | None, colorspace: int | None, color_range: int | None,
-                    primaries: int | None, transfer: int | None) -> ColorInfo:
+def describe_stream(
+    height: int, pix_fmt: str | None, colorspace: int | None, color_range: int | None, primaries: int | None, transfer: int | None
+) -> ColorInfo:
     """Apply the colour rule of the module docstring to a stream's (or frame's) tags."""
     matrix = _MATRIX_NAMES.get(int(colorspace or 2))
     tagged = matrix is not None
@@ -121,8 +144,9 @@ def describe_stream(height: int, pix_fmt: str | None, colorspace: int | None, co
 
 def describe_frame(frame: VideoFrame) -> ColorInfo:
     """Colour description of a decoded frame (its own tags, then the rule)."""
-    return describe_stream(frame.height, frame.format.name, frame.colorspace, frame.color_range,
-                           frame.color_primaries, frame.color_trc)
+    return describe_stream(
+        frame.height, frame.format.name, frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc
+    )
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
@@ -137,8 +161,7 @@ def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
     fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
     if is_rgb_format(frame.format.name):
         return frame.to_ndarray(format=fmt)
-    out = frame.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range,
-                         interpolation=INTERP)
+    out = frame.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range, interpolation=INTERP)
     return out.to_ndarray()
 
 
@@ -149,8 +172,9 @@ def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str) -> VideoFrame:
     if is_rgb_format(pix_fmt):
         out = src.reformat(format=pix_fmt)
     else:
-        out = src.reformat(format=pix_fmt, dst_colorspace=info.sws_colorspace, dst_color_range=info.sws_range,
-                           interpolation=INTERP)
+        out = src.reformat(
+            format=pix_fmt, dst_colorspace=info.sws_colorspace, dst_color_range=info.sws_range, interpolation=INTERP
+        )
     tag_frame(out, info)
     return out
 

@@ -37,8 +37,15 @@ from .frames import Frame, SourceInfo
 
 log = logging.getLogger("streamdeblur.io")
 
-FORMAT_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                    ".avi": "avi", ".ts": "mpegts"}
+FORMAT_BY_SUFFIX = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".ts": "mpegts",
+}
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 
 
@@ -182,9 +189,18 @@ class VideoSink:
         keep_partial: on failure keep ``*.partial.*`` (True) or delete it.
     """
 
-    def __init__(self, path: str | Path, info: SourceInfo, codec: str = "libx264", crf: int | None = 18,
-                 preset: str | None = "medium", audio: bool = True, keep_partial: bool = True,
-                 options: dict | None = None, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        info: SourceInfo,
+        codec: str = "libx264",
+        crf: int | None = 18,
+        preset: str | None = "medium",
+        audio: bool = True,
+        keep_partial: bool = True,
+        options: dict | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.info = info

@@ -138,8 +138,15 @@ class VideoSource(_LiveMixin):
         options: extra FFmpeg options for ``av.open`` (e.g. ``{"rw_timeout": "5000000"}``).
     """
 
-    def __init__(self, spec: str, strict: bool = False, live: bool | None = None, reconnect: int = 5,
-                 options: dict | None = None, on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        strict: bool = False,
+        live: bool | None = None,
+        reconnect: int = 5,
+        options: dict | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.strict = strict
         self.is_url = _is_url(spec)
@@ -187,10 +194,17 @@ class VideoSource(_LiveMixin):
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
         return SourceInfo(
-            name=Path(self.spec).name if not self.is_url else self.spec, width=cc.width, height=cc.height,
-            fps=Fraction(fps) if fps else None, time_base=vs.time_base, color=color, live=self.live,
-            frames=None if self.live else frames, duration=None if self.live else duration,
-            path=None if self.is_url else Path(self.spec), has_audio=bool(c.streams.audio) and not self.is_url,
+            name=Path(self.spec).name if not self.is_url else self.spec,
+            width=cc.width,
+            height=cc.height,
+            fps=Fraction(fps) if fps else None,
+            time_base=vs.time_base,
+            color=color,
+            live=self.live,
+            frames=None if self.live else frames,
+            duration=None if self.live else duration,
+            path=None if self.is_url else Path(self.spec),
+            has_audio=bool(c.streams.audio) and not self.is_url,
             codec=cc.name,
         )
 
@@ -237,7 +251,9 @@ class VideoSource(_LiveMixin):
                 decoded = packet.decode()
             except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
                 if self.strict:
-                    raise SourceError(f"undecodable packet in {self.spec} at pts {packet.pts}: {_short(exc)} (--strict)") from None
+                    raise SourceError(
+                        f"undecodable packet in {self.spec} at pts {packet.pts}: {_short(exc)} (--strict)"
+                    ) from None
                 self.stats.skipped_packets += 1
                 self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
                 continue
@@ -250,8 +266,15 @@ class VideoSource(_LiveMixin):
                 if pts is None and last_pts is not None and self.info.fps:
                     pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
                 last_pts = pts
-                yield Frame(frame_to_rgb(vf, color), index, pts, vf.time_base or vs.time_base, color,
-                            self.info.name, time.monotonic() if self.live else 0.0)
+                yield Frame(
+                    frame_to_rgb(vf, color),
+                    index,
+                    pts,
+                    vf.time_base or vs.time_base,
+                    color,
+                    self.info.name,
+                    time.monotonic() if self.live else 0.0,
+                )
                 index += 1
 
     def _grab_live(self, put: Callable[[Frame], None]) -> None:
@@ -313,11 +336,23 @@ class CameraSource(_LiveMixin):
         self._first = first
         h, w = first.shape[:2]
         fps = self._cap.get(cv2.CAP_PROP_FPS) or 0
-        color = ColorInfo("bt709" if h >= 720 else "bt601", "tv", "bt709" if h >= 720 else "smpte170m",
-                          "bt709" if h >= 720 else "smpte170m", 8, False)
-        self.info = SourceInfo(name=f"camera {self.spec}", width=w, height=h,
-                               fps=Fraction(fps).limit_denominator(1001) if 0 < fps < 500 else None,
-                               time_base=Fraction(1, 1_000_000), color=color, live=True)
+        color = ColorInfo(
+            "bt709" if h >= 720 else "bt601",
+            "tv",
+            "bt709" if h >= 720 else "smpte170m",
+            "bt709" if h >= 720 else "smpte170m",
+            8,
+            False,
+        )
+        self.info = SourceInfo(
+            name=f"camera {self.spec}",
+            width=w,
+            height=h,
+            fps=Fraction(fps).limit_denominator(1001) if 0 < fps < 500 else None,
+            time_base=Fraction(1, 1_000_000),
+            color=color,
+            live=True,
+        )
 
     def _open(self) -> cv2.VideoCapture:
         if isinstance(self.spec, str) and not _is_url(self.spec) and not os.path.exists(self.spec):
@@ -361,8 +396,17 @@ class CameraSource(_LiveMixin):
                 bgr, pending = pending, None
             attempts = 0
             now = time.monotonic()
-            put(Frame(np.ascontiguousarray(bgr[..., ::-1]), index, round((now - t0) * 1_000_000),
-                      Fraction(1, 1_000_000), self.info.color, self.info.name, now))
+            put(
+                Frame(
+                    np.ascontiguousarray(bgr[..., ::-1]),
+                    index,
+                    round((now - t0) * 1_000_000),
+                    Fraction(1, 1_000_000),
+                    self.info.color,
+                    self.info.name,
+                    now,
+                )
+            )
             index += 1
 
 
@@ -390,10 +434,18 @@ class ImageSource:
         first = self._read(files[0])
         h, w = first.shape[:2]
         rate = Fraction(fps).limit_denominator(1001)
-        self.info = SourceInfo(name=p.name or spec, width=w, height=h, fps=rate, time_base=1 / rate,
-                               color=ColorInfo("bt709" if h >= 720 else "bt601", "tv", "bt709", "iec61966-2-1",
-                                               16 if first.dtype == np.uint16 else 8, False),
-                               frames=len(files), duration=len(files) / float(rate))
+        self.info = SourceInfo(
+            name=p.name or spec,
+            width=w,
+            height=h,
+            fps=rate,
+            time_base=1 / rate,
+            color=ColorInfo(
+                "bt709" if h >= 720 else "bt601", "tv", "bt709", "iec61966-2-1", 16 if first.dtype == np.uint16 else 8, False
+            ),
+            frames=len(files),
+            duration=len(files) / float(rate),
+        )
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
@@ -418,16 +470,24 @@ class ImageSource:
                 return
             img = self._read(f)
             if img.shape[:2] != (self.info.height, self.info.width):
-                raise SourceError(f"{f} is {img.shape[1]}x{img.shape[0]}, the first image was "
-                                  f"{self.info.width}x{self.info.height}")
+                raise SourceError(
+                    f"{f} is {img.shape[1]}x{img.shape[0]}, the first image was {self.info.width}x{self.info.height}"
+                )
             yield Frame(img, i, i, self.info.time_base, self.info.color, f.name)
 
 
 Source = VideoSource | CameraSource | ImageSource
 
 
-def open_source(spec: str | int, *, camera: bool = False, strict: bool = False, live: bool | None = None,
-                fps: float = 25.0, on_warning: Callable[[str], None] | None = None) -> Source:
+def open_source(
+    spec: str | int,
+    *,
+    camera: bool = False,
+    strict: bool = False,
+    live: bool | None = None,
+    fps: float = 25.0,
+    on_warning: Callable[[str], None] | None = None,
+) -> Source:
     """Open the right source for ``spec``.
 
     Args:

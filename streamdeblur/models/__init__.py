@@ -13,6 +13,13 @@ from .registry import ModelInfo, bundled_weights_path, create_model, list_models
 from .weights import WeightsError, load_weights, save_weights
 
 __all__ = [
-    "ModelInfo", "WeightsError", "bundled_weights_path", "create_model", "list_models", "load_weights",
-    "model_info", "register_model", "save_weights",
+    "ModelInfo",
+    "WeightsError",
+    "bundled_weights_path",
+    "create_model",
+    "list_models",
+    "load_weights",
+    "model_info",
+    "register_model",
+    "save_weights",
 ]

@@ -45,8 +45,9 @@ def register_model(
     def wrap(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, task, description or (fn.__doc__ or "").strip().split("\n")[0], fn,
-                                    default_weights, multiple)
+        _REGISTRY[name] = ModelInfo(
+            name, task, description or (fn.__doc__ or "").strip().split("\n")[0], fn, default_weights, multiple
+        )
         return fn
 
     return wrap

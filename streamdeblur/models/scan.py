@@ -200,10 +200,15 @@ def selective_scan(
         if _mamba_scan is None:
             raise RuntimeError("scan implementation 'mamba' needs the mamba_ssm package (pip install mamba-ssm)")
         return _mamba_scan(
-            u.float().contiguous(), delta.float().contiguous(), A.float().contiguous(),
-            B.float().contiguous(), C.float().contiguous(),
-            None if D is None else D.float(), z=None,
-            delta_bias=None if delta_bias is None else delta_bias.float(), delta_softplus=delta_softplus,
+            u.float().contiguous(),
+            delta.float().contiguous(),
+            A.float().contiguous(),
+            B.float().contiguous(),
+            C.float().contiguous(),
+            None if D is None else D.float(),
+            z=None,
+            delta_bias=None if delta_bias is None else delta_bias.float(),
+            delta_softplus=delta_softplus,
         )
     if impl == "chunked":
         return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)

@@ -9,16 +9,22 @@ from .registry import register_model
 B_CONFIG = DeepRFTv2Config()
 #: Smaller, same blocks: 48 wide, two columns, NAFEVS at the two lower levels, FKE at both scales.
 S_CONFIG = DeepRFTv2Config(
-    dim=48, columns=2,
-    max_encoder=(("naf", 1), ("nafevs", 2), ("nafevs", 4)), max_decoder=(("nafevs", 4), ("nafevs", 2), ("naf", 1)),
-    mid_encoder=(("naf", 1), ("naf", 2), ("naf", 4)), mid_decoder=(("naf", 4), ("naf", 2), ("naf", 1)),
+    dim=48,
+    columns=2,
+    max_encoder=(("naf", 1), ("nafevs", 2), ("nafevs", 4)),
+    max_decoder=(("nafevs", 4), ("nafevs", 2), ("naf", 1)),
+    mid_encoder=(("naf", 1), ("naf", 2), ("naf", 4)),
+    mid_decoder=(("naf", 4), ("naf", 2), ("naf", 1)),
     kernel_levels=2,
 )
 #: Tiny, for CPU and live use: 32 wide, one column, NAFEVS only at the lowest level, one FKE level.
 T_CONFIG = DeepRFTv2Config(
-    dim=32, columns=1,
-    max_encoder=(("naf", 1), ("naf", 2), ("nafevs", 2)), max_decoder=(("nafevs", 2), ("naf", 2), ("naf", 1)),
-    mid_encoder=(("naf", 1), ("naf", 2), ("naf", 2)), mid_decoder=(("naf", 2), ("naf", 2), ("naf", 1)),
+    dim=32,
+    columns=1,
+    max_encoder=(("naf", 1), ("naf", 2), ("nafevs", 2)),
+    max_decoder=(("nafevs", 2), ("naf", 2), ("naf", 1)),
+    mid_encoder=(("naf", 1), ("naf", 2), ("naf", 2)),
+    mid_decoder=(("naf", 2), ("naf", 2), ("naf", 1)),
     kernel_levels=1,
 )
 

@@ -66,7 +66,7 @@ def extract_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         if not torch.is_tensor(v):
             continue
         while k.startswith("module."):
-            k = k[len("module."):]
+            k = k[len("module.") :]
         sd[k] = v
     if not sd:
         raise WeightsError("checkpoint holds no tensors")
@@ -116,8 +116,9 @@ def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any]) -> di
     return dict(meta) if isinstance(meta, Mapping) else {}
 
 
-def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path, meta: Mapping[str, Any] | None = None,
-                 half: bool = True) -> Path:
+def save_weights(
+    model: nn.Module | Mapping[str, torch.Tensor], path: str | Path, meta: Mapping[str, Any] | None = None, half: bool = True
+) -> Path:
     """Write ``{"params": state_dict, "meta": meta}`` (fp16 floats by default), atomically."""
     sd = model.state_dict() if isinstance(model, nn.Module) else dict(model)
     sd = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous() for k, v in sd.items()}

@@ -57,8 +57,18 @@ class ModelStage(Stage):
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
         dev = self.ctx.device
         with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.ctx.bf16):
-            return run_tiled(self.model, images, self.tile, self.options.overlap, self.multiple, self.options.feather,
-                             self.max_pixels, self.max_tiles, aux=aux, **kwargs)
+            return run_tiled(
+                self.model,
+                images,
+                self.tile,
+                self.options.overlap,
+                self.multiple,
+                self.options.feather,
+                self.max_pixels,
+                self.max_tiles,
+                aux=aux,
+                **kwargs,
+            )
 
     def infer(self, images: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
         """Run the model on ``N×3×H×W`` with the OOM fallback ladder."""

@@ -46,8 +46,9 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 # -- kernels ----------------------------------------------------------------------------------
 
 
-def trajectory(rng: np.random.Generator, length: float, samples: int = 1024, anxiety: float | None = None,
-               impulse_prob: float | None = None) -> np.ndarray:
+def trajectory(
+    rng: np.random.Generator, length: float, samples: int = 1024, anxiety: float | None = None, impulse_prob: float | None = None
+) -> np.ndarray:
     """Random camera-shake trajectory (complex positions, pixels), Boracchi–Foi style.
 
     Args:
@@ -228,8 +229,9 @@ def degrade(rng: np.random.Generator, blurred_lin: np.ndarray, cfg: BlurConfig, 
     return out
 
 
-def synthesize(rng: np.random.Generator, sharp_u8: np.ndarray, cfg: BlurConfig | None = None,
-               margin: int | None = None) -> BlurSample:
+def synthesize(
+    rng: np.random.Generator, sharp_u8: np.ndarray, cfg: BlurConfig | None = None, margin: int | None = None
+) -> BlurSample:
     """Blur a sharp sRGB crop realistically.
 
     Args:

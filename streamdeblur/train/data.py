@@ -173,8 +173,15 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     for folder in opts.sources:
         for src in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS):
             kind = "video" if src.suffix.lower() in VIDEO_EXTS else "photo"
-            entry = {"package": None, "path": str(src), "kind": kind, "licence": "user's own footage",
-                     "bytes": src.stat().st_size, "sha256": sha256(src), "split": split_of("user:" + str(src))}
+            entry = {
+                "package": None,
+                "path": str(src),
+                "kind": kind,
+                "licence": "user's own footage",
+                "bytes": src.stat().st_size,
+                "sha256": sha256(src),
+                "split": split_of("user:" + str(src)),
+            }
             entries.append(_ingest(src, entry, out, opts, 1.0))
             log(f"{entry['split']:5s} user: {src}")
     manifest = {"version": 1, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}

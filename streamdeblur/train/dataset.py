@@ -83,8 +83,9 @@ class BlurPairs:
         p_video: fraction of samples made by frame averaging (when clips exist).
     """
 
-    def __init__(self, pool: SharpPool, crop: int = 128, seed: int = 0, blur: BlurConfig | None = None,
-                 p_video: float = 0.1) -> None:
+    def __init__(
+        self, pool: SharpPool, crop: int = 128, seed: int = 0, blur: BlurConfig | None = None, p_video: float = 0.1
+    ) -> None:
         self.pool, self.crop, self.blur, self.p_video = pool, crop, blur or BlurConfig(), p_video
         self.rng = np.random.default_rng(seed)
         areas = np.array([i.shape[0] * i.shape[1] for i in pool.images], dtype=np.float64)
@@ -114,8 +115,9 @@ class BlurPairs:
             yield self.sample()
 
 
-def make_eval_set(root: Path, out: Path, crops_per_image: int = 4, size: int = 256, seed: int = 2024,
-                  blur: BlurConfig | None = None) -> dict:
+def make_eval_set(
+    root: Path, out: Path, crops_per_image: int = 4, size: int = 256, seed: int = 2024, blur: BlurConfig | None = None
+) -> dict:
     """Draw the fixed evaluation set from the ``eval`` split and save it (``torch.save`` of tensors).
 
     Saved: ``blurry``/``sharp`` uint8 ``N×3×size×size``, ``kernels`` float ``N×2×65×65`` (zero
@@ -146,8 +148,15 @@ def make_eval_set(root: Path, out: Path, crops_per_image: int = 4, size: int = 2
                 wgt[: len(s.weights)] = torch.from_numpy(s.weights)
             weights.append(wgt)
             sources.append(ident)
-    data = {"blurry": torch.stack(blurry), "sharp": torch.stack(sharp), "kernels": torch.stack(kernels),
-            "weights": torch.stack(weights), "sources": sources, "seed": seed, "size": size}
+    data = {
+        "blurry": torch.stack(blurry),
+        "sharp": torch.stack(sharp),
+        "kernels": torch.stack(kernels),
+        "weights": torch.stack(weights),
+        "sources": sources,
+        "seed": seed,
+        "size": size,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, out)
     return data

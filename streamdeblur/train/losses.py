@@ -18,8 +18,13 @@ def head_loss(pred: torch.Tensor, target: torch.Tensor, fft_weight: float = 0.01
     return F.l1_loss(pred.float(), target.float()) + fft_weight * fourier_loss(pred, target)
 
 
-def deblur_loss(heads: list[torch.Tensor], mid_heads: list[torch.Tensor], sharp: torch.Tensor,
-                fft_weight: float = 0.01, mid_weight: float = 1.0) -> torch.Tensor:
+def deblur_loss(
+    heads: list[torch.Tensor],
+    mid_heads: list[torch.Tensor],
+    sharp: torch.Tensor,
+    fft_weight: float = 0.01,
+    mid_weight: float = 1.0,
+) -> torch.Tensor:
     """Average head loss over the full-scale heads, plus ``mid_weight`` × the same over the
     half-scale heads against the sharp image's pyramid level 1 (the auxiliary loss)."""
     loss = sum(head_loss(h, sharp, fft_weight) for h in heads) / len(heads)

@@ -11,8 +11,15 @@ import numpy as np
 _COLOURS = [(200, 90, 30), (40, 140, 230), (60, 170, 60), (160, 60, 200)]
 
 
-def line_plot(path: str | Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "",
-              xlabel: str = "", ylabel: str = "", size: tuple[int, int] = (900, 500), logy: bool = False) -> Path:
+def line_plot(
+    path: str | Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    size: tuple[int, int] = (900, 500),
+    logy: bool = False,
+) -> Path:
     """Draw ``{label: (xs, ys)}`` as lines into a PNG and return its path."""
     w, h = size
     left, right, top, bottom = 80, 20, 40, 50
@@ -38,7 +45,7 @@ def line_plot(path: str | Path, series: dict[str, tuple[Sequence[float], Sequenc
         yv = ymin + (ymax - ymin) * i / 4
         _, yp = px(xmin, yv)
         cv2.line(img, (left, int(yp)), (w - right, int(yp)), (225, 225, 225), 1)
-        label = f"{10 ** yv:.3g}" if logy else f"{yv:.3g}"
+        label = f"{10**yv:.3g}" if logy else f"{yv:.3g}"
         cv2.putText(img, label, (5, int(yp) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
         xv = xmin + (xmax - xmin) * i / 4
         xp, _ = px(xv, ymin)

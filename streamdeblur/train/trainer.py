@@ -106,13 +106,12 @@ class Trainer:
         self.model = create_model(cfg.model).train()
         self.model.global_model.save_memory = cfg.save_memory
         self.ema = copy.deepcopy(self.model).eval()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
-                                     weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         self.step = 0
-        self.history: dict[str, list[float]] = {"step": [], "loss": [], "eval_step": [], "eval_psnr": [],
-                                                "eval_psnr_input": []}
-        self.pairs = BlurPairs(SharpPool.load(Path(cfg.data), "train"), cfg.crop_at(0), cfg.seed,
-                               BlurConfig(**cfg.blur), cfg.p_video)
+        self.history: dict[str, list[float]] = {"step": [], "loss": [], "eval_step": [], "eval_psnr": [], "eval_psnr_input": []}
+        self.pairs = BlurPairs(
+            SharpPool.load(Path(cfg.data), "train"), cfg.crop_at(0), cfg.seed, BlurConfig(**cfg.blur), cfg.p_video
+        )
         self.eval_data = None
         if cfg.eval_set and Path(cfg.eval_set).exists():
             self.eval_data = torch.load(cfg.eval_set, weights_only=True)
@@ -142,19 +141,37 @@ class Trainer:
             self.log(f"initialised from {self.cfg.init} (step {self.step})")
 
     def save(self) -> None:
-        st = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-              "step": self.step, "history": self.history, "config": json.dumps(asdict(self.cfg)),
-              "rng": json.dumps(self.pairs.rng.bit_generator.state)}
+        st = {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "history": self.history,
+            "config": json.dumps(asdict(self.cfg)),
+            "rng": json.dumps(self.pairs.rng.bit_generator.state),
+        }
         tmp = self.ckpt_path.with_suffix(".partial")
         torch.save(st, tmp)
         tmp.replace(self.ckpt_path)
-        line_plot(self.out / "loss.png", {"train loss": (self.history["step"], self.history["loss"])},
-                  title=f"{self.cfg.model} training loss", xlabel="step", ylabel="loss", logy=True)
+        line_plot(
+            self.out / "loss.png",
+            {"train loss": (self.history["step"], self.history["loss"])},
+            title=f"{self.cfg.model} training loss",
+            xlabel="step",
+            ylabel="loss",
+            logy=True,
+        )
         if self.history["eval_step"]:
-            line_plot(self.out / "eval_psnr.png", {
-                "model": (self.history["eval_step"], self.history["eval_psnr"]),
-                "blurry input": (self.history["eval_step"], self.history["eval_psnr_input"]),
-            }, title="held-out PSNR (dB)", xlabel="step", ylabel="PSNR")
+            line_plot(
+                self.out / "eval_psnr.png",
+                {
+                    "model": (self.history["eval_step"], self.history["eval_psnr"]),
+                    "blurry input": (self.history["eval_step"], self.history["eval_psnr_input"]),
+                },
+                title="held-out PSNR (dB)",
+                xlabel="step",
+                ylabel="PSNR",
+            )
 
     def export(self, path: Path, extra: dict | None = None) -> Path:
         """Write the EMA weights as a shipped fp16 file with the run's meta."""
@@ -211,8 +228,10 @@ class Trainer:
                     self.history["step"].append(self.step)
                     self.history["loss"].append(sum(acc) / len(acc))
                     rate = (self.step - s0) / max(1e-9, time.monotonic() - t0)
-                    self.log(f"step {self.step}/{cfg.steps} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
-                             f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h")
+                    self.log(
+                        f"step {self.step}/{cfg.steps} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
+                        f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
+                    )
                     acc = []
                 if self.eval_data is not None and self.step % cfg.eval_every == 0:
                     p, p0 = self.evaluate()
