@@ -35,10 +35,8 @@ def print_info(out: Console) -> None:
     t = Table(title=f"streamdeblur {__version__}", show_header=False)
     t.add_row("python", platform.python_version())
     t.add_row("torch", f"{torch.__version__} (threads {torch.get_num_threads()})")
-    t.add_row(
-        "PyAV / FFmpeg",
-        f"{av.__version__} / {'.'.join(map(str, av.ffmpeg_version_info)) if isinstance(av.ffmpeg_version_info, tuple) else av.ffmpeg_version_info}",
-    )
+    ffmpeg = av.ffmpeg_version_info
+    t.add_row("PyAV / FFmpeg", f"{av.__version__} / {'.'.join(map(str, ffmpeg)) if isinstance(ffmpeg, tuple) else ffmpeg}")
     t.add_row("OpenCV", cv2.__version__)
     t.add_row("numpy", np.__version__)
     devs = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
