@@ -317,9 +317,11 @@ class Pipeline:
         for t in threads:
             t.start()
         interrupted = False
+        # Poll with sleep, not join: a KeyboardInterrupt landing inside Thread.join() can corrupt the
+        # thread's state on Python < 3.12 (is_alive() then lies), and we would close the sink too early.
         while any(t.is_alive() for t in threads):
             try:
-                threads[-1].join(interval)
+                time.sleep(interval)
                 if on_progress:
                     on_progress(self.progress())
             except KeyboardInterrupt:

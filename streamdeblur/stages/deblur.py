@@ -120,7 +120,7 @@ class Deblur(ModelStage):
         want = "kernels" in self.ctx.provide
         aux: list | None = [] if want else None
         kw = {"kernel_size": self.options.kernel_size} if want else {}
-        batch.images = self.infer(batch.images, aux, **kw).float().clamp_(0, 1)
+        batch.images = self.infer(batch.images, aux, **kw).float().clamp(0, 1)
         if want:
             per_frame: list[list] = [[] for _ in range(len(batch))]
             for i, y, x, h, w, k in aux:

@@ -1,0 +1,141 @@
+"""Test media: encode real videos with PyAV (or the ffmpeg CLI), and judge outputs with ffprobe/ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+FFMPEG = shutil.which("ffmpeg")
+FFPROBE = shutil.which("ffprobe")
+
+
+def pattern(i: int, w: int, h: int) -> np.ndarray:
+    """Deterministic colourful content with smooth areas, edges and fine texture; moves with ``i``."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = 0.5 + 0.4 * np.sin(2 * np.pi * (x / w + i / 60))
+    g = 0.5 + 0.4 * np.sin(2 * np.pi * (y / h * 1.3 + 0.2))
+    b = 0.5 + 0.4 * np.cos(2 * np.pi * ((x + y) / (w + h) * 2 - i / 45))
+    img = np.stack([r, g, b], -1)
+    cx, cy = (0.2 + 0.6 * ((i * 7) % 60) / 60) * w, 0.5 * h
+    disc = ((x - cx) ** 2 + (y - cy) ** 2) < (0.12 * h) ** 2
+    img[disc] = (0.9, 0.2, 0.15)
+    img[int(0.7 * h) : int(0.8 * h), int(0.1 * w) : int(0.4 * w)] = (0.1, 0.3, 0.85)
+    tex = ((x // 4 + y // 4) % 2) * 0.08
+    img[: h // 5] += tex[: h // 5, :, None]
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (320, 240), fps: int = 30,
+                codec: str = "libx264", pix_fmt: str = "yuv420p", audio: bool = False,
+                pts: list[int] | None = None, time_base: Fraction | None = None, crf: int = 16,
+                colorspace: str | None = "bt709", color_range: str = "tv", tag: bool = True,
+                content=pattern) -> Path:
+    """Encode ``frames`` pattern frames (+ optional 440 Hz AAC audio) to ``path`` with PyAV.
+
+    ``pts``/``time_base`` make variable-frame-rate files. ``colorspace`` is the matrix used for
+    RGB→YUV (swscale, explicit) and, if ``tag``, written into the stream.
+    """
+    from av.video.reformatter import ColorRange, Colorspace
+
+    w, h = size
+    path = Path(path)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream(codec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        tb = time_base or Fraction(1, fps)
+        vs.codec_context.time_base = tb
+        vs.time_base = tb
+        if codec in ("libx264", "libx265"):
+            vs.options = {"crf": str(crf), "preset": "veryfast", **({"x265-params": "log-level=error"} if codec == "libx265" else {})}
+        cs = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, None: Colorspace.ITU601}[colorspace]
+        cr = ColorRange.MPEG if color_range == "tv" else ColorRange.JPEG
+        if tag and colorspace:
+            vs.codec_context.colorspace = {"bt709": 1, "bt601": 6}[colorspace]
+            vs.codec_context.color_range = 1 if color_range == "tv" else 2
+            vs.codec_context.color_primaries = {"bt709": 1, "bt601": 6}[colorspace]
+            vs.codec_context.color_trc = {"bt709": 1, "bt601": 6}[colorspace]
+        as_ = None
+        if audio:
+            as_ = c.add_stream("aac", rate=48000)
+            as_.layout = "stereo"
+        for i in range(frames):
+            rgb = content(i, w, h)
+            src = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf = src.reformat(format=pix_fmt, dst_colorspace=cs, dst_color_range=cr)
+            if tag and colorspace:
+                vf.colorspace = vs.codec_context.colorspace
+                vf.color_range = vs.codec_context.color_range
+            vf.pts = pts[i] if pts is not None else i
+            vf.time_base = tb
+            for p in vs.encode(vf):
+                c.mux(p)
+        for p in vs.encode(None):
+            c.mux(p)
+        if as_ is not None:
+            dur = (pts[-1] + 1) * tb if pts is not None else Fraction(frames, fps)
+            n = int(48000 * dur)
+            t = np.arange(n) / 48000.0
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            step = 1024
+            for s0 in range(0, n, step):
+                chunk = np.stack([samples[s0 : s0 + step]] * 2)
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                af.sample_rate = 48000
+                af.pts = s0
+                af.time_base = Fraction(1, 48000)
+                for p in as_.encode(af):
+                    c.mux(p)
+            for p in as_.encode(None):
+                c.mux(p)
+    return path
+
+
+def probe(path: Path) -> dict:
+    """ffprobe's JSON of streams and format."""
+    out = subprocess.run([FFPROBE, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def frame_times(path: Path) -> list[str]:
+    """Every video frame's presentation time as ffprobe prints it (exact decimal strings)."""
+    out = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    return [line.strip().rstrip(",") for line in out.stdout.splitlines() if line.strip()]
+
+
+def count_frames(path: Path) -> int:
+    """Decoded video frame count according to ffprobe (-count_frames)."""
+    out = subprocess.run([FFPROBE, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip())
+    return int(out.stdout.strip().split(",")[0])
+
+
+def audio_duration(path: Path) -> float:
+    for s in probe(path)["streams"]:
+        if s["codec_type"] == "audio":
+            return float(s["duration"])
+    raise AssertionError(f"no audio stream in {path}")
+
+
+def ffmpeg_rgb(path: Path, matrix: str, rng: str = "tv", deep: bool = False) -> np.ndarray:
+    """Decode with the ffmpeg CLI (an independent decoder), YUV→RGB with the given matrix/range.
+
+    Returns ``N×H×W×3`` uint8 (or uint16 with ``deep``).
+    """
+    info = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
+    w, h = int(info["width"]), int(info["height"])
+    fmt = "rgb48le" if deep else "rgb24"
+    vf = f"scale=in_color_matrix={matrix}:in_range={rng}:flags=accurate_rnd+full_chroma_int,format={fmt}"
+    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-vf", vf, "-f", "rawvideo", "-pix_fmt", fmt, "-"],
+                         capture_output=True, check=True)
+    dtype = np.uint16 if deep else np.uint8
+    return np.frombuffer(out.stdout, dtype=dtype).reshape(-1, h, w, 3)
