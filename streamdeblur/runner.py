@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import PipelineConfig
-from .io.sinks import ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output
+from .io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from .io.sources import open_source
 from .pipeline import Pipeline, output_info
 from .runtime import choose_device, configure
@@ -48,6 +48,8 @@ def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
     if is_video_out:
         inputs = [Path(job.input)] if Path(str(job.input)).exists() else []
         check_output(Path(out), inputs, job.overwrite)
+    if cfg.preview and not display_available():
+        raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
     source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, on_warning=warn)

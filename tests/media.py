@@ -31,11 +31,22 @@ def pattern(i: int, w: int, h: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (320, 240), fps: int = 30,
-                codec: str = "libx264", pix_fmt: str = "yuv420p", audio: bool = False,
-                pts: list[int] | None = None, time_base: Fraction | None = None, crf: int = 16,
-                colorspace: str | None = "bt709", color_range: str = "tv", tag: bool = True,
-                content=pattern) -> Path:
+def write_video(
+    path: Path,
+    frames: int = 30,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 30,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio: bool = False,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    crf: int = 16,
+    colorspace: str | None = "bt709",
+    color_range: str = "tv",
+    tag: bool = True,
+    content=pattern,
+) -> Path:
     """Encode ``frames`` pattern frames (+ optional 440 Hz AAC audio) to ``path`` with PyAV.
 
     ``pts``/``time_base`` make variable-frame-rate files. ``colorspace`` is the matrix used for
@@ -52,7 +63,11 @@ def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (320, 240)
         vs.codec_context.time_base = tb
         vs.time_base = tb
         if codec in ("libx264", "libx265"):
-            vs.options = {"crf": str(crf), "preset": "veryfast", **({"x265-params": "log-level=error"} if codec == "libx265" else {})}
+            vs.options = {
+                "crf": str(crf),
+                "preset": "veryfast",
+                **({"x265-params": "log-level=error"} if codec == "libx265" else {}),
+            }
         cs = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, None: Colorspace.ITU601}[colorspace]
         cr = ColorRange.MPEG if color_range == "tv" else ColorRange.JPEG
         if tag and colorspace:
@@ -98,22 +113,45 @@ def write_video(path: Path, frames: int = 30, size: tuple[int, int] = (320, 240)
 
 def probe(path: Path) -> dict:
     """ffprobe's JSON of streams and format."""
-    out = subprocess.run([FFPROBE, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def frame_times(path: Path) -> list[str]:
     """Every video frame's presentation time as ffprobe prints it (exact decimal strings)."""
-    out = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
-                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [line.strip().rstrip(",") for line in out.stdout.splitlines() if line.strip()]
 
 
 def count_frames(path: Path) -> int:
     """Decoded video frame count according to ffprobe (-count_frames)."""
-    out = subprocess.run([FFPROBE, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip())
     return int(out.stdout.strip().split(",")[0])
@@ -135,7 +173,10 @@ def ffmpeg_rgb(path: Path, matrix: str, rng: str = "tv", deep: bool = False) -> 
     w, h = int(info["width"]), int(info["height"])
     fmt = "rgb48le" if deep else "rgb24"
     vf = f"scale=in_color_matrix={matrix}:in_range={rng}:flags=accurate_rnd+full_chroma_int,format={fmt}"
-    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-vf", vf, "-f", "rawvideo", "-pix_fmt", fmt, "-"],
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-vf", vf, "-f", "rawvideo", "-pix_fmt", fmt, "-"],
+        capture_output=True,
+        check=True,
+    )
     dtype = np.uint16 if deep else np.uint8
     return np.frombuffer(out.stdout, dtype=dtype).reshape(-1, h, w, 3)

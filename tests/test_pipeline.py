@@ -90,8 +90,13 @@ def test_sigint_halfway_leaves_a_playable_file_with_the_frames_done(tmp_path):
     slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
     out = tmp_path / "out.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "run", str(src), "-o", str(out), "--pipeline", str(slow)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamdeblur", "run", str(src), "-o", str(out), "--pipeline", str(slow)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     partial = tmp_path / "out.partial.mp4"
     deadline = time.time() + 60
     while time.time() < deadline and not partial.exists():

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -346,7 +347,12 @@ def display_available() -> bool:
 
 
 class PreviewSink:
-    """Shows frames in an OpenCV window; ``q`` or Esc asks the pipeline to stop."""
+    """Shows frames in an OpenCV window; ``q`` or Esc asks the pipeline to stop.
+
+    All GUI calls happen on one thread of its own (HighGUI backends such as Qt deadlock when a
+    window is created, drawn and destroyed from different threads). ``write`` only hands over
+    the newest frame, so a slow display never slows the pipeline.
+    """
 
     def __init__(self, title: str = "streamdeblur", on_quit: Callable[[], None] | None = None) -> None:
         if not display_available():
@@ -354,24 +360,47 @@ class PreviewSink:
         self.title = title
         self.on_quit = on_quit
         self.frames_written = 0
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        self.frames_shown = 0
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="preview", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._frame is not None or self._closing, timeout=0.05)
+                    img, self._frame = self._frame, None
+                    closing = self._closing
+                if img is not None:
+                    cv2.imshow(self.title, img)
+                    self.frames_shown += 1
+                key = cv2.waitKey(1) & 0xFF
+                if key in (ord("q"), 27) and self.on_quit:
+                    self.on_quit()
+                if closing:
+                    break
+        finally:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
 
     def write(self, frame: Frame) -> None:
         img = frame.image
         if img.dtype == np.uint16:
             img = (img >> 8).astype(np.uint8)
-        cv2.imshow(self.title, np.ascontiguousarray(img[..., ::-1]))
-        key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27) and self.on_quit:
-            self.on_quit()
+        with self._cond:
+            self._frame = np.ascontiguousarray(img[..., ::-1])
+            self._cond.notify()
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> None:
-        try:
-            cv2.destroyWindow(self.title)
-            cv2.waitKey(1)
-        except cv2.error:
-            pass
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(5.0)
 
 
 class NullSink:

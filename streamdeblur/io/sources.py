@@ -29,8 +29,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
+
+# OpenCV's bundled FFmpeg prints its own errors to stderr; we report failures ourselves, in one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
 
 from .color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from .frames import Frame, SourceInfo

@@ -1,0 +1,108 @@
+"""Live test sources on 127.0.0.1: an MJPEG-over-HTTP server whose frames carry their sequence number."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+
+BITS = 16
+CELL = 16
+
+
+def stamp(seq: int, w: int = 320, h: int = 240) -> np.ndarray:
+    """An RGB frame whose top row of ``CELL``-px squares spells ``seq`` in binary (JPEG-proof)."""
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([(x * 255 // w), (y * 255 // h), np.full_like(x, 90)], -1).astype(np.uint8)
+    for b in range(BITS):
+        on = (seq >> b) & 1
+        img[0:CELL, b * CELL : (b + 1) * CELL] = 255 if on else 0
+    return img
+
+
+def read_stamp(img: np.ndarray) -> int:
+    """Inverse of :func:`stamp` (works on decoded, re-compressed frames)."""
+    seq = 0
+    for b in range(BITS):
+        cell = img[2 : CELL - 2, b * CELL + 2 : (b + 1) * CELL - 2]
+        if cell.mean() > 127:
+            seq |= 1 << b
+    return seq
+
+
+class MJPEGServer:
+    """Serves ``/stream.mjpg`` (multipart/x-mixed-replace) at ``fps``; ``current`` is the newest seq.
+
+    Bounded: stops by itself after ``max_seconds``.
+    """
+
+    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0) -> None:
+        self.fps, self.size, self.max_seconds = fps, size, max_seconds
+        self.current = -1
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._jpeg: bytes | None = None
+        self._cond = threading.Condition()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                last = -1
+                try:
+                    while not server._stop.is_set():
+                        with server._cond:
+                            server._cond.wait_for(lambda: server.current != last or server._stop.is_set(), timeout=1)
+                            seq, data = server.current, server._jpeg
+                        if data is None or seq == last:
+                            continue
+                        last = seq
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data))
+                        self.wfile.write(data + b"\r\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._produce, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def _produce(self) -> None:
+        seq = 0
+        t0 = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
+            ok, buf = cv2.imencode(".jpg", stamp(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            with self._cond:
+                self._jpeg, self.current = buf.tobytes(), seq
+                self._cond.notify_all()
+            seq += 1
+            time.sleep(max(0.0, t0 + seq / self.fps - time.monotonic()))
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
