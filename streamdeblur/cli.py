@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
+    p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
 
     p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
     p.add_argument("--eval-set", default="data/motion/eval_set.pt")
@@ -334,9 +335,14 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train.trainer import TrainConfig, Trainer
+    from .train.trainer import TrainConfig, Trainer, export_checkpoint
 
-    cfg = TrainConfig.from_yaml(args.config, {"steps": args.steps} if args.steps else None)
+    cfg = TrainConfig.from_yaml(args.config, {"steps": args.steps} if args.steps is not None else None)
+    if args.export_only:
+        if not args.export:
+            raise CliError("--export-only needs --export PATH", EXIT_USAGE)
+        out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
+        return EXIT_OK
     trainer = Trainer(cfg, log=lambda m: err.print(escape(m)))
     trainer.run()
     if args.export:

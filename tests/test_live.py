@@ -6,14 +6,14 @@ import math
 import time
 from dataclasses import dataclass
 
-import pytest
-
 import media
+import pytest
+from streams import MJPEGServer, read_stamp
+
 from streamdeblur.cli import main
 from streamdeblur.io.sources import CameraSource, VideoSource
 from streamdeblur.pipeline import Pipeline
 from streamdeblur.stages import Stage, register_stage
-from streams import MJPEGServer, read_stamp
 
 SLEEP = 0.2
 

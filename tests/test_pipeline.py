@@ -11,10 +11,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import media
 import numpy as np
 import pytest
 
-import media
 import streamdeblur
 from streamdeblur.cli import main
 

@@ -39,6 +39,10 @@ def deeprftv2_s() -> DeepRFTv2:
     return DeepRFTv2(S_CONFIG)
 
 
-@register_model("deeprftv2-t", description="DeepRFTv2-T: 32 wide, one column, for CPU and live use")
+@register_model(
+    "deeprftv2-t",
+    description="DeepRFTv2-T: 32 wide, one column, for CPU and live use",
+    default_weights="deeprftv2-t-motion.pt",
+)
 def deeprftv2_t() -> DeepRFTv2:
     return DeepRFTv2(T_CONFIG)

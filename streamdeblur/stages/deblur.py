@@ -49,6 +49,8 @@ class ModelStage(Stage):
         info = model_info(o.model)
         weights = None if o.weights in ("none", "random") else o.weights
         self.model = create_model(o.model, weights=weights, device=self.ctx.device)
+        # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.multiple = info.multiple
         self.tile = o.tile or None
         self.max_tiles = o.max_tiles

@@ -103,7 +103,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.model = create_model(cfg.model).train()
+        self.model = create_model(cfg.model).train().to(memory_format=torch.channels_last)
         self.model.global_model.save_memory = cfg.save_memory
         self.ema = copy.deepcopy(self.model).eval()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
@@ -250,3 +250,11 @@ class Trainer:
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = None) -> Path:
+    """Write the EMA weights of a training checkpoint as a shipped fp16 file (no training state)."""
+    st = torch.load(ckpt, map_location="cpu", weights_only=True)
+    cfg = json.loads(st["config"])
+    meta = {"model": cfg["model"], "step": int(st["step"]), "config": st["config"], **(extra or {})}
+    return save_weights(st["ema"], Path(out), meta)

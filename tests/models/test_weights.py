@@ -1,0 +1,103 @@
+"""Checkpoint loading: official layouts, prefixes, strictness, and hostile files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from streamdeblur.models import WeightsError, create_model, load_weights, save_weights
+
+
+@pytest.fixture
+def model():
+    return create_model("deeprftv2-t")
+
+
+@pytest.mark.parametrize("wrap", ["params", "params_ema", "state_dict", None])
+def test_accepts_official_layouts_and_module_prefix(tmp_path, model, wrap):
+    src = create_model("deeprftv2-t")
+    sd = {f"module.{k}": v for k, v in src.state_dict().items()}
+    path = tmp_path / "ckpt.pth"
+    torch.save(sd if wrap is None else {wrap: sd}, path)
+    load_weights(model, path)
+    for k, v in src.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
+
+
+def test_params_ema_preferred_over_params(tmp_path, model):
+    a, b = create_model("deeprftv2-t"), create_model("deeprftv2-t")
+    torch.save({"params": a.state_dict(), "params_ema": b.state_dict()}, tmp_path / "c.pth")
+    load_weights(model, tmp_path / "c.pth")
+    k = next(iter(b.state_dict()))
+    assert torch.equal(model.state_dict()[k], b.state_dict()[k])
+
+
+def test_mismatch_names_first_missing_unexpected_misshaped(tmp_path, model):
+    sd = dict(create_model("deeprftv2-t").state_dict())
+    first = next(iter(sd))
+    sd.pop(first)
+    sd["global_model.bogus.weight"] = torch.zeros(1)
+    k2 = [k for k in sd if k.endswith("output_maxs.0.weight")][0]
+    sd[k2] = torch.zeros(2, 2)
+    torch.save({"params": sd}, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError) as e:
+        load_weights(model, tmp_path / "bad.pth")
+    msg = str(e.value)
+    assert first in msg and "global_model.bogus.weight" in msg and k2 in msg
+
+
+def test_wrong_architecture(tmp_path, model):
+    torch.save({"params": create_model("deeprftv2-s").state_dict()}, tmp_path / "s.pth")
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_weights(model, tmp_path / "s.pth")
+
+
+def test_missing_and_truncated_files(tmp_path, model):
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(model, tmp_path / "nope.pth")
+    path = tmp_path / "t.pth"
+    save_weights(model, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_weights(model, path)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/streamdeblur_pwned",))
+
+
+def test_pickle_payload_is_refused_and_never_runs(tmp_path, model):
+    marker = "/tmp/streamdeblur_pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    path = tmp_path / "evil.pth"
+    torch.save({"params": model.state_dict(), "x": Evil()}, path)
+    with pytest.raises(WeightsError, match="refused"):
+        load_weights(model, path)
+    assert not os.path.exists(marker)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(WeightsError):
+        load_weights(model, raw)
+    assert not os.path.exists(marker)
+
+
+def test_fp16_round_trip_keeps_meta(tmp_path, model):
+    path = save_weights(model, tmp_path / "w.pt", meta={"step": 7, "model": "deeprftv2-t"})
+    other = create_model("deeprftv2-t")
+    meta = load_weights(other, path)
+    assert meta["step"] == 7
+    k = "global_model.output_maxs.0.weight"
+    assert torch.allclose(other.state_dict()[k], model.state_dict()[k].half().float())
+
+
+def test_bundled_default_weights_load():
+    m = create_model("deeprftv2-t", weights="default")
+    assert not m.training
+    with pytest.raises(WeightsError, match="ships no trained weights"):
+        create_model("deeprftv2-b", weights="default")

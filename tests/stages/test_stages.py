@@ -1,0 +1,110 @@
+"""Stages: registry, unsharp, compare, kernel overlay, the model stage's OOM fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.io.frames import Frame
+from streamdeblur.stages import Batch, StageContext, create_stage, list_stages
+from streamdeblur.stages.deblur import ModelStage
+
+
+def batch_of(images: torch.Tensor) -> Batch:
+    frames = [Frame(np.zeros((4, 4, 3), np.uint8), i, i, None) for i in range(len(images))]
+    return Batch(images=images.clone(), frames=frames, original=images.clone())
+
+
+def test_registry_lists_the_stages():
+    assert {"identity", "unsharp", "deblur", "kernel_overlay", "compare"} <= set(list_stages())
+    with pytest.raises(KeyError, match="unknown stage"):
+        create_stage("nope")
+
+
+def test_unsharp_sharpens_an_edge_and_keeps_flat_areas():
+    x = torch.zeros(1, 3, 32, 32)
+    x[..., 16:] = 0.5
+    x[..., :16] = 0.25
+    y = create_stage("unsharp", {"sigma": 1.5, "amount": 1.0})(batch_of(x)).images
+    assert y[0, 0, 5, 15] < 0.25 < 0.5 < y[0, 0, 5, 16]  # overshoot on both sides of the edge
+    assert torch.allclose(y[..., :, :8], x[..., :, :8], atol=1e-6)
+
+
+def test_compare_side_by_side_and_wipe():
+    before = torch.zeros(2, 3, 40, 60)
+    b = batch_of(before)
+    b.images = torch.ones(2, 3, 40, 60)
+    sbs = create_stage("compare", {"mode": "side_by_side", "labels": False})
+    assert sbs.output_size(40, 60) == (40, 120)
+    out = sbs(b).images
+    assert out.shape == (2, 3, 40, 120) and out[..., :60].max() == 0 and out[..., 60:].min() == 1
+    b = batch_of(before)
+    b.images = torch.ones(2, 3, 40, 60)
+    out = create_stage("compare", {"mode": "wipe", "position": 0.25, "labels": True})(b).images
+    assert out.shape == (2, 3, 40, 60)
+    assert out[..., 30:, 2:10].max() == 0 and out[..., 30:, 40:].min() == 1
+    assert out[..., :20, :].max() > 0  # a label was drawn on the "before" side
+    with pytest.raises(ValueError, match="mode must be"):
+        create_stage("compare", {"mode": "diagonal"})
+
+
+def test_kernel_overlay_draws_insets_and_leaves_other_pixels():
+    img = torch.full((1, 3, 128, 192), 0.3)
+    b = batch_of(img)
+    k = torch.zeros(17, 17)
+    k[8, 4:13] = 1.0  # a horizontal line kernel
+    b.side["kernels"] = [[(0, 0, 64, 96, k), (0, 96, 64, 96, k), (64, 0, 64, 96, k), (64, 96, 64, 96, k)]]
+    out = create_stage("kernel_overlay", {"grid": True, "size": 32, "opacity": 1.0})(b).images
+    changed = (out != 0.3).any(1)[0]
+    # four insets of 32×32 centred in the four tiles; nothing else touched
+    assert changed.sum() == 4 * 32 * 32
+    assert changed[16:48, 32:64].all() and not changed[:16].any() and not changed[:, :32].any()
+    b2 = batch_of(img)
+    b2.side["kernels"] = [[(0, 0, 128, 192, k)]]
+    out2 = create_stage("kernel_overlay", {"position": "bottom-left", "size": 40})(b2).images
+    changed2 = (out2 != 0.3).any(1)[0]
+    assert changed2.sum() == 40 * 40 and changed2[128 - 8 - 40 : 128 - 8, 8:48].all()
+
+
+def test_deblur_provides_kernels_when_asked():
+    x = torch.rand(2, 3, 64, 96)
+    stage = create_stage(
+        "deblur",
+        {"model": "deeprftv2-t", "weights": "default", "tile": 32, "overlap": 8, "kernel_size": 9},
+        StageContext(provide=frozenset({"kernels"})),
+    )
+    out = stage(batch_of(x))
+    assert out.images.shape == x.shape
+    entries = out.side["kernels"]
+    assert len(entries) == 2 and all(len(e) > 1 for e in entries)
+    assert entries[0][0][4].shape == (9, 9)
+
+
+class _OOMModel(torch.nn.Module):
+    """Fails with 'out of memory' above a pixel budget, like a GPU would."""
+
+    def __init__(self, budget):
+        super().__init__()
+        self.budget, self.calls = budget, []
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape))
+        if x.numel() // 3 > self.budget:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return x * 0.5
+
+
+def test_oom_falls_back_to_fewer_tiles_frames_then_smaller_tiles():
+    warnings = []
+
+    stage = ModelStage.__new__(ModelStage)
+    stage.options = ModelStage.Options(model="x", tile=0, overlap=8, max_tiles=4)
+    stage.ctx = StageContext(warn=warnings.append)
+    stage.model = _OOMModel(budget=2 * 128 * 128)
+    stage.multiple, stage.tile, stage.max_tiles, stage.max_pixels = 8, None, 4, 10**9
+    x = torch.rand(3, 3, 256, 384)
+    y = stage.infer(x)
+    assert torch.allclose(y, x * 0.5, atol=1e-6)  # every frame, once, correct
+    assert any("fewer frames" in w for w in warnings) and any("128-px tiles" in w for w in warnings)
+    assert stage.model.calls[-1] == (1, 3, 128, 128)

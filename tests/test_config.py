@@ -1,0 +1,52 @@
+"""YAML pipelines: shipped ones load; errors name file, line, key and the allowed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamdeblur.config import ConfigError, apply_overrides, list_pipelines, load_pipeline, parse_pipeline
+
+SHIPPED = ["batch", "compare", "defocus", "motion", "overlay", "webcam"]
+
+
+def test_shipped_pipelines_exist_and_validate():
+    assert set(SHIPPED) <= set(list_pipelines())
+    for name in SHIPPED:
+        cfg = load_pipeline(name)
+        assert cfg.stages and cfg.description
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("stages: [identity]\nbatchh: 2\n", r"<p>:2: unknown key 'batchh'; allowed: .*batch"),
+        ("stages:\n  - deblurr\n", r"<p>:2: unknown stage 'deblurr'; allowed: .*deblur"),
+        ("stages:\n  - deblur:\n      tiles: 3\n", r"<p>:3: stage 'deblur': unknown key 'tiles'; allowed: .*tile"),
+        ("stages:\n  - deblur:\n      tile: big\n", r"<p>:3: stage 'deblur': key 'tile': expected an integer, got 'big'"),
+        ("batch: true\nstages: [identity]\n", r"<p>:1: key 'batch': expected an integer"),
+        ("stages: [identity]\noutput:\n  crf: [1]\n", r"<p>:3: output: key 'crf': expected an integer, got a list"),
+        ("stages: [identity\n", r"<p>:\d+: invalid YAML"),
+        ("", r"<p>: empty pipeline file"),
+        ("- identity\n", r"<p>:1: a pipeline must be a mapping"),
+        ("batch: 2\n", r"'stages' is missing"),
+        ("stages: [identity]\n!!python/object:os.system {}: 1\n", r"<p>"),
+    ],
+)
+def test_errors_name_file_line_and_allowed_values(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_pipeline(text, "<p>")
+
+
+def test_overrides_apply_to_pipeline_stage_and_output():
+    cfg = apply_overrides(load_pipeline("motion"), tile=256, overlap=16, batch=3, crf=23, model="deeprftv2-s")
+    assert cfg.batch == 3 and cfg.output.crf == 23
+    assert cfg.stages[0].options["tile"] == 256 and cfg.stages[0].options["model"] == "deeprftv2-s"
+    with pytest.raises(ConfigError, match="--tile does not apply"):
+        apply_overrides(parse_pipeline("stages: [identity]\n"), tile=3)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_pipeline(str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="unknown pipeline 'nope'"):
+        load_pipeline("nope")
