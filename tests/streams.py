@@ -61,8 +61,7 @@ class MJPEGServer:
                 try:
                     while not server._stop.is_set():
                         with server._cond:
-                            seen = last
-                            server._cond.wait_for(lambda: server.current != seen or server._stop.is_set(), timeout=1)
+                            server._cond.wait_for(lambda seen=last: server.current != seen or server._stop.is_set(), timeout=1)
                             seq, data = server.current, server._jpeg
                         if data is None or seq == last:
                             continue
