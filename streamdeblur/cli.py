@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="training data")
     dsub = p.add_subparsers(dest="data_command", required=True)
     d = dsub.add_parser("build", help="assemble sharp content from Debian packages and your folders")
-    d.add_argument("--out", default="data/motion")
+    d.add_argument("--out", default="data/sharp")
     d.add_argument("--source", action="append", default=[], help="your own folder of sharp images/videos (repeatable)")
     d.add_argument("--no-debian", action="store_true", help="only your folders")
     d.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/debs)")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
 
     p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
-    p.add_argument("--eval-set", default="data/motion/eval_set.pt")
+    p.add_argument("--eval-set", default="data/sharp/eval_motion.pt")
     p.add_argument("--model", action="append", default=[], help="model[:weights] to evaluate (repeatable)")
     p.add_argument("--out", default="runs/eval", help="folder for the Markdown table and the example strip")
     p.add_argument("--limit", type=int, help="only the first N samples")
@@ -324,7 +324,8 @@ def cmd_data(args) -> int:
         cache=Path(args.cache) if args.cache else None,
     )
     manifest = build(opts, log=lambda m: err.print(escape(m)))
-    data = make_eval_set(dest, dest / "eval_set.pt", crops_per_image=args.eval_crops)
+    data = make_eval_set(dest, dest / "eval_motion.pt", crops_per_image=args.eval_crops)
+    make_eval_set(dest, dest / "eval_defocus.pt", crops_per_image=args.eval_crops, task="defocus")
     kept = [e for e in manifest["files"] if "split" in e]
     out.print(
         f"built {dest}: {sum(e['split'] == 'train' for e in kept)} training and "

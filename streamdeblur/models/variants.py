@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .deeprftv2 import DeepRFTv2, DeepRFTv2Config
+from .fdikp import FDIKP, FDIKPConfig
 from .registry import register_model
 
 #: Official DeepRFTv2-B (GoPro config): 30,117,560 parameters, two columns.
@@ -46,3 +47,14 @@ def deeprftv2_s() -> DeepRFTv2:
 )
 def deeprftv2_t() -> DeepRFTv2:
     return DeepRFTv2(T_CONFIG)
+
+
+@register_model(
+    "fdikp",
+    task="defocus",
+    description="FDIKP defocus deblurring (inverse kernels from spatial + frequency branches)",
+    default_weights="fdikp-defocus.pt",
+    multiple=16,
+)
+def fdikp() -> FDIKP:
+    return FDIKP(FDIKPConfig())

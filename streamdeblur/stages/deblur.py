@@ -129,3 +129,28 @@ class Deblur(ModelStage):
                 per_frame[i].append((y, x, h, w, k.float().cpu()))
             batch.side["kernels"] = per_frame
         return batch
+
+
+@register_stage("defocus")
+class Defocus(ModelStage):
+    """Remove defocus blur with FDIKP (default, bundled weights); any registered model can be
+    given instead (e.g. ``--model deeprftv2-t --weights defocus-trained.pt``).
+
+    Provides ``blurmap`` (FDIKP only): per frame ``H×W``, how much deconvolution each pixel got.
+    """
+
+    provides = frozenset({"blurmap"})
+    default_model = "fdikp"
+
+    def __call__(self, batch: Batch) -> Batch:
+        want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
+        aux: list | None = [] if want else None
+        batch.images = self.infer(batch.images, aux, **({"blur_map": True} if want else {})).float().clamp(0, 1)
+        if want:
+            n, _, h, w = batch.images.shape
+            maps = torch.zeros(n, h, w)
+            for i, y, x, th, tw, m in aux:
+                m = m.float().cpu()[: h - y, : w - x]
+                maps[i, y : y + m.shape[0], x : x + m.shape[1]] = m
+            batch.side["blurmap"] = maps
+        return batch

@@ -38,7 +38,7 @@ def corner_origin(position: str, h: int, w: int, size: int, margin: int = 8) -> 
 class KernelOverlay(Stage):
     """Draw estimated kernels (motion) or the blur map (defocus) as insets."""
 
-    requires = frozenset({"kernels"})
+    requires = frozenset({"kernels", "blurmap"})
 
     @dataclass
     class Options:

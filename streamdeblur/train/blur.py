@@ -204,6 +204,7 @@ class BlurSample:
     kernels: list[np.ndarray]
     weights: np.ndarray | None = None  #: ``n×H×W`` blend maps when spatially varying
     info: dict = field(default_factory=dict)
+    radius: np.ndarray | None = None  #: defocus: per-pixel PSF radius (``H×W``)
 
 
 def random_kernel_size(rng: np.random.Generator, lo: int, hi: int) -> int:

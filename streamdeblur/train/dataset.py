@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 from .blur import BlurConfig, BlurSample, average_frames, synthesize
+from .defocus import DefocusConfig, synthesize_defocus
+
+TASKS = ("motion", "defocus")
 
 #: Pixels of context around a crop so the largest kernel (65 px) never sees the crop border.
 MARGIN = 32
@@ -80,19 +83,35 @@ class BlurPairs:
         crop: side of the returned crops (changeable between batches: progressive training).
         seed: random seed.
         blur: degradation strengths.
-        p_video: fraction of samples made by frame averaging (when clips exist).
+        p_video: fraction of samples made by frame averaging (when clips exist; motion only).
+        task: ``motion`` or ``defocus``.
+        defocus: defocus strengths (task ``defocus``).
     """
 
     def __init__(
-        self, pool: SharpPool, crop: int = 128, seed: int = 0, blur: BlurConfig | None = None, p_video: float = 0.1
+        self,
+        pool: SharpPool,
+        crop: int = 128,
+        seed: int = 0,
+        blur: BlurConfig | None = None,
+        p_video: float = 0.1,
+        task: str = "motion",
+        defocus: DefocusConfig | None = None,
     ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
         self.pool, self.crop, self.blur, self.p_video = pool, crop, blur or BlurConfig(), p_video
+        self.task, self.defocus = task, defocus or DefocusConfig()
         self.rng = np.random.default_rng(seed)
         areas = np.array([i.shape[0] * i.shape[1] for i in pool.images], dtype=np.float64)
         self.p = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos more often, small ones not starved
 
     def sample(self) -> BlurSample:
         rng = self.rng
+        if self.task == "defocus":
+            img = self.pool.images[rng.choice(len(self.pool.images), p=self.p)]
+            sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
+            return synthesize_defocus(rng, sharp, self.defocus, self.blur, margin=MARGIN)
         if self.pool.clips and rng.uniform() < self.p_video:
             clip = self.pool.clips[rng.integers(len(self.pool.clips))]
             n = int(rng.integers(3, len(clip) + 1))
@@ -116,13 +135,20 @@ class BlurPairs:
 
 
 def make_eval_set(
-    root: Path, out: Path, crops_per_image: int = 4, size: int = 256, seed: int = 2024, blur: BlurConfig | None = None
+    root: Path,
+    out: Path,
+    crops_per_image: int = 4,
+    size: int = 256,
+    seed: int = 2024,
+    blur: BlurConfig | None = None,
+    task: str = "motion",
 ) -> dict:
     """Draw the fixed evaluation set from the ``eval`` split and save it (``torch.save`` of tensors).
 
     Saved: ``blurry``/``sharp`` uint8 ``N×3×size×size``, ``kernels`` float ``N×2×65×65`` (zero
     padded, centred; second slot unused when the blur is uniform), ``weights`` float
-    ``N×2×size×size`` blend maps (ones/zeros when uniform), ``sources`` list of image ids.
+    ``N×2×size×size`` blend maps (ones/zeros when uniform), ``sources`` list of image ids. For
+    ``task="defocus"``: ``radius`` float ``N×size×size`` instead of kernels and weights.
     """
     root, out = Path(root), Path(out)
     rng = np.random.default_rng(seed)
@@ -133,9 +159,17 @@ def make_eval_set(
     for ident in sorted(ids):
         img = _read(root / "images" / "eval" / f"{ident}.png")
         for _ in range(crops_per_image):
-            s = synthesize(rng, random_crop(rng, img, size + 2 * MARGIN), blur, margin=MARGIN)
+            crop = random_crop(rng, img, size + 2 * MARGIN)
+            if task == "defocus":
+                s = synthesize_defocus(rng, crop, None, blur, margin=MARGIN)
+            else:
+                s = synthesize(rng, crop, blur, margin=MARGIN)
             blurry.append(to_tensor(s.blurry).mul(255).round().byte())
             sharp.append(to_tensor(s.sharp).mul(255).round().byte())
+            sources.append(ident)
+            if task == "defocus":
+                weights.append(torch.from_numpy(s.radius))
+                continue
             k = torch.zeros(2, 65, 65)
             for j, kern in enumerate(s.kernels):
                 o = (65 - kern.shape[0]) // 2
@@ -147,16 +181,18 @@ def make_eval_set(
             else:
                 wgt[: len(s.weights)] = torch.from_numpy(s.weights)
             weights.append(wgt)
-            sources.append(ident)
     data = {
         "blurry": torch.stack(blurry),
         "sharp": torch.stack(sharp),
-        "kernels": torch.stack(kernels),
-        "weights": torch.stack(weights),
         "sources": sources,
         "seed": seed,
         "size": size,
+        "task": task,
     }
+    if task == "defocus":
+        data["radius"] = torch.stack(weights)
+    else:
+        data["kernels"], data["weights"] = torch.stack(kernels), torch.stack(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, out)
     return data

@@ -32,3 +32,18 @@ def deblur_loss(
         sharp_mid = gaussian_pyramid(sharp, 2)[1]
         loss = loss + mid_weight * sum(head_loss(h, sharp_mid, fft_weight) for h in mid_heads) / len(mid_heads)
     return loss
+
+
+def model_loss(out, sharp: torch.Tensor, fft_weight: float = 0.01, mid_weight: float = 1.0) -> torch.Tensor:
+    """Training loss for any of our models' ``heads()`` output.
+
+    DeepRFTv2: :func:`deblur_loss`. FDIKP: the head loss on every scale's estimate against the
+    sharp image resized to that scale (area), averaged (every Ŝ_s supervised).
+    """
+    if hasattr(out, "img_mid"):
+        return deblur_loss(out.img, out.img_mid, sharp, fft_weight, mid_weight)
+    losses = []
+    for img in out.images:
+        target = sharp if img.shape[-2:] == sharp.shape[-2:] else F.interpolate(sharp, size=img.shape[-2:], mode="area")
+        losses.append(head_loss(img, target, fft_weight))
+    return sum(losses) / len(losses)

@@ -30,7 +30,8 @@ import yaml
 from ..models import create_model, load_weights, save_weights
 from .blur import BlurConfig
 from .dataset import BlurPairs, SharpPool, to_tensor  # noqa: F401
-from .losses import deblur_loss
+from .defocus import DefocusConfig
+from .losses import model_loss
 from .metrics import psnr
 from .plot import line_plot
 
@@ -40,7 +41,8 @@ class TrainConfig:
     """Everything a training run needs; loaded from YAML (unknown keys are an error)."""
 
     model: str = "deeprftv2-t"
-    data: str = "data/motion"
+    task: str = "motion"  #: motion | defocus (which blur is synthesised)
+    data: str = "data/sharp"
     out: str = "runs/motion"
     init: str | None = None
     steps: int = 20000
@@ -66,6 +68,7 @@ class TrainConfig:
     p_video: float = 0.1
     seed: int = 0
     blur: dict = field(default_factory=dict)
+    defocus: dict = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> TrainConfig:
@@ -104,13 +107,20 @@ class Trainer:
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.model = create_model(cfg.model).train().to(memory_format=torch.channels_last)
-        self.model.global_model.save_memory = cfg.save_memory
+        if hasattr(self.model, "global_model"):
+            self.model.global_model.save_memory = cfg.save_memory
         self.ema = copy.deepcopy(self.model).eval()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         self.step = 0
         self.history: dict[str, list[float]] = {"step": [], "loss": [], "eval_step": [], "eval_psnr": [], "eval_psnr_input": []}
         self.pairs = BlurPairs(
-            SharpPool.load(Path(cfg.data), "train"), cfg.crop_at(0), cfg.seed, BlurConfig(**cfg.blur), cfg.p_video
+            SharpPool.load(Path(cfg.data), "train"),
+            cfg.crop_at(0),
+            cfg.seed,
+            BlurConfig(**cfg.blur),
+            cfg.p_video,
+            task=cfg.task,
+            defocus=DefocusConfig(**cfg.defocus),
         )
         self.eval_data = None
         if cfg.eval_set and Path(cfg.eval_set).exists():
@@ -206,7 +216,7 @@ class Trainer:
             g["lr"] = cfg.lr_at(self.step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             out = self.model.heads(blurry)
-        loss = deblur_loss(out.img, out.img_mid, sharp, cfg.fft_weight, cfg.mid_weight)
+        loss = model_loss(out, sharp, cfg.fft_weight, cfg.mid_weight)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad:
