@@ -149,7 +149,7 @@ class Defocus(ModelStage):
         if want:
             n, _, h, w = batch.images.shape
             maps = torch.zeros(n, h, w)
-            for i, y, x, th, tw, m in aux:
+            for i, y, x, _h, _w, m in aux:
                 m = m.float().cpu()[: h - y, : w - x]
                 maps[i, y : y + m.shape[0], x : x + m.shape[1]] = m
             batch.side["blurmap"] = maps
