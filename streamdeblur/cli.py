@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
     p.add_argument("-o", "--output", help="also record to this video file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--reconnect", type=int, default=5, help="reopen attempts after a disconnect (default 5)")
     _add_pipeline_flags(p, "webcam")
 
     p = sub.add_parser("batch", help="process many files; resumes, never stops at one failure")
@@ -281,7 +282,7 @@ def cmd_webcam(args) -> int:
     cfg = _config(args)
     if args.output is None and not cfg.preview:
         raise CliError("nothing to show or record: add --preview or -o RECORDING.mp4", EXIT_USAGE)
-    job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True)
+    job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True, reconnect=args.reconnect)
     code, _ = run_job(job, f"camera {args.camera}", duration=args.duration)
     return code
 

@@ -29,6 +29,7 @@ class Job:
     overwrite: bool = False
     camera: bool = False
     fps: float = 25.0
+    reconnect: int = 5
 
 
 def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
@@ -52,7 +53,7 @@ def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
         raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
-    source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, on_warning=warn)
+    source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, reconnect=job.reconnect, on_warning=warn)
     try:
         ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
         stages = [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -73,10 +74,13 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
     if path.exists() and not overwrite:
         raise SinkError(f"output {path} exists; pass --overwrite to replace it")
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
+    if not folder.is_dir():
         raise SinkError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise SinkError(f"output folder is not writable: {folder}")
+    try:  # a real write, not os.access: read-only filesystems and root-squashed mounts say no here
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".streamdeblur-probe-"):
+            pass
+    except OSError as exc:
+        raise SinkError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from None
 
 
 class AudioCopier:
@@ -84,7 +88,7 @@ class AudioCopier:
 
     def __init__(self, source: Path, container, fmt: str, warn: Callable[[str], None]) -> None:
         self.warn = warn
-        self._in = av.open(str(source))
+        self._in = av.open(str(source), metadata_errors="replace")
         self._streams = []  # (in_stream, out_stream, encoder-or-None, resampler)
         for s in self._in.streams.audio:
             if s.codec_context is None or not s.codec_context.name:
@@ -246,8 +250,8 @@ class VideoSink:
         if audio and info.path is not None and info.has_audio:
             try:
                 self.audio = AudioCopier(info.path, self.container, fmt, self.warn)
-            except av.error.FFmpegError as exc:
-                self.warn(f"audio not copied: {exc}")
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0
         self.last_end: float | None = None
         self._closed = False
@@ -298,10 +302,12 @@ class VideoSink:
         if error is not None:
             complete = False
             self.warn(f"finishing {self.tmp} failed: {error}")
+        if complete and self.frames_written == 0:
+            complete = False  # nothing was written: never present an empty file as a finished output
         if complete:
             os.replace(self.tmp, self.path)
             return self.path
-        if not self.keep_partial:
+        if not self.keep_partial or self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
         return self.tmp
 

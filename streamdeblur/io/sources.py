@@ -54,6 +54,7 @@ class DecodeStats:
     def __init__(self) -> None:
         self.dropped = 0  #: live frames overwritten before use
         self.skipped_packets = 0  #: undecodable packets skipped (non-strict mode)
+        self.repaired_pts = 0  #: non-increasing timestamps moved forward
         self.reconnects = 0
 
 
@@ -174,7 +175,7 @@ class VideoSource(_LiveMixin):
 
     def _open(self):
         try:
-            c = av.open(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
+            c = av.open(self.spec, options=self.options, timeout=10.0 if self.is_url else None, metadata_errors="replace")
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"cannot open {self.spec}: {_short(exc)}") from None
         if not c.streams.video:
@@ -186,6 +187,8 @@ class VideoSource(_LiveMixin):
         c = self._container
         vs = c.streams.video[0]
         cc = vs.codec_context
+        if cc is None or not cc.name:
+            raise SourceError(f"unsupported video codec in {self.spec}: no decoder for it")
         if cc.width <= 0 or cc.height <= 0:
             raise SourceError(f"cannot read the video size of {self.spec} (corrupt or unsupported stream)")
         color = describe_stream(cc.height, cc.pix_fmt, cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc)
@@ -246,7 +249,8 @@ class VideoSource(_LiveMixin):
                 if self.strict:
                     raise SourceError(f"corrupt data in {self.spec}: {_short(exc)} (--strict)") from None
                 self.stats.skipped_packets += 1
-                self.warn(f"skipped unreadable data in {self.spec}: {_short(exc)}")
+                if self.stats.skipped_packets <= 3:
+                    self.warn(f"skipped unreadable data in {self.spec}: {_short(exc)}")
                 if self.stats.skipped_packets > 1000:
                     raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
                 continue
@@ -258,7 +262,8 @@ class VideoSource(_LiveMixin):
                         f"undecodable packet in {self.spec} at pts {packet.pts}: {_short(exc)} (--strict)"
                     ) from None
                 self.stats.skipped_packets += 1
-                self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
+                if self.stats.skipped_packets <= 3:
+                    self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
                 continue
             for vf in decoded:
                 if color is None:  # one description per source: the first frame's tags, else the stream's
@@ -268,6 +273,12 @@ class VideoSource(_LiveMixin):
                 pts = vf.pts if vf.pts is not None else (vf.dts if getattr(vf, "dts", None) is not None else None)
                 if pts is None and last_pts is not None and self.info.fps:
                     pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
+                if pts is not None and last_pts is not None and pts <= last_pts:
+                    # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
+                    self.stats.repaired_pts += 1
+                    if self.stats.repaired_pts == 1:
+                        self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
+                    pts = last_pts + 1
                 last_pts = pts
                 yield Frame(
                     frame_to_rgb(vf, color),
@@ -279,6 +290,8 @@ class VideoSource(_LiveMixin):
                     time.monotonic() if self.live else 0.0,
                 )
                 index += 1
+        if index == start_index and not self.live and not self._stop.is_set():
+            raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
 
     def _grab_live(self, put: Callable[[Frame], None]) -> None:
         attempts, index, container = 0, 0, self._container
@@ -304,7 +317,7 @@ class VideoSource(_LiveMixin):
             if self._stop.wait(delay):
                 return
             try:
-                container = av.open(self.spec, options=self.options, timeout=10.0)
+                container = av.open(self.spec, options=self.options, timeout=10.0, metadata_errors="replace")
             except (av.error.FFmpegError, OSError) as exc:
                 self.warn(f"reconnect failed: {_short(exc)}")
 
@@ -489,6 +502,7 @@ def open_source(
     strict: bool = False,
     live: bool | None = None,
     fps: float = 25.0,
+    reconnect: int = 5,
     on_warning: Callable[[str], None] | None = None,
 ) -> Source:
     """Open the right source for ``spec``.
@@ -499,12 +513,13 @@ def open_source(
         strict: stop at the first undecodable packet.
         live: force live (newest-frame) or file semantics for URLs.
         fps: frame rate given to image sequences.
+        reconnect: live sources: reopen attempts after a disconnect (backoff 0.5, 1, 2, … 8 s).
     """
     s = str(spec)
     if camera or s.isdigit() or s.startswith("/dev/video"):
-        return CameraSource(s, on_warning=on_warning)
+        return CameraSource(s, reconnect=reconnect, on_warning=on_warning)
     if not _is_url(s):
         p = Path(s)
         if p.is_dir() or any(ch in s for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS:
             return ImageSource(s, fps)
-    return VideoSource(s, strict=strict, live=live, on_warning=on_warning)
+    return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning)
