@@ -40,7 +40,7 @@ class MJPEGServer:
     Bounded: stops by itself after ``max_seconds``.
     """
 
-    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0) -> None:
+    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:
         self.fps, self.size, self.max_seconds = fps, size, max_seconds
         self.current = -1
         self.started = time.monotonic()
@@ -72,7 +72,8 @@ class MJPEGServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -255,6 +255,7 @@ class VideoSink:
         self.frames_written = 0
         self.last_end: float | None = None
         self._closed = False
+        self._failed = False
 
     def write(self, frame: Frame) -> None:
         img = frame.image
@@ -263,19 +264,21 @@ class VideoSink:
         vf = rgb_to_frame(img, self.color, self.pix_fmt)
         vf.pts = frame.pts if frame.pts is not None else frame.index
         vf.time_base = frame.time_base or self.stream.codec_context.time_base
+        if self._failed:
+            raise SinkError(f"writing {self.tmp} failed earlier")
         try:
             for pkt in self.stream.encode(vf):
                 self.container.mux(pkt)
-        except av.error.FFmpegError as exc:
-            raise SinkError(f"writing {self.tmp} failed: {exc}") from None
-        except OSError as exc:
-            raise SinkError(f"writing {self.tmp} failed: {exc.strerror or exc}") from None
+            t = frame.time
+            if t is not None:
+                self.last_end = t + (float(1 / self.info.fps) if self.info.fps else 0.0)
+                if self.audio is not None:
+                    self.audio.mux_until(self.container, t)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._failed = True  # FFmpeg must not be fed again after an I/O error: it can crash
+            msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SinkError(f"writing {self.tmp} failed: {msg}") from None
         self.frames_written += 1
-        t = frame.time
-        if t is not None:
-            self.last_end = t + (float(1 / self.info.fps) if self.info.fps else 0.0)
-            if self.audio is not None:
-                self.audio.mux_until(self.container, t)
 
     def close(self, complete: bool = True) -> Path:
         """Flush and close. ``complete``: rename to the final name; else keep/remove the partial file.
@@ -288,6 +291,8 @@ class VideoSink:
         self._closed = True
         error = None
         try:
+            if self._failed:  # after a failed write, flushing the encoder into the broken muxer crashes FFmpeg
+                raise OSError("an earlier write failed")
             for pkt in self.stream.encode(None):
                 self.container.mux(pkt)
             if self.audio is not None:
@@ -299,9 +304,10 @@ class VideoSink:
                 self.container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 error = error or exc
-        if error is not None:
+        if error is not None or self._failed:
             complete = False
-            self.warn(f"finishing {self.tmp} failed: {error}")
+            if not self._failed:
+                self.warn(f"finishing {self.tmp} failed: {error}")
         if complete and self.frames_written == 0:
             complete = False  # nothing was written: never present an empty file as a finished output
         if complete:

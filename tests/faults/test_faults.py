@@ -1,0 +1,359 @@
+"""Hostile input and faults (issue 5): every bad input gets one clear line and a documented exit
+code, outputs are never half-finished under their final name, the input is never touched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import media
+import pytest
+from streams import MJPEGServer
+
+from streamdeblur.models import create_model, save_weights
+
+pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+DOCUMENTED = {0, 1, 2, 3, 4, 5, 130, 143}
+HERE = Path(__file__).parent
+
+
+def run_cli(args, tmp_path, env=None, timeout=120):
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamdeblur", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=tmp_path,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def one_error_line(stderr: str) -> str:
+    errors = [ln for ln in stderr.splitlines() if "error:" in ln]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return media.write_video(tmp_path / "clip.mp4", frames=24, size=(128, 96), audio=True)
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def _audio_only(tmp_path):
+    p = tmp_path / "audio.mp4"
+    subprocess.run([media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(p)], check=True)
+    return p
+
+
+def _unknown_codec(tmp_path):
+    src = media.write_video(tmp_path / "v.mkv", frames=6, size=(64, 48))
+    data = src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/QQQ")
+    p = tmp_path / "unknown_codec.mkv"
+    p.write_bytes(data)
+    return p
+
+
+@pytest.mark.parametrize(
+    "case,expect",
+    [
+        ("empty", "empty"),
+        ("random", "cannot open"),
+        ("truncated", "nothing decodable|cannot open"),
+        ("audio_only", "no video stream"),
+        ("unknown_codec", "unsupported video codec"),
+        ("missing", "not found"),
+    ],
+)
+def test_bad_inputs_one_line_exit_3(tmp_path, clip, case, expect):
+    if case == "empty":
+        inp = tmp_path / "empty.mp4"
+        inp.write_bytes(b"")
+    elif case == "random":
+        inp = tmp_path / "random.mp4"
+        inp.write_bytes(os.urandom(50_000))
+    elif case == "truncated":
+        inp = tmp_path / "truncated.mp4"
+        inp.write_bytes(clip.read_bytes()[:1500])
+    elif case == "audio_only":
+        inp = _audio_only(tmp_path)
+    elif case == "unknown_codec":
+        inp = _unknown_codec(tmp_path)
+    else:
+        inp = tmp_path / "missing.mp4"
+    out = tmp_path / "out.mp4"
+    before = sha(inp) if inp.exists() else None
+    (tmp_path / "id.yaml").write_text("stages: [identity]\n")
+    proc = run_cli(["run", inp, "-o", out, "--pipeline", tmp_path / "id.yaml"], tmp_path)
+    assert proc.returncode == 3
+    import re
+
+    assert re.search(expect, one_error_line(proc.stderr))
+    assert not out.exists() and not (tmp_path / "out.partial.mp4").exists()
+    if before:
+        assert sha(inp) == before
+
+
+def _corrupt_middle(clip: Path, tmp_path: Path) -> Path:
+    """Overwrite bytes inside a few video packets in the middle of the file (container intact)."""
+    import av
+
+    with av.open(str(clip)) as c:
+        pkts = [(p.pos, p.size) for p in c.demux(video=0) if p.pos is not None and p.size > 200]
+    data = bytearray(clip.read_bytes())
+    for pos, size in pkts[10:13]:
+        data[pos + 20 : pos + size - 10] = bytes(size - 30)
+    p = tmp_path / "corrupt.mp4"
+    p.write_bytes(bytes(data))
+    return p
+
+
+def test_corrupt_packets_skipped_by_default_and_strict_stops(tmp_path, identity_yaml):
+    clip = media.write_video(tmp_path / "c.mp4", frames=30, size=(128, 96), codec="mpeg4")
+    bad = _corrupt_middle(clip, tmp_path)
+    out = tmp_path / "out.mp4"
+    proc = run_cli(["run", bad, "-o", out, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists() and media.count_frames(out) >= 20
+    strict = run_cli(["run", bad, "-o", tmp_path / "strict.mp4", "--pipeline", identity_yaml, "--strict"], tmp_path)
+    if "skipped" in proc.stderr:  # the decoder noticed the damage: strict must stop with one line
+        assert strict.returncode == 3 and "--strict" in one_error_line(strict.stderr)
+    else:  # damage the decoder conceals silently cannot be detected by either mode
+        assert strict.returncode == 0
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+
+
+def test_output_same_as_input_refused(tmp_path, clip, identity_yaml):
+    before = sha(clip)
+    proc = run_cli(["run", clip, "-o", clip, "--pipeline", identity_yaml, "--overwrite"], tmp_path)
+    assert proc.returncode == 4 and "is the input file" in one_error_line(proc.stderr)
+    assert sha(clip) == before
+
+
+def test_existing_output_refused_unless_overwrite(tmp_path, clip, identity_yaml):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    proc = run_cli(["run", clip, "-o", out, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 4 and "--overwrite" in one_error_line(proc.stderr)
+    assert out.read_bytes() == b"precious"
+    assert run_cli(["run", clip, "-o", out, "--pipeline", identity_yaml, "--overwrite"], tmp_path).returncode == 0
+    assert media.count_frames(out) == 24
+
+
+@pytest.mark.parametrize("where", ["/proc/streamdeblur-test/out.mp4", "/proc/out.mp4", "file/out.mp4"])
+def test_unwritable_output_reported_before_decoding(tmp_path, clip, identity_yaml, where):
+    (tmp_path / "file").write_text("not a folder")
+    proc = run_cli(["run", clip, "-o", where, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 4
+    line = one_error_line(proc.stderr)
+    assert "not writable" in line or "does not exist" in line
+    assert "frames" not in proc.stderr  # nothing was decoded
+
+
+def _limited_fsize(limit: int):
+    def pre():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return pre
+
+
+@pytest.mark.parametrize("remove", [False, True])
+def test_write_error_mid_run_keeps_input_and_names_or_removes_partial(tmp_path, identity_yaml, remove):
+    clip = media.write_video(tmp_path / "big.mp4", frames=90, size=(320, 240), crf=10)
+    out = tmp_path / "out.mp4"
+    partial = tmp_path / "out.partial.mp4"
+    before = sha(clip)
+    args = [sys.executable, "-m", "streamdeblur", "run", clip, "-o", out, "--pipeline", identity_yaml]
+    args += ["--crf", "0"] + (["--remove-partial"] if remove else [])
+    limit = clip.stat().st_size // 3  # the output outgrows the "disk" partway
+    proc = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=120, preexec_fn=_limited_fsize(limit))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 4, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "failed" in line
+    assert sha(clip) == before and not out.exists()
+    if remove:
+        assert not partial.exists()
+    else:
+        assert str(partial) in line and partial.exists()
+
+
+def test_disk_full_from_the_start_is_one_line(tmp_path, clip, identity_yaml):
+    partial = tmp_path / "out.partial.mp4"
+    partial.symlink_to("/dev/full")  # every write fails with ENOSPC
+    before = sha(clip)
+    proc = run_cli(["run", clip, "-o", tmp_path / "out.mp4", "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 4 and "No space left on device" in one_error_line(proc.stderr)
+    assert sha(clip) == before and not (tmp_path / "out.mp4").exists()
+
+
+# -- signals ----------------------------------------------------------------------------------------
+
+
+def test_sigterm_finishes_batch_and_leaves_playable_file(tmp_path):
+    src = media.write_video(tmp_path / "long.mp4", frames=90, size=(192, 128), audio=True)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamdeblur", "run", str(src), "-o", str(out), "--pipeline", str(slow)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partial = tmp_path / "out.partial.mp4"
+    deadline = time.time() + 60
+    while time.time() < deadline and not partial.exists():
+        time.sleep(0.1)
+    time.sleep(8)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and partial.exists()
+    assert media.count_frames(partial) >= 1
+
+
+# -- live sources -------------------------------------------------------------------------------------
+
+
+def test_live_disconnect_reconnects_then_finalises(tmp_path):
+    server = MJPEGServer(fps=30, max_seconds=30)
+    port = server.port
+    out = tmp_path / "rec.mp4"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamdeblur",
+            "webcam",
+            "--camera",
+            server.url,
+            "--no-preview",
+            "-o",
+            str(out),
+            "--pipeline",
+            str(yaml),
+            "--reconnect",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        partial = tmp_path / "rec.partial.mp4"
+        deadline = time.time() + 60
+        while time.time() < deadline and not partial.exists():
+            time.sleep(0.1)
+        time.sleep(3)
+        server.close()  # camera unplugged
+        time.sleep(1.0)
+        server = MJPEGServer(fps=30, max_seconds=3, port=port)  # back for a moment, then gone for good
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "reconnecting" in stderr and "no reconnection after 3 attempts" in stderr
+    assert "Traceback" not in stderr
+    assert out.exists() and media.count_frames(out) >= 30
+
+
+# -- configuration and weights --------------------------------------------------------------------------
+
+
+def test_bad_config_via_cli(tmp_path, clip):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - deblur:\n      tile: huge\n")
+    proc = run_cli(["run", clip, "-o", tmp_path / "o.mp4", "--pipeline", bad], tmp_path)
+    assert proc.returncode == 2
+    assert "bad.yaml:3" in one_error_line(proc.stderr) and "expected an integer" in proc.stderr
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/streamdeblur_cli_pwned",))
+
+
+@pytest.mark.parametrize("kind", ["missing", "wrong", "truncated", "pickle"])
+def test_bad_weights_via_cli(tmp_path, clip, kind):
+    import torch
+
+    w = tmp_path / "w.pt"
+    if kind == "wrong":
+        save_weights(create_model("deeprftv2-s"), w)
+    elif kind == "truncated":
+        save_weights(create_model("deeprftv2-t"), w)
+        w.write_bytes(w.read_bytes()[:1000])
+    elif kind == "pickle":
+        torch.save({"params": {}, "x": Evil()}, w)
+    marker = Path("/tmp/streamdeblur_cli_pwned")
+    marker.unlink(missing_ok=True)
+    proc = run_cli(["run", clip, "-o", tmp_path / "o.mp4", "--weights", w], tmp_path)
+    assert proc.returncode == 5
+    one_error_line(proc.stderr)
+    assert not marker.exists() and not (tmp_path / "o.mp4").exists()
+
+
+# -- batch -----------------------------------------------------------------------------------------------
+
+
+def test_batch_continues_after_failure_and_resumes(tmp_path, identity_yaml):
+    d = tmp_path / "in"
+    d.mkdir()
+    media.write_video(d / "a.mp4", frames=8, size=(96, 64))
+    (d / "b.mp4").write_bytes(os.urandom(10_000))
+    media.write_video(d / "c.mp4", frames=8, size=(96, 64))
+    out = tmp_path / "out"
+    proc = run_cli(["batch", d, "--out-dir", out, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 1
+    assert "failed" in proc.stdout and "b.mp4" in proc.stdout
+    assert media.count_frames(out / "a.mp4") == 8 and media.count_frames(out / "c.mp4") == 8
+    assert not (out / "b.mp4").exists()
+    again = run_cli(["batch", d, "--out-dir", out, "--pipeline", identity_yaml], tmp_path)
+    assert again.stdout.count("skipped (done before)") == 2
+
+
+# -- fuzzing ---------------------------------------------------------------------------------------------
+
+
+def test_fuzz_200_mutations_no_hang_no_traceback(tmp_path):
+    seed = media.write_video(tmp_path / "seed.mp4", frames=12, size=(96, 64), fps=24, audio=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_driver.py"), str(seed), str(work), "200", "1234"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 200
+    for r in rows:
+        assert r["code"] in DOCUMENTED, r
+        assert "Traceback" not in r["stderr"], r
+        if r["code"] != 0:
+            one_error_line(r["stderr"])
