@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
+    p.add_argument("--card-subset", help="after exporting into the package, evaluate and write the weight card "
+                   "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)")
 
     p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
     p.add_argument("--eval-set", default="data/sharp/eval_motion.pt")
@@ -217,36 +219,33 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
     """Run one job with a rich progress display; returns (exit code, RunResult or None)."""
     from .runner import build
 
-    warnings: list[str] = []
-
     def warn(msg: str) -> None:
-        warnings.append(msg)
         err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
 
-    with _Signals() as sig:
+    with _Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
             pipe = build(job, warn=warn)
         except KeyboardInterrupt:
             return sig.code, None
-        prog = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[line]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-            disable=not err.is_terminal,
-        )
-        start = time.monotonic()
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    start = time.monotonic()
 
-        def on_progress(p) -> None:
-            prog.update(task, completed=p.done, total=p.total, line=escape(_progress_line(p)))
-            if duration is not None and time.monotonic() - start > duration:
-                pipe.request_stop()
+    def on_progress(p) -> None:
+        prog.update(task, completed=p.done, total=p.total, line=escape(_progress_line(p)))
+        if duration is not None and time.monotonic() - start > duration:
+            pipe.request_stop()
 
-        with prog:
-            task = prog.add_task(label, total=pipe.progress().total, line="")
-            result = pipe.run(on_progress)
+    with prog:
+        task = prog.add_task(label, total=pipe.progress().total, line="")
+        result = pipe.run(on_progress)
     p = result.progress
     err.print(escape(f"{label}: {_progress_line(p)}"))
     if result.error:
@@ -257,12 +256,9 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
         err.print(f"[red]streamdeblur: error:[/red] {escape(result.error + where)}")
         return code, result
     if result.interrupted:
-        if duration is not None and sig.code == EXIT_SIGINT and time.monotonic() - start > duration:
-            if result.output is not None:
-                err.print(f"recording stopped after {duration:.0f}s: {result.output}")
-            return EXIT_OK, result
+        code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
         err.print(f"interrupted after {p.done} frames; playable partial output: {result.output}")
-        return sig.code, result
+        return code, result
     if result.output is not None:
         out.print(f"wrote {result.output}")
     return EXIT_OK, result
@@ -344,12 +340,23 @@ def cmd_train(args) -> int:
         if not args.export:
             raise CliError("--export-only needs --export PATH", EXIT_USAGE)
         out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
+        _card(args, cfg)
         return EXIT_OK
     trainer = Trainer(cfg, log=lambda m: err.print(escape(m)))
     trainer.run()
     if args.export:
         out.print(f"exported {trainer.export(Path(args.export))}")
+        _card(args, cfg)
     return EXIT_OK
+
+
+def _card(args, cfg) -> None:
+    if not args.card_subset:
+        return
+    from .train.card import write_card
+
+    path = write_card(cfg.model, Path(args.export).name, cfg.eval_set, args.card_subset, curve=f"{cfg.out}/loss.png")
+    out.print(f"card {path} and {path.with_suffix('.md')}")
 
 
 def cmd_eval(args) -> int:

@@ -156,6 +156,16 @@ def _fill(filename: str, node: yaml.Node, cls, where: str, skip: set[str] = froz
 def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
     """Validate pipeline YAML text (see the module docstring for the schema)."""
     try:
+        return _parse(text, filename)
+    except yaml.YAMLError as exc:  # e.g. a !!python/object tag: safe loading refuses to build it
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{filename}{line}: {problem}") from None
+
+
+def _parse(text: str, filename: str) -> PipelineConfig:
+    try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

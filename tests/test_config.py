@@ -29,7 +29,7 @@ def test_shipped_pipelines_exist_and_validate():
         ("", r"<p>: empty pipeline file"),
         ("- identity\n", r"<p>:1: a pipeline must be a mapping"),
         ("batch: 2\n", r"'stages' is missing"),
-        ("stages: [identity]\n!!python/object:os.system {}: 1\n", r"<p>"),
+        ("stages: [identity]\n!!python/object:os.system {}: 1\n", r"<p>:2: could not determine a constructor"),
     ],
 )
 def test_errors_name_file_line_and_allowed_values(text, match):

@@ -29,20 +29,31 @@ UNSHARP = {"sigma": 1.5, "amount": 1.0}
 RL_ITERATIONS = 10  # more amplifies the noise and compression further (measured: 5 → 27.2, 20 → 25.7 dB)
 
 
+def _fft_conv(x: torch.Tensor, otf: torch.Tensor, r: int) -> torch.Tensor:
+    """Convolution via FFT on a replicate-padded image (``x``: ``1×3×H×W``), cropped back."""
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (r, r, r, r), mode="replicate")
+    y = torch.fft.irfft2(torch.fft.rfft2(xp) * otf, s=xp.shape[-2:])
+    return y[..., r : r + h, r : r + w]
+
+
 def richardson_lucy(blurry: torch.Tensor, kernel: torch.Tensor, iterations: int = RL_ITERATIONS) -> torch.Tensor:
-    """Non-blind Richardson–Lucy deconvolution of ``3×H×W`` (linear light) with a known ``k×k`` kernel."""
-    k = kernel / kernel.sum()
+    """Non-blind Richardson–Lucy deconvolution of ``3×H×W`` (linear light) with a known ``k×k`` kernel
+    (convolutions by FFT, so 65-px kernels cost the same as small ones)."""
+    k = (kernel / kernel.sum()).double()
     r = k.shape[-1] // 2
-    kf = k.flip(-1, -2)
-    w = k.expand(3, 1, *k.shape)
-    wf = kf.expand(3, 1, *k.shape)
-    est = blurry.clone()[None]
-    b = blurry[None]
+    h, w = blurry.shape[-2:]
+    size = (h + 2 * r, w + 2 * r)
+    kp = torch.zeros(size, dtype=torch.float64)
+    kp[: k.shape[0], : k.shape[1]] = k
+    kp = torch.roll(kp, (-r, -r), (0, 1))  # centre the kernel at the origin
+    otf = torch.fft.rfft2(kp)
+    b = blurry[None].double()
+    est = b.clone()
     for _ in range(iterations):
-        conv = F.conv2d(F.pad(est, (r, r, r, r), mode="replicate"), w, groups=3)
-        ratio = b / conv.clamp_min(1e-6)
-        est = est * F.conv2d(F.pad(ratio, (r, r, r, r), mode="replicate"), wf, groups=3)
-    return est[0].clamp(0, 1)
+        ratio = b / _fft_conv(est, otf, r).clamp_min(1e-6)
+        est = est * _fft_conv(ratio, otf.conj(), r)
+    return est[0].clamp(0, 1).float()
 
 
 def rl_reference(blurry: torch.Tensor, kernels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

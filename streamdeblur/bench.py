@@ -1,0 +1,317 @@
+"""``streamdeblur bench``: where the time goes, measured in one run.
+
+``--what throughput`` (part of ``all``) on a generated clip of ``--size`` and ``--frames``:
+
+* **model-only fps** — decoded frames pushed straight through the deblur stage (same model,
+  batch, tiles, autocast, memory format as the pipeline);
+* **end-to-end fps** — the real pipeline: decode → model → encode to a file, threads overlapped;
+* **naive serial loop** — decode one frame, run the model (fp32, batch 1, NCHW), encode, repeat:
+  what the public tools do; our speed-up over it;
+* busy time per part, peak RSS, peak CUDA memory.
+
+``--what scan``: the selective scan at L = 65,536 on CPU — chunked vs the sequential loop.
+``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
+one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
+and without recomputation (``save_memory``) at the same batch size.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from rich.table import Table
+
+from .config import PipelineConfig, StageSpec
+from .io.color import describe_frame, frame_to_rgb, rgb_to_frame
+from .runner import Job, build
+from .runtime import choose_device, configure
+from .stages import Batch, StageContext, create_stage
+
+
+class PeakRSS:
+    """Samples the resident set size (``/proc/self/status``) in a thread; ``peak`` in MiB."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
+
+    @staticmethod
+    def current() -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def __enter__(self):
+        self.peak = self.current()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.current())
+        return False
+
+
+def make_clip(path: Path, w: int, h: int, frames: int, fps: int = 30) -> Path:
+    """A moving, textured test clip (H.264) for benchmarks."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"crf": "18", "preset": "ultrafast"}
+        for i in range(frames):
+            img = np.stack([np.sin((xx + 3 * i) / 7), np.cos((yy - 2 * i) / 11), np.sin((xx + yy + i) / 13)], -1)
+            vf = av.VideoFrame.from_ndarray(((img * 0.4 + 0.5) * 255).astype(np.uint8), format="rgb24")
+            vf.pts = i
+            vf.time_base = Fraction(1, fps)
+            for p in s.encode(vf.reformat(format="yuv420p")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def _config(args) -> PipelineConfig:
+    opts = {"model": args.model, "weights": "none", "tile": args.tile}
+    cfg = PipelineConfig(
+        batch=args.batch, device=args.device, threads=args.threads, bf16=args.bf16, stages=[StageSpec("deblur", opts)]
+    )
+    cfg.output.preset = "veryfast"
+    return cfg
+
+
+def throughput(args) -> dict:
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    device = choose_device(args.device)
+    configure(device, args.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-bench-"))
+    clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+    res: dict = {
+        "size": f"{w}x{h}",
+        "frames": args.frames,
+        "device": str(device),
+        "model": args.model,
+        "batch": args.batch,
+        "bf16": args.bf16,
+        "threads": torch.get_num_threads(),
+    }
+    # model-only: frames already decoded, through the same stage
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    stage = create_stage(
+        "deblur", {"model": args.model, "weights": "none", "tile": args.tile}, StageContext(device=device, bf16=args.bf16)
+    )
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
+    stage(Batch(x[: args.batch].to(device), [], x[: args.batch]))  # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(0, len(frames), args.batch):
+        xb = x[i : i + args.batch].to(device)
+        stage(Batch(xb, [], xb))
+    _sync(device)
+    res["model_only_fps"] = len(frames) / (time.perf_counter() - t0)
+    del stage
+    gc.collect()
+    # end-to-end pipeline
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with PeakRSS() as rss:
+        pipe = build(Job(str(clip), str(tmp / "out.mp4"), _config(args), overwrite=True), warn=lambda m: None)
+        result = pipe.run()
+    if result.error:
+        raise RuntimeError(result.error)
+    p = result.progress
+    res["end_to_end_fps"] = p.fps
+    res["busy_s"] = {k: round(v, 3) for k, v in p.busy.items()}
+    res["peak_rss_mib"] = round(rss.peak)
+    if device.type == "cuda":
+        res["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    # naive serial loop: decode one, infer fp32 batch 1, encode, repeat
+    res["naive_fps"] = naive_loop(clip, tmp / "naive.mp4", args.model, device)
+    res["e2e_over_model_only"] = res["end_to_end_fps"] / res["model_only_fps"]
+    res["speedup_over_naive"] = res["end_to_end_fps"] / res["naive_fps"]
+    return res
+
+
+def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
+    """The public tools' loop: one frame at a time, fp32, NCHW, synchronous."""
+    from .models import create_model
+    from .tiling import pad_to_multiple
+
+    model = create_model(model_name, device=device)
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
+        vs = inp.streams.video[0]
+        s = o.add_stream("libx264", rate=vs.average_rate)
+        s.width, s.height, s.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
+        s.options = {"crf": "18", "preset": "veryfast"}
+        for f in inp.decode(video=0):
+            info = describe_frame(f)
+            x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255).to(device)
+            with torch.no_grad():
+                xp, _ = pad_to_multiple(x, 8)
+                y = model.deblur(xp)[..., : x.shape[-2], : x.shape[-1]]
+            img = (y.clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+            vf = rgb_to_frame(img, info, "yuv420p")
+            vf.pts, vf.time_base = f.pts, f.time_base
+            for p in s.encode(vf):
+                o.mux(p)
+            n += 1
+        for p in s.encode(None):
+            o.mux(p)
+    return n / (time.perf_counter() - t0)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
+    from .models.scan import selective_scan_chunked, selective_scan_sequential
+
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(1, d, length, generator=g)
+    delta = torch.randn(1, d, length, generator=g) * 0.5 - 2
+    A = -torch.rand(d, n, generator=g) * 7 - 1
+    B, C = torch.randn(1, n, length, generator=g), torch.randn(1, n, length, generator=g)
+    out = {"L": length, "channels": d, "state": n}
+    for name, fn in (("chunked_s", selective_scan_chunked), ("sequential_s", selective_scan_sequential)):
+        t = time.perf_counter()
+        ys = fn(u, delta, A, B, C, torch.ones(d), torch.zeros(d))
+        out[name] = time.perf_counter() - t
+        out.setdefault("_y", ys)
+    out["max_abs_diff"] = float((out.pop("_y") - ys).abs().max())
+    out["speedup"] = out["sequential_s"] / out["chunked_s"]
+    return out
+
+
+def memory_bench(args) -> dict:
+    """Peak RSS vs clip length (10 s, 60 s; identity pipeline, 640×360) and a 4K frame through 256-px tiles."""
+    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-mem-"))
+    res: dict = {}
+    for seconds in (10, 60):
+        clip = make_clip(tmp / f"c{seconds}.mp4", 640, 360, 30 * seconds)
+        cfg = PipelineConfig(batch=4, stages=[StageSpec("identity")])
+        cfg.output.preset = "ultrafast"
+        with PeakRSS() as rss:
+            r = build(Job(str(clip), str(tmp / f"o{seconds}.mp4"), cfg, overwrite=True), warn=lambda m: None).run()
+        res[f"peak_rss_{seconds}s_mib"] = round(rss.peak)
+        res[f"frames_{seconds}s"] = r.progress.done
+    stage = create_stage("deblur", {"model": args.model, "weights": "none", "tile": 256, "overlap": 32, "max_tiles": 4})
+    x = torch.rand(1, 3, 2160, 3840)
+    gc.collect()
+    with PeakRSS() as rss:
+        base = rss.current()
+        stage(Batch(x, [], x))
+    res["uhd_tile256_peak_rss_mib"] = round(rss.peak)
+    res["uhd_tile256_increase_mib"] = round(rss.peak - base)
+    return res
+
+
+def train_memory_bench(args) -> dict:
+    """Peak RSS of one training step (forward+backward) with and without recomputation."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    out = {}
+    for save in (False, True):
+        q = ctx.Queue()
+        p = ctx.Process(target=_train_step_child, args=(args.model, save, q))
+        p.start()
+        out["recompute" if save else "store"] = q.get()
+        p.join()
+    out["ratio"] = out["recompute"]["increase_mib"] / max(1, out["store"]["increase_mib"])
+    return out
+
+
+def _train_step_child(model_name: str, save: bool, q) -> None:
+    from .models import create_model
+    from .train.losses import model_loss
+
+    torch.set_flush_denormal(True)
+    m = create_model(model_name).train()
+    m.global_model.save_memory = save
+    x = torch.rand(4, 3, 128, 128)
+    gc.collect()
+    with PeakRSS(0.005) as rss:
+        base = rss.current()
+        t = time.perf_counter()
+        loss = model_loss(m.heads(x), x)
+        loss.backward()
+        dt = time.perf_counter() - t
+    q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
+
+
+def run_bench(args, out) -> int:
+    what = args.what
+    tables = []
+    if what in ("all", "throughput"):
+        r = throughput(args)
+        t = Table(
+            title=f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
+            f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads"
+        )
+        t.add_column("measure")
+        t.add_column("value", justify="right")
+        t.add_row("model-only fps", f"{r['model_only_fps']:.3f}")
+        t.add_row("end-to-end fps", f"{r['end_to_end_fps']:.3f}")
+        t.add_row("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}")
+        t.add_row("naive serial loop fps", f"{r['naive_fps']:.3f}")
+        t.add_row("speed-up over naive", f"{r['speedup_over_naive']:.2f}×")
+        for k, v in r["busy_s"].items():
+            t.add_row(f"busy: {k}", f"{v:.2f} s")
+        t.add_row("peak RSS", f"{r['peak_rss_mib']} MiB")
+        if "peak_cuda_mib" in r:
+            t.add_row("peak CUDA memory", f"{r['peak_cuda_mib']} MiB")
+        tables.append(t)
+    if what in ("all", "scan"):
+        r = scan_bench()
+        t = Table(title=f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU")
+        t.add_column("implementation")
+        t.add_column("seconds", justify="right")
+        t.add_row("chunked (ours)", f"{r['chunked_s']:.3f}")
+        t.add_row("sequential loop", f"{r['sequential_s']:.3f}")
+        t.add_row("speed-up", f"{r['speedup']:.1f}×")
+        t.add_row("max |difference|", f"{r['max_abs_diff']:.1e}")
+        tables.append(t)
+    if what in ("memory",):
+        r = memory_bench(args)
+        t = Table(title="memory")
+        t.add_column("measure")
+        t.add_column("MiB", justify="right")
+        for k, v in r.items():
+            t.add_row(k, str(v))
+        tables.append(t)
+    if what in ("train-memory",):
+        r = train_memory_bench(args)
+        t = Table(title=f"training step (fwd+bwd), {args.model}, batch 4 × 128²")
+        for c in ("mode", "peak RSS MiB", "increase MiB", "step s"):
+            t.add_column(c)
+        for k in ("store", "recompute"):
+            t.add_row(k, str(r[k]["peak_mib"]), str(r[k]["increase_mib"]), str(r[k]["step_s"]))
+        t.add_row("ratio recompute/store", f"{r['ratio']:.2f}", "", "")
+        tables.append(t)
+    for t in tables:
+        out.print(t)
+    return 0
+
+
+__all__ = ["run_bench", "throughput", "scan_bench", "memory_bench", "train_memory_bench"]
