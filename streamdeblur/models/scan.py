@@ -191,6 +191,8 @@ def selective_scan(
     least :data:`CHUNKED_MIN_LENGTH`, else the sequential loop.
     """
     impl = impl or SCAN_IMPL
+    if u.device.type == "meta":  # shape-only runs (e.g. counting MACs): no recurrence to evaluate
+        return torch.empty(u.shape, dtype=torch.float32, device="meta")
     if impl == "auto":
         if _mamba_scan is not None and u.is_cuda:
             impl = "mamba"
