@@ -41,8 +41,20 @@ def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
     return provide
 
 
-def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
-    """Open the source, build the stages and the sink, return the pipeline (not started)."""
+def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> list:
+    """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
+    device = choose_device(cfg.device)
+    configure(device, cfg.threads)
+    ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
+    return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
+
+
+def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = None) -> Pipeline:
+    """Open the source, build the stages and the sink, return the pipeline (not started).
+
+    ``stages``: already built stages for ``job.config`` (a worker that runs many jobs keeps one
+    model instance); built here when None.
+    """
     cfg = job.config
     out = job.output
     is_video_out = bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/")
@@ -55,8 +67,11 @@ def build(job: Job, warn: Callable[[str], None] = print) -> Pipeline:
     configure(device, cfg.threads)
     source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, reconnect=job.reconnect, on_warning=warn)
     try:
-        ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
-        stages = [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
+        if stages is None:
+            ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
+            stages = [
+                create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))
+            ]
         info = output_info(source.info, stages)
         sinks = []
         if is_video_out:

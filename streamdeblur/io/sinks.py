@@ -169,6 +169,19 @@ class AudioCopier:
         self._in.close()
 
 
+def container_options(fmt: str, time_base: Fraction | None) -> dict[str, str]:
+    """Muxer options that keep timestamps exact.
+
+    MP4/MOV store a stream's start offset (its first ``pts`` when that is not 0: a cut from a
+    longer recording, a segment) in an edit list counted in the *movie* time scale, which FFmpeg
+    sets to 1000 by default: the offset is rounded to a millisecond and every ``pts`` read back
+    moves by up to one tick of it. Using the stream's own time scale keeps them exact.
+    """
+    if fmt in ("mp4", "mov") and time_base is not None and 0 < time_base.denominator < 2**31:
+        return {"movie_timescale": str(time_base.denominator)}
+    return {}
+
+
 def _can_copy(stream, fmt: str) -> bool:
     """Try the stream copy on a scratch container of the same format (nunif's dry run)."""
     try:
@@ -224,15 +237,15 @@ class VideoSink:
         self.width, self.height = info.width + info.width % 2, info.height + info.height % 2
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
+        rate = info.fps or Fraction(25)
+        tb = info.time_base or 1 / rate
         try:
-            self.container = av.open(str(self.tmp), "w", format=fmt)
+            self.container = av.open(str(self.tmp), "w", format=fmt, options=container_options(fmt, tb))
         except (av.error.FFmpegError, OSError) as exc:
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
-        rate = info.fps or Fraction(25)
         self.stream = self.container.add_stream(codec, rate=rate)
         s = self.stream
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
-        tb = info.time_base or 1 / rate
         s.time_base = tb
         s.codec_context.time_base = tb
         opts = dict(options or {})

@@ -76,11 +76,6 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def split_of(group_key: str) -> str:
-    """Fixed split of a user's source group: ``eval`` for one in :data:`EVAL_EVERY` by hash."""
-    return "eval" if int(_hash(group_key)[:8], 16) % EVAL_EVERY == 0 else "train"
-
-
 def stratified_splits(groups_by_package: dict[str, set[str]]) -> dict[tuple[str, str], str]:
     """Fixed split per package: its groups sorted by hash, every :data:`EVAL_EVERY`-th to ``eval``
     (so each package has at least one evaluation group)."""
@@ -171,7 +166,12 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
             entries.append(_ingest(src, entry, out, opts, QUALITY_SCALE.get(f.get("quality") or "", 1.0)))
             log(f"{entry['split']:5s} {f['package']}: {f['path']}")
     for folder in opts.sources:
-        for src in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS):
+        found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+        # split by the path inside the folder (stable wherever the folder lives), stratified so
+        # that every folder of two or more files gives the evaluation split at least one
+        rel = {src: src.relative_to(folder).as_posix() for src in found}
+        user_split = stratified_splits({"user": set(rel.values())}) if len(found) > 1 else {}
+        for src in found:
             kind = "video" if src.suffix.lower() in VIDEO_EXTS else "photo"
             entry = {
                 "package": None,
@@ -180,7 +180,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
                 "licence": "user's own footage",
                 "bytes": src.stat().st_size,
                 "sha256": sha256(src),
-                "split": split_of("user:" + str(src)),
+                "split": user_split.get(("user", rel[src]), "train"),
             }
             entries.append(_ingest(src, entry, out, opts, 1.0))
             log(f"{entry['split']:5s} user: {src}")

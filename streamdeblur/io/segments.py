@@ -1,0 +1,295 @@
+"""Cut a video into segments at keyframes and join processed segments, both by stream copy.
+
+Long runs are split so that segments can be processed independently (one after the other with
+resume, or spread over a Ray cluster) and joined back without re-encoding anything twice.
+
+**Where a cut is allowed.** A cut goes just before a keyframe packet *in decode order*. It is
+*clean* when every packet before it has a smaller ``pts`` than the keyframe and every packet after
+it a ``pts`` at least as large: then each frame lands in exactly one segment and every segment
+decodes on its own (closed GOP). Open-GOP keyframes (leading B-frames that reference the previous
+GOP) fail that test from packet metadata alone and are never used. Cuts are placed at the clean
+keyframes nearest to equal shares of the duration, so segments are only as even as the GOPs allow
+— never snapped past a keyframe and never re-encoded (the failure of time-based ``-ss/-to``
+splitting: frames lost or doubled, audio drifting).
+
+**Timestamps.** Segment files keep the source's absolute ``pts`` in the source's time base (MP4
+keeps both; the processed segments are written by :class:`~streamdeblur.io.sinks.VideoSink`, which
+keeps them too). :func:`join` copies the processed packets unchanged, so every frame of the joined
+file has the ``pts`` a single run would have given it.
+
+**Audio** is never split: :func:`join` copies it once from the original source, interleaved with the
+video as it goes.
+
+Example:
+    >>> cuts = plan_cuts("long.mp4", segments=4)                  # doctest: +SKIP
+    >>> files = split("long.mp4", cuts, Path("work"))             # doctest: +SKIP
+    >>> # ... process work/seg-0000.src.mp4 → work/seg-0000.mp4, and so on ...
+    >>> join([Path("work/seg-0000.mp4"), ...], "long.mp4", Path("out.mp4"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path
+from .sources import SourceError
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """One segment: frames with ``start <= pts < end`` (``end`` None: to the end), in ``time_base``."""
+
+    index: int
+    start: int
+    end: int | None
+    frames: int
+    time_base: str  #: e.g. "1/15360" (a string, so plans serialise as JSON)
+
+    @property
+    def start_seconds(self) -> float:
+        return float(self.start * Fraction(self.time_base))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _open(path: str | Path):
+    try:
+        c = av.open(str(path), metadata_errors="replace")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"cannot open {path}: {exc}") from None
+    if not c.streams.video:
+        c.close()
+        raise SourceError(f"{path} has no video stream")
+    return c
+
+
+def _packets(path: str | Path) -> tuple[list[tuple[int, bool]], Fraction, float]:
+    """Video packets in decode order as ``(pts, keyframe)``, the time base and the duration (s)."""
+    c = _open(path)
+    try:
+        vs = c.streams.video[0]
+        tb = vs.time_base
+        rows: list[tuple[int, bool]] = []
+        try:
+            for p in c.demux(vs):
+                if p.size == 0 and p.dts is None:
+                    continue
+                pts = p.pts if p.pts is not None else p.dts
+                if pts is None:
+                    raise SourceError(f"{path}: packets without timestamps cannot be cut by stream copy")
+                rows.append((int(pts), bool(p.is_keyframe)))
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"{path}: unreadable video ({exc})") from None
+        if not rows:
+            raise SourceError(f"{path}: no video packets")
+        first = min(r[0] for r in rows)
+        last = max(r[0] for r in rows)
+        return rows, tb, float((last - first) * tb)
+    finally:
+        c.close()
+
+
+def clean_keyframes(rows: list[tuple[int, bool]]) -> list[int]:
+    """Decode-order indices of keyframes where a cut leaves both sides self-contained."""
+    n = len(rows)
+    suffix_min = [0] * (n + 1)
+    suffix_min[n] = 2**63
+    for i in range(n - 1, -1, -1):
+        suffix_min[i] = min(rows[i][0], suffix_min[i + 1])
+    out, prefix_max = [], -(2**63)
+    for i, (pts, key) in enumerate(rows):
+        if i > 0 and key and prefix_max < pts and suffix_min[i] >= pts:
+            out.append(i)
+        prefix_max = max(prefix_max, pts)
+    return out
+
+
+def plan_cuts(path: str | Path, segments: int | None = None, seconds: float | None = None) -> list[SegmentSpec]:
+    """Choose cut points for ``segments`` segments (or one per ``seconds`` of video).
+
+    Args:
+        path: the source video.
+        segments: how many segments to aim for.
+        seconds: or: aim for segments of about this length.
+
+    Returns:
+        The segments, in order; fewer than asked when the video has too few clean keyframes.
+    """
+    rows, tb, duration = _packets(path)
+    want = segments if segments else max(1, round(duration / seconds)) if seconds else 1
+    keys = clean_keyframes(rows)
+    first = min(r[0] for r in rows)
+    chosen: list[int] = []
+    for k in range(1, want):
+        target = first + (duration * k / want) / tb
+        if not keys:
+            break
+        best = min(keys, key=lambda i: abs(rows[i][0] - target))
+        if best not in chosen:
+            chosen.append(best)
+    chosen.sort()
+    bounds = [0] + chosen + [len(rows)]
+    specs = []
+    for j in range(len(bounds) - 1):
+        part = rows[bounds[j] : bounds[j + 1]]
+        start = first if j == 0 else rows[bounds[j]][0]
+        end = rows[bounds[j + 1]][0] if j + 1 < len(bounds) - 1 else None
+        specs.append(SegmentSpec(j, start, end, len(part), f"{tb.numerator}/{tb.denominator}"))
+    return specs
+
+
+def _segment_format(stream) -> tuple[str, str]:
+    """MP4 when the codec goes into it (exact time base and absolute pts), else NUT."""
+    for fmt, suf in (("mp4", ".mp4"), ("nut", ".nut")):
+        try:
+            buf = io.BytesIO()
+            with av.open(buf, "w", format=fmt) as c:
+                c.add_stream_from_template(stream)
+                c.start_encoding()
+            return fmt, suf
+        except Exception:  # noqa: BLE001 - try the next container
+            continue
+    raise SourceError(f"video codec {stream.codec_context.name} cannot be cut by stream copy")
+
+
+def split(path: str | Path, specs: list[SegmentSpec], work: Path, only: set[int] | None = None) -> list[Path]:
+    """Write each segment's video packets (stream copy, no audio) to ``work/seg-NNNN.src.*``.
+
+    Args:
+        path: the source video.
+        specs: from :func:`plan_cuts`.
+        work: folder for the segment files.
+        only: indices to write (default all); the others are skipped while demuxing.
+
+    Returns:
+        The segment files, in order (also those not written this time).
+    """
+    c = _open(path)
+    try:
+        vs = c.streams.video[0]
+        fmt, suf = _segment_format(vs)
+        files = [work / f"seg-{s.index:04d}.src{suf}" for s in specs]
+        counts = [0] * len(specs)
+        j, out, ostream = -1, None, None
+        try:
+            n_seen = 0
+            bounds = []
+            acc = 0
+            for s in specs:
+                bounds.append(acc)
+                acc += s.frames
+            for p in c.demux(vs):
+                if p.size == 0 and p.dts is None:
+                    continue
+                while j + 1 < len(specs) and n_seen >= bounds[j + 1]:
+                    if out is not None:
+                        out.close()
+                        os.replace(partial_path(files[j]), files[j])
+                        out = None
+                    j += 1
+                    if only is None or j in only:
+                        out = av.open(str(partial_path(files[j])), "w", format=fmt, options=container_options(fmt, vs.time_base))
+                        ostream = out.add_stream_from_template(vs)
+                        ostream.time_base = vs.time_base
+                n_seen += 1
+                if out is not None:
+                    p.stream = ostream
+                    out.mux(p)
+                    counts[j] += 1
+            if out is not None:
+                out.close()
+                os.replace(partial_path(files[j]), files[j])
+                out = None
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"{path}: cutting segments failed ({exc})") from None
+        finally:
+            if out is not None:
+                out.close()
+    finally:
+        c.close()
+    for s, n in zip(specs, counts):
+        if (only is None or s.index in only) and n != s.frames:
+            raise SourceError(f"{path}: segment {s.index} got {n} packets, expected {s.frames} (the file changed?)")
+    return files
+
+
+def count_frames(path: str | Path) -> int:
+    """Video packets in a file (= frames for the codecs we write); 0 if unreadable."""
+    try:
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            return sum(1 for p in c.demux(vs) if not (p.size == 0 and p.dts is None))
+    except Exception:  # noqa: BLE001 - unreadable means not done
+        return 0
+
+
+def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool = True, warn=print) -> Path:
+    """Concatenate processed segments by stream copy and copy the source's audio once.
+
+    Args:
+        parts: processed segment files, in order, all from the same encoder settings.
+        source: the original input (its audio streams are copied), or None.
+        output: the final file (written as ``*.partial.*`` and renamed when complete).
+        audio: copy audio from ``source``.
+
+    Returns:
+        ``output``.
+    """
+    output = Path(output)
+    fmt = FORMAT_BY_SUFFIX.get(output.suffix.lower())
+    if fmt is None:
+        raise SinkError(f"unknown output container {output.suffix!r}")
+    tmp = partial_path(output)
+    ins = [_open(p) for p in parts]
+    try:
+        first = ins[0].streams.video[0]
+        extradata = first.codec_context.extradata
+        for p, c in zip(parts[1:], ins[1:]):
+            if c.streams.video[0].codec_context.extradata != extradata:
+                raise SinkError(f"{p.name} was encoded with different settings than {parts[0].name}; cannot join")
+        out = av.open(str(tmp), "w", format=fmt, options=container_options(fmt, first.time_base))
+        try:
+            vo = out.add_stream_from_template(first)
+            vo.time_base = first.time_base
+            copier = None
+            if audio and source is not None:
+                try:
+                    copier = AudioCopier(Path(source), out, fmt, warn)
+                except (av.error.FFmpegError, OSError, ValueError) as exc:
+                    warn(f"audio not copied (unreadable audio in the input): {exc}")
+            last_dts = None
+            for c in ins:
+                vs = c.streams.video[0]
+                for p in c.demux(vs):
+                    if p.size == 0 and p.dts is None:
+                        continue
+                    if p.dts is not None and last_dts is not None and p.dts * p.time_base <= last_dts:
+                        # B-frame delay at a segment start can overlap the previous segment's last dts
+                        p.dts = int(last_dts / p.time_base) + 1
+                        if p.pts is not None and p.pts < p.dts:
+                            raise SinkError("segments overlap in time; cannot join")
+                    if p.dts is not None:
+                        last_dts = p.dts * p.time_base
+                    t = float(p.pts * p.time_base) if p.pts is not None else None
+                    if copier is not None and copier.active and t is not None:
+                        copier.mux_until(out, t)
+                    p.stream = vo
+                    out.mux(p)
+            if copier is not None:
+                copier.close(out, None)
+        finally:
+            out.close()
+    except av.error.FFmpegError as exc:
+        raise SinkError(f"joining segments into {tmp} failed: {exc}") from None
+    finally:
+        for c in ins:
+            c.close()
+    os.replace(tmp, output)
+    return output

@@ -1,0 +1,186 @@
+"""Long videos in segments: plan, resume, process, join.
+
+A segmented run keeps its state in a work folder next to the output (``clip.mp4.segments/``):
+
+* ``plan.json`` — the input's identity (path, size, mtime), a fingerprint of the pipeline config
+  and the segments (:class:`~streamdeblur.io.segments.SegmentSpec`);
+* ``seg-NNNN.src.mp4`` — the input's video packets of segment N (stream copy);
+* ``seg-NNNN.mp4`` — segment N processed. It appears under that name only once complete (it is
+  written as ``seg-NNNN.partial.mp4`` first), so its presence means "done".
+
+Running the same command again after a crash, a kill or Ctrl-C reuses every finished segment and
+processes only the rest; the folder is removed after a successful join. A changed input or config
+invalidates the plan (the folder is cleared and the run starts over, with a warning).
+
+The executors (:mod:`streamdeblur.executors`) decide *where* :func:`process_segment` runs: here, one
+after the other, or on Ray workers.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import PipelineConfig
+from .io.segments import SegmentSpec, count_frames, join, plan_cuts, split
+from .io.sinks import check_output
+
+PLAN_VERSION = 1
+RUNTIME_KEYS = ("device", "threads", "preview", "source", "description")  # do not change the output
+
+
+def work_dir(output: Path) -> Path:
+    """The work folder of a segmented run: ``clip.mp4`` → ``clip.mp4.segments``."""
+    return output.with_name(output.name + ".segments")
+
+
+def config_fingerprint(cfg: PipelineConfig) -> str:
+    """A hash of everything in ``cfg`` that changes the output pixels or the encoding."""
+    d = dataclasses.asdict(cfg)
+    for k in RUNTIME_KEYS:
+        d.pop(k, None)
+    for s in d.get("stages", []):
+        s.pop("line", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def segment_config(cfg: PipelineConfig) -> PipelineConfig:
+    """The config a segment is processed with: no audio (the join copies it once), no preview."""
+    c = copy.deepcopy(cfg)
+    c.output.audio = False
+    c.preview = False
+    return c
+
+
+@dataclass
+class SegmentPlan:
+    """A segmented run's plan and its state on disk."""
+
+    input: Path
+    output: Path
+    work: Path
+    specs: list[SegmentSpec]
+    fingerprint: str
+    reused: int = 0  #: segments found finished when the run (re)started
+    done: set[int] = field(default_factory=set)
+
+    def src(self, i: int) -> Path:
+        return next(self.work.glob(f"seg-{i:04d}.src.*"))
+
+    def dst(self, i: int) -> Path:
+        return self.work / f"seg-{i:04d}{self.output_suffix}"
+
+    @property
+    def output_suffix(self) -> str:
+        return ".mp4"
+
+    @property
+    def todo(self) -> list[int]:
+        return [s.index for s in self.specs if s.index not in self.done]
+
+    def mark_done(self, i: int) -> None:
+        self.done.add(i)
+
+
+def _identity(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def prepare(
+    input: str | Path,
+    output: str | Path,
+    cfg: PipelineConfig,
+    segments: int | None = None,
+    seconds: float | None = None,
+    overwrite: bool = False,
+    warn: Callable[[str], None] = print,
+) -> SegmentPlan:
+    """Check the output, load or make the plan, cut the segments still missing.
+
+    Args:
+        input: the source video (a local file).
+        output: the final output file.
+        cfg: the pipeline config (its fingerprint is part of the plan).
+        segments: number of segments to aim for; or ``seconds`` per segment.
+        overwrite: replace an existing final output.
+        warn: receives warnings.
+    """
+    inp, out = Path(input), Path(output)
+    if not inp.is_file():
+        from .io.sources import SourceError
+
+        raise SourceError(f"segmented runs need a local video file; {input} is not one")
+    check_output(out, [inp], overwrite)
+    work = work_dir(out)
+    fp = config_fingerprint(cfg)
+    ident = _identity(inp)
+    ask = {"segments": segments, "seconds": seconds}
+    plan_file = work / "plan.json"
+    specs = None
+    if plan_file.exists():
+        try:
+            saved = json.loads(plan_file.read_text())
+            if (
+                saved.get("version") == PLAN_VERSION
+                and saved.get("input") == ident
+                and saved.get("fingerprint") == fp
+                and saved.get("ask") == ask
+            ):
+                specs = [SegmentSpec(**s) for s in saved["segments"]]
+            else:
+                warn(f"{work} belongs to a different input, config or segment count; starting over")
+        except (ValueError, KeyError, TypeError):
+            warn(f"{plan_file} is unreadable; starting over")
+        if specs is None:
+            shutil.rmtree(work)
+    if specs is None:
+        specs = plan_cuts(inp, segments=segments, seconds=seconds)
+        work.mkdir(parents=True, exist_ok=True)
+        tmp = plan_file.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "version": PLAN_VERSION,
+                    "input": ident,
+                    "fingerprint": fp,
+                    "ask": ask,
+                    "segments": [s.to_dict() for s in specs],
+                },
+                indent=1,
+            )
+        )
+        tmp.replace(plan_file)
+    plan = SegmentPlan(inp, out, work, specs, fp)
+    for s in specs:
+        d = plan.dst(s.index)
+        if d.exists() and count_frames(d) == s.frames:
+            plan.done.add(s.index)
+    plan.reused = len(plan.done)
+    missing = {i for i in plan.todo if not list(work.glob(f"seg-{i:04d}.src.*"))}
+    if missing:
+        split(inp, specs, work, only=missing)
+    return plan
+
+
+def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = print) -> Path:
+    """Join the processed segments into the output, copy the audio once, remove the work folder."""
+    if plan.todo:
+        raise RuntimeError(f"segments {plan.todo} are not processed yet")
+    result = join([plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn)
+    shutil.rmtree(plan.work, ignore_errors=True)
+    return result
+
+
+def process_segment(src: Path, dst: Path, cfg: PipelineConfig, stages: list | None = None, warn=print, on_progress=None):
+    """Run the pipeline over one segment file (no audio); returns the :class:`RunResult`."""
+    from .runner import Job, build
+
+    pipe = build(Job(str(src), str(dst), segment_config(cfg), overwrite=True), warn=warn, stages=stages)
+    return pipe.run(on_progress)
