@@ -45,7 +45,7 @@ def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
     return out_dir / f"{inp.stem}{suf}"
 
 
-def run_batch(args, cfg, run_job, out, err) -> int:
+def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None) -> int:
     import copy
 
     from .cli import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, _classify, _message
@@ -58,14 +58,37 @@ def run_batch(args, cfg, run_job, out, err) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, failures = [], 0
-    for i, f in enumerate(files, 1):
+    todo = []
+    for f in files:
         target = output_for(f, out_dir, args.suffix)
         if target.exists() and not args.overwrite:
             rows.append((f.name, "skipped (done before)", "", str(target)))
-            continue
-        label = f"[{i}/{len(files)}] {f.name}"
+        else:
+            todo.append((f, target))
+    if getattr(args, "executor", "local") == "ray" and todo:
+        from .executors import import_ray
+
+        import_ray()
+        for oc in run_on_ray(todo, cfg, args):
+            if oc.ok:
+                reused = f", {oc.reused} segments reused" if oc.reused else ""
+                rows.append((oc.input.name, "done", f"{oc.frames} frames, {oc.segments} segments{reused}", str(oc.output)))
+            else:
+                failures += 1
+                rows.append((oc.input.name, "failed", oc.error, ""))
+        _summary(out, rows)
+        return EXIT_FAIL if failures else EXIT_OK
+    segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
+    for i, (f, target) in enumerate(todo, 1):
+        label = f"[{i}/{len(todo)}] {f.name}"
         try:
-            code, result = run_job(Job(str(f), str(target), copy.deepcopy(cfg), overwrite=args.overwrite), label)
+            if segmented:
+                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args)
+                if code == EXIT_OK:
+                    rows.append((f.name, "done", "segmented", str(result)))
+                    continue
+            else:
+                code, result = run_job(Job(str(f), str(target), copy.deepcopy(cfg), overwrite=args.overwrite), label)
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result = _classify(exc), None
             err.print(f"[red]{escape(f.name)}: error:[/red] {escape(_message(exc))}")

@@ -33,12 +33,15 @@ class CliError(Exception):
 
 def _classify(exc: BaseException) -> int:
     from .config import ConfigError
+    from .executors import ExecutorError
     from .io.sinks import SinkError
     from .io.sources import SourceError
     from .models import WeightsError
 
     if isinstance(exc, CliError):
         return exc.code
+    if isinstance(exc, ExecutorError):
+        return EXIT_USAGE
     if isinstance(exc, (ConfigError, ValueError, KeyError)):
         return EXIT_USAGE
     if isinstance(exc, SourceError):
@@ -80,6 +83,16 @@ def _add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> No
     p.add_argument("--remove-partial", action="store_true", help="delete the partial output of a failed run")
 
 
+def _add_scale_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("segments and executors (long videos, many machines)")
+    g.add_argument("--segments", type=int, help="cut each video into N segments at keyframes (stream copy); resumable")
+    g.add_argument("--segment-seconds", type=float, help="or: segments of about this many seconds")
+    g.add_argument("--executor", default="local", choices=["local", "ray"], help="local (default) or ray")
+    g.add_argument("--address", help="Ray cluster address (auto, ray://HOST:10001); default: start a local Ray")
+    g.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per 2 CPUs)")
+    g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -93,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, …) or image folder")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs")
     _add_pipeline_flags(p, "motion")
+    _add_scale_flags(p)
 
     p = sub.add_parser("webcam", help="live correction from a camera or stream, with preview")
     p.add_argument("--camera", default="0", help="camera index, /dev/videoN or a stream URL (default 0)")
@@ -107,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="files, folders or globs")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--suffix", default=None, help="output container suffix (default: same as input, .mp4 for others)")
-    p.add_argument("--executor", default="local", choices=["local"], help="where to run (local)")
     _add_pipeline_flags(p, "batch")
+    _add_scale_flags(p)
 
     sub.add_parser("info", help="versions, devices, codecs, models, stages, pipelines")
     p = sub.add_parser("models", help="model table: parameters, GMACs, CPU speed")
@@ -139,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
-    p.add_argument("--card-subset", help="after exporting into the package, evaluate and write the weight card "
-                   "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)")
+    p.add_argument(
+        "--card-subset",
+        help="after exporting into the package, evaluate and write the weight card "
+        "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)",
+    )
 
     p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
     p.add_argument("--eval-set", default="data/sharp/eval_motion.pt")
@@ -215,8 +232,13 @@ def _progress_line(p) -> str:
     return f"{p.done}{total} frames  {p.fps:.2f} fps  ETA {_fmt_time(p.eta)}{extra}  [{shares}]"
 
 
-def run_job(job, label: str, duration: float | None = None) -> tuple[int, object]:
-    """Run one job with a rich progress display; returns (exit code, RunResult or None)."""
+def run_job(
+    job, label: str, duration: float | None = None, stages: list | None = None, quiet: bool = False
+) -> tuple[int, object]:
+    """Run one job with a rich progress display; returns (exit code, RunResult or None).
+
+    ``stages``: built stages to reuse (segments of one run share one model); ``quiet``: no "wrote" line.
+    """
     from .runner import build
 
     def warn(msg: str) -> None:
@@ -224,7 +246,7 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
 
     with _Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
-            pipe = build(job, warn=warn)
+            pipe = build(job, warn=warn, stages=stages)
         except KeyboardInterrupt:
             return sig.code, None
     prog = Progress(
@@ -259,14 +281,94 @@ def run_job(job, label: str, duration: float | None = None) -> tuple[int, object
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
         err.print(f"interrupted after {p.done} frames; playable partial output: {result.output}")
         return code, result
-    if result.output is not None:
+    if result.output is not None and not quiet:
         out.print(f"wrote {result.output}")
     return EXIT_OK, result
+
+
+def _warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
+
+
+def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
+    """One video in segments on this machine: resume finished ones, process the rest, join."""
+    from .runner import Job, build_stages
+    from .segmented import finish, prepare, segment_config
+
+    plan = prepare(inp, output, cfg, segments=args.segments, seconds=args.segment_seconds, overwrite=args.overwrite, warn=_warn)
+    n = len(plan.specs)
+    err.print(
+        escape(
+            f"{Path(inp).name}: {n} segments (work folder {plan.work}); "
+            f"reusing {plan.reused} finished, processing {len(plan.todo)}"
+        )
+    )
+    stages = build_stages(cfg, warn=_warn) if plan.todo else None
+    for i in plan.todo:
+        job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True)
+        code, result = run_job(job, f"{Path(inp).name} segment {i + 1}/{n}", stages=stages, quiet=True)
+        if code != EXIT_OK:
+            err.print(
+                escape(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
+            )
+            return code, result
+        plan.mark_done(i)
+    path = finish(plan, audio=cfg.output.audio, warn=_warn)
+    out.print(f"wrote {path}")
+    return EXIT_OK, path
+
+
+def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
+    """Files (and their segments) over a Ray cluster, with one progress bar for all of them."""
+    from .executors import run_ray
+
+    prog = Progress(
+        TextColumn("[bold]ray"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    start = time.monotonic()
+    with prog:
+        task = prog.add_task("ray", total=None, line="")
+
+        def on_progress(done: int, total: int, files_done: int, files: int) -> None:
+            fps = done / max(time.monotonic() - start, 1e-6)
+            prog.update(
+                task, completed=done, total=total, line=f"{done}/{total} frames  {fps:.2f} fps  files {files_done}/{files}"
+            )
+
+        return run_ray(
+            pairs,
+            cfg,
+            segments=args.segments,
+            seconds=args.segment_seconds,
+            address=args.address,
+            workers=args.workers,
+            retries=args.retries,
+            overwrite=args.overwrite,
+            warn=_warn,
+            on_progress=on_progress,
+        )
 
 
 def cmd_run(args) -> int:
     from .runner import Job
 
+    if args.executor == "ray":
+        from .executors import import_ray
+
+        import_ray()
+        (oc,) = run_on_ray([(Path(args.input), Path(args.output))], _config(args), args)
+        if not oc.ok:
+            raise CliError(oc.error or "failed", EXIT_FAIL)
+        out.print(f"wrote {oc.output} ({oc.segments} segments, {oc.reused} reused)")
+        return EXIT_OK
+    if args.segments or args.segment_seconds:
+        code, _ = run_segmented(args.input, args.output, _config(args), args)
+        return code
     job = Job(args.input, args.output, _config(args), overwrite=args.overwrite, fps=args.fps)
     code, _ = run_job(job, Path(str(args.input)).name or str(args.input))
     return code
@@ -286,7 +388,7 @@ def cmd_webcam(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import run_batch
 
-    return run_batch(args, _config(args), run_job, out, err)
+    return run_batch(args, _config(args), run_job, out, err, run_segmented=run_segmented, run_on_ray=run_on_ray)
 
 
 def cmd_info(args) -> int:

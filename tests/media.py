@@ -46,6 +46,7 @@ def write_video(
     color_range: str = "tv",
     tag: bool = True,
     content=pattern,
+    gop: int | None = None,
 ) -> Path:
     """Encode ``frames`` pattern frames (+ optional 440 Hz AAC audio) to ``path`` with PyAV.
 
@@ -67,6 +68,7 @@ def write_video(
                 "crf": str(crf),
                 "preset": "veryfast",
                 **({"x265-params": "log-level=error"} if codec == "libx265" else {}),
+                **({"g": str(gop)} if gop else {}),
             }
         cs = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, None: Colorspace.ITU601}[colorspace]
         cr = ColorRange.MPEG if color_range == "tv" else ColorRange.JPEG

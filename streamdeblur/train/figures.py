@@ -36,8 +36,9 @@ def dominant_orientation(kernel: torch.Tensor) -> float:
     k = k - k.median()  # ignore the flat floor
     k = k.clamp_min(0)
     h, w = k.shape
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64) - h // 2, torch.arange(w, dtype=torch.float64) - w // 2,
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) - h // 2, torch.arange(w, dtype=torch.float64) - w // 2, indexing="ij"
+    )
     m = k.sum().clamp_min(1e-12)
     cxx, cyy, cxy = (k * xx * xx).sum() / m, (k * yy * yy).sum() / m, (k * xx * -yy).sum() / m
     return (math.degrees(0.5 * math.atan2(2 * float(cxy), float(cxx - cyy))) + 180) % 180
@@ -129,10 +130,16 @@ def main() -> None:
         sharp = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][args.frame]
     print("stages:", [str(p) for p in stage_frames(frame, out)])
     model = create_model("deeprftv2-t", weights="default")
-    rows = fke_orientation(model, sharp[32:288 - 32, 128:384])
+    rows = fke_orientation(model, sharp[32 : 288 - 32, 128:384])
     fig = orientation_figure(rows, out / "fke_orientation.png")
-    summary = [{"input_deg": r["input_deg"], "measured_deg": round(r["measured_deg"], 1),
-                "error_deg": round(angular_error(r["input_deg"], r["measured_deg"]), 1)} for r in rows]
+    summary = [
+        {
+            "input_deg": r["input_deg"],
+            "measured_deg": round(r["measured_deg"], 1),
+            "error_deg": round(angular_error(r["input_deg"], r["measured_deg"]), 1),
+        }
+        for r in rows
+    ]
     (out / "fke_orientation.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(fig, json.dumps(summary))
 

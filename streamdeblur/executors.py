@@ -1,0 +1,235 @@
+"""Where segments run: here, one after the other (``local``), or on a Ray cluster (``ray``).
+
+Both executors work on the same :class:`~streamdeblur.segmented.SegmentPlan`\\ s, so a run
+started on one machine can be resumed on a cluster and the other way round.
+
+**Ray.** One actor per worker holds one model instance (the stages are built once and reused for
+every segment it gets). Segment bytes travel through Ray's object store — the input segment to the
+worker, the processed segment back — so workers need no shared filesystem; the driver cuts, keeps
+the work folders and joins. A failing segment is retried (``retries`` times, on any worker), then
+its file is reported as failed while the other files go on. Workers report frame counts to a small
+progress actor that the driver polls for the rich display. GPU workers ask for ``num_gpus=1`` when
+the cluster has GPUs.
+
+Example:
+    >>> # ray start --head   (then on other machines: ray start --address HEAD:6379)
+    >>> # streamdeblur batch footage/ --out-dir out/ --executor ray --address auto   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import PipelineConfig
+from .segmented import SegmentPlan, finish, prepare, process_segment
+
+RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
+
+
+class ExecutorError(Exception):
+    """The executor cannot run (Ray missing or unreachable); one line for the user."""
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input file."""
+
+    input: Path
+    output: Path
+    ok: bool = False
+    frames: int = 0
+    reused: int = 0  #: segments found finished from an earlier run
+    segments: int = 0
+    error: str = ""
+    attempts: dict[int, int] = field(default_factory=dict)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorError(RAY_MISSING) from None
+    return ray
+
+
+# -- Ray -------------------------------------------------------------------------------------------
+
+
+def _worker_class(ray):
+    @ray.remote
+    class SegmentWorker:
+        """Holds one set of built stages per pipeline config; processes segment bytes."""
+
+        def __init__(self) -> None:
+            self._stages: dict[str, list] = {}
+
+        def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None):
+            from .runner import build_stages
+
+            warnings: list[str] = []
+            if fingerprint not in self._stages:
+                self._stages = {fingerprint: build_stages(cfg, warn=warnings.append)}  # one model per worker
+            with tempfile.TemporaryDirectory(prefix="streamdeblur-seg-") as d:
+                src, dst = Path(d) / f"in{suffix}", Path(d) / "out.mp4"
+                src.write_bytes(data)
+                last = [0.0]
+
+                def on_progress(p) -> None:
+                    if board is not None and time.monotonic() - last[0] > 0.5:
+                        last[0] = time.monotonic()
+                        board.update.remote(key, p.done)
+
+                try:
+                    res = process_segment(
+                        src, dst, cfg, stages=self._stages[fingerprint], warn=warnings.append, on_progress=on_progress
+                    )
+                except Exception as exc:  # noqa: BLE001 - returned to the driver as one line
+                    return key, False, f"{type(exc).__name__}: {exc}".splitlines()[0], 0
+                if not res.ok or not dst.exists():
+                    return key, False, res.error or "interrupted", res.progress.done
+                if board is not None:
+                    board.update.remote(key, res.progress.done)
+                return key, True, dst.read_bytes(), res.progress.done
+
+    @ray.remote(num_cpus=0)
+    class ProgressBoard:
+        def __init__(self) -> None:
+            self.done: dict = {}
+
+        def update(self, key, n: int) -> None:
+            self.done[key] = n
+
+        def snapshot(self) -> dict:
+            return dict(self.done)
+
+    return SegmentWorker, ProgressBoard
+
+
+def run_ray(
+    jobs: list[tuple[Path, Path]],
+    cfg: PipelineConfig,
+    segments: int | None = None,
+    seconds: float | None = None,
+    address: str | None = None,
+    workers: int | None = None,
+    retries: int = 2,
+    overwrite: bool = False,
+    warn: Callable[[str], None] = print,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+) -> list[FileOutcome]:
+    """Process ``(input, output)`` pairs as segments on Ray; returns one outcome per pair.
+
+    Args:
+        jobs: input and output file pairs.
+        cfg: the pipeline config.
+        segments: segments per file (default 1: whole files are the unit of work); or
+        seconds: about this many seconds per segment.
+        address: Ray cluster address (``auto``, ``ray://host:10001``); None starts or joins a local one.
+        workers: actors (default: one per GPU, else one per 2 CPUs of the cluster).
+        retries: extra attempts for a failing segment.
+        overwrite: replace existing final outputs.
+        on_progress: ``(frames done, frames total, files finished, files)``, a few times per second.
+    """
+    ray = import_ray()
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except Exception as exc:  # noqa: BLE001
+            raise ExecutorError(f"cannot start or reach Ray ({address or 'local'}): {exc}".splitlines()[0]) from None
+    res = ray.cluster_resources()
+    gpus = int(res.get("GPU", 0))
+    n = workers or (gpus if gpus else max(1, int(res.get("CPU", 1)) // 2))
+    cpus = max(1, int(res.get("CPU", 1)) // n) if not gpus else 1
+    if not cfg.threads:
+        cfg.threads = cpus
+    SegmentWorker, ProgressBoard = _worker_class(ray)
+    board = ProgressBoard.remote()
+    actors = [SegmentWorker.options(num_cpus=cpus, num_gpus=1 if gpus else 0).remote() for _ in range(n)]
+
+    outcomes: list[FileOutcome] = []
+    plans: dict[int, SegmentPlan] = {}
+    queue: list[tuple[int, int]] = []
+    for fi, (inp, out) in enumerate(jobs):
+        oc = FileOutcome(Path(inp), Path(out))
+        outcomes.append(oc)
+        try:
+            plan = prepare(
+                inp, out, cfg, segments=segments or (None if seconds else 1), seconds=seconds, overwrite=overwrite, warn=warn
+            )
+        except Exception as exc:  # noqa: BLE001 - this file fails, the others go on
+            oc.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            continue
+        plans[fi] = plan
+        oc.segments, oc.reused = len(plan.specs), plan.reused
+        oc.frames = sum(s.frames for s in plan.specs if s.index in plan.done)
+        queue += [(fi, i) for i in plan.todo]
+        if not plan.todo:
+            _finish(plan, oc, cfg, warn)
+    total = sum(s.frames for p in plans.values() for s in p.specs)
+    base = sum(oc.frames for oc in outcomes)
+    from .segmented import config_fingerprint
+
+    fp = config_fingerprint(cfg)
+    idle = list(actors)
+    running: dict = {}  # ObjectRef → (actor, key)
+    failed: set[int] = set()
+    try:
+        while queue or running:
+            while queue and idle:
+                fi, i = queue.pop(0)
+                if fi in failed:
+                    continue
+                plan, actor = plans[fi], idle.pop()
+                src = plan.src(i)
+                ref = actor.process.remote((fi, i), src.read_bytes(), src.suffix, cfg, fp, board)
+                running[ref] = (actor, (fi, i))
+            if not running:
+                break
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                actor, (fi, i) = running.pop(ref)
+                idle.append(actor)
+                oc, plan = outcomes[fi], plans[fi]
+                try:
+                    _, ok, payload, _n = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a worker died: counts as a failed attempt
+                    ok, payload = False, f"worker lost: {exc}".splitlines()[0]
+                if ok:
+                    dst = plan.dst(i)
+                    tmp = dst.with_name(dst.name + ".tmp")
+                    tmp.write_bytes(payload)
+                    tmp.replace(dst)
+                    plan.mark_done(i)
+                    oc.frames += plan.specs[i].frames
+                    if not plan.todo:
+                        _finish(plan, oc, cfg, warn)
+                elif fi not in failed:
+                    oc.attempts[i] = oc.attempts.get(i, 1) + 1
+                    if oc.attempts[i] <= retries + 1:
+                        warn(f"{oc.input.name} segment {i}: {payload}; retrying ({oc.attempts[i] - 1}/{retries})")
+                        queue.append((fi, i))
+                    else:
+                        failed.add(fi)
+                        oc.error = f"segment {i} failed {retries + 1} times: {payload}"
+            if on_progress is not None:
+                live = ray.get(board.snapshot.remote())
+                in_flight = sum(v for (fi, i), v in live.items() if (fi, i) in {k for _, k in running.values()})
+                done_files = sum(1 for oc in outcomes if oc.ok or oc.error)
+                on_progress(sum(oc.frames for oc in outcomes) - base + in_flight, total - base, done_files, len(outcomes))
+    finally:
+        for a in actors:
+            ray.kill(a)
+        ray.kill(board)
+    return outcomes
+
+
+def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn) -> None:
+    try:
+        finish(plan, audio=cfg.output.audio, warn=warn)
+        oc.ok = True
+    except Exception as exc:  # noqa: BLE001
+        oc.error = f"join failed: {exc}".splitlines()[0]

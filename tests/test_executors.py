@@ -1,0 +1,67 @@
+"""The Ray executor (issue 7): a local Ray instance, three clips, one corrupt."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import media
+import pytest
+
+from streamdeblur.cli import main
+
+pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+
+
+def _zeroed_video(clip: Path, dest: Path) -> Path:
+    """Every video packet's payload zeroed; the container is intact, so it demuxes and cuts, but
+    nothing in it decodes (the failure happens on the worker, not on the driver)."""
+    with av.open(str(clip)) as c:
+        pkts = [(p.pos, p.size) for p in c.demux(video=0) if p.pos is not None and p.size > 0]
+    data = bytearray(clip.read_bytes())
+    for pos, size in pkts:
+        data[pos : pos + size] = bytes(size)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray", reason="the test extras install Ray")  # make test always has it
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_batch_two_good_one_corrupt(tmp_path, identity_yaml, ray_local, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    a = media.write_video(src / "a.mp4", frames=90, size=(192, 108), audio=True, gop=30)
+    b = media.write_video(src / "b.mkv", frames=60, size=(160, 96), gop=20)
+    _zeroed_video(media.write_video(tmp_path / "c.mp4", frames=60, size=(160, 96)), src / "c.mp4")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    args += ["--executor", "ray", "--segments", "2", "--retries", "1"]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 1  # one failure
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["a.mp4", "b.mkv"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["c.mp4.segments"]  # kept: a re-run resumes
+    for inp, res in ((a, out / "a.mp4"), (b, out / "b.mkv")):
+        assert media.count_frames(res) == media.count_frames(inp)
+        assert media.frame_times(res) == media.frame_times(inp)
+    assert abs(media.audio_duration(out / "a.mp4") - media.audio_duration(a)) <= 1 / 30
+    assert "retrying (1/1)" in captured.err  # the corrupt clip's segment was retried once …
+    table = captured.out
+    assert "c.mp4" in table and "failed" in table  # … then reported, and the others finished
+    assert table.count("done") == 2
+
+
+def test_ray_missing_is_one_line(tmp_path, identity_yaml, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    clip = media.write_video(tmp_path / "a.mp4", frames=10, size=(128, 96))
+    code = main(["run", str(clip), "-o", str(tmp_path / "o.mp4"), "--executor", "ray"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and 'pip install "streamdeblur[ray]"' in err[0]

@@ -1,0 +1,145 @@
+"""Long videos in segments (issue 7): same frames and pts as one run, audio once, resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import cv2
+import media
+import numpy as np
+import pytest
+
+import streamdeblur.cli as cli
+from streamdeblur.cli import main
+from streamdeblur.io.segments import clean_keyframes, plan_cuts, split
+from streamdeblur.segmented import work_dir
+
+pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """60 s, 30 fps, 320×180 h264 (B-frames, keyframes every 4 s) + AAC, of real footage: the
+    bundled sharp sample played back and forth."""
+    with av.open(str(ROOT / "samples" / "shaky_boats_sharp.mp4")) as c:
+        base = [cv2.resize(f.to_ndarray(format="rgb24"), (320, 180), interpolation=cv2.INTER_AREA) for f in c.decode(video=0)]
+    n = len(base)
+
+    def content(i: int, w: int, h: int) -> np.ndarray:
+        k = i % (2 * n - 2)
+        return base[k if k < n else 2 * n - 2 - k]
+
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    media.write_video(path, frames=1800, size=(320, 180), fps=30, audio=True, gop=120, content=content)
+    return path
+
+
+def decoded(path: Path) -> tuple[list[int], list[np.ndarray]]:
+    with av.open(str(path)) as c:
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    return [p for p, _ in frames], [a for _, a in frames]
+
+
+def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    mse = np.mean([np.mean((x.astype(np.float64) - y) ** 2) for x, y in zip(a, b)])
+    return float(10 * np.log10(255**2 / max(mse, 1e-12)))
+
+
+def test_clean_keyframes_refuse_open_gop_cuts():
+    # decode order (pts, key): a closed GOP cut at index 3; at index 6 an open-GOP keyframe whose
+    # leading B-frames (pts 7, 8) come after it in decode order but show before it
+    rows = [(0, True), (2, False), (1, False), (3, True), (5, False), (4, False), (9, True), (7, False), (8, False)]
+    assert clean_keyframes(rows) == [3]
+
+
+def test_split_partitions_every_frame_exactly_once(long_clip, tmp_path):
+    specs = plan_cuts(long_clip, segments=4)
+    assert len(specs) == 4
+    assert sum(s.frames for s in specs) == 1800
+    files = split(long_clip, specs, tmp_path)
+    src_pts, _ = decoded(long_clip)
+    got = []
+    for s, f in zip(specs, files):
+        pts, _ = decoded(f)
+        assert len(pts) == s.frames
+        assert min(pts) == s.start and (s.end is None or max(pts) < s.end)
+        got += pts
+    assert got == src_pts  # every frame in exactly one segment, in order, with its own pts
+
+
+def test_four_segments_equal_one_run(long_clip, tmp_path, identity_yaml):
+    # crf 4 (near-lossless): the two outputs are separate x264 encodes, and at crf 16 x264's own
+    # noise between two encodes of this clip is ~40 dB (each is ~38 dB from the source) — that
+    # would measure the encoder, not the segmentation
+    one, seg = tmp_path / "one.mp4", tmp_path / "seg.mp4"
+    flags = ["--pipeline", str(identity_yaml), "--crf", "4"]
+    assert main(["run", str(long_clip), "-o", str(one), *flags]) == 0
+    assert main(["run", str(long_clip), "-o", str(seg), *flags, "--segments", "4"]) == 0
+    assert not work_dir(seg).exists()  # removed after the join
+    assert media.count_frames(seg) == media.count_frames(one) == 1800
+    assert media.frame_times(seg) == media.frame_times(one)
+    pa, fa = decoded(one)
+    pb, fb = decoded(seg)
+    assert pa == pb
+    assert psnr(fa, fb) >= 45.0
+    _, fs = decoded(long_clip)
+    assert abs(psnr(fb, fs) - psnr(fa, fs)) <= 0.1  # and as faithful to the source as one run
+    assert abs(media.audio_duration(seg) - media.audio_duration(long_clip)) <= 1 / 30
+    audio = [s for s in media.probe(seg)["streams"] if s["codec_type"] == "audio"]
+    assert len(audio) == 1  # copied once from the source, not per segment
+
+
+def test_killed_run_resumes_only_unfinished_segments(long_clip, tmp_path, identity_yaml, monkeypatch, capsys):
+    out = tmp_path / "resumed.mp4"
+    work = work_dir(out)
+    cmd = [sys.executable, "-m", "streamdeblur", "run", str(long_clip), "-o", str(out)]
+    cmd += ["--pipeline", str(identity_yaml), "--segments", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (work / "seg-0001.mp4").exists():
+        assert proc.poll() is None, "the run ended before two segments were done"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # a crash: nothing gets to clean up
+    proc.wait()
+    assert not out.exists()
+    finished = sorted(p.name for p in work.glob("seg-000?.mp4"))
+    assert finished[:2] == ["seg-0000.mp4", "seg-0001.mp4"]
+
+    labels = []
+    real = cli.run_job
+
+    def spy(job, label, *a, **kw):
+        labels.append(label)
+        return real(job, label, *a, **kw)
+
+    monkeypatch.setattr(cli, "run_job", spy)
+    capsys.readouterr()
+    assert main(cmd[3:]) == 0
+    err = capsys.readouterr().err
+    assert f"reusing {len(finished)} finished, processing {4 - len(finished)}" in err
+    assert len(labels) == 4 - len(finished)
+    assert all("segment 1/4" not in s and "segment 2/4" not in s for s in labels)
+    assert media.count_frames(out) == 1800
+    assert media.frame_times(out) == media.frame_times(long_clip)
+    assert not work.exists()
+
+
+def test_changed_input_invalidates_the_plan(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "a.mp4", frames=90, size=(160, 96), gop=30)
+    out = tmp_path / "o.mp4"
+    work = work_dir(out)
+    work.mkdir()
+    (work / "plan.json").write_text('{"version": 1, "input": {"path": "elsewhere"}}')
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--segments", "3"]) == 0
+    assert "starting over" in capsys.readouterr().err
+    assert media.frame_times(out) == media.frame_times(src)
