@@ -124,7 +124,7 @@ class Deblur(ModelStage):
         kw = {"kernel_size": self.options.kernel_size} if want else {}
         batch.images = self.infer(batch.images, aux, **kw).float().clamp(0, 1)
         if want:
-            per_frame: list[list] = [[] for _ in range(len(batch))]
+            per_frame: list[list] = [[] for _ in range(batch.images.shape[0])]
             for i, y, x, h, w, k in aux:
                 per_frame[i].append((y, x, h, w, k.float().cpu()))
             batch.side["kernels"] = per_frame

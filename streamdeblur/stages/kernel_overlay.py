@@ -67,7 +67,7 @@ class KernelOverlay(Stage):
         kernels = batch.side.get("kernels")
         blurmap = batch.side.get("blurmap")
         o = self.options
-        for i in range(len(batch)):
+        for i in range(batch.images.shape[0]):
             img = batch.images[i]
             H, W = img.shape[-2:]
             if kernels is not None:

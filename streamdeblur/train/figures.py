@@ -26,6 +26,7 @@ from ..models.kernels import centre_crop, normalise_for_display
 from ..stages import Batch, StageContext, create_stage
 from ..stages.compare import label_overlay, paste
 from .blur import convolve, line_kernel, linear_to_srgb, srgb_to_linear
+from .defocus import disc_kernel
 
 ANGLES = (0, 45, 90, 135)
 
@@ -81,8 +82,11 @@ def orientation_figure(rows: list[dict], path: Path, size: int = 160) -> Path:
     return path
 
 
-def stage_frames(frame_rgb: np.ndarray, out: Path) -> list[Path]:
-    """One frame through each stage (deblur, defocus, kernel_overlay, compare) as PNGs."""
+def stage_frames(frame_rgb: np.ndarray, out: Path, sharp_rgb: np.ndarray | None = None) -> list[Path]:
+    """One frame through each stage (deblur, defocus, kernel_overlay, compare) as PNGs.
+
+    The motion stages get the sample's shaky frame; the defocus stage gets the sharp frame blurred
+    by a disc PSF (radius 4 px, in linear light), since the sample has no defocus of its own."""
     x = torch.from_numpy(frame_rgb).permute(2, 0, 1)[None].float() / 255
     paths = []
 
@@ -99,8 +103,13 @@ def stage_frames(frame_rgb: np.ndarray, out: Path) -> list[Path]:
     deblur = create_stage("deblur", {"weights": "default"})
     save("deblur", deblur(Batch(x.clone(), [], x)).images, "deblur (deeprftv2-t)")
     try:
+        src = sharp_rgb if sharp_rgb is not None else frame_rgb
+        lin = srgb_to_linear(src.astype(np.float32) / 255)
+        dx = (linear_to_srgb(convolve(lin, disc_kernel(4.0))) * 255 + 0.5).astype(np.uint8)
+        xd = torch.from_numpy(dx).permute(2, 0, 1)[None].float() / 255
+        save("defocus_input", xd, "input (defocused, disc r=4)")
         defocus = create_stage("defocus", {"weights": "default"})
-        save("defocus", defocus(Batch(x.clone(), [], x)).images, "defocus (fdikp)")
+        save("defocus", defocus(Batch(xd.clone(), [], xd)).images, "defocus (fdikp)")
     except Exception as exc:  # noqa: BLE001 - figure generation reports and goes on
         print(f"defocus figure skipped: {exc}")
     ctx = StageContext(provide=frozenset({"kernels"}))
@@ -128,7 +137,7 @@ def main() -> None:
         frame = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][args.frame]
     with av.open(args.sharp) as c:
         sharp = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][args.frame]
-    print("stages:", [str(p) for p in stage_frames(frame, out)])
+    print("stages:", [str(p) for p in stage_frames(frame, out, sharp)])
     model = create_model("deeprftv2-t", weights="default")
     rows = fke_orientation(model, sharp[32 : 288 - 32, 128:384])
     fig = orientation_figure(rows, out / "fke_orientation.png")
