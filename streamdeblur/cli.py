@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=0)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
     p.add_argument("--what", default="all", help="all | throughput | scan | memory | train-memory")
 
     p = sub.add_parser("data", help="training data")
