@@ -233,6 +233,22 @@ def _progress_line(p) -> str:
     return f"{p.done}{total} frames  {p.fps:.2f} fps  ETA {_fmt_time(p.eta)}{extra}  [{shares}]"
 
 
+def _warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
 def run_job(
     job, label: str, duration: float | None = None, stages: list | None = None, quiet: bool = False
 ) -> tuple[int, object]:
@@ -242,23 +258,12 @@ def run_job(
     """
     from .runner import build
 
-    def warn(msg: str) -> None:
-        err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
-
     with _Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
-            pipe = build(job, warn=warn, stages=stages)
+            pipe = build(job, warn=_warn, stages=stages)
         except KeyboardInterrupt:
             return sig.code, None
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[line]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-        disable=not err.is_terminal,
-    )
+    prog = _progress_bar()
     start = time.monotonic()
 
     def on_progress(p) -> None:
@@ -285,10 +290,6 @@ def run_job(
     if result.output is not None and not quiet:
         out.print(f"wrote {result.output}")
     return EXIT_OK, result
-
-
-def _warn(msg: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
 
 
 def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
@@ -323,17 +324,10 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
     """Files (and their segments) over a Ray cluster, with one progress bar for all of them."""
     from .executors import run_ray
 
-    prog = Progress(
-        TextColumn("[bold]ray"),
-        BarColumn(),
-        TextColumn("{task.fields[line]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    )
+    prog = _progress_bar()
     start = time.monotonic()
     with prog:
-        task = prog.add_task("ray", total=None, line="")
+        task = prog.add_task("ray", total=None, line="")  # frames of all files and segments
 
         def on_progress(done: int, total: int, files_done: int, files: int) -> None:
             fps = done / max(time.monotonic() - start, 1e-6)

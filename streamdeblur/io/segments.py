@@ -38,7 +38,7 @@ from pathlib import Path
 import av
 
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path
-from .sources import SourceError
+from .sources import SourceError, open_video
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,7 @@ class SegmentSpec:
 
 
 def _open(path: str | Path):
-    try:
-        c = av.open(str(path), metadata_errors="replace")
-    except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"cannot open {path}: {exc}") from None
-    if not c.streams.video:
-        c.close()
-        raise SourceError(f"{path} has no video stream")
-    return c
+    return open_video(path)
 
 
 def _packets(path: str | Path) -> tuple[list[tuple[int, bool]], Fraction, float]:

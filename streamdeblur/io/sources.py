@@ -131,6 +131,18 @@ class _LiveMixin:
 # -- PyAV: files and streams ----------------------------------------------------------------------
 
 
+def open_video(spec: str | Path, options: dict | None = None, timeout: float | None = None):
+    """Open a container that has a video stream, or raise :class:`SourceError` with one line."""
+    try:
+        c = av.open(str(spec), options=options, timeout=timeout, metadata_errors="replace")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"cannot open {spec}: {_short(exc)}") from None
+    if not c.streams.video:
+        c.close()
+        raise SourceError(f"no video stream in {spec}")
+    return c
+
+
 class VideoSource(_LiveMixin):
     """A video file or network stream read with PyAV (``thread_type="AUTO"``).
 
@@ -174,14 +186,7 @@ class VideoSource(_LiveMixin):
         self.info = self._describe()
 
     def _open(self):
-        try:
-            c = av.open(self.spec, options=self.options, timeout=10.0 if self.is_url else None, metadata_errors="replace")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open {self.spec}: {_short(exc)}") from None
-        if not c.streams.video:
-            c.close()
-            raise SourceError(f"no video stream in {self.spec}")
-        return c
+        return open_video(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
 
     def _describe(self) -> SourceInfo:
         c = self._container
