@@ -50,7 +50,18 @@ def print_info(out: Console) -> None:
         "stages", ", ".join(f"{s}{'*' if stage_class(s).needs_model else ''}" for s in list_stages()) + "  (* uses a model)"
     )
     t.add_row("pipelines", ", ".join(list_pipelines()))
+    t.add_row("executors", "local, " + _ray_line())
     out.print(t)
+
+
+def _ray_line() -> str:
+    from importlib import metadata
+
+    try:
+        return f"ray {metadata.version('ray')}"
+    except metadata.PackageNotFoundError:
+        return 'ray (not installed: pip install "streamdeblur[ray]")'
+
 
 
 def count_macs(model: torch.nn.Module, h: int, w: int) -> float:
