@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML recipe (resumable)")
     p.add_argument("config")
     p.add_argument("--steps", type=int, help="override the step count")
+    p.add_argument("--threads", type=int, help="override the CPU threads (runtime only; the recipe is unchanged)")
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
     p.add_argument(
@@ -432,7 +433,8 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from .train.trainer import TrainConfig, Trainer, export_checkpoint
 
-    cfg = TrainConfig.from_yaml(args.config, {"steps": args.steps} if args.steps is not None else None)
+    over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
+    cfg = TrainConfig.from_yaml(args.config, over or None)
     if args.export_only:
         if not args.export:
             raise CliError("--export-only needs --export PATH", EXIT_USAGE)
