@@ -63,7 +63,6 @@ def _ray_line() -> str:
         return 'ray (not installed: pip install "streamdeblur[ray]")'
 
 
-
 def count_macs(model: torch.nn.Module, h: int, w: int) -> float:
     """Multiply-accumulates of one forward pass at ``h×w`` (convolutions, linear layers, einsums
     and matmuls; FFTs, norms, elementwise ops and the scan recurrence excluded), in GMACs."""
