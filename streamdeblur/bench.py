@@ -277,46 +277,49 @@ def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> 
     q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
 
 
+def _two_columns(title: str, columns: tuple[str, str], rows) -> Table:
+    t = Table(title=title)
+    t.add_column(columns[0])
+    t.add_column(columns[1], justify="right")
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def run_bench(args, out) -> int:
     what = args.what
     tables = []
     if what in ("all", "throughput"):
         r = throughput(args)
-        t = Table(
-            title=f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
+        rows = [
+            ("model-only fps", f"{r['model_only_fps']:.3f}"),
+            ("end-to-end fps", f"{r['end_to_end_fps']:.3f}"),
+            ("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}"),
+            ("naive serial loop fps", f"{r['naive_fps']:.3f}"),
+            ("speed-up over naive", f"{r['speedup_over_naive']:.2f}×"),
+            *((f"busy: {k}", f"{v:.2f} s") for k, v in r["busy_s"].items()),
+            ("peak RSS", f"{r['peak_rss_mib']} MiB"),
+        ]
+        if "peak_cuda_mib" in r:
+            rows.append(("peak CUDA memory", f"{r['peak_cuda_mib']} MiB"))
+        title = (
+            f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
             f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads"
         )
-        t.add_column("measure")
-        t.add_column("value", justify="right")
-        t.add_row("model-only fps", f"{r['model_only_fps']:.3f}")
-        t.add_row("end-to-end fps", f"{r['end_to_end_fps']:.3f}")
-        t.add_row("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}")
-        t.add_row("naive serial loop fps", f"{r['naive_fps']:.3f}")
-        t.add_row("speed-up over naive", f"{r['speedup_over_naive']:.2f}×")
-        for k, v in r["busy_s"].items():
-            t.add_row(f"busy: {k}", f"{v:.2f} s")
-        t.add_row("peak RSS", f"{r['peak_rss_mib']} MiB")
-        if "peak_cuda_mib" in r:
-            t.add_row("peak CUDA memory", f"{r['peak_cuda_mib']} MiB")
-        tables.append(t)
+        tables.append(_two_columns(title, ("measure", "value"), rows))
     if what in ("all", "scan"):
         r = scan_bench()
-        t = Table(title=f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU")
-        t.add_column("implementation")
-        t.add_column("seconds", justify="right")
-        t.add_row("chunked (ours)", f"{r['chunked_s']:.3f}")
-        t.add_row("sequential loop", f"{r['sequential_s']:.3f}")
-        t.add_row("speed-up", f"{r['speedup']:.1f}×")
-        t.add_row("max |difference|", f"{r['max_abs_diff']:.1e}")
-        tables.append(t)
+        rows = [
+            ("chunked (ours)", f"{r['chunked_s']:.3f}"),
+            ("sequential loop", f"{r['sequential_s']:.3f}"),
+            ("speed-up", f"{r['speedup']:.1f}×"),
+            ("max |difference|", f"{r['max_abs_diff']:.1e}"),
+        ]
+        title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
+        tables.append(_two_columns(title, ("implementation", "seconds"), rows))
     if what in ("memory",):
         r = memory_bench(args)
-        t = Table(title="memory")
-        t.add_column("measure")
-        t.add_column("MiB", justify="right")
-        for k, v in r.items():
-            t.add_row(k, str(v))
-        tables.append(t)
+        tables.append(_two_columns("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()]))
     if what in ("train-memory",):
         r = train_memory_bench(args)
         t = Table(title=f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²")

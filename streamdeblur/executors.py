@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import PipelineConfig
-from .segmented import SegmentPlan, finish, prepare, process_segment
+from .segmented import SegmentPlan, config_fingerprint, finish, prepare, process_segment
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
 
@@ -171,8 +171,6 @@ def run_ray(
             _finish(plan, oc, cfg, warn)
     total = sum(s.frames for p in plans.values() for s in p.specs)
     base = sum(oc.frames for oc in outcomes)
-    from .segmented import config_fingerprint
-
     fp = config_fingerprint(cfg)
     idle = list(actors)
     running: dict = {}  # ObjectRef → (actor, key)
@@ -217,7 +215,7 @@ def run_ray(
                         oc.error = f"segment {i} failed {retries + 1} times: {payload}"
             if on_progress is not None:
                 live = ray.get(board.snapshot.remote())
-                in_flight = sum(v for (fi, i), v in live.items() if (fi, i) in {k for _, k in running.values()})
+                in_flight = sum(live.get(k, 0) for _, k in running.values())
                 done_files = sum(1 for oc in outcomes if oc.ok or oc.error)
                 on_progress(sum(oc.frames for oc in outcomes) - base + in_flight, total - base, done_files, len(outcomes))
     finally:

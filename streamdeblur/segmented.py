@@ -74,11 +74,7 @@ class SegmentPlan:
         return next(self.work.glob(f"seg-{i:04d}.src.*"))
 
     def dst(self, i: int) -> Path:
-        return self.work / f"seg-{i:04d}{self.output_suffix}"
-
-    @property
-    def output_suffix(self) -> str:
-        return ".mp4"
+        return self.work / f"seg-{i:04d}.mp4"  # MP4 keeps the time base and absolute pts exactly
 
     @property
     def todo(self) -> list[int]:

@@ -33,6 +33,7 @@ import io
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from itertools import accumulate
 from pathlib import Path
 
 import av
@@ -59,13 +60,9 @@ class SegmentSpec:
         return asdict(self)
 
 
-def _open(path: str | Path):
-    return open_video(path)
-
-
 def _packets(path: str | Path) -> tuple[list[tuple[int, bool]], Fraction, float]:
     """Video packets in decode order as ``(pts, keyframe)``, the time base and the duration (s)."""
-    c = _open(path)
+    c = open_video(path)
     try:
         vs = c.streams.video[0]
         tb = vs.time_base
@@ -164,7 +161,7 @@ def split(path: str | Path, specs: list[SegmentSpec], work: Path, only: set[int]
     Returns:
         The segment files, in order (also those not written this time).
     """
-    c = _open(path)
+    c = open_video(path)
     try:
         vs = c.streams.video[0]
         fmt, suf = _segment_format(vs)
@@ -173,11 +170,7 @@ def split(path: str | Path, specs: list[SegmentSpec], work: Path, only: set[int]
         j, out, ostream = -1, None, None
         try:
             n_seen = 0
-            bounds = []
-            acc = 0
-            for s in specs:
-                bounds.append(acc)
-                acc += s.frames
+            bounds = [0, *accumulate(s.frames for s in specs)]  # decode-order index where each segment starts
             for p in c.demux(vs):
                 if p.size == 0 and p.dts is None:
                     continue
@@ -240,7 +233,7 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
     if fmt is None:
         raise SinkError(f"unknown output container {output.suffix!r}")
     tmp = partial_path(output)
-    ins = [_open(p) for p in parts]
+    ins = [open_video(p) for p in parts]
     try:
         first = ins[0].streams.video[0]
         extradata = first.codec_context.extradata
