@@ -18,6 +18,10 @@ Three implementations give the same numbers up to rounding:
   side by side (vectorised across chunks), then chunk boundary states are chained, then every
   chunk is re-scanned from its true start state. About ``3·√L`` Python steps instead of ``L``;
   every exponent is ``≤ 0``, so nothing overflows however long the chunk.
+* :func:`selective_scan_inference` — the same three passes without autograd, laid out for a
+  CPU: position-major reads, the state updated in place in buffers that stay in cache, channels
+  on the fast axis. About 5× faster than the chunked scan; :func:`selective_scan` uses it
+  whenever no gradient is needed.
 * ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` — the fused CUDA kernel, used
   when the package is installed and the tensors are on CUDA.
 
@@ -169,6 +173,97 @@ def selective_scan_chunked(
     return _finish(y, u, D)
 
 
+def inference_chunk_length(length: int) -> int:
+    """Chunk length for :func:`selective_scan_inference`: a divisor of ``length`` near ``√L`` (no
+    padding copy), else ``ceil(√L)``."""
+    root = math.isqrt(length)
+    for k in range(root // 2):
+        for c in (root - k, root + k + 1):
+            if length % c == 0:
+                return c
+    return max(1, math.ceil(math.sqrt(length)))
+
+
+def selective_scan_inference(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """Chunked selective scan for inference (no autograd; same result as the other two).
+
+    The three passes of :func:`selective_scan_chunked`, laid out for a CPU: the inputs are
+    rearranged once to ``T×N×nc×D`` (one cheap copy when the caller's tensors are ``N×L×D`` in
+    memory, as channels-last feature maps are), the state is ``N×nc×S×D`` so every broadcast
+    runs along whole rows of channels, and each step updates the state in place in
+    preallocated buffers that stay in cache. The read-out ``Σ_S C·h`` is one small batched
+    matmul per step. Autocast is switched off inside: the scan is float32 by design. About 5×
+    faster than :func:`selective_scan_chunked` at the sizes DeepRFTv2 meets;
+    :func:`selective_scan` uses it whenever no gradient is needed.
+
+    Args:
+        u, delta, A, B, C, D, delta_bias, delta_softplus: as in the module docstring.
+        chunk: positions per chunk; default :func:`inference_chunk_length`.
+
+    Returns:
+        ``y``: float32 ``N×D×L`` (a transposed view of an ``N×L×D`` tensor).
+
+    Example:
+        >>> u = torch.randn(1, 4, 300); A = -torch.rand(4, 8); Bm = torch.randn(1, 8, 300)
+        >>> y = selective_scan_inference(u, torch.zeros_like(u), A, Bm, Bm)
+        >>> torch.allclose(y, selective_scan_sequential(u, torch.zeros_like(u), A, Bm, Bm), atol=1e-4)
+        True
+    """
+    _check(u, delta, A, B, C)
+    with torch.no_grad(), torch.autocast(u.device.type, enabled=False):
+        u, delta, A, B, C = _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus)
+        n, d, length = u.shape
+        s = A.shape[1]
+        if length == 0:
+            return _finish(u.new_zeros(n, d, 0), u, D)
+        t_len = chunk or inference_chunk_length(length)
+        nc = math.ceil(length / t_len)
+        pad = nc * t_len - length
+
+        def steps(x: torch.Tensor) -> torch.Tensor:  # N×K×L -> T×N×nc×K contiguous (padding: Δ=0, u=0)
+            x = x.transpose(1, 2)
+            x = F.pad(x, (0, 0, 0, pad)) if pad else x
+            return x.reshape(n, nc, t_len, x.shape[-1]).permute(2, 0, 1, 3).contiguous()
+
+        dt, dtu = steps(delta), steps(delta * u)  # T×N×nc×D
+        bt, ct = steps(B).unsqueeze(-1), steps(C).unsqueeze(-2)  # T×N×nc×S×1, T×N×nc×1×S
+        a = A.t().contiguous().view(1, 1, s, d)
+        decay, inp = u.new_empty(n, nc, s, d), u.new_empty(n, nc, s, d)
+        h = u.new_zeros(n, nc, s, d)
+
+        def step(t: int) -> None:  # h ← exp(Δ_t·A)·h + Δ_t·u_t·B_t, in place
+            torch.mul(dt[t].unsqueeze(2), a, out=decay).exp_()
+            torch.mul(bt[t], dtu[t].unsqueeze(2), out=inp)
+            h.mul_(decay).add_(inp)
+
+        # pass 1: every chunk from a zero state, all chunks at once
+        for t in range(t_len):
+            step(t)
+        total = torch.exp(dt.sum(0).unsqueeze(2) * a)  # N×nc×S×D: decay across each chunk
+        # pass 2: chain the chunk boundaries into the true start states
+        start = torch.zeros_like(h)
+        for c in range(1, nc):
+            torch.addcmul(h[:, c - 1], start[:, c - 1], total[:, c - 1], out=start[:, c])
+        # pass 3: rescan from the true starts, reading out y_t = C_t · h_t
+        h.copy_(start)
+        y = u.new_empty(t_len, n, nc, 1, d)
+        for t in range(t_len):
+            step(t)
+            torch.matmul(ct[t], h, out=y[t])
+        y = y.view(t_len, n, nc, d).permute(1, 2, 0, 3).reshape(n, nc * t_len, d)[:, :length]
+        return _finish(y.transpose(1, 2), u, D)
+
+
 def mamba_available() -> bool:
     """True when the fused ``mamba_ssm`` CUDA kernel can be imported."""
     return _mamba_scan is not None
@@ -187,8 +282,9 @@ def selective_scan(
 ) -> torch.Tensor:
     """Selective scan with the implementation chosen by ``impl`` (default :data:`SCAN_IMPL`).
 
-    ``auto`` uses ``mamba_ssm`` on CUDA when installed, else the chunked scan for sequences of at
-    least :data:`CHUNKED_MIN_LENGTH`, else the sequential loop.
+    ``auto`` uses ``mamba_ssm`` on CUDA when installed, else for sequences of at least
+    :data:`CHUNKED_MIN_LENGTH` the chunked scan — :func:`selective_scan_inference` when no
+    gradient is needed — else the sequential loop.
     """
     impl = impl or SCAN_IMPL
     if u.device.type == "meta":  # shape-only runs (e.g. counting MACs): no recurrence to evaluate
@@ -198,6 +294,11 @@ def selective_scan(
             impl = "mamba"
         else:
             impl = "chunked" if u.shape[-1] >= CHUNKED_MIN_LENGTH else "sequential"
+            needs_grad = torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad for t in (u, delta, A, B, C, D, delta_bias)
+            )
+            if impl == "chunked" and not needs_grad:
+                impl = "inference"
     if impl == "mamba":
         if _mamba_scan is None:
             raise RuntimeError("scan implementation 'mamba' needs the mamba_ssm package (pip install mamba-ssm)")
@@ -214,6 +315,8 @@ def selective_scan(
         )
     if impl == "chunked":
         return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if impl == "inference":
+        return selective_scan_inference(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if impl == "sequential":
         return selective_scan_sequential(u, delta, A, B, C, D, delta_bias, delta_softplus)
-    raise ValueError(f"unknown scan implementation {impl!r}; allowed: auto, sequential, chunked, mamba")
+    raise ValueError(f"unknown scan implementation {impl!r}; allowed: auto, sequential, chunked, inference, mamba")

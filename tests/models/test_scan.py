@@ -1,11 +1,18 @@
-"""Selective scan: chunked and sequential implementations agree, values and gradients."""
+"""Selective scan: chunked, inference and sequential implementations agree, values and gradients."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from streamdeblur.models.scan import selective_scan, selective_scan_chunked, selective_scan_sequential
+from streamdeblur.models import scan as scan_module
+from streamdeblur.models.scan import (
+    inference_chunk_length,
+    selective_scan,
+    selective_scan_chunked,
+    selective_scan_inference,
+    selective_scan_sequential,
+)
 
 
 def inputs(n=2, d=5, length=300, s=8, seed=0, requires_grad=False):
@@ -27,6 +34,44 @@ def test_chunked_equals_sequential(length, chunk):
     ref = selective_scan_sequential(*args)
     got = selective_scan_chunked(*args, chunk=chunk)
     assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length,chunk", [(1, None), (7, None), (300, None), (1031, None), (300, 7), (1025, 64)])
+def test_inference_equals_sequential(length, chunk):
+    args = inputs(length=length)
+    ref = selective_scan_sequential(*args)
+    got = selective_scan_inference(*args, chunk=chunk)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_inference_reads_position_major_inputs_and_ignores_autocast():
+    u, delta, A, B, C, D, bias = inputs(length=640)
+    ref = selective_scan_sequential(u, delta, A, B, C, D, bias)
+    # N×L×D in memory, seen as N×D×L (what a channels-last feature map gives), under bf16 autocast
+    u_pm, delta_pm = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (u, delta))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = selective_scan_inference(u_pm, delta_pm, A, B, C, D, bias)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_inference_chunk_length_divides_when_it_can():
+    assert inference_chunk_length(14720) == 115  # 128 chunks, no padding copy
+    assert 14720 % inference_chunk_length(14720) == 0
+    assert inference_chunk_length(1031) == 33  # prime: ceil(√L), padded
+
+
+def test_auto_uses_the_inference_scan_only_without_gradients(monkeypatch):
+    calls = []
+    monkeypatch.setattr(scan_module, "selective_scan_inference", lambda *a, **k: calls.append("inference") or a[0])
+    monkeypatch.setattr(scan_module, "selective_scan_chunked", lambda *a, **k: calls.append("chunked") or a[0])
+    args = inputs(length=scan_module.CHUNKED_MIN_LENGTH)
+    with torch.no_grad():
+        selective_scan(*args)
+    selective_scan(*inputs(length=scan_module.CHUNKED_MIN_LENGTH, requires_grad=True))
+    selective_scan(*args)  # grad mode on, but nothing requires grad
+    assert calls == ["inference", "chunked", "inference"]
 
 
 def test_gradients_agree():
