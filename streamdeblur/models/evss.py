@@ -53,9 +53,10 @@ class EVSS2D(nn.Module):
         n, _, h, w = x.shape
         xz = self.in_proj(x.permute(0, 2, 3, 1))
         xs, z = xz.chunk(2, dim=-1)
-        xs = F.gelu(self.conv2d(xs.permute(0, 3, 1, 2).contiguous()))
+        # channels-last: the scan then reads u position-major without a transposing copy
+        xs = F.gelu(self.conv2d(xs.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)))
         u = xs.flatten(2)  # N×D×L, raster order (N×L×D in memory when xs is channels-last)
-        proj = self.x_conv(torch.einsum("ndl,cd->ncl", u, self.x_proj_weight[0]))
+        proj = self.x_conv(torch.matmul(u.transpose(1, 2), self.x_proj_weight[0].t()).transpose(1, 2))
         dts, bs, cs = torch.split(proj, [self.dt_rank, self.d_state, self.d_state], dim=1)
         # Δ position-major (N×L×D in memory), the layout the inference scan reads without a copy
         dts = torch.matmul(dts.transpose(1, 2), self.dt_projs_weight[0].t()).transpose(1, 2)

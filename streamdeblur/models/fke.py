@@ -41,6 +41,11 @@ class FKEOutput:
     otf: torch.Tensor  #: ``N×C×H×(W/2+1)`` complex64 per-channel transfer function
 
 
+def _fp32_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as contiguous float32 rows (one copy), the layout the FFT reads fastest."""
+    return x.to(torch.float32, memory_format=torch.contiguous_format)
+
+
 class FeatureExtract(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -97,9 +102,11 @@ class KernelEstimator(nn.Module):
             raise ValueError(f"kernel estimator needs an even width, got {feat.shape[-1]} (pad the frame to a multiple of 8)")
         x = self.feature_extract.intro_inp(feat)
         y = self.feature_extract.intro_deconv(feat)
-        z = self.intro(torch.fft.rfft2(x.float()))
+        z = self.intro(torch.fft.rfft2(_fp32_rows(x)))
         states = self.subnets_ker(z.to(feat.dtype), prev)
         otf = self.end_ker1(states[-1])
-        d = torch.fft.irfft2(torch.fft.rfft2(y.float()) * otf).to(feat.dtype)
+        # back in the feature's layout, so the concatenation below is a plain block copy
+        fmt = torch.channels_last if feat.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        d = torch.fft.irfft2(torch.fft.rfft2(_fp32_rows(y)) * otf).to(feat.dtype, memory_format=fmt)
         out_feat = self.deblur_feature1(torch.cat([d, feat], dim=1))
         return FKEOutput(self.end_feature1(out_feat) + image, out_feat, states, otf)

@@ -221,25 +221,31 @@ def selective_scan_inference(
     """
     _check(u, delta, A, B, C)
     with torch.no_grad(), torch.autocast(u.device.type, enabled=False):
-        u, delta, A, B, C = _prepare(u, delta, A, B, C, D, delta_bias, delta_softplus)
         n, d, length = u.shape
         s = A.shape[1]
         if length == 0:
-            return _finish(u.new_zeros(n, d, 0), u, D)
+            return u.new_zeros(n, d, 0, dtype=torch.float32)
         t_len = chunk or inference_chunk_length(length)
         nc = math.ceil(length / t_len)
         pad = nc * t_len - length
 
-        def steps(x: torch.Tensor) -> torch.Tensor:  # N×K×L -> T×N×nc×K contiguous (padding: Δ=0, u=0)
+        def steps(x: torch.Tensor) -> torch.Tensor:  # N×K×L, any dtype -> T×N×nc×K float32, one copy
             x = x.transpose(1, 2)
-            x = F.pad(x, (0, 0, 0, pad)) if pad else x
-            return x.reshape(n, nc, t_len, x.shape[-1]).permute(2, 0, 1, 3).contiguous()
+            x = F.pad(x, (0, 0, 0, pad)) if pad else x  # the padding comes last: causal, so harmless
+            x = x.reshape(n, nc, t_len, x.shape[-1]).permute(2, 0, 1, 3)
+            return torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(x)
 
-        dt, dtu = steps(delta), steps(delta * u)  # T×N×nc×D
+        # the per-position preparation (bias, softplus, Δ·u) on the rearranged copies
+        dt, ut = steps(delta), steps(u)  # T×N×nc×D
+        if delta_bias is not None:
+            dt.add_(delta_bias.float().view(1, 1, 1, d))
+        if delta_softplus:
+            dt = F.softplus(dt)
+        dtu = dt * ut
         bt, ct = steps(B).unsqueeze(-1), steps(C).unsqueeze(-2)  # T×N×nc×S×1, T×N×nc×1×S
-        a = A.t().contiguous().view(1, 1, s, d)
-        decay, inp = u.new_empty(n, nc, s, d), u.new_empty(n, nc, s, d)
-        h = u.new_zeros(n, nc, s, d)
+        a = A.float().t().contiguous().view(1, 1, s, d)
+        decay, inp = dt.new_empty(n, nc, s, d), dt.new_empty(n, nc, s, d)
+        h = dt.new_zeros(n, nc, s, d)
 
         def step(t: int) -> None:  # h ← exp(Δ_t·A)·h + Δ_t·u_t·B_t, in place
             torch.mul(dt[t].unsqueeze(2), a, out=decay).exp_()
@@ -256,12 +262,15 @@ def selective_scan_inference(
             torch.addcmul(h[:, c - 1], start[:, c - 1], total[:, c - 1], out=start[:, c])
         # pass 3: rescan from the true starts, reading out y_t = C_t · h_t
         h.copy_(start)
-        y = u.new_empty(t_len, n, nc, 1, d)
+        y = dt.new_empty(t_len, n, nc, 1, d)
         for t in range(t_len):
             step(t)
             torch.matmul(ct[t], h, out=y[t])
-        y = y.view(t_len, n, nc, d).permute(1, 2, 0, 3).reshape(n, nc * t_len, d)[:, :length]
-        return _finish(y.transpose(1, 2), u, D)
+        y = y.view(t_len, n, nc, d)
+        if D is not None:
+            y.addcmul_(ut, D.float().view(1, 1, 1, d))
+        y = y.permute(1, 2, 0, 3).reshape(n, nc * t_len, d)[:, :length]
+        return y.transpose(1, 2)
 
 
 def mamba_available() -> bool:
