@@ -9,7 +9,9 @@
   what the public tools do; our speed-up over it;
 * busy time per part, peak RSS, peak CUDA memory.
 
-``--what scan``: the selective scan at L = 65,536 on CPU — chunked vs the sequential loop.
+``--what scan``: the selective scan at L = 65,536 on CPU — the inference and chunked scans vs the
+sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eval subsets (the
+accuracy side of ``bf16: auto``).
 ``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
 one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
@@ -32,7 +34,7 @@ from rich.table import Table
 from .config import PipelineConfig, StageSpec
 from .io.color import describe_frame, frame_to_rgb, rgb_to_frame
 from .runner import Job, build
-from .runtime import choose_device, configure
+from .runtime import choose_device, compute_policy, configure
 from .stages import Batch, StageContext, create_stage
 
 
@@ -100,6 +102,7 @@ def throughput(args) -> dict:
     w, h = (int(v) for v in args.size.lower().split("x"))
     device = choose_device(args.device)
     configure(device, args.threads)
+    args.batch, args.bf16 = compute_policy(device, args.batch, args.bf16)  # auto → what the pipeline picks
     tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-bench-"))
     clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
     res: dict = {
@@ -185,7 +188,7 @@ def _sync(device: torch.device) -> None:
 
 
 def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
-    from .models.scan import selective_scan_chunked, selective_scan_sequential
+    from .models.scan import selective_scan_chunked, selective_scan_inference, selective_scan_sequential
 
     g = torch.Generator().manual_seed(0)
     u = torch.randn(1, d, length, generator=g)
@@ -195,14 +198,61 @@ def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
     A = -torch.rand(d, n, generator=g) * 0.9 - 0.1
     B, C = torch.randn(1, n, length, generator=g), torch.randn(1, n, length, generator=g)
     out = {"L": length, "channels": d, "state": n}
-    for name, fn in (("chunked_s", selective_scan_chunked), ("sequential_s", selective_scan_sequential)):
+    ys = {}
+    for name, fn in (
+        ("inference", selective_scan_inference),
+        ("chunked", selective_scan_chunked),
+        ("sequential", selective_scan_sequential),
+    ):
         t = time.perf_counter()
-        ys = fn(u, delta, A, B, C, torch.ones(d), torch.zeros(d))
-        out[name] = time.perf_counter() - t
-        out.setdefault("_y", ys)
-    out["max_abs_diff"] = float((out.pop("_y") - ys).abs().max())
+        ys[name] = fn(u, delta, A, B, C, torch.ones(d), torch.zeros(d))
+        out[f"{name}_s"] = time.perf_counter() - t
+    out["max_abs_diff"] = float((ys["chunked"] - ys["sequential"]).abs().max())
+    out["max_abs_diff_inference"] = float((ys["inference"] - ys["sequential"]).abs().max())
     out["speedup"] = out["sequential_s"] / out["chunked_s"]
+    out["speedup_inference"] = out["sequential_s"] / out["inference_s"]
     return out
+
+
+#: Which eval subset and stage measure each task's bf16 accuracy (``--what bf16``).
+BF16_TASKS = {
+    "motion": ("deblur", "tests/data/eval_subset_motion.pt"),
+    "defocus": ("defocus", "tests/data/eval_subset_defocus.pt"),
+}
+
+
+def bf16_bench(args) -> dict:
+    """PSNR of the bundled weights with and without bf16 autocast on each task's eval subset,
+    through the same stage the pipeline runs (channels-last, inference mode, tiling)."""
+    from .train.metrics import psnr
+
+    device = choose_device(args.device)
+    configure(device, args.threads)
+    res: dict = {}
+    for task, (stage_name, subset) in BF16_TASKS.items():
+        path = Path(args.subset or subset) if task == "motion" or not args.subset else None
+        if path is None:
+            continue
+        if not path.is_file():
+            raise FileNotFoundError(f"eval subset {path} not found (run from the repository root, or pass --subset)")
+        data = torch.load(path, weights_only=True)
+        blurry, sharp = data["blurry"].float() / 255, data["sharp"].float() / 255
+        row: dict = {"crops": len(blurry), "size": blurry.shape[-1]}
+        outs = {}
+        for bf16 in (False, True):
+            stage = create_stage(stage_name, {}, StageContext(device=device, bf16=bf16))
+            run = [stage(Batch(blurry[i : i + 1].to(device), [], blurry[i : i + 1])).images for i in range(1)]  # warm-up
+            t = time.perf_counter()
+            run = [stage(Batch(blurry[i : i + 1].to(device), [], blurry[i : i + 1])).images for i in range(len(blurry))]
+            _sync(device)
+            key = "bf16" if bf16 else "fp32"
+            row[f"{key}_ms"] = (time.perf_counter() - t) / len(blurry) * 1000
+            outs[key] = torch.cat(run).float().clamp(0, 1).cpu()
+            row[f"{key}_psnr"] = float(np.mean([psnr(outs[key][i : i + 1], sharp[i : i + 1]) for i in range(len(sharp))]))
+        row["psnr_change"] = row["bf16_psnr"] - row["fp32_psnr"]
+        row["max_abs_diff"] = float((outs["bf16"] - outs["fp32"]).abs().max())
+        res[task] = row
+    return res
 
 
 def memory_bench(args) -> dict:
@@ -310,13 +360,25 @@ def run_bench(args, out) -> int:
     if what in ("all", "scan"):
         r = scan_bench()
         rows = [
-            ("chunked (ours)", f"{r['chunked_s']:.3f}"),
+            ("inference (no autograd; used when no gradient is needed)", f"{r['inference_s']:.3f}"),
+            ("chunked (with autograd; training)", f"{r['chunked_s']:.3f}"),
             ("sequential loop", f"{r['sequential_s']:.3f}"),
-            ("speed-up", f"{r['speedup']:.1f}×"),
-            ("max |difference|", f"{r['max_abs_diff']:.1e}"),
+            ("speed-up, inference / chunked", f"{r['speedup_inference']:.1f}× / {r['speedup']:.1f}×"),
+            ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
         ]
         title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
         tables.append(_two_columns(title, ("implementation", "seconds"), rows))
+    if what in ("all", "bf16"):
+        for task, r in bf16_bench(args).items():
+            rows = [
+                ("PSNR fp32", f"{r['fp32_psnr']:.4f} dB"),
+                ("PSNR bf16 autocast", f"{r['bf16_psnr']:.4f} dB"),
+                ("change", f"{r['psnr_change']:+.4f} dB"),
+                ("max |pixel difference|", f"{r['max_abs_diff']:.4f}"),
+                ("ms per crop fp32 / bf16", f"{r['fp32_ms']:.0f} / {r['bf16_ms']:.0f}"),
+            ]
+            title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
+            tables.append(_two_columns(title, ("measure", "value"), rows))
     if what in ("memory",):
         r = memory_bench(args)
         tables.append(_two_columns("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()]))

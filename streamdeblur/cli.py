@@ -71,9 +71,14 @@ def _add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> No
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
     p.add_argument("--overlap", type=int, help="tile overlap in pixels")
-    p.add_argument("--batch", type=int, help="frames per batch")
+    p.add_argument("--batch", type=int, help="frames per model call (0: auto — 1 on CPU, 2 on CUDA)")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
-    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (CPU with AMX, or CUDA)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast (default: on where the CPU has AMX or AVX-512 BF16, or the GPU supports bf16)",
+    )
     p.add_argument("--crf", type=int, help="encoder quality (lower is better)")
     p.add_argument("--preset", help="encoder preset (e.g. medium, fast)")
     p.add_argument("--codec", help="video encoder (libx264, libx265, libvpx-vp9, libsvtav1, …)")
@@ -133,12 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="640x360")
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--batch", type=int, default=0, help="frames per model call (0: auto, as in the pipeline)")
     p.add_argument("--tile", type=int, default=0)
-    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
-    p.add_argument("--what", default="all", help="all | throughput | scan | memory | train-memory")
+    p.add_argument("--what", default="all", help="all | throughput | scan | bf16 | memory | train-memory")
+    p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
 
     p = sub.add_parser("data", help="training data")
     dsub = p.add_subparsers(dest="data_command", required=True)

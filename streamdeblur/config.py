@@ -3,7 +3,7 @@
 A pipeline file (see ``pipelines/*.yaml``)::
 
     description: Remove camera-shake blur.
-    batch: 2                  # frames per batch
+    batch: 0                  # frames per model call; 0: auto (1 on CPU, 2 on CUDA)
     device: auto              # auto | cpu | cuda | cuda:N
     stages:                   # applied in order; names from `streamdeblur info`
       - deblur:
@@ -58,10 +58,10 @@ class StageSpec:
 @dataclass
 class PipelineConfig:
     description: str = ""
-    batch: int = 2
+    batch: int = 0  #: frames per model call; 0: auto (:func:`~streamdeblur.runtime.auto_batch`)
     device: str = "auto"
     threads: int = 0  #: torch intra-op threads (0: leave as is)
-    bf16: bool = False
+    bf16: bool | None = None  #: bfloat16 autocast; None: auto (:func:`~streamdeblur.runtime.auto_bf16`)
     strict: bool = False
     preview: bool = False
     stages: list[StageSpec] = field(default_factory=list)
@@ -190,8 +190,8 @@ def _parse(text: str, filename: str) -> PipelineConfig:
             setattr(cfg, key, _coerce(filename, vnode, hints[key], f"key {key!r}"))
     if not cfg.stages:
         raise ConfigError(f"{filename}: 'stages' is missing or empty; allowed stages: {', '.join(_list_stages())}")
-    if cfg.batch < 1:
-        raise ConfigError(f"{filename}: 'batch' must be at least 1")
+    if cfg.batch < 0:
+        raise ConfigError(f"{filename}: 'batch' must be 0 (auto) or a positive number of frames")
     return cfg
 
 

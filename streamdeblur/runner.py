@@ -15,7 +15,7 @@ from .config import PipelineConfig
 from .io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from .io.sources import open_source
 from .pipeline import Pipeline, output_info
-from .runtime import choose_device, configure
+from .runtime import choose_device, compute_policy, configure
 from .stages import StageContext, create_stage, stage_class
 
 
@@ -45,7 +45,12 @@ def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> li
     """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
-    ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
+    return _stages(cfg, device, warn)
+
+
+def _stages(cfg: PipelineConfig, device, warn: Callable[[str], None]) -> list:
+    _, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
+    ctx = StageContext(device=device, warn=warn, bf16=bf16)
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
 
@@ -68,10 +73,7 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
     source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, reconnect=job.reconnect, on_warning=warn)
     try:
         if stages is None:
-            ctx = StageContext(device=device, warn=warn, bf16=cfg.bf16)
-            stages = [
-                create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))
-            ]
+            stages = _stages(cfg, device, warn)
         info = output_info(source.info, stages)
         sinks = []
         if is_video_out:
@@ -89,7 +91,7 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
     except BaseException:
         source.close()
         raise
-    pipe = Pipeline(source, stages, sink, batch=cfg.batch, device=device, warn=warn)
+    pipe = Pipeline(source, stages, sink, batch=compute_policy(device, cfg.batch, cfg.bf16)[0], device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):
             s.on_quit = pipe.request_stop
