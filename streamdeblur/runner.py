@@ -15,7 +15,7 @@ from .config import PipelineConfig
 from .io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from .io.sources import open_source
 from .pipeline import Pipeline, output_info
-from .runtime import choose_device, compute_policy, configure
+from .runtime import choose_device, codec_threads, compute_policy, configure
 from .stages import StageContext, create_stage, stage_class
 
 
@@ -70,7 +70,15 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
-    source = open_source(job.input, camera=job.camera, strict=cfg.strict, fps=job.fps, reconnect=job.reconnect, on_warning=warn)
+    source = open_source(
+        job.input,
+        camera=job.camera,
+        strict=cfg.strict,
+        fps=job.fps,
+        reconnect=job.reconnect,
+        on_warning=warn,
+        codec_threads=codec_threads(device),
+    )
     try:
         if stages is None:
             stages = _stages(cfg, device, warn)
@@ -80,7 +88,15 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
             o = cfg.output
             sinks.append(
                 VideoSink(
-                    out, info, codec=o.codec, crf=o.crf, preset=o.preset, audio=o.audio, keep_partial=o.keep_partial, warn=warn
+                    out,
+                    info,
+                    codec=o.codec,
+                    crf=o.crf,
+                    preset=o.preset,
+                    audio=o.audio,
+                    keep_partial=o.keep_partial,
+                    warn=warn,
+                    threads=codec_threads(device),
                 )
             )
         elif out and out != "-":

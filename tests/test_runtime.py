@@ -35,3 +35,19 @@ def test_pipeline_yaml_auto_and_explicit():
 def test_auto_batch_per_device():
     assert runtime.auto_batch(torch.device("cpu")) == 1
     assert runtime.auto_batch(torch.device("cuda", 0)) == 2
+
+
+def test_cpu_pipeline_gives_the_codecs_one_thread_each(tmp_path):
+    import media
+
+    from streamdeblur.config import PipelineConfig, StageSpec
+    from streamdeblur.runner import Job, build
+
+    clip = media.write_video(tmp_path / "in.mp4", frames=12, size=(160, 96))
+    cfg = PipelineConfig(device="cpu", stages=[StageSpec("identity")])
+    pipe = build(Job(str(clip), str(tmp_path / "out.mp4"), cfg), warn=lambda m: None)
+    assert pipe.source.threads == 1
+    assert pipe.sink.stream.codec_context.thread_count == 1
+    result = pipe.run()
+    assert result.error is None
+    assert media.count_frames(tmp_path / "out.mp4") == 12

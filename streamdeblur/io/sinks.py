@@ -205,6 +205,8 @@ class VideoSink:
         preset: encoder speed preset (x264/x265).
         audio: copy the source's audio streams.
         keep_partial: on failure keep ``*.partial.*`` (True) or delete it.
+        options: extra encoder options.
+        threads: encoder threads; 0 lets the encoder choose (x264: 1.5 per core).
     """
 
     def __init__(
@@ -218,6 +220,7 @@ class VideoSink:
         keep_partial: bool = True,
         options: dict | None = None,
         warn: Callable[[str], None] | None = None,
+        threads: int = 0,
     ) -> None:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
@@ -258,6 +261,8 @@ class VideoSink:
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
         s.options = opts
+        if threads:
+            s.codec_context.thread_count = threads
         tag_codec(s.codec_context, self.color)
         self.audio = None
         if audio and info.path is not None and info.has_audio:

@@ -152,6 +152,7 @@ class VideoSource(_LiveMixin):
         live: newest-frame semantics; default: True for network URLs, False for files.
         reconnect: for live streams, how many times to reopen after a disconnect (with backoff).
         options: extra FFmpeg options for ``av.open`` (e.g. ``{"rw_timeout": "5000000"}``).
+        threads: decoder threads; 0 lets FFmpeg choose (one per core).
     """
 
     def __init__(
@@ -162,8 +163,10 @@ class VideoSource(_LiveMixin):
         reconnect: int = 5,
         options: dict | None = None,
         on_warning: Callable[[str], None] | None = None,
+        threads: int = 0,
     ) -> None:
         self.spec = spec
+        self.threads = threads
         self.strict = strict
         self.is_url = _is_url(spec)
         self.live = live if live is not None else (self.is_url and spec.split(":", 1)[0].lower() in LIVE_SCHEMES)
@@ -239,6 +242,8 @@ class VideoSource(_LiveMixin):
         """Decode every frame, flush packet included (the decoder's last frames come out of it)."""
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
+        if self.threads:
+            vs.codec_context.thread_count = self.threads
         index = start_index
         color: ColorInfo | None = None
         last_pts: int | None = None
@@ -509,6 +514,7 @@ def open_source(
     fps: float = 25.0,
     reconnect: int = 5,
     on_warning: Callable[[str], None] | None = None,
+    codec_threads: int = 0,
 ) -> Source:
     """Open the right source for ``spec``.
 
@@ -519,6 +525,7 @@ def open_source(
         live: force live (newest-frame) or file semantics for URLs.
         fps: frame rate given to image sequences.
         reconnect: live sources: reopen attempts after a disconnect (backoff 0.5, 1, 2, … 8 s).
+        codec_threads: decoder threads for video files and streams (0: FFmpeg's choice).
     """
     s = str(spec)
     if camera or s.isdigit() or s.startswith("/dev/video"):
@@ -527,4 +534,4 @@ def open_source(
         p = Path(s)
         if p.is_dir() or any(ch in s for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS:
             return ImageSource(s, fps)
-    return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning)
+    return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)
