@@ -11,7 +11,7 @@
 
 ``--what scan``: the selective scan at L = 65,536 on CPU — the inference and chunked scans vs the
 sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eval subsets (the
-accuracy side of ``bf16: auto``).
+accuracy side of bf16's automatic choice).
 ``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
 one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
