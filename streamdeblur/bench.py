@@ -214,40 +214,45 @@ def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
     return out
 
 
-#: Which eval subset and stage measure each task's bf16 accuracy (``--what bf16``).
+#: The stage that runs each task, and the committed eval subset ``--what bf16`` measures it on.
 BF16_TASKS = {
     "motion": ("deblur", "tests/data/eval_subset_motion.pt"),
     "defocus": ("defocus", "tests/data/eval_subset_defocus.pt"),
 }
 
 
+def _through(stage, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` (CPU, ``N×3×H×W``) through one stage on ``device``."""
+    return stage(Batch(x.to(device), [], x)).images
+
+
 def bf16_bench(args) -> dict:
-    """PSNR of the bundled weights with and without bf16 autocast on each task's eval subset,
-    through the same stage the pipeline runs (channels-last, inference mode, tiling)."""
+    """PSNR of the bundled weights with and without bf16 autocast on each task's eval subset
+    (or on ``--subset``), through the same stage the pipeline runs (channels-last, inference
+    mode, tiling)."""
     from .train.metrics import psnr
 
     device = choose_device(args.device)
     configure(device, args.threads)
     res: dict = {}
-    for task, (stage_name, subset) in BF16_TASKS.items():
-        path = Path(args.subset or subset) if task == "motion" or not args.subset else None
-        if path is None:
-            continue
+    for subset in [args.subset] if args.subset else [s for _, s in BF16_TASKS.values()]:
+        path = Path(subset)
         if not path.is_file():
             raise FileNotFoundError(f"eval subset {path} not found (run from the repository root, or pass --subset)")
         data = torch.load(path, weights_only=True)
+        task = data.get("task", "motion")
         blurry, sharp = data["blurry"].float() / 255, data["sharp"].float() / 255
         row: dict = {"crops": len(blurry), "size": blurry.shape[-1]}
         outs = {}
         for bf16 in (False, True):
-            stage = create_stage(stage_name, {}, StageContext(device=device, bf16=bf16))
-            run = [stage(Batch(blurry[i : i + 1].to(device), [], blurry[i : i + 1])).images for i in range(1)]  # warm-up
+            stage = create_stage(BF16_TASKS[task][0], {}, StageContext(device=device, bf16=bf16))
+            _through(stage, blurry[:1], device)  # warm-up
             t = time.perf_counter()
-            run = [stage(Batch(blurry[i : i + 1].to(device), [], blurry[i : i + 1])).images for i in range(len(blurry))]
+            out = torch.cat([_through(stage, blurry[i : i + 1], device) for i in range(len(blurry))])
             _sync(device)
             key = "bf16" if bf16 else "fp32"
             row[f"{key}_ms"] = (time.perf_counter() - t) / len(blurry) * 1000
-            outs[key] = torch.cat(run).float().clamp(0, 1).cpu()
+            outs[key] = out.float().clamp(0, 1).cpu()
             row[f"{key}_psnr"] = float(np.mean([psnr(outs[key][i : i + 1], sharp[i : i + 1]) for i in range(len(sharp))]))
         row["psnr_change"] = row["bf16_psnr"] - row["fp32_psnr"]
         row["max_abs_diff"] = float((outs["bf16"] - outs["fp32"]).abs().max())

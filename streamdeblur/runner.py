@@ -45,11 +45,10 @@ def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> li
     """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
-    return _stages(cfg, device, warn)
+    return _stages(cfg, device, compute_policy(device, cfg.batch, cfg.bf16)[1], warn)
 
 
-def _stages(cfg: PipelineConfig, device, warn: Callable[[str], None]) -> list:
-    _, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
+def _stages(cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None]) -> list:
     ctx = StageContext(device=device, warn=warn, bf16=bf16)
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
@@ -70,6 +69,8 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
+    batch, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
+    threads = codec_threads(device)
     source = open_source(
         job.input,
         camera=job.camera,
@@ -77,11 +78,11 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         fps=job.fps,
         reconnect=job.reconnect,
         on_warning=warn,
-        codec_threads=codec_threads(device),
+        codec_threads=threads,
     )
     try:
         if stages is None:
-            stages = _stages(cfg, device, warn)
+            stages = _stages(cfg, device, bf16, warn)
         info = output_info(source.info, stages)
         sinks = []
         if is_video_out:
@@ -96,7 +97,7 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
                     audio=o.audio,
                     keep_partial=o.keep_partial,
                     warn=warn,
-                    threads=codec_threads(device),
+                    threads=threads,
                 )
             )
         elif out and out != "-":
@@ -107,7 +108,7 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
     except BaseException:
         source.close()
         raise
-    pipe = Pipeline(source, stages, sink, batch=compute_policy(device, cfg.batch, cfg.bf16)[0], device=device, warn=warn)
+    pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):
             s.on_quit = pipe.request_stop

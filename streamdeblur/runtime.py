@@ -41,7 +41,7 @@ def configure(device: torch.device, threads: int = 0) -> None:
 
 
 def auto_bf16(device: torch.device) -> bool:
-    """Whether ``bf16: auto`` turns bfloat16 autocast on for ``device``.
+    """Whether bfloat16 autocast is on for ``device`` when neither the pipeline nor a flag sets it.
 
     On CPU only when the processor computes bf16 natively (AMX tiles or AVX-512 BF16): there the
     convolutions run ~2× faster and the eval-subset PSNR moves by < 0.01 dB (``streamdeblur bench
