@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .deeprftv2 import DeepRFTv2, DeepRFTv2Config
+from .deeprftv2_rt import DeepRFTv2RT, DeepRFTv2RTConfig
 from .fdikp import FDIKP, FDIKPConfig
 from .registry import register_model
 
@@ -58,3 +59,11 @@ def deeprftv2_t() -> DeepRFTv2:
 )
 def fdikp() -> FDIKP:
     return FDIKP(FDIKPConfig())
+
+
+@register_model(
+    "deeprftv2-rt",
+    description="DeepRFTv2-RT: quarter-resolution U-Net + one FKE, for live video on a CPU",
+)
+def deeprftv2_rt() -> DeepRFTv2RT:
+    return DeepRFTv2RT(DeepRFTv2RTConfig())
