@@ -153,12 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--source", action="append", default=[], help="your own folder of sharp images/videos (repeatable)")
     d.add_argument("--no-debian", action="store_true", help="only your folders")
     d.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/debs)")
-    d.add_argument("--eval-crops", type=int, default=4, help="evaluation crops per held-out image")
+    d.add_argument("--eval-crops", type=int, default=4, help="evaluation crops per validation image (test: twice)")
 
     p = sub.add_parser("train", help="train a model from a YAML recipe (resumable)")
     p.add_argument("config")
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--threads", type=int, help="override the CPU threads (runtime only; the recipe is unchanged)")
+    p.add_argument("--minutes", type=float, help="time budget of this session (checkpoints every minute; resumable)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (bf16 autocast as the recipe says)")
+    p.add_argument(
+        "--resume-anyway", action="store_true", help="resume although the recipe or code changed (recorded in the run's log)"
+    )
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
     p.add_argument(
@@ -415,7 +420,7 @@ def cmd_bench(args) -> int:
 
 def cmd_data(args) -> int:
     from .train.data import BuildOptions, build
-    from .train.dataset import make_eval_set
+    from .train.dataset import make_eval_sets
 
     dest = Path(args.out)
     opts = BuildOptions(
@@ -425,19 +430,19 @@ def cmd_data(args) -> int:
         cache=Path(args.cache) if args.cache else None,
     )
     manifest = build(opts, log=lambda m: err.print(escape(m)))
-    data = make_eval_set(dest, dest / "eval_motion.pt", crops_per_image=args.eval_crops)
-    make_eval_set(dest, dest / "eval_defocus.pt", crops_per_image=args.eval_crops, task="defocus")
+    sets = make_eval_sets(dest, {"val": args.eval_crops, "test": 2 * args.eval_crops})
     kept = [e for e in manifest["files"] if "split" in e]
+    count = {s: sum(e["split"] == s for e in kept) for s in ("train", "val", "test")}
+    crops = ", ".join(f"{k} {len(v['blurry'])}" for k, v in sets.items())
     out.print(
-        f"built {dest}: {sum(e['split'] == 'train' for e in kept)} training and "
-        f"{sum(e['split'] == 'eval' for e in kept)} evaluation sources; {len(data['blurry'])} evaluation crops; "
-        f"manifest {dest / 'manifest.json'}"
+        f"built {dest}: {count['train']} training, {count['val']} validation and {count['test']} test sources; "
+        f"evaluation crops: {crops}; manifest {dest / 'manifest.json'}"
     )
     return EXIT_OK
 
 
 def cmd_train(args) -> int:
-    from .train.trainer import TrainConfig, Trainer, export_checkpoint
+    from .train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint
 
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
@@ -447,7 +452,12 @@ def cmd_train(args) -> int:
         out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
         _card(args, cfg)
         return EXIT_OK
-    trainer = Trainer(cfg, log=lambda m: err.print(escape(m)))
+    try:
+        trainer = Trainer(
+            cfg, log=lambda m: err.print(escape(m)), device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway
+        )
+    except ResumeRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
     trainer.run()
     if args.export:
         out.print(f"exported {trainer.export(Path(args.export))}")

@@ -123,6 +123,27 @@ def shake_kernel(rng: np.random.Generator, size: int, exposure: float | None = N
     return rasterise(pts * (target / span), size)
 
 
+def small_kernel(rng: np.random.Generator, extent: float, size: int = 7) -> np.ndarray:
+    """A nearly sharp kernel: a shake trajectory of at most ``extent`` px (0: the identity).
+
+    Args:
+        rng: random generator.
+        extent: largest side of the trajectory's bounding box, pixels (0..``size - 3``).
+        size: kernel side (odd).
+
+    Returns:
+        ``size×size`` float32 kernel summing to 1.
+    """
+    if extent <= 0:
+        k = np.zeros((size, size), dtype=np.float32)
+        k[size // 2, size // 2] = 1.0
+        return k
+    pts = trajectory(rng, length=rng.uniform(1.0, 2.0) * extent)
+    pts = pts - (pts.real.max() + pts.real.min()) / 2 - 1j * (pts.imag.max() + pts.imag.min()) / 2
+    span = max(np.ptp(pts.real), np.ptp(pts.imag), 1e-6)
+    return rasterise(pts * (min(extent, size - 3) / span), size)
+
+
 def line_kernel(size: int, angle_deg: float, length: float | None = None) -> np.ndarray:
     """Straight-line motion kernel at ``angle_deg`` (0° = horizontal, counter-clockwise)."""
     length = size - 2 if length is None else length
@@ -153,19 +174,37 @@ def add_sensor_noise(rng: np.random.Generator, lin: np.ndarray, shot: float, rea
     return lin + rng.normal(size=lin.shape).astype(np.float32) * np.sqrt(var).astype(np.float32)
 
 
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A value between ``lo`` and ``hi``, uniform in log scale."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def crf_to_jpeg_quality(crf: int) -> int:
+    """JPEG quality with roughly the PSNR of one H.264 intra frame at ``crf`` (17 → 95, 28 → 75)."""
+    return int(np.clip(round(95 - (crf - 17) * 20 / 11), 50, 98))
+
+
 def jpeg(img_u8: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img_u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
-def h264(img_u8: np.ndarray, crf: int) -> np.ndarray:
-    """Round-trip one frame through libx264 (4:2:0) at ``crf``, as a phone's encoder would."""
-    import av
+def h264(img_u8: np.ndarray, crf: int, preset: str = "ultrafast") -> np.ndarray:
+    """Round-trip one frame through libx264 (4:2:0) at ``crf``, as a phone's encoder would.
+
+    Without PyAV (e.g. a bare GPU machine) the frame goes through a 4:2:0 JPEG at the quality
+    :func:`crf_to_jpeg_quality` maps ``crf`` to instead: block-DCT quantisation and chroma
+    subsampling, like an intra-coded H.264 frame (an approximation, recorded in ``info``).
+    """
+    try:
+        import av
+    except ImportError:
+        return jpeg(img_u8, crf_to_jpeg_quality(crf))
 
     h, w = img_u8.shape[:2]
     bio = io.BytesIO()
     with av.open(bio, "w", format="matroska") as out:
-        s = out.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": "ultrafast", "tune": "zerolatency"})
+        s = out.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": preset, "tune": "zerolatency"})
         s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img_u8[: s.height, : s.width]), format="rgb24")
         for p in s.encode(frame):
@@ -182,17 +221,28 @@ def h264(img_u8: np.ndarray, crf: int) -> np.ndarray:
 
 @dataclass
 class BlurConfig:
-    """Strengths of the synthetic degradations (defaults: typical handheld phone footage)."""
+    """Strengths of the synthetic degradations (defaults: hand-held phone video, the do-no-harm mix).
 
-    kernel_sizes: tuple[int, int] = (7, 65)
+    Every sample gets sensor noise and compression (what every real frame has); a share
+    ``p_sharp`` gets no blur or very small blur (extent up to ``sharp_extent`` px) so the model
+    learns to leave sharp frames alone; the rest get camera shake up to ``kernel_sizes[1] - 3`` px
+    (hand-held 30 fps video: 1/30 s exposure at up to ~20°/s of shake or pan at ~30 px/° for
+    1080p gives ≤ 20 px, fast pans up to ~40 px).
+    """
+
+    kernel_sizes: tuple[int, int] = (7, 45)
+    p_sharp: float = 0.25
+    p_identity: float = 0.4  #: of the sharp share: exactly no blur (the rest: 0.5..sharp_extent px)
+    sharp_extent: float = 3.0
     p_spatially_varying: float = 0.25
-    p_noise: float = 0.8
-    shot: tuple[float, float] = (1e-4, 3e-3)
-    read: tuple[float, float] = (1e-3, 1e-2)
-    p_jpeg: float = 0.4
-    jpeg_quality: tuple[int, int] = (60, 95)
-    p_h264: float = 0.3
-    h264_crf: tuple[int, int] = (18, 30)
+    p_noise: float = 1.0
+    shot: tuple[float, float] = (1e-5, 1e-3)  #: log-uniform; linear-light variance per unit intensity
+    read: tuple[float, float] = (2e-4, 3e-3)  #: log-uniform; linear-light read-noise σ
+    p_jpeg: float = 0.2
+    jpeg_quality: tuple[int, int] = (75, 95)
+    p_h264: float = 0.8
+    h264_crf: tuple[int, int] = (17, 28)  #: phones record ≈ crf 17-23; streamdeblur encodes at 18; shared video ≈ 23-28
+    h264_presets: tuple[str, ...] = ("ultrafast", "veryfast", "medium")
 
 
 @dataclass
@@ -216,7 +266,7 @@ def random_kernel_size(rng: np.random.Generator, lo: int, hi: int) -> int:
 def degrade(rng: np.random.Generator, blurred_lin: np.ndarray, cfg: BlurConfig, info: dict) -> np.ndarray:
     """Sensor noise on linear light, sRGB encoding, then JPEG or H.264 compression → uint8."""
     if rng.uniform() < cfg.p_noise:
-        shot, read = rng.uniform(*cfg.shot), rng.uniform(*cfg.read)
+        shot, read = log_uniform(rng, *cfg.shot), log_uniform(rng, *cfg.read)
         blurred_lin = add_sensor_noise(rng, blurred_lin, shot, read)
         info.update(shot=shot, read=read)
     out = (linear_to_srgb(blurred_lin) * 255.0 + 0.5).astype(np.uint8)
@@ -226,7 +276,8 @@ def degrade(rng: np.random.Generator, blurred_lin: np.ndarray, cfg: BlurConfig, 
         out, info["jpeg"] = jpeg(out, q), q
     elif r < cfg.p_jpeg + cfg.p_h264:
         crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
-        out, info["h264"] = h264(out, crf), crf
+        preset = str(cfg.h264_presets[int(rng.integers(len(cfg.h264_presets)))])
+        out, info["h264"] = h264(out, crf, preset), crf
     return out
 
 
@@ -248,14 +299,21 @@ def synthesize(
     cfg = cfg or BlurConfig()
     lin = srgb_to_linear(sharp_u8.astype(np.float32) / 255.0).astype(np.float32)
     h, w = lin.shape[:2]
-    n = 2 if rng.uniform() < cfg.p_spatially_varying else 1
-    kernels = [shake_kernel(rng, random_kernel_size(rng, *cfg.kernel_sizes)) for _ in range(n)]
+    info: dict = {}
+    if rng.uniform() < cfg.p_sharp:
+        n = 1
+        extent = 0.0 if rng.uniform() < cfg.p_identity else rng.uniform(0.5, cfg.sharp_extent)
+        kernels = [small_kernel(rng, extent)]
+        info["extent"] = round(float(extent), 3)
+    else:
+        n = 2 if rng.uniform() < cfg.p_spatially_varying else 1
+        kernels = [shake_kernel(rng, random_kernel_size(rng, *cfg.kernel_sizes)) for _ in range(n)]
     if n == 1:
         blurred, weights = convolve(lin, kernels[0]), None
     else:
         weights = smooth_weights(rng, h, w, n)
         blurred = sum(convolve(lin, k) * wgt[..., None] for k, wgt in zip(kernels, weights))
-    info: dict = {"kernel_sizes": [k.shape[0] for k in kernels]}
+    info["kernel_sizes"] = [k.shape[0] for k in kernels]
     out = degrade(rng, blurred, cfg, info)
     m = max(k.shape[0] for k in kernels) // 2 if margin is None else margin
     sl = (slice(m, h - m), slice(m, w - m))

@@ -9,15 +9,21 @@ Sources:
   frames of ``opencv-doc``'s real camera video.
 * The user's own folders of sharp images or videos (``--source DIR``, repeatable).
 
-Every kept file is recorded in ``manifest.json`` with its package, version, path inside the
-package, licence, author, size and SHA-256. The evaluation split is fixed *by source image*
-(near-duplicates such as stereo pairs share a split), never by crop, so crops of one photo never
-appear on both sides.
+Every kept file is recorded in ``manifest.json`` with its package, the version actually
+downloaded (read from the ``.deb``), path inside the package, licence, author, size and SHA-256.
+The build is reproducible: ``apt-get download`` asks for the catalogue's pinned version, and every
+``.deb`` and every file is checked against the SHA-256 in the catalogue; a mismatch is an error
+naming the file.
+
+Splits are fixed *by scene* (near-duplicates such as the stereo pair ``aloeL``/``aloeR`` share a
+group and so a split), never by crop: ``train``; ``val`` (checkpoint selection, anything tuned);
+``test`` (reported once per shipped weight). One group in :data:`EVAL_EVERY` per package is held
+out, and the held-out groups alternate between ``test`` and ``val`` in hash order.
 
 Layout written under the output directory::
 
     manifest.json
-    images/<split>/<id>.png        sharp images, RGB, optionally downscaled
+    images/<split>/<id>.png        sharp images, RGB, optionally downscaled (split: train | val | test)
     clips/<split>/<id>/NNN.png     groups of consecutive video frames (for frame averaging)
 """
 
@@ -27,7 +33,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,36 +82,71 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class ProvenanceError(RuntimeError):
+    """A downloaded package or file differs from the catalogue (version or SHA-256)."""
+
+
 def stratified_splits(groups_by_package: dict[str, set[str]]) -> dict[tuple[str, str], str]:
-    """Fixed split per package: its groups sorted by hash, every :data:`EVAL_EVERY`-th to ``eval``
-    (so each package has at least one evaluation group)."""
+    """Fixed split per group: per package, its groups sorted by hash, every :data:`EVAL_EVERY`-th
+    is held out (so each package has at least one held-out group); all held-out groups, sorted
+    by hash, alternate ``test``, ``val``, ``test``, … (the training split is unchanged by this)."""
     out = {}
+    held = []
     for pkg, groups in groups_by_package.items():
         for i, g in enumerate(sorted(groups, key=lambda g: _hash(pkg + ":" + g))):
-            out[(pkg, g)] = "eval" if i % EVAL_EVERY == 0 else "train"
+            out[(pkg, g)] = "train"
+            if i % EVAL_EVERY == 0:
+                held.append((pkg, g))
+    for i, key in enumerate(sorted(held, key=lambda k: _hash("heldout:" + k[0] + ":" + k[1]))):
+        out[key] = "test" if i % 2 == 0 else "val"
     return out
 
 
-def fetch_debs(packages: Iterable[str], cache: Path, log: Callable[[str], None] = print) -> dict[str, Path]:
-    """``apt-get download`` each package into ``cache`` (reused when present) and unpack it."""
+def deb_version(deb: Path) -> str:
+    """The ``Version`` field of a ``.deb`` (what was really downloaded)."""
+    res = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True)
+    return res.stdout.strip()
+
+
+def fetch_debs(packages: dict[str, dict], cache: Path, log: Callable[[str], None] = print) -> dict[str, tuple[Path, str]]:
+    """``apt-get download PKG=VERSION`` for each catalogue package into ``cache`` (reused when
+    present), check its SHA-256 against the catalogue's ``deb_sha256``, and unpack it.
+
+    Returns:
+        package → (unpacked root, version read from the ``.deb``).
+
+    Raises:
+        ProvenanceError: a ``.deb`` whose hash or version differs from the catalogue (named).
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    roots: dict[str, Path] = {}
-    for pkg in packages:
-        debs = sorted(cache.glob(f"{pkg}_*.deb"))
-        if not debs:
-            log(f"apt-get download {pkg}")
-            subprocess.run(["apt-get", "download", pkg], cwd=cache, check=True, capture_output=True)
-            debs = sorted(cache.glob(f"{pkg}_*.deb"))
-        if not debs:
-            raise RuntimeError(f"apt-get download {pkg} produced no .deb in {cache}")
+    roots: dict[str, tuple[Path, str]] = {}
+    for pkg, spec in packages.items():
+        want = spec.get("version")
+        deb = cache / spec["deb"] if spec.get("deb") else None
+        if deb is None or not deb.exists():
+            log(f"apt-get download {pkg}={want}")
+            res = subprocess.run(["apt-get", "download", f"{pkg}={want}"], cwd=cache, capture_output=True, text=True)
+            if res.returncode != 0:
+                msg = (res.stderr.strip().splitlines() or ["failed"])[-1]
+                raise ProvenanceError(f"apt-get download {pkg}={want}: {msg}")
+            found = sorted(cache.glob(f"{pkg}_*.deb"))
+            if not found:
+                raise ProvenanceError(f"apt-get download {pkg}={want} produced no .deb in {cache}")
+            deb = deb if deb is not None and deb.exists() else found[-1]
+        digest = sha256(deb)
+        if spec.get("deb_sha256") and digest != spec["deb_sha256"]:
+            raise ProvenanceError(f"{deb}: SHA-256 {digest} differs from the catalogue's {spec['deb_sha256']}")
+        version = deb_version(deb)
+        if want and version != want:
+            raise ProvenanceError(f"{deb}: version {version} differs from the catalogue's {want}")
         root = cache / "unpacked" / pkg
         if not root.exists():
             tmp = root.with_name(pkg + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], check=True)
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
             tmp.rename(root)
-        roots[pkg] = root
+        roots[pkg] = (root, version)
     return roots
 
 
@@ -147,8 +188,9 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     entries: list[dict] = []
     if opts.debian:
         cat = load_catalog()
-        roots = fetch_debs(cat["packages"], opts.cache or out / "debs", log)
-        versions = {k: v["version"] for k, v in cat["packages"].items()}
+        fetched = fetch_debs(cat["packages"], opts.cache or out / "debs", log)
+        roots = {k: v[0] for k, v in fetched.items()}
+        versions = {k: v[1] for k, v in fetched.items()}
         groups: dict[str, set[str]] = {}
         for f in cat["files"]:
             if f["path"] not in DROP:
@@ -162,7 +204,12 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
                 entry.update(dropped=DROP[f["path"]])
                 entries.append(entry)
                 continue
-            entry.update(bytes=src.stat().st_size, sha256=sha256(src), split=splits[(f["package"], _group(f))])
+            if not src.exists():
+                raise ProvenanceError(f"{f['package']} {versions[f['package']]} has no {f['path']}")
+            digest = sha256(src)
+            if f.get("sha256") and digest != f["sha256"]:
+                raise ProvenanceError(f"{f['package']}: {f['path']}: SHA-256 {digest} differs from the catalogue's {f['sha256']}")
+            entry.update(bytes=src.stat().st_size, sha256=digest, group=_group(f), split=splits[(f["package"], _group(f))])
             entries.append(_ingest(src, entry, out, opts, QUALITY_SCALE.get(f.get("quality") or "", 1.0)))
             log(f"{entry['split']:5s} {f['package']}: {f['path']}")
     for folder in opts.sources:
@@ -180,11 +227,12 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
                 "licence": "user's own footage",
                 "bytes": src.stat().st_size,
                 "sha256": sha256(src),
+                "group": rel[src],
                 "split": user_split.get(("user", rel[src]), "train"),
             }
             entries.append(_ingest(src, entry, out, opts, 1.0))
             log(f"{entry['split']:5s} user: {src}")
-    manifest = {"version": 1, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}
+    manifest = {"version": 2, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

@@ -9,6 +9,7 @@ evaluation split only, and saved with their true kernels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,11 +61,10 @@ class SharpPool:
 
 
 def random_crop(rng: np.random.Generator, img: np.ndarray, size: int) -> np.ndarray:
+    """A random ``size×size`` crop; never an upscale (a source smaller than the crop is an error)."""
     h, w = img.shape[:2]
     if h < size or w < size:
-        s = size / min(h, w)
-        img = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_CUBIC)
-        h, w = img.shape[:2]
+        raise ValueError(f"a {w}×{h} source is smaller than the {size}-px crop (crops are never upscaled)")
     y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     return img[y : y + size, x : x + size]
 
@@ -104,12 +104,20 @@ class BlurPairs:
         self.task, self.defocus = task, defocus or DefocusConfig()
         self.rng = np.random.default_rng(seed)
         areas = np.array([i.shape[0] * i.shape[1] for i in pool.images], dtype=np.float64)
-        self.p = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos more often, small ones not starved
+        self.sides = np.array([min(i.shape[:2]) for i in pool.images])
+        self.weight = np.sqrt(areas)  # big photos more often, small ones not starved
+
+    def _image(self) -> np.ndarray:
+        """A source at least as large as the current crop plus margins (sampled by sqrt of area)."""
+        w = self.weight * (self.sides >= self.crop + 2 * MARGIN)
+        if w.sum() <= 0:
+            raise ValueError(f"no training source is large enough for a {self.crop}-px crop plus {MARGIN}-px margins")
+        return self.pool.images[self.rng.choice(len(self.pool.images), p=w / w.sum())]
 
     def sample(self) -> BlurSample:
         rng = self.rng
         if self.task == "defocus":
-            img = self.pool.images[rng.choice(len(self.pool.images), p=self.p)]
+            img = self._image()
             sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
             return synthesize_defocus(rng, sharp, self.defocus, self.blur, margin=MARGIN)
         if self.pool.clips and rng.uniform() < self.p_video:
@@ -120,7 +128,7 @@ class BlurPairs:
             y, x = rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)
             frames = [f[y : y + self.crop, x : x + self.crop] for f in clip[s : s + n]]
             return average_frames(rng, frames, self.blur)
-        img = self.pool.images[rng.choice(len(self.pool.images), p=self.p)]
+        img = self._image()
         sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
         return synthesize(rng, sharp, self.blur, margin=MARGIN)
 
@@ -134,6 +142,17 @@ class BlurPairs:
             yield self.sample()
 
 
+#: Evaluation sets built by ``data build``: name → (split, task, no-blur).
+EVAL_SETS = {
+    "val_motion": ("val", "motion", False),
+    "test_motion": ("test", "motion", False),
+    "val_defocus": ("val", "defocus", False),
+    "test_defocus": ("test", "defocus", False),
+    "val_noblur": ("val", "motion", True),
+    "test_noblur": ("test", "motion", True),
+}
+
+
 def make_eval_set(
     root: Path,
     out: Path,
@@ -142,26 +161,48 @@ def make_eval_set(
     seed: int = 2024,
     blur: BlurConfig | None = None,
     task: str = "motion",
+    split: str = "test",
+    no_blur: bool = False,
 ) -> dict:
-    """Draw the fixed evaluation set from the ``eval`` split and save it (``torch.save`` of tensors).
+    """Draw a fixed evaluation set from one held-out split and save it (``torch.save`` of tensors).
+
+    Args:
+        root: a built dataset.
+        out: the ``.pt`` file to write.
+        crops_per_image: crops per source photo.
+        size: crop side (sources smaller than ``size`` plus the margins are skipped: no upscaling).
+        seed: random seed (crops and degradations).
+        blur: degradations; the do-no-harm share of the training mix is left out of the blurred
+            sets (``p_sharp = 0``: they measure deblurring), and is all there is in the no-blur set.
+        task: ``motion`` or ``defocus``.
+        split: ``val`` (checkpoint selection) or ``test`` (reported once per shipped weight).
+        no_blur: sharp + sensor noise + compression only (the do-no-harm test).
 
     Saved: ``blurry``/``sharp`` uint8 ``N×3×size×size``, ``kernels`` float ``N×2×65×65`` (zero
     padded, centred; second slot unused when the blur is uniform), ``weights`` float
-    ``N×2×size×size`` blend maps (ones/zeros when uniform), ``sources`` list of image ids. For
-    ``task="defocus"``: ``radius`` float ``N×size×size`` instead of kernels and weights.
+    ``N×2×size×size`` blend maps (ones/zeros when uniform), ``sources`` list of image ids,
+    ``split``, ``no_blur``. For ``task="defocus"``: ``radius`` float ``N×size×size`` instead of
+    kernels and weights.
     """
     root, out = Path(root), Path(out)
     rng = np.random.default_rng(seed)
-    blur = blur or BlurConfig()
+    blur = dataclasses.replace(blur or BlurConfig(), p_sharp=1.0 if no_blur else 0.0, p_identity=1.0)
     manifest = json.loads((root / "manifest.json").read_text())
-    ids = [e["id"] for e in manifest["files"] if e.get("split") == "eval" and e.get("kind") == "photo"]
+    ids = [e["id"] for e in manifest["files"] if e.get("split") == split and e.get("kind") == "photo"]
+    if not ids:
+        raise FileNotFoundError(f"{root}: no {split} photos in manifest.json (rebuild with 'streamdeblur data build')")
     blurry, sharp, kernels, weights, sources = [], [], [], [], []
+    skipped = []
     for ident in sorted(ids):
-        img = _read(root / "images" / "eval" / f"{ident}.png")
+        img = _read(root / "images" / split / f"{ident}.png")
+        if min(img.shape[:2]) < size + 2 * MARGIN:
+            skipped.append(ident)
+            continue
         for _ in range(crops_per_image):
             crop = random_crop(rng, img, size + 2 * MARGIN)
             if task == "defocus":
-                s = synthesize_defocus(rng, crop, None, blur, margin=MARGIN)
+                dcfg = DefocusConfig(p_sharp=0.0)
+                s = synthesize_defocus(rng, crop, dcfg, blur, margin=MARGIN)
             else:
                 s = synthesize(rng, crop, blur, margin=MARGIN)
             blurry.append(to_tensor(s.blurry).mul(255).round().byte())
@@ -188,6 +229,9 @@ def make_eval_set(
         "seed": seed,
         "size": size,
         "task": task,
+        "split": split,
+        "no_blur": no_blur,
+        "skipped": skipped,
     }
     if task == "defocus":
         data["radius"] = torch.stack(weights)
@@ -196,3 +240,15 @@ def make_eval_set(
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, out)
     return data
+
+
+def make_eval_sets(root: Path, crops: dict[str, int] | None = None) -> dict[str, dict]:
+    """Every set of :data:`EVAL_SETS` under ``root`` (``<name>.pt``); ``crops``: crops per image by
+    split (default 8 per test image, 4 per validation image)."""
+    crops = {"test": 8, "val": 4, **(crops or {})}
+    out = {}
+    for name, (split, task, no_blur) in EVAL_SETS.items():
+        out[name] = make_eval_set(
+            root, Path(root) / f"{name}.pt", crops_per_image=crops[split], task=task, split=split, no_blur=no_blur
+        )
+    return out

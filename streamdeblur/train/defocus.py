@@ -69,6 +69,8 @@ class DefocusConfig:
     p_gaussian: float = 0.3
     step: float = 0.75  #: radius spacing of the PSF ladder
     p_in_focus_region: float = 0.7  #: focus inside the depth range (part of the frame sharp)
+    p_sharp: float = 0.25  #: do-no-harm share: in focus everywhere or nearly (max radius < sharp_radius)
+    sharp_radius: float = 1.0
 
 
 def synthesize_defocus(
@@ -89,7 +91,8 @@ def synthesize_defocus(
     h, w = lin.shape[:2]
     depth = depth_map(rng, h, w)
     focus = rng.uniform(0, 1) if rng.uniform() < cfg.p_in_focus_region else rng.choice([-0.3, 1.3])
-    rmax = rng.uniform(*cfg.max_radius)
+    sharp = rng.uniform() < cfg.p_sharp
+    rmax = rng.uniform(0.0, cfg.sharp_radius) if sharp else rng.uniform(*cfg.max_radius)
     coc = np.abs(depth - focus)
     radius = (coc / max(float(coc.max()), 1e-6) * rmax).astype(np.float32)
     gaussian = rng.uniform() < cfg.p_gaussian
@@ -103,7 +106,7 @@ def synthesize_defocus(
     stack = np.stack(layers)
     yy, xx = np.mgrid[0:h, 0:w]
     blurred = stack[lo, yy, xx] * (1 - t) + stack[hi, yy, xx] * t
-    info = {"psf": "gaussian" if gaussian else "disc", "max_radius": float(rmax)}
+    info = {"psf": "gaussian" if gaussian else "disc", "max_radius": float(rmax), "sharp_share": bool(sharp)}
     out = degrade(rng, blurred, degrade_cfg or BlurConfig(), info)
     m = int(np.ceil(rmax)) + 1 if margin is None else margin
     sl = (slice(m, h - m), slice(m, w - m))

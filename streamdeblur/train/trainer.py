@@ -7,15 +7,24 @@ short warm-up; gradient-norm clipping; progressive patch size. Additions for a s
 exponential moving average of the weights (what is evaluated and exported), bf16 autocast as an
 option (FFTs and the scan stay fp32), recomputation in backward (``save_memory``).
 
-Runs are resumable: ``<out>/last.pt`` holds the model, EMA, optimiser, step, random state and the
-loss history, written atomically every ``save_every_s`` seconds and at exit; running the same
-command again continues. ``init:`` starts from a weights file instead (e.g. the shipped fp16
-weights, whose ``meta.step`` then continues the schedule).
+Runs are resumable: ``<out>/last.pt`` holds the model, EMA, optimiser, step, random state, the
+loss and validation history and the run's log of sessions (start/end step, device, threads,
+minutes) and resumes, written atomically every ``save_every_s`` seconds (every minute with a
+time budget) and at exit; running the same command again continues. Resuming is refused when the
+recipe (:meth:`TrainConfig.recipe_hash`) or the code (:func:`code_hash`) differs from the
+checkpoint's, unless ``resume_anyway`` (``--resume-anyway``); every resume, and what changed, is
+recorded. ``init:`` starts from a weights file instead (fine-tuning, e.g. the shipped fp16 weights):
+the schedule starts at step 0 and the initial weights' hash and step are recorded.
+
+Schedules: ``cosine`` (warm-up, then cosine to ``min_lr`` over ``steps``) or ``constant`` (warm-up,
+then ``lr``: for an open-ended CPU budget, where the EMA does the averaging).
+Validation (``eval_set``, ``eval_noblur_set``) must be the validation split, never the test split.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import signal
@@ -51,6 +60,7 @@ class TrainConfig:
     lr: float = 1e-3
     min_lr: float = 1e-7
     warmup: int = 200
+    schedule: str = "cosine"  #: cosine | constant
     weight_decay: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.9])
     clip_grad: float = 0.01
@@ -64,6 +74,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 500
     eval_set: str | None = None
+    eval_noblur_set: str | None = None  #: validation no-blur set (sharp + noise + compression)
     eval_count: int = 16
     p_video: float = 0.1
     seed: int = 0
@@ -82,6 +93,26 @@ class TrainConfig:
             raise ValueError(f"{path}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
         return cls(**raw)
 
+    #: Keys that change how a run executes but not what it learns (not part of the recipe hash).
+    RUNTIME_KEYS = (
+        "init",
+        "threads",
+        "save_every_s",
+        "log_every",
+        "out",
+        "data",
+        "eval_set",
+        "eval_noblur_set",
+        "eval_count",
+        "eval_every",
+        "steps",
+    )
+
+    def recipe_hash(self) -> str:
+        """SHA-256 (16 hex digits) of the recipe: every key but :attr:`RUNTIME_KEYS`."""
+        rec = {k: v for k, v in asdict(self).items() if k not in self.RUNTIME_KEYS}
+        return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:16]
+
     def crop_at(self, step: int) -> int:
         size = self.crop_schedule[0][1]
         for start, s in self.crop_schedule:
@@ -92,27 +123,80 @@ class TrainConfig:
     def lr_at(self, step: int) -> float:
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return self.lr
         t = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
 
 
-class Trainer:
-    """Runs a :class:`TrainConfig`; ``log`` receives one-line progress messages."""
+def code_hash() -> str:
+    """SHA-256 (16 hex digits) of the code a run's result depends on: the ``models`` and ``train``
+    packages' Python sources (paths relative to the package, so the checkout's place does not matter)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for sub in ("models", "train"):
+        for f in sorted((root / sub).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
-    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] = print) -> None:
+
+class ResumeRefused(RuntimeError):
+    """The checkpoint was written by a different recipe or code version."""
+
+
+class Trainer:
+    """Runs a :class:`TrainConfig`; ``log`` receives one-line progress messages.
+
+    Args:
+        cfg: the recipe.
+        log: receives one-line progress messages.
+        device: ``cpu`` or ``cuda[:N]``; bf16 autocast follows ``cfg.bf16`` on either.
+        minutes: time budget of this session (stops cleanly and checkpoints when spent; checkpoints
+            at least every minute); ``None``: until ``cfg.steps``.
+        resume_anyway: resume although the recipe or code changed (recorded in the run's log).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        log: Callable[[str], None] = print,
+        device: str = "cpu",
+        minutes: float | None = None,
+        resume_anyway: bool = False,
+    ) -> None:
         self.cfg, self.log = cfg, log
-        torch.set_num_threads(cfg.threads)
+        self.device = torch.device(device)
+        self.minutes = minutes
+        self.resume_anyway = resume_anyway
+        if self.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
         torch.set_flush_denormal(True)
         torch.manual_seed(cfg.seed)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.model = create_model(cfg.model).train().to(memory_format=torch.channels_last)
+        self.model = create_model(cfg.model).train().to(self.device, memory_format=torch.channels_last)
         if hasattr(self.model, "global_model"):
             self.model.global_model.save_memory = cfg.save_memory
         self.ema = copy.deepcopy(self.model).eval()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         self.step = 0
-        self.history: dict[str, list[float]] = {"step": [], "loss": [], "eval_step": [], "eval_psnr": [], "eval_psnr_input": []}
+        self.history: dict[str, list] = {
+            "step": [],
+            "loss": [],
+            "eval_step": [],
+            "eval_psnr": [],
+            "eval_psnr_input": [],
+            "eval_noblur_psnr": [],
+            "eval_noblur_psnr_input": [],
+        }
+        #: the run's log: ``init`` (weights file, hash, step), ``sessions`` and ``resumes``
+        self.runlog: dict = {
+            "recipe_hash": cfg.recipe_hash(),
+            "code_hash": code_hash(),
+            "init": None,
+            "sessions": [],
+            "resumes": [],
+        }
         self.pairs = BlurPairs(
             SharpPool.load(Path(cfg.data), "train"),
             cfg.crop_at(0),
@@ -122,13 +206,27 @@ class Trainer:
             task=cfg.task,
             defocus=DefocusConfig(**cfg.defocus),
         )
-        self.eval_data = None
-        if cfg.eval_set and Path(cfg.eval_set).exists():
-            self.eval_data = torch.load(cfg.eval_set, weights_only=True)
+        self.eval_data = self._eval_file(cfg.eval_set)
+        self.eval_noblur = self._eval_file(cfg.eval_noblur_set)
         self._stop = False
         self._resume()
 
     # -- state ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _new_runlog(recipe: str | None, code: str | None) -> dict:
+        return {"recipe_hash": recipe, "code_hash": code, "init": None, "sessions": [], "resumes": []}
+
+    @staticmethod
+    def _eval_file(path: str | None) -> dict | None:
+        if not path:
+            return None
+        if not Path(path).exists():
+            raise FileNotFoundError(f"validation set {path} does not exist (run 'streamdeblur data build')")
+        data = torch.load(path, weights_only=True)
+        if data.get("split", "val") == "test":
+            raise ValueError(f"{path} is a test set: validation (checkpoint selection) must not see the test split")
+        return data
 
     @property
     def ckpt_path(self) -> Path:
@@ -137,18 +235,45 @@ class Trainer:
     def _resume(self) -> None:
         if self.ckpt_path.exists():
             st = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+            old = json.loads(st.get("runlog", "null")) or {
+                "recipe_hash": None,
+                "code_hash": None,
+                "init": None,
+                "sessions": [],
+                "resumes": [],
+            }
+            changed = [
+                what for what, key in (("recipe", "recipe_hash"), ("code", "code_hash")) if old.get(key) != self.runlog[key]
+            ]
+            if changed and not self.resume_anyway:
+                raise ResumeRefused(
+                    f"{self.ckpt_path} was written by a different {' and '.join(changed)} "
+                    f"(recipe {old.get('recipe_hash')} → {self.runlog['recipe_hash']}, code {old.get('code_hash')} → "
+                    f"{self.runlog['code_hash']}); use --resume-anyway to continue it (recorded) or a new 'out'"
+                )
             self.model.load_state_dict(st["model"])
             self.ema.load_state_dict(st["ema"])
             self.opt.load_state_dict(st["opt"])
             self.step = int(st["step"])
-            self.history = {k: list(v) for k, v in st["history"].items()}
+            for k, v in st["history"].items():
+                self.history[k] = list(v)
             self.pairs.rng.bit_generator.state = json.loads(st["rng"])
-            self.log(f"resumed {self.ckpt_path} at step {self.step}")
+            resume = {
+                "step": self.step,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "changed": changed,
+                "recipe_hash": self.runlog["recipe_hash"],
+                "code_hash": self.runlog["code_hash"],
+            }
+            self.runlog = {**old, "recipe_hash": self.runlog["recipe_hash"], "code_hash": self.runlog["code_hash"]}
+            self.runlog["resumes"].append(resume)
+            self.log(f"resumed {self.ckpt_path} at step {self.step}" + (f" (changed: {', '.join(changed)})" if changed else ""))
         elif self.cfg.init:
             meta = load_weights(self.model, self.cfg.init)
             self.ema.load_state_dict(self.model.state_dict())
-            self.step = int(meta.get("step", 0))
-            self.log(f"initialised from {self.cfg.init} (step {self.step})")
+            digest = hashlib.sha256(Path(self.cfg.init).read_bytes()).hexdigest()
+            self.runlog["init"] = {"file": str(self.cfg.init), "sha256": digest, "step": meta.get("step")}
+            self.log(f"initialised from {self.cfg.init} (its step {meta.get('step')}; this schedule starts at 0)")
 
     def save(self) -> None:
         st = {
@@ -159,6 +284,7 @@ class Trainer:
             "history": self.history,
             "config": json.dumps(asdict(self.cfg)),
             "rng": json.dumps(self.pairs.rng.bit_generator.state),
+            "runlog": json.dumps(self.runlog),
         }
         tmp = self.ckpt_path.with_suffix(".partial")
         torch.save(st, tmp)
@@ -178,14 +304,21 @@ class Trainer:
                     "model": (self.history["eval_step"], self.history["eval_psnr"]),
                     "blurry input": (self.history["eval_step"], self.history["eval_psnr_input"]),
                 },
-                title="held-out PSNR (dB)",
+                title="validation PSNR (dB)",
                 xlabel="step",
                 ylabel="PSNR",
             )
 
     def export(self, path: Path, extra: dict | None = None) -> Path:
         """Write the EMA weights as a shipped fp16 file with the run's meta."""
-        meta = {"model": self.cfg.model, "step": self.step, "config": json.dumps(asdict(self.cfg)), **(extra or {})}
+        meta = {
+            "model": self.cfg.model,
+            "step": self.step,
+            "config": json.dumps(asdict(self.cfg)),
+            "runlog": json.dumps(self.runlog),
+            "history": json.dumps({k: v for k, v in self.history.items() if k.startswith("eval")}),
+            **(extra or {}),
+        }
         return save_weights(self.ema, path, meta)
 
     # -- loop -----------------------------------------------------------------------------------
@@ -197,24 +330,43 @@ class Trainer:
             e.lerp_(p.detach(), 1 - d)
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        data = self.eval_data
+    def evaluate(self, data: dict | None = None) -> tuple[float, float]:
+        """Mean PSNR of the EMA model and of the input on the first ``eval_count`` samples of a
+        validation set (default ``eval_set``)."""
+        data = self.eval_data if data is None else data
         n = min(self.cfg.eval_count, len(data["blurry"]))
         ours, base = [], []
         for i in range(n):
             b = data["blurry"][i : i + 1].float() / 255
             s = data["sharp"][i : i + 1].float() / 255
-            ours.append(psnr(self.ema.deblur(b).clamp(0, 1), s))
+            ours.append(psnr(self.ema.deblur(b.to(self.device)).float().clamp(0, 1).cpu(), s))
             base.append(psnr(b, s))
         return sum(ours) / n, sum(base) / n
+
+    def validate(self) -> None:
+        """Validation PSNR (blurred and no-blur validation sets) into the history."""
+        self.history["eval_step"].append(self.step)
+        msg = f"eval step {self.step}:"
+        if self.eval_data is not None:
+            p, p0 = self.evaluate()
+            self.history["eval_psnr"].append(p)
+            self.history["eval_psnr_input"].append(p0)
+            msg += f" {p:.3f} dB (blurry input {p0:.3f} dB, gain {p - p0:+.3f})"
+        if self.eval_noblur is not None:
+            q, q0 = self.evaluate(self.eval_noblur)
+            self.history["eval_noblur_psnr"].append(q)
+            self.history["eval_noblur_psnr_input"].append(q0)
+            msg += f"; no-blur {q:.3f} dB (input {q0:.3f}, {q - q0:+.3f})"
+        self.log(msg)
 
     def train_step(self) -> float:
         cfg = self.cfg
         self.pairs.crop = cfg.crop_at(self.step)
         blurry, sharp = self.pairs.batch(cfg.batch)
+        blurry, sharp = blurry.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr_at(self.step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = self.model.heads(blurry)
         loss = model_loss(out, sharp, cfg.fft_weight, cfg.mid_weight)
         self.opt.zero_grad(set_to_none=True)
@@ -227,13 +379,26 @@ class Trainer:
         return float(loss.detach())
 
     def run(self) -> None:
+        """Train until ``cfg.steps``, the time budget, or SIGINT/SIGTERM; checkpoint on the way out."""
         cfg = self.cfg
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        save_every = min(cfg.save_every_s, 60.0) if self.minutes is not None else cfg.save_every_s
+        deadline = None if self.minutes is None else time.monotonic() + 60.0 * self.minutes
         last_save = time.monotonic()
         t0, s0, acc = time.monotonic(), self.step, []
+        session = {
+            "start_step": self.step,
+            "end_step": self.step,
+            "device": self._device_name(),
+            "threads": cfg.threads if self.device.type == "cpu" else None,
+            "minutes": 0.0,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.runlog["sessions"].append(session)
         try:
-            while self.step < cfg.steps and not self._stop:
+            while self.step < cfg.steps and not self._stop and (deadline is None or time.monotonic() < deadline):
                 acc.append(self.train_step())
+                session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
                 if self.step % cfg.log_every == 0:
                     self.history["step"].append(self.step)
                     self.history["loss"].append(sum(acc) / len(acc))
@@ -243,20 +408,32 @@ class Trainer:
                         f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
                     )
                     acc = []
-                if self.eval_data is not None and self.step % cfg.eval_every == 0:
-                    p, p0 = self.evaluate()
-                    self.history["eval_step"].append(self.step)
-                    self.history["eval_psnr"].append(p)
-                    self.history["eval_psnr_input"].append(p0)
-                    self.log(f"eval step {self.step}: {p:.3f} dB (blurry input {p0:.3f} dB, gain {p - p0:+.3f})")
-                if time.monotonic() - last_save > cfg.save_every_s:
+                if (self.eval_data is not None or self.eval_noblur is not None) and self.step % cfg.eval_every == 0:
+                    self.validate()
+                if time.monotonic() - last_save > save_every:
                     self.save()
                     last_save = time.monotonic()
         finally:
+            session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
             self.save()
             for s, h in old.items():
                 signal.signal(s, h)
         self.log(f"stopped at step {self.step}; checkpoint {self.ckpt_path}")
+
+    def _device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        import platform
+
+        name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        return f"cpu: {name}"
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
@@ -266,5 +443,12 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = No
     """Write the EMA weights of a training checkpoint as a shipped fp16 file (no training state)."""
     st = torch.load(ckpt, map_location="cpu", weights_only=True)
     cfg = json.loads(st["config"])
-    meta = {"model": cfg["model"], "step": int(st["step"]), "config": st["config"], **(extra or {})}
+    meta = {
+        "model": cfg["model"],
+        "step": int(st["step"]),
+        "config": st["config"],
+        "runlog": st.get("runlog", "null"),
+        "history": json.dumps({k: v for k, v in st["history"].items() if k.startswith("eval")}),
+        **(extra or {}),
+    }
     return save_weights(st["ema"], Path(out), meta)
