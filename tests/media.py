@@ -166,8 +166,11 @@ def audio_duration(path: Path) -> float:
     raise AssertionError(f"no audio stream in {path}")
 
 
-def ffmpeg_rgb(path: Path, matrix: str, rng: str = "tv", deep: bool = False) -> np.ndarray:
+def ffmpeg_rgb(path: Path, matrix: str, rng: str = "tv", deep: bool = False, every_frame: bool = False) -> np.ndarray:
     """Decode with the ffmpeg CLI (an independent decoder), YUV→RGB with the given matrix/range.
+
+    ``every_frame``: each decoded frame once (``-fps_mode passthrough``), none duplicated or dropped
+    to fit a constant rate.
 
     Returns ``N×H×W×3`` uint8 (or uint16 with ``deep``).
     """
@@ -176,9 +179,105 @@ def ffmpeg_rgb(path: Path, matrix: str, rng: str = "tv", deep: bool = False) -> 
     fmt = "rgb48le" if deep else "rgb24"
     vf = f"scale=in_color_matrix={matrix}:in_range={rng}:flags=accurate_rnd+full_chroma_int,format={fmt}"
     out = subprocess.run(
-        [FFMPEG, "-v", "error", "-i", str(path), "-vf", vf, "-f", "rawvideo", "-pix_fmt", fmt, "-"],
+        [FFMPEG, "-v", "error", "-i", str(path), "-vf", vf]
+        + (["-fps_mode", "passthrough"] if every_frame else [])
+        + ["-f", "rawvideo", "-pix_fmt", fmt, "-"],
         capture_output=True,
         check=True,
     )
     dtype = np.uint16 if deep else np.uint8
     return np.frombuffer(out.stdout, dtype=dtype).reshape(-1, h, w, 3)
+
+
+def _nvop(time_increment: int, increment_bits: int) -> bytes:
+    """A not-coded MPEG-4 VOP ("N-VOP"): P type, vop_coded = 0, byte-aligned with MPEG-4 stuffing."""
+    bits = "01" + "0" + "1" + format(time_increment, f"0{increment_bits}b") + "1" + "0"
+    bits += "0" + "1" * (-(len(bits) + 1) % 8)  # next_start_code(): a zero bit, then ones to the byte
+    return b"\x00\x00\x01\xb6" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def _divx_user_data(data: bytes) -> bytes:
+    """Replace the encoder's user data (``Lavc…``) with DivX 5's, whose trailing ``p`` tells
+    decoders the B-frames are packed (FFmpeg: ``divx_packed``)."""
+    i = data.find(b"\x00\x00\x01\xb2")
+    if i < 0:
+        return data
+    j = data.find(b"\x00\x00\x01", i + 4)
+    return data[:i] + b"\x00\x00\x01\xb2DivX503b1393p" + data[j:]
+
+
+def write_packed_avi(path: Path, frames: int = 24, size: tuple[int, int] = (128, 96), fps: int = 24, audio: bool = True):
+    """A DivX/Xvid-style AVI: MPEG-4 Part 2 with *packed* B-frames (+ AC-3 audio).
+
+    AVI has no presentation times, only one chunk per frame interval, so DivX 5 wrote every P-VOP
+    together with the B-VOP shown before it in one chunk, followed by a not-coded N-VOP placeholder
+    chunk. Encoders such as FFmpeg's do not write this layout; here the MPEG-4 packets (1 B-frame
+    between references) are packed by hand and muxed chunk by chunk. FFmpeg's decoder reports
+    "packed B-frames" for such a file and hands frames out with out-of-order pts.
+    """
+    w, h = size
+    tb = Fraction(1, fps)
+    enc = av.CodecContext.create("mpeg4", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base, enc.framerate = tb, Fraction(fps)
+    enc.max_b_frames, enc.gop_size = 1, 12
+    packets = []
+    for i in range(frames):
+        vf = av.VideoFrame.from_ndarray(pattern(i, w, h), format="rgb24").reformat(format="yuv420p")
+        vf.pts, vf.time_base = i, tb
+        packets += [(bytes(p), p.pts, p.is_keyframe) for p in enc.encode(vf)]
+    packets += [(bytes(p), p.pts, p.is_keyframe) for p in enc.encode(None)]
+    increment_bits = max(1, (fps - 1).bit_length())  # bits of vop_time_increment for resolution = fps
+    chunks: list[tuple[bytes, bool]] = []
+    k = 0
+    while k < len(packets):
+        data, pts, key = packets[k]
+        data = _divx_user_data(data)
+        if k + 1 < len(packets) and packets[k + 1][1] < pts:  # a B-frame shown before this reference
+            chunks += [(data + packets[k + 1][0], key), (_nvop(packets[k + 1][1] % fps, increment_bits), False)]
+            k += 2
+        else:
+            chunks.append((data, key))
+            k += 1
+    assert len(chunks) == frames
+    audio_packets = []
+    with av.open(str(path), "w", format="avi") as c:
+        vs = c.add_stream("mpeg4", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.codec_context.codec_tag = "DX50"
+        vs.time_base = tb
+        if audio:
+            a = c.add_stream("ac3", rate=48000)
+            a.layout = "stereo"
+            n = int(48000 * frames / fps)
+            t = np.arange(n + 1536) / 48000.0
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for s0 in range(0, n, 1536):  # AC-3 frames are 1536 samples
+                af = av.AudioFrame.from_ndarray(np.stack([samples[s0 : s0 + 1536]] * 2), format="fltp", layout="stereo")
+                af.sample_rate, af.pts, af.time_base = 48000, s0, Fraction(1, 48000)
+                audio_packets += list(a.encode(af))
+            audio_packets += list(a.encode(None))
+        ai = 0
+        for i, (data, key) in enumerate(chunks):
+            p = av.Packet(data)
+            p.stream, p.time_base, p.pts, p.dts, p.is_keyframe = vs, tb, i, i, key
+            c.mux(p)
+            while ai < len(audio_packets) and audio_packets[ai].pts * Fraction(1, 48000) <= (i + 1) * tb:
+                c.mux(audio_packets[ai])
+                ai += 1
+        for p in audio_packets[ai:]:
+            c.mux(p)
+    return Path(path)
+
+
+def best_effort_times(path: Path) -> list[float | None]:
+    """ffprobe's best_effort_timestamp of every video frame, in seconds (None where it has none)."""
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time"]
+        + ["-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.strip().split(",")[0] for line in out.stdout.splitlines() if line.strip()]
+    return [None if r == "N/A" else float(r) for r in rows]

@@ -23,6 +23,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -37,6 +38,7 @@ import cv2  # noqa: E402
 
 from .color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from .frames import Frame, SourceInfo
+from .timestamps import BestEffortTimestamps
 
 log = logging.getLogger("streamdeblur.io")
 
@@ -247,6 +249,38 @@ class VideoSource(_LiveMixin):
         index = start_index
         color: ColorInfo | None = None
         last_pts: int | None = None
+        # presentation times: FFmpeg's best-effort rule with one frame of hindsight on files (packed
+        # B-frames in AVI give out-of-order pts), none on live streams (no added latency)
+        clock = BestEffortTimestamps(lookahead=0 if self.live else 1)
+        held: deque = deque()
+
+        def emit(vf, pts: int | None) -> Frame:
+            nonlocal color, last_pts, index
+            if color is None:  # one description per source: the first frame's tags, else the stream's
+                color = describe_frame(vf)
+                if not color.tagged and self.info.color.tagged:
+                    color = replace(self.info.color, bit_depth=color.bit_depth)
+            if pts is None and last_pts is not None and self.info.fps:
+                pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
+            if pts is not None and last_pts is not None and pts <= last_pts:
+                # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
+                self.stats.repaired_pts += 1
+                if self.stats.repaired_pts == 1:
+                    self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
+                pts = last_pts + 1
+            last_pts = pts
+            frame = Frame(
+                frame_to_rgb(vf, color),
+                index,
+                pts,
+                vf.time_base or vs.time_base,
+                color,
+                self.info.name,
+                time.monotonic() if self.live else 0.0,
+            )
+            index += 1
+            return frame
+
         packets = container.demux(vs)
         while not self._stop.is_set():
             try:
@@ -276,30 +310,11 @@ class VideoSource(_LiveMixin):
                     self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
                 continue
             for vf in decoded:
-                if color is None:  # one description per source: the first frame's tags, else the stream's
-                    color = describe_frame(vf)
-                    if not color.tagged and self.info.color.tagged:
-                        color = replace(self.info.color, bit_depth=color.bit_depth)
-                pts = vf.pts if vf.pts is not None else (vf.dts if getattr(vf, "dts", None) is not None else None)
-                if pts is None and last_pts is not None and self.info.fps:
-                    pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
-                if pts is not None and last_pts is not None and pts <= last_pts:
-                    # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
-                    self.stats.repaired_pts += 1
-                    if self.stats.repaired_pts == 1:
-                        self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
-                    pts = last_pts + 1
-                last_pts = pts
-                yield Frame(
-                    frame_to_rgb(vf, color),
-                    index,
-                    pts,
-                    vf.time_base or vs.time_base,
-                    color,
-                    self.info.name,
-                    time.monotonic() if self.live else 0.0,
-                )
-                index += 1
+                held.append(vf)
+                for pts in clock.push(vf.pts, getattr(vf, "dts", None)):
+                    yield emit(held.popleft(), pts)
+        for pts in clock.flush():  # the frames held back for hindsight
+            yield emit(held.popleft(), pts)
         if index == start_index and not self.live and not self._stop.is_set():
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
 
