@@ -123,7 +123,7 @@ def test_official_forward_returns_four_heads_last_is_result(golden_model):
 
 def test_variants_registered_and_keep_the_fke():
     names = list_models("deeprftv2*")
-    assert names == ["deeprftv2-b", "deeprftv2-s", "deeprftv2-t"]
+    assert names == ["deeprftv2-b", "deeprftv2-rt", "deeprftv2-s", "deeprftv2-t"]
     for n in names:
         m = create_model(n)
         assert any("kernel_estimator" in k for k in m.state_dict())
