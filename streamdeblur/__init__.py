@@ -10,6 +10,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import process  # noqa: E402
-from .pipeline import Pipeline, Progress, RunResult  # noqa: E402
+from .engine.pipeline import Pipeline, Progress, RunResult  # noqa: E402
 
 __all__ = ["Pipeline", "Progress", "RunResult", "__version__", "process"]

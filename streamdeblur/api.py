@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import PipelineConfig, apply_overrides, load_pipeline
-from .pipeline import Progress, RunResult
-from .runner import Job, build
+from .engine.build import Job, build
+from .engine.config import PipelineConfig, apply_overrides, load_pipeline
+from .engine.pipeline import Progress, RunResult
 
 
 def process(

@@ -18,7 +18,7 @@ All states persist from column to column (RevCol). Heads: ``img = [O_max, K_max]
 the blurry input at its scale.
 
 Inputs are RGB in [0, 1], ``N×3×H×W`` with ``H`` and ``W`` multiples of 8 (see
-:func:`streamdeblur.tiling` for padding and tiles). Module and parameter names under
+:func:`streamdeblur.compute.tiling` for padding and tiles). Module and parameter names under
 ``global_model`` are those of the official checkpoints (``state_dict_keys.txt``).
 """
 
@@ -198,7 +198,7 @@ class DeepRFTv2(nn.Module):
         """Deblurred image (the last full-scale head), not clamped."""
         return self.heads(x).result
 
-    # -- tiled inference hooks (see streamdeblur.tiling) --------------------------------------
+    # -- tiled inference hooks (see streamdeblur.compute.tiling) --------------------------------------
 
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The full- and half-scale inputs, built once per whole frame before tiling."""

@@ -153,7 +153,7 @@ class DeepRFTv2RT(nn.Module):
         """Deblurred image, not clamped."""
         return self._forward(x)[0]
 
-    # -- tiled inference hooks (see streamdeblur.tiling) --------------------------------------
+    # -- tiled inference hooks (see streamdeblur.compute.tiling) --------------------------------------
 
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """One level: the model makes no pyramid."""

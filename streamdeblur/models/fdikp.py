@@ -235,6 +235,6 @@ class FDIKP(nn.Module):
         return [x]
 
     def forward_pyramid(self, levels: list[torch.Tensor], blur_map: bool = False):
-        """Tiling hook (:func:`streamdeblur.tiling.run_tiled`): optionally also the blur map."""
+        """Tiling hook (:func:`streamdeblur.compute.tiling.run_tiled`): optionally also the blur map."""
         out = self.heads(levels[0])
         return (out.result, out.blur_map) if blur_map else out.result

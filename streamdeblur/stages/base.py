@@ -116,6 +116,6 @@ def stage_class(name: str) -> type[Stage]:
 
 
 def create_stage(name: str, options: dict | None = None, ctx: StageContext | None = None) -> Stage:
-    """Build a registered stage from a dict of options (validated by :mod:`streamdeblur.config`)."""
+    """Build a registered stage from a dict of options (validated by :mod:`streamdeblur.engine.config`)."""
     cls = stage_class(name)
     return cls(cls.Options(**(options or {})), ctx)

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import torch
 
+from ..compute.tiling import run_tiled
 from ..models import create_model, model_info
-from ..tiling import run_tiled
 from .base import Batch, Stage, StageContext, register_stage
 
 
@@ -20,7 +20,7 @@ def is_oom(exc: BaseException) -> bool:
 
 
 class ModelStage(Stage):
-    """A stage that runs a registered image model through :func:`~streamdeblur.tiling.run_tiled`.
+    """A stage that runs a registered image model through :func:`~streamdeblur.compute.tiling.run_tiled`.
 
     On an out-of-memory error it retries the same frames with fewer tiles per pass, then fewer
     frames per pass, then smaller tiles — never dropping or duplicating a frame — and reports

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..compute.tiling import run_tiled
 from ..models import create_model, model_info
 from ..stages.basic import unsharp_mask
-from ..tiling import run_tiled
 from .blur import linear_to_srgb, srgb_to_linear
 from .metrics import psnr, ssim
 

@@ -32,11 +32,11 @@ class CliError(Exception):
 
 
 def _classify(exc: BaseException) -> int:
-    from .config import ConfigError
-    from .executors import ExecutorError
-    from .io.sinks import SinkError
-    from .io.sources import SourceError
-    from .models import WeightsError
+    from ..engine.config import ConfigError
+    from ..io.sinks import SinkError
+    from ..io.sources import SourceError
+    from ..models import WeightsError
+    from ..scaleout.ray import ExecutorError
 
     if isinstance(exc, CliError):
         return exc.code
@@ -99,7 +99,7 @@ def _add_scale_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     ap = argparse.ArgumentParser(prog="streamdeblur", description="Remove motion and defocus blur from video.")
     ap.add_argument("--version", action="version", version=f"streamdeblur {__version__}")
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> object:
-    from .config import apply_overrides, load_pipeline
+    from ..engine.config import apply_overrides, load_pipeline
 
     cfg = load_pipeline(args.pipeline)
     return apply_overrides(
@@ -268,7 +268,7 @@ def run_job(
 
     ``stages``: built stages to reuse (segments of one run share one model); ``quiet``: no "wrote" line.
     """
-    from .runner import build
+    from ..engine.build import build
 
     with _Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
@@ -306,8 +306,8 @@ def run_job(
 
 def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     """One video in segments on this machine: resume finished ones, process the rest, join."""
-    from .runner import Job, build_stages
-    from .segmented import finish, prepare, segment_config
+    from ..engine.build import Job, build_stages
+    from ..scaleout.plan import finish, prepare, segment_config
 
     plan = prepare(inp, output, cfg, segments=args.segments, seconds=args.segment_seconds, overwrite=args.overwrite, warn=_warn)
     n = len(plan.specs)
@@ -334,7 +334,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
 
 def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
     """Files (and their segments) over a Ray cluster, with one progress bar for all of them."""
-    from .executors import run_ray
+    from ..scaleout.ray import run_ray
 
     prog = _progress_bar()
     start = time.monotonic()
@@ -362,10 +362,10 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
 
 
 def cmd_run(args) -> int:
-    from .runner import Job
+    from ..engine.build import Job
 
     if args.executor == "ray":
-        from .executors import import_ray
+        from ..scaleout.ray import import_ray
 
         import_ray()
         (oc,) = run_on_ray([(Path(args.input), Path(args.output))], _config(args), args)
@@ -382,7 +382,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_webcam(args) -> int:
-    from .runner import Job
+    from ..engine.build import Job
 
     cfg = _config(args)
     if args.output is None and not cfg.preview:
@@ -413,14 +413,14 @@ def cmd_models(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from ..bench.benchmarks import run_bench
 
     return run_bench(args, out)
 
 
 def cmd_data(args) -> int:
-    from .train.data import BuildOptions, build
-    from .train.dataset import make_eval_sets
+    from ..train.data import BuildOptions, build
+    from ..train.dataset import make_eval_sets
 
     dest = Path(args.out)
     opts = BuildOptions(
@@ -442,7 +442,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint
+    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint
 
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
@@ -468,14 +468,14 @@ def cmd_train(args) -> int:
 def _card(args, cfg) -> None:
     if not args.card_subset:
         return
-    from .train.card import write_card
+    from ..train.card import write_card
 
     path = write_card(cfg.model, Path(args.export).name, cfg.eval_set, args.card_subset, curve=f"{cfg.out}/loss.png")
     out.print(f"card {path} and {path.with_suffix('.md')}")
 
 
 def cmd_eval(args) -> int:
-    from .train.evaluate import run_eval
+    from ..train.evaluate import run_eval
 
     return run_eval(args, out)
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import media
 import pytest
+from streamdeblur.engine.pipeline import Pipeline
 from streams import MJPEGServer, read_stamp
 
 from streamdeblur.cli import main
 from streamdeblur.io.sources import CameraSource, VideoSource
-from streamdeblur.pipeline import Pipeline
 from streamdeblur.stages import Stage, register_stage
 
 SLEEP = 0.2

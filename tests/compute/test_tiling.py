@@ -5,9 +5,9 @@ from __future__ import annotations
 import av
 import pytest
 import torch
+from streamdeblur.compute.tiling import TileSpec, grid, pad_to_multiple, plan, run_tiled, tile_weight
 
 from streamdeblur.models import create_model
-from streamdeblur.tiling import TileSpec, grid, pad_to_multiple, plan, run_tiled, tile_weight
 from streamdeblur.train.metrics import psnr
 
 

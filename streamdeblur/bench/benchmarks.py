@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from .config import PipelineConfig, StageSpec
-from .io.color import describe_frame, frame_to_rgb, rgb_to_frame
-from .runner import Job, build
-from .runtime import choose_device, compute_policy, configure
-from .stages import Batch, StageContext, create_stage
+from ..compute.runtime import choose_device, compute_policy, configure
+from ..engine.build import Job, build
+from ..engine.config import PipelineConfig, StageSpec
+from ..io.color import describe_frame, frame_to_rgb, rgb_to_frame
+from ..stages import Batch, StageContext, create_stage
 
 
 class PeakRSS:
@@ -154,8 +154,8 @@ def throughput(args) -> dict:
 
 def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
     """The public tools' loop: one frame at a time, fp32, NCHW, synchronous."""
-    from .models import create_model
-    from .tiling import pad_to_multiple
+    from ..compute.tiling import pad_to_multiple
+    from ..models import create_model
 
     model = create_model(model_name, device=device)
     t0 = time.perf_counter()
@@ -188,7 +188,7 @@ def _sync(device: torch.device) -> None:
 
 
 def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
-    from .models.scan import selective_scan_chunked, selective_scan_inference, selective_scan_sequential
+    from ..models.scan import selective_scan_chunked, selective_scan_inference, selective_scan_sequential
 
     g = torch.Generator().manual_seed(0)
     u = torch.randn(1, d, length, generator=g)
@@ -230,7 +230,7 @@ def bf16_bench(args) -> dict:
     """PSNR of the bundled weights with and without bf16 autocast on each task's eval subset
     (or on ``--subset``), through the same stage the pipeline runs (channels-last, inference
     mode, tiling)."""
-    from .train.metrics import psnr
+    from ..train.metrics import psnr
 
     device = choose_device(args.device)
     configure(device, args.threads)
@@ -315,8 +315,8 @@ def train_memory_bench(args) -> dict:
 
 
 def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> None:
-    from .models import create_model
-    from .train.losses import model_loss
+    from ..models import create_model
+    from ..train.losses import model_loss
 
     torch.set_flush_denormal(True)
     m = create_model(model_name).train()

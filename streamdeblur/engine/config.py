@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from .stages import list_stages as _list_stages
-from .stages import stage_class
+from ..stages import list_stages as _list_stages
+from ..stages import stage_class
 
 
 class ConfigError(Exception):
@@ -58,10 +58,10 @@ class StageSpec:
 @dataclass
 class PipelineConfig:
     description: str = ""
-    batch: int = 0  #: frames per model call; 0: auto (:func:`~streamdeblur.runtime.auto_batch`)
+    batch: int = 0  #: frames per model call; 0: auto (:func:`~streamdeblur.compute.runtime.auto_batch`)
     device: str = "auto"
     threads: int = 0  #: torch intra-op threads (0: leave as is)
-    bf16: bool | None = None  #: bfloat16 autocast; None: auto (:func:`~streamdeblur.runtime.auto_bf16`)
+    bf16: bool | None = None  #: bfloat16 autocast; None: auto (:func:`~streamdeblur.compute.runtime.auto_bf16`)
     strict: bool = False
     preview: bool = False
     stages: list[StageSpec] = field(default_factory=list)

@@ -13,10 +13,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
-from .models import create_model, list_models, model_info
-from .models.scan import mamba_available
-from .stages import list_stages, stage_class
+from .. import __version__
+from ..models import create_model, list_models, model_info
+from ..models.scan import mamba_available
+from ..stages import list_stages, stage_class
 
 VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4", "mjpeg", "ffv1")
 AUDIO_ENCODERS = ("aac", "libopus", "libmp3lame", "flac")
@@ -31,7 +31,7 @@ def _has(name: str) -> bool:
 
 
 def print_info(out: Console) -> None:
-    from .config import list_pipelines
+    from ..engine.config import list_pipelines
 
     t = Table(title=f"streamdeblur {__version__}", show_header=False)
     t.add_row("python", platform.python_version())

@@ -14,16 +14,16 @@ import cv2
 import media
 import numpy as np
 import pytest
+from streamdeblur.scaleout.plan import work_dir
 
 import streamdeblur.cli as cli
 from streamdeblur.cli import main
 from streamdeblur.io.segments import clean_keyframes, plan_cuts, split
-from streamdeblur.segmented import work_dir
 
 pytestmark = pytest.mark.usefixtures("require_ffmpeg")
 
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Build a runnable :class:`~streamdeblur.pipeline.Pipeline` from a config, an input and an output.
+"""Build a runnable :class:`~streamdeblur.engine.pipeline.Pipeline` from a config, an input and an output.
 
 This is the one place that wires sources, stages and sinks together; the CLI and the Python API
 (:func:`streamdeblur.process`) both go through :func:`build`.
@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
+from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
+from ..io.sources import open_source
+from ..stages import StageContext, create_stage, stage_class
 from .config import PipelineConfig
-from .io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
-from .io.sources import open_source
 from .pipeline import Pipeline, output_info
-from .runtime import choose_device, codec_threads, compute_policy, configure
-from .stages import StageContext, create_stage, stage_class
 
 
 @dataclass

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io.frames import Frame, SourceInfo
-from .stages.base import Batch, Stage
+from ..io.frames import Frame, SourceInfo
+from ..stages.base import Batch, Stage
 
 _END = object()
 

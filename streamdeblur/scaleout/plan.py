@@ -12,7 +12,7 @@ Running the same command again after a crash, a kill or Ctrl-C reuses every fini
 processes only the rest; the folder is removed after a successful join. A changed input or config
 invalidates the plan (the folder is cleared and the run starts over, with a warning).
 
-The executors (:mod:`streamdeblur.executors`) decide *where* :func:`process_segment` runs: here, one
+The executors (:mod:`streamdeblur.scaleout.ray`) decide *where* :func:`process_segment` runs: here, one
 after the other, or on Ray workers.
 """
 
@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import PipelineConfig
-from .io.segments import SegmentSpec, count_frames, join, plan_cuts, split
-from .io.sinks import check_output
+from ..engine.config import PipelineConfig
+from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
+from ..io.sinks import check_output
 
 PLAN_VERSION = 1
 RUNTIME_KEYS = ("device", "threads", "preview", "source", "description")  # do not change the output
@@ -110,7 +110,7 @@ def prepare(
     """
     inp, out = Path(input), Path(output)
     if not inp.is_file():
-        from .io.sources import SourceError
+        from ..io.sources import SourceError
 
         raise SourceError(f"segmented runs need a local video file; {input} is not one")
     check_output(out, [inp], overwrite)
@@ -176,7 +176,7 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
 
 def process_segment(src: Path, dst: Path, cfg: PipelineConfig, stages: list | None = None, warn=print, on_progress=None):
     """Run the pipeline over one segment file (no audio); returns the :class:`RunResult`."""
-    from .runner import Job, build
+    from ..engine.build import Job, build
 
     pipe = build(Job(str(src), str(dst), segment_config(cfg), overwrite=True), warn=warn, stages=stages)
     return pipe.run(on_progress)

@@ -1,6 +1,6 @@
 """Where segments run: here, one after the other (``local``), or on a Ray cluster (``ray``).
 
-Both executors work on the same :class:`~streamdeblur.segmented.SegmentPlan`\\ s, so a run
+Both executors work on the same :class:`~streamdeblur.scaleout.plan.SegmentPlan`\\ s, so a run
 started on one machine can be resumed on a cluster and the other way round.
 
 **Ray.** One actor per worker holds one model instance (the stages are built once and reused for
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import PipelineConfig
-from .segmented import SegmentPlan, config_fingerprint, finish, prepare, process_segment
+from ..engine.config import PipelineConfig
+from .plan import SegmentPlan, config_fingerprint, finish, prepare, process_segment
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
 
@@ -68,7 +68,7 @@ def _worker_class(ray):
             self._stages: dict[str, list] = {}
 
         def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None):
-            from .runner import build_stages
+            from ..engine.build import build_stages
 
             warnings: list[str] = []
             if fingerprint not in self._stages:

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .io.sources import IMAGE_EXTS
+from ..io.sources import IMAGE_EXTS
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
 
@@ -48,8 +48,8 @@ def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
 def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None) -> int:
     import copy
 
-    from .cli import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, _classify, _message
-    from .runner import Job
+    from ..engine.build import Job
+    from . import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, _classify, _message
 
     files = expand_inputs(args.inputs)
     if not files:
@@ -66,7 +66,7 @@ def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None)
         else:
             todo.append((f, target))
     if getattr(args, "executor", "local") == "ray" and todo:
-        from .executors import import_ray
+        from ..scaleout.ray import import_ray
 
         import_ray()
         for oc in run_on_ray(todo, cfg, args):

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``streamdeblur bench``: speed and memory, measured, never asserted in tests."""

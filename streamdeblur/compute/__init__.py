@@ -1,0 +1,1 @@
+"""Compute policy: device, threads and bf16 choice (``runtime``), tiled inference (``tiling``)."""

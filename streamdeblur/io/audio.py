@@ -1,0 +1,112 @@
+"""Audio copy, in one place: packets copied when the output container takes the codec, otherwise
+re-encoded (AAC; Opus for WebM), interleaved as the video advances.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+
+AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
+
+
+class AudioCopier:
+    """Copies (or re-encodes) the audio streams of ``source`` into ``container``, progressively."""
+
+    def __init__(self, source: Path, container, fmt: str, warn: Callable[[str], None]) -> None:
+        self.warn = warn
+        self._in = av.open(str(source), metadata_errors="replace")
+        self._streams = []  # (in_stream, out_stream, encoder-or-None, resampler)
+        for s in self._in.streams.audio:
+            if s.codec_context is None or not s.codec_context.name:
+                continue
+            if _can_copy(s, fmt):
+                self._streams.append((s, container.add_stream_from_template(s), None))
+            else:
+                codec, rate = AUDIO_FALLBACK.get(fmt, ("aac", None))
+                rate = rate or s.rate or 48000
+                out = container.add_stream(codec, rate=rate)
+                layout = s.layout.name if s.layout else "stereo"
+                try:
+                    out.layout = layout
+                except Exception:  # noqa: BLE001
+                    out.layout = "stereo"
+                resampler = av.AudioResampler(format=out.format.name if out.format else "fltp", layout=out.layout, rate=rate)
+                self._streams.append((s, out, resampler))
+                warn(f"audio codec {s.codec_context.name} cannot go into {fmt}; re-encoding it to {codec}")
+        self._demux: Iterator = self._in.demux(*[s for s, _, _ in self._streams]) if self._streams else iter(())
+        self._pending = None
+        self._done = not self._streams
+
+    @property
+    def active(self) -> bool:
+        return bool(self._streams)
+
+    def mux_until(self, container, seconds: float) -> None:
+        """Mux input audio packets that start before ``seconds``."""
+        while not self._done:
+            pkt = self._pending or next(self._demux, None)
+            self._pending = None
+            if pkt is None:
+                self._done = True
+                self._flush(container)
+                return
+            if pkt.dts is None and pkt.size == 0:
+                continue
+            t = float(pkt.pts * pkt.time_base) if pkt.pts is not None and pkt.time_base else 0.0
+            if t >= seconds:
+                self._pending = pkt
+                return
+            self._mux(container, pkt)
+
+    def _mux(self, container, pkt) -> None:
+        for s, out, resampler in self._streams:
+            if pkt.stream is not s:
+                continue
+            if resampler is None:
+                pkt.stream = out
+                container.mux(pkt)
+            else:
+                try:
+                    frames = pkt.decode()
+                except av.error.FFmpegError as exc:
+                    self.warn(f"skipped an undecodable audio packet: {exc}")
+                    return
+                for f in frames:
+                    f.pts = None
+                    for rf in resampler.resample(f):
+                        container.mux(out.encode(rf))
+
+    def _flush(self, container) -> None:
+        for _, out, resampler in self._streams:
+            if resampler is not None:
+                for rf in resampler.resample(None):
+                    container.mux(out.encode(rf))
+                container.mux(out.encode(None))
+
+    def close(self, container, seconds: float | None) -> None:
+        """Copy the rest (``seconds=None``) or up to ``seconds``, then flush encoders."""
+        if seconds is None:
+            self.mux_until(container, math.inf)
+        else:
+            self.mux_until(container, seconds)
+            if not self._done:
+                self._done = True
+                self._flush(container)
+        self._in.close()
+
+
+def _can_copy(stream, fmt: str) -> bool:
+    """Try the stream copy on a scratch container of the same format (nunif's dry run)."""
+    try:
+        buf = io.BytesIO()
+        with av.open(buf, "w", format=fmt) as c:
+            c.add_stream_from_template(stream)
+            c.start_encoding()
+        return True
+    except Exception:  # noqa: BLE001
+        return False

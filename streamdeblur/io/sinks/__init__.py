@@ -1,0 +1,43 @@
+"""Sinks: video files (PyAV, audio kept), image folders, a preview window, and nothing.
+
+Video files are written under a temporary name next to the target (``name.partial.mp4``) and
+renamed when complete, so a finished file always means a finished run; an interrupted run still
+closes the container properly (the partial file plays) and says where it is.
+
+Timestamps: each output frame gets its source frame's ``pts`` in the source's ``time_base``; the
+encoder's time base is set to that same value, so nothing is rounded to a frame grid and
+variable-frame-rate input stays variable. Audio streams are copied packet for packet when the
+output container accepts their codec (tried on a scratch container first), otherwise re-encoded
+(AAC; Opus for WebM). Audio is interleaved as the video advances, and an interrupted run keeps
+the audio up to its last video frame.
+
+Example:
+    >>> sink = VideoSink("out.mp4", source.info)           # doctest: +SKIP
+    >>> for frame in frames: sink.write(frame)             # doctest: +SKIP
+    >>> sink.close()                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ..audio import AUDIO_FALLBACK, AudioCopier
+from .base import FORMAT_BY_SUFFIX, SinkError, check_output, container_options, partial_path
+from .images import ImageSink
+from .null import NullSink, TeeSink
+from .preview import PreviewSink, display_available
+from .video import VideoSink
+
+__all__ = [
+    "AUDIO_FALLBACK",
+    "FORMAT_BY_SUFFIX",
+    "AudioCopier",
+    "ImageSink",
+    "NullSink",
+    "PreviewSink",
+    "SinkError",
+    "TeeSink",
+    "VideoSink",
+    "check_output",
+    "container_options",
+    "display_available",
+    "partial_path",
+]

@@ -1,0 +1,68 @@
+"""What every sink shares: the one-line :class:`SinkError`, container formats by suffix, and the
+temporary-name rule (``clip.partial.mp4`` until complete).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+log = logging.getLogger("streamdeblur.io")
+
+FORMAT_BY_SUFFIX = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".ts": "mpegts",
+}
+
+
+class SinkError(Exception):
+    """The output cannot be written; one line for the user."""
+
+
+def partial_path(path: Path) -> Path:
+    """Where a file is written until it is complete: ``clip.mp4`` → ``clip.partial.mp4``."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool = False) -> None:
+    """Refuse unsafe outputs before any decoding starts (same file as an input, existing file,
+    unwritable folder)."""
+    path = Path(path)
+    for inp in inputs or []:
+        try:
+            same = path.exists() and inp.exists() and os.path.samefile(path, inp)
+        except OSError:
+            same = False
+        if same or path.resolve() == Path(inp).resolve():
+            raise SinkError(f"output {path} is the input file; refusing to overwrite it")
+    if path.exists() and not overwrite:
+        raise SinkError(f"output {path} exists; pass --overwrite to replace it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise SinkError(f"output folder does not exist: {folder}")
+    try:  # a real write, not os.access: read-only filesystems and root-squashed mounts say no here
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".streamdeblur-probe-"):
+            pass
+    except OSError as exc:
+        raise SinkError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from None
+
+
+def container_options(fmt: str, time_base: Fraction | None) -> dict[str, str]:
+    """Muxer options that keep timestamps exact.
+
+    MP4/MOV store a stream's start offset (its first ``pts`` when that is not 0: a cut from a
+    longer recording, a segment) in an edit list counted in the *movie* time scale, which FFmpeg
+    sets to 1000 by default: the offset is rounded to a millisecond and every ``pts`` read back
+    moves by up to one tick of it. Using the stream's own time scale keeps them exact.
+    """
+    if fmt in ("mp4", "mov") and time_base is not None and 0 < time_base.denominator < 2**31:
+        return {"movie_timescale": str(time_base.denominator)}
+    return {}

@@ -1,0 +1,170 @@
+"""Video files written with PyAV: source timestamps kept, colour tagged, audio copied."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..audio import AudioCopier
+from ..color import ColorInfo, rgb_to_frame, tag_codec
+from ..frames import Frame, SourceInfo
+from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
+
+
+class VideoSink:
+    """Encode frames to a video file with PyAV.
+
+    Args:
+        path: output file; the container follows the suffix (mp4, mkv, mov, webm, avi, ts).
+        info: the source's description (size, time base, rate, colour, audio file).
+        codec: encoder name (``libx264``, ``libx265``, ``libvpx-vp9``, ``libsvtav1`` …).
+        crf: constant-rate-factor quality (x264/x265/vp9/av1); lower is better.
+        preset: encoder speed preset (x264/x265).
+        audio: copy the source's audio streams.
+        keep_partial: on failure keep ``*.partial.*`` (True) or delete it.
+        options: extra encoder options.
+        threads: encoder threads; 0 lets the encoder choose (x264: 1.5 per core).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: SourceInfo,
+        codec: str = "libx264",
+        crf: int | None = 18,
+        preset: str | None = "medium",
+        audio: bool = True,
+        keep_partial: bool = True,
+        options: dict | None = None,
+        warn: Callable[[str], None] | None = None,
+        threads: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.tmp = partial_path(self.path)
+        self.info = info
+        self.warn = warn or (lambda m: log.warning(m))
+        self.keep_partial = keep_partial
+        fmt = FORMAT_BY_SUFFIX.get(self.path.suffix.lower())
+        if fmt is None:
+            raise SinkError(f"unknown output container {self.path.suffix!r}; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+        try:
+            codec_obj = av.codec.Codec(codec, "w")
+        except Exception:  # noqa: BLE001
+            raise SinkError(f"unknown encoder {codec!r} (see 'streamdeblur info' for the available ones)") from None
+        self.fmt = fmt
+        self.color: ColorInfo = info.color
+        self.pix_fmt = _choose_pix_fmt(codec_obj, info.color.bit_depth)
+        self.width, self.height = info.width + info.width % 2, info.height + info.height % 2
+        if (self.width, self.height) != (info.width, info.height):
+            self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
+        rate = info.fps or Fraction(25)
+        tb = info.time_base or 1 / rate
+        try:
+            self.container = av.open(str(self.tmp), "w", format=fmt, options=container_options(fmt, tb))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SinkError(f"cannot create {self.tmp}: {exc}") from None
+        self.stream = self.container.add_stream(codec, rate=rate)
+        s = self.stream
+        s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
+        s.time_base = tb
+        s.codec_context.time_base = tb
+        opts = dict(options or {})
+        if crf is not None and codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "libvpx"):
+            opts.setdefault("crf", str(crf))
+            if codec in ("libvpx-vp9", "libvpx"):
+                opts.setdefault("b", "0")
+        if preset and codec in ("libx264", "libx265", "libsvtav1"):
+            opts.setdefault("preset", str(preset))
+        if codec == "libx265":
+            opts.setdefault("x265-params", "log-level=error")
+        s.options = opts
+        if threads:
+            s.codec_context.thread_count = threads
+        tag_codec(s.codec_context, self.color)
+        self.audio = None
+        if audio and info.path is not None and info.has_audio:
+            try:
+                self.audio = AudioCopier(info.path, self.container, fmt, self.warn)
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                self.warn(f"audio not copied (unreadable audio in the input): {exc}")
+        self.frames_written = 0
+        self.last_end: float | None = None
+        self._closed = False
+        self._failed = False
+
+    def write(self, frame: Frame) -> None:
+        img = frame.image
+        if img.shape[:2] != (self.height, self.width):
+            img = np.pad(img, ((0, self.height - img.shape[0]), (0, self.width - img.shape[1]), (0, 0)), mode="edge")
+        vf = rgb_to_frame(img, self.color, self.pix_fmt)
+        vf.pts = frame.pts if frame.pts is not None else frame.index
+        vf.time_base = frame.time_base or self.stream.codec_context.time_base
+        if self._failed:
+            raise SinkError(f"writing {self.tmp} failed earlier")
+        try:
+            for pkt in self.stream.encode(vf):
+                self.container.mux(pkt)
+            t = frame.time
+            if t is not None:
+                self.last_end = t + (float(1 / self.info.fps) if self.info.fps else 0.0)
+                if self.audio is not None:
+                    self.audio.mux_until(self.container, t)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._failed = True  # FFmpeg must not be fed again after an I/O error: it can crash
+            msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SinkError(f"writing {self.tmp} failed: {msg}") from None
+        self.frames_written += 1
+
+    def close(self, complete: bool = True) -> Path:
+        """Flush and close. ``complete``: rename to the final name; else keep/remove the partial file.
+
+        Returns:
+            The path of the file left on disk (final or partial).
+        """
+        if self._closed:
+            return self.path if complete else self.tmp
+        self._closed = True
+        error = None
+        try:
+            if self._failed:  # after a failed write, flushing the encoder into the broken muxer crashes FFmpeg
+                raise OSError("an earlier write failed")
+            for pkt in self.stream.encode(None):
+                self.container.mux(pkt)
+            if self.audio is not None:
+                self.audio.close(self.container, None if complete else self.last_end)
+        except (av.error.FFmpegError, OSError) as exc:
+            error = exc
+        finally:
+            try:
+                self.container.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                error = error or exc
+        if error is not None or self._failed:
+            complete = False
+            if not self._failed:
+                self.warn(f"finishing {self.tmp} failed: {error}")
+        if complete and self.frames_written == 0:
+            complete = False  # nothing was written: never present an empty file as a finished output
+        if complete:
+            os.replace(self.tmp, self.path)
+            return self.path
+        if not self.keep_partial or self.frames_written == 0:
+            self.tmp.unlink(missing_ok=True)
+        return self.tmp
+
+
+def _choose_pix_fmt(codec, bit_depth: int) -> str:
+    names = [f.name for f in (codec.video_formats or [])]
+    if bit_depth > 8:
+        for cand in ("yuv420p10le", "yuv420p12le", "yuv444p10le"):
+            if cand in names:
+                return cand
+    for cand in ("yuv420p", "yuvj420p", "yuv444p", "rgb24"):
+        if not names or cand in names:
+            return cand
+    return names[0]

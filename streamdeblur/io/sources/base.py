@@ -1,0 +1,121 @@
+"""What every source shares: the one-line :class:`SourceError`, decode counters, the newest-frame
+hand-off of live sources, and :func:`open_video` (PyAV's open, with one-line errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+
+from ..frames import Frame
+
+log = logging.getLogger("streamdeblur.io")
+
+LIVE_SCHEMES = ("http", "https", "tcp", "udp", "rtsp", "rtmp", "srt")
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class SourceError(Exception):
+    """A source cannot be opened or read; the message is one line for the user."""
+
+
+class DecodeStats:
+    """Counters a source keeps while reading."""
+
+    def __init__(self) -> None:
+        self.dropped = 0  #: live frames overwritten before use
+        self.skipped_packets = 0  #: undecodable packets skipped (non-strict mode)
+        self.repaired_pts = 0  #: non-increasing timestamps moved forward
+        self.reconnects = 0
+
+
+def _is_url(spec: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec))
+
+
+# -- live hand-off ------------------------------------------------------------------------------
+
+
+class LatestFrame:
+    """One-slot hand-off: ``put`` replaces the held frame (counting a drop if it was never taken),
+    ``get`` waits for a frame newer than the last one taken."""
+
+    def __init__(self, stats: DecodeStats) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self.stats = stats
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.stats.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def close(self, error: BaseException | None = None) -> None:
+        with self._cond:
+            self._closed, self._error = True, error
+            self._cond.notify_all()
+
+    def get(self, timeout: float = 0.2) -> Frame | None:
+        """The newest unseen frame; None at end of stream. Raises the grabber's error, if any."""
+        with self._cond:
+            while self._frame is None:
+                if self._closed:
+                    if self._error is not None:
+                        raise self._error
+                    return None
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+
+class _LiveMixin:
+    """A grabber thread running ``self._grab(put)`` feeding a :class:`LatestFrame`."""
+
+    stats: DecodeStats
+    _stop: threading.Event
+
+    def _start_grabber(self, grab: Callable[[Callable[[Frame], None]], None]) -> LatestFrame:
+        slot = LatestFrame(self.stats)
+
+        def run() -> None:
+            try:
+                grab(slot.put)
+                slot.close()
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                slot.close(exc)
+
+        threading.Thread(target=run, name="grabber", daemon=True).start()
+        return slot
+
+    def _drain(self, slot: LatestFrame) -> Iterator[Frame]:
+        while not self._stop.is_set():
+            frame = slot.get()
+            if frame is None:
+                return
+            yield frame
+
+
+def open_video(spec: str | Path, options: dict | None = None, timeout: float | None = None):
+    """Open a container that has a video stream, or raise :class:`SourceError` with one line."""
+    try:
+        c = av.open(str(spec), options=options, timeout=timeout, metadata_errors="replace")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"cannot open {spec}: {_short(exc)}") from None
+    if not c.streams.video:
+        c.close()
+        raise SourceError(f"no video stream in {spec}")
+    return c
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:200]

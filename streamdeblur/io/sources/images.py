@@ -1,0 +1,83 @@
+"""Image folders, globs and single images, in name order."""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+# OpenCV's bundled FFmpeg prints its own errors to stderr; we report failures ourselves, in one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
+
+from ..color import ColorInfo
+from ..frames import Frame, SourceInfo
+from .base import IMAGE_EXTS, DecodeStats, SourceError
+
+
+class ImageSource:
+    """Images from a folder, a glob or one file, in name order; pts = index at ``fps``."""
+
+    live = False
+
+    def __init__(self, spec: str, fps: float = 25.0) -> None:
+        p = Path(spec)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        elif any(ch in spec for ch in "*?["):
+            files = sorted(Path(f) for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_EXTS)
+        else:
+            files = [p]
+        if not files:
+            raise SourceError(f"no images found in {spec}")
+        self.files = files
+        self.stats = DecodeStats()
+        self._stop = threading.Event()
+        first = self._read(files[0])
+        h, w = first.shape[:2]
+        rate = Fraction(fps).limit_denominator(1001)
+        self.info = SourceInfo(
+            name=p.name or spec,
+            width=w,
+            height=h,
+            fps=rate,
+            time_base=1 / rate,
+            color=ColorInfo(
+                "bt709" if h >= 720 else "bt601", "tv", "bt709", "iec61966-2-1", 16 if first.dtype == np.uint16 else 8, False
+            ),
+            frames=len(files),
+            duration=len(files) / float(rate),
+        )
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise SourceError(f"cannot read image {path}")
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.shape[2] == 4:
+            img = img[..., :3]
+        return np.ascontiguousarray(img[..., ::-1])
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def frames(self) -> Iterator[Frame]:
+        for i, f in enumerate(self.files):
+            if self._stop.is_set():
+                return
+            img = self._read(f)
+            if img.shape[:2] != (self.info.height, self.info.width):
+                raise SourceError(
+                    f"{f} is {img.shape[1]}x{img.shape[0]}, the first image was {self.info.width}x{self.info.height}"
+                )
+            yield Frame(img, i, i, self.info.time_base, self.info.color, f.name)

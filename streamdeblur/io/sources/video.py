@@ -1,0 +1,220 @@
+"""Video files and network streams read with PyAV (file semantics, or newest-frame for live URLs)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
+from ..frames import Frame, SourceInfo
+from ..timestamps import BestEffortTimestamps
+from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, _short, log, open_video
+
+
+class VideoSource(_LiveMixin):
+    """A video file or network stream read with PyAV (``thread_type="AUTO"``).
+
+    Args:
+        spec: file path or URL.
+        strict: stop at the first undecodable packet instead of skipping it.
+        live: newest-frame semantics; default: True for network URLs, False for files.
+        reconnect: for live streams, how many times to reopen after a disconnect (with backoff).
+        options: extra FFmpeg options for ``av.open`` (e.g. ``{"rw_timeout": "5000000"}``).
+        threads: decoder threads; 0 lets FFmpeg choose (one per core).
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        strict: bool = False,
+        live: bool | None = None,
+        reconnect: int = 5,
+        options: dict | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        threads: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.threads = threads
+        self.strict = strict
+        self.is_url = _is_url(spec)
+        self.live = live if live is not None else (self.is_url and spec.split(":", 1)[0].lower() in LIVE_SCHEMES)
+        self.reconnect = reconnect
+        self.options = dict(options or {})
+        if self.is_url:
+            self.options.setdefault("rw_timeout", "10000000")
+        self.stats = DecodeStats()
+        self._stop = threading.Event()
+        self.warn = on_warning or (lambda m: log.warning(m))
+        if not self.is_url:
+            p = Path(spec)
+            if not p.exists():
+                raise SourceError(f"input not found: {spec}")
+            if p.is_dir():
+                raise SourceError(f"input is a directory: {spec} (use a glob or 'batch' for folders)")
+            if p.stat().st_size == 0:
+                raise SourceError(f"input is empty (0 bytes): {spec}")
+        self._container = self._open()
+        self.info = self._describe()
+
+    def _open(self):
+        return open_video(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
+
+    def _describe(self) -> SourceInfo:
+        c = self._container
+        vs = c.streams.video[0]
+        cc = vs.codec_context
+        if cc is None or not cc.name:
+            raise SourceError(f"unsupported video codec in {self.spec}: no decoder for it")
+        if cc.width <= 0 or cc.height <= 0:
+            raise SourceError(f"cannot read the video size of {self.spec} (corrupt or unsupported stream)")
+        color = describe_stream(cc.height, cc.pix_fmt, cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc)
+        duration = None
+        if vs.duration is not None and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif c.duration:
+            duration = c.duration / av.time_base
+        fps = vs.average_rate or vs.guessed_rate
+        frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
+        return SourceInfo(
+            name=Path(self.spec).name if not self.is_url else self.spec,
+            width=cc.width,
+            height=cc.height,
+            fps=Fraction(fps) if fps else None,
+            time_base=vs.time_base,
+            color=color,
+            live=self.live,
+            frames=None if self.live else frames,
+            duration=None if self.live else duration,
+            path=None if self.is_url else Path(self.spec),
+            has_audio=bool(c.streams.audio) and not self.is_url,
+            codec=cc.name,
+        )
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def frames(self) -> Iterator[Frame]:
+        if self.live:
+            yield from self._drain(self._start_grabber(self._grab_live))
+        else:
+            yield from self._decode(self._container, 0)
+
+    def _decode(self, container, start_index: int) -> Iterator[Frame]:
+        """Decode every frame, flush packet included (the decoder's last frames come out of it)."""
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        if self.threads:
+            vs.codec_context.thread_count = self.threads
+        index = start_index
+        color: ColorInfo | None = None
+        last_pts: int | None = None
+        # presentation times: FFmpeg's best-effort rule with one frame of hindsight on files (packed
+        # B-frames in AVI give out-of-order pts), none on live streams (no added latency)
+        clock = BestEffortTimestamps(lookahead=0 if self.live else 1)
+        held: deque = deque()
+
+        def emit(vf, pts: int | None) -> Frame:
+            nonlocal color, last_pts, index
+            if color is None:  # one description per source: the first frame's tags, else the stream's
+                color = describe_frame(vf)
+                if not color.tagged and self.info.color.tagged:
+                    color = replace(self.info.color, bit_depth=color.bit_depth)
+            if pts is None and last_pts is not None and self.info.fps:
+                pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
+            if pts is not None and last_pts is not None and pts <= last_pts:
+                # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
+                self.stats.repaired_pts += 1
+                if self.stats.repaired_pts == 1:
+                    self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
+                pts = last_pts + 1
+            last_pts = pts
+            frame = Frame(
+                frame_to_rgb(vf, color),
+                index,
+                pts,
+                vf.time_base or vs.time_base,
+                color,
+                self.info.name,
+                time.monotonic() if self.live else 0.0,
+            )
+            index += 1
+            return frame
+
+        packets = container.demux(vs)
+        while not self._stop.is_set():
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.EOFError:
+                break
+            except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+                if self.strict:
+                    raise SourceError(f"corrupt data in {self.spec}: {_short(exc)} (--strict)") from None
+                self.stats.skipped_packets += 1
+                if self.stats.skipped_packets <= 3:
+                    self.warn(f"skipped unreadable data in {self.spec}: {_short(exc)}")
+                if self.stats.skipped_packets > 1000:
+                    raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
+                continue
+            try:
+                decoded = packet.decode()
+            except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
+                if self.strict:
+                    raise SourceError(
+                        f"undecodable packet in {self.spec} at pts {packet.pts}: {_short(exc)} (--strict)"
+                    ) from None
+                self.stats.skipped_packets += 1
+                if self.stats.skipped_packets <= 3:
+                    self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
+                continue
+            for vf in decoded:
+                held.append(vf)
+                for pts in clock.push(vf.pts, getattr(vf, "dts", None)):
+                    yield emit(held.popleft(), pts)
+        for pts in clock.flush():  # the frames held back for hindsight
+            yield emit(held.popleft(), pts)
+        if index == start_index and not self.live and not self._stop.is_set():
+            raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
+
+    def _grab_live(self, put: Callable[[Frame], None]) -> None:
+        attempts, index, container = 0, 0, self._container
+        while not self._stop.is_set():
+            try:
+                for frame in self._decode(container, index):
+                    put(frame)
+                    index = frame.index + 1
+                    attempts = 0
+            except SourceError:
+                raise
+            except (av.error.FFmpegError, OSError) as exc:
+                self.warn(f"stream error: {_short(exc)}")
+            if self._stop.is_set():
+                return
+            attempts += 1
+            if attempts > self.reconnect:
+                self.warn(f"stream {self.spec} ended; no reconnection after {self.reconnect} attempts")
+                return
+            delay = min(8.0, 0.5 * 2 ** (attempts - 1))
+            self.warn(f"stream {self.spec} disconnected; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
+            self.stats.reconnects += 1
+            if self._stop.wait(delay):
+                return
+            try:
+                container = av.open(self.spec, options=self.options, timeout=10.0, metadata_errors="replace")
+            except (av.error.FFmpegError, OSError) as exc:
+                self.warn(f"reconnect failed: {_short(exc)}")
