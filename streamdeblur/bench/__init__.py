@@ -1,1 +1,11 @@
-"""Benchmarks behind ``streamdeblur bench``: speed and memory, measured, never asserted in tests."""
+"""Benchmarks behind ``streamdeblur bench``: speed and memory, measured, never asserted in tests.
+
+Importing the package registers the benchmarks (``benchmarks``) in the registry (``registry``).
+"""
+
+from __future__ import annotations
+
+from . import benchmarks  # noqa: F401  (registration)
+from .registry import Report, bench_entry, list_benches, register_bench, run_benches
+
+__all__ = ["Report", "bench_entry", "list_benches", "register_bench", "run_benches"]

@@ -29,13 +29,13 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from rich.table import Table
 
 from ..compute.runtime import choose_device, compute_policy, configure
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
 from ..io.color import describe_frame, frame_to_rgb, rgb_to_frame
 from ..stages import Batch, StageContext, create_stage
+from .registry import Report, register_bench
 
 
 class PeakRSS:
@@ -332,73 +332,71 @@ def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> 
     q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
 
 
-def _two_columns(title: str, columns: tuple[str, str], rows) -> Table:
-    t = Table(title=title)
-    t.add_column(columns[0])
-    t.add_column(columns[1], justify="right")
-    for row in rows:
-        t.add_row(*row)
-    return t
+def _two(title: str, columns: tuple[str, str], rows) -> Report:
+    return Report(title, columns, list(rows))
 
 
-def run_bench(args, out) -> int:
-    what = args.what
-    tables = []
-    if what in ("all", "throughput"):
-        r = throughput(args)
+@register_bench("throughput", in_all=True, help="model-only vs end-to-end vs a naive loop, fps")
+def throughput_report(args) -> list[Report]:
+    r = throughput(args)
+    rows = [
+        ("model-only fps", f"{r['model_only_fps']:.3f}"),
+        ("end-to-end fps", f"{r['end_to_end_fps']:.3f}"),
+        ("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}"),
+        ("naive serial loop fps", f"{r['naive_fps']:.3f}"),
+        ("speed-up over naive", f"{r['speedup_over_naive']:.2f}×"),
+        *((f"busy: {k}", f"{v:.2f} s") for k, v in r["busy_s"].items()),
+        ("peak RSS", f"{r['peak_rss_mib']} MiB"),
+    ]
+    if "peak_cuda_mib" in r:
+        rows.append(("peak CUDA memory", f"{r['peak_cuda_mib']} MiB"))
+    title = (
+        f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
+        f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads"
+    )
+    return [_two(title, ("measure", "value"), rows)]
+
+
+@register_bench("scan", in_all=True, help="selective scan at L=65536: inference and chunked vs sequential")
+def scan_report(args) -> list[Report]:
+    r = scan_bench()
+    rows = [
+        ("inference (no autograd; used when no gradient is needed)", f"{r['inference_s']:.3f}"),
+        ("chunked (with autograd; training)", f"{r['chunked_s']:.3f}"),
+        ("sequential loop", f"{r['sequential_s']:.3f}"),
+        ("speed-up, inference / chunked", f"{r['speedup_inference']:.1f}× / {r['speedup']:.1f}×"),
+        ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
+    ]
+    title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
+    return [_two(title, ("implementation", "seconds"), rows)]
+
+
+@register_bench("bf16", in_all=True, help="PSNR and speed with and without bf16 autocast on the eval subsets")
+def bf16_report(args) -> list[Report]:
+    reports = []
+    for task, r in bf16_bench(args).items():
         rows = [
-            ("model-only fps", f"{r['model_only_fps']:.3f}"),
-            ("end-to-end fps", f"{r['end_to_end_fps']:.3f}"),
-            ("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}"),
-            ("naive serial loop fps", f"{r['naive_fps']:.3f}"),
-            ("speed-up over naive", f"{r['speedup_over_naive']:.2f}×"),
-            *((f"busy: {k}", f"{v:.2f} s") for k, v in r["busy_s"].items()),
-            ("peak RSS", f"{r['peak_rss_mib']} MiB"),
+            ("PSNR fp32", f"{r['fp32_psnr']:.4f} dB"),
+            ("PSNR bf16 autocast", f"{r['bf16_psnr']:.4f} dB"),
+            ("change", f"{r['psnr_change']:+.4f} dB"),
+            ("max |pixel difference|", f"{r['max_abs_diff']:.4f}"),
+            ("ms per crop fp32 / bf16", f"{r['fp32_ms']:.0f} / {r['bf16_ms']:.0f}"),
         ]
-        if "peak_cuda_mib" in r:
-            rows.append(("peak CUDA memory", f"{r['peak_cuda_mib']} MiB"))
-        title = (
-            f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
-            f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads"
-        )
-        tables.append(_two_columns(title, ("measure", "value"), rows))
-    if what in ("all", "scan"):
-        r = scan_bench()
-        rows = [
-            ("inference (no autograd; used when no gradient is needed)", f"{r['inference_s']:.3f}"),
-            ("chunked (with autograd; training)", f"{r['chunked_s']:.3f}"),
-            ("sequential loop", f"{r['sequential_s']:.3f}"),
-            ("speed-up, inference / chunked", f"{r['speedup_inference']:.1f}× / {r['speedup']:.1f}×"),
-            ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
-        ]
-        title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
-        tables.append(_two_columns(title, ("implementation", "seconds"), rows))
-    if what in ("all", "bf16"):
-        for task, r in bf16_bench(args).items():
-            rows = [
-                ("PSNR fp32", f"{r['fp32_psnr']:.4f} dB"),
-                ("PSNR bf16 autocast", f"{r['bf16_psnr']:.4f} dB"),
-                ("change", f"{r['psnr_change']:+.4f} dB"),
-                ("max |pixel difference|", f"{r['max_abs_diff']:.4f}"),
-                ("ms per crop fp32 / bf16", f"{r['fp32_ms']:.0f} / {r['bf16_ms']:.0f}"),
-            ]
-            title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
-            tables.append(_two_columns(title, ("measure", "value"), rows))
-    if what in ("memory",):
-        r = memory_bench(args)
-        tables.append(_two_columns("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()]))
-    if what in ("train-memory",):
-        r = train_memory_bench(args)
-        t = Table(title=f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²")
-        for c in ("mode", "peak RSS MiB", "increase MiB", "step s"):
-            t.add_column(c)
-        for k in ("store", "recompute"):
-            t.add_row(k, str(r[k]["peak_mib"]), str(r[k]["increase_mib"]), str(r[k]["step_s"]))
-        t.add_row("ratio recompute/store", f"{r['ratio']:.2f}", "", "")
-        tables.append(t)
-    for t in tables:
-        out.print(t)
-    return 0
+        title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
+        reports.append(_two(title, ("measure", "value"), rows))
+    return reports
 
 
-__all__ = ["run_bench", "throughput", "scan_bench", "memory_bench", "train_memory_bench"]
+@register_bench("memory", help="peak RSS for a 10 s and a 60 s clip, and a 4K frame through tiles")
+def memory_report(args) -> list[Report]:
+    r = memory_bench(args)
+    return [_two("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()])]
+
+
+@register_bench("train-memory", help="training-step peak memory with and without recomputation")
+def train_memory_report(args) -> list[Report]:
+    r = train_memory_bench(args)
+    rows = [(k, str(r[k]["peak_mib"]), str(r[k]["increase_mib"]), str(r[k]["step_s"])) for k in ("store", "recompute")]
+    rows.append(("ratio recompute/store", f"{r['ratio']:.2f}", "", ""))
+    title = f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²"
+    return [Report(title, ("mode", "peak RSS MiB", "increase MiB", "step s"), rows)]

@@ -1,22 +1,24 @@
-"""``streamdeblur info`` and ``streamdeblur models``: what this installation can do."""
+"""``streamdeblur info``: what this installation can do (versions, devices, codecs, and everything
+registered: models, stages, pipelines, executors, benchmarks)."""
 
 from __future__ import annotations
 
-import copy
+import argparse
 import platform
-import time
 
 import av
 import cv2
 import numpy as np
 import torch
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .. import __version__
-from ..models import create_model, list_models, model_info
+from ..errors import EXIT_OK
+from ..models import list_models
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
+from .console import out
+from .parser import version
 
 VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4", "mjpeg", "ffv1")
 AUDIO_ENCODERS = ("aac", "libopus", "libmp3lame", "flac")
@@ -30,10 +32,26 @@ def _has(name: str) -> bool:
         return False
 
 
-def print_info(out: Console) -> None:
-    from ..engine.config import list_pipelines
+NAME = "info"
+HELP = "versions, devices, codecs, models, stages, pipelines, executors, benchmarks"
 
-    t = Table(title=f"streamdeblur {__version__}", show_header=False)
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args) -> int:
+    out.print(info_table())
+    return EXIT_OK
+
+
+def info_table() -> Table:
+    """The ``info`` table."""
+    from ..bench import list_benches
+    from ..engine.config import list_pipelines
+    from ..scaleout import executor_class, list_executors
+
+    t = Table(title=f"streamdeblur {version()}", show_header=False)
     t.add_row("python", platform.python_version())
     t.add_row("torch", f"{torch.__version__} (threads {torch.get_num_threads()})")
     ffmpeg = av.ffmpeg_version_info
@@ -50,51 +68,7 @@ def print_info(out: Console) -> None:
         "stages", ", ".join(f"{s}{'*' if stage_class(s).needs_model else ''}" for s in list_stages()) + "  (* uses a model)"
     )
     t.add_row("pipelines", ", ".join(list_pipelines()))
-    t.add_row("executors", "local, " + _ray_line())
-    out.print(t)
-
-
-def _ray_line() -> str:
-    from importlib import metadata
-
-    try:
-        return f"ray {metadata.version('ray')}"
-    except metadata.PackageNotFoundError:
-        return 'ray (not installed: pip install "streamdeblur[ray]")'
-
-
-def count_macs(model: torch.nn.Module, h: int, w: int) -> float:
-    """Multiply-accumulates of one forward pass at ``h×w`` (convolutions, linear layers, einsums
-    and matmuls; FFTs, norms, elementwise ops and the scan recurrence excluded), in GMACs."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    meta = copy.deepcopy(model).to("meta")  # shapes only: nothing is computed, any size is instant
-    x = torch.zeros(1, 3, h, w, device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        meta.deblur(x) if hasattr(meta, "deblur") else meta(x)
-    return fc.get_total_flops() / 2 / 1e9
-
-
-def model_table(timing: bool = True) -> Table:
-    t = Table(title="models")
-    for col in ("name", "task", "parameters", "GMACs 256²", "GMACs 1280×720 (≈)", "CPU ms 256²", "bundled weights"):
-        t.add_column(col, justify="right" if col not in ("name", "task", "bundled weights") else "left")
-    torch.set_flush_denormal(True)
-    for name in list_models():
-        info = model_info(name)
-        m = create_model(name)
-        params = sum(p.numel() for p in m.parameters())
-        g256 = count_macs(m, 256, 256)
-        g720 = g256 * (1280 * 720) / (256 * 256)  # convolutions/linears scale with pixels (1728.0 measured for -b)
-        ms = ""
-        if timing:
-            x = torch.rand(1, 3, 256, 256)
-            with torch.inference_mode():
-                (m.deblur if hasattr(m, "deblur") else m)(x)
-                t0 = time.perf_counter()
-                reps = 2
-                for _ in range(reps):
-                    (m.deblur if hasattr(m, "deblur") else m)(x)
-                ms = f"{(time.perf_counter() - t0) / reps * 1000:.0f}"
-        t.add_row(name, info.task, f"{params:,}", f"{g256:.1f}", f"{g720:.1f}", ms, info.default_weights or "—")
+    status = {n: executor_class(n).status() for n in list_executors()}
+    t.add_row("executors", escape(", ".join(n if s == "ready" else f"{n} ({s})" for n, s in status.items())))
+    t.add_row("benchmarks", f"{', '.join(list_benches())}  (all: {', '.join(list_benches(in_all=True))})")
     return t

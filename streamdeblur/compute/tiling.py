@@ -28,6 +28,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from ..errors import UsageError
+
+FEATHERS = ("linear", "gaussian")  #: blending ramps across tile overlaps
+
 
 @dataclass(frozen=True)
 class TileSpec:
@@ -50,9 +54,16 @@ def grid(size: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
+def check_feather(kind: str) -> str:
+    """``kind`` if it is a known blending ramp (:data:`FEATHERS`), else a one-line :class:`UsageError`."""
+    if kind not in FEATHERS:
+        raise UsageError(f"unknown feather {kind!r}; allowed: {', '.join(FEATHERS)}")
+    return kind
+
+
 def _ramp(n: int, kind: str) -> torch.Tensor:
     t = (torch.arange(n, dtype=torch.float32) + 0.5) / n
-    if kind == "gaussian":
+    if check_feather(kind) == "gaussian":
         return torch.exp(-0.5 * ((1 - t) / 0.4) ** 2)
     return t
 
@@ -80,6 +91,54 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (ph, pw)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tiles of a padded ``hp×wp`` frame go: ``th×tw`` tiles at rows ``ys`` and columns ``xs``."""
+
+    hp: int
+    wp: int
+    th: int
+    tw: int
+    overlap: int
+    ys: list[int]
+    xs: list[int]
+
+    @property
+    def whole(self) -> bool:
+        """One tile covers the frame: run it whole."""
+        return len(self.ys) == 1 and len(self.xs) == 1
+
+
+def layout(h: int, w: int, tile: int | None, overlap: int, multiple: int = 8, max_pixels: int = 1280 * 736) -> Layout:
+    """The tiling geometry :func:`run_tiled` uses (and :func:`plan` reports): one place for it.
+
+    Args:
+        h, w: frame size before padding.
+        tile: tile side (rounded down to ``multiple``), or None for whole frames that fit ``max_pixels``.
+        overlap: wanted overlap; clamped to the tile and rounded down to even.
+        multiple: the model's size constraint (frames are padded to it).
+        max_pixels: whole-frame limit when ``tile`` is None (larger frames use 512-px tiles).
+
+    Returns:
+        The :class:`Layout`.
+
+    Example:
+        >>> lay = layout(128, 192, 64, 16)
+        >>> len(lay.ys), len(lay.xs), lay.overlap
+        (3, 4, 16)
+    """
+    hp, wp = math.ceil(h / multiple) * multiple, math.ceil(w / multiple) * multiple
+    if tile is None:
+        if hp * wp <= max_pixels:
+            return Layout(hp, wp, hp, wp, 0, [0], [0])
+        tile = 512
+    tile = max(multiple, tile - tile % multiple)
+    th, tw = min(tile, hp), min(tile, wp)
+    overlap = max(0, min(overlap, th - multiple, tw - multiple))
+    overlap -= overlap % 2
+    return Layout(hp, wp, th, tw, overlap, grid(hp, th, overlap), grid(wp, tw, overlap))
 
 
 def run_tiled(
@@ -127,17 +186,11 @@ def run_tiled(
                 aux.extend((i, 0, 0, hp, wp, extra[i]) for i in range(n))
         return res[..., :h, :w]
 
-    if tile is None:
-        if hp * wp <= max_pixels:
-            return whole()
-        tile = 512
-    tile = max(multiple, tile - tile % multiple)
-    th, tw = min(tile, hp), min(tile, wp)
-    overlap = max(0, min(overlap, th - multiple, tw - multiple))
-    overlap -= overlap % 2
-    ys, xs = grid(hp, th, overlap), grid(wp, tw, overlap)
-    if len(ys) == 1 and len(xs) == 1:
+    check_feather(feather)
+    lay = layout(h, w, tile, overlap, multiple, max_pixels)
+    if lay.whole:
         return whole()
+    th, tw, ys, xs = lay.th, lay.tw, lay.ys, lay.xs
     levels = model.pyramid(xp) if hasattr(model, "pyramid") else [xp]
     boxes = [(i, y, x0) for i in range(n) for y in ys for x0 in xs]
     out = torch.zeros((n, 3, hp, wp), dtype=torch.float32, device=x.device)
@@ -182,11 +235,6 @@ def _forward(model, x: torch.Tensor, levels: list[torch.Tensor] | None, kwargs: 
 
 
 def plan(h: int, w: int, spec: TileSpec, multiple: int = 8) -> tuple[int, int]:
-    """Number of tiles per frame (rows, cols) that :func:`run_tiled` will use."""
-    hp, wp = math.ceil(h / multiple) * multiple, math.ceil(w / multiple) * multiple
-    if spec.tile is None and hp * wp <= spec.max_pixels:
-        return 1, 1
-    t = spec.tile or 512
-    t = max(multiple, t - t % multiple)
-    ov = max(0, min(spec.overlap, min(t, hp) - multiple, min(t, wp) - multiple))
-    return len(grid(hp, min(t, hp), ov)), len(grid(wp, min(t, wp), ov))
+    """Number of tiles per frame (rows, cols) that :func:`run_tiled` will use (same :func:`layout`)."""
+    lay = layout(h, w, spec.tile, spec.overlap, multiple, spec.max_pixels)
+    return len(lay.ys), len(lay.xs)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from ..io.sources import open_source
@@ -41,11 +43,18 @@ def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
     return provide
 
 
-def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> list:
-    """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
+def _compute(cfg: PipelineConfig) -> tuple[torch.device, int, bool]:
+    """Device chosen and configured (threads), then the batch and bf16 policy for it."""
     device = choose_device(cfg.device)
     configure(device, cfg.threads)
-    return _stages(cfg, device, compute_policy(device, cfg.batch, cfg.bf16)[1], warn)
+    batch, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
+    return device, batch, bf16
+
+
+def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> list:
+    """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
+    device, _, bf16 = _compute(cfg)
+    return _stages(cfg, device, bf16, warn)
 
 
 def _stages(cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None]) -> list:
@@ -67,9 +76,7 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         check_output(Path(out), inputs, job.overwrite)
     if cfg.preview and not display_available():
         raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
-    device = choose_device(cfg.device)
-    configure(device, cfg.threads)
-    batch, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
+    device, batch, bf16 = _compute(cfg)
     threads = codec_threads(device)
     source = open_source(
         job.input,

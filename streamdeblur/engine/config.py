@@ -31,12 +31,9 @@ from typing import Any
 
 import yaml
 
+from ..errors import ConfigError, one_line
 from ..stages import list_stages as _list_stages
 from ..stages import stage_class
-
-
-class ConfigError(Exception):
-    """Invalid pipeline configuration; the message is one line with file and line."""
 
 
 @dataclass
@@ -160,7 +157,7 @@ def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
     except yaml.YAMLError as exc:  # e.g. a !!python/object tag: safe loading refuses to build it
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or one_line(exc)
         raise ConfigError(f"{filename}{line}: {problem}") from None
 
 
@@ -170,7 +167,7 @@ def _parse(text: str, filename: str) -> PipelineConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or one_line(exc)
         raise ConfigError(f"{filename}{line}: invalid YAML: {problem}") from None
     if root is None:
         raise ConfigError(f"{filename}: empty pipeline file")

@@ -30,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from ..compute.transfer import images_to_tensor, tensor_to_images
+from ..errors import one_line
 from ..io.frames import Frame, SourceInfo
 from ..stages.base import Batch, Stage
 
@@ -48,7 +49,9 @@ class Progress:
     elapsed: float = 0.0
     fps: float = 0.0
     dropped: int = 0
-    skipped: int = 0
+    skipped: int = 0  #: undecodable packets skipped
+    repaired: int = 0  #: non-increasing timestamps moved forward
+    reconnects: int = 0  #: live sources: reopened after a disconnect
     live: bool = False
     latency: float | None = None  #: live: seconds from capture to written, last frame
     busy: dict[str, float] = field(default_factory=dict)  #: busy seconds per part (decode, stages, encode)
@@ -73,6 +76,7 @@ class RunResult:
     interrupted: bool = False
     error: str | None = None
     error_kind: str | None = None  #: class name of the first exception
+    exception: BaseException | None = field(default=None, repr=False)  #: the first exception (for its exit code)
 
     @property
     def ok(self) -> bool:
@@ -86,25 +90,6 @@ def output_info(info: SourceInfo, stages: list[Stage]) -> SourceInfo:
         if hasattr(s, "output_size"):
             h, w = s.output_size(h, w)
     return replace(info, height=h, width=w)
-
-
-def to_tensor(frames: list[Frame], device: torch.device) -> torch.Tensor:
-    """Frames' RGB arrays → ``N×3×H×W`` float32 in [0, 1] on ``device`` (scaled on the device)."""
-    arr = np.stack([f.image for f in frames])
-    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    t = torch.from_numpy(arr.astype(np.int32) if arr.dtype == np.uint16 else arr)
-    if device.type == "cuda":
-        t = t.pin_memory().to(device, non_blocking=True)
-    return t.permute(0, 3, 1, 2).float().div_(scale)
-
-
-def to_images(t: torch.Tensor, like: np.dtype) -> list[np.ndarray]:
-    """``N×3×H×W`` in [0, 1] → list of ``H×W×3`` uint8/uint16 arrays (quantised on the device)."""
-    if like == np.uint16:
-        q = t.clamp(0, 1).mul(65535).round_().to(torch.int32).permute(0, 2, 3, 1).cpu().numpy().astype(np.uint16)
-    else:
-        q = t.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(q)
 
 
 class Pipeline:
@@ -140,6 +125,7 @@ class Pipeline:
         self._stop = threading.Event()  # hard stop: error
         self._drain = threading.Event()  # graceful: stop reading, finish in flight
         self._error: tuple[str, str] | None = None
+        self._exception: BaseException | None = None
         self._lock = threading.Lock()
         self._t0 = 0.0
         self._progress = Progress(total=source.info.frames, live=self.live)
@@ -159,8 +145,9 @@ class Pipeline:
     def _fail(self, exc: BaseException, where: str) -> None:
         with self._lock:
             if self._error is None:
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                msg = one_line(exc)
                 self._error = (f"{msg}", type(exc).__name__)
+                self._exception = exc
                 self._trace = f"{where}: " + "".join(traceback.format_exception(exc))
         self._stop.set()
         self._drain.set()
@@ -259,15 +246,15 @@ class Pipeline:
             self._put_end(self.out_q, self._stop)
 
     def _process(self, frames: list[Frame]) -> list[Frame]:
-        images = to_tensor(frames, self.device)
-        batch = Batch(images=images, frames=frames, original=images)
+        images = images_to_tensor([f.image for f in frames], self.device)
+        batch = Batch(images=images, frames=frames, original=images.clone())  # stages may work in place
         for stage in self.stages:
             t = time.perf_counter()
             batch = stage(batch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self._busy[stage.name] += time.perf_counter() - t
-        out = to_images(batch.images, frames[0].image.dtype)
+        out = tensor_to_images(batch.images, frames[0].image.dtype)
         return [replace(f, image=img) for f, img in zip(frames, out)]
 
     def _writer(self) -> None:
@@ -305,6 +292,8 @@ class Pipeline:
         stats = getattr(self.source, "stats", None)
         p.dropped = (stats.dropped if stats else 0) + self._dropped_q
         p.skipped = stats.skipped_packets if stats else 0
+        p.repaired = getattr(stats, "repaired_pts", 0)
+        p.reconnects = getattr(stats, "reconnects", 0)
         return p
 
     def run(self, on_progress: Callable[[Progress], None] | None = None, interval: float = 0.25) -> RunResult:
@@ -351,6 +340,7 @@ class Pipeline:
         result = RunResult(self.progress(), output, interrupted)
         if self._error is not None:
             result.error, result.error_kind = self._error
+            result.exception = self._exception
         if on_progress:
             on_progress(result.progress)
         return result

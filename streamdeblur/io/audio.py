@@ -4,12 +4,13 @@ re-encoded (AAC; Opus for WebM), interleaved as the video advances.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
+
+from .streamcopy import can_stream_copy
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 
@@ -24,7 +25,7 @@ class AudioCopier:
         for s in self._in.streams.audio:
             if s.codec_context is None or not s.codec_context.name:
                 continue
-            if _can_copy(s, fmt):
+            if can_stream_copy(s, fmt):
                 self._streams.append((s, container.add_stream_from_template(s), None))
             else:
                 codec, rate = AUDIO_FALLBACK.get(fmt, ("aac", None))
@@ -98,15 +99,3 @@ class AudioCopier:
                 self._done = True
                 self._flush(container)
         self._in.close()
-
-
-def _can_copy(stream, fmt: str) -> bool:
-    """Try the stream copy on a scratch container of the same format (nunif's dry run)."""
-    try:
-        buf = io.BytesIO()
-        with av.open(buf, "w", format=fmt) as c:
-            c.add_stream_from_template(stream)
-            c.start_encoding()
-        return True
-    except Exception:  # noqa: BLE001
-        return False

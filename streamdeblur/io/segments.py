@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -40,6 +39,7 @@ import av
 
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path
 from .sources import SourceError, open_video
+from .streamcopy import can_stream_copy
 
 
 @dataclass(frozen=True)
@@ -138,14 +138,8 @@ def plan_cuts(path: str | Path, segments: int | None = None, seconds: float | No
 def _segment_format(stream) -> tuple[str, str]:
     """MP4 when the codec goes into it (exact time base and absolute pts), else NUT."""
     for fmt, suf in (("mp4", ".mp4"), ("nut", ".nut")):
-        try:
-            buf = io.BytesIO()
-            with av.open(buf, "w", format=fmt) as c:
-                c.add_stream_from_template(stream)
-                c.start_encoding()
+        if can_stream_copy(stream, fmt):
             return fmt, suf
-        except Exception:  # noqa: BLE001 - try the next container
-            continue
     raise SourceError(f"video codec {stream.codec_context.name} cannot be cut by stream copy")
 
 

@@ -25,7 +25,7 @@ Inputs are RGB in [0, 1], ``N×3×H×W`` with ``H`` and ``W`` multiples of 8 (se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -52,7 +52,6 @@ class DeepRFTv2Config:
     mid_decoder: tuple[LevelSpec, ...] = (("naf", 8), ("naf", 4), ("naf", 1))
     kernel_levels: int = 4
     d_state: int = 8
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass

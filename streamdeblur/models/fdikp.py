@@ -1,8 +1,8 @@
 """FDIKP: "Frequency-Driven Inverse Kernel Prediction for Single Image Defocus Deblurring"
 (arXiv 2508.12736), reconstructed.
 
-The paper publishes no code and its body was not readable here; the spec
-(``shared/design/fdikp.md`` §3) reconstructs what the abstract leaves open. Every such piece is
+The paper publishes no code and its body was not readable here; this file reconstructs what the
+abstract leaves open. Every such piece is
 marked **[GUESS]** below (with the predecessor it follows) so it can be corrected when the paper
 can be read; the paper states only: a *small set* of inverse kernels predicted from a *spatial and
 a frequency branch* (DIKP), applied *position-adaptively* (PAC), and a *dual-domain,
@@ -32,7 +32,7 @@ from .blocks import NAFBlock
 
 @dataclass(frozen=True)
 class FDIKPConfig:
-    """Sizes; defaults follow the spec's table (fdikp.md §3.6), narrower for CPU use. [GUESS]"""
+    """Sizes; defaults are narrower than the paper's model, for CPU use. [GUESS]"""
 
     width: int = 24  #: U-Net widths width·(1, 2, 4)
     blocks: int = 2  #: NAF blocks per U-Net level
@@ -109,7 +109,7 @@ def pac(x: torch.Tensor, kernels: torch.Tensor, modulation: torch.Tensor) -> tor
         modulation: ``B×k²×H×W`` per-pixel tap modulation, shared by the N kernels.
 
     Returns:
-        ``B×N×3×H×W`` candidates. Shift-and-accumulate over taps (fdikp.md §6.3): no unfold, so
+        ``B×N×3×H×W`` candidates. Shift-and-accumulate over taps: no unfold, so
         memory stays ``O(N·3 + k²)`` per pixel.
     """
     b, _, h, w = x.shape

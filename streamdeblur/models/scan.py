@@ -40,8 +40,6 @@ try:  # optional fused CUDA kernel
 except Exception:  # pragma: no cover - depends on the machine
     _mamba_scan = None
 
-#: Which implementation :func:`selective_scan` uses: ``auto``, ``sequential``, ``chunked`` or ``mamba``.
-SCAN_IMPL = "auto"
 #: Below this length ``auto`` runs the sequential loop (fewer, larger steps do not pay off).
 CHUNKED_MIN_LENGTH = 1024
 
@@ -287,15 +285,15 @@ def selective_scan(
     D: torch.Tensor | None = None,
     delta_bias: torch.Tensor | None = None,
     delta_softplus: bool = True,
-    impl: str | None = None,
+    impl: str = "auto",
 ) -> torch.Tensor:
-    """Selective scan with the implementation chosen by ``impl`` (default :data:`SCAN_IMPL`).
+    """Selective scan with the implementation chosen by ``impl`` (``auto``, ``sequential``, ``chunked``,
+    ``inference`` or ``mamba``).
 
     ``auto`` uses ``mamba_ssm`` on CUDA when installed, else for sequences of at least
     :data:`CHUNKED_MIN_LENGTH` the chunked scan — :func:`selective_scan_inference` when no
     gradient is needed — else the sequential loop.
     """
-    impl = impl or SCAN_IMPL
     if u.device.type == "meta":  # shape-only runs (e.g. counting MACs): no recurrence to evaluate
         return torch.empty(u.shape, dtype=torch.float32, device="meta")
     if impl == "auto":

@@ -25,10 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-class WeightsError(Exception):
-    """A checkpoint could not be used; the message says why in one line."""
-
+from ..errors import WeightsError, one_line
 
 _WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
 
@@ -46,7 +43,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise WeightsError(
-            f"refused {path}: it holds Python objects beyond tensors (weights_only load failed: {str(exc).splitlines()[0]})"
+            f"refused {path}: it holds Python objects beyond tensors (weights_only load failed: {one_line(exc)})"
         ) from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
         raise WeightsError(f"cannot read {path} as a PyTorch checkpoint (truncated or not a checkpoint): {exc}") from None

@@ -1,6 +1,6 @@
-"""Where segments run: here, one after the other (``local``), or on a Ray cluster (``ray``).
+"""The ``ray`` executor: segments of many files on a Ray cluster.
 
-Both executors work on the same :class:`~streamdeblur.scaleout.plan.SegmentPlan`\\ s, so a run
+It works on the same :class:`~streamdeblur.scaleout.plan.SegmentPlan`\\ s, so a run
 started on one machine can be resumed on a cluster and the other way round.
 
 **Ray.** One actor per worker holds one model instance (the stages are built once and reused for
@@ -25,13 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.config import PipelineConfig
+from ..errors import ExecutorError, one_line
 from .plan import SegmentPlan, config_fingerprint, finish, prepare, process_segment
+from .registry import Executor, register_executor
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
-
-
-class ExecutorError(Exception):
-    """The executor cannot run (Ray missing or unreachable); one line for the user."""
 
 
 @dataclass
@@ -49,6 +47,7 @@ class FileOutcome:
 
 
 def import_ray():
+    """The ``ray`` module, or a one-line :class:`ExecutorError` saying how to install it."""
     try:
         import ray
     except ImportError:
@@ -88,7 +87,7 @@ def _worker_class(ray):
                         src, dst, cfg, stages=self._stages[fingerprint], warn=warnings.append, on_progress=on_progress
                     )
                 except Exception as exc:  # noqa: BLE001 - returned to the driver as one line
-                    return key, False, f"{type(exc).__name__}: {exc}".splitlines()[0], 0
+                    return key, False, one_line(f"{type(exc).__name__}: {exc}"), 0
                 if not res.ok or not dst.exists():
                     return key, False, res.error or "interrupted", res.progress.done
                 if board is not None:
@@ -139,7 +138,7 @@ def run_ray(
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         except Exception as exc:  # noqa: BLE001
-            raise ExecutorError(f"cannot start or reach Ray ({address or 'local'}): {exc}".splitlines()[0]) from None
+            raise ExecutorError(one_line(f"cannot start or reach Ray ({address or 'local'}): {exc}")) from None
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
     n = workers or (gpus if gpus else max(1, int(res.get("CPU", 1)) // 2))
@@ -161,7 +160,7 @@ def run_ray(
                 inp, out, cfg, segments=segments or (None if seconds else 1), seconds=seconds, overwrite=overwrite, warn=warn
             )
         except Exception as exc:  # noqa: BLE001 - this file fails, the others go on
-            oc.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            oc.error = one_line(exc)
             continue
         plans[fi] = plan
         oc.segments, oc.reused = len(plan.specs), plan.reused
@@ -195,7 +194,7 @@ def run_ray(
                 try:
                     _, ok, payload, _n = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker died: counts as a failed attempt
-                    ok, payload = False, f"worker lost: {exc}".splitlines()[0]
+                    ok, payload = False, one_line(f"worker lost: {exc}")
                 if ok:
                     dst = plan.dst(i)
                     tmp = dst.with_name(dst.name + ".tmp")
@@ -230,4 +229,16 @@ def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn) -> No
         finish(plan, audio=cfg.output.audio, warn=warn)
         oc.ok = True
     except Exception as exc:  # noqa: BLE001
-        oc.error = f"join failed: {exc}".splitlines()[0]
+        oc.error = one_line(f"join failed: {exc}")
+
+
+@register_executor("ray")
+class RayExecutor(Executor):
+    help = "a Ray cluster (--address); files and segments spread over its workers"
+    whole_batch = True  #: the command hands it all its files at once
+
+    @classmethod
+    def check(cls) -> None:
+        import_ray()
+
+    run = staticmethod(run_ray)

@@ -64,7 +64,6 @@ class Stage:
 
     name: ClassVar[str] = ""
     needs_model: ClassVar[bool] = False
-    needs_device: ClassVar[bool] = False
     provides: ClassVar[frozenset[str]] = frozenset()  #: side outputs it can produce
     requires: ClassVar[frozenset[str]] = frozenset()  #: side outputs it reads
 

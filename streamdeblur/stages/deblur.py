@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from ..compute.tiling import run_tiled
+from ..compute.tiling import check_feather, run_tiled
 from ..models import create_model, model_info
 from .base import Batch, Stage, StageContext, register_stage
 
@@ -28,7 +28,6 @@ class ModelStage(Stage):
     """
 
     needs_model = True
-    needs_device = True
     default_model: ClassVar[str] = ""
 
     @dataclass
@@ -46,6 +45,7 @@ class ModelStage(Stage):
         super().__init__(options, ctx)
         o = self.options
         o.model = o.model or self.default_model
+        check_feather(o.feather)
         info = model_info(o.model)
         weights = None if o.weights in ("none", "random") else o.weights
         self.model = create_model(o.model, weights=weights, device=self.ctx.device)

@@ -41,8 +41,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}
+from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
+
 #: Photos we leave out although they are photographs (reason recorded in the manifest).
 DROP = {
     "usr/share/doc/opencv-doc/examples/data/messi5.jpg": "watermarked press photo of a real person; licence unclear",

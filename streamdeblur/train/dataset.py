@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..compute.transfer import images_to_tensor
 from .blur import BlurConfig, BlurSample, average_frames, synthesize
 from .defocus import DefocusConfig, synthesize_defocus
 
@@ -29,8 +30,8 @@ MARGIN = 32
 
 
 def to_tensor(img_u8: np.ndarray) -> torch.Tensor:
-    """``H×W×3`` uint8 → ``3×H×W`` float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(img_u8)).permute(2, 0, 1).float().div_(255.0)
+    """``H×W×3`` uint8 → ``3×H×W`` float32 in [0, 1] (:func:`~streamdeblur.compute.transfer.images_to_tensor`)."""
+    return images_to_tensor([img_u8], torch.device("cpu"))[0]
 
 
 def _read(path: Path) -> np.ndarray:

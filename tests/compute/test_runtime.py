@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from streamdeblur.engine.config import parse_pipeline
 
 from streamdeblur.compute import runtime
+from streamdeblur.engine.config import parse_pipeline
 
 
 @pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, False, True), (False, True, True), (False, False, False)])
@@ -39,8 +39,9 @@ def test_auto_batch_per_device():
 
 def test_cpu_pipeline_gives_the_codecs_one_thread_each(tmp_path):
     import media
-    from streamdeblur.engine.config import PipelineConfig, StageSpec
+
     from streamdeblur.engine.build import Job, build
+    from streamdeblur.engine.config import PipelineConfig, StageSpec
 
     clip = media.write_video(tmp_path / "in.mp4", frames=12, size=(160, 96))
     cfg = PipelineConfig(device="cpu", stages=[StageSpec("identity")])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import av
 import pytest
 import torch
-from streamdeblur.compute.tiling import TileSpec, grid, pad_to_multiple, plan, run_tiled, tile_weight
 
+from streamdeblur.compute.tiling import TileSpec, grid, pad_to_multiple, plan, run_tiled, tile_weight
 from streamdeblur.models import create_model
 from streamdeblur.train.metrics import psnr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from streamdeblur.engine.config import ConfigError, apply_overrides, list_pipelines, load_pipeline, parse_pipeline
 
 SHIPPED = ["batch", "compare", "defocus", "motion", "overlay", "webcam"]

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import media
 import pytest
-from streamdeblur.engine.pipeline import Pipeline
 from streams import MJPEGServer, read_stamp
 
 from streamdeblur.cli import main
+from streamdeblur.engine.pipeline import Pipeline
 from streamdeblur.io.sources import CameraSource, VideoSource
 from streamdeblur.stages import Stage, register_stage
 

@@ -14,11 +14,11 @@ import cv2
 import media
 import numpy as np
 import pytest
-from streamdeblur.scaleout.plan import work_dir
 
-import streamdeblur.cli as cli
+import streamdeblur.cli.scale as cli  # where segmented runs call run_job
 from streamdeblur.cli import main
 from streamdeblur.io.segments import clean_keyframes, plan_cuts, split
+from streamdeblur.scaleout.plan import work_dir
 
 pytestmark = pytest.mark.usefixtures("require_ffmpeg")
 

@@ -10,6 +10,8 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
+from ...errors import SinkError
+
 log = logging.getLogger("streamdeblur.io")
 
 FORMAT_BY_SUFFIX = {
@@ -21,10 +23,6 @@ FORMAT_BY_SUFFIX = {
     ".avi": "avi",
     ".ts": "mpegts",
 }
-
-
-class SinkError(Exception):
-    """The output cannot be written; one line for the user."""
 
 
 def partial_path(path: Path) -> Path:

@@ -35,7 +35,6 @@ class PreviewSink:
         self.title = title
         self.on_quit = on_quit
         self.frames_written = 0
-        self.frames_shown = 0
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._closing = False
@@ -52,7 +51,6 @@ class PreviewSink:
                     closing = self._closing
                 if img is not None:
                     cv2.imshow(self.title, img)
-                    self.frames_shown += 1
                 key = cv2.waitKey(1) & 0xFF
                 if key in (ord("q"), 27) and self.on_quit:
                     self.on_quit()

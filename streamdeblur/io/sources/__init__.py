@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import IMAGE_EXTS, LIVE_SCHEMES, DecodeStats, LatestFrame, SourceError, _is_url, open_video
+from .base import IMAGE_EXTS, LIVE_SCHEMES, VIDEO_EXTS, DecodeStats, LatestFrame, SourceError, _is_url, open_video
 from .camera import CameraSource
 from .images import ImageSource
 from .video import VideoSource
@@ -34,6 +34,7 @@ __all__ = [
     "LatestFrame",
     "Source",
     "SourceError",
+    "VIDEO_EXTS",
     "VideoSource",
     "open_source",
     "open_video",

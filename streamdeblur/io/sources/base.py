@@ -12,16 +12,15 @@ from pathlib import Path
 
 import av
 
+from ...errors import SourceError, one_line
 from ..frames import Frame
 
 log = logging.getLogger("streamdeblur.io")
 
 LIVE_SCHEMES = ("http", "https", "tcp", "udp", "rtsp", "rtmp", "srt")
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-class SourceError(Exception):
-    """A source cannot be opened or read; the message is one line for the user."""
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  #: read as image sequences
+#: video files, as folders are searched for them (``batch``, ``data build``)
+VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
 class DecodeStats:
@@ -109,13 +108,8 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
     try:
         c = av.open(str(spec), options=options, timeout=timeout, metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"cannot open {spec}: {_short(exc)}") from None
+        raise SourceError(f"cannot open {spec}: {one_line(exc, 200)}") from None
     if not c.streams.video:
         c.close()
         raise SourceError(f"no video stream in {spec}")
     return c
-
-
-def _short(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return msg[:200]

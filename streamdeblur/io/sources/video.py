@@ -12,10 +12,11 @@ from pathlib import Path
 
 import av
 
+from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from ..frames import Frame, SourceInfo
 from ..timestamps import BestEffortTimestamps
-from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, _short, log, open_video
+from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
 
 
 class VideoSource(_LiveMixin):
@@ -99,8 +100,13 @@ class VideoSource(_LiveMixin):
 
     def close(self) -> None:
         self._stop.set()
+        self._close_container()
+
+    def _close_container(self) -> None:
+        c, self._container = self._container, None
         try:
-            self._container.close()
+            if c is not None:
+                c.close()
         except Exception:  # noqa: BLE001
             pass
 
@@ -164,10 +170,10 @@ class VideoSource(_LiveMixin):
                 break
             except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
                 if self.strict:
-                    raise SourceError(f"corrupt data in {self.spec}: {_short(exc)} (--strict)") from None
+                    raise SourceError(f"corrupt data in {self.spec}: {one_line(exc, 200)} (--strict)") from None
                 self.stats.skipped_packets += 1
                 if self.stats.skipped_packets <= 3:
-                    self.warn(f"skipped unreadable data in {self.spec}: {_short(exc)}")
+                    self.warn(f"skipped unreadable data in {self.spec}: {one_line(exc, 200)}")
                 if self.stats.skipped_packets > 1000:
                     raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
                 continue
@@ -176,11 +182,11 @@ class VideoSource(_LiveMixin):
             except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
                 if self.strict:
                     raise SourceError(
-                        f"undecodable packet in {self.spec} at pts {packet.pts}: {_short(exc)} (--strict)"
+                        f"undecodable packet in {self.spec} at pts {packet.pts}: {one_line(exc, 200)} (--strict)"
                     ) from None
                 self.stats.skipped_packets += 1
                 if self.stats.skipped_packets <= 3:
-                    self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {_short(exc)}")
+                    self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {one_line(exc, 200)}")
                 continue
             for vf in decoded:
                 held.append(vf)
@@ -192,17 +198,18 @@ class VideoSource(_LiveMixin):
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
 
     def _grab_live(self, put: Callable[[Frame], None]) -> None:
-        attempts, index, container = 0, 0, self._container
+        attempts, index = 0, 0
         while not self._stop.is_set():
             try:
-                for frame in self._decode(container, index):
-                    put(frame)
-                    index = frame.index + 1
-                    attempts = 0
+                if self._container is not None:  # None: the last reconnect failed
+                    for frame in self._decode(self._container, index):
+                        put(frame)
+                        index = frame.index + 1
+                        attempts = 0
             except SourceError:
                 raise
             except (av.error.FFmpegError, OSError) as exc:
-                self.warn(f"stream error: {_short(exc)}")
+                self.warn(f"stream error: {one_line(exc, 200)}")
             if self._stop.is_set():
                 return
             attempts += 1
@@ -214,7 +221,10 @@ class VideoSource(_LiveMixin):
             self.stats.reconnects += 1
             if self._stop.wait(delay):
                 return
+            self._close_container()  # the dead connection's socket and decoder go now, not at exit
             try:
-                container = av.open(self.spec, options=self.options, timeout=10.0, metadata_errors="replace")
-            except (av.error.FFmpegError, OSError) as exc:
-                self.warn(f"reconnect failed: {_short(exc)}")
+                self._container = self._open()
+                if self._stop.is_set():  # closed while we were reconnecting
+                    self._close_container()
+            except SourceError as exc:
+                self.warn(f"reconnect failed: {exc}")

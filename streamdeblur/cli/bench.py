@@ -1,0 +1,43 @@
+"""``streamdeblur bench``: runs a registered benchmark (``--what``) and prints its tables."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from ..errors import EXIT_OK
+from .console import out
+
+NAME = "bench"
+HELP = "throughput benchmark: model-only vs end-to-end vs a naive loop"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..bench import list_benches
+
+    p.add_argument("--model", default="deeprftv2-t")
+    p.add_argument("--size", default="640x360")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=0, help="frames per model call (0: auto, as in the pipeline)")
+    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
+    names = ["all", *list_benches()]
+    p.add_argument("--what", default="all", choices=names, metavar="WHAT", help=" | ".join(names))
+    p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
+
+
+def run(args) -> int:
+    from ..bench import run_benches
+
+    for rep in run_benches(args.what, args):
+        t = Table(title=rep.title)
+        for i, col in enumerate(rep.columns):
+            t.add_column(col, justify="right" if len(rep.columns) == 2 and i == 1 else "left")
+        for row in rep.rows:
+            t.add_row(*row)
+        out.print(t)
+    return EXIT_OK

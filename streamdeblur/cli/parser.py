@@ -1,0 +1,112 @@
+"""The argument parser: the flags several commands share, and the top-level parser that asks each
+command module (``NAME``, ``HELP``, ``add_arguments``) for its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+
+from ..errors import EXIT_USAGE
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr and exit 2 (``-h`` shows the usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        from .console import error
+
+        error(f"{message} (see {self.prog} --help)", where=self.prog)
+        sys.exit(EXIT_USAGE)
+
+
+def version() -> str:
+    """The installed package's version (the CLI sits below the package root, so it asks the installer)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("streamdeblur")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> None:
+    """The flags that pick and adjust a pipeline (``run``, ``webcam``, ``batch``)."""
+    p.add_argument(
+        "--pipeline", default=default_pipeline, help=f"shipped pipeline name or YAML file (default {default_pipeline})"
+    )
+    p.add_argument("--model", help="model name (see 'streamdeblur models')")
+    p.add_argument("--weights", help="checkpoint path, or 'default' for the bundled weights")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
+    p.add_argument("--overlap", type=int, help="tile overlap in pixels")
+    p.add_argument("--batch", type=int, help="frames per model call (0: auto — 1 on CPU, 2 on CUDA)")
+    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast (default: on where the CPU has AMX or AVX-512 BF16, or the GPU supports bf16)",
+    )
+    p.add_argument("--crf", type=int, help="encoder quality (lower is better)")
+    p.add_argument("--preset", help="encoder preset (e.g. medium, fast)")
+    p.add_argument("--codec", help="video encoder (libx264, libx265, libvpx-vp9, libsvtav1, …)")
+    p.add_argument("--no-audio", action="store_true", help="do not copy audio")
+    p.add_argument("--strict", action="store_true", default=None, help="stop at the first corrupt packet")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--remove-partial", action="store_true", help="delete the partial output of a failed run")
+
+
+def add_scale_flags(p: argparse.ArgumentParser) -> None:
+    """Segments and executors (``run``, ``batch``); ``--executor`` offers the registered ones."""
+    from ..scaleout import executor_class, list_executors
+
+    names = list_executors()
+    g = p.add_argument_group("segments and executors (long videos, many machines)")
+    g.add_argument("--segments", type=int, help="cut each video into N segments at keyframes (stream copy); resumable")
+    g.add_argument("--segment-seconds", type=float, help="or: segments of about this many seconds")
+    g.add_argument(
+        "--executor",
+        default="local",
+        choices=names,
+        help="; ".join(f"{n}: {executor_class(n).help}" for n in names),
+    )
+    g.add_argument("--address", help="Ray cluster address (auto, ray://HOST:10001); default: start a local Ray")
+    g.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per 2 CPUs)")
+    g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
+
+
+def config_from_args(args):
+    """The pipeline named by ``--pipeline`` with the command line's overrides applied."""
+    from ..engine.config import apply_overrides, load_pipeline
+
+    cfg = load_pipeline(args.pipeline)
+    return apply_overrides(
+        cfg,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch=args.batch,
+        threads=args.threads,
+        bf16=args.bf16,
+        crf=args.crf,
+        preset=args.preset,
+        codec=args.codec,
+        strict=args.strict,
+        no_audio=args.no_audio,
+        keep_partial=False if args.remove_partial else None,
+        preview=getattr(args, "preview", None),
+    )
+
+
+def build_parser(commands: list[ModuleType]) -> argparse.ArgumentParser:
+    """The ``streamdeblur`` parser with one sub-command per command module."""
+    ap = OneLineParser(prog="streamdeblur", description="Remove motion and defocus blur from video.")
+    ap.add_argument("--version", action="version", version=f"streamdeblur {version()}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for cmd in commands:
+        cmd.add_arguments(sub.add_parser(cmd.NAME, help=cmd.HELP))
+    return ap

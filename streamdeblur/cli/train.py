@@ -1,0 +1,65 @@
+"""``streamdeblur train``: train a model from a YAML recipe (resumable), export it, write its card."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from ..errors import EXIT_OK, UsageError
+from .console import err, out
+
+NAME = "train"
+HELP = "train a model from a YAML recipe (resumable)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config")
+    p.add_argument("--steps", type=int, help="override the step count")
+    p.add_argument("--threads", type=int, help="override the CPU threads (runtime only; the recipe is unchanged)")
+    p.add_argument("--minutes", type=float, help="time budget of this session (checkpoints every minute; resumable)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (bf16 autocast as the recipe says)")
+    p.add_argument(
+        "--resume-anyway", action="store_true", help="resume although the recipe or code changed (recorded in the run's log)"
+    )
+    p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
+    p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
+    p.add_argument(
+        "--card-subset",
+        help="after exporting into the package, evaluate and write the weight card "
+        "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)",
+    )
+
+
+def run(args) -> int:
+    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint
+
+    over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
+    cfg = TrainConfig.from_yaml(args.config, over or None)
+    if args.export_only:
+        if not args.export:
+            raise UsageError("--export-only needs --export PATH")
+        out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
+        _card(args, cfg)
+        return EXIT_OK
+    try:
+        trainer = Trainer(
+            cfg, log=lambda m: err.print(escape(m)), device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway
+        )
+    except ResumeRefused as exc:
+        raise UsageError(str(exc)) from exc
+    trainer.run()
+    if args.export:
+        out.print(f"exported {trainer.export(Path(args.export))}")
+        _card(args, cfg)
+    return EXIT_OK
+
+
+def _card(args, cfg) -> None:
+    if not args.card_subset:
+        return
+    from ..train.card import write_card
+
+    path = write_card(cfg.model, Path(args.export).name, cfg.eval_set, args.card_subset, curve=f"{cfg.out}/loss.png")
+    out.print(f"card {path} and {path.with_suffix('.md')}")

@@ -1,0 +1,33 @@
+"""``streamdeblur webcam``: live correction from a camera or stream, with a preview and/or a recording."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+from .parser import add_pipeline_flags, config_from_args
+from .progress import run_job
+
+NAME = "webcam"
+HELP = "live correction from a camera or stream, with preview"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--camera", default="0", help="camera index, /dev/videoN or a stream URL (default 0)")
+    p.add_argument("--preview", action="store_true", default=None, help="show a preview window")
+    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
+    p.add_argument("-o", "--output", help="also record to this video file")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--reconnect", type=int, default=5, help="reopen attempts after a disconnect (default 5)")
+    add_pipeline_flags(p, "webcam")
+
+
+def run(args) -> int:
+    from ..engine.build import Job
+
+    cfg = config_from_args(args)
+    if args.output is None and not cfg.preview:
+        raise UsageError("nothing to show or record: add --preview or -o RECORDING.mp4")
+    job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True, reconnect=args.reconnect)
+    code, _ = run_job(job, f"camera {args.camera}", duration=args.duration)
+    return code

@@ -1,0 +1,113 @@
+"""One error hierarchy: every error a user can cause carries its exit code and a one-line message.
+
+The command maps an exception to an exit code with :func:`exit_code`, the only such table:
+
+====  ==========================================  =========================================
+code  meaning                                     raised as
+====  ==========================================  =========================================
+0     done
+1     processing failed                           :class:`ProcessingError`, anything unknown
+2     bad usage or configuration                  :class:`UsageError`, :class:`ConfigError`,
+                                                  :class:`ExecutorError`
+3     unreadable input                            :class:`SourceError`
+4     output cannot be written                    :class:`SinkError`
+5     unusable weights                            :class:`WeightsError`
+130   interrupted (Ctrl-C)
+143   terminated (SIGTERM)
+====  ==========================================  =========================================
+
+This module imports nothing from the package: every layer may raise these.
+
+Example:
+    >>> exit_code(SourceError("cannot open clip.mp4: No such file or directory"))
+    3
+    >>> one_line(ValueError("first line\\nsecond line"))
+    'first line'
+"""
+
+from __future__ import annotations
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_WEIGHTS = 0, 1, 2, 3, 4, 5
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class StreamdeblurError(Exception):
+    """Base of the errors a user can cause; ``str()`` is one line for them, ``exit_code`` the command's."""
+
+    exit_code: int = EXIT_FAIL
+
+
+class ProcessingError(StreamdeblurError):
+    """Processing failed (a run, a segment, a file of a batch)."""
+
+
+class UsageError(StreamdeblurError, ValueError):
+    """Bad usage: a wrong option or combination of options."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """Invalid pipeline configuration; the message is one line with file and line."""
+
+
+class ExecutorError(UsageError):
+    """The executor cannot run (unknown, Ray missing or unreachable)."""
+
+
+class SourceError(StreamdeblurError):
+    """A source cannot be opened or read."""
+
+    exit_code = EXIT_INPUT
+
+
+class SinkError(StreamdeblurError):
+    """The output cannot be written."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class WeightsError(StreamdeblurError):
+    """A checkpoint could not be used."""
+
+    exit_code = EXIT_WEIGHTS
+
+
+def one_line(exc: BaseException | str, limit: int | None = None) -> str:
+    """The first line of an exception's message (its class name when the message is empty).
+
+    Args:
+        exc: an exception, or a text.
+        limit: cut the line to this many characters.
+
+    Returns:
+        One line for the user (a ``KeyError``'s message without the quotes ``str()`` adds).
+    """
+    if isinstance(exc, str):
+        text, name = exc, "error"
+    else:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        text, name = str(text), type(exc).__name__
+    line = text.strip().splitlines()[0] if text.strip() else name
+    return line[:limit] if limit else line
+
+
+def exit_code(exc: BaseException, during_run: bool = False) -> int:
+    """The exit code for an exception: the one place that decides it.
+
+    Args:
+        exc: what was raised.
+        during_run: raised while frames were being processed. A plain ``ValueError``/``KeyError``
+            raised while a command sets up (an option a stage or the device rejects, an unknown
+            model or stage name) is bad usage (2); the same raised while processing is a failure (1).
+
+    Returns:
+        The exit code (see the module's table).
+    """
+    if isinstance(exc, StreamdeblurError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_SIGINT
+    if not during_run and isinstance(exc, (ValueError, KeyError)):
+        return EXIT_USAGE
+    return EXIT_FAIL

@@ -1,0 +1,65 @@
+"""The ``local`` executor: the segments of one video, here, one after the other, resumable.
+
+Finished segments of an earlier (interrupted) run with the same input, config and segment count
+are reused; the others are processed with one set of built stages (one model instance), then
+everything is joined and the audio copied once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..engine.build import Job, build_stages
+from ..engine.config import PipelineConfig
+from .plan import finish, prepare, segment_config
+from .registry import Executor, register_executor
+
+#: runs one segment job: ``(job, label, stages) -> (exit code, result)``; 0 means done
+RunSegment = Callable[[Job, str, list | None], tuple[int, object]]
+
+
+@register_executor("local")
+class LocalExecutor(Executor):
+    help = "this machine; segments one after the other (default)"
+
+    @staticmethod
+    def run_segments(
+        input: str | Path,
+        output: str | Path,
+        cfg: PipelineConfig,
+        run_segment: RunSegment,
+        segments: int | None = None,
+        seconds: float | None = None,
+        overwrite: bool = False,
+        warn: Callable[[str], None] = print,
+        report: Callable[[str], None] = print,
+    ) -> tuple[int, object]:
+        """One video in segments: resume finished ones, process the rest, join.
+
+        Args:
+            input: the source video (a local file).
+            output: the final output file.
+            cfg: the pipeline config.
+            run_segment: runs one segment's job (the caller shows its progress).
+            segments: number of segments to aim for; or ``seconds`` per segment.
+            overwrite: replace an existing final output.
+            warn: receives warnings.
+            report: receives the plan and resume lines.
+
+        Returns:
+            ``(0, output path)`` when joined, else the failing segment's ``(code, result)``.
+        """
+        name = Path(input).name
+        plan = prepare(input, output, cfg, segments=segments, seconds=seconds, overwrite=overwrite, warn=warn)
+        n = len(plan.specs)
+        report(f"{name}: {n} segments (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
+        stages = build_stages(cfg, warn=warn) if plan.todo else None
+        for i in plan.todo:
+            job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True)
+            code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
+            if code != 0:
+                report(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
+                return code, result
+            plan.mark_done(i)
+        return 0, finish(plan, audio=cfg.output.audio, warn=warn)

@@ -1,0 +1,50 @@
+"""Bad usage at the command line: one line on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import media
+import pytest
+
+from streamdeblur.cli import main
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_unknown_benchmark_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--what", "nonsense"])
+    assert e.value.code == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "invalid choice: 'nonsense'" in line and "throughput" in line
+
+
+def test_unknown_feather_is_one_line_and_exit_2(tmp_path, capsys):
+    clip = media.write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    yaml = tmp_path / "p.yaml"
+    yaml.write_text("stages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n      feather: cosine\n")
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(clip), "-o", str(out), "--pipeline", str(yaml)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "unknown feather 'cosine'; allowed: linear, gaussian" in line
+    assert not out.exists() and not list(tmp_path.glob("out.partial*"))
+
+
+def test_unknown_executor_is_one_line_and_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(tmp_path / "x.mp4"), "-o", str(tmp_path / "y.mp4"), "--executor", "slurm"])
+    assert e.value.code == 2
+    assert "invalid choice: 'slurm'" in _one_error_line(capsys.readouterr().err)
+
+
+def test_info_lists_executors_and_benchmarks(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    executors = next(line for line in text.splitlines() if "executors" in line)
+    assert "local" in executors and "ray" in executors
+    benches = next(line for line in text.splitlines() if "benchmarks" in line)
+    assert all(name in benches for name in ("throughput", "scan", "bf16", "memory"))
