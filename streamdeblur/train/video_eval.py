@@ -76,7 +76,7 @@ class ClipResult:
 
 
 def find_clips(folder: str | Path, only: list[str] | None = None) -> list[ClipPair]:
-    """``<name>.blurry.mp4`` + ``<name>.sharp.mkv`` pairs in ``folder``, by name."""
+    """``<name>.blurry.mp4`` + ``<name>.sharp.mkv`` pairs in ``folder``, by name (or in the order of ``only``)."""
     folder = Path(folder)
     pairs = []
     for b in sorted(folder.glob("*.blurry.mp4")):
@@ -84,6 +84,8 @@ def find_clips(folder: str | Path, only: list[str] | None = None) -> list[ClipPa
         s = folder / f"{name}.sharp.mkv"
         if s.exists() and (not only or name in only):
             pairs.append(ClipPair(name, b, s))
+    if only:  # in the order asked
+        pairs.sort(key=lambda p: only.index(p.name))
     return pairs
 
 
@@ -220,15 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         if not pairs:
             raise ValueError(f"{a.clips}: no <name>.blurry.mp4 with a <name>.sharp.mkv")
         overrides = {"tile": a.tile} if a.tile is not None else None
-        print(HEADER)
+        print(HEADER, flush=True)
+        cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
         results = []
         for pair in pairs:
-            results += evaluate_clip(pair, pipelines, overrides)
+            results += evaluate_clip(pair, pipelines, overrides, log=lambda s: print(s, flush=True))
+            if a.out:  # after every clip, so a long run that is stopped keeps what it measured
+                _write_atomic(a.out, report(results, cmd))
+                _write_atomic(a.out.with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
         print("\n".join(summary_rows(results)))
-        if a.out:
-            cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
-            _write_atomic(a.out, report(results, cmd))
-            _write_atomic(a.out.with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
     except (OSError, ValueError, RuntimeError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
