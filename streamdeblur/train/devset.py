@@ -402,7 +402,10 @@ def default_specs(sharp_root: Path, split: str = "val", seed: int = 2026, second
     vt = vtest_path(sharp_root)
     if vt is not None:
         free = free_video_ranges(_count_frames(vt), 60)
-        pick = [free[0], free[len(free) // 2]] if len(free) >= 2 else free
+        # val and test take different (non-overlapping) stretches of the footage
+        n_free = len(free)
+        pick = [free[0], free[n_free // 2]] if split == "val" else [free[n_free // 4], free[-1]]
+        pick = sorted(set(pick)) if n_free >= 4 else free[:2]
         for j, s in enumerate(pick):
             specs.append(ClipSpec(f"moving_{j}", "moving", str(vt), (320, 240), 60, seed + 10 + j, start=s))
     specs.append(

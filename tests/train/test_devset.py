@@ -110,3 +110,22 @@ def test_free_ranges_avoid_training_frames():
 
     taken = {f for g in video_group_starts(795, 12, 7) for f in range(g, g + 7)}
     assert all(taken.isdisjoint(range(s, s + 60)) for s in starts)
+
+
+def test_default_specs_use_only_their_split(tmp_path):
+    from streamdeblur.train.devset import default_specs
+
+    files = []
+    for split, n in (("train", 3), ("val", 3), ("test", 3)):
+        for i in range(n):
+            ident = f"{split}{i}"
+            p = tmp_path / "images" / split / f"{ident}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(p), media.pattern(i, 64, 48))
+            files.append({"id": ident, "split": split, "kind": "photo", "group": ident, "width": 64 * (i + 1), "height": 48})
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": files}))
+    for split in ("val", "test"):
+        used = {p for s in default_specs(tmp_path, split) for p in (s.source, s.sprite) if p}
+        assert used and all(f"/images/{split}/" in p for p in used)
+    with pytest.raises(ValueError):
+        default_specs(tmp_path, "train")
