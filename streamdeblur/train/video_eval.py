@@ -1,11 +1,12 @@
 """Judge pipelines on (blurry, sharp) video pairs by running the real product on each blurry clip.
 
-For every clip and pipeline: ``streamdeblur.process(blurry, folder)`` writes the output as lossless
-PNGs (so the numbers measure the pipeline, not our output encoder), then the output, the input and
-the reference are compared frame by frame (matched by index) with :mod:`.video_metrics`. The flow for
-the warping error comes from the input frames, once per clip, so every pipeline is judged with the
-same flow. The table has, per clip: input PSNR, output PSNR, gain, worst-frame delta (min over frames
-of output − input PSNR), SSIM in/out, tPSNR in/out, warping error in/out (×10³) and seconds per frame.
+For every clip and pipeline, the product's own pipeline (``engine.build``, what
+``streamdeblur.process`` runs) writes the output as lossless PNGs, so the numbers measure the
+pipeline, not our output encoder. Output, input and reference are then compared frame by frame
+(matched by index) with :mod:`.video_metrics`. The flow for the warping error comes from the input
+frames, once per clip, so every pipeline is judged with the same flow. The table has, per clip:
+input PSNR, output PSNR, gain, worst-frame delta (min over frames of output − input PSNR), SSIM
+in/out, tPSNR in/out, warping error in/out (×10³) and seconds per frame.
 
 Clips are found as ``<name>.blurry.mp4`` next to ``<name>.sharp.mkv`` (what :mod:`.devset` writes).
 
@@ -28,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import process
-from ..config import ConfigError, PipelineConfig, load_pipeline, parse_pipeline
+from ..engine.build import Job, build
+from ..engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline, parse_pipeline
 from .video_metrics import (
     flow_pairs,
     psnr_frames,
@@ -100,7 +101,8 @@ def run_pipeline(cfg: PipelineConfig, blurry: Path, workdir: Path, overrides: di
     """Run the product on ``blurry`` into a PNG folder under ``workdir``; returns (frames, seconds)."""
     out = workdir / "out"
     t0 = time.perf_counter()
-    res = process(blurry, out, pipeline=cfg, overrides=overrides, overwrite=True)
+    job = Job(str(blurry), str(out), apply_overrides(cfg, **(overrides or {})), overwrite=True)
+    res = build(job, warn=lambda m: None).run()
     secs = time.perf_counter() - t0
     if not res.ok:
         raise RuntimeError(f"{blurry.name}: pipeline failed: {res.error or 'interrupted'}")
