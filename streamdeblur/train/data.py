@@ -177,8 +177,12 @@ def _video_groups(path: Path, groups: int, length: int) -> list[list[np.ndarray]
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     if len(frames) < length:
         return []
-    starts = np.linspace(0, len(frames) - length, groups).astype(int)
-    return [frames[s : s + length] for s in starts]
+    return [frames[s : s + length] for s in video_group_starts(len(frames), groups, length)]
+
+
+def video_group_starts(n_frames: int, groups: int, length: int) -> list[int]:
+    """First frames of the ``groups`` evenly spaced ``length``-frame groups taken from an ``n_frames`` video."""
+    return [int(s) for s in np.linspace(0, n_frames - length, groups).astype(int)]
 
 
 def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:

@@ -1,0 +1,193 @@
+"""Video quality and temporal consistency against a sharp reference, on lists of ``H×W×3`` uint8 RGB frames.
+
+* :func:`psnr_frames` / :func:`ssim_frames` — per-frame fidelity (8-bit scale; identical frames give ``inf`` dB).
+* :func:`tpsnr` — temporal PSNR: PSNR of the consecutive-frame differences ``out_t − out_{t−1}`` against
+  ``ref_t − ref_{t−1}``. Flicker (a change the reference does not have) lowers it even when every frame
+  alone is as close to its reference as before.
+* :func:`warping_error` — Lai et al., "Learning Blind Video Temporal Consistency" (ECCV 2018): the flow
+  ``F_t`` from input frame ``t`` to ``t+1`` (OpenCV DIS, on the *input*, so every output is judged with
+  the same flow), pixels whose forward and backward flows disagree masked out as occluded, then the mean
+  masked squared difference between ``O_t`` and ``O_{t+1}`` warped back by ``F_t``. Lower is steadier;
+  it needs no reference.
+* :func:`worst_frame_delta` — min over frames of ``PSNR(out_t) − PSNR(in_t)``: how much the worst frame lost.
+
+Frames are read with :func:`read_frames` (a video through PyAV, our colour rule, to the final flush
+packet; or a folder of PNGs as ``streamdeblur run`` writes them).
+
+Example:
+    >>> import numpy as np
+    >>> ref = [np.full((32, 32, 3), 10 * i, np.uint8) for i in range(4)]
+    >>> out = [np.clip(r.astype(int) + (i % 2) * 8, 0, 255).astype(np.uint8) for i, r in enumerate(ref)]
+    >>> round(float(tpsnr(out, ref)), 2)
+    30.07
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from ..io.color import describe_frame, frame_to_rgb
+from .metrics import ssim as _ssim
+
+Frames = list[np.ndarray]
+
+
+def read_frames(path: str | Path) -> Frames:
+    """All frames of a video file (decode order = presentation order for our clips) or a PNG folder.
+
+    Args:
+        path: video file, or a folder of ``*.png`` (sorted by name).
+
+    Returns:
+        ``H×W×3`` uint8 RGB frames.
+    """
+    p = Path(path)
+    if p.is_dir():
+        out = []
+        for f in sorted(p.glob("*.png")):
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f"cannot read {f}")
+            out.append(np.ascontiguousarray(img[..., ::-1]))
+        return out
+    with av.open(str(p)) as c:
+        # decode() also drains the decoder at the end (the final flush packet), so no frame is lost
+        return [frame_to_rgb(f, describe_frame(f)) for f in c.decode(video=0)]
+
+
+def _check(a: Frames, b: Frames, what: str) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"{what}: {len(a)} frames vs {len(b)}")
+    if len(a) and a[0].shape != b[0].shape:
+        raise ValueError(f"{what}: frame shapes differ: {a[0].shape} vs {b[0].shape}")
+
+
+def _psnr_from_mse(mse: np.ndarray | float) -> np.ndarray:
+    mse = np.asarray(mse, np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-300)), np.inf)
+
+
+def psnr_frames(out: Frames, ref: Frames) -> np.ndarray:
+    """Per-frame PSNR in dB (8-bit RGB; ``inf`` for identical frames).
+
+    Args:
+        out, ref: equally long lists of equally sized ``H×W×3`` uint8 frames.
+
+    Returns:
+        ``len(out)`` values.
+    """
+    _check(out, ref, "psnr")
+    return _psnr_from_mse([np.mean((o.astype(np.float64) - r) ** 2) for o, r in zip(out, ref)])
+
+
+def ssim_frames(out: Frames, ref: Frames) -> np.ndarray:
+    """Per-frame SSIM (Wang et al. 2004, per RGB channel, 8-bit values)."""
+    _check(out, ref, "ssim")
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() / 255.0
+
+    return np.array([_ssim(t(o), t(r)) for o, r in zip(out, ref)])
+
+
+def tpsnr_frames(out: Frames, ref: Frames) -> np.ndarray:
+    """PSNR of each consecutive-frame difference against the reference's (``len - 1`` values, dB).
+
+    The differences span −255…255; the peak stays 255 so the scale matches :func:`psnr_frames`.
+    """
+    _check(out, ref, "tpsnr")
+    mse = []
+    for t in range(1, len(out)):
+        d_out = out[t].astype(np.float64) - out[t - 1]
+        d_ref = ref[t].astype(np.float64) - ref[t - 1]
+        mse.append(np.mean((d_out - d_ref) ** 2))
+    return _psnr_from_mse(mse)
+
+
+def tpsnr(out: Frames, ref: Frames) -> float:
+    """Temporal PSNR of a clip: the mean of :func:`tpsnr_frames` (``inf`` when every difference matches)."""
+    v = tpsnr_frames(out, ref)
+    return float(np.mean(v)) if len(v) else float("nan")
+
+
+def _grey_small(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
+def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``img`` sampled at ``x + flow(x)`` (bilinear, border replicated)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def flow_pairs(inp: Frames) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each ``t``: the warp flow ``t → t+1`` and the non-occlusion mask, both from the input frames.
+
+    Occlusion by the forward–backward check of Sundaram et al. (used by Lai et al.): a pixel is
+    kept when ``|F_f + F_b(x + F_f)|² < 0.01 (|F_f|² + |F_b(x + F_f)|²) + 0.5`` and its target
+    lies inside the frame.
+
+    Returns:
+        ``len(inp) - 1`` pairs ``(flow H×W×2 float32, mask H×W bool)``.
+    """
+    dis = _dis()
+    grey = [_grey_small(f) for f in inp]
+    out = []
+    for t in range(len(inp) - 1):
+        fwd = dis.calc(grey[t], grey[t + 1], None)
+        bwd = dis.calc(grey[t + 1], grey[t], None)
+        bwd_at = _warp(bwd, fwd)
+        diff = ((fwd + bwd_at) ** 2).sum(-1)
+        bound = 0.01 * ((fwd**2).sum(-1) + (bwd_at**2).sum(-1)) + 0.5
+        h, w = fwd.shape[:2]
+        gx, gy = np.meshgrid(np.arange(w), np.arange(h))
+        tx, ty = gx + fwd[..., 0], gy + fwd[..., 1]
+        inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+        out.append((fwd, (diff < bound) & inside))
+    return out
+
+
+def warping_error(out: Frames, inp: Frames | None = None, flows: list | None = None) -> float:
+    """Warping error (Lai et al. 2018) of ``out``, with flows from the input ``inp``.
+
+    Args:
+        out: the frames judged.
+        inp: the input frames the flow is computed from (ignored when ``flows`` is given).
+        flows: precomputed :func:`flow_pairs` of the input (to judge several outputs with one flow).
+
+    Returns:
+        mean over ``t`` of the masked mean squared difference between ``O_t`` and warped ``O_{t+1}``,
+        on RGB in [0, 1] (so 1e-3 is about an 8-bit RMS of 8 levels); 0 for a clip of one frame.
+    """
+    if flows is None:
+        if inp is None:
+            raise ValueError("warping_error: give the input frames or their flows")
+        _check(out, inp, "warping error")
+        flows = flow_pairs(inp)
+    if len(flows) != len(out) - 1:
+        raise ValueError(f"warping error: {len(flows)} flows for {len(out)} frames")
+    errs = []
+    for t, (flow, mask) in enumerate(flows):
+        a = out[t].astype(np.float32) / 255.0
+        b = _warp(out[t + 1].astype(np.float32) / 255.0, flow)
+        m = mask.astype(np.float32)
+        errs.append(float((((a - b) ** 2).sum(-1) * m).sum() / max(m.sum(), 1.0)))
+    return float(np.mean(errs)) if errs else 0.0
+
+
+def worst_frame_delta(out_psnr: np.ndarray, in_psnr: np.ndarray) -> float:
+    """``min_t (PSNR(out_t) − PSNR(in_t))`` in dB: negative when some frame came out worse than it went in."""
+    d = np.asarray(out_psnr, np.float64) - np.asarray(in_psnr, np.float64)
+    d = np.where(np.isnan(d), 0.0, d)  # inf − inf (a frame identical in both): no change
+    return float(d.min())
