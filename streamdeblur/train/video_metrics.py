@@ -29,10 +29,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import torch
 
 from ..io.color import describe_frame, frame_to_rgb
-from .metrics import ssim as _ssim
 
 Frames = list[np.ndarray]
 
@@ -86,14 +84,27 @@ def psnr_frames(out: Frames, ref: Frames) -> np.ndarray:
     return _psnr_from_mse([np.mean((o.astype(np.float64) - r) ** 2) for o, r in zip(out, ref)])
 
 
+def ssim_frame(out: np.ndarray, ref: np.ndarray) -> float:
+    """SSIM of one ``H×W×3`` uint8 pair: Wang et al. 2004 (11×11 Gaussian σ = 1.5, K1 0.01, K2 0.03), per RGB
+    channel on 8-bit values, mean over the 'valid' window positions — the same number as
+    :func:`streamdeblur.train.metrics.ssim`, computed with OpenCV's separable filter (~100× faster on CPU)."""
+    p, t = out.astype(np.float64), ref.astype(np.float64)
+    r = 5  # half window: keep only positions where the whole window lies inside the frame
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+    mu_p, mu_t = f(p), f(t)
+    s_pp, s_tt, s_pt = f(p * p) - mu_p**2, f(t * t) - mu_t**2, f(p * t) - mu_p * mu_t
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    m = ((2 * mu_p * mu_t + c1) * (2 * s_pt + c2)) / ((mu_p**2 + mu_t**2 + c1) * (s_pp + s_tt + c2))
+    return float(m.mean())
+
+
 def ssim_frames(out: Frames, ref: Frames) -> np.ndarray:
-    """Per-frame SSIM (Wang et al. 2004, per RGB channel, 8-bit values)."""
+    """Per-frame SSIM (:func:`ssim_frame`)."""
     _check(out, ref, "ssim")
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() / 255.0
-
-    return np.array([_ssim(t(o), t(r)) for o, r in zip(out, ref)])
+    return np.array([ssim_frame(o, r) for o, r in zip(out, ref)])
 
 
 def tpsnr_frames(out: Frames, ref: Frames) -> np.ndarray:
