@@ -370,12 +370,12 @@ def build_scene(spec: ClipSpec, path: CameraPath, rng: np.random.Generator, info
         alpha = np.clip(r + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)  # anti-aliased disc edge
         sh, sw = scene.images[0].shape[:2]
         w = spec.size[0]
-        speed = rng.uniform(3.0, 6.0) * w / 320  # px per frame: the disc crosses most of the view
+        speed = rng.uniform(0.9, 1.2) * (w - 2 * r) / spec.frames  # px per frame: it crosses the view in the clip
         y_rel = rng.uniform(-0.2, 0.2) * spec.size[1]
         x_start = -0.5 * w + r
         direction = 1 if rng.uniform() < 0.5 else -1
         x0 = np.array([(sw - 1) / 2 + direction * x_start, (sh - 1) / 2 + y_rel])
-        v = np.array([-direction * speed, rng.uniform(-0.5, 0.5)])
+        v = np.array([direction * speed, rng.uniform(-0.5, 0.5)])  # from its side towards the other
         scene.sprite_rgb, scene.sprite_alpha, scene.sprite_pos = tex, alpha, (x0, v)
         info.update(object_radius_px=r, object_speed_px_per_frame=round(float(np.hypot(*v)), 3))
     return scene

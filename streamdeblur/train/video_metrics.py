@@ -199,6 +199,7 @@ def warping_error(out: Frames, inp: Frames | None = None, flows: list | None = N
 
 def worst_frame_delta(out_psnr: np.ndarray, in_psnr: np.ndarray) -> float:
     """``min_t (PSNR(out_t) − PSNR(in_t))`` in dB: negative when some frame came out worse than it went in."""
-    d = np.asarray(out_psnr, np.float64) - np.asarray(in_psnr, np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.asarray(out_psnr, np.float64) - np.asarray(in_psnr, np.float64)
     d = np.where(np.isnan(d), 0.0, d)  # inf − inf (a frame identical in both): no change
     return float(d.min())

@@ -1,0 +1,73 @@
+"""Video metrics on real encoded clips: PSNR/SSIM per frame, tPSNR (flicker), warping error (Lai et al. 2018)."""
+
+from __future__ import annotations
+
+import media
+import numpy as np
+
+from streamdeblur.train.video_metrics import (
+    psnr_frames,
+    read_frames,
+    ssim_frames,
+    tpsnr,
+    warping_error,
+    worst_frame_delta,
+)
+
+SIZE = (128, 96)
+N = 12
+
+
+def _panning(i: int, w: int, h: int) -> np.ndarray:
+    """Textured content moving 2 px right per frame (a real, trackable motion)."""
+    big = media.pattern(0, w + 2 * N + 8, h)
+    return np.ascontiguousarray(big[:, 2 * N - 2 * i : 2 * N - 2 * i + w])
+
+
+def _encode(path, content, crf: int = 4):
+    media.write_video(path, frames=N, size=SIZE, crf=crf, content=content, colorspace="bt601")
+    return read_frames(path)
+
+
+def test_identical_videos_give_infinite_psnr_and_tpsnr(tmp_path):
+    ref = _encode(tmp_path / "ref.mp4", _panning)
+    again = read_frames(tmp_path / "ref.mp4")
+    assert len(ref) == N  # decoded through the final flush
+    assert np.all(np.isinf(psnr_frames(again, ref)))
+    assert np.isinf(tpsnr(again, ref))
+    assert np.allclose(ssim_frames(again, ref), 1.0)
+    assert worst_frame_delta(psnr_frames(again, ref), psnr_frames(ref, ref)) == 0.0
+
+
+def test_flicker_lowers_tpsnr_not_psnr(tmp_path):
+    ref = _encode(tmp_path / "ref.mp4", _panning)
+
+    def offset(sign_of):
+        return lambda i, w, h: np.clip(_panning(i, w, h).astype(int) + 8 * sign_of(i), 0, 255).astype(np.uint8)
+
+    steady = _encode(tmp_path / "steady.mp4", offset(lambda i: 1))
+    flicker = _encode(tmp_path / "flicker.mp4", offset(lambda i: 1 if i % 2 else -1))
+    p_steady, p_flicker = psnr_frames(steady, ref).mean(), psnr_frames(flicker, ref).mean()
+    assert abs(p_steady - p_flicker) < 1.0 and 25 < p_flicker < 35
+    t_steady, t_flicker = tpsnr(steady, ref), tpsnr(flicker, ref)
+    assert t_flicker < 28  # ±8 alternating: differences off by 16 levels
+    assert t_steady > t_flicker + 10
+
+
+def test_warping_error_zero_when_static_small_when_moving_steadily_large_with_flicker(tmp_path):
+    static = _encode(tmp_path / "static.mp4", lambda i, w, h: _panning(0, w, h))
+    assert warping_error(static, static) < 1e-6
+
+    moving = _encode(tmp_path / "moving.mp4", _panning)
+    flicker = _encode(
+        tmp_path / "flicker.mp4",
+        lambda i, w, h: np.clip(_panning(i, w, h).astype(int) + (12 if i % 2 else -12), 0, 255).astype(np.uint8),
+    )
+    steady = warping_error(moving, moving)
+    assert steady < 2e-3
+    # judged with the flow of the steady input, the flickering output is far less consistent
+    assert warping_error(flicker, moving) > 5 * steady + 5e-3
+
+
+def test_worst_frame_delta_finds_the_frame_that_lost():
+    assert worst_frame_delta(np.array([30.0, 31.0, 25.0]), np.array([28.0, 30.0, 26.0])) == -1.0
