@@ -12,10 +12,10 @@ import pytest
 import torch
 from streams import MJPEGServer, read_stamp
 
-from streamdeblur.config import parse_pipeline
+from streamdeblur.engine.config import parse_pipeline
 from streamdeblur.io.sources import VideoSource
-from streamdeblur.pipeline import Pipeline
-from streamdeblur.runner import Job, build
+from streamdeblur.engine.pipeline import Pipeline
+from streamdeblur.engine.build import Job, build
 from streamdeblur.stages import register_stage
 from streamdeblur.stages.window import WindowedStage
 
