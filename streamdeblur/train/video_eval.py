@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..api import process
-from ..config import ConfigError, PipelineConfig, load_pipeline, parse_pipeline
+from ..engine.config import ConfigError, PipelineConfig, load_pipeline, parse_pipeline
 from .video_metrics import (
     flow_pairs,
     psnr_frames,
