@@ -319,7 +319,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     )
     stages = build_stages(cfg, warn=_warn) if plan.todo else None
     for i in plan.todo:
-        job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True)
+        job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
         code, result = run_job(job, f"{Path(inp).name} segment {i + 1}/{n}", stages=stages, quiet=True)
         if code != EXIT_OK:
             err.print(

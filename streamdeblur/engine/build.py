@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
+from ..io.context import ContextRange
 from ..io.sources import open_source
 from ..stages import StageContext, create_stage, stage_class
 from .config import PipelineConfig
@@ -30,6 +31,9 @@ class Job:
     camera: bool = False
     fps: float = 25.0
     reconnect: int = 5
+    #: segmented runs: (start pts, end pts or None, past, future) — frames outside [start, end) are
+    #: temporal context only (:class:`~streamdeblur.io.context.ContextRange`)
+    context: tuple[int, int | None, int, int] | None = None
 
 
 def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
@@ -80,6 +84,8 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         on_warning=warn,
         codec_threads=threads,
     )
+    if job.context is not None:
+        source = ContextRange(source, *job.context)
     try:
         if stages is None:
             stages = _stages(cfg, device, bf16, warn)

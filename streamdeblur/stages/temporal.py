@@ -46,10 +46,14 @@ class TemporalFusion(WindowedStage):
         o = options or self.Options()
         if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16:
             raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16")
-        self.window = (o.radius, 0 if o.causal else o.radius)
+        self.window = self.context_of(o)
         self.params = FBAParams(block=o.block, p=o.p, sigma=o.sigma, gate_tol=o.gate_tol, bonus=o.bonus)
         self.flows: dict[tuple[int, int], np.ndarray] = {}
         super().__init__(o, ctx)
+
+    @classmethod
+    def context_of(cls, options) -> tuple[int, int]:
+        return (options.radius, 0 if options.causal else options.radius)
 
     def start_stream(self, live: bool) -> None:
         super().start_stream(live)

@@ -64,6 +64,11 @@ class WindowedStage(Stage):
         self.emit_context = False
         self.start_stream(live=False)
 
+    @classmethod
+    def context_of(cls, options) -> tuple[int, int]:
+        """The (past, future) window a stage built with ``options`` will have (no model loaded)."""
+        return cls.window
+
     # -- the pipeline's side --------------------------------------------------------------------
 
     def start_stream(self, live: bool) -> None:
