@@ -12,7 +12,8 @@
 ``--what scan``: the selective scan at L = 65,536 on CPU — the inference and chunked scans vs the
 sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eval subsets (the
 accuracy side of bf16's automatic choice).
-``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
+``--what temporal``: the temporal fusion stage's per-frame time next to the deblur stage's, same
+run, alternated (:mod:`streamdeblur.bench.temporal`). ``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
 one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
 """
@@ -384,6 +385,17 @@ def run_bench(args, out) -> int:
             ]
             title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
             tables.append(_two_columns(title, ("measure", "value"), rows))
+    if what in ("all", "temporal"):
+        from .temporal import temporal_bench
+
+        r = temporal_bench(args.size, frames=6, model=args.model, device=str(choose_device(args.device)))
+        rows = [
+            ("temporal_fusion, per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
+            (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),
+            ("fusion / deblur", f"{r['ratio']:.2f}"),
+        ]
+        title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
+        tables.append(_two_columns(title, ("stage", "time"), rows))
     if what in ("memory",):
         r = memory_bench(args)
         tables.append(_two_columns("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()]))

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
-    p.add_argument("--what", default="all", help="all | throughput | scan | bf16 | memory | train-memory")
+    p.add_argument("--what", default="all", help="all | throughput | scan | bf16 | temporal | memory | train-memory")
     p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
 
     p = sub.add_parser("data", help="training data")

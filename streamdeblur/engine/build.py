@@ -14,8 +14,9 @@ from pathlib import Path
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from ..io.context import ContextRange
-from ..io.sources import open_source
+from ..io.sources import ImageSource, open_source
 from ..stages import StageContext, create_stage, stage_class
+from ..stages.window import WindowedStage
 from .config import PipelineConfig
 from .pipeline import Pipeline, output_info
 
@@ -114,6 +115,8 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
     except BaseException:
         source.close()
         raise
+    if isinstance(source, ImageSource):  # still images keep the single-frame path: no neighbours to use
+        stages = [s for s in stages if not isinstance(s, WindowedStage)]
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):

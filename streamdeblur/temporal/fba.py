@@ -152,11 +152,12 @@ def fba_fuse(
     r2 = _freq_grid(p.block, spec.device)
     # gate: low-pass difference energy against the current block, relative to its low-pass contrast
     lp = torch.exp(-r2 / (2 * p.gate_cut**2))
-    lp_ac = lp.clone()
-    lp_ac[0, 0] = 0
     npx = float(p.block * p.block)
     diff = ((spec[1:] - spec[:1]).abs() ** 2 * lp).sum((-3, -2, -1))  # K×L
-    contrast = ((spec[:1].abs() ** 2) * lp_ac).sum((-3, -2, -1))  # 1×L
+    # the current block's own low-pass contrast, its mean removed (the window leaks the mean into low bins)
+    win = torch.fft.rfft2(sqrt_hann(p.block, spec.device))
+    ac = spec[:1] - spec[:1, ..., :1, :1] / win[0, 0] * win
+    contrast = (ac.abs() ** 2 * lp).sum((-3, -2, -1))  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
     mag = _smooth_freq(spec.abs().mean(2), p.sigma)  # (K+1)×L×B×(B/2+1)
