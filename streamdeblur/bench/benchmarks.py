@@ -13,7 +13,8 @@
 sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eval subsets (the
 accuracy side of bf16's automatic choice).
 ``--what temporal``: the temporal fusion stage's per-frame time next to the deblur stage's, same
-run, alternated (:mod:`streamdeblur.bench.temporal`). ``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
+run, alternated (:mod:`streamdeblur.bench.temporal`).
+``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
 one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
 """
@@ -394,7 +395,9 @@ def run_bench(args, out) -> int:
             (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),
             ("fusion / deblur", f"{r['ratio']:.2f}"),
         ]
-        title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
+        title = (
+            f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
+        )
         tables.append(_two_columns(title, ("stage", "time"), rows))
     if what in ("memory",):
         r = memory_bench(args)

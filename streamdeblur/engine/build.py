@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
-from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from ..io.context import ContextRange
+from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
 from ..io.sources import ImageSource, open_source
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage

@@ -39,6 +39,7 @@ class TemporalFusion(WindowedStage):
         sigma: float = 1.0  #: smoothing of the magnitudes (frequency bins)
         gate_tol: float = 0.15  #: low-frequency disagreement at which a neighbour's block is half gated
         bonus: float = 0.5  #: how much stronger (relative) a neighbour's frequency must be to outweigh the current frame's
+        noise_aware: bool = True  #: frequencies at the noise floor are averaged, not picked by magnitude
         flow_width: int = 320  #: width of the grey images the flow is computed on
         fb_tol: float = 1.0  #: forward–backward error (flow pixels) at which a pixel is distrusted
 
@@ -47,7 +48,9 @@ class TemporalFusion(WindowedStage):
         if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16:
             raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16")
         self.window = self.context_of(o)
-        self.params = FBAParams(block=o.block, p=o.p, sigma=o.sigma, gate_tol=o.gate_tol, bonus=o.bonus)
+        self.params = FBAParams(
+            block=o.block, p=o.p, sigma=o.sigma, gate_tol=o.gate_tol, bonus=o.bonus, noise_aware=o.noise_aware
+        )
         self.flows: dict[tuple[int, int], np.ndarray] = {}
         super().__init__(o, ctx)
 

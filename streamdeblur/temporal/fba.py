@@ -49,6 +49,7 @@ class FBAParams:
     gate_cut: float = 3.0  #: low-pass cut-off of the gate, in frequency bins (σ of a Gaussian)
     gate_tol: float = 0.15  #: relative low-pass difference at which the gate is half closed
     gate_floor: float = 2e-4  #: noise floor (mean squared, [0, 1]² units) of the gate's denominator
+    noise_aware: bool = True  #: compare signal power above a per-block noise floor (average below it)
     bonus: float = 0.5  #: a neighbour must be this much stronger (relative) at a frequency to outweigh the current frame
 
 
@@ -160,9 +161,20 @@ def fba_fuse(
     contrast = (ac.abs() ** 2 * lp).sum((-3, -2, -1))  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
-    mag = _smooth_freq(spec.abs().mean(2), p.sigma)  # (K+1)×L×B×(B/2+1)
-    logw = p.p * torch.log(mag + 1e-8)
-    logg = torch.cat([torch.full_like(gate[:1], p.p * math.log1p(p.bonus)), torch.log(gate.clamp_min(1e-12))])
+    power = _smooth_freq(spec.abs().pow(2).mean(2), p.sigma)  # (K+1)×L×B×(B/2+1)
+    if p.noise_aware:
+        # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
+        # signal, not noise); above it frequencies compete by their signal power, at or below it all
+        # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)
+        high = r2 > (0.7 * p.block / 2) ** 2
+        floor = power[..., high].median(-1).values.min(0).values[None, :, None, None]  # 1×L×1×1
+        signal = (power - floor).clamp_min(0)
+        signal = torch.cat([signal[:1] * (1 + p.bonus) ** 2, signal[1:]])
+        logw = 0.5 * p.p * torch.log(signal + 0.5 * floor + 1e-12)
+        logg = torch.log(torch.cat([torch.ones_like(gate[:1]), gate]).clamp_min(1e-12))
+    else:
+        logw = 0.5 * p.p * torch.log(power + 1e-12)
+        logg = torch.cat([torch.full_like(gate[:1], p.p * math.log1p(p.bonus)), torch.log(gate.clamp_min(1e-12))])
     logw = logw + logg[..., None, None]
     w = torch.softmax(logw, dim=0)  # over frames
     fused = (w[:, :, None] * spec).sum(0)  # L×3×B×(B/2+1)

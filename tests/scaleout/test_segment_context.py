@@ -44,7 +44,9 @@ def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("segctx")
     src = media.write_video(d / "in.mp4", frames=30, size=(128, 96), fps=30, gop=10, crf=14, content=shaky)
     yaml = d / "tf.yaml"
-    yaml.write_text("batch: 2\nstages:\n  - temporal_fusion:\n      radius: 2\n      block: 32\noutput:\n  crf: 0\n  preset: veryfast\n")
+    yaml.write_text(
+        "batch: 2\nstages:\n  - temporal_fusion:\n      radius: 2\n      block: 32\noutput:\n  crf: 0\n  preset: veryfast\n"
+    )
     single, seg = d / "single.mp4", d / "seg.mp4"
     assert main(["run", str(src), "-o", str(single), "--pipeline", str(yaml)]) == 0
     assert main(["run", str(src), "-o", str(seg), "--pipeline", str(yaml), "--segments", "3"]) == 0

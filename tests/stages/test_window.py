@@ -12,10 +12,10 @@ import pytest
 import torch
 from streams import MJPEGServer, read_stamp
 
-from streamdeblur.engine.config import parse_pipeline
-from streamdeblur.io.sources import VideoSource
-from streamdeblur.engine.pipeline import Pipeline
 from streamdeblur.engine.build import Job, build
+from streamdeblur.engine.config import parse_pipeline
+from streamdeblur.engine.pipeline import Pipeline
+from streamdeblur.io.sources import VideoSource
 from streamdeblur.stages import register_stage
 from streamdeblur.stages.window import WindowedStage
 
