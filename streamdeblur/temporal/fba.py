@@ -151,23 +151,29 @@ def fba_fuse(
     blocks, geo = to_blocks(stack, p.block)  # (K+1)×L×3×B×B
     spec = torch.fft.rfft2(blocks)  # (K+1)×L×3×B×(B/2+1)
     r2 = _freq_grid(p.block, spec.device)
-    # gate: low-pass difference energy against the current block, relative to its low-pass contrast
-    lp = torch.exp(-r2 / (2 * p.gate_cut**2))
+    # gate: low-pass difference energy against the current block, relative to its low-pass contrast;
+    # only the low bins matter (the Gaussian is negligible past 3σ), so only those are computed
+    c = min(p.block // 2, int(3 * p.gate_cut) + 1)
+    low = torch.cat([spec[..., :c, :c], spec[..., -c + 1 :, :c]], dim=-2) if c > 1 else spec[..., :1, :1]
+    r2_low = torch.cat([r2[:c, :c], r2[-c + 1 :, :c]], dim=0) if c > 1 else r2[:1, :1]
+    lp = torch.exp(-r2_low / (2 * p.gate_cut**2))
     npx = float(p.block * p.block)
-    diff = ((spec[1:] - spec[:1]).abs() ** 2 * lp).sum((-3, -2, -1))  # K×L
+    d = low[1:] - low[:1]
+    diff = ((d.real**2 + d.imag**2) * lp).sum((-3, -2, -1))  # K×L
     # the current block's own low-pass contrast, its mean removed (the window leaks the mean into low bins)
     win = torch.fft.rfft2(sqrt_hann(p.block, spec.device))
-    ac = spec[:1] - spec[:1, ..., :1, :1] / win[0, 0] * win
-    contrast = (ac.abs() ** 2 * lp).sum((-3, -2, -1))  # 1×L
+    win_low = torch.cat([win[:c, :c], win[-c + 1 :, :c]], dim=0) if c > 1 else win[:1, :1]
+    ac = low[:1] - low[:1, ..., :1, :1] / win[0, 0] * win_low
+    contrast = ((ac.real**2 + ac.imag**2) * lp).sum((-3, -2, -1))  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
-    power = _smooth_freq(spec.abs().pow(2).mean(2), p.sigma)  # (K+1)×L×B×(B/2+1)
+    power = _smooth_freq((spec.real**2 + spec.imag**2).mean(2), p.sigma)  # (K+1)×L×B×(B/2+1)
     if p.noise_aware:
         # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
         # signal, not noise); above it frequencies compete by their signal power, at or below it all
         # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)
-        high = r2 > (0.7 * p.block / 2) ** 2
-        floor = power[..., high].median(-1).values.min(0).values[None, :, None, None]  # 1×L×1×1
+        high = (r2 > (0.7 * p.block / 2) ** 2).to(power.dtype)
+        floor = ((power * high).sum((-2, -1)) / high.sum()).min(0).values[None, :, None, None]  # 1×L×1×1
         signal = (power - floor).clamp_min(0)
         signal = torch.cat([signal[:1] * (1 + p.bonus) ** 2, signal[1:]])
         logw = 0.5 * p.p * torch.log(signal + 0.5 * floor + 1e-12)
