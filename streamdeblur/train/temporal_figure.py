@@ -80,14 +80,24 @@ def strip(clip: str, frame: int, radius: int = 3) -> tuple[np.ndarray, dict[str,
     return np.concatenate(tiles, axis=1), scores
 
 
+def shrink(img: np.ndarray, scale: float) -> np.ndarray:
+    """Area-downscale an RGB image by ``scale`` (1: unchanged)."""
+    if scale == 1:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", required=True, help="dev clip prefix, e.g. /work/scratch/devset/still_0")
     ap.add_argument("--frame", type=int, default=30)
     ap.add_argument("--radius", type=int, default=3)
+    ap.add_argument("--scale", type=float, default=0.6, help="shrink the strip (keeps the PNG small)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     img, scores = strip(args.clip, args.frame, args.radius)
+    img = shrink(img, args.scale)
     cv2.imwrite(args.out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(" | ".join(f"{k} {v:.2f} dB" for k, v in scores.items() if k != "sharp"))
     return 0
