@@ -110,3 +110,23 @@ def test_live_source_gets_a_causal_window():
     assert len(rec.rows) == len(stage.seen)
     seqs = [seq for seq, _ in rec.rows]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_image_folders_skip_windowed_stages(tmp_path):
+    # still images are not a video: the windowed stage is left out (each image comes out as itself)
+    import cv2
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(media.pattern(i * 9, 64, 48), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out/"
+    cfg = parse_pipeline("stages:\n  - test_next_frame\n")
+    pipe = build(Job(str(folder), str(out) + "/", cfg))
+    assert not pipe.stages
+    assert pipe.run().ok
+    for i in range(4):
+        a = cv2.imread(str(folder / f"{i:03d}.png"))
+        written = sorted(out.glob("*.png"))
+        assert len(written) == 4
+        assert np.array_equal(cv2.imread(str(written[i])), a)
