@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "streamdeblur"
 #: lowest first; peers in one layer know nothing of each other
 LAYERS: list[set[str]] = [
     {"errors", "weights"},  # weights: data only
-    {"compute", "io", "models"},  # tiling and the models know nothing of video; io nothing of models
+    {"compute", "io", "models", "temporal"},  # tiling, models and fusion maths know nothing of video I/O; io nothing of models
     {"stages"},
     {"engine"},
     {"scaleout", "train"},

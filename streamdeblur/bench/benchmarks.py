@@ -12,6 +12,8 @@
 ``--what scan``: the selective scan at L = 65,536 on CPU — the inference and chunked scans vs the
 sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eval subsets (the
 accuracy side of bf16's automatic choice).
+``--what temporal``: the temporal fusion stage's per-frame time next to the deblur stage's, same
+run, alternated (:mod:`streamdeblur.bench.temporal`).
 ``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
 one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
@@ -400,3 +402,17 @@ def train_memory_report(args) -> list[Report]:
     rows.append(("ratio recompute/store", f"{r['ratio']:.2f}", "", ""))
     title = f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²"
     return [Report(title, ("mode", "peak RSS MiB", "increase MiB", "step s"), rows)]
+
+
+@register_bench("temporal", in_all=True, help="temporal_fusion vs deblur, per-frame time at --size, alternated in one run")
+def temporal_report(args) -> list[Report]:
+    from .temporal import temporal_bench
+
+    r = temporal_bench(args.size, frames=6, model=args.model, device=str(choose_device(args.device)))
+    rows = [
+        ("temporal_fusion, per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
+        (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),
+        ("fusion / deblur", f"{r['ratio']:.2f}"),
+    ]
+    title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
+    return [_two(title, ("stage", "time"), rows)]

@@ -14,9 +14,11 @@ from pathlib import Path
 import torch
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
+from ..io.context import ContextRange
 from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
-from ..io.sources import open_source
+from ..io.sources import ImageSource, open_source
 from ..stages import StageContext, create_stage, stage_class
+from ..stages.window import WindowedStage
 from .config import PipelineConfig
 from .pipeline import Pipeline, output_info
 
@@ -32,6 +34,9 @@ class Job:
     camera: bool = False
     fps: float = 25.0
     reconnect: int = 5
+    #: segmented runs: (start pts, end pts or None, past, future) — frames outside [start, end) are
+    #: temporal context only (:class:`~streamdeblur.io.context.ContextRange`)
+    context: tuple[int, int | None, int, int] | None = None
 
 
 def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
@@ -87,6 +92,8 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         on_warning=warn,
         codec_threads=threads,
     )
+    if job.context is not None:
+        source = ContextRange(source, *job.context)
     try:
         if stages is None:
             stages = _stages(cfg, device, bf16, warn)
@@ -115,6 +122,8 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
     except BaseException:
         source.close()
         raise
+    if isinstance(source, ImageSource):  # still images keep the single-frame path: no neighbours to use
+        stages = [s for s in stages if not isinstance(s, WindowedStage)]
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):

@@ -36,6 +36,7 @@ from ..compute.transfer import images_to_tensor, tensor_to_images
 from ..errors import one_line
 from ..io.frames import Frame, SourceInfo
 from ..stages.base import Batch, Stage
+from ..stages.window import WindowedStage
 
 _END = object()
 
@@ -131,6 +132,11 @@ class Pipeline:
         self._progress = Progress(total=source.info.frames, live=self.live)
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
         self._dropped_q = 0
+        windowed = [i for i, s in enumerate(stages) if isinstance(s, WindowedStage)]
+        for i in windowed:
+            stages[i].emit_context = i != windowed[-1]  # only the last windowed stage drops context frames
+        self._windowed = bool(windowed)
+        self._shape: tuple | None = None
 
     # -- control ------------------------------------------------------------------------------
 
@@ -233,29 +239,67 @@ class Pipeline:
 
     def _worker(self) -> None:
         pending = None
+        for s in self.stages:
+            if isinstance(s, WindowedStage):
+                s.start_stream(self.live)
         try:
             while not self._stop.is_set():
                 frames, ended, pending = self._next_batch(pending)
+                if frames and self._shape is not None and frames[0].image.shape != self._shape:
+                    self._emit(self._flush())  # a size change ends the windows of the old size
                 if frames:
-                    self._put(self.out_q, self._process(frames), self._stop)
+                    self._shape = frames[0].image.shape
+                    self._emit(self._process(frames))
                 if ended or self._drain.is_set():
+                    if not self._stop.is_set():
+                        self._emit(self._flush())  # end of stream: the frames still waiting for their future
                     break  # graceful stop: the batch in flight is done
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "worker")
         finally:
             self._put_end(self.out_q, self._stop)
 
-    def _process(self, frames: list[Frame]) -> list[Frame]:
-        images = images_to_tensor([f.image for f in frames], self.device)
-        batch = Batch(images=images, frames=frames, original=images.clone())  # stages may work in place
-        for stage in self.stages:
+    def _emit(self, frames: list[Frame]) -> None:
+        if frames:
+            self._put(self.out_q, frames, self._stop)
+
+    def _run_stages(self, batch: Batch | None, start: int = 0) -> Batch | None:
+        """Stages ``start…`` over ``batch``; None when a windowed stage holds every frame back."""
+        for stage in self.stages[start:]:
+            if batch is None or len(batch) == 0:
+                return None
             t = time.perf_counter()
             batch = stage(batch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self._busy[stage.name] += time.perf_counter() - t
-        out = tensor_to_images(batch.images, frames[0].image.dtype)
-        return [replace(f, image=img) for f, img in zip(frames, out)]
+        return batch
+
+    def _to_frames(self, batch: Batch | None) -> list[Frame]:
+        if batch is None or len(batch) == 0:
+            return []
+        out = tensor_to_images(batch.images, batch.frames[0].image.dtype)
+        return [replace(f, image=img) for f, img in zip(batch.frames, out)]
+
+    def _process(self, frames: list[Frame]) -> list[Frame]:
+        if not self._windowed:
+            frames = [f for f in frames if not f.context]  # context frames only matter to windowed stages
+            if not frames:
+                return []
+        images = images_to_tensor([f.image for f in frames], self.device)
+        batch = Batch(images=images, frames=frames, original=images.clone())  # stages may work in place
+        return self._to_frames(self._run_stages(batch))
+
+    def _flush(self) -> list[Frame]:
+        """Flush the windowed stages in order, each one's tail going through the stages after it."""
+        out: list[Frame] = []
+        for i, stage in enumerate(self.stages):
+            if isinstance(stage, WindowedStage):
+                t = time.perf_counter()
+                tail = stage.flush()
+                self._busy[stage.name] += time.perf_counter() - t
+                out += self._to_frames(self._run_stages(tail, i + 1))
+        return out
 
     def _writer(self) -> None:
         last = -1

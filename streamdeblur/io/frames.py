@@ -35,6 +35,8 @@ class Frame:
         color: colour description (matrix, range, primaries, transfer, bit depth).
         source: name of the source it came from.
         captured: ``time.monotonic()`` when a live source grabbed it (0 for files).
+        context: decoded only as temporal context for windowed stages (segmented runs decode a
+            few frames beyond each cut); never written.
     """
 
     image: np.ndarray
@@ -44,6 +46,7 @@ class Frame:
     color: ColorInfo = field(default_factory=ColorInfo)
     source: str = ""
     captured: float = 0.0
+    context: bool = False
 
     @property
     def time(self) -> float | None:

@@ -143,7 +143,52 @@ def _segment_format(stream) -> tuple[str, str]:
     raise SourceError(f"video codec {stream.codec_context.name} cannot be cut by stream copy")
 
 
-def split(path: str | Path, specs: list[SegmentSpec], work: Path, only: set[int] | None = None) -> list[Path]:
+def _clone(p: av.Packet) -> av.Packet:
+    """A copy of a demuxed packet (data, timestamps, key flag)."""
+    q = av.Packet(bytes(p))
+    q.pts, q.dts, q.duration, q.time_base, q.is_keyframe = p.pts, p.dts, p.duration, p.time_base, p.is_keyframe
+    return q
+
+
+def context_ranges(rows: list[tuple[int, bool]], specs: list[SegmentSpec], past: int, future: int) -> list[tuple[int, int]]:
+    """Decode-order packet ranges ``[lo, hi)`` per segment: its own packets plus temporal context.
+
+    ``lo`` is the latest clean keyframe (or the first packet) with at least ``past`` packets
+    before the cut — decoding starts there, and since everything before a clean keyframe shows
+    earlier, those packets hold the ``past`` frames just before the cut. ``hi`` is the first
+    point after the next cut where the ``future`` earliest-shown frames of the rest of the stream
+    are all in ``[cut, hi)`` (B-frames may show before packets decoded earlier), or the end.
+    """
+    n = len(rows)
+    bounds = [0, *accumulate(s.frames for s in specs)]
+    starts = [0, *clean_keyframes(rows)]
+    suffix_min = [0] * (n + 1)
+    suffix_min[n] = 2**63
+    for i in range(n - 1, -1, -1):
+        suffix_min[i] = min(rows[i][0], suffix_min[i + 1])
+    out = []
+    for j in range(len(specs)):
+        a, b = bounds[j], bounds[j + 1]
+        lo = a if past <= 0 or a == 0 else max(k for k in starts if k <= max(0, a - past))
+        hi = b
+        if future > 0 and b < n:
+            seen: list[int] = []
+            while hi < n:
+                seen.append(rows[hi][0])
+                hi += 1
+                if len(seen) >= future and sorted(seen)[future - 1] < suffix_min[hi]:
+                    break
+        out.append((lo, hi))
+    return out
+
+
+def split(
+    path: str | Path,
+    specs: list[SegmentSpec],
+    work: Path,
+    only: set[int] | None = None,
+    context: tuple[int, int] = (0, 0),
+) -> list[Path]:
     """Write each segment's video packets (stream copy, no audio) to ``work/seg-NNNN.src.*``.
 
     Args:
@@ -151,46 +196,54 @@ def split(path: str | Path, specs: list[SegmentSpec], work: Path, only: set[int]
         specs: from :func:`plan_cuts`.
         work: folder for the segment files.
         only: indices to write (default all); the others are skipped while demuxing.
+        context: (past, future) frames of temporal context to add across each cut (see
+            :func:`context_ranges`); the processing marks frames outside the segment's
+            ``[start, end)`` as context and never writes them.
 
     Returns:
         The segment files, in order (also those not written this time).
     """
+    rows = _packets(path)[0] if any(context) else None
+    bounds = [0, *accumulate(s.frames for s in specs)]
+    ranges = context_ranges(rows, specs, *context) if rows else list(zip(bounds[:-1], bounds[1:]))
     c = open_video(path)
     try:
         vs = c.streams.video[0]
         fmt, suf = _segment_format(vs)
         files = [work / f"seg-{s.index:04d}.src{suf}" for s in specs]
         counts = [0] * len(specs)
-        j, out, ostream = -1, None, None
+        want = [j for j in range(len(specs)) if only is None or j in only]
+        outs: dict[int, tuple] = {}
         try:
             n_seen = 0
-            bounds = [0, *accumulate(s.frames for s in specs)]  # decode-order index where each segment starts
             for p in c.demux(vs):
                 if p.size == 0 and p.dts is None:
                     continue
-                while j + 1 < len(specs) and n_seen >= bounds[j + 1]:
-                    if out is not None:
-                        out.close()
-                        os.replace(partial_path(files[j]), files[j])
-                        out = None
-                    j += 1
-                    if only is None or j in only:
+                for j in want:
+                    lo, hi = ranges[j]
+                    if n_seen == lo and j not in outs:
                         out = av.open(str(partial_path(files[j])), "w", format=fmt, options=container_options(fmt, vs.time_base))
                         ostream = out.add_stream_from_template(vs)
                         ostream.time_base = vs.time_base
+                        outs[j] = (out, ostream)
+                    if j in outs and lo <= n_seen < hi:
+                        out, ostream = outs[j]
+                        q = _clone(p)  # muxing consumes a packet; context packets go to two files
+                        q.stream = ostream
+                        out.mux(q)
+                        if bounds[j] <= n_seen < bounds[j + 1]:
+                            counts[j] += 1
+                    if j in outs and n_seen == hi - 1:
+                        outs.pop(j)[0].close()
+                        os.replace(partial_path(files[j]), files[j])
                 n_seen += 1
-                if out is not None:
-                    p.stream = ostream
-                    out.mux(p)
-                    counts[j] += 1
-            if out is not None:
-                out.close()
+            for j in list(outs):
+                outs.pop(j)[0].close()
                 os.replace(partial_path(files[j]), files[j])
-                out = None
         except av.error.FFmpegError as exc:
             raise SourceError(f"{path}: cutting segments failed ({exc})") from None
         finally:
-            if out is not None:
+            for out, _ in outs.values():
                 out.close()
     finally:
         c.close()

@@ -56,7 +56,7 @@ class LocalExecutor(Executor):
         report(f"{name}: {n} segments (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
         stages = build_stages(cfg, warn=warn) if plan.todo else None
         for i in plan.todo:
-            job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True)
+            job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
             code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
             if code != 0:
                 report(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")

@@ -69,6 +69,14 @@ class SegmentPlan:
     fingerprint: str
     reused: int = 0  #: segments found finished when the run (re)started
     done: set[int] = field(default_factory=set)
+    context: tuple[int, int] = (0, 0)  #: (past, future) frames decoded beyond each cut for windowed stages
+
+    def job_context(self, i: int) -> tuple[int, int | None, int, int] | None:
+        """What :class:`~streamdeblur.engine.build.Job` needs to tell segment ``i``'s context frames apart."""
+        if not any(self.context):
+            return None
+        s = self.specs[i]
+        return (s.start, s.end, *self.context)
 
     def src(self, i: int) -> Path:
         return next(self.work.glob(f"seg-{i:04d}.src.*"))
@@ -82,6 +90,20 @@ class SegmentPlan:
 
     def mark_done(self, i: int) -> None:
         self.done.add(i)
+
+
+def temporal_context(cfg: PipelineConfig) -> tuple[int, int]:
+    """(past, future) frames of context the config's windowed stages need across a cut, together."""
+    from ..stages import stage_class
+    from ..stages.window import WindowedStage
+
+    past = future = 0
+    for spec in cfg.stages:
+        cls = stage_class(spec.name)
+        if issubclass(cls, WindowedStage):
+            p, f = cls.context_of(cls.Options(**spec.options))
+            past, future = past + p, future + f
+    return past, future
 
 
 def _identity(path: Path) -> dict:
@@ -153,7 +175,7 @@ def prepare(
             )
         )
         tmp.replace(plan_file)
-    plan = SegmentPlan(inp, out, work, specs, fp)
+    plan = SegmentPlan(inp, out, work, specs, fp, context=temporal_context(cfg))
     for s in specs:
         d = plan.dst(s.index)
         if d.exists() and count_frames(d) == s.frames:
@@ -161,7 +183,7 @@ def prepare(
     plan.reused = len(plan.done)
     missing = {i for i in plan.todo if not list(work.glob(f"seg-{i:04d}.src.*"))}
     if missing:
-        split(inp, specs, work, only=missing)
+        split(inp, specs, work, only=missing, context=plan.context)
     return plan
 
 
@@ -174,9 +196,14 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
     return result
 
 
-def process_segment(src: Path, dst: Path, cfg: PipelineConfig, stages: list | None = None, warn=print, on_progress=None):
-    """Run the pipeline over one segment file (no audio); returns the :class:`RunResult`."""
+def process_segment(
+    src: Path, dst: Path, cfg: PipelineConfig, stages: list | None = None, warn=print, on_progress=None, context=None
+):
+    """Run the pipeline over one segment file (no audio); returns the :class:`RunResult`.
+
+    ``context``: :meth:`SegmentPlan.job_context` of the segment (frames beyond its cuts are
+    neighbours for windowed stages, never written)."""
     from ..engine.build import Job, build
 
-    pipe = build(Job(str(src), str(dst), segment_config(cfg), overwrite=True), warn=warn, stages=stages)
+    pipe = build(Job(str(src), str(dst), segment_config(cfg), overwrite=True, context=context), warn=warn, stages=stages)
     return pipe.run(on_progress)

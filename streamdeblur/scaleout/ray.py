@@ -66,7 +66,7 @@ def _worker_class(ray):
         def __init__(self) -> None:
             self._stages: dict[str, list] = {}
 
-        def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None):
+        def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None, context=None):
             from ..engine.build import build_stages
 
             warnings: list[str] = []
@@ -84,7 +84,13 @@ def _worker_class(ray):
 
                 try:
                     res = process_segment(
-                        src, dst, cfg, stages=self._stages[fingerprint], warn=warnings.append, on_progress=on_progress
+                        src,
+                        dst,
+                        cfg,
+                        stages=self._stages[fingerprint],
+                        warn=warnings.append,
+                        on_progress=on_progress,
+                        context=context,
                     )
                 except Exception as exc:  # noqa: BLE001 - returned to the driver as one line
                     return key, False, one_line(f"{type(exc).__name__}: {exc}"), 0
@@ -182,7 +188,7 @@ def run_ray(
                     continue
                 plan, actor = plans[fi], idle.pop()
                 src = plan.src(i)
-                ref = actor.process.remote((fi, i), src.read_bytes(), src.suffix, cfg, fp, board)
+                ref = actor.process.remote((fi, i), src.read_bytes(), src.suffix, cfg, fp, board, plan.job_context(i))
                 running[ref] = (actor, (fi, i))
             if not running:
                 break

@@ -3,7 +3,7 @@ kernel_overlay, compare. Importing this package registers them; nothing is disco
 
 from __future__ import annotations
 
-from . import basic, compare, deblur, kernel_overlay  # noqa: F401  (registration)
+from . import basic, compare, deblur, kernel_overlay, temporal  # noqa: F401  (registration)
 from .base import Batch, Stage, StageContext, create_stage, list_stages, register_stage, stage_class
 
 __all__ = ["Batch", "Stage", "StageContext", "create_stage", "list_stages", "register_stage", "stage_class"]

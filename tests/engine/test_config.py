@@ -40,7 +40,8 @@ def test_errors_name_file_line_and_allowed_values(text, match):
 def test_overrides_apply_to_pipeline_stage_and_output():
     cfg = apply_overrides(load_pipeline("motion"), tile=256, overlap=16, batch=3, crf=23, model="deeprftv2-s")
     assert cfg.batch == 3 and cfg.output.crf == 23
-    assert cfg.stages[0].options["tile"] == 256 and cfg.stages[0].options["model"] == "deeprftv2-s"
+    deblur = next(s for s in cfg.stages if s.name == "deblur")  # motion: temporal_fusion, then deblur
+    assert deblur.options["tile"] == 256 and deblur.options["model"] == "deeprftv2-s"
     with pytest.raises(ConfigError, match="--tile does not apply"):
         apply_overrides(parse_pipeline("stages: [identity]\n"), tile=3)
 

@@ -1,0 +1,114 @@
+"""``temporal_fusion``: each frame fused with its registered neighbours (block-wise FBA, gated).
+
+For every frame t the stage registers its neighbours t−R … t+R (a homography plus DIS residual
+flow on small grey images, :mod:`streamdeblur.temporal.registration`), warps them onto t and
+fuses per block and per frequency, keeping the sharpest copy of each frequency where the
+neighbour agrees with t and t's own content where it does not
+(:func:`streamdeblur.temporal.fba.fba_fuse`). Flows are computed once per ordered frame pair and
+cached in the ring with the frames; they leave with them.
+
+Live sources get a causal window (R past frames, none in the future): see
+:mod:`streamdeblur.stages.window`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..temporal.fba import FBAParams, fba_fuse
+from ..temporal.registration import fb_consistency, register_pair, small_grey, upsample_flow, warp
+from .base import Batch, register_stage
+from .window import WindowedStage, WindowItem
+
+
+@register_stage("temporal_fusion")
+class TemporalFusion(WindowedStage):
+    """Fuse each frame with its ``radius`` past and future neighbours (training-free, any size)."""
+
+    @dataclass
+    class Options:
+        radius: int = 3  #: neighbours on each side (live sources: past only)
+        causal: bool = False  #: past neighbours only, also for files
+        block: int = 64  #: FBA block size (pixels, even)
+        p: float = 11.0  #: FBA exponent (0 = average, large = sharpest per frequency)
+        sigma: float = 1.0  #: smoothing of the magnitudes (frequency bins)
+        gate_tol: float = 0.15  #: low-frequency disagreement at which a neighbour's block is half gated
+        bonus: float = 0.5  #: how much stronger (relative) a neighbour's frequency must be to outweigh the current frame's
+        noise_aware: bool = True  #: frequencies at the noise floor are averaged, not picked by magnitude
+        flow_width: int = 320  #: width of the grey images the flow is computed on
+        fb_tol: float = 1.0  #: forward–backward error (flow pixels) at which a pixel is distrusted
+
+    def __init__(self, options=None, ctx=None) -> None:
+        o = options or self.Options()
+        if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16:
+            raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16")
+        self.window = self.context_of(o)
+        self.params = FBAParams(
+            block=o.block, p=o.p, sigma=o.sigma, gate_tol=o.gate_tol, bonus=o.bonus, noise_aware=o.noise_aware
+        )
+        self.flows: dict[tuple[int, int], np.ndarray] = {}
+        super().__init__(o, ctx)
+
+    @classmethod
+    def context_of(cls, options) -> tuple[int, int]:
+        return (options.radius, 0 if options.causal else options.radius)
+
+    def start_stream(self, live: bool) -> None:
+        super().start_stream(live)
+        self.flows = {}
+
+    def forget(self, item: WindowItem) -> None:
+        i = item.frame.index
+        for key in [k for k in self.flows if i in k]:
+            del self.flows[key]
+
+    def _grey(self, item: WindowItem) -> np.ndarray:
+        if "grey" not in item.cache:
+            w = item.image.shape[-1]
+            item.cache["grey"] = small_grey(item.image[None], min(1.0, self.options.flow_width / w))[0]
+        return item.cache["grey"]
+
+    def _flow(self, a: WindowItem, b: WindowItem) -> np.ndarray:
+        key = (a.frame.index, b.frame.index)
+        if key not in self.flows:
+            self.flows[key] = register_pair(self._grey(a), self._grey(b))
+        return self.flows[key]
+
+    def fuse(self, centre: WindowItem, others: list[WindowItem]) -> torch.Tensor:
+        """One output frame from its centre and neighbours (``3×H×W``)."""
+        cur = centre.image.float()
+        if not others:
+            return cur
+        h, w = cur.shape[-2:]
+        flows, confs = [], []
+        for n in others:
+            f_cn, f_nc = self._flow(centre, n), self._flow(n, centre)
+            conf = fb_consistency(f_cn, f_nc, self.options.fb_tol)
+            flows.append(upsample_flow(f_cn, (h, w)))
+            confs.append(torch.from_numpy(conf))
+        flow = torch.stack(flows).to(cur.device)
+        conf = torch.stack(confs)[:, None].to(cur.device)
+        conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
+        warped = warp(torch.stack([n.image.float() for n in others]), flow)
+        return fba_fuse(cur, warped, conf, self.params)
+
+    def process(self, ring: Sequence[WindowItem], centres: list[int]) -> torch.Tensor:
+        outs = []
+        for c in centres:
+            hood = self.neighbourhood(ring, c)
+            others = [it for it in hood if it is not ring[c]]
+            outs.append(self.fuse(ring[c], others).clamp(0, 1))
+        return torch.stack(outs)
+
+    def __call__(self, batch: Batch) -> Batch | None:
+        with torch.inference_mode():
+            return super().__call__(batch)
+
+    def flush(self) -> Batch | None:
+        with torch.inference_mode():
+            return super().flush()

@@ -1,0 +1,81 @@
+"""Segmented runs of windowed stages (issue 13): each segment gets its neighbours across the cuts,
+so a segmented run equals a single run, frames at the cuts included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import media
+import numpy as np
+import pytest
+
+import streamdeblur.scaleout.plan as plan_mod
+from streamdeblur.cli import main
+from streamdeblur.io.segments import plan_cuts
+
+pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+
+
+def shaky(i: int, w: int, h: int) -> np.ndarray:
+    """A textured still scene under hand-held shake, every third frame motion-blurred."""
+    rng = np.random.default_rng(7)
+    base = cv2.GaussianBlur(rng.random((h + 24, w + 24, 3)).astype(np.float32), (0, 0), 1.2)
+    base = (base - base.min()) / (base.max() - base.min())
+    dx, dy = 6 + 5 * np.sin(i * 1.3), 6 + 5 * np.cos(i * 0.7)
+    m = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    img = cv2.warpAffine(base, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    if i % 3 == 1:
+        k = np.zeros((9, 9), np.float32)
+        k[4, :] = 1 / 9
+        img = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def decoded(path: Path) -> tuple[list[int], np.ndarray]:
+    with av.open(str(path)) as c:
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    return [p for p, _ in frames], np.stack([a for _, a in frames])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("segctx")
+    src = media.write_video(d / "in.mp4", frames=30, size=(128, 96), fps=30, gop=10, crf=14, content=shaky)
+    yaml = d / "tf.yaml"
+    yaml.write_text(
+        "batch: 2\nstages:\n  - temporal_fusion:\n      radius: 2\n      block: 32\noutput:\n  crf: 0\n  preset: veryfast\n"
+    )
+    single, seg = d / "single.mp4", d / "seg.mp4"
+    assert main(["run", str(src), "-o", str(single), "--pipeline", str(yaml)]) == 0
+    assert main(["run", str(src), "-o", str(seg), "--pipeline", str(yaml), "--segments", "3"]) == 0
+    return d, src, yaml, single, seg
+
+
+def test_segmented_run_equals_single_run_at_the_cuts(runs):
+    d, src, _, single, seg = runs
+    specs = plan_cuts(src, segments=3)
+    assert len(specs) == 3  # there are cuts to test
+    pts_a, a = decoded(single)
+    pts_b, b = decoded(seg)
+    assert pts_a == pts_b and len(a) == 30
+    _, inp = decoded(src)
+    assert np.abs(a.astype(int) - inp).mean() > 0.5  # the stage did change the frames
+    assert np.array_equal(a, b), np.abs(a.astype(int) - b).max(axis=(1, 2, 3))
+
+
+def test_without_context_the_cuts_differ(runs, monkeypatch):
+    # the same segmented run with the context switched off: frames next to the cuts change, so the
+    # equality above is the context's doing
+    d, src, yaml, single, _ = runs
+    monkeypatch.setattr(plan_mod, "temporal_context", lambda cfg: (0, 0))
+    out = d / "nocontext.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(yaml), "--segments", "3"]) == 0
+    _, a = decoded(single)
+    _, c = decoded(out)
+    diff = np.abs(a.astype(int) - c).max(axis=(1, 2, 3))
+    cut_frames = [s.frames for s in plan_cuts(src, segments=3)]
+    first_cut = cut_frames[0]
+    assert diff[first_cut - 1] > 0 or diff[first_cut] > 0
+    assert diff[first_cut + 3 : first_cut + 5].max() == 0  # far from the cuts nothing changes
