@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
+from ..compute.runtime import cpu_threads_line
 from ..models import create_model, list_models, model_info
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
@@ -35,7 +36,8 @@ def print_info(out: Console) -> None:
 
     t = Table(title=f"streamdeblur {__version__}", show_header=False)
     t.add_row("python", platform.python_version())
-    t.add_row("torch", f"{torch.__version__} (threads {torch.get_num_threads()})")
+    t.add_row("torch", torch.__version__)
+    t.add_row("CPU threads", cpu_threads_line())
     ffmpeg = av.ffmpeg_version_info
     t.add_row("PyAV / FFmpeg", f"{av.__version__} / {'.'.join(map(str, ffmpeg)) if isinstance(ffmpeg, tuple) else ffmpeg}")
     t.add_row("OpenCV", cv2.__version__)
