@@ -96,6 +96,12 @@ def _add_scale_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--address", help="Ray cluster address (auto, ray://HOST:10001); default: start a local Ray")
     g.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per 2 CPUs)")
     g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
+    g.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="Ray: niceness workers add to this command's (default 0: the same; Ray's own default is 15)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
-    p.add_argument("--what", default="all", help="all | throughput | scan | bf16 | memory | train-memory")
+    p.add_argument("--what", default="all", help="all | throughput | ladder | scan | bf16 | memory | train-memory")
+    p.add_argument("--rounds", type=int, default=3, help="ladder: timed runs per contender (order shuffled each round)")
     p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
 
     p = sub.add_parser("data", help="training data")
@@ -355,6 +362,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
             address=args.address,
             workers=args.workers,
             retries=args.retries,
+            worker_nice=args.worker_nice,
             overwrite=args.overwrite,
             warn=_warn,
             on_progress=on_progress,
