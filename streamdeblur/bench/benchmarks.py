@@ -332,6 +332,46 @@ def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> 
     q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
 
 
+def ladder_bench(args) -> dict:
+    """The speed ladder (:mod:`streamdeblur.bench.ladder`) on a generated clip of ``--size`` × ``--frames``."""
+    from ..compute.cpus import cpu_description
+    from ..compute.runtime import default_threads
+    from .ladder import run_ladder
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-ladder-"))
+    clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+    warm = make_clip(tmp / "warm.mp4", w, h, 2)
+    threads = args.threads or default_threads()
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    r = run_ladder(clip, warm, args.model, args.rounds, threads, tmp)
+    r.update(
+        model=args.model,
+        size=f"{w}x{h}",
+        threads=threads,
+        cpu=cpu_description(),
+        rounds=args.rounds,
+        load=f"{load} → {Path('/proc/loadavg').read_text().split()[0] if load != '?' else '?'}",
+    )
+    return r
+
+
+def ladder_table(r: dict) -> Table:
+    t = Table(
+        title=f"speed ladder: {r['model']} {r['size']}, {r['frames']} frames, {r['rounds']} rounds (shuffled), "
+        f"{r['threads']} threads; {r['cpu']}; bf16 auto here: {'on' if r['auto_bf16'] else 'off'}; "
+        f"load average {r['load']}"
+    )
+    for c in ("rung", "fps (median)", "× previous", "× naive", "fps of each round"):
+        t.add_column(c, justify="left" if c == "rung" else "right")
+    naive = prev = r["rungs"][0]["fps"]
+    for row in r["rungs"]:
+        runs = " ".join(f"{v:.3f}" for v in row["runs"])
+        t.add_row(row["name"], f"{row['fps']:.3f}", f"{row['fps'] / prev:.2f}", f"{row['fps'] / naive:.2f}", runs)
+        prev = row["fps"]
+    return t
+
+
 def _two_columns(title: str, columns: tuple[str, str], rows) -> Table:
     t = Table(title=title)
     t.add_column(columns[0])
@@ -384,6 +424,8 @@ def run_bench(args, out) -> int:
             ]
             title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
             tables.append(_two_columns(title, ("measure", "value"), rows))
+    if what in ("ladder",):
+        tables.append(ladder_table(ladder_bench(args)))
     if what in ("memory",):
         r = memory_bench(args)
         tables.append(_two_columns("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()]))
