@@ -57,3 +57,16 @@ def start_cli(args: list, child_options: list[str] = (), **kwargs) -> tuple[subp
         **kwargs,
     )
     return proc, Lines(proc.stdout), Lines(proc.stderr)
+
+
+def interrupt_after_first_write(args: list, signum: int, timeout: float = 300) -> tuple[int, str]:
+    """Run ``streamdeblur ARGS``, send ``signum`` once its first frame is in the output; returns (exit status, stderr)."""
+    proc, stdout, stderr = start_cli(args, ["--announce-writes"])
+    try:
+        stdout.wait_for(r"^written 0$", timeout=timeout)
+        proc.send_signal(signum)
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stderr.rest()

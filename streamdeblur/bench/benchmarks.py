@@ -34,7 +34,6 @@ from rich.table import Table
 from ..compute.runtime import choose_device, compute_policy, configure
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
-from ..io.color import describe_frame, frame_to_rgb, rgb_to_frame
 from ..stages import Batch, StageContext, create_stage
 
 
@@ -153,32 +152,14 @@ def throughput(args) -> dict:
 
 
 def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
-    """The public tools' loop: one frame at a time, fp32, NCHW, synchronous."""
-    from ..compute.tiling import pad_to_multiple
+    """The public tools' loop (the ladder's first rung, :func:`~streamdeblur.bench.ladder.serial_loop`):
+    one frame at a time, fp32, NCHW, synchronous; returns fps."""
     from ..models import create_model
+    from .ladder import RUNGS, serial_loop
 
     model = create_model(model_name, device=device)
     t0 = time.perf_counter()
-    n = 0
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
-        vs = inp.streams.video[0]
-        s = o.add_stream("libx264", rate=vs.average_rate)
-        s.width, s.height, s.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
-        s.options = {"crf": "18", "preset": "veryfast"}
-        for f in inp.decode(video=0):
-            info = describe_frame(f)
-            x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255).to(device)
-            with torch.no_grad():
-                xp, _ = pad_to_multiple(x, 8)
-                y = model.deblur(xp)[..., : x.shape[-2], : x.shape[-1]]
-            img = (y.clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-            vf = rgb_to_frame(img, info, "yuv420p")
-            vf.pts, vf.time_base = f.pts, f.time_base
-            for p in s.encode(vf):
-                o.mux(p)
-            n += 1
-        for p in s.encode(None):
-            o.mux(p)
+    n = serial_loop(clip, out, model, RUNGS[0])
     return n / (time.perf_counter() - t0)
 
 

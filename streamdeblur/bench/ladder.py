@@ -68,6 +68,7 @@ def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung) -> in
     """Decode, infer, encode one frame at a time with ``rung``'s settings; returns the frame count."""
     fmt = torch.channels_last if rung.channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
+    device = next(model.parameters()).device
     n = 0
     with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
         vs = inp.streams.video[0]
@@ -81,11 +82,11 @@ def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung) -> in
             s.codec_context.thread_count = rung.codec_threads
         for f in inp.decode(vs):
             info = describe_frame(f)
-            x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255)
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(rung.bf16)):
+            x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255).to(device)
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(rung.bf16)):
                 xp, _ = pad_to_multiple(x, 8)
                 y = model.deblur(xp.contiguous(memory_format=fmt))[..., : x.shape[-2], : x.shape[-1]]
-            img = (y.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().numpy()
+            img = (y.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
             vf = rgb_to_frame(img, info, "yuv420p")
             vf.pts, vf.time_base = f.pts, f.time_base
             for p in s.encode(vf):

@@ -140,22 +140,26 @@ def usable_cpus(proc_cgroup: Path = PROC_CGROUP, root: Path = CGROUP_ROOT) -> Us
     return UsableCpus(max(1, count), online, affinity, quota)
 
 
+def cpu_model_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_description() -> str:
     """Which CPU and vector ISA this process computes on (float results differ in the last bits
     between e.g. AVX-512 and AVX2 machines, and speed by ~4×): model name, PyTorch's kernel ISA,
     native bf16, usable CPUs."""
-    import platform
-
     import torch
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model_name()
     isa = torch.backends.cpu.get_cpu_capability()
     amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     avx512_bf16 = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())

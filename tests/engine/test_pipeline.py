@@ -10,7 +10,7 @@ from pathlib import Path
 import media
 import numpy as np
 import pytest
-from procs import start_cli
+from procs import interrupt_after_first_write
 
 import streamdeblur
 from streamdeblur.cli import main
@@ -86,16 +86,8 @@ def test_sigint_halfway_leaves_a_playable_file_with_the_frames_done(tmp_path):
     slow = tmp_path / "slow.yaml"
     slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
     out = tmp_path / "out.mp4"
-    proc, stdout, stderr = start_cli(["run", src, "-o", out, "--pipeline", slow], ["--announce-writes"])
-    try:
-        stdout.wait_for(r"^written 0$", timeout=300)  # the first frame is in the file: now interrupt
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    err = stderr.rest()
-    assert proc.returncode == 130, err
+    code, err = interrupt_after_first_write(["run", src, "-o", out, "--pipeline", slow], signal.SIGINT)
+    assert code == 130, err
     assert "Traceback" not in err
     done = int(re.search(r"(\d+)/120 frames", err).group(1))
     assert 0 < done < 120

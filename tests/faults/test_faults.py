@@ -17,7 +17,7 @@ import cv2
 import media
 import numpy as np
 import pytest
-from procs import start_cli
+from procs import interrupt_after_first_write, start_cli
 from streams import MJPEGServer
 
 from streamdeblur.models import create_model, save_weights
@@ -220,17 +220,9 @@ def test_sigterm_finishes_batch_and_leaves_playable_file(tmp_path):
     slow = tmp_path / "slow.yaml"
     slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
     out = tmp_path / "out.mp4"
-    proc, stdout, stderr = start_cli(["run", src, "-o", out, "--pipeline", slow], ["--announce-writes"])
-    try:
-        stdout.wait_for(r"^written 0$", timeout=300)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    err = stderr.rest()
+    code, err = interrupt_after_first_write(["run", src, "-o", out, "--pipeline", slow], signal.SIGTERM)
     partial = tmp_path / "out.partial.mp4"
-    assert proc.returncode == 143, err
+    assert code == 143, err
     assert "Traceback" not in err and partial.exists() and not out.exists()
     done = int(re.search(r"(\d+)/90 frames", err).group(1))
     assert 0 < done < 90 and media.count_frames(partial) == done
