@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,32 +12,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import media  # noqa: E402
 
+from streamdeblur.compute.cpus import cpu_description  # noqa: E402
+
 DATA = Path(__file__).parent / "data"
 
 
 def pytest_configure(config):
     torch.set_flush_denormal(True)
-
-
-def cpu_description() -> str:
-    """Which CPU and vector ISA this run computed on (float results differ in the last bits between
-    e.g. AVX-512 and AVX2 machines, and speed by ~4x): model name, PyTorch's kernel ISA, native bf16."""
-    import platform
-
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    isa = torch.backends.cpu.get_cpu_capability()
-    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    avx512_bf16 = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    yes = {True: "yes", False: "no"}
-    return f"cpu: {name}; torch ISA {isa}; AMX {yes[amx]}; AVX-512 BF16 {yes[avx512_bf16]}; {cores} usable cores"
 
 
 def pytest_report_header(config):

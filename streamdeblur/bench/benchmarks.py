@@ -35,7 +35,6 @@ import torch
 from ..compute.runtime import choose_device, compute_policy, configure
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
-from ..io.color import describe_frame, frame_to_rgb, rgb_to_frame
 from ..stages import Batch, StageContext, create_stage
 from .registry import Report, register_bench
 
@@ -155,32 +154,14 @@ def throughput(args) -> dict:
 
 
 def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
-    """The public tools' loop: one frame at a time, fp32, NCHW, synchronous."""
-    from ..compute.tiling import pad_to_multiple
+    """The public tools' loop (the ladder's first rung, :func:`~streamdeblur.bench.ladder.serial_loop`):
+    one frame at a time, fp32, NCHW, synchronous; returns fps."""
     from ..models import create_model
+    from .ladder import RUNGS, serial_loop
 
     model = create_model(model_name, device=device)
     t0 = time.perf_counter()
-    n = 0
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
-        vs = inp.streams.video[0]
-        s = o.add_stream("libx264", rate=vs.average_rate)
-        s.width, s.height, s.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
-        s.options = {"crf": "18", "preset": "veryfast"}
-        for f in inp.decode(video=0):
-            info = describe_frame(f)
-            x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255).to(device)
-            with torch.no_grad():
-                xp, _ = pad_to_multiple(x, 8)
-                y = model.deblur(xp)[..., : x.shape[-2], : x.shape[-1]]
-            img = (y.clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-            vf = rgb_to_frame(img, info, "yuv420p")
-            vf.pts, vf.time_base = f.pts, f.time_base
-            for p in s.encode(vf):
-                o.mux(p)
-            n += 1
-        for p in s.encode(None):
-            o.mux(p)
+    n = serial_loop(clip, out, model, RUNGS[0])
     return n / (time.perf_counter() - t0)
 
 
@@ -334,6 +315,30 @@ def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> 
     q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
 
 
+def ladder_bench(args) -> dict:
+    """The speed ladder (:mod:`streamdeblur.bench.ladder`) on a generated clip of ``--size`` × ``--frames``."""
+    from ..compute.cpus import cpu_description
+    from ..compute.runtime import default_threads
+    from .ladder import run_ladder
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-ladder-"))
+    clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+    warm = make_clip(tmp / "warm.mp4", w, h, 2)
+    threads = args.threads or default_threads()
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    r = run_ladder(clip, warm, args.model, args.rounds, threads, tmp)
+    r.update(
+        model=args.model,
+        size=f"{w}x{h}",
+        threads=threads,
+        cpu=cpu_description(),
+        rounds=args.rounds,
+        load=f"{load} → {Path('/proc/loadavg').read_text().split()[0] if load != '?' else '?'}",
+    )
+    return r
+
+
 def _two(title: str, columns: tuple[str, str], rows) -> Report:
     return Report(title, columns, list(rows))
 
@@ -416,3 +421,20 @@ def temporal_report(args) -> list[Report]:
     ]
     title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
     return [_two(title, ("stage", "time"), rows)]
+
+
+@register_bench("ladder", help="naive → channels_last → bf16 → codec threads → pipeline, each rung measured in one run")
+def ladder_report(args) -> list[Report]:
+    r = ladder_bench(args)
+    title = (
+        f"speed ladder: {r['model']} {r['size']}, {r['frames']} frames, {r['rounds']} rounds (shuffled), "
+        f"{r['threads']} threads; {r['cpu']}; bf16 auto here: {'on' if r['auto_bf16'] else 'off'}; "
+        f"load average {r['load']}"
+    )
+    naive = prev = r["rungs"][0]["fps"]
+    rows = []
+    for rung in r["rungs"]:
+        runs = " ".join(f"{v:.3f}" for v in rung["runs"])
+        rows.append((rung["name"], f"{rung['fps']:.3f}", f"{rung['fps'] / prev:.2f}", f"{rung['fps'] / naive:.2f}", runs))
+        prev = rung["fps"]
+    return [Report(title, ("rung", "fps (median)", "× previous", "× naive", "fps of each round"), rows)]

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
+    p.add_argument("--rounds", type=int, default=3, help="ladder: timed runs per contender (order shuffled each round)")
     names = ["all", *list_benches()]
     p.add_argument("--what", default="all", choices=names, metavar="WHAT", help=" | ".join(names))
     p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")

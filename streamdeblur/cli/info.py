@@ -13,6 +13,7 @@ import torch
 from rich.markup import escape
 from rich.table import Table
 
+from ..compute.runtime import cpu_threads_line
 from ..errors import EXIT_OK
 from ..models import list_models
 from ..models.scan import mamba_available
@@ -53,7 +54,8 @@ def info_table() -> Table:
 
     t = Table(title=f"streamdeblur {version()}", show_header=False)
     t.add_row("python", platform.python_version())
-    t.add_row("torch", f"{torch.__version__} (threads {torch.get_num_threads()})")
+    t.add_row("torch", torch.__version__)
+    t.add_row("CPU threads", cpu_threads_line())
     ffmpeg = av.ffmpeg_version_info
     t.add_row("PyAV / FFmpeg", f"{av.__version__} / {'.'.join(map(str, ffmpeg)) if isinstance(ffmpeg, tuple) else ffmpeg}")
     t.add_row("OpenCV", cv2.__version__)

@@ -74,6 +74,12 @@ def add_scale_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--address", help="Ray cluster address (auto, ray://HOST:10001); default: start a local Ray")
     g.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per 2 CPUs)")
     g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
+    g.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="Ray: niceness workers add to this command's (default 0: the same; Ray's own default is 15)",
+    )
 
 
 def config_from_args(args):

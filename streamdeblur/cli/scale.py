@@ -58,6 +58,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
             address=args.address,
             workers=args.workers,
             retries=args.retries,
+            worker_nice=args.worker_nice,
             overwrite=args.overwrite,
             warn=warn,
             on_progress=on_progress,

@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from .cpus import usable_cpus
+
 
 def choose_device(spec: str = "auto") -> torch.device:
     """``auto`` → first CUDA device if available, else CPU; ``cpu``; ``cuda``; ``cuda:N``."""
@@ -24,18 +26,35 @@ def choose_device(spec: str = "auto") -> torch.device:
     raise ValueError(f"unknown device {spec!r}; allowed: auto, cpu, cuda, cuda:N")
 
 
+def default_threads() -> int:
+    """Intra-op threads when neither ``--threads`` nor ``OMP_NUM_THREADS`` says: one per CPU this
+    process may use (affinity mask and cgroup quota, :func:`~streamdeblur.compute.cpus.usable_cpus`),
+    not per core of the machine — a pool wider than that oversubscribes (pinned jobs, containers)."""
+    return usable_cpus().count
+
+
+def cpu_threads_line() -> str:
+    """What ``streamdeblur info`` says about CPU threads: usable CPUs and the model's thread count."""
+    env = os.environ.get("OMP_NUM_THREADS")
+    chosen = f"{env} (OMP_NUM_THREADS)" if env else f"{default_threads()} (default; --threads N to change)"
+    return f"usable CPUs {usable_cpus().describe()}; model threads {chosen}"
+
+
 def configure(device: torch.device, threads: int = 0) -> None:
     """Process-wide settings for inference on ``device``.
 
     On CPU, denormal floats are flushed (random-ish or decayed activations otherwise slow every
-    op by 10×) and the intra-op thread count is set when asked (0 keeps PyTorch's default: the
-    cores minus nothing; the decoder and encoder threads get the rest through the OS).
+    op by 10×) and the intra-op thread count is set: ``threads`` when given, else
+    ``OMP_NUM_THREADS`` when set (PyTorch read it), else :func:`default_threads`.
     """
     torch.set_flush_denormal(True)
+    most = max(64, 4 * (os.cpu_count() or 1))
+    if threads and threads > most:  # a pool of thousands of threads only thrashes (and may not start)
+        raise ValueError(f"--threads {threads}: at most {most} on this machine ({os.cpu_count()} cores)")
     if threads and threads > 0:
         torch.set_num_threads(threads)
     elif device.type == "cpu" and os.environ.get("OMP_NUM_THREADS") is None:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(default_threads())
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 

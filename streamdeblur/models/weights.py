@@ -60,7 +60,7 @@ def extract_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             break
     sd: dict[str, torch.Tensor] = {}
     for k, v in obj.items():
-        if not torch.is_tensor(v):
+        if not torch.is_tensor(v) or not isinstance(k, str):
             continue
         while k.startswith("module."):
             k = k[len("module.") :]
@@ -89,6 +89,20 @@ def check_compatible(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> None:
         raise WeightsError("checkpoint does not fit this architecture: " + "; ".join(parts))
 
 
+def check_values(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`WeightsError` for a tensor a floating-point parameter cannot take: another kind
+    of number (integer, bool, complex — a cast would silently change it) or NaN/infinite values
+    (every output would be garbage)."""
+    own = model.state_dict()
+    for k, v in sd.items():
+        if not own[k].is_floating_point():
+            continue
+        if not v.is_floating_point():
+            raise WeightsError(f"checkpoint tensor {k} holds {str(v.dtype).removeprefix('torch.')} values, not floating point")
+        if not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"checkpoint tensor {k} holds NaN or infinite values")
+
+
 def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Load a checkpoint (path or already-read dict) into ``model``, strictly.
 
@@ -100,11 +114,12 @@ def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any]) -> di
         The checkpoint's ``meta`` dict (empty when it has none).
 
     Raises:
-        WeightsError: the file is unsafe, unreadable, or does not fit the model.
+        WeightsError: the file is unsafe, unreadable, does not fit the model, or holds non-float or non-finite values.
     """
     obj = read_checkpoint(source) if isinstance(source, (str, Path)) else dict(source)
     sd = extract_state_dict(obj)
     check_compatible(model, sd)
+    check_values(model, sd)
     own = model.state_dict()
     with torch.no_grad():
         for k, v in sd.items():

@@ -7,9 +7,19 @@ started on one machine can be resumed on a cluster and the other way round.
 every segment it gets). Segment bytes travel through Ray's object store — the input segment to the
 worker, the processed segment back — so workers need no shared filesystem; the driver cuts, keeps
 the work folders and joins. A failing segment is retried (``retries`` times, on any worker), then
-its file is reported as failed while the other files go on. Workers report frame counts to a small
-progress actor that the driver polls for the rich display. GPU workers ask for ``num_gpus=1`` when
-the cluster has GPUs.
+its file is reported as failed while the other files go on. A worker that dies (killed, out of
+memory, its machine gone) is replaced by a new actor and the segment counts one failed attempt, so
+a retry always goes to a live worker; replacements are bounded (:data:`REPLACEMENTS_PER_WORKER`).
+Workers report frame counts to a small progress actor that the driver polls for the rich display.
+GPU workers ask for ``num_gpus=1`` when the cluster has GPUs.
+
+**Niceness.** Ray starts its workers at nice 15 by default. On a busy machine that starves the very
+job the user asked for (Linux gives a nice-15 thread 1/28 of a nice-0 thread's share), while the
+local executor runs segments at the command's own niceness. Here workers run at the driver's
+niceness plus ``worker_nice`` (default 0: the same as the local executor); ``nice -n 10 streamdeblur
+…`` or ``--worker-nice 10`` make the whole job yield. A Ray started here gets it through Ray's
+``RAY_worker_niceness``; on an existing cluster each worker raises its niceness itself, and if the
+cluster's workers are already nicer than asked (lowering needs privileges), the driver says so once.
 
 Example:
     >>> # ray start --head   (then on other machines: ray start --address HEAD:6379)
@@ -18,18 +28,22 @@ Example:
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..compute.cpus import usable_cpus
 from ..engine.config import PipelineConfig
 from ..errors import ExecutorError, one_line
 from .plan import SegmentPlan, config_fingerprint, finish, prepare, process_segment
 from .registry import Executor, register_executor
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
+#: A run replaces dead workers at most this many times per worker it started with.
+REPLACEMENTS_PER_WORKER = 3
 
 
 @dataclass
@@ -58,13 +72,62 @@ def import_ray():
 # -- Ray -------------------------------------------------------------------------------------------
 
 
+def start_ray(address: str | None = None, worker_nice: int = 0, num_cpus: int | None = None):
+    """Join the Ray cluster at ``address``, or start a local one, unless Ray is already running here.
+
+    Args:
+        address: ``auto``, ``ray://host:10001``, or None for a local Ray on this machine.
+        worker_nice: niceness the workers add to this process's (a local Ray gets it as
+            ``RAY_worker_niceness``; Ray's own default is 15).
+        num_cpus: CPUs a local Ray may use (default: the CPUs this process may use, affinity mask
+            and cgroup quota included, not every core of the machine).
+
+    Returns:
+        the ``ray`` module.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    kwargs = {} if address else {"num_cpus": num_cpus or usable_cpus().count}
+    old = os.environ.get("RAY_worker_niceness")
+    os.environ["RAY_worker_niceness"] = str(max(0, worker_nice))  # read by the raylet a local start launches
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR", **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ExecutorError(one_line(f"cannot start or reach Ray ({address or 'local'}): {exc}")) from None
+    finally:
+        if old is None:
+            os.environ.pop("RAY_worker_niceness", None)
+        else:
+            os.environ["RAY_worker_niceness"] = old
+    return ray
+
+
+def set_niceness(target: int) -> int:
+    """Move this process to niceness ``target`` where allowed (raising always is; lowering needs
+    privileges); returns the niceness it runs at."""
+    now = os.nice(0)
+    try:
+        if target > now:
+            os.nice(target - now)
+        elif target < now:
+            os.setpriority(os.PRIO_PROCESS, 0, target)
+    except OSError:
+        pass
+    return os.nice(0)
+
+
 def _worker_class(ray):
     @ray.remote
     class SegmentWorker:
         """Holds one set of built stages per pipeline config; processes segment bytes."""
 
-        def __init__(self) -> None:
+        def __init__(self, nice: int | None = None) -> None:
             self._stages: dict[str, list] = {}
+            self.nice = set_niceness(nice) if nice is not None else os.nice(0)
+
+        def niceness(self) -> int:
+            return self.nice
 
         def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None, context=None):
             from ..engine.build import build_stages
@@ -125,6 +188,7 @@ def run_ray(
     overwrite: bool = False,
     warn: Callable[[str], None] = print,
     on_progress: Callable[[int, int, int, int], None] | None = None,
+    worker_nice: int = 0,
 ) -> list[FileOutcome]:
     """Process ``(input, output)`` pairs as segments on Ray; returns one outcome per pair.
 
@@ -138,13 +202,9 @@ def run_ray(
         retries: extra attempts for a failing segment.
         overwrite: replace existing final outputs.
         on_progress: ``(frames done, frames total, files finished, files)``, a few times per second.
+        worker_nice: niceness the workers run at above this process's (module docstring).
     """
-    ray = import_ray()
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except Exception as exc:  # noqa: BLE001
-            raise ExecutorError(one_line(f"cannot start or reach Ray ({address or 'local'}): {exc}")) from None
+    ray = start_ray(address, worker_nice)
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
     n = workers or (gpus if gpus else max(1, int(res.get("CPU", 1)) // 2))
@@ -153,7 +213,19 @@ def run_ray(
         cfg.threads = cpus
     SegmentWorker, ProgressBoard = _worker_class(ray)
     board = ProgressBoard.remote()
-    actors = [SegmentWorker.options(num_cpus=cpus, num_gpus=1 if gpus else 0).remote() for _ in range(n)]
+    nice = os.nice(0) + max(0, worker_nice)
+
+    def new_worker():
+        return SegmentWorker.options(num_cpus=cpus, num_gpus=1 if gpus else 0).remote(nice)
+
+    actors = [new_worker() for _ in range(n)]
+    replacements = REPLACEMENTS_PER_WORKER * n
+    try:
+        ran_at = max(ray.get([a.niceness.remote() for a in actors], timeout=300))
+        if ran_at > nice:
+            warn(f"Ray workers run at nice {ran_at}, not {nice}: the cluster sets it (start it with RAY_worker_niceness=0)")
+    except Exception:  # noqa: BLE001 - a worker that cannot start fails its first segment below, with the reason
+        pass
 
     outcomes: list[FileOutcome] = []
     plans: dict[int, SegmentPlan] = {}
@@ -195,12 +267,21 @@ def run_ray(
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor, (fi, i) = running.pop(ref)
-                idle.append(actor)
                 oc, plan = outcomes[fi], plans[fi]
                 try:
                     _, ok, payload, _n = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a worker died: counts as a failed attempt
+                    idle.append(actor)
+                except ray.exceptions.RayActorError as exc:  # the worker died: a failed attempt, and a new worker
                     ok, payload = False, one_line(f"worker lost: {exc}")
+                    actors.remove(actor)
+                    if replacements > 0:
+                        replacements -= 1
+                        fresh = new_worker()
+                        actors.append(fresh)
+                        idle.append(fresh)
+                except Exception as exc:  # noqa: BLE001 - Ray lost the result, the worker lives on
+                    ok, payload = False, one_line(f"result lost: {exc}")
+                    idle.append(actor)
                 if ok:
                     dst = plan.dst(i)
                     tmp = dst.with_name(dst.name + ".tmp")
@@ -223,6 +304,9 @@ def run_ray(
                 in_flight = sum(live.get(k, 0) for _, k in running.values())
                 done_files = sum(1 for oc in outcomes if oc.ok or oc.error)
                 on_progress(sum(oc.frames for oc in outcomes) - base + in_flight, total - base, done_files, len(outcomes))
+        for fi in plans:  # work left with no live worker to run it (replacements used up)
+            if not outcomes[fi].ok and not outcomes[fi].error:
+                outcomes[fi].error = "no live Ray worker left (each died; replacements used up)"
     finally:
         for a in actors:
             ray.kill(a)

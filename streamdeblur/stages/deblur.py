@@ -3,28 +3,25 @@ autocast, and the out-of-memory fallback."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan
 from ..compute.tiling import check_feather, run_tiled
 from ..models import create_model, model_info
 from .base import Batch, Stage, StageContext, register_stage
 
 
-def is_oom(exc: BaseException) -> bool:
-    """True for CUDA/CPU out-of-memory errors."""
-    oom = getattr(torch, "OutOfMemoryError", ())
-    return (oom and isinstance(exc, oom)) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
 class ModelStage(Stage):
     """A stage that runs a registered image model through :func:`~streamdeblur.compute.tiling.run_tiled`.
 
-    On an out-of-memory error it retries the same frames with fewer tiles per pass, then fewer
-    frames per pass, then smaller tiles — never dropping or duplicating a frame — and reports
-    each fallback once.
+    On an out-of-memory error (CUDA, or the CPU allocator's) it retries the same frames with fewer
+    tiles per pass, then fewer frames per call, then smaller tiles — only steps that change the
+    pass — never dropping or duplicating a frame, and reports each fallback once
+    (:mod:`streamdeblur.compute.oom`).
     """
 
     needs_model = True
@@ -51,60 +48,73 @@ class ModelStage(Stage):
         self.model = create_model(o.model, weights=weights, device=self.ctx.device)
         # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
         self.model = self.model.to(memory_format=torch.channels_last)
-        self.multiple = info.multiple
-        self.tile = o.tile or None
-        self.max_tiles = o.max_tiles
-        self.max_pixels = o.max_pixels
+        self.passes = PassPlan(o.tile or None, o.max_pixels, o.max_tiles, None, o.overlap, info.multiple)
 
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
-        dev = self.ctx.device
+        dev, p = self.ctx.device, self.passes
         with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.ctx.bf16):
             return run_tiled(
                 self.model,
                 images,
-                self.tile,
-                self.options.overlap,
-                self.multiple,
+                p.tile,
+                p.overlap,
+                p.multiple,
                 self.options.feather,
-                self.max_pixels,
-                self.max_tiles,
+                p.max_pixels,
+                p.max_tiles,
                 aux=aux,
                 **kwargs,
             )
 
+    def _attempt(self, images: torch.Tensor, aux: list | None, kwargs: dict) -> tuple[torch.Tensor | None, str]:
+        """One call; on an allocation failure ``(None, first line of the error)``. Returning from here
+        drops the exception, its traceback and with them every tensor the failed pass held."""
+        try:
+            return self._run(images, aux, **kwargs), ""
+        except Exception as exc:  # noqa: BLE001 - only allocation failures are handled
+            if not is_oom(exc):
+                raise
+            return None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
     def infer(self, images: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
-        """Run the model on ``N×3×H×W`` with the OOM fallback ladder."""
-        while True:
-            try:
-                return self._run(images, aux, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                if not is_oom(exc):
-                    raise
-                if images.is_cuda:
-                    torch.cuda.empty_cache()
+        """Run the model on ``N×3×H×W`` with the out-of-memory fallback ladder
+        (:func:`~streamdeblur.compute.oom.next_plan`).
+
+        Frames go through in order, ``passes.frames_per_call`` at a time. When a call runs out of
+        memory, the retry happens after the failed attempt has been released (not inside the
+        ``except`` clause, where its tensors would still be alive), with the next smaller plan; the
+        smaller plan stays for later batches and each change is reported once.
+
+        Args:
+            images: frames, ``N×3×H×W``.
+            aux: if given, receives the model's per-tile extras with frame indices into ``images``.
+            kwargs: passed to the model.
+
+        Returns:
+            ``N×3×H×W``, every frame exactly once.
+        """
+        n, _, h, w = images.shape
+        outs: list[torch.Tensor] = []
+        start = 0
+        while start < n:
+            take = self.passes.frames_per_call(n - start)
+            part_aux: list | None = None if aux is None else []
+            out, failure = self._attempt(images[start : start + take], part_aux, kwargs)
+            if out is not None:
+                outs.append(out)
                 if aux is not None:
-                    aux.clear()
-                if self.max_tiles > 1:
-                    self.max_tiles //= 2
-                    self.ctx.warn(f"out of memory: retrying with {self.max_tiles} tile(s) per pass")
-                elif len(images) > 1:
-                    self.ctx.warn("out of memory: retrying with fewer frames per pass")
-                    half = len(images) // 2
-                    parts = []
-                    for offset, part in ((0, images[:half]), (half, images[half:])):
-                        part_aux = None if aux is None else []
-                        parts.append(self.infer(part, part_aux, **kwargs))
-                        if aux is not None:
-                            aux.extend((i + offset, *rest) for i, *rest in part_aux)
-                    return torch.cat(parts)
-                elif self.tile is None:
-                    self.tile, self.max_pixels = 512, 0
-                    self.ctx.warn("out of memory: retrying with 512-px tiles")
-                elif self.tile > 128:
-                    self.tile = max(128, self.tile // 2)
-                    self.ctx.warn(f"out of memory: retrying with {self.tile}-px tiles")
-                else:
-                    raise
+                    aux.extend((i + start, *rest) for i, *rest in part_aux)
+                start += take
+                continue
+            gc.collect()
+            if images.is_cuda:
+                torch.cuda.empty_cache()
+            step = next_plan(self.passes, take, h, w)
+            if step is None:
+                raise OutOfMemory(f"out of memory even with {self.passes.describe(take)}: {failure}")
+            self.passes, what = step
+            self.ctx.warn(f"out of memory: retrying with {what}")
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 @register_stage("deblur")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
+import cv2
 import media
+import numpy as np
 import pytest
 from streams import MJPEGServer, read_stamp
 
@@ -87,63 +95,88 @@ def test_webcam_command_records_a_stream(tmp_path):
     assert times == sorted(times) and 2.0 <= times[-1] - times[0] <= 4.0  # capture-time stamps: real time
 
 
-def _xvfb(display: str):
-    import shutil
-    import subprocess
-
+@contextlib.contextmanager
+def xvfb(size: tuple[int, int] = (640, 480)):
+    """A virtual X display; yields its name once the server says it is ready (``-displayfd``)."""
     if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is needed for the preview test: apt-get install xvfb")
+        pytest.fail("Xvfb is needed for the preview test: make system-deps (apt-get install xvfb)")
+    r, w = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.0)
-    return proc
+    os.close(w)
+    try:
+        with os.fdopen(r) as ready:
+            number = ready.readline().strip()  # written by Xvfb when it accepts clients
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
-def test_preview_window_under_xvfb(tmp_path):
-    import os
-    import subprocess
-    import sys
+def screenshot(display: str, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """The whole screen as RGB, grabbed by ffmpeg's x11grab (no extra package)."""
+    proc = subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "x11grab", "-video_size", f"{size[0]}x{size[1]}", "-i", display]
+        + ["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return np.frombuffer(proc.stdout, np.uint8).reshape(size[1], size[0], 3)
 
-    xvfb = _xvfb(":87")
-    server = MJPEGServer(fps=30, max_seconds=30)
+
+def find_stamped_frame(shot: np.ndarray, size: tuple[int, int] = (320, 240)) -> int | None:
+    """The sequence number of a camera frame (:func:`streams.stamp`) shown on screen, or None.
+
+    The stamp's picture has blue 90 everywhere but its bit cells: its bounding box is the shown
+    frame; scaled back to the stamp's size, its cells read the number."""
+    mask = np.abs(shot[..., 2].astype(int) - 90) <= 12
+    if mask.sum() < 0.25 * size[0] * size[1]:  # nothing frame-like (a blank screen is black)
+        return None
+    ys, xs = np.nonzero(mask)
+    crop = shot[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    if mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].mean() < 0.8:
+        return None
+    return read_stamp(cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug found by this test: under Xvfb the Qt5 preview window never appears on screen (the screenshot "
+    "stays black while hundreds of frames go to cv2.imshow); remove this mark when the preview is fixed",
+)
+def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
+    server = MJPEGServer(fps=30, max_seconds=120)
     yaml = tmp_path / "live.yaml"
     yaml.write_text("batch: 1\npreview: true\nstages:\n  - identity\n")
-    try:
-        env = {**os.environ, "DISPLAY": ":87"}
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "streamdeblur",
-                "webcam",
-                "--camera",
-                server.url,
-                "--preview",
-                "--pipeline",
-                str(yaml),
-                "--duration",
-                "2",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    with xvfb() as display:
+        assert find_stamped_frame(screenshot(display)) is None  # the test can fail: an empty screen has no frame
+        cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
+        proc = subprocess.Popen(
+            cmd + ["--duration", "90"], env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True
         )
-        shot = subprocess.run(["xwd", "-root", "-display", ":87", "-silent"], capture_output=True) if False else None
-    finally:
-        server.close()
-        xvfb.terminate()
-    assert proc.returncode == 0, proc.stderr
-    assert "frames" in proc.stderr and "Traceback" not in proc.stderr
-    assert shot is None
+        seen = None
+        try:
+            deadline = time.monotonic() + 120
+            while seen is None and proc.poll() is None and time.monotonic() < deadline:
+                seen = find_stamped_frame(screenshot(display))
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            server.close()
+            if proc.poll() is None:
+                proc.kill()
+    assert seen is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
+    assert 0 <= seen <= server.current  # a real frame of the stream, read back from the screen
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
 
 
 def test_preview_without_display_is_a_clear_error(tmp_path):
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run(
         [sys.executable, "-m", "streamdeblur", "webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "--preview"],

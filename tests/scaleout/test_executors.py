@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import media
 import pytest
 
 from streamdeblur.cli import main
+from streamdeblur.engine.config import load_pipeline
+from streamdeblur.scaleout.ray import run_ray, start_ray
 
 pytestmark = pytest.mark.usefixtures("require_ffmpeg")
 
@@ -29,9 +33,56 @@ def _zeroed_video(clip: Path, dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray", reason="the test extras install Ray")  # make test always has it
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
+    yield start_ray(None, worker_nice=0, num_cpus=2)  # as the command starts it, on 2 CPUs
     ray.shutdown()
+
+
+def _processes_below(root: int) -> dict[int, tuple[str, int]]:
+    """``pid → (command line, niceness)`` of every process descending from ``root`` (ours only)."""
+    table = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(d.name)] = (int(fields[1]), cmd, int(fields[16]))
+    below = {}
+    for pid in table:
+        up = table[pid][0]
+        while up in table and up != root:
+            up = table[up][0]
+        if up == root:
+            below[pid] = table[pid][1:]
+    return below
+
+
+def test_worker_killed_mid_segment_is_replaced_and_the_file_completes(tmp_path, ray_local):
+    clip = media.write_video(tmp_path / "a.mp4", frames=48, size=(160, 96), gop=12, audio=True)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "out.mp4"
+    killed: list[tuple[int, int]] = []
+
+    def on_progress(done: int, total: int, files_done: int, files: int) -> None:
+        if killed or done == 0:  # wait until a worker reported frames of a segment it is still processing
+            return
+        for pid, (cmd, nice) in _processes_below(os.getpid()).items():
+            if cmd.startswith("ray::SegmentWorker.process"):
+                killed.append((pid, nice))
+                os.kill(pid, signal.SIGKILL)
+                return
+
+    warnings: list[str] = []
+    (oc,) = run_ray([(clip, out)], load_pipeline(str(slow)), segments=2, retries=1, warn=warnings.append, on_progress=on_progress)
+    assert killed, "no worker was found processing a segment"
+    assert killed[0][1] == os.nice(0)  # workers run at the command's niceness, not Ray's default 15
+    assert oc.ok, (oc.error, warnings)
+    assert any("worker lost" in w and "retrying (1/1)" in w for w in warnings), warnings
+    assert media.count_frames(out) == 48 and media.frame_times(out) == media.frame_times(clip)
 
 
 def test_ray_batch_two_good_one_corrupt(tmp_path, identity_yaml, ray_local, capsys):

@@ -1,4 +1,4 @@
-"""Stages: registry, unsharp, compare, kernel overlay, the model stage's OOM fallback."""
+"""Stages: registry, unsharp, compare, kernel overlay (the OOM fallback: tests/compute/test_oom.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 
 from streamdeblur.io.frames import Frame
 from streamdeblur.stages import Batch, StageContext, create_stage, list_stages
-from streamdeblur.stages.deblur import ModelStage
 
 
 def batch_of(images: torch.Tensor) -> Batch:
@@ -79,32 +78,3 @@ def test_deblur_provides_kernels_when_asked():
     entries = out.side["kernels"]
     assert len(entries) == 2 and all(len(e) > 1 for e in entries)
     assert entries[0][0][4].shape == (9, 9)
-
-
-class _OOMModel(torch.nn.Module):
-    """Fails with 'out of memory' above a pixel budget, like a GPU would."""
-
-    def __init__(self, budget):
-        super().__init__()
-        self.budget, self.calls = budget, []
-
-    def forward(self, x):
-        self.calls.append(tuple(x.shape))
-        if x.numel() // 3 > self.budget:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return x * 0.5
-
-
-def test_oom_falls_back_to_fewer_tiles_frames_then_smaller_tiles():
-    warnings = []
-
-    stage = ModelStage.__new__(ModelStage)
-    stage.options = ModelStage.Options(model="x", tile=0, overlap=8, max_tiles=4)
-    stage.ctx = StageContext(warn=warnings.append)
-    stage.model = _OOMModel(budget=2 * 128 * 128)
-    stage.multiple, stage.tile, stage.max_tiles, stage.max_pixels = 8, None, 4, 10**9
-    x = torch.rand(3, 3, 256, 384)
-    y = stage.infer(x)
-    assert torch.allclose(y, x * 0.5, atol=1e-6)  # every frame, once, correct
-    assert any("fewer frames" in w for w in warnings) and any("128-px tiles" in w for w in warnings)
-    assert stage.model.calls[-1] == (1, 3, 128, 128)
