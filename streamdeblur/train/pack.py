@@ -93,6 +93,8 @@ def build_pack(
         if src.exists():
             torch.save(_val_subset(torch.load(src, weights_only=True), val_count), out / f"{name}.pt")
             used += (out / f"{name}.pt").stat().st_size
+    if used > budget // 2:
+        raise ValueError(f"the validation crops alone take {used / 2**20:.1f} MiB of the {max_mib} MiB: lower val_count")
     train = [e for e in manifest["files"] if e.get("split") == "train" and "id" in e]
     photos = [e for e in train if e.get("kind") == "photo" and (root / "images" / "train" / f"{e['id']}.png").exists()]
     clip_dirs = sorted((root / "clips" / "train").glob("*")) if (root / "clips" / "train").exists() else []

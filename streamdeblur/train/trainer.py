@@ -144,9 +144,10 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-#: ``steps: 0``: seconds of training measured before the schedule is sized, and the share of the
-#: remaining time given to steps (the rest: validation, checkpoints, export).
+#: ``steps: 0``: seconds of training measured before the schedule is sized (at most a quarter of the
+#: budget), and the share of the remaining time given to steps (the rest: validation, checkpoints, export).
 FIT_AFTER_S = 45.0
+FIT_MIN_STEPS = 5
 FIT_MARGIN = 0.85
 
 
@@ -427,18 +428,20 @@ class Trainer:
         self.runlog["sessions"].append(session)
         if self.step == 0 and (self.eval_data is not None or self.eval_noblur is not None):
             self.validate()  # the starting point of the validation curve (the init weights)
+        t_train = time.monotonic()  # training rate measured from here (not counting that validation)
+        fit_after = min(FIT_AFTER_S, 15.0 * (self.minutes or 0))
         try:
             while (
                 (cfg.steps <= 0 or self.step < cfg.steps) and not self._stop and (deadline is None or time.monotonic() < deadline)
             ):
                 acc.append(self.train_step())
-                if cfg.steps <= 0 and time.monotonic() - t0 >= FIT_AFTER_S and self.step - s0 >= 10:
-                    self._fit_steps(session, (self.step - s0) / (time.monotonic() - t0), deadline - time.monotonic())
+                if cfg.steps <= 0 and time.monotonic() - t_train >= fit_after and self.step - s0 >= FIT_MIN_STEPS:
+                    self._fit_steps(session, (self.step - s0) / (time.monotonic() - t_train), deadline - time.monotonic())
                 session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
                 if self.step % cfg.log_every == 0:
                     self.history["step"].append(self.step)
                     self.history["loss"].append(sum(acc) / len(acc))
-                    rate = (self.step - s0) / max(1e-9, time.monotonic() - t0)
+                    rate = (self.step - s0) / max(1e-9, time.monotonic() - t_train)
                     self.log(
                         f"step {self.step}/{cfg.steps} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
                         f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
