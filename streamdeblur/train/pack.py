@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="data/sharp", help="a built dataset")
     ap.add_argument("--out", default="data/pack", help="the pack folder (replaced; git-ignored under data/)")
     ap.add_argument("--max-mib", type=float, default=48.0)
-    ap.add_argument("--crop", type=int, default=320, help="side of the stored crops (the GPU recipe trains on 256 + 2 × 32 margin)")
+    ap.add_argument("--crop", type=int, default=320, help="side of the stored crops (GPU recipe: 256 + 2 × 32 margin)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:

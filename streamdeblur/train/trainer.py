@@ -380,6 +380,7 @@ class Trainer:
                 batch_size=None,
                 num_workers=cfg.workers,
                 worker_init_fn=_quiet_worker,
+                multiprocessing_context="spawn",  # a fork of a process whose OpenMP/OpenCV pools ran can deadlock
                 pin_memory=self.device.type == "cuda",
                 prefetch_factor=4,
             )
