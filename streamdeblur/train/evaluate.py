@@ -1,4 +1,10 @@
-"""``streamdeblur eval``: PSNR and SSIM on the held-out split for baselines and our models.
+"""``streamdeblur eval``: PSNR and SSIM on an evaluation set for baselines and our models.
+
+The models run through the product's own stage (:func:`product_stage`: the shipped pipeline of the
+set's task with its defaults), never a separate inference path. Use the validation sets
+(``val_*.pt``) for anything you decide; the test sets are for the weight cards
+(:mod:`~streamdeblur.train.card`), touched once per shipped weight. Intervals are 95 % bootstrap
+intervals over photographs (crops of one photograph are not independent).
 
 Rows: the blurry input; unsharp masking; Richardson–Lucy deconvolution *given the true kernel*
 (a non-blind reference the blind models cannot see; motion only: per kernel, in linear light,
@@ -6,7 +12,7 @@ blended by the true blend maps when the blur varies across the frame); each mode
 Markdown table, a JSON file and a PNG strip of examples (blurry | ours | sharp).
 
 Example:
-    streamdeblur eval --eval-set data/sharp/eval_motion.pt --model deeprftv2-t --out runs/eval
+    streamdeblur eval --eval-set data/sharp/val_motion.pt --model deeprftv2-t --out runs/eval
 """
 
 from __future__ import annotations
