@@ -85,12 +85,8 @@ def subset_numbers(subset_file: Path, spec: str) -> dict:
 
 
 def _rows(res: dict, spec: str) -> dict:
-    """Results keyed ``model`` for the weight under test; per-crop lists dropped, per-image means kept."""
-    rows = {}
-    for name, r in res["results"].items():
-        r = {k: v for k, v in r.items() if k != "psnr_crops"}
-        rows["model" if name == spec else name] = r
-    return rows
+    """Results keyed ``model`` for the weight under test (per-crop PSNR kept, in the order of ``sources``)."""
+    return {("model" if name == spec else name): r for name, r in res["results"].items()}
 
 
 def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
@@ -180,11 +176,14 @@ def write_card(
         "validation_curve": history,
         "data": _data_section(root, test_sets),
         "evaluated_on": {"cpu": _cpu(), "torch": torch.__version__, "stage": f"pipelines/{task}.yaml defaults"},
-        "test": {"n": results["blur"]["n"], "images": results["blur"]["images"], "results": _rows(public(results["blur"]), spec)},
-        "noblur": {
-            "n": results["noblur"]["n"],
-            "images": results["noblur"]["images"],
-            "results": _rows(public(results["noblur"]), spec),
+        **{
+            section: {
+                "n": results[part]["n"],
+                "images": results[part]["images"],
+                "sources": results[part]["sources"],
+                "results": _rows(public(results[part]), spec),
+            }
+            for section, part in (("test", "blur"), ("noblur", "noblur"))
         },
         "subset": {"file": subset_file.as_posix(), "results": subset_numbers(subset_file, spec)},
         "commands": {"test": cmd, "noblur": cmd, "subset": SUBSET_COMMAND},

@@ -161,6 +161,7 @@ def evaluate(data: dict, models: list[str], limit: int | None = None, device: st
     return {
         "n": n,
         "images": len(set(sources)),
+        "sources": sources,
         "task": task,
         "results": results,
         "_outputs": outputs,
