@@ -23,11 +23,7 @@ from streamdeblur.train.trainer import TrainConfig, Trainer
 def built(tmp_path_factory):
     """A small built dataset from a user folder (14 photographs and a clip)."""
     tmp = tmp_path_factory.mktemp("burst")
-    src = tmp / "mine"
-    src.mkdir()
-    for i in range(14):
-        cv2.imwrite(str(src / f"p{i:02d}.png"), media.pattern(i * 5, 320, 320)[..., ::-1])
-    media.write_video(src / "clip.mp4", frames=20, size=(320, 240))
+    src = media.sharp_folder(tmp / "mine")
     out = tmp / "ds"
     assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
     return out
