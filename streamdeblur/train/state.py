@@ -8,6 +8,9 @@ commit (each file ≤ 25 MiB) and for a GPU burst's return trip (≤ 16 MiB per 
   of gradients clipped to 0.01 underflows fp16; bf16 keeps fp32's range), step, random state,
   history and the run's log. Not ``*.pt``, so it never ships in the package.
 
+A pair that is not (yet) the shipped weights is committed as ``streamdeblur/train/states/<name>.ema``
+and ``<name>.state`` (outside the package data); :func:`restore_state` takes any suffix.
+
 Restoring upcasts everything to fp32 (one rounding of the raw model and moments — recorded in the
 run's log as a resume from a compact state) and writes ``<out>/last.pt``; the ordinary
 ``streamdeblur train CONFIG`` then continues (refused if recipe or code changed, unless
