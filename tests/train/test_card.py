@@ -23,16 +23,29 @@ ROOT = Path(__file__).parents[2]
 SHIPPED = [n for n in list_models() if model_info(n).default_weights]
 TOLERANCE_DB = 0.05
 NO_HARM_DB = 0.1
+#: Shipped weights known to fail the no-harm bar (strict: the test errors once they pass, so this list shrinks).
+KNOWN_HARM = {
+    "fdikp": "fdikp-defocus.pt (step 5473) predates the do-no-harm mix: -1.15 dB on the no-blur test split (card)",
+    "deeprftv2-t": "deeprftv2-t-motion.pt (step 1559): -0.32 dB on the no-blur test split (card); the subset alone passes",
+}
+
+
+def _no_harm_params():
+    xfail = pytest.mark.xfail
+    return [pytest.param(n, marks=xfail(strict=True, reason=KNOWN_HARM[n])) if n in KNOWN_HARM else n for n in SHIPPED]
+
+
+def _recompute(name):
+    weights = bundled_weights_path(model_info(name).default_weights)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    return weights, card, subset_numbers(ROOT / card["subset"]["file"], f"{name}:{weights}")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_numbers_recompute(name):
-    weights = bundled_weights_path(model_info(name).default_weights)
-    assert weights.exists(), f"{weights} is missing"
+    weights, card, got = _recompute(name)
     assert weights.stat().st_size <= 25 * 2**20
-    card = json.loads(weights.with_suffix(".json").read_text())
     assert weights.with_suffix(".md").exists()
-    got = subset_numbers(ROOT / card["subset"]["file"], f"{name}:{weights}")
     want = card["subset"]["results"]
     for part in ("blur", "noblur"):
         for method in ("blurry input", "model"):
@@ -40,11 +53,18 @@ def test_card_numbers_recompute(name):
             assert abs(diff) <= TOLERANCE_DB, (
                 f"{part} subset, {method}: recomputed {got[part][method]:.3f} dB, card {want[part][method]:.3f} dB ({diff:+.3f})"
             )
-    blur, noblur = got["blur"], got["noblur"]
+    blur = got["blur"]
     assert blur["model"] > blur["blurry input"], f"model {blur['model']:.2f} dB ≤ blurry input {blur['blurry input']:.2f} dB"
-    loss = noblur["blurry input"] - noblur["model"]
-    assert loss <= NO_HARM_DB, f"no-blur subset: the model loses {loss:.2f} dB (allowed {NO_HARM_DB})"
     assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest(), "the card describes another weights file"
+
+
+@pytest.mark.parametrize("name", _no_harm_params())
+def test_no_harm_on_sharp_input(name):
+    """Sharp + noise + compression in: the model loses at most 0.1 dB (subset and the card's test table)."""
+    _, card, got = _recompute(name)
+    loss = got["noblur"]["blurry input"] - got["noblur"]["model"]
+    assert loss <= NO_HARM_DB, f"no-blur subset: the model loses {loss:.2f} dB (allowed {NO_HARM_DB})"
+    assert card["noblur"]["results"]["model"]["gain"] >= -NO_HARM_DB, "no-blur test split (card)"
 
 
 @pytest.mark.parametrize("name", SHIPPED)
