@@ -37,7 +37,7 @@ except ImportError:
         echo "error: no data/pack here: build it with 'python -m streamdeblur.train.pack' and carry data/pack"
         return 2
     fi
-    "$PY" -m streamdeblur train "$CFG" --device "$DEVICE" --minutes "$MINUTES" --export "$OUT/$NAME.pt"
+    "$PY" -m streamdeblur.train.trainer "$CFG" --device "$DEVICE" --minutes "$MINUTES" --export "$OUT/$NAME.pt"
     cp -f "$RUN_DIR/eval_psnr.png" "$OUT/" 2>/dev/null || true
     ls -l "$OUT"
     date -u +"end %FT%TZ"

@@ -520,3 +520,32 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = No
     """Write the EMA weights of a training checkpoint as a shipped fp16 file, and the compact resume
     state (``.state``, :mod:`~streamdeblur.train.state`) beside it."""
     return export_state(ckpt, out, extra)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m streamdeblur.train.trainer CONFIG``: the training loop without the CLI package, whose
+    other commands import PyAV (a lent GPU machine has none). Same options as ``streamdeblur train``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m streamdeblur.train.trainer", description=main.__doc__.split("\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--minutes", type=float)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--export", help="after training, the fp16 EMA weights (and their .state) go here")
+    ap.add_argument("--resume-anyway", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        cfg = TrainConfig.from_yaml(args.config, {"threads": args.threads} if args.threads else None)
+        trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
+    except (ResumeRefused, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}")
+        return 2
+    trainer.run()
+    if args.export:
+        print(f"exported {trainer.export(Path(args.export))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
