@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from ..engine.build import build_stages
 from ..engine.config import load_pipeline
-from ..stages import Batch
+from ..stages import Batch, stage_class
 from ..stages.basic import unsharp_mask
 from .blur import linear_to_srgb, srgb_to_linear
 from .metrics import bootstrap_ci, psnr, ssim
@@ -97,8 +97,11 @@ def product_stage(spec: str, task: str, device: str = "cpu"):
     name, _, weights = spec.partition(":")
     cfg = load_pipeline(TASK_PIPELINES[task])
     cfg.device = device
-    first = cfg.stages[0]
-    first.options = {**first.options, "model": name, "weights": weights or "default"}
+    # crops are still images: the product skips windowed (temporal) stages for those, so the stage
+    # that is judged is the pipeline's model stage
+    spec_ = next(s for s in cfg.stages if stage_class(s.name).needs_model)
+    spec_.options = {**spec_.options, "model": name, "weights": weights or "default"}
+    cfg.stages = [spec_]
     return build_stages(cfg, warn=lambda _msg: None)[0]
 
 
