@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..frames import Frame
 from .base import SinkError
+from .preview_window import HEADER
 
 
 def display_available() -> bool:
@@ -24,9 +27,11 @@ def display_available() -> bool:
 class PreviewSink:
     """Shows frames in an OpenCV window; ``q`` or Esc asks the pipeline to stop.
 
-    All GUI calls happen on one thread of its own (HighGUI backends such as Qt deadlock when a
-    window is created, drawn and destroyed from different threads). ``write`` only hands over
-    the newest frame, so a slow display never slows the pipeline.
+    The window lives in a child process (:mod:`.preview_window`, run by path) that never loads
+    PyAV: with PyAV loaded, OpenCV's Qt xcb plugin binds to PyAV's bundled xcb extension libraries
+    (same SONAMEs as opencv-python's) and no window ever reaches the screen. All GUI calls happen
+    on that process's main thread. ``write`` only hands over the newest frame to a sender thread,
+    so a slow display never slows the pipeline.
     """
 
     def __init__(self, title: str = "streamdeblur", on_quit: Callable[[], None] | None = None) -> None:
@@ -38,27 +43,40 @@ class PreviewSink:
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="preview", daemon=True)
-        self._thread.start()
+        script = Path(__file__).with_name("preview_window.py")
+        try:
+            self._proc = subprocess.Popen([sys.executable, str(script), title], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            raise SinkError(f"cannot start the preview window: {exc}") from exc
+        self._sender = threading.Thread(target=self._send, name="preview", daemon=True)
+        self._sender.start()
+        threading.Thread(target=self._watch, name="preview-keys", daemon=True).start()
 
-    def _loop(self) -> None:
-        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+    def _send(self) -> None:
+        """Sends the newest frame to the window process until closed."""
+        pipe = self._proc.stdin
         try:
             while True:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._frame is not None or self._closing, timeout=0.05)
+                    self._cond.wait_for(lambda: self._frame is not None or self._closing)
                     img, self._frame = self._frame, None
                     closing = self._closing
                 if img is not None:
-                    cv2.imshow(self.title, img)
-                key = cv2.waitKey(1) & 0xFF
-                if key in (ord("q"), 27) and self.on_quit:
-                    self.on_quit()
+                    pipe.write(HEADER.pack(*img.shape) + img.tobytes())
+                    pipe.flush()
                 if closing:
                     break
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the window process ended (closed by the user or crashed): frames are dropped
         finally:
-            cv2.destroyWindow(self.title)
-            cv2.waitKey(1)
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
+
+    def _watch(self) -> None:
+        """Turns ``q`` lines from the window process into ``on_quit``."""
+        for line in self._proc.stdout:
+            if line.strip() == b"q" and self.on_quit:
+                self.on_quit()
 
     def write(self, frame: Frame) -> None:
         img = frame.image
@@ -73,4 +91,9 @@ class PreviewSink:
         with self._cond:
             self._closing = True
             self._cond.notify()
-        self._thread.join(5.0)
+        self._sender.join(5.0)
+        try:
+            self._proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
