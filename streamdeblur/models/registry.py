@@ -37,6 +37,13 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
+class UnknownNameError(KeyError):
+    """A name no registry entry has; the message lists the known ones (a ``KeyError`` that reads as a sentence)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def register_model(
     name: str, *, task: str = "motion", description: str = "", default_weights: str | None = None, multiple: int = 8
 ) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
@@ -63,7 +70,7 @@ def model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+        raise UnknownNameError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
 def bundled_weights_path(filename: str) -> Path:

@@ -40,8 +40,8 @@ def test_overrides_apply_to_pipeline_stage_and_output():
     cfg = apply_overrides(load_pipeline("motion"), tile=256, overlap=16, batch=3, crf=23, model="deeprftv2-s")
     assert cfg.batch == 3 and cfg.output.crf == 23
     assert cfg.stages[0].options["tile"] == 256 and cfg.stages[0].options["model"] == "deeprftv2-s"
-    with pytest.raises(ConfigError, match="--tile does not apply"):
-        apply_overrides(parse_pipeline("stages: [identity]\n"), tile=3)
+    with pytest.raises(ConfigError, match="tile does not apply"):
+        apply_overrides(parse_pipeline("stages: [identity]\n"), tile=256)
 
 
 def test_missing_file(tmp_path):

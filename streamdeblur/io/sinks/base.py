@@ -27,6 +27,14 @@ class SinkError(Exception):
     """The output cannot be written; one line for the user."""
 
 
+class OutputExistsError(SinkError):
+    """The output file exists and replacing it was not asked for (``--overwrite`` / ``overwrite=True``)."""
+
+    def __init__(self, path: Path, hint: str = "--overwrite") -> None:
+        super().__init__(f"output {path} exists; pass {hint} to replace it")
+        self.path = path
+
+
 def partial_path(path: Path) -> Path:
     """Where a file is written until it is complete: ``clip.mp4`` → ``clip.partial.mp4``."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
@@ -44,7 +52,7 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
         if same or path.resolve() == Path(inp).resolve():
             raise SinkError(f"output {path} is the input file; refusing to overwrite it")
     if path.exists() and not overwrite:
-        raise SinkError(f"output {path} exists; pass --overwrite to replace it")
+        raise OutputExistsError(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SinkError(f"output folder does not exist: {folder}")
