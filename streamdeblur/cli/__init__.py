@@ -12,11 +12,14 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .progress import Reporter, final_line
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_WEIGHTS = 0, 1, 2, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -79,9 +82,12 @@ def _add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> No
         default=None,
         help="bfloat16 autocast (default: on where the CPU has AMX or AVX-512 BF16, or the GPU supports bf16)",
     )
-    p.add_argument("--crf", type=int, help="encoder quality (lower is better)")
-    p.add_argument("--preset", help="encoder preset (e.g. medium, fast)")
-    p.add_argument("--codec", help="video encoder (libx264, libx265, libvpx-vp9, libsvtav1, …)")
+    p.add_argument("--crf", type=int, help="encoder quality, 0…51 for H.264/H.265, 0…63 for VP9/AV1 (lower is better)")
+    p.add_argument("--preset", help="encoder preset: ultrafast … medium … veryslow (x264/x265), 0…13 (SVT-AV1)")
+    p.add_argument(
+        "--codec",
+        help="video encoder (default: from the output container — VP9 for .webm, H.264 otherwise; libx265, libsvtav1, …)",
+    )
     p.add_argument("--no-audio", action="store_true", help="do not copy audio")
     p.add_argument("--strict", action="store_true", default=None, help="stop at the first corrupt packet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -98,65 +104,102 @@ def _add_scale_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
 
 
+def _add_cut_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("part of a file (try a few seconds first)")
+    g.add_argument("--start", type=float, help="start at this presentation time, in seconds (timestamps are kept)")
+    g.add_argument("--duration", type=float, help="process this many seconds")
+    g.add_argument("--frames", type=int, help="process at most this many frames")
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand (``streamdeblur run … --debug``)."""
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks with errors")
+    c.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
+    c.add_argument(
+        "--progress-interval",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="seconds between plain progress lines when the output is not a terminal (default 5)",
+    )
+    return c
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    ap = argparse.ArgumentParser(prog="streamdeblur", description="Remove motion and defocus blur from video.")
+    common = _common()
+    ap = argparse.ArgumentParser(prog="streamdeblur", description="Remove motion and defocus blur from video.", parents=[common])
+    ap.set_defaults(debug=False, quiet=False, progress_interval=None)
     ap.add_argument("--version", action="version", version=f"streamdeblur {__version__}")
-    ap.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="deblur a video file, stream or image folder")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, …) or image folder")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs")
+    def add(name: str, **kw) -> argparse.ArgumentParser:  # every subcommand takes the common options
+        return sub.add_parser(name, parents=[common], **kw)
+
+    p = add("run", help="deblur a video file, stream or image folder")
+    p.add_argument("input", help="video file, stream URL, image folder or glob")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output video (.mp4, .mkv, .webm …) or image folder (default: NAME_deblurred.EXT next to the input)",
+    )
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs (default 25)")
     _add_pipeline_flags(p, "motion")
+    _add_cut_flags(p)
     _add_scale_flags(p)
 
-    p = sub.add_parser("webcam", help="live correction from a camera or stream, with preview")
+    p = add("webcam", help="live correction from a camera or stream, with preview")
     p.add_argument("--camera", default="0", help="camera index, /dev/videoN or a stream URL (default 0)")
-    p.add_argument("--preview", action="store_true", default=None, help="show a preview window")
-    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        default=None,
+        help="show a preview window (off by default; needs a display — without one, -o still records)",
+    )
+    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window (the default)")
     p.add_argument("-o", "--output", help="also record to this video file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--reconnect", type=int, default=5, help="reopen attempts after a disconnect (default 5)")
     _add_pipeline_flags(p, "webcam")
 
-    p = sub.add_parser("batch", help="process many files; resumes, never stops at one failure")
+    p = add("batch", help="process many files; resumes, never stops at one failure")
     p.add_argument("inputs", nargs="+", help="files, folders or globs")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="folder for the outputs (created; same names as the inputs)")
     p.add_argument("--suffix", default=None, help="output container suffix (default: same as input, .mp4 for others)")
     _add_pipeline_flags(p, "batch")
+    _add_cut_flags(p)
     _add_scale_flags(p)
 
-    sub.add_parser("info", help="versions, devices, codecs, models, stages, pipelines")
-    p = sub.add_parser("models", help="model table: parameters, GMACs, CPU speed")
+    add("info", help="versions, devices, codecs, models, stages, pipelines")
+    p = add("models", help="model table: parameters, GMACs, CPU speed")
     p.add_argument("--no-timing", action="store_true", help="skip the CPU timing column")
 
-    p = sub.add_parser("bench", help="throughput benchmark: model-only vs end-to-end vs a naive loop")
-    p.add_argument("--model", default="deeprftv2-t")
-    p.add_argument("--size", default="640x360")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--device", default="auto")
+    p = add("bench", help="throughput benchmark: model-only vs end-to-end vs a naive loop")
+    p.add_argument("--model", default="deeprftv2-t", help="model to measure (default deeprftv2-t)")
+    p.add_argument("--size", default="640x360", help="frame size WxH of the synthetic clip (default 640x360)")
+    p.add_argument("--frames", type=int, default=24, help="frames of the synthetic clip (default 24)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch", type=int, default=0, help="frames per model call (0: auto, as in the pipeline)")
-    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frames)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the model (0: leave as is)")
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
     p.add_argument("--what", default="all", help="all | throughput | scan | bf16 | memory | train-memory")
     p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
 
-    p = sub.add_parser("data", help="training data")
+    p = add("data", help="training data")
     dsub = p.add_subparsers(dest="data_command", required=True)
-    d = dsub.add_parser("build", help="assemble sharp content from Debian packages and your folders")
-    d.add_argument("--out", default="data/sharp")
+    d = dsub.add_parser("build", parents=[common], help="assemble sharp content from Debian packages and your folders")
+    d.add_argument("--out", default="data/sharp", help="output folder (default data/sharp)")
     d.add_argument("--source", action="append", default=[], help="your own folder of sharp images/videos (repeatable)")
     d.add_argument("--no-debian", action="store_true", help="only your folders")
     d.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/debs)")
     d.add_argument("--eval-crops", type=int, default=4, help="evaluation crops per validation image (test: twice)")
 
-    p = sub.add_parser("train", help="train a model from a YAML recipe (resumable)")
-    p.add_argument("config")
+    p = add("train", help="train a model from a YAML recipe (resumable)")
+    p.add_argument("config", help="training recipe (YAML), e.g. streamdeblur/train/configs/motion-t-cpu.yaml")
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--threads", type=int, help="override the CPU threads (runtime only; the recipe is unchanged)")
     p.add_argument("--minutes", type=float, help="time budget of this session (checkpoints every minute; resumable)")
@@ -172,8 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)",
     )
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on the held-out split: baselines and models")
-    p.add_argument("--eval-set", default="data/sharp/eval_motion.pt")
+    p = add("eval", help="PSNR/SSIM on the held-out split: baselines and models")
+    p.add_argument(
+        "--eval-set",
+        default="data/sharp/eval_motion.pt",
+        help="evaluation set (.pt) from 'data build' (default data/sharp/eval_motion.pt)",
+    )
     p.add_argument("--model", action="append", default=[], help="model[:weights] to evaluate (repeatable)")
     p.add_argument("--out", default="runs/eval", help="folder for the Markdown table and the example strip")
     p.add_argument("--limit", type=int, help="only the first N samples")
@@ -227,26 +274,24 @@ class _Signals:
         return False
 
 
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+@dataclass
+class Display:
+    """How much the CLI prints (set from ``--quiet`` and ``--progress-interval``)."""
+
+    quiet: bool = False
+    interval: float | None = None
 
 
-def _progress_line(p) -> str:
-    shares = " ".join(f"{k} {v * 100:.0f}%" for k, v in p.shares().items() if v >= 0.005)
-    total = f"/{p.total}" if p.total else ""
-    extra = f" dropped {p.dropped}" if p.live else ""
-    if p.skipped:
-        extra += f" skipped-packets {p.skipped}"
-    if p.live and p.latency is not None:
-        extra += f" latency {p.latency * 1000:.0f} ms"
-    return f"{p.done}{total} frames  {p.fps:.2f} fps  ETA {_fmt_time(p.eta)}{extra}  [{shares}]"
+display = Display()
 
 
 def _warn(msg: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {escape(msg)}")
+
+
+def _say(msg: str) -> None:
+    if not display.quiet:
+        err.print(escape(msg))
 
 
 def _progress_bar() -> Progress:
@@ -262,45 +307,49 @@ def _progress_bar() -> Progress:
 
 
 def run_job(
-    job, label: str, duration: float | None = None, stages: list | None = None, quiet: bool = False
+    job, label: str, duration: float | None = None, stages: list | None = None, announce: bool = True
 ) -> tuple[int, object]:
-    """Run one job with a rich progress display; returns (exit code, RunResult or None).
+    """Run one job, showing its progress (see :mod:`.progress`); returns (exit code, RunResult or None).
 
-    ``stages``: built stages to reuse (segments of one run share one model); ``quiet``: no "wrote" line.
+    Args:
+        job: what to run.
+        label: what the progress lines are about (file name, ``camera 0`` …).
+        duration: live sources: stop after this many seconds.
+        stages: built stages to reuse (segments of one run share one model).
+        announce: print ``wrote PATH`` at the end (segments do not).
     """
     from ..engine.build import build
 
     with _Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
-            pipe = build(job, warn=_warn, stages=stages)
+            pipe = build(job, warn=_warn, stages=stages, say=_say)
         except KeyboardInterrupt:
             return sig.code, None
-    prog = _progress_bar()
     start = time.monotonic()
+    with Reporter(err, label, quiet=display.quiet, interval=display.interval) as rep:
 
-    def on_progress(p) -> None:
-        prog.update(task, completed=p.done, total=p.total, line=escape(_progress_line(p)))
-        if duration is not None and time.monotonic() - start > duration:
-            pipe.request_stop()
+        def on_progress(p) -> None:
+            rep.update(p)
+            if duration is not None and time.monotonic() - start > duration:
+                pipe.request_stop()
 
-    with prog:
-        task = prog.add_task(label, total=pipe.progress().total, line="")
         result = pipe.run(on_progress)
     p = result.progress
-    err.print(escape(f"{label}: {_progress_line(p)}"))
     if result.error:
         code = {"SourceError": EXIT_INPUT, "SinkError": EXIT_OUTPUT, "WeightsError": EXIT_WEIGHTS}.get(
             result.error_kind or "", EXIT_FAIL
         )
         where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
+        rep.say(f"stopped after {final_line(p)}")
         err.print(f"[red]streamdeblur: error:[/red] {escape(result.error + where)}")
         return code, result
     if result.interrupted:
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
-        err.print(f"interrupted after {p.done} frames; playable partial output: {result.output}")
+        err.print(escape(f"interrupted after {final_line(p)}; playable partial output: {result.output}"))
         return code, result
-    if result.output is not None and not quiet:
-        out.print(f"wrote {result.output}")
+    rep.say(final_line(p))
+    if result.output is not None and announce and not display.quiet:
+        out.print(escape(f"wrote {result.output}"))
     return EXIT_OK, result
 
 
@@ -320,7 +369,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     stages = build_stages(cfg, warn=_warn) if plan.todo else None
     for i in plan.todo:
         job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True)
-        code, result = run_job(job, f"{Path(inp).name} segment {i + 1}/{n}", stages=stages, quiet=True)
+        code, result = run_job(job, f"{Path(inp).name} segment {i + 1}/{n}", stages=stages, announce=False)
         if code != EXIT_OK:
             err.print(
                 escape(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
@@ -361,9 +410,41 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
         )
 
 
+def default_output(inp: str) -> str:
+    """``clip.mp4`` → ``clip_deblurred.mp4`` next to it; an image folder ``shots/`` → ``shots_deblurred/``."""
+    from ..io.sources.base import _is_url
+
+    if _is_url(inp) or any(ch in inp for ch in "*?["):
+        raise CliError("give the output with -o (no default name for a stream or a glob)", EXIT_USAGE)
+    p = Path(inp)
+    if p.is_dir():
+        return str(p.with_name(f"{p.name}_deblurred")) + "/"
+    return str(p.with_name(f"{p.stem}_deblurred{p.suffix}"))
+
+
+def _cut(args):
+    """The ``--start``/``--duration``/``--frames`` part of a file, range-checked (None: the whole file)."""
+    from ..engine.limits import check_value
+    from ..io.sources.cut import Cut
+
+    given = {k: getattr(args, k, None) for k in ("start", "duration", "frames")}
+    for key, value in given.items():
+        try:
+            check_value(key, value)
+        except ValueError as exc:
+            raise CliError(f"--{exc}", EXIT_USAGE) from None
+    cut = Cut(start=given["start"] or 0.0, duration=given["duration"], frames=given["frames"])
+    if cut and (getattr(args, "segments", None) or getattr(args, "segment_seconds", None) or args.executor == "ray"):
+        raise CliError("--start/--duration/--frames cannot be combined with segments or Ray yet", EXIT_USAGE)
+    return cut or None
+
+
 def cmd_run(args) -> int:
     from ..engine.build import Job
 
+    if args.output is None:
+        args.output = default_output(args.input)
+    cut = _cut(args)
     if args.executor == "ray":
         from ..scaleout.ray import import_ray
 
@@ -376,7 +457,7 @@ def cmd_run(args) -> int:
     if args.segments or args.segment_seconds:
         code, _ = run_segmented(args.input, args.output, _config(args), args)
         return code
-    job = Job(args.input, args.output, _config(args), overwrite=args.overwrite, fps=args.fps)
+    job = Job(args.input, args.output, _config(args), overwrite=args.overwrite, fps=args.fps, cut=cut)
     code, _ = run_job(job, Path(str(args.input)).name or str(args.input))
     return code
 
@@ -395,7 +476,7 @@ def cmd_webcam(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import run_batch
 
-    return run_batch(args, _config(args), run_job, out, err, run_segmented=run_segmented, run_on_ray=run_on_ray)
+    return run_batch(args, _config(args), run_job, out, err, run_segmented=run_segmented, run_on_ray=run_on_ray, cut=_cut(args))
 
 
 def cmd_info(args) -> int:
@@ -495,6 +576,7 @@ COMMANDS: dict[str, Callable] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    display.quiet, display.interval = bool(args.quiet), args.progress_interval
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
