@@ -1,7 +1,10 @@
 """``streamdeblur batch``: many inputs, one output folder, resumable, failure-tolerant.
 
-* Outputs already finished (final name present) are skipped, so running the same command again
-  resumes where an earlier run stopped; an unfinished ``*.partial.*`` file is redone.
+* Resume is keyed by input and pipeline: an output is skipped only when ``.streamdeblur-batch.json``
+  in the output folder says it was made from the same input with the same pipeline (a changed
+  pipeline, model, weights or encoder redoes it); an unfinished ``*.partial.*`` file is redone. An
+  existing file the batch did not make is never replaced without ``--overwrite``.
+* Each failed row says why (FFmpeg's own words); a truncated input is flagged ``input ended early``.
 * One failing file is reported and the others go on; the summary table lists every file.
 * Ctrl-C stops after the file in progress has been closed (playable, kept as partial).
 """
@@ -9,6 +12,8 @@
 from __future__ import annotations
 
 import glob
+import json
+import os
 from pathlib import Path
 
 from rich.markup import escape
@@ -45,7 +50,19 @@ def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
     return out_dir / f"{inp.stem}{suf}"
 
 
-def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None) -> int:
+def _reason(message: str, inp: Path) -> str:
+    """A failure's reason for the row of ``inp``: the input's path is in the row already."""
+    for spelling in (str(inp), str(inp.resolve()), inp.name):
+        message = message.replace(spelling, "the input")
+    return message
+
+
+def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None, cut=None) -> int:
+    """Process every input into ``args.out_dir``; a summary table ends the run (rows in input order).
+
+    Returns:
+        The exit code: 0 when every file is done or was done before, 1 when any failed.
+    """
     import copy
 
     from ..engine.build import Job
@@ -57,60 +74,121 @@ def run_batch(args, cfg, run_job, out, err, run_segmented=None, run_on_ray=None)
         return EXIT_USAGE
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], 0
+    ledger = Ledger(out_dir)
+    key_extra = {"cut": [cut.start, cut.duration, cut.frames]} if cut else {}
+    rows: dict[Path, tuple] = {}
+    failures = 0
     todo = []
     for f in files:
         target = output_for(f, out_dir, args.suffix)
-        if target.exists() and not args.overwrite:
-            rows.append((f.name, "skipped (done before)", "", str(target)))
-        else:
+        state = ledger.state(f, target, cfg, key_extra)
+        if args.overwrite or state == "redo":
             todo.append((f, target))
+        elif state == "done":
+            rows[f] = (f.name, "skipped (done before)", "same input and pipeline", target.name)
+        else:  # a file this batch did not make: never replaced without --overwrite
+            failures += 1
+            rows[f] = (f.name, "failed", f"{target.name} exists and was not made by this batch; pass --overwrite", "")
     if getattr(args, "executor", "local") == "ray" and todo:
         from ..scaleout.ray import import_ray
 
         import_ray()
         for oc in run_on_ray(todo, cfg, args):
             if oc.ok:
+                ledger.record(oc.input, Path(oc.output), cfg, key_extra)
                 reused = f", {oc.reused} segments reused" if oc.reused else ""
-                rows.append((oc.input.name, "done", f"{oc.frames} frames, {oc.segments} segments{reused}", str(oc.output)))
+                rows[oc.input] = (
+                    oc.input.name,
+                    "done",
+                    f"{oc.frames} frames, {oc.segments} segments{reused}",
+                    Path(oc.output).name,
+                )
             else:
                 failures += 1
-                rows.append((oc.input.name, "failed", oc.error, ""))
-        _summary(out, rows)
+                rows[oc.input] = (oc.input.name, "failed", _reason(oc.error or "failed", oc.input), "")
+        _summary(out, [rows[f] for f in files if f in rows], out_dir)
         return EXIT_FAIL if failures else EXIT_OK
     segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
     for i, (f, target) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {f.name}"
+        error = None
         try:
             if segmented:
                 code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args)
                 if code == EXIT_OK:
-                    rows.append((f.name, "done", "segmented", str(result)))
+                    ledger.record(f, target, cfg, key_extra)
+                    rows[f] = (f.name, "done", "segmented", target.name)
                     continue
             else:
-                code, result = run_job(Job(str(f), str(target), copy.deepcopy(cfg), overwrite=args.overwrite), label)
+                job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=True, cut=cut)
+                code, result = run_job(job, label)
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
-            code, result = _classify(exc), None
-            err.print(f"[red]{escape(f.name)}: error:[/red] {escape(_message(exc))}")
+            code, result, error = _classify(exc), None, _message(exc)
+            err.print(f"[red]{escape(f.name)}: error:[/red] {escape(_reason(error, f))}")
         if code in (EXIT_SIGINT, EXIT_SIGTERM):
-            rows.append((f.name, "interrupted", "", str(result.output) if result else ""))
-            _summary(out, rows)
+            rows[f] = (f.name, "interrupted", "", Path(result.output).name if result and result.output else "")
+            _summary(out, [rows[g] for g in files if g in rows], out_dir)
             return code
         if code == EXIT_OK and result is not None:
             p = result.progress
-            rows.append((f.name, "done", f"{p.done} frames, {p.fps:.2f} fps", str(result.output)))
+            ledger.record(f, target, cfg, key_extra)
+            early = f"; input ended early ({p.done} of the {p.total} frames its index lists)" if p.ended_early else ""
+            rows[f] = (f.name, "done", f"{p.done} frames, {p.fps:.2f} fps{early}", target.name)
         else:
             failures += 1
-            msg = result.error if result is not None and result.error else "failed (see above)"
-            rows.append((f.name, f"failed (exit {code})", msg, str(result.output) if result and result.output else ""))
-    _summary(out, rows)
+            reason = error or (result.error if result is not None and result.error else f"exit {code}")
+            kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
+            rows[f] = (f.name, f"failed (exit {code})", _reason(reason, f), kept)
+    _summary(out, [rows[f] for f in files if f in rows], out_dir)
     return EXIT_FAIL if failures else EXIT_OK
 
 
-def _summary(out, rows) -> None:
+class Ledger:
+    """What this batch made in ``out_dir``, keyed by input and pipeline: ``.streamdeblur-batch.json``.
+
+    An output counts as done only when the ledger says it was made from the same input (path,
+    size, modification time) with the same pipeline (the fingerprint segments use: stages,
+    models, weights, encoder); anything else is redone, as a segmented run would.
+    """
+
+    NAME = ".streamdeblur-batch.json"
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / self.NAME
+        try:
+            self.entries: dict = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    @staticmethod
+    def key(inp: Path, cfg, extra: dict) -> dict:
+        from ..scaleout.plan import _identity, config_fingerprint
+
+        return {"input": _identity(inp), "pipeline": config_fingerprint(cfg), **extra}
+
+    def state(self, inp: Path, target: Path, cfg, extra: dict) -> str:
+        """``done`` (same key, output present), ``redo`` (ours but stale, or absent) or ``foreign`` (not ours)."""
+        entry = self.entries.get(target.name)
+        if not target.exists():
+            return "redo"
+        if entry is None:
+            return "foreign"
+        return "done" if entry == self.key(inp, cfg, extra) else "redo"
+
+    def record(self, inp: Path, target: Path, cfg, extra: dict) -> None:
+        """Note ``target`` as made from ``inp`` with ``cfg`` (written atomically)."""
+        self.entries[target.name] = self.key(inp, cfg, extra)
+        tmp = self.path.with_name(self.path.name + ".partial")
+        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def _summary(out, rows, out_dir: Path) -> None:
+    """The table (every cell wraps, nothing is cut with an ellipsis) and the output folder on a line of its own."""
     t = Table(title="batch summary")
     for c in ("input", "status", "details", "output"):
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*(escape(str(x)) for x in r))
     out.print(t)
+    out.print(escape(f"outputs in {out_dir}"))
