@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("info", help="versions, devices, codecs, models, stages, pipelines")
     p = add("models", help="model table: parameters, GMACs, CPU speed")
     p.add_argument("--no-timing", action="store_true", help="skip the CPU timing column")
+    p.add_argument("--quick", action="store_true", help="names, tasks, parameters and weights only (no MACs, no timing): instant")
 
     p = add("bench", help="throughput benchmark: model-only vs end-to-end vs a naive loop")
     p.add_argument("--model", default="deeprftv2-t", help="model to measure (default deeprftv2-t)")
@@ -487,9 +488,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .info import model_table
+    from .info import print_models
 
-    out.print(model_table(timing=not args.no_timing))
+    print_models(out, timing=not args.no_timing, quick=args.quick)
     return EXIT_OK
 
 
