@@ -23,16 +23,9 @@ def pytest_configure(config):
 def cpu_description() -> str:
     """Which CPU and vector ISA this run computed on (float results differ in the last bits between
     e.g. AVX-512 and AVX2 machines, and speed by ~4x): model name, PyTorch's kernel ISA, native bf16."""
-    import platform
+    from streamdeblur.compute.runtime import cpu_model
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model()
     isa = torch.backends.cpu.get_cpu_capability()
     amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     avx512_bf16 = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())

@@ -75,16 +75,10 @@ def _ray_line() -> str:
 def cpu_line() -> str:
     """``AMD EPYC 7B13, 2 usable cores, AVX2`` (model name, cores this process may use, PyTorch's kernel ISA)."""
     import os
-    from pathlib import Path
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ..compute.runtime import cpu_model
+
+    name = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{name}, {cores} usable cores, {torch.backends.cpu.get_cpu_capability()}"
 

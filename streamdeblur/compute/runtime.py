@@ -75,3 +75,17 @@ def codec_threads(device: torch.device) -> int:
     encoding 640×360 are < 2 % of the time). On CUDA the codecs may be the bottleneck: their choice.
     """
     return 1 if device.type == "cpu" else 0
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform`` elsewhere), e.g. ``AMD EPYC 7B13``."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

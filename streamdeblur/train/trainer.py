@@ -423,17 +423,9 @@ class Trainer:
     def _device_name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
-        import platform
+        from ..compute.runtime import cpu_model
 
-        name = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        return f"cpu: {name}"
+        return f"cpu: {cpu_model()}"
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
