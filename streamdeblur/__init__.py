@@ -3,14 +3,25 @@
 Example:
     >>> import streamdeblur
     >>> streamdeblur.process("shaky.mp4", "sharp.mp4")      # doctest: +SKIP
+
+The public names are imported on first use (PEP 562), so ``streamdeblur.train`` and
+``streamdeblur.models`` import without PyAV (a GPU training machine may not have it).
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .api import process  # noqa: E402
-from .engine.pipeline import Pipeline, Progress, RunResult  # noqa: E402
+#: public name → the module that defines it
+_LAZY = {"process": ".api", "Pipeline": ".engine.pipeline", "Progress": ".engine.pipeline", "RunResult": ".engine.pipeline"}
 
 __all__ = ["Pipeline", "Progress", "RunResult", "__version__", "process"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 FFMPEG = shutil.which("ffmpeg")
@@ -281,3 +282,13 @@ def best_effort_times(path: Path) -> list[float | None]:
     )
     rows = [line.strip().split(",")[0] for line in out.stdout.splitlines() if line.strip()]
     return [None if r == "N/A" else float(r) for r in rows]
+
+
+def sharp_folder(path: Path, photos: int = 14, side: int = 320) -> Path:
+    """A user's folder of sharp content for ``streamdeblur data build --source``: ``photos`` PNG
+    patterns of ``side``² and one 20-frame clip."""
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(photos):
+        cv2.imwrite(str(path / f"p{i:02d}.png"), pattern(i * 5, side, side)[..., ::-1])
+    write_video(path / "clip.mp4", frames=20, size=(320, 240))
+    return path

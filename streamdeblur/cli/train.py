@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
     p.add_argument(
         "--card-subset",
-        help="after exporting into the package, evaluate and write the weight card "
-        "(held-out set from the config, plus this committed subset, e.g. tests/data/eval_subset_motion.pt)",
+        help="after exporting, evaluate on the test split of the recipe's data and write the weight card, "
+        "with this committed subset (e.g. tests/data/card_subset_motion.pt)",
     )
 
 
@@ -61,5 +61,5 @@ def _card(args, cfg) -> None:
         return
     from ..train.card import write_card
 
-    path = write_card(cfg.model, Path(args.export).name, cfg.eval_set, args.card_subset, curve=f"{cfg.out}/loss.png")
+    path = write_card(args.export, cfg.data, args.card_subset, recipe=args.config)
     out.print(f"card {path} and {path.with_suffix('.md')}")

@@ -1,93 +1,314 @@
 """Weight cards: what a shipped weight file was trained on, how, for how long, and how well it does.
 
 Each ``streamdeblur/weights/<name>.pt`` has ``<name>.md`` (for people) and ``<name>.json``
-(numbers; a test recomputes the ``subset`` numbers from a fresh clone and must match within
-0.05 dB). The subset is a small fixed slice of the held-out evaluation set committed under
-``tests/data`` (128-px centre crops), so the check needs no dataset build.
+(numbers). The numbers come from the **test split** (touched once per shipped weight, never used
+to choose anything), evaluated through the product's own stage with its defaults
+(:func:`~streamdeblur.train.evaluate.product_stage`), with 95 % bootstrap intervals over images:
+
+- the blurred test set of the weight's task (``test_<task>.pt`` of a built dataset);
+- the no-blur test set (``test_noblur.pt``: sharp + sensor noise + JPEG/H.264): do no harm;
+- a small committed subset of both (``tests/data/card_subset_<task>.pt``: one 128-px centre crop
+  per test image) that ``tests/train/test_card.py`` recomputes from a fresh clone.
+
+Run (writes the card next to the weights and prints the tables)::
+
+    python -m streamdeblur.train.card streamdeblur/weights/deeprftv2-t-motion.pt --data data/sharp
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
+import platform
 from datetime import date
 from pathlib import Path
 
 import torch
 
 from ..models import load_weights, model_info
-from ..models.registry import bundled_weights_path
-from .evaluate import evaluate
+from .evaluate import evaluate, public, table_row
 
 SUBSET_SIZE = 128
+#: The command that recomputes the committed subset numbers.
+SUBSET_COMMAND = "python -m pytest -q tests/train/test_card.py"
 
 
-def make_subset(data: dict, n: int = 8, size: int = SUBSET_SIZE) -> dict:
-    """Centre crops of the first ``n`` samples of an evaluation set (kernels/radius kept)."""
+def tensor_digest(data: dict) -> str:
+    """SHA-256 of an evaluation set's pixels (``blurry`` then ``sharp`` bytes): the same crops give
+    the same digest whatever pickle wrote the file."""
+    h = hashlib.sha256()
+    for key in ("blurry", "sharp"):
+        h.update(data[key].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def make_subset(data: dict, size: int = SUBSET_SIZE) -> dict:
+    """The first crop of every image of an evaluation set, centre-cropped to ``size`` (pixels only)."""
+    first: dict[str, int] = {}
+    for i, s in enumerate(data["sources"]):
+        first.setdefault(s, i)
+    idx = list(first.values())
     h = data["blurry"].shape[-1]
     o = (h - size) // 2
-    sl = (slice(None), slice(None), slice(o, o + size), slice(o, o + size))
-    sub = {
-        "blurry": data["blurry"][:n][sl].clone(),
-        "sharp": data["sharp"][:n][sl].clone(),
-        "sources": data["sources"][:n],
+    crop = (slice(None), slice(None), slice(o, o + size), slice(o, o + size))
+    return {
+        "blurry": data["blurry"][idx][crop].clone(),
+        "sharp": data["sharp"][idx][crop].clone(),
+        "sources": [data["sources"][i] for i in idx],
         "seed": data["seed"],
         "size": size,
         "task": data.get("task", "motion"),
+        "split": data.get("split"),
+        "no_blur": data.get("no_blur", False),
     }
-    if "kernels" in data:
-        sub["kernels"] = data["kernels"][:n].clone()
-        sub["weights"] = data["weights"][:n][sl].clone()
-    if "radius" in data:
-        sub["radius"] = data["radius"][:n][:, o : o + size, o : o + size].clone()
-    return sub
 
 
-def write_card(name: str, weights_file: str, eval_set: str | Path, subset_file: str | Path, curve: str | None = None) -> Path:
-    """Evaluate the bundled ``weights_file`` of model ``name`` and write its ``.json`` and ``.md`` card."""
-    path = bundled_weights_path(weights_file)
-    meta = load_weights(model_info(name).builder(), path)
-    full = evaluate(torch.load(eval_set, weights_only=True), [f"{name}:{path}"])
-    subset = evaluate(torch.load(subset_file, weights_only=True), [f"{name}:{path}"])
+def write_subset(root: Path, task: str, out: Path) -> Path:
+    """``{"blur": …, "noblur": …}`` subsets of a built dataset's test sets for ``task``."""
+    sets = {"blur": f"test_{task}.pt", "noblur": "test_noblur.pt"}
+    sub = {k: make_subset(torch.load(root / f, weights_only=True)) for k, f in sets.items()}
+    sub["noblur"]["task"] = task  # the no-blur crops go through this task's stage
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sub, out)
+    return out
 
-    def table(res: dict) -> dict:
-        return {("model" if k.endswith(str(path)) else k): v for k, v in res["results"].items()}
 
+def subset_numbers(subset_file: Path, spec: str) -> dict:
+    """Mean PSNR of the input and of the model (``spec``) on both parts of a committed subset."""
+    sub = torch.load(subset_file, weights_only=True)
+    out = {}
+    for part in ("blur", "noblur"):
+        res = evaluate(sub[part], [spec], with_rl=False)
+        out[part] = {"blurry input": res["results"]["blurry input"]["psnr"], "model": res["results"][spec]["psnr"]}
+    return out
+
+
+def _rows(res: dict, spec: str) -> dict:
+    """Results keyed ``model`` for the weight under test (per-crop PSNR kept, in the order of ``sources``)."""
+    return {("model" if name == spec else name): r for name, r in res["results"].items()}
+
+
+def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
+    manifest_file = root / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    files = [e for e in manifest["files"] if "split" in e]
+    packages: dict[str, str] = {}
+    for e in files:
+        packages.setdefault(e.get("package", "user"), e.get("version") or "")
+    return {
+        "manifest_sha256": hashlib.sha256(manifest_file.read_bytes()).hexdigest(),
+        "packages": packages,
+        "sources": {s: sum(e["split"] == s for e in files) for s in ("train", "val", "test")},
+        "test_sources": [
+            {"id": e["id"], "package": e.get("package"), "path": e.get("path"), "sha256": e.get("sha256")}
+            for e in files
+            if e["split"] == "test"
+        ],
+        "test_sets": {
+            k: {"file": str(p), "pixels_sha256": tensor_digest(torch.load(p, weights_only=True))} for k, p in test_sets.items()
+        },
+    }
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_card(
+    weights: str | Path, root: str | Path, subset_file: str | Path | None = None, recipe: str | None = None, log=print
+) -> Path:
+    """Evaluate a weights file on the test split of a built dataset and write its card.
+
+    Args:
+        weights: the weights file (``streamdeblur/weights/<name>.pt``); the card goes next to it.
+        root: a built dataset (``streamdeblur data build``) with ``test_<task>.pt`` and ``test_noblur.pt``.
+        subset_file: the committed subset (default ``tests/data/card_subset_<task>.pt``; written when missing).
+        recipe: the recipe file the weights were trained with (recorded).
+        log: progress messages.
+
+    Returns:
+        The ``.json`` card's path (the ``.md`` is beside it).
+    """
+    weights, root = Path(weights), Path(root)
+    st = torch.load(weights, map_location="cpu", weights_only=True)
+    meta = st.get("meta", {})
+    name = meta.get("model")
+    info = model_info(name)
+    load_weights(info.builder(), weights)  # refuses a file that does not fit the model
+    task = info.task
+    spec = f"{name}:{weights}"
+    test_sets = {"blur": root / f"test_{task}.pt", "noblur": root / "test_noblur.pt"}
+    results = {}
+    for part, path in test_sets.items():
+        log(f"{weights.name}: {part} test set {path} through the '{task}' stage")
+        data = torch.load(path, weights_only=True)
+        if data.get("split") != "test":
+            raise ValueError(f"{path} is not a test set (split {data.get('split')!r})")
+        data["task"] = task
+        results[part] = evaluate(data, [spec], with_rl=part == "blur")
+    subset_file = Path(subset_file or f"tests/data/card_subset_{task}.pt")
+    if not subset_file.exists():
+        write_subset(root, task, subset_file)
     cfg = json.loads(meta.get("config", "{}"))
+    runlog = json.loads(meta.get("runlog", "null") or "null")
+    history = json.loads(meta.get("history", "{}") or "{}")
+    cmd = f"python -m streamdeblur.train.card {weights.as_posix()} --data {root.as_posix()}" + (
+        f" --recipe {recipe}" if recipe else ""
+    )
     card = {
         "model": name,
-        "file": weights_file,
+        "file": weights.name,
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "bytes": weights.stat().st_size,
+        "task": task,
         "date": date.today().isoformat(),
         "step": meta.get("step"),
-        "task": model_info(name).task,
+        "recipe": recipe,
         "train_config": cfg,
-        "heldout": {"n": full["n"], "results": table(full)},
-        "subset": {"file": str(subset_file), "n": subset["n"], "results": table(subset)},
+        "runs": runlog,
+        "validation_curve": history,
+        "data": _data_section(root, test_sets),
+        "evaluated_on": {"cpu": _cpu(), "torch": torch.__version__, "stage": f"pipelines/{task}.yaml defaults"},
+        **{
+            section: {
+                "n": results[part]["n"],
+                "images": results[part]["images"],
+                "sources": results[part]["sources"],
+                "results": _rows(public(results[part]), spec),
+            }
+            for section, part in (("test", "blur"), ("noblur", "noblur"))
+        },
+        "subset": {"file": subset_file.as_posix(), "results": subset_numbers(subset_file, spec)},
+        "commands": {"test": cmd, "noblur": cmd, "subset": SUBSET_COMMAND},
     }
-    jpath = path.with_suffix(".json")
+    jpath = weights.with_suffix(".json")
     jpath.write_text(json.dumps(card, indent=1) + "\n")
-    base = card["heldout"]["results"]["blurry input"]["psnr"]
-    rows = "\n".join(
-        f"| {k} | {v['psnr']:.2f} | {v['psnr'] - base:+.2f} | {v['ssim']:.4f} |" for k, v in card["heldout"]["results"].items()
-    )
-    md = f"""# {weights_file}
-
-Model `{name}` ({card["task"]} deblurring), fp16, trained by the streamdeblur developers.
-
-- **Data**: sharp photographs and video frames from Debian's plasma-workspace-wallpapers, mate-backgrounds
-  and opencv-doc (training split only; see `streamdeblur/train/debian_sources.json` and the README's
-  data recipe), with synthetic {"camera-shake motion" if card["task"] == "motion" else "defocus"} blur,
-  sensor noise and JPEG/H.264 compression synthesised on the fly.
-- **Recipe**: `{cfg.get("model")}` trained with `streamdeblur train` — batch {cfg.get("batch")}, crops
-  {cfg.get("crop_schedule")}, AdamW lr {cfg.get("lr")}, cosine over {cfg.get("steps")} steps,
-  L1 + {cfg.get("fft_weight")} × Fourier loss, EMA {cfg.get("ema")}, bf16 {cfg.get("bf16")}.
-- **Steps**: {card["step"]} (CPU, 2 cores shared{"; curve: " + curve if curve else ""}).
-- **Held-out evaluation** ({card["heldout"]["n"]} crops of 256², evaluation split, {card["date"]}):
-
-| method | PSNR (dB) | gain | SSIM |
-|---|---|---|---|
-{rows}
-
-The `subset` numbers in `{jpath.name}` are recomputed by `tests/train/test_card.py` from a fresh clone.
-"""
-    path.with_suffix(".md").write_text(md)
+    weights.with_suffix(".md").write_text(card_markdown(card))
     return jpath
+
+
+def _table(section: dict) -> str:
+    res = section["results"]
+    base = res["blurry input"]["psnr"]
+    head = "| method | PSNR (dB) [95 % CI] | gain over input [95 % CI] | SSIM |\n|---|---|---|---|\n"
+    return head + "\n".join(table_row(k, v, base) for k, v in res.items())
+
+
+def _curve(history: dict) -> str:
+    steps = history.get("eval_step") or []
+    if not steps:
+        return "not stored in the weights file (trained before runs logged their validation)."
+    rows = ["| step | val blur: model / input (dB) | val no-blur: model / input (dB) |", "|---|---|---|"]
+    blur, blur0 = history.get("eval_psnr", []), history.get("eval_psnr_input", [])
+    nb, nb0 = history.get("eval_noblur_psnr", []), history.get("eval_noblur_psnr_input", [])
+    pick = sorted({0, len(steps) - 1, *range(0, len(steps), max(1, len(steps) // 8))})
+    for i in pick:
+        a = f"{blur[i]:.2f} / {blur0[i]:.2f} ({blur[i] - blur0[i]:+.2f})" if i < len(blur) else "—"
+        b = f"{nb[i]:.2f} / {nb0[i]:.2f} ({nb[i] - nb0[i]:+.2f})" if i < len(nb) else "—"
+        rows.append(f"| {steps[i]} | {a} | {b} |")
+    return "\n" + "\n".join(rows)
+
+
+def _runs(runlog: dict | None) -> str:
+    if not runlog:
+        return "- not recorded in the weights file (trained before runs logged their sessions)."
+    lines = []
+    if runlog.get("init"):
+        i = runlog["init"]
+        lines.append(f"- initialised from `{Path(i['file']).name}` (sha256 `{i['sha256'][:16]}…`, its step {i.get('step')})")
+    for s in runlog.get("sessions", []):
+        lines.append(
+            f"- session {s.get('started')}: steps {s['start_step']} → {s['end_step']}, {s['minutes']} min on "
+            f"{s['device']}" + (f", {s['threads']} threads" if s.get("threads") else "")
+        )
+    for r in runlog.get("resumes", []):
+        lines.append(
+            f"- resumed at step {r['step']} ({r['time']})" + (f", changed: {', '.join(r['changed'])}" if r["changed"] else "")
+        )
+    total = sum(s["minutes"] for s in runlog.get("sessions", []))
+    lines.append(
+        f"- total: {total:.0f} min of training in this run (recipe {runlog.get('recipe_hash')}, code {runlog.get('code_hash')})"
+    )
+    return "\n".join(lines)
+
+
+def card_markdown(card: dict) -> str:
+    """The human-readable card."""
+    cfg, d = card["train_config"], card["data"]
+    test, nob, sub = card["test"], card["noblur"], card["subset"]["results"]
+    gain = test["results"]["model"]["gain"]
+    nb_gain = nob["results"]["model"]["gain"]
+    packages = ", ".join(f"{k} {v}" for k, v in d["packages"].items())
+    ci = test["results"]["model"]["gain_ci"]
+    sets = ", ".join(f"`{Path(v['file']).name}` `{v['pixels_sha256'][:16]}…`" for v in d["test_sets"].values())
+    recipe = (
+        f"model `{cfg.get('model')}`, batch {cfg.get('batch')}, crops {cfg.get('crop_schedule')}, AdamW lr {cfg.get('lr')} "
+        f"({cfg.get('schedule', 'cosine')}, min {cfg.get('min_lr')}, warm-up {cfg.get('warmup')}, {cfg.get('steps')} steps), "
+        f"L1 + {cfg.get('fft_weight')} × Fourier loss, EMA {cfg.get('ema')}, bf16 {cfg.get('bf16')}, seed {cfg.get('seed')}"
+    )
+    sources = "\n".join(f"  - `{s['id']}` {s['package']}: `{s['path']}` sha256 `{s['sha256']}`" for s in d["test_sources"])
+    return f"""# {card["file"]}
+
+Model `{card["model"]}` ({card["task"]} deblurring), fp16, {card["bytes"] / 2**20:.1f} MiB, sha256 `{card["sha256"]}`,
+trained by the streamdeblur developers. Step {card["step"]}.
+
+**Test split, through the product's `{card["task"]}` stage: {gain:+.2f} dB over the blurry input
+(95 % CI {ci[0]:+.2f} … {ci[1]:+.2f}); no-blur input {nb_gain:+.2f} dB.**
+
+## Data
+- Sharp content: Debian packages {packages}; manifest sha256 `{d["manifest_sha256"]}`.
+- Sources per split (by scene): train {d["sources"]["train"]}, validation {d["sources"]["val"]}, test {d["sources"]["test"]}.
+  Training sees only the training split; validation chose nothing on the test split.
+- Test sets (pixels sha256): {sets}.
+- Test photographs:
+{sources}
+
+## Recipe
+`{card["recipe"] or "(recipe file not recorded)"}` — {recipe}.
+
+## Runs (device, minutes, steps)
+{_runs(card["runs"])}
+
+## Validation curve (validation split; what checkpoints were chosen on)
+{_curve(card["validation_curve"])}
+
+## Test (test split, {test["n"]} crops of 256² from {test["images"]} photographs; intervals: bootstrap over photographs)
+
+{_table(test)}
+
+## No-blur test (sharp + sensor noise + JPEG/H.264, {nob["n"]} crops from {nob["images"]} photographs): do no harm
+
+{_table(nob)}
+
+Evaluated {card["date"]} on {card["evaluated_on"]["cpu"]}, torch {card["evaluated_on"]["torch"]}, through the stage built
+from {card["evaluated_on"]["stage"]} (the runner's builder; bf16 as the product chooses on that machine).
+
+## Reproduce
+- test and no-blur tables: `{card["commands"]["test"]}` (after `streamdeblur data build --out data/sharp`)
+- subset (`{card["subset"]["file"]}`, one 128-px crop per test photograph), recomputed from a fresh clone by
+  `{card["commands"]["subset"]}`: blur {sub["blur"]["blurry input"]:.2f} → {sub["blur"]["model"]:.2f} dB,
+  no-blur {sub["noblur"]["blurry input"]:.2f} → {sub["noblur"]["model"]:.2f} dB.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m streamdeblur.train.card", description=__doc__.split("\n\n")[0])
+    ap.add_argument("weights", help="weights file; the card is written next to it")
+    ap.add_argument("--data", default="data/sharp", help="a built dataset (test_<task>.pt, test_noblur.pt)")
+    ap.add_argument("--subset", help="committed subset (default tests/data/card_subset_<task>.pt; written when missing)")
+    ap.add_argument("--recipe", help="the recipe the weights were trained with (recorded in the card)")
+    args = ap.parse_args(argv)
+    path = write_card(args.weights, args.data, args.subset, args.recipe)
+    print(path.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

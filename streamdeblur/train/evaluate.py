@@ -1,4 +1,10 @@
-"""``streamdeblur eval``: PSNR and SSIM on the held-out split for baselines and our models.
+"""``streamdeblur eval``: PSNR and SSIM on an evaluation set for baselines and our models.
+
+The models run through the product's own stage (:func:`product_stage`: the shipped pipeline of the
+set's task with its defaults), never a separate inference path. Use the validation sets
+(``val_*.pt``) for anything you decide; the test sets are for the weight cards
+(:mod:`~streamdeblur.train.card`), touched once per shipped weight. Intervals are 95 % bootstrap
+intervals over photographs (crops of one photograph are not independent).
 
 Rows: the blurry input; unsharp masking; Richardson–Lucy deconvolution *given the true kernel*
 (a non-blind reference the blind models cannot see; motion only: per kernel, in linear light,
@@ -6,7 +12,7 @@ blended by the true blend maps when the blur varies across the frame); each mode
 Markdown table, a JSON file and a PNG strip of examples (blurry | ours | sharp).
 
 Example:
-    streamdeblur eval --eval-set data/sharp/eval_motion.pt --model deeprftv2-t --out runs/eval
+    streamdeblur eval --eval-set data/sharp/val_motion.pt --model deeprftv2-t --out runs/eval
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..compute.tiling import run_tiled
-from ..models import create_model, model_info
+from ..engine.build import build_stages
+from ..engine.config import load_pipeline
+from ..stages import Batch, stage_class
 from ..stages.basic import unsharp_mask
 from .blur import linear_to_srgb, srgb_to_linear
-from .metrics import psnr, ssim
+from .metrics import bootstrap_ci, psnr, ssim
 
 UNSHARP = {"sigma": 1.5, "amount": 1.0}
 RL_ITERATIONS = 10  # more amplifies the noise and compression further (measured: 5 → 27.2, 20 → 25.7 dB)
@@ -71,31 +78,78 @@ def rl_reference(blurry: torch.Tensor, kernels: torch.Tensor, weights: torch.Ten
     return torch.from_numpy(linear_to_srgb(out.numpy())).float()
 
 
-def _model_fn(spec: str, device: torch.device):
+#: The shipped pipeline that runs each task in the product (its first stage is the model stage).
+TASK_PIPELINES = {"motion": "motion", "defocus": "defocus"}
+
+
+def product_stage(spec: str, task: str, device: str = "cpu"):
+    """The product's model stage for ``task``, built from the shipped pipeline with its defaults
+    (tiling, overlap, bf16 auto, channels-last, inference mode) by the runner's own builder.
+
+    Args:
+        spec: ``model[:weights]``; replaces only the stage's model and weights.
+        task: ``motion`` or ``defocus``.
+        device: ``cpu``, ``cuda``, ``auto``.
+
+    Returns:
+        The stage (call it with a :class:`~streamdeblur.stages.Batch`).
+    """
     name, _, weights = spec.partition(":")
-    info = model_info(name)
-    model = create_model(name, weights=weights or "default", device=device)
+    cfg = load_pipeline(TASK_PIPELINES[task])
+    cfg.device = device
+    # crops are still images: the product skips windowed (temporal) stages for those, so the stage
+    # that is judged is the pipeline's model stage
+    spec_ = next(s for s in cfg.stages if stage_class(s.name).needs_model)
+    spec_.options = {**spec_.options, "model": name, "weights": weights or "default"}
+    cfg.stages = [spec_]
+    return build_stages(cfg, warn=lambda _msg: None)[0]
 
-    @torch.inference_mode()
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return run_tiled(model, x.to(device), None, 32, info.multiple).float().clamp(0, 1).cpu()
 
-    return run
+def through_stage(stage, x: torch.Tensor) -> torch.Tensor:
+    """``x`` (CPU float ``N×3×H×W`` in [0, 1]) through a stage, one frame per call as the CPU
+    pipeline batches; returned on the CPU, clamped to [0, 1]."""
+    dev = stage.ctx.device
+    outs = [stage(Batch(x[i : i + 1].to(dev), [], x[i : i + 1])).images.float().clamp(0, 1).cpu() for i in range(len(x))]
+    return torch.cat(outs)
 
 
 def evaluate(data: dict, models: list[str], limit: int | None = None, device: str = "cpu", with_rl: bool = True) -> dict:
-    """Mean PSNR/SSIM per method on an evaluation set (see :func:`~streamdeblur.train.dataset.make_eval_set`)."""
+    """PSNR/SSIM per method on an evaluation set (see :func:`~streamdeblur.train.dataset.make_eval_set`),
+    the models through the product's stage (:func:`product_stage`).
+
+    Args:
+        data: the evaluation set.
+        models: ``model[:weights]`` specs.
+        limit: only the first ``limit`` crops.
+        device: where the models run.
+        with_rl: include the non-blind Richardson–Lucy reference (motion sets with kernels).
+
+    Returns:
+        ``n``, ``images``, ``task`` and ``results``: per method the mean ``psnr`` and ``ssim``, the
+        per-crop ``psnr_crops``, and 95 % bootstrap intervals over images (``psnr_ci``; ``gain`` and
+        ``gain_ci`` against the input, paired by crop).
+    """
     n = len(data["blurry"]) if limit is None else min(limit, len(data["blurry"]))
     blurry = data["blurry"][:n].float() / 255
     sharp = data["sharp"][:n].float() / 255
+    sources = list(data["sources"][:n])
+    task = data.get("task", "motion")
     results: dict[str, dict] = {}
     outputs: dict[str, torch.Tensor] = {}
 
     def score(name: str, pred: torch.Tensor) -> None:
-        results[name] = {
-            "psnr": float(np.mean([psnr(pred[i : i + 1], sharp[i : i + 1]) for i in range(n)])),
+        crops = [psnr(pred[i : i + 1], sharp[i : i + 1]) for i in range(n)]
+        row = {
+            "psnr": float(np.mean(crops)),
             "ssim": float(np.mean([ssim(pred[i : i + 1], sharp[i : i + 1]) for i in range(n)])),
+            "psnr_crops": crops,
+            "psnr_ci": bootstrap_ci(crops, sources),
         }
+        if results:
+            base = results["blurry input"]["psnr_crops"]
+            gains = [a - b for a, b in zip(crops, base)]
+            row["gain"], row["gain_ci"] = float(np.mean(gains)), bootstrap_ci(gains, sources)
+        results[name] = row
         outputs[name] = pred
 
     score("blurry input", blurry)
@@ -105,13 +159,13 @@ def evaluate(data: dict, models: list[str], limit: int | None = None, device: st
             "Richardson-Lucy, true kernel (non-blind)",
             torch.stack([rl_reference(blurry[i], data["kernels"][i], data["weights"][i]) for i in range(n)]),
         )
-    dev = torch.device(device)
     for spec in models:
-        fn = _model_fn(spec, dev)
-        score(spec, torch.cat([fn(blurry[i : i + 1]) for i in range(n)]))
+        score(spec, through_stage(product_stage(spec, task, device), blurry))
     return {
         "n": n,
-        "task": data.get("task", "motion"),
+        "images": len(set(sources)),
+        "sources": sources,
+        "task": task,
         "results": results,
         "_outputs": outputs,
         "_sharp": sharp,
@@ -119,16 +173,33 @@ def evaluate(data: dict, models: list[str], limit: int | None = None, device: st
     }
 
 
+def public(res: dict) -> dict:
+    """An :func:`evaluate` result without its tensors (what JSON files keep)."""
+    return {k: v for k, v in res.items() if not k.startswith("_")}
+
+
+def table_row(name: str, r: dict, base: float) -> str:
+    """One Markdown row: method, PSNR [CI], gain [CI], SSIM."""
+    lo, hi = r["psnr_ci"]
+    glo, ghi = r.get("gain_ci", (0.0, 0.0))
+    gain = r.get("gain", r["psnr"] - base)
+    return f"| {name} | {r['psnr']:.2f} [{lo:.2f}, {hi:.2f}] | {gain:+.2f} [{glo:+.2f}, {ghi:+.2f}] | {r['ssim']:.4f} |"
+
+
 def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
     """Markdown table + JSON + PNG strip (blurry | first model | sharp) under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     base = res["results"]["blurry input"]["psnr"]
-    lines = [f"| method ({res['n']} held-out {res['task']} samples) | PSNR (dB) | gain | SSIM |", "|---|---|---|---|"]
+    lines = [
+        f"| method ({res['n']} crops of {res['images']} held-out images, {res['task']}) | PSNR (dB) [95 % CI] "
+        "| gain [95 % CI] | SSIM |",
+        "|---|---|---|---|",
+    ]
     for name, r in res["results"].items():
-        lines.append(f"| {name} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | {r['ssim']:.4f} |")
+        lines.append(table_row(name, r, base))
     md = out / "eval.md"
     md.write_text("\n".join(lines) + "\n")
-    (out / "eval.json").write_text(json.dumps({k: v for k, v in res.items() if not k.startswith("_")}, indent=1))
+    (out / "eval.json").write_text(json.dumps(public(res), indent=1))
     names = list(res["results"])
     model_name = names[-1]
     rows = []

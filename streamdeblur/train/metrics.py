@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -47,3 +50,40 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     m = ((2 * mu_p * mu_t + c1) * (2 * s_pt + c2)) / ((mu_p**2 + mu_t**2 + c1) * (s_pp + s_tt + c2))
     return float(m.mean())
+
+
+def bootstrap_ci(
+    values: Sequence[float], groups: Sequence[str], level: float = 0.95, draws: int = 10000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean, resampling whole groups (images), not items (crops).
+
+    Crops of one photograph are not independent (same scene, same content): resampling crops would
+    make the interval too narrow. Each draw picks ``len(set(groups))`` images with replacement and
+    takes the mean over all their crops.
+
+    Args:
+        values: one value per crop (e.g. PSNR gain in dB).
+        groups: the image each crop came from (same length as ``values``).
+        level: coverage of the interval.
+        draws: bootstrap resamples.
+        seed: random seed (the interval is reproducible).
+
+    Returns:
+        ``(low, high)``.
+
+    Example:
+        >>> bootstrap_ci([1.0, 1.2, 3.0, 2.8], ["a", "a", "b", "b"])[0] >= 1.0
+        True
+    """
+    if len(values) != len(groups) or not len(values):
+        raise ValueError(f"bootstrap_ci: {len(values)} values for {len(groups)} group labels")
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    gi = np.array([index[g] for g in groups])
+    sums = np.bincount(gi, weights=np.asarray(values, dtype=np.float64), minlength=len(names))
+    counts = np.bincount(gi, minlength=len(names)).astype(np.float64)
+    pick = np.random.default_rng(seed).integers(0, len(names), size=(draws, len(names)))
+    means = sums[pick].sum(1) / counts[pick].sum(1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)

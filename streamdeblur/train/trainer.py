@@ -29,20 +29,22 @@ import json
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
-from ..models import create_model, load_weights, save_weights
+from ..models import create_model, load_weights
 from .blur import BlurConfig
 from .dataset import BlurPairs, SharpPool, to_tensor  # noqa: F401
 from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
 from .plot import line_plot
+from .state import export_state
 
 
 @dataclass
@@ -78,6 +80,7 @@ class TrainConfig:
     eval_count: int = 16
     p_video: float = 0.1
     seed: int = 0
+    workers: int = 0  #: sample-synthesis worker processes (0: in the training process; a GPU wants many)
     blur: dict = field(default_factory=dict)
     defocus: dict = field(default_factory=dict)
 
@@ -106,6 +109,7 @@ class TrainConfig:
         "eval_count",
         "eval_every",
         "steps",
+        "workers",
     )
 
     def recipe_hash(self) -> str:
@@ -123,7 +127,7 @@ class TrainConfig:
     def lr_at(self, step: int) -> float:
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
-        if self.schedule == "constant":
+        if self.schedule == "constant" or self.steps <= 0:  # steps 0: not yet fitted to the time budget
             return self.lr
         t = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
@@ -138,6 +142,13 @@ def code_hash() -> str:
         for f in sorted((root / sub).rglob("*.py")):
             h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+#: ``steps: 0``: seconds of training measured before the schedule is sized (at most a quarter of the
+#: budget), and the share of the remaining time given to steps (the rest: validation, checkpoints, export).
+FIT_AFTER_S = 45.0
+FIT_MIN_STEPS = 5
+FIT_MARGIN = 0.85
 
 
 class ResumeRefused(RuntimeError):
@@ -209,6 +220,7 @@ class Trainer:
         self.eval_data = self._eval_file(cfg.eval_set)
         self.eval_noblur = self._eval_file(cfg.eval_noblur_set)
         self._stop = False
+        self._loader: tuple[int, Iterator] | None = None  #: (crop, batches) from the worker processes
         self._resume()
 
     # -- state ----------------------------------------------------------------------------------
@@ -310,16 +322,10 @@ class Trainer:
             )
 
     def export(self, path: Path, extra: dict | None = None) -> Path:
-        """Write the EMA weights as a shipped fp16 file with the run's meta."""
-        meta = {
-            "model": self.cfg.model,
-            "step": self.step,
-            "config": json.dumps(asdict(self.cfg)),
-            "runlog": json.dumps(self.runlog),
-            "history": json.dumps({k: v for k, v in self.history.items() if k.startswith("eval")}),
-            **(extra or {}),
-        }
-        return save_weights(self.ema, path, meta)
+        """Write the EMA weights as a shipped fp16 file with the run's meta, and the compact resume
+        state beside it (:func:`~streamdeblur.train.state.export_state`)."""
+        self.save()
+        return export_state(self.ckpt_path, path, extra)[0]
 
     # -- loop -----------------------------------------------------------------------------------
 
@@ -359,10 +365,31 @@ class Trainer:
             msg += f"; no-blur {q:.3f} dB (input {q0:.3f}, {q - q0:+.3f})"
         self.log(msg)
 
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next training batch: synthesised here, or by ``cfg.workers`` processes (each seeded by the
+        recipe's seed, the step it started at and its index, so a resumed session draws new samples)."""
+        cfg = self.cfg
+        crop = cfg.crop_at(self.step)
+        if cfg.workers <= 0:
+            self.pairs.crop = crop
+            return self.pairs.batch(cfg.batch)
+        if self._loader is None or self._loader[0] != crop:
+            self.pairs.crop = crop
+            loader = torch.utils.data.DataLoader(
+                _Batches(self.pairs, cfg.batch, (cfg.seed, self.step)),
+                batch_size=None,
+                num_workers=cfg.workers,
+                worker_init_fn=_quiet_worker,
+                multiprocessing_context="spawn",  # a fork of a process whose OpenMP/OpenCV pools ran can deadlock
+                pin_memory=self.device.type == "cuda",
+                prefetch_factor=4,
+            )
+            self._loader = (crop, iter(loader))
+        return next(self._loader[1])
+
     def train_step(self) -> float:
         cfg = self.cfg
-        self.pairs.crop = cfg.crop_at(self.step)
-        blurry, sharp = self.pairs.batch(cfg.batch)
+        blurry, sharp = self._next_batch()
         blurry, sharp = blurry.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr_at(self.step)
@@ -382,6 +409,8 @@ class Trainer:
         """Train until ``cfg.steps``, the time budget, or SIGINT/SIGTERM; checkpoint on the way out."""
         cfg = self.cfg
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        if cfg.steps <= 0 and self.minutes is None:
+            raise ValueError("steps: 0 (as many as fit) needs a time budget (--minutes)")
         save_every = min(cfg.save_every_s, 60.0) if self.minutes is not None else cfg.save_every_s
         deadline = None if self.minutes is None else time.monotonic() + 60.0 * self.minutes
         last_save = time.monotonic()
@@ -393,16 +422,27 @@ class Trainer:
             "threads": cfg.threads if self.device.type == "cpu" else None,
             "minutes": 0.0,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "h264": _h264_mode(),
         }
+        if session["h264"] != "libx264":
+            self.log(f"no PyAV here: the H.264 step of the degradations is a {session['h264']} (streamdeblur.train.blur.h264)")
         self.runlog["sessions"].append(session)
+        if self.step == 0 and (self.eval_data is not None or self.eval_noblur is not None):
+            self.validate()  # the starting point of the validation curve (the init weights)
+        t_train = time.monotonic()  # training rate measured from here (not counting that validation)
+        fit_after = min(FIT_AFTER_S, 15.0 * (self.minutes or 0))
         try:
-            while self.step < cfg.steps and not self._stop and (deadline is None or time.monotonic() < deadline):
+            while (
+                (cfg.steps <= 0 or self.step < cfg.steps) and not self._stop and (deadline is None or time.monotonic() < deadline)
+            ):
                 acc.append(self.train_step())
+                if cfg.steps <= 0 and time.monotonic() - t_train >= fit_after and self.step - s0 >= FIT_MIN_STEPS:
+                    self._fit_steps(session, (self.step - s0) / (time.monotonic() - t_train), deadline - time.monotonic())
                 session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
                 if self.step % cfg.log_every == 0:
                     self.history["step"].append(self.step)
                     self.history["loss"].append(sum(acc) / len(acc))
-                    rate = (self.step - s0) / max(1e-9, time.monotonic() - t0)
+                    rate = (self.step - s0) / max(1e-9, time.monotonic() - t_train)
                     self.log(
                         f"step {self.step}/{cfg.steps} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
                         f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
@@ -420,6 +460,13 @@ class Trainer:
                 signal.signal(s, h)
         self.log(f"stopped at step {self.step}; checkpoint {self.ckpt_path}")
 
+    def _fit_steps(self, session: dict, rate: float, remaining_s: float) -> None:
+        """``steps: 0``: size the schedule to the time left, from the rate measured so far (less
+        :data:`FIT_MARGIN` for validation and checkpoints)."""
+        self.cfg.steps = self.step + max(1, int(rate * remaining_s * FIT_MARGIN))
+        session["steps_fitted"] = self.cfg.steps
+        self.log(f"schedule fitted to the budget: {rate * 60:.1f} steps/min measured, {self.cfg.steps} steps in all")
+
     def _device_name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
@@ -431,16 +478,66 @@ class Trainer:
         self._stop = True
 
 
+def _h264_mode() -> str:
+    """How the H.264 degradation runs in this process (PyAV's libx264, or the JPEG stand-in)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return "4:2:0 JPEG approximation"
+    return "libx264"
+
+
+class _Batches(torch.utils.data.IterableDataset):
+    """Endless batches of a :class:`BlurPairs` for a DataLoader's worker processes."""
+
+    def __init__(self, pairs: BlurPairs, batch: int, seed: tuple[int, int]) -> None:
+        self.pairs, self.batch, self.seed = pairs, batch, seed
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        self.pairs.rng = np.random.default_rng([*self.seed, info.id if info else 0])
+        while True:
+            yield self.pairs.batch(self.batch)
+
+
+def _quiet_worker(_: int) -> None:
+    """One thread per synthesis worker (the workers are the parallelism)."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = None) -> Path:
-    """Write the EMA weights of a training checkpoint as a shipped fp16 file (no training state)."""
-    st = torch.load(ckpt, map_location="cpu", weights_only=True)
-    cfg = json.loads(st["config"])
-    meta = {
-        "model": cfg["model"],
-        "step": int(st["step"]),
-        "config": st["config"],
-        "runlog": st.get("runlog", "null"),
-        "history": json.dumps({k: v for k, v in st["history"].items() if k.startswith("eval")}),
-        **(extra or {}),
-    }
-    return save_weights(st["ema"], Path(out), meta)
+    """Write the EMA weights of a training checkpoint as a shipped fp16 file, and the compact resume
+    state (``.state``, :mod:`~streamdeblur.train.state`) beside it."""
+    return export_state(ckpt, out, extra)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m streamdeblur.train.trainer CONFIG``: the training loop without the CLI package, whose
+    other commands import PyAV (a lent GPU machine has none). Same options as ``streamdeblur train``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m streamdeblur.train.trainer", description=main.__doc__.split("\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--minutes", type=float)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--export", help="after training, the fp16 EMA weights (and their .state) go here")
+    ap.add_argument("--resume-anyway", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        cfg = TrainConfig.from_yaml(args.config, {"threads": args.threads} if args.threads else None)
+        trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
+    except (ResumeRefused, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}")
+        return 2
+    trainer.run()
+    if args.export:
+        print(f"exported {trainer.export(Path(args.export))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

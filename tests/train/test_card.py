@@ -1,36 +1,79 @@
-"""The shipped weights: their card's subset numbers recompute from a fresh clone (± 0.05 dB)."""
+"""The shipped weights against their cards, recomputed from a fresh clone through the product's stage.
+
+Each card (``streamdeblur/weights/<name>.json``) carries the numbers of a committed subset of its
+test split (``tests/data/card_subset_<task>.pt``: one 128-px crop per test photograph, blurred and
+no-blur). Here they are recomputed through the stage the product runs (shipped pipeline, its
+defaults) and must match within 0.05 dB; the model must beat the blurry input and lose at most
+0.1 dB on the no-blur crops. Swapping the weights file for another (an older one) fails this test.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from streamdeblur.models import list_models, model_info
 from streamdeblur.models.registry import bundled_weights_path
-from streamdeblur.train.evaluate import evaluate
+from streamdeblur.train.card import subset_numbers
 
 ROOT = Path(__file__).parents[2]
 SHIPPED = [n for n in list_models() if model_info(n).default_weights]
+TOLERANCE_DB = 0.05
+NO_HARM_DB = 0.1
+#: Shipped weights known to fail the no-harm bar (strict: the test errors once they pass, so this list shrinks).
+KNOWN_HARM = {
+    "fdikp": "fdikp-defocus.pt (step 5473) predates the do-no-harm mix: -1.15 dB on the no-blur test split (card)",
+    "deeprftv2-t": "deeprftv2-t-motion.pt (step 1559): -0.32 dB on the no-blur test split (card); the subset alone passes",
+}
+
+
+def _no_harm_params():
+    xfail = pytest.mark.xfail
+    return [pytest.param(n, marks=xfail(strict=True, reason=KNOWN_HARM[n])) if n in KNOWN_HARM else n for n in SHIPPED]
+
+
+def _recompute(name):
+    weights = bundled_weights_path(model_info(name).default_weights)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    return weights, card, subset_numbers(ROOT / card["subset"]["file"], f"{name}:{weights}")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_numbers_recompute(name):
-    info = model_info(name)
-    weights = bundled_weights_path(info.default_weights)
-    assert weights.exists(), f"{weights} is missing"
+    weights, card, got = _recompute(name)
     assert weights.stat().st_size <= 25 * 2**20
-    card = json.loads(weights.with_suffix(".json").read_text())
     assert weights.with_suffix(".md").exists()
-    sub = card["subset"]
-    data = torch.load(ROOT / sub["file"], weights_only=True)
-    res = evaluate(data, [f"{name}:{weights}"], with_rl=False)
-    got = {("model" if k.endswith(str(weights)) else k): v for k, v in res["results"].items()}
-    for method in ("blurry input", "model"):
-        assert abs(got[method]["psnr"] - sub["results"][method]["psnr"]) <= 0.05, method
-    # and the shipped weights do help on held-out content
-    held = card["heldout"]["results"]
-    assert held["model"]["psnr"] > held["blurry input"]["psnr"]
-    assert held["model"]["psnr"] > held["unsharp masking"]["psnr"]
+    want = card["subset"]["results"]
+    for part in ("blur", "noblur"):
+        for method in ("blurry input", "model"):
+            diff = got[part][method] - want[part][method]
+            assert abs(diff) <= TOLERANCE_DB, (
+                f"{part} subset, {method}: recomputed {got[part][method]:.3f} dB, card {want[part][method]:.3f} dB ({diff:+.3f})"
+            )
+    blur = got["blur"]
+    assert blur["model"] > blur["blurry input"], f"model {blur['model']:.2f} dB ≤ blurry input {blur['blurry input']:.2f} dB"
+    assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest(), "the card describes another weights file"
+
+
+@pytest.mark.parametrize("name", _no_harm_params())
+def test_no_harm_on_sharp_input(name):
+    """Sharp + noise + compression in: the model loses at most 0.1 dB (subset and the card's test table)."""
+    _, card, got = _recompute(name)
+    loss = got["noblur"]["blurry input"] - got["noblur"]["model"]
+    assert loss <= NO_HARM_DB, f"no-blur subset: the model loses {loss:.2f} dB (allowed {NO_HARM_DB})"
+    assert card["noblur"]["results"]["model"]["gain"] >= -NO_HARM_DB, "no-blur test split (card)"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_card_test_table_is_the_test_split(name):
+    """The card reports the test split (not validation), with intervals over photographs."""
+    card = json.loads(bundled_weights_path(model_info(name).default_weights).with_suffix(".json").read_text())
+    for part in ("test", "noblur"):
+        model = card[part]["results"]["model"]
+        lo, hi = model["gain_ci"]
+        assert lo <= model["gain"] <= hi
+        assert card[part]["images"] >= 5 and card[part]["n"] >= card[part]["images"]
+    assert all(Path(s["file"]).name.startswith("test_") for s in card["data"]["test_sets"].values())

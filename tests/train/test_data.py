@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import media
 import numpy as np
 import torch
@@ -14,11 +13,7 @@ from streamdeblur.train.dataset import BlurPairs, SharpPool
 
 
 def test_data_build_from_user_folder(tmp_path):
-    src = tmp_path / "mine"
-    src.mkdir()
-    for i in range(14):
-        cv2.imwrite(str(src / f"p{i:02d}.png"), media.pattern(i * 5, 320, 320)[..., ::-1])
-    media.write_video(src / "clip.mp4", frames=20, size=(320, 240))
+    src = media.sharp_folder(tmp_path / "mine")
     out = tmp_path / "ds"
     assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
