@@ -8,8 +8,6 @@ The public names are imported on first use (PEP 562), so ``streamdeblur.train`` 
 ``streamdeblur.models`` import without PyAV (a GPU training machine may not have it).
 """
 
-from __future__ import annotations
-
 import importlib
 
 __version__ = "0.1.0"
@@ -24,3 +22,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names only (``dir(streamdeblur)``), not the subpackages imports leave behind."""
+    return sorted(__all__)

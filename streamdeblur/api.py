@@ -10,12 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
 from .engine.build import Job, build
-from .engine.config import PipelineConfig, apply_overrides, load_pipeline
+from .engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline
 from .engine.pipeline import Progress, RunResult
+from .io.sinks import OutputExistsError
 
 
 def process(
@@ -32,19 +34,38 @@ def process(
     Args:
         input: video file, stream URL, image folder or glob.
         output: video file or image folder (None: run without writing, e.g. to benchmark).
-        pipeline: shipped pipeline name, YAML path, or a :class:`PipelineConfig`.
-        overrides: the CLI's flags by name (``model``, ``weights``, ``tile``, ``batch``, ``crf`` …).
+        pipeline: shipped pipeline name, YAML path, or a :class:`PipelineConfig` (not changed).
+        overrides: pipeline keys by name (``model``, ``weights``, ``tile``, ``batch``, ``crf``,
+            ``codec`` …; :data:`~streamdeblur.engine.config.OVERRIDES`), checked like the YAML file:
+            an unknown name or a value out of range raises ``ConfigError``.
         overwrite: replace an existing output.
         on_progress: called with a :class:`Progress` a few times per second.
-        warn: receives warnings (default: ignored).
+        warn: also receives each warning as it happens (they are all in ``RunResult.warnings``).
+
+    Returns:
+        A :class:`RunResult`: frames done, output path, error, and the warnings of the run.
 
     Raises:
-        the same one-line errors the CLI reports (``SourceError``, ``SinkError``, ``ConfigError`` …);
-        errors during processing are returned in ``RunResult.error`` instead.
+        the same one-line errors the CLI reports (``SourceError``, ``SinkError``, ``ConfigError`` …),
+        in this API's words (``overwrite=True``); errors during processing are returned in
+        ``RunResult.error`` instead.
     """
-    cfg = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(str(pipeline))
+    warnings: list[str] = []
+
+    def collect(message: str) -> None:
+        warnings.append(message)
+        if warn is not None:
+            warn(message)
+
+    cfg = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(str(pipeline))
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"overrides must be a dict of pipeline keys, got {type(overrides).__name__}")
     cfg = apply_overrides(cfg, **(overrides or {}))
-    pipe = build(
-        Job(str(input), None if output is None else str(output), cfg, overwrite=overwrite), warn=warn or (lambda m: None)
-    )
-    return pipe.run(on_progress)
+    job = Job(str(input), None if output is None else str(output), cfg, overwrite=overwrite)
+    try:
+        pipe = build(job, warn=collect)
+    except OutputExistsError as exc:
+        raise OutputExistsError(exc.path, hint="overwrite=True") from None
+    result = pipe.run(on_progress)
+    result.warnings = warnings
+    return result

@@ -67,10 +67,31 @@ class SinkError(StreamdeblurError):
     exit_code = EXIT_OUTPUT
 
 
+class OutputExistsError(SinkError):
+    """The output file exists and replacing it was not asked for (``--overwrite`` / ``overwrite=True``).
+
+    Args:
+        path: the existing output.
+        hint: how the caller asks for a replacement (the CLI's flag, the API's keyword).
+    """
+
+    def __init__(self, path, hint: str = "--overwrite") -> None:
+        super().__init__(f"output {path} exists; pass {hint} to replace it")
+        self.path = path
+
+
 class WeightsError(StreamdeblurError):
     """A checkpoint could not be used."""
 
     exit_code = EXIT_WEIGHTS
+
+
+class UnknownNameError(KeyError):
+    """A name no registry entry has; the message lists the known ones (a ``KeyError`` that reads as a
+    sentence; bad usage when raised while a command sets up, see :func:`exit_code`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def one_line(exc: BaseException | str, limit: int | None = None) -> str:

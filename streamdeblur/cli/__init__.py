@@ -14,16 +14,21 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_SIGINT, exit_code, one_line
-from . import batch, bench, data, eval, info, models, run, train, webcam
-from .console import err, error
-from .parser import build_parser
+from . import batch, bench, data, eval, info, models, parser, run, train, webcam
+from .console import display, err, error
 
 #: the commands, in the order ``--help`` lists them
 COMMANDS = {m.NAME: m for m in (run, webcam, batch, info, models, bench, data, train, eval)}
 
 
+def build_parser():
+    """The ``streamdeblur`` parser with every command of :data:`COMMANDS`."""
+    return parser.build_parser(list(COMMANDS.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(list(COMMANDS.values())).parse_args(argv)
+    args = build_parser().parse_args(argv)
+    display.quiet, display.interval = bool(args.quiet), args.progress_interval
     try:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:
@@ -38,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code(exc)
 
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

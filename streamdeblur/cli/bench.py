@@ -16,14 +16,14 @@ HELP = "throughput benchmark: model-only vs end-to-end vs a naive loop"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..bench import list_benches
 
-    p.add_argument("--model", default="deeprftv2-t")
-    p.add_argument("--size", default="640x360")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--model", default="deeprftv2-t", help="model to measure (default deeprftv2-t)")
+    p.add_argument("--size", default="640x360", help="frame size WxH of the synthetic clip (default 640x360)")
+    p.add_argument("--frames", type=int, default=24, help="frames of the synthetic clip (default 24)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch", type=int, default=0, help="frames per model call (0: auto, as in the pipeline)")
-    p.add_argument("--tile", type=int, default=0)
+    p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frames)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto, as in the pipeline")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the model (0: leave as is)")
     p.add_argument("--crop", type=int, default=96, help="train-memory: crop size of the training batch")
     p.add_argument("--rounds", type=int, default=3, help="ladder: timed runs per contender (order shuffled each round)")
     names = ["all", *list_benches()]

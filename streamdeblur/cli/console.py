@@ -3,6 +3,8 @@ error lines. Only the ``cli`` package writes to the terminal."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.markup import escape
 
@@ -18,3 +20,20 @@ def warn(msg: str) -> None:
 def error(msg: str, where: str = "streamdeblur") -> None:
     """One error line on stderr: ``WHERE: error: MSG``."""
     err.print(f"[red]{escape(where)}: error:[/red] {escape(msg)}")
+
+
+@dataclass
+class Display:
+    """How much the CLI prints (set once per command from ``--quiet`` and ``--progress-interval``)."""
+
+    quiet: bool = False
+    interval: float | None = None
+
+
+display = Display()
+
+
+def say(msg: str) -> None:
+    """One informational line on stderr (nothing with ``--quiet``)."""
+    if not display.quiet:
+        err.print(escape(msg))

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from ..errors import EXIT_OK
 from .console import err, out
+from .parser import common_flags
 
 NAME = "data"
 HELP = "training data"
@@ -16,8 +17,8 @@ HELP = "training data"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
-    d = dsub.add_parser("build", help="assemble sharp content from Debian packages and your folders")
-    d.add_argument("--out", default="data/sharp")
+    d = dsub.add_parser("build", parents=[common_flags()], help="assemble sharp content from Debian packages and your folders")
+    d.add_argument("--out", default="data/sharp", help="output folder (default data/sharp)")
     d.add_argument("--source", action="append", default=[], help="your own folder of sharp images/videos (repeatable)")
     d.add_argument("--no-debian", action="store_true", help="only your folders")
     d.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/debs)")

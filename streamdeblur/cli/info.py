@@ -13,7 +13,8 @@ import torch
 from rich.markup import escape
 from rich.table import Table
 
-from ..compute.runtime import cpu_threads_line
+from ..compute.cpus import cpu_model_name, usable_cpus
+from ..compute.runtime import auto_bf16, cpu_threads_line
 from ..errors import EXIT_OK
 from ..models import list_models
 from ..models.scan import mamba_available
@@ -55,6 +56,7 @@ def info_table() -> Table:
     t = Table(title=f"streamdeblur {version()}", show_header=False)
     t.add_row("python", platform.python_version())
     t.add_row("torch", torch.__version__)
+    t.add_row("CPU", escape(cpu_line()))
     t.add_row("CPU threads", cpu_threads_line())
     ffmpeg = av.ffmpeg_version_info
     t.add_row("PyAV / FFmpeg", f"{av.__version__} / {'.'.join(map(str, ffmpeg)) if isinstance(ffmpeg, tuple) else ffmpeg}")
@@ -62,7 +64,13 @@ def info_table() -> Table:
     t.add_row("numpy", np.__version__)
     devs = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
     t.add_row("devices", ", ".join(devs))
-    t.add_row("selective scan", "mamba_ssm CUDA kernel" if mamba_available() else "pure PyTorch (chunked)")
+    t.add_row(
+        "selective scan",
+        "mamba_ssm CUDA kernel on GPUs; " * mamba_available() + "PyTorch inference scan (chunked, no autograd) on CPU",
+    )
+    cpu_bf16 = "on (native bf16)" if auto_bf16(torch.device("cpu")) else "off (no AMX / AVX-512 BF16: slower than fp32 here)"
+    gpus = [f"cuda:{i} {'on' if auto_bf16(torch.device('cuda', i)) else 'off'}" for i in range(torch.cuda.device_count())]
+    t.add_row("bf16 (auto)", ", ".join([f"cpu {cpu_bf16}", *gpus]) + "  (--bf16 / --no-bf16 to choose)")
     t.add_row("video encoders", ", ".join(c for c in VIDEO_ENCODERS if _has(c)))
     t.add_row("audio encoders", ", ".join(c for c in AUDIO_ENCODERS if _has(c)))
     t.add_row("models", ", ".join(list_models()))
@@ -74,3 +82,8 @@ def info_table() -> Table:
     t.add_row("executors", escape(", ".join(n if s == "ready" else f"{n} ({s})" for n, s in status.items())))
     t.add_row("benchmarks", f"{', '.join(list_benches())}  (all: {', '.join(list_benches(in_all=True))})")
     return t
+
+
+def cpu_line() -> str:
+    """``AMD EPYC 7B13, 2 usable cores, AVX2`` (model name, cores this process may use, PyTorch's kernel ISA)."""
+    return f"{cpu_model_name()}, {usable_cpus().count} usable cores, {torch.backends.cpu.get_cpu_capability()}"

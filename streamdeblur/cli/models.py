@@ -7,6 +7,8 @@ import copy
 import time
 
 import torch
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import EXIT_OK
@@ -19,10 +21,11 @@ HELP = "model table: parameters, GMACs, CPU speed"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-timing", action="store_true", help="skip the CPU timing column")
+    p.add_argument("--quick", action="store_true", help="names, tasks, parameters and weights only (no MACs, no timing): instant")
 
 
 def run(args) -> int:
-    out.print(model_table(timing=not args.no_timing))
+    print_models(out, timing=not args.no_timing, quick=args.quick)
     return EXIT_OK
 
 
@@ -38,27 +41,60 @@ def count_macs(model: torch.nn.Module, h: int, w: int) -> float:
     return fc.get_total_flops() / 2 / 1e9
 
 
-def model_table(timing: bool = True) -> Table:
-    """One row per registered model; ``timing``: also the CPU milliseconds at 256²."""
-    t = Table(title="models")
-    for col in ("name", "task", "parameters", "GMACs 256²", "GMACs 1280×720 (≈)", "CPU ms 256²", "bundled weights"):
-        t.add_column(col, justify="right" if col not in ("name", "task", "bundled weights") else "left")
+MODEL_COLUMNS = ("name", "task", "parameters", "GMACs 256²", "GMACs 1280×720 (≈)", "CPU ms 256²", "bundled weights")
+
+
+def model_rows(timing: bool = True, quick: bool = False):
+    """One row per registered model, as soon as it is measured (a generator: print as you go).
+
+    Args:
+        timing: measure the CPU time of one 256² forward pass (two runs after a warm-up).
+        quick: names, tasks, parameters and weights only (no MAC count, no timing): instant.
+
+    Yields:
+        Tuples of strings in :data:`MODEL_COLUMNS` order.
+    """
     torch.set_flush_denormal(True)
     for name in list_models():
         info = model_info(name)
         m = create_model(name)
         params = sum(p.numel() for p in m.parameters())
-        g256 = count_macs(m, 256, 256)
-        g720 = g256 * (1280 * 720) / (256 * 256)  # convolutions/linears scale with pixels (1728.0 measured for -b)
-        ms = ""
-        if timing:
+        g256 = g720 = ms = ""
+        if not quick:
+            macs = count_macs(m, 256, 256)
+            g256, g720 = f"{macs:.1f}", f"{macs * (1280 * 720) / (256 * 256):.1f}"  # convs/linears scale with pixels
+        if timing and not quick:
             x = torch.rand(1, 3, 256, 256)
+            fn = m.deblur if hasattr(m, "deblur") else m
             with torch.inference_mode():
-                (m.deblur if hasattr(m, "deblur") else m)(x)
+                fn(x)
                 t0 = time.perf_counter()
                 reps = 2
                 for _ in range(reps):
-                    (m.deblur if hasattr(m, "deblur") else m)(x)
+                    fn(x)
                 ms = f"{(time.perf_counter() - t0) / reps * 1000:.0f}"
-        t.add_row(name, info.task, f"{params:,}", f"{g256:.1f}", f"{g720:.1f}", ms, info.default_weights or "—")
+        yield (name, info.task, f"{params:,}", g256, g720, ms, info.default_weights or "—")
+
+
+def model_table(timing: bool = True, quick: bool = False) -> Table:
+    """The whole table at once (see :func:`model_rows`)."""
+    t = Table(title="models")
+    for col in MODEL_COLUMNS:
+        t.add_column(col, justify="left" if col in ("name", "task", "bundled weights") else "right", no_wrap=col == "name")
+    for row in model_rows(timing, quick):
+        t.add_row(*row)
     return t
+
+
+def print_models(console: Console, timing: bool = True, quick: bool = False) -> None:
+    """Print the model table row by row as each model is measured: tab-separated lines when not on a
+    terminal (whole names, easy to ``cut``), a rich row per model on a terminal."""
+    if not console.is_terminal:
+        print("\t".join(MODEL_COLUMNS), flush=True)
+        for row in model_rows(timing, quick):
+            print("\t".join(row), flush=True)
+        return
+    widths = (14, 8, 12, 11, 19, 12, 24)
+    console.print("  ".join(f"{c:<{w}}" for c, w in zip(MODEL_COLUMNS, widths)), style="bold", soft_wrap=True)
+    for row in model_rows(timing, quick):
+        console.print(escape("  ".join(f"{c:<{w}}" for c, w in zip(row, widths))), soft_wrap=True)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from types import ModuleType
 
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, UsageError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -48,9 +48,12 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
         default=None,
         help="bfloat16 autocast (default: on where the CPU has AMX or AVX-512 BF16, or the GPU supports bf16)",
     )
-    p.add_argument("--crf", type=int, help="encoder quality (lower is better)")
-    p.add_argument("--preset", help="encoder preset (e.g. medium, fast)")
-    p.add_argument("--codec", help="video encoder (libx264, libx265, libvpx-vp9, libsvtav1, …)")
+    p.add_argument("--crf", type=int, help="encoder quality, 0…51 for H.264/H.265, 0…63 for VP9/AV1 (lower is better)")
+    p.add_argument("--preset", help="encoder preset: ultrafast … medium … veryslow (x264/x265), 0…13 (SVT-AV1)")
+    p.add_argument(
+        "--codec",
+        help="video encoder (default: from the output container — VP9 for .webm, H.264 otherwise; libx265, libsvtav1, …)",
+    )
     p.add_argument("--no-audio", action="store_true", help="do not copy audio")
     p.add_argument("--strict", action="store_true", default=None, help="stop at the first corrupt packet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -82,6 +85,53 @@ def add_scale_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_cut_flags(p: argparse.ArgumentParser) -> None:
+    """``--start``/``--duration``/``--frames``: a part of a file (``run``, ``batch``)."""
+    g = p.add_argument_group("part of a file (try a few seconds first)")
+    g.add_argument("--start", type=float, help="start at this presentation time, in seconds (timestamps are kept)")
+    g.add_argument("--duration", type=float, help="process this many seconds")
+    g.add_argument("--frames", type=int, help="process at most this many frames")
+
+
+def cut_from_args(args):
+    """The ``--start``/``--duration``/``--frames`` part of a file, range-checked (None: the whole file).
+
+    Args:
+        args: parsed arguments of ``run`` or ``batch``.
+
+    Returns:
+        A :class:`~streamdeblur.io.sources.cut.Cut`, or None when no part was asked for.
+    """
+    from ..engine.limits import check_value
+    from ..io.sources.cut import Cut
+
+    given = {k: getattr(args, k, None) for k in ("start", "duration", "frames")}
+    for key, value in given.items():
+        try:
+            check_value(key, value)
+        except ValueError as exc:
+            raise UsageError(f"--{exc}") from None
+    cut = Cut(start=given["start"] or 0.0, duration=given["duration"], frames=given["frames"])
+    if cut and (getattr(args, "segments", None) or getattr(args, "segment_seconds", None) or args.executor != "local"):
+        raise UsageError("--start/--duration/--frames cannot be combined with segments or Ray yet")
+    return cut or None
+
+
+def common_flags() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand (``streamdeblur run … --debug``)."""
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks with errors")
+    c.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
+    c.add_argument(
+        "--progress-interval",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="seconds between plain progress lines when the output is not a terminal (default 5)",
+    )
+    return c
+
+
 def config_from_args(args):
     """The pipeline named by ``--pipeline`` with the command line's overrides applied."""
     from ..engine.config import apply_overrides, load_pipeline
@@ -109,10 +159,11 @@ def config_from_args(args):
 
 def build_parser(commands: list[ModuleType]) -> argparse.ArgumentParser:
     """The ``streamdeblur`` parser with one sub-command per command module."""
-    ap = OneLineParser(prog="streamdeblur", description="Remove motion and defocus blur from video.")
+    common = common_flags()
+    ap = OneLineParser(prog="streamdeblur", description="Remove motion and defocus blur from video.", parents=[common])
+    ap.set_defaults(debug=False, quiet=False, progress_interval=None)
     ap.add_argument("--version", action="version", version=f"streamdeblur {version()}")
-    ap.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = ap.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for cmd in commands:
-        cmd.add_arguments(sub.add_parser(cmd.NAME, help=cmd.HELP))
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    for cmd in commands:  # every subcommand takes the common options too
+        cmd.add_arguments(sub.add_parser(cmd.NAME, help=cmd.HELP, parents=[common]))
     return ap

@@ -1,7 +1,18 @@
-"""Running one job with a live progress display, and the line that sums a run up.
+"""What a run says while it works, and running one job with it: a bar on a terminal, plain lines in
+a log, nothing with ``--quiet``.
 
-The line: ``done/total frames  fps  ETA  [extras]  [busy shares]``; extras appear when they are
-not zero: dropped frames (live), skipped packets, repaired timestamps, reconnects, latency (live).
+* **Terminal** (stderr is a TTY): a rich progress bar, redrawn in place.
+* **No terminal** (``nohup``, a log file, a pipe): one plain line every ``interval`` seconds
+  (default 5), so a log shows the run is alive, how fast it goes and when it ends.
+* **Always** (unless quiet): one final line that counts what was really done — never the
+  container's estimate — and says ``input ended early`` when the file held fewer frames than its
+  index promised (a truncated download, a camera card pulled out).
+
+The running line: ``done/total frames  fps  ETA  [extras]  [busy: shares]``; extras appear when they
+are not zero: dropped frames (live), skipped packets, repaired timestamps, reconnects, latency (live).
+The bracket at the end, ``[busy: decode 2% deblur 98% encode 1%]``, is the share of the wall-clock
+time each part of the pipeline was working. The parts run at the same time (decode, model and encode
+overlap), so the shares can add up to more than 100%; the largest one is the part that limits the speed.
 """
 
 from __future__ import annotations
@@ -10,11 +21,16 @@ import signal
 import time
 from pathlib import Path
 
+from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
 from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code
-from .console import err, error, out, warn
+from .console import display, err, error, out, say, warn
+
+#: Seconds between plain progress lines when stderr is not a terminal.
+PLAIN_INTERVAL = 5.0
 
 
 class Signals:
@@ -37,78 +53,171 @@ class Signals:
         return False
 
 
-def fmt_time(s: float | None) -> str:
-    """``MM:SS`` (``H:MM:SS`` from an hour), ``--:--`` when unknown."""
+def clock(s: float | None) -> str:
+    """``mm:ss`` (``h:mm:ss`` past an hour); ``--:--`` when unknown."""
     if s is None:
         return "--:--"
     s = int(s)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
-def progress_line(p) -> str:
-    """One line for a :class:`~streamdeblur.engine.pipeline.Progress` snapshot."""
+def busy(p) -> str:
+    """``[busy: decode 2% deblur 98% encode 1%]`` (see the module docstring), or '' before any work."""
     shares = " ".join(f"{k} {v * 100:.0f}%" for k, v in p.shares().items() if v >= 0.005)
-    total = f"/{p.total}" if p.total else ""
-    extra = f" dropped {p.dropped}" if p.live else ""
-    if p.skipped:
-        extra += f" skipped-packets {p.skipped}"
-    if p.repaired:
-        extra += f" repaired-pts {p.repaired}"
-    if p.reconnects:
-        extra += f" reconnects {p.reconnects}"
+    return f"  [busy: {shares}]" if shares else ""
+
+
+#: The counters a line reports when they are not zero: (Progress field, running words, final words).
+COUNTERS = (
+    ("dropped", "dropped {}", "dropped {}"),
+    ("skipped", "skipped-packets {}", "skipped {} corrupt packets"),
+    ("repaired", "repaired-pts {}", "repaired {} timestamps"),
+    ("reconnects", "reconnects {}", "reconnected {} times"),
+)
+
+
+def counters(p, final: bool) -> list[str]:
+    """The non-zero counters of ``p`` in the running (``final=False``) or the final line's words.
+
+    Args:
+        p: a :class:`~streamdeblur.engine.pipeline.Progress` snapshot.
+        final: the last line's words instead of the running line's.
+
+    Returns:
+        One phrase per counter, e.g. ``["skipped-packets 3"]``; a live running line always shows ``dropped``.
+    """
+    return [
+        (final_words if final else running).format(getattr(p, name))
+        for name, running, final_words in COUNTERS
+        if getattr(p, name) or (name == "dropped" and p.live and not final)
+    ]
+
+
+def progress_line(p) -> str:
+    """The running line for a :class:`~streamdeblur.engine.pipeline.Progress` snapshot: frames, speed,
+    time left (elapsed for live sources), drops, skips, repairs, reconnects, latency."""
+    total = f"/{p.total}" if p.total and not p.live else ""
+    when = f"live {clock(p.elapsed)}" if p.live else f"ETA {clock(p.eta)}"
+    extra = "".join(f"  {c}" for c in counters(p, final=False))
     if p.live and p.latency is not None:
-        extra += f" latency {p.latency * 1000:.0f} ms"
-    return f"{p.done}{total} frames  {p.fps:.2f} fps  ETA {fmt_time(p.eta)}{extra}  [{shares}]"
+        extra += f"  latency {p.latency * 1000:.0f} ms"
+    return f"{p.done}{total} frames  {p.fps:.2f} fps  {when}{extra}{busy(p)}"
 
 
-def progress_bar() -> Progress:
-    """The rich progress bar (on stderr; off when stderr is not a terminal)."""
-    return Progress(
+def final_line(p) -> str:
+    """The last line: what was done, how long it took; ``input ended early`` when it did."""
+    line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps)"
+    line += "".join(f", {c}" for c in counters(p, final=True))
+    if p.ended_early:
+        line += f"; input ended early ({p.done} of the {p.total} frames its index lists)"
+    return line + busy(p)
+
+
+def progress_bar() -> Bar:
+    """A rich progress bar on stderr (off when stderr is not a terminal or with ``--quiet``)."""
+    return Bar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[line]}"),
         TimeElapsedColumn(),
         console=err,
         transient=False,
-        disable=not err.is_terminal,
+        disable=not err.is_terminal or display.quiet,
     )
 
 
-def run_job(
-    job, label: str, duration: float | None = None, stages: list | None = None, quiet: bool = False
-) -> tuple[int, object]:
-    """Run one job with a rich progress display; returns (exit code, RunResult or None).
+class Reporter:
+    """Progress of one run on ``console`` (stderr): a bar, plain lines or nothing.
 
-    ``stages``: built stages to reuse (segments of one run share one model); ``quiet``: no "wrote" line.
+    Args:
+        console: where to write (the CLI's stderr console).
+        label: what runs (file name, ``camera 0`` …), at the start of each line.
+        quiet: print nothing.
+        interval: seconds between plain lines (None: :data:`PLAIN_INTERVAL`).
+    """
+
+    def __init__(self, console: Console, label: str, quiet: bool = False, interval: float | None = None) -> None:
+        self.console, self.label, self.quiet = console, label, quiet
+        self.interval = PLAIN_INTERVAL if interval is None else interval
+        self.terminal = console.is_terminal and not quiet
+        self._bar: Bar | None = None
+        self._task = None
+        self._last = time.monotonic()
+
+    def __enter__(self) -> Reporter:
+        if self.terminal:
+            self._bar = Bar(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[line]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(escape(self.label), total=None, line="")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def update(self, p) -> None:
+        """Show a snapshot (called a few times per second from the pipeline's monitor thread)."""
+        if self._bar is not None:
+            total = p.total if p.total and not p.live else None
+            self._bar.update(self._task, completed=p.done, total=total, line=escape(progress_line(p)))
+        elif not self.quiet and time.monotonic() - self._last >= self.interval:
+            self._last = time.monotonic()
+            self.say(progress_line(p))
+
+    def say(self, text: str) -> None:
+        """One plain line ``label: text`` (nothing when quiet)."""
+        if not self.quiet:
+            self.console.print(escape(f"{self.label}: {text}"))
+
+
+def run_job(
+    job, label: str, duration: float | None = None, stages: list | None = None, announce: bool = True
+) -> tuple[int, object]:
+    """Run one job, showing its progress; returns (exit code, RunResult or None).
+
+    Args:
+        job: what to run.
+        label: what the progress lines are about (file name, ``camera 0`` …).
+        duration: live sources: stop after this many seconds.
+        stages: built stages to reuse (segments of one run share one model).
+        announce: print ``wrote PATH`` at the end (segments do not).
+
+    Returns:
+        The exit code (:func:`streamdeblur.errors.exit_code` for failures) and the run's result.
     """
     from ..engine.build import build
 
     with Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
-            pipe = build(job, warn=warn, stages=stages)
+            pipe = build(job, warn=warn, stages=stages, say=say)
         except KeyboardInterrupt:
             return sig.code, None
-    prog = progress_bar()
     start = time.monotonic()
+    with Reporter(err, label, quiet=display.quiet, interval=display.interval) as rep:
 
-    def on_progress(p) -> None:
-        prog.update(task, completed=p.done, total=p.total, line=escape(progress_line(p)))
-        if duration is not None and time.monotonic() - start > duration:
-            pipe.request_stop()
+        def on_progress(p) -> None:
+            rep.update(p)
+            if duration is not None and time.monotonic() - start > duration:
+                pipe.request_stop()
 
-    with prog:
-        task = prog.add_task(label, total=pipe.progress().total, line="")
         result = pipe.run(on_progress)
     p = result.progress
-    err.print(escape(f"{label}: {progress_line(p)}"))
     if result.error:
         where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
+        rep.say(f"stopped after {final_line(p)}")
         error(result.error + where)
         return exit_code(result.exception, during_run=True), result
     if result.interrupted:
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
-        err.print(f"interrupted after {p.done} frames; playable partial output: {result.output}")
+        err.print(escape(f"interrupted after {final_line(p)}; playable partial output: {result.output}"))
         return code, result
-    if result.output is not None and not quiet:
-        out.print(f"wrote {result.output}")
+    rep.say(final_line(p))
+    if result.output is not None and announce and not display.quiet:
+        out.print(escape(f"wrote {result.output}"))
     return EXIT_OK, result

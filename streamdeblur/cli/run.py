@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import EXIT_OK, ProcessingError
+from ..errors import EXIT_OK, ProcessingError, UsageError
 from .console import out
-from .parser import add_pipeline_flags, add_scale_flags, config_from_args
+from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
 from .progress import run_job
 from .scale import run_on_ray, run_segmented
 
@@ -16,17 +16,48 @@ HELP = "deblur a video file, stream or image folder"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, …) or image folder")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs")
+    p.add_argument("input", help="video file, stream URL, image folder or glob")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output video (.mp4, .mkv, .webm …) or image folder (default: NAME_deblurred.EXT next to the input)",
+    )
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs (default 25)")
     add_pipeline_flags(p, "motion")
+    add_cut_flags(p)
     add_scale_flags(p)
+
+
+def default_output(inp: str) -> str:
+    """The output name when ``-o`` is left out.
+
+    Args:
+        inp: the input as given.
+
+    Returns:
+        ``clip.mp4`` → ``clip_deblurred.mp4`` next to it; an image folder ``shots/`` → ``shots_deblurred/``.
+
+    Example:
+        >>> default_output("clips/a.mkv")
+        'clips/a_deblurred.mkv'
+    """
+    from ..io.sources.base import _is_url
+
+    if _is_url(inp) or any(ch in inp for ch in "*?["):
+        raise UsageError("give the output with -o (no default name for a stream or a glob)")
+    p = Path(inp)
+    if p.is_dir():
+        return str(p.with_name(f"{p.name}_deblurred")) + "/"
+    return str(p.with_name(f"{p.stem}_deblurred{p.suffix}"))
 
 
 def run(args) -> int:
     from ..engine.build import Job
     from ..scaleout import executor_class
 
+    if args.output is None:
+        args.output = default_output(args.input)
+    cut = cut_from_args(args)
     executor = executor_class(args.executor)
     if executor.whole_batch:
         executor.check()
@@ -38,6 +69,6 @@ def run(args) -> int:
     if args.segments or args.segment_seconds:
         code, _ = run_segmented(args.input, args.output, config_from_args(args), args)
         return code
-    job = Job(args.input, args.output, config_from_args(args), overwrite=args.overwrite, fps=args.fps)
+    job = Job(args.input, args.output, config_from_args(args), overwrite=args.overwrite, fps=args.fps, cut=cut)
     code, _ = run_job(job, Path(str(args.input)).name or str(args.input))
     return code

@@ -17,7 +17,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     from ..scaleout.local import LocalExecutor
 
     def run_segment(job, label: str, stages) -> tuple[int, object]:
-        return run_job(job, label, stages=stages, quiet=True)
+        return run_job(job, label, stages=stages, announce=False)
 
     code, result = LocalExecutor.run_segments(
         inp,

@@ -14,8 +14,13 @@ HELP = "live correction from a camera or stream, with preview"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", default="0", help="camera index, /dev/videoN or a stream URL (default 0)")
-    p.add_argument("--preview", action="store_true", default=None, help="show a preview window")
-    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window")
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        default=None,
+        help="show a preview window (off by default; needs a display — without one, -o still records)",
+    )
+    p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window (the default)")
     p.add_argument("-o", "--output", help="also record to this video file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--reconnect", type=int, default=5, help="reopen attempts after a disconnect (default 5)")

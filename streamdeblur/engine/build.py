@@ -15,11 +15,13 @@ import torch
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.context import ContextRange
-from ..io.sinks import ImageSink, NullSink, PreviewSink, SinkError, TeeSink, VideoSink, check_output, display_available
+from ..io.sinks import ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
+from ..io.sinks.encoders import Encoder, choose_encoder
 from ..io.sources import ImageSource, open_source
+from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage
-from .config import PipelineConfig
+from .config import ConfigError, PipelineConfig
 from .pipeline import Pipeline, output_info
 
 
@@ -37,6 +39,7 @@ class Job:
     #: segmented runs: (start pts, end pts or None, past, future) — frames outside [start, end) are
     #: temporal context only (:class:`~streamdeblur.io.context.ContextRange`)
     context: tuple[int, int | None, int, int] | None = None
+    cut: Cut | None = None  #: only a part of a file (``--start``/``--duration``/``--frames``)
 
 
 def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
@@ -67,20 +70,69 @@ def _stages(cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None]
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
 
-def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = None) -> Pipeline:
+def is_video_output(out: str | None) -> bool:
+    """True for a video file name; False for an image folder (trailing ``/`` or no suffix) or ``-``/None (no output)."""
+    return bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/")
+
+
+def choose_output_encoder(cfg: PipelineConfig, out: str) -> Encoder:
+    """The encoder for video file ``out`` (see :mod:`streamdeblur.io.sinks.encoders`), checked; ``ConfigError`` if unusable."""
+    o = cfg.output
+    try:
+        return choose_encoder(o.codec, Path(out).suffix, o.crf, o.preset, explicit="codec" in cfg.overridden)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def preview_wanted(cfg: PipelineConfig, out: str | None, say: Callable[[str], None]) -> bool:
+    """Whether to open a preview window: asked for and a display exists.
+
+    Without a display, a run that records goes on without the window (and says so); one that
+    has nothing else to do is a usage error.
+    """
+    if not cfg.preview:
+        return False
+    if display_available():
+        return True
+    if out and out != "-":
+        say(f"no display (DISPLAY is not set): no preview window; recording to {out}")
+        return False
+    raise ConfigError("no display for the preview window (DISPLAY is not set): record with -o FILE, or run under a desktop/Xvfb")
+
+
+def build(
+    job: Job,
+    warn: Callable[[str], None] = print,
+    stages: list | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Pipeline:
     """Open the source, build the stages and the sink, return the pipeline (not started).
 
-    ``stages``: already built stages for ``job.config`` (a worker that runs many jobs keeps one
-    model instance); built here when None.
+    Everything that can be checked without the model (output path, encoder and its options,
+    preview) is checked first, so a mistake costs no model load.
+
+    Args:
+        job: input, output and config.
+        warn: receives warnings (one line each).
+        stages: already built stages for ``job.config`` (a worker that runs many jobs keeps one
+            model instance); built here when None.
+        say: receives what the run chose for the user (encoder, preview), one line each; default: dropped.
+
+    Returns:
+        The pipeline, ready to :meth:`~streamdeblur.engine.pipeline.Pipeline.run`.
     """
+    say = say or (lambda m: None)
     cfg = job.config
     out = job.output
-    is_video_out = bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/")
+    is_video_out = is_video_output(out)
+    encoder = None
     if is_video_out:
         inputs = [Path(job.input)] if Path(str(job.input)).exists() else []
         check_output(Path(out), inputs, job.overwrite)
-    if cfg.preview and not display_available():
-        raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
+        encoder = choose_output_encoder(cfg, out)
+        if encoder.note:
+            warn(encoder.note)
+    preview = preview_wanted(cfg, out, say)
     device, batch, bf16 = _compute(cfg)
     threads = codec_threads(device)
     source = open_source(
@@ -92,6 +144,12 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         on_warning=warn,
         codec_threads=threads,
     )
+    still = isinstance(source, ImageSource)  # decided before any wrapper below
+    if job.cut:
+        if source.info.live:
+            source.close()
+            raise ConfigError("a cut (start, duration, frames) applies to files, not to live streams")
+        source = CutSource(source, job.cut)
     if job.context is not None:
         source = ContextRange(source, *job.context)
     try:
@@ -101,13 +159,14 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
         sinks = []
         if is_video_out:
             o = cfg.output
+            say(_describe(encoder, out))
             sinks.append(
                 VideoSink(
                     out,
                     info,
-                    codec=o.codec,
-                    crf=o.crf,
-                    preset=o.preset,
+                    codec=encoder.codec,
+                    crf=encoder.crf,
+                    preset=encoder.preset,
                     audio=o.audio,
                     keep_partial=o.keep_partial,
                     warn=warn,
@@ -116,16 +175,26 @@ def build(job: Job, warn: Callable[[str], None] = print, stages: list | None = N
             )
         elif out and out != "-":
             sinks.append(ImageSink(out))
-        if cfg.preview:
+        if preview:
             sinks.append(PreviewSink())
         sink = sinks[0] if len(sinks) == 1 else TeeSink(*sinks) if sinks else NullSink()
     except BaseException:
         source.close()
         raise
-    if isinstance(source, ImageSource):  # still images keep the single-frame path: no neighbours to use
+    if still:  # still images keep the single-frame path: no neighbours to use
         stages = [s for s in stages if not isinstance(s, WindowedStage)]
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):
             s.on_quit = pipe.request_stop
     return pipe
+
+
+def _describe(encoder: Encoder, out: str) -> str:
+    """``encoder libx264 (crf 18, preset medium) → out.mp4``."""
+    opts = ", ".join(
+        x
+        for x in (f"crf {encoder.crf}" if encoder.crf is not None else "", f"preset {encoder.preset}" if encoder.preset else "")
+        if x
+    )
+    return f"encoder {encoder.codec}{f' ({opts})' if opts else ''} → {out}"

@@ -10,13 +10,15 @@ A pipeline file (see ``pipelines/*.yaml``)::
           model: deeprftv2-t
           tile: 0             # 0: whole frames when they fit
     output:
-      codec: libx264
+      codec: auto             # auto: VP9 for .webm, H.264 otherwise
       crf: 18
 
 Files are read with ``yaml.safe_load`` semantics (no Python objects). Every mapping key is
 checked against the dataclass it fills; a wrong key or type raises :class:`ConfigError` such as
 ``motion.yaml:7: stage 'deblur': unknown key 'tiles'; allowed: feather, kernel_size, …``.
-Command-line flags override the file (:func:`apply_overrides`).
+Every number is range-checked against :mod:`~streamdeblur.engine.limits`, the table the command
+line and the Python API check too. Command-line flags and API overrides replace keys of the file
+(:func:`apply_overrides`), checked the same way.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ import yaml
 from ..errors import ConfigError, one_line
 from ..stages import list_stages as _list_stages
 from ..stages import stage_class
+from .limits import check_tiling, check_value
 
 
 @dataclass
 class OutputConfig:
-    codec: str = "libx264"
+    codec: str = "auto"  #: an FFmpeg encoder, or auto: chosen from the output container (io.sinks.encoders)
     crf: int = 18
     preset: str = "medium"
     audio: bool = True
@@ -64,9 +67,10 @@ class PipelineConfig:
     stages: list[StageSpec] = field(default_factory=list)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: str = ""  #: file the config came from
+    overridden: set[str] = field(default_factory=set, repr=False)  #: keys set by flags or API overrides
 
 
-_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"source"}
+_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"source", "overridden"}
 
 
 def builtin_dir():
@@ -135,19 +139,28 @@ def _coerce(filename: str, node: yaml.Node, tp, where: str):
     return value
 
 
-def _fill(filename: str, node: yaml.Node, cls, where: str, skip: set[str] = frozenset()) -> dict[str, Any]:
+def _fill(filename: str, node: yaml.Node, cls, where: str, owner: str = "") -> dict[str, Any]:
     """Validate a mapping node against dataclass ``cls``; returns field values."""
     if not isinstance(node, yaml.MappingNode):
         raise _err(filename, node, f"{where}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
-    allowed = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+    allowed = [f.name for f in dataclasses.fields(cls)]
     out: dict[str, Any] = {}
     for knode, vnode in node.value:
         key = _scalar(knode)
         if key not in allowed:
             raise _err(filename, knode, f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed)) or '(none)'}")
         out[key] = _coerce(filename, vnode, hints[key], f"{where}: key {key!r}")
+        _check(filename, vnode, key, out[key], owner, where)
     return out
+
+
+def _check(filename: str, node: yaml.Node, key: str, value: Any, owner: str = "", where: str = "") -> None:
+    """Range-check one value (see :mod:`~streamdeblur.engine.limits`); the error names the file and line."""
+    try:
+        check_value(key, value, owner)
+    except ValueError as exc:
+        raise _err(filename, node, f"{where}: {exc}" if where else str(exc)) from None
 
 
 def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
@@ -185,10 +198,9 @@ def _parse(text: str, filename: str) -> PipelineConfig:
             cfg.output = OutputConfig(**_fill(filename, vnode, OutputConfig, "output"))
         else:
             setattr(cfg, key, _coerce(filename, vnode, hints[key], f"key {key!r}"))
+            _check(filename, vnode, key, getattr(cfg, key))
     if not cfg.stages:
         raise ConfigError(f"{filename}: 'stages' is missing or empty; allowed stages: {', '.join(_list_stages())}")
-    if cfg.batch < 0:
-        raise ConfigError(f"{filename}: 'batch' must be 0 (auto) or a positive number of frames")
     return cfg
 
 
@@ -210,33 +222,90 @@ def _parse_stages(filename: str, node: yaml.Node) -> list[StageSpec]:
             raise _err(filename, item, f"unknown stage {name!r}; allowed: {', '.join(_list_stages())}") from None
         opts: dict[str, Any] = {}
         if opts_node is not None and not (isinstance(opts_node, yaml.ScalarNode) and _scalar(opts_node) is None):
-            opts = _fill(filename, opts_node, cls.Options, f"stage {name!r}")
-        specs.append(StageSpec(str(name), opts, item.start_mark.line + 1))
+            opts = _fill(filename, opts_node, cls.Options, f"stage {name!r}", owner=str(name))
+        spec = StageSpec(str(name), opts, item.start_mark.line + 1)
+        try:
+            check_stage(spec)
+        except ValueError as exc:
+            raise _err(filename, item, f"stage {name!r}: {exc}") from None
+        specs.append(spec)
     return specs
 
 
-#: CLI flags that set stage options (first stage whose options have the field).
+def check_stage(spec: StageSpec) -> None:
+    """Checks across a stage's options (``ValueError``): tiles overlap by less than half a tile."""
+    fields = {f.name: f.default for f in dataclasses.fields(stage_class(spec.name).Options)}
+    if "tile" in fields and "overlap" in fields:
+        check_tiling(spec.options.get("tile", fields["tile"]), spec.options.get("overlap", fields["overlap"]))
+
+
+#: Overrides that set pipeline keys, output keys and stage options (first stage whose options have the field).
+PIPELINE_KEYS = ("batch", "device", "threads", "bf16", "strict", "preview")
+OUTPUT_KEYS = ("codec", "crf", "preset", "keep_partial")
 STAGE_FLAGS = ("model", "weights", "tile", "overlap")
+OVERRIDES = (*PIPELINE_KEYS, *OUTPUT_KEYS, *STAGE_FLAGS, "no_audio")
 
 
-def apply_overrides(cfg: PipelineConfig, **flags: Any) -> PipelineConfig:
-    """Override pipeline keys from command-line flags (``None`` means not given)."""
-    for key in ("batch", "device", "threads", "bf16", "strict", "preview"):
-        if flags.get(key) is not None:
-            setattr(cfg, key, flags[key])
-    for key in ("codec", "crf", "preset", "keep_partial"):
-        if flags.get(key) is not None:
-            setattr(cfg.output, key, flags[key])
-    if flags.get("no_audio"):
+def apply_overrides(cfg: PipelineConfig, **overrides: Any) -> PipelineConfig:
+    """Replace pipeline keys with command-line flags or API overrides, checked like the YAML file.
+
+    Args:
+        cfg: the pipeline (changed in place).
+        overrides: values by name (:data:`OVERRIDES`); ``None`` means not given.
+
+    Returns:
+        ``cfg``.
+
+    Raises:
+        ConfigError: an unknown name, a value of the wrong type or out of range, or an option no
+            stage of the pipeline has.
+    """
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ConfigError(f"unknown override {unknown[0]!r}; allowed: {', '.join(sorted(OVERRIDES))}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    hints = {**typing.get_type_hints(PipelineConfig), **typing.get_type_hints(OutputConfig)}
+    for key, value in given.items():
+        _check_override(key, value, hints.get(key))
+    for key in PIPELINE_KEYS:
+        if key in given:
+            setattr(cfg, key, given[key])
+    for key in OUTPUT_KEYS:
+        if key in given:
+            setattr(cfg.output, key, given[key])
+    if given.get("no_audio"):
         cfg.output.audio = False
     for key in STAGE_FLAGS:
-        value = flags.get(key)
-        if value is None:
+        if key not in given:
             continue
         for spec in cfg.stages:
             if key in {f.name for f in dataclasses.fields(stage_class(spec.name).Options)}:
-                spec.options[key] = value
+                spec.options[key] = given[key]
                 break
         else:
-            raise ConfigError(f"--{key} does not apply: no stage of this pipeline has a {key!r} option")
+            raise ConfigError(f"{key} does not apply: no stage of this pipeline has a {key!r} option")
+    for spec in cfg.stages:
+        try:
+            check_stage(spec)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    cfg.overridden |= set(given)
     return cfg
+
+
+def _check_override(key: str, value: Any, tp) -> None:
+    """Type and range of one override (stage options are typed by the stages: int, str)."""
+    if tp is None:
+        tp = {"tile": int, "overlap": int, "model": str, "weights": str}.get(key)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if key == "weights" and isinstance(value, Path):
+        return
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if tp is not None and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    try:
+        check_value(key, value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -56,12 +56,18 @@ class Progress:
     live: bool = False
     latency: float | None = None  #: live: seconds from capture to written, last frame
     busy: dict[str, float] = field(default_factory=dict)  #: busy seconds per part (decode, stages, encode)
+    total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
 
     @property
     def eta(self) -> float | None:
         if self.total and self.fps > 0 and self.done <= self.total:
             return (self.total - self.done) / self.fps
         return None
+
+    @property
+    def ended_early(self) -> bool:
+        """The input held fewer frames than its index lists (a truncated file); meaningful once the run ended."""
+        return bool(self.total_exact and self.total and self.done < self.total)
 
     def shares(self) -> dict[str, float]:
         """Each part's busy time as a fraction of the elapsed time."""
@@ -78,6 +84,7 @@ class RunResult:
     error: str | None = None
     error_kind: str | None = None  #: class name of the first exception
     exception: BaseException | None = field(default=None, repr=False)  #: the first exception (for its exit code)
+    warnings: list[str] = field(default_factory=list)  #: the run's warnings (skipped packets, padded sizes …), in order
 
     @property
     def ok(self) -> bool:
@@ -129,7 +136,7 @@ class Pipeline:
         self._exception: BaseException | None = None
         self._lock = threading.Lock()
         self._t0 = 0.0
-        self._progress = Progress(total=source.info.frames, live=self.live)
+        self._progress = Progress(total=source.info.frames, live=self.live, total_exact=source.info.frames_exact)
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
         self._dropped_q = 0
         windowed = [i for i, s in enumerate(stages) if isinstance(s, WindowedStage)]

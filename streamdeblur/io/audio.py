@@ -18,8 +18,9 @@ AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 class AudioCopier:
     """Copies (or re-encodes) the audio streams of ``source`` into ``container``, progressively."""
 
-    def __init__(self, source: Path, container, fmt: str, warn: Callable[[str], None]) -> None:
+    def __init__(self, source: Path, container, fmt: str, warn: Callable[[str], None], start: float = 0.0) -> None:
         self.warn = warn
+        self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(str(source), metadata_errors="replace")
         self._streams = []  # (in_stream, out_stream, encoder-or-None, resampler)
         for s in self._in.streams.audio:
@@ -62,6 +63,8 @@ class AudioCopier:
             if t >= seconds:
                 self._pending = pkt
                 return
+            if self.start and t + float((pkt.duration or 0) * (pkt.time_base or 0)) <= self.start:
+                continue
             self._mux(container, pkt)
 
     def _mux(self, container, pkt) -> None:

@@ -28,7 +28,8 @@ class ContextRange:
 
     @property
     def info(self):
-        return self.source.info
+        # the file's index counts the context frames too, which are never written: not an exact total
+        return replace(self.source.info, frames_exact=False)
 
     def frames(self) -> Iterator[Frame]:
         before: deque[Frame] = deque(maxlen=self.past)

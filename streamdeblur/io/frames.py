@@ -68,7 +68,10 @@ class SourceInfo:
     color: ColorInfo
     live: bool = False
     frames: int | None = None  #: expected frame count (estimate) or None
+    frames_exact: bool = False  #: ``frames`` is the container's index count (so fewer frames means the input ended early)
     duration: float | None = None  #: seconds, or None
     path: Path | None = None  #: local file (audio is copied from it)
     has_audio: bool = False
     codec: str = ""
+    cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
+    cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)

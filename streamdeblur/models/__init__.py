@@ -9,11 +9,20 @@ Example:
 from __future__ import annotations
 
 from . import variants  # noqa: F401  (registers the entry points)
-from .registry import ModelInfo, bundled_weights_path, create_model, list_models, model_info, register_model
+from .registry import (
+    ModelInfo,
+    UnknownNameError,
+    bundled_weights_path,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+)
 from .weights import WeightsError, load_weights, save_weights
 
 __all__ = [
     "ModelInfo",
+    "UnknownNameError",
     "WeightsError",
     "bundled_weights_path",
     "create_model",

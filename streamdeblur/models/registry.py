@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -63,7 +65,7 @@ def model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+        raise UnknownNameError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
 def bundled_weights_path(filename: str) -> Path:

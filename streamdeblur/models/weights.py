@@ -1,7 +1,9 @@
 """Loading and saving checkpoints — safely.
 
 A checkpoint is untrusted input: it is read with ``torch.load(..., weights_only=True)``, which
-unpickles only tensors and plain containers, so a file carrying code is refused instead of run.
+unpickles only tensors and plain containers, so a file carrying code is refused instead of run
+("refused: it would run code"), and a file that is not a ``torch.save`` file at all is named so
+("not a PyTorch checkpoint"); neither message invites loading it unsafely.
 
 Accepted layouts (the official BasicSR format first):
 
@@ -17,6 +19,7 @@ mismatch names the first missing, unexpected and misshaped keys. Our own files a
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,8 +33,25 @@ from ..errors import WeightsError, one_line
 _WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
 
 
+#: How a legacy (pre-zip) ``torch.save`` file starts: a pickled long, torch's magic number.
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def is_torch_file(path: Path) -> bool:
+    """True when ``path`` starts like a ``torch.save`` file: a zip archive, or the legacy pickle with torch's magic number."""
+    with open(path, "rb") as f:
+        head = f.read(14)
+    if head.startswith(b"PK\x03\x04"):
+        return True  # a zip (torch's format since 1.6); a damaged one is reported by torch.load below
+    return len(head) == 14 and head[0] == 0x80 and head[2:4] == b"\x8a\x0a" and head[4:14] == _LEGACY_MAGIC
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint file safely (tensors and plain containers only).
+
+    A file that is not a ``torch.save`` file at all is "not a PyTorch checkpoint"; one whose pickle
+    asks for Python code (a class, a function) is "refused: it would run code" — it is never loaded
+    with ``weights_only=False``, whatever the file's origin.
 
     Raises:
         WeightsError: missing, unreadable, truncated or code-carrying file.
@@ -40,13 +60,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
+        if not is_torch_file(path):
+            raise WeightsError(f"{path} is not a PyTorch checkpoint (no torch.save data in it)")
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"refused {path}: it holds Python objects beyond tensors (weights_only load failed: {one_line(exc)})"
-        ) from None
+        wanted = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it asks for {wanted.group(1)})" if wanted else ""
+        raise WeightsError(f"{path} refused: it would run code{what}; only tensors and plain containers are loaded") from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
-        raise WeightsError(f"cannot read {path} as a PyTorch checkpoint (truncated or not a checkpoint): {exc}") from None
+        reason = one_line(exc)
+        raise WeightsError(f"cannot read {path}: not a PyTorch checkpoint as it is (truncated or damaged: {reason})") from None
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")
     return dict(obj)

@@ -32,7 +32,7 @@ from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import check_output
 
 PLAN_VERSION = 1
-RUNTIME_KEYS = ("device", "threads", "preview", "source", "description")  # do not change the output
+RUNTIME_KEYS = ("device", "threads", "preview", "source", "description", "overridden")  # do not change the output
 
 
 def work_dir(output: Path) -> Path:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..io.frames import Frame
+from ..models.registry import UnknownNameError
 
 
 @dataclass
@@ -111,7 +112,7 @@ def stage_class(name: str) -> type[Stage]:
     try:
         return _STAGES[name]
     except KeyError:
-        raise KeyError(f"unknown stage {name!r}; available: {', '.join(list_stages())}") from None
+        raise UnknownNameError(f"unknown stage {name!r}; available: {', '.join(list_stages())}") from None
 
 
 def create_stage(name: str, options: dict | None = None, ctx: StageContext | None = None) -> Stage:

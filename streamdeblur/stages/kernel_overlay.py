@@ -1,9 +1,11 @@
 """``kernel_overlay``: draw the blur the model estimated on the video.
 
-For motion (DeepRFTv2) it draws the Fourier Kernel Estimator's channel-averaged kernel (its
-magnitude, normalised) as an inset — one per tile in a grid over the frame, or one in a corner.
-For defocus (FDIKP) it draws the predicted blur-size map as a small picture-in-picture. Pixels
-outside the insets are unchanged.
+For motion (DeepRFTv2) it draws the Fourier Kernel Estimator's channel-averaged kernels in one
+panel in a corner, readable at a glance: one cell per tile laid out like the tiles, each kernel
+cropped to where its energy is (a 4-px streak in a 33-px kernel fills its cell instead of being a
+speck), normalised per kernel (brightest = most energy), with a legend naming the crop. With
+``grid: false`` one averaged kernel is drawn the same way. For defocus (FDIKP) it draws the
+predicted blur-size map as a small picture-in-picture. The picture outside the panel is unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,44 @@ def inset_image(kernel: torch.Tensor, size: int) -> torch.Tensor:
     return img
 
 
+def crop_support(kernel: torch.Tensor, floor: float = 0.05, margin: int = 2) -> torch.Tensor:
+    """The square around a kernel's energy: magnitude above ``floor`` × peak, plus ``margin`` pixels, centred."""
+    a = normalise_for_display(kernel.float())
+    ys, xs = torch.nonzero(a > floor, as_tuple=True)
+    n = a.shape[-1]
+    if len(ys) == 0:
+        return kernel
+    c = n // 2
+    half = int(max((ys - c).abs().max(), (xs - c).abs().max())) + margin
+    half = min(max(half, 2), c)
+    return kernel[..., c - half : c + half + 1, c - half : c + half + 1]
+
+
+def kernel_panel(entries: list, height: int, width: int, max_cell: int = 96) -> torch.Tensor:
+    """``3×h×w`` panel: one cell per tile (same layout as the tiles), each kernel cropped to its
+    support, normalised and drawn large, plus a legend; ``height``/``width`` are the frame's."""
+    from .compare import label_overlay
+
+    ys, xs = sorted({e[0] for e in entries}), sorted({e[1] for e in entries})
+    rows, cols = len(ys), len(xs)
+    crops = [crop_support(e[4]) for e in entries]
+    side = max(c.shape[-1] for c in crops)
+    cell = max(24, min(max_cell, height // 3 // rows, width // 4 // cols))
+    grid = torch.zeros(3, rows * cell, cols * cell)
+    for (y, x, *_), k in zip(entries, crops):
+        r, q = ys.index(y), xs.index(x)
+        pad = (side - k.shape[-1]) // 2
+        k = F.pad(k.float(), (pad, pad, pad, pad))  # the same scale in every cell
+        grid[:, r * cell : (r + 1) * cell, q * cell : (q + 1) * cell] = inset_image(k, cell)
+    legend_c, legend_a = label_overlay(f"kernels {side}x{side}px", 224)
+    lw = legend_c.shape[-1]
+    panel_w = max(grid.shape[-1], lw)
+    panel = torch.zeros(3, grid.shape[-2] + legend_c.shape[-2], panel_w)
+    panel[:, : grid.shape[-2], : grid.shape[-1]] = grid
+    panel[:, grid.shape[-2] :, :lw] = legend_c * legend_a
+    return panel
+
+
 def corner_origin(position: str, h: int, w: int, size: int, margin: int = 8) -> tuple[int, int]:
     y = margin if position.startswith("top") else max(0, h - size - margin)
     x = margin if position.endswith("left") else max(0, w - size - margin)
@@ -44,7 +84,7 @@ class KernelOverlay(Stage):
     class Options:
         grid: bool = True  #: one inset per tile (when the frame was tiled), else one in a corner
         position: str = "top-right"  #: corner of the single inset
-        size: int = 96  #: inset side in pixels
+        size: int = 96  #: largest cell of the kernel panel, in pixels
         opacity: float = 0.85
 
     def __init__(self, options=None, ctx=None) -> None:
@@ -72,14 +112,15 @@ class KernelOverlay(Stage):
             H, W = img.shape[-2:]
             if kernels is not None:
                 entries = kernels[i]
-                if o.grid and len(entries) > 1:
-                    for y, x, h, w, k in entries:
-                        s = max(16, min(o.size, h // 2, w // 2))
-                        self._blend(img, inset_image(k, s), y + (h - s) // 2, x + (w - s) // 2)
-                elif entries:
-                    k = torch.stack([e[4] for e in entries]).mean(0)
-                    s = max(16, min(o.size, H // 2, W // 2))
-                    self._blend(img, inset_image(k, s), *corner_origin(o.position, H, W, s))
+                if entries and not (o.grid and len(entries) > 1):
+                    entries = [(0, 0, H, W, torch.stack([e[4] for e in entries]).mean(0))]
+                if entries:
+                    panel = kernel_panel(entries, H, W, o.size)
+                    ph, pw = panel.shape[-2:]
+                    y0, x0 = corner_origin(o.position, H, W, max(ph, pw))
+                    y0 = y0 if o.position.startswith("top") else max(0, H - ph - 8)
+                    x0 = x0 if o.position.endswith("left") else max(0, W - pw - 8)
+                    self._blend(img, panel, y0, x0)
             if blurmap is not None:
                 m = blurmap[i].float()
                 m = (m / m.max().clamp_min(1e-6))[None, None]

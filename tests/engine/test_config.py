@@ -42,8 +42,8 @@ def test_overrides_apply_to_pipeline_stage_and_output():
     assert cfg.batch == 3 and cfg.output.crf == 23
     deblur = next(s for s in cfg.stages if s.name == "deblur")  # motion: temporal_fusion, then deblur
     assert deblur.options["tile"] == 256 and deblur.options["model"] == "deeprftv2-s"
-    with pytest.raises(ConfigError, match="--tile does not apply"):
-        apply_overrides(parse_pipeline("stages: [identity]\n"), tile=3)
+    with pytest.raises(ConfigError, match="tile does not apply"):
+        apply_overrides(parse_pipeline("stages: [identity]\n"), tile=256)
 
 
 def test_missing_file(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
+import re
 
 import pytest
 import torch
@@ -101,3 +103,36 @@ def test_bundled_default_weights_load():
     assert not m.training
     with pytest.raises(WeightsError, match="ships no trained weights"):
         create_model("deeprftv2-b", weights="default")
+
+
+def test_random_bytes_are_not_a_pytorch_checkpoint(tmp_path, model):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(random.Random(0).randbytes(4096))
+    with pytest.raises(WeightsError) as e:
+        load_weights(model, junk)
+    msg = str(e.value)
+    assert "not a PyTorch checkpoint" in msg
+    assert "weights_only" not in msg and "False" not in msg  # never torch's invitation to load it unsafely
+
+
+class Harmless:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_checkpoint_that_needs_code_is_refused_without_the_unsafe_advice(tmp_path, model, zipped):
+    path = tmp_path / "code.pth"
+    torch.save({"params": {"w": torch.zeros(1)}, "x": Harmless()}, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(WeightsError) as e:
+        load_weights(model, path)
+    msg = str(e.value)
+    assert "refused: it would run code" in msg and re.search(r"asks for (builtins\.)?print\b", msg)
+    assert "weights_only" not in msg and "arbitrary code" not in msg and "False" not in msg
+
+
+def test_a_plain_pickle_is_not_a_pytorch_checkpoint(tmp_path, model):
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
+        load_weights(model, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -97,7 +98,9 @@ def test_ray_batch_two_good_one_corrupt(tmp_path, identity_yaml, ray_local, caps
     code = main(args)
     captured = capsys.readouterr()
     assert code == 1  # one failure
-    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["a.mp4", "b.mkv"]
+    ledger = out / ".streamdeblur-batch.json"  # the batch's resume ledger (issue 18): it made exactly the two outputs
+    assert sorted(p.name for p in out.iterdir() if p.is_file() and p != ledger) == ["a.mp4", "b.mkv"]
+    assert sorted(json.loads(ledger.read_text())) == ["a.mp4", "b.mkv"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["c.mp4.segments"]  # kept: a re-run resumes
     for inp, res in ((a, out / "a.mp4"), (b, out / "b.mkv")):
         assert media.count_frames(res) == media.count_frames(inp)

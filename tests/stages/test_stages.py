@@ -37,7 +37,7 @@ def test_compare_side_by_side_and_wipe():
     sbs = create_stage("compare", {"mode": "side_by_side", "labels": False})
     assert sbs.output_size(40, 60) == (40, 120)
     out = sbs(b).images
-    assert out.shape == (2, 3, 40, 120) and out[..., :60].max() == 0 and out[..., 60:].min() == 1
+    assert out.shape == (2, 3, 40, 120) and out[..., :58].max() == 0 and out[..., 62:].min() == 1  # divider at 60
     b = batch_of(before)
     b.images = torch.ones(2, 3, 40, 60)
     out = create_stage("compare", {"mode": "wipe", "position": 0.25, "labels": True})(b).images
@@ -48,7 +48,7 @@ def test_compare_side_by_side_and_wipe():
         create_stage("compare", {"mode": "diagonal"})
 
 
-def test_kernel_overlay_draws_insets_and_leaves_other_pixels():
+def test_kernel_overlay_draws_one_corner_panel_and_leaves_other_pixels():
     img = torch.full((1, 3, 128, 192), 0.3)
     b = batch_of(img)
     k = torch.zeros(17, 17)
@@ -56,14 +56,9 @@ def test_kernel_overlay_draws_insets_and_leaves_other_pixels():
     b.side["kernels"] = [[(0, 0, 64, 96, k), (0, 96, 64, 96, k), (64, 0, 64, 96, k), (64, 96, 64, 96, k)]]
     out = create_stage("kernel_overlay", {"grid": True, "size": 32, "opacity": 1.0})(b).images
     changed = (out != 0.3).any(1)[0]
-    # four insets of 32×32 centred in the four tiles; nothing else touched
-    assert changed.sum() == 4 * 32 * 32
-    assert changed[16:48, 32:64].all() and not changed[:16].any() and not changed[:, :32].any()
-    b2 = batch_of(img)
-    b2.side["kernels"] = [[(0, 0, 128, 192, k)]]
-    out2 = create_stage("kernel_overlay", {"position": "bottom-left", "size": 40})(b2).images
-    changed2 = (out2 != 0.3).any(1)[0]
-    assert changed2.sum() == 40 * 40 and changed2[128 - 8 - 40 : 128 - 8, 8:48].all()
+    ys, xs = changed.nonzero(as_tuple=True)
+    assert ys.min() >= 8 and xs.max() <= 192 - 8  # one panel in the top-right corner, margins kept
+    assert not changed[:, :40].any() and not changed[96:].any()  # the rest of the picture untouched
 
 
 def test_deblur_provides_kernels_when_asked():

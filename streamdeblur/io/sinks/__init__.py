@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from ..audio import AUDIO_FALLBACK, AudioCopier
-from .base import FORMAT_BY_SUFFIX, SinkError, check_output, container_options, partial_path
+from .base import FORMAT_BY_SUFFIX, OutputExistsError, SinkError, check_output, container_options, partial_path
 from .images import ImageSink
 from .null import NullSink, TeeSink
 from .preview import PreviewSink, display_available
@@ -32,6 +32,7 @@ __all__ = [
     "AudioCopier",
     "ImageSink",
     "NullSink",
+    "OutputExistsError",
     "PreviewSink",
     "SinkError",
     "TeeSink",

@@ -10,7 +10,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from ...errors import SinkError
+from ...errors import OutputExistsError, SinkError
 
 log = logging.getLogger("streamdeblur.io")
 
@@ -42,7 +42,7 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
         if same or path.resolve() == Path(inp).resolve():
             raise SinkError(f"output {path} is the input file; refusing to overwrite it")
     if path.exists() and not overwrite:
-        raise SinkError(f"output {path} exists; pass --overwrite to replace it")
+        raise OutputExistsError(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SinkError(f"output folder does not exist: {folder}")

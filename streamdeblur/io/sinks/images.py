@@ -1,4 +1,5 @@
-"""Image folders: one PNG (or the given extension) per frame."""
+"""Image folders: one image per frame — named and formatted like its input image when it came from
+one (``IMG_0012.jpg`` → ``IMG_0012.jpg``), else numbered PNGs (frames of a video)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import numpy as np
 from ..frames import Frame
 from .base import SinkError
 
+#: Image formats written under their input's name; others (and frames of videos) become PNG.
+KEEP_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+JPEG_QUALITY = 95
+
 
 class ImageSink:
-    """Frames as numbered PNGs (16-bit for deep sources) in a folder, each written atomically."""
+    """Frames as images in a folder, each written atomically.
+
+    A frame that came from an image file keeps its name and format (a 16-bit frame whose format
+    cannot hold 16 bits becomes PNG); other frames are numbered PNGs (16-bit for deep sources).
+    """
 
     def __init__(self, folder: str | Path, pattern: str = "frame_{index:06d}.png") -> None:
         self.folder = Path(folder)
@@ -21,10 +30,20 @@ class ImageSink:
         self.pattern = pattern
         self.frames_written = 0
 
+    def path_for(self, frame: Frame) -> Path:
+        """Where ``frame`` goes: its source image's name and format, or the numbered pattern."""
+        src = Path(frame.source) if frame.source else None
+        if src is None or src.suffix.lower() not in KEEP_FORMATS:
+            return self.folder / self.pattern.format(index=frame.index)
+        if frame.image.dtype == np.uint16 and src.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+            return self.folder / f"{src.stem}.png"
+        return self.folder / src.name
+
     def write(self, frame: Frame) -> None:
-        path = self.folder / self.pattern.format(index=frame.index)
+        path = self.path_for(frame)
         tmp = path.with_name(path.stem + ".partial" + path.suffix)
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(frame.image[..., ::-1])):
+        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (".jpg", ".jpeg") else []
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(frame.image[..., ::-1]), params):
             raise SinkError(f"cannot write {tmp}")
         os.replace(tmp, path)
         self.frames_written += 1

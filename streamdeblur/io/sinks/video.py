@@ -89,7 +89,7 @@ class VideoSink:
         self.audio = None
         if audio and info.path is not None and info.has_audio:
             try:
-                self.audio = AudioCopier(info.path, self.container, fmt, self.warn)
+                self.audio = AudioCopier(info.path, self.container, fmt, self.warn, start=info.cut_start)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0
@@ -136,7 +136,7 @@ class VideoSink:
             for pkt in self.stream.encode(None):
                 self.container.mux(pkt)
             if self.audio is not None:
-                self.audio.close(self.container, None if complete else self.last_end)
+                self.audio.close(self.container, None if complete and not self.info.cut else self.last_end)
         except (av.error.FFmpegError, OSError) as exc:
             error = exc
         finally:

@@ -108,7 +108,9 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
     try:
         c = av.open(str(spec), options=options, timeout=timeout, metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"cannot open {spec}: {one_line(exc, 200)}") from None
+        # FFmpeg's own words ("Invalid data found when processing input"), not its error tag as an errno nor the path again
+        reason = getattr(exc, "strerror", None) or one_line(exc, 200)
+        raise SourceError(f"cannot open {spec}: {reason}") from None
     if not c.streams.video:
         c.close()
         raise SourceError(f"no video stream in {spec}")

@@ -1,4 +1,10 @@
-"""Image folders, globs and single images, in name order."""
+"""Image folders, globs and single images, in name order.
+
+A folder of photos is not a video: each image keeps its own size (the pipeline starts a new batch
+when the size changes), its EXIF orientation is applied as a photo viewer would (a portrait shot
+stored sideways comes out upright), and its file name travels with the frame so an image-folder
+output keeps the names and formats (``IMG_0012.jpg`` → ``out/IMG_0012.jpg``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from .base import IMAGE_EXTS, DecodeStats, SourceError
 
 
 class ImageSource:
-    """Images from a folder, a glob or one file, in name order; pts = index at ``fps``."""
+    """Images from a folder, a glob or one file, in name order; pts = index at ``fps``; sizes may differ."""
 
     live = False
 
@@ -56,13 +62,13 @@ class ImageSource:
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        # ANYDEPTH keeps 16-bit PNG/TIFF; COLOR gives 3 channels (grey expanded, alpha dropped) and,
+        # unlike IMREAD_UNCHANGED, applies the EXIF orientation
+        img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
         if img is None:
             raise SourceError(f"cannot read image {path}")
-        if img.ndim == 2:
-            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        elif img.shape[2] == 4:
-            img = img[..., :3]
+        if img.dtype not in (np.uint8, np.uint16):
+            raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
         return np.ascontiguousarray(img[..., ::-1])
 
     def stop(self) -> None:
@@ -76,8 +82,4 @@ class ImageSource:
             if self._stop.is_set():
                 return
             img = self._read(f)
-            if img.shape[:2] != (self.info.height, self.info.width):
-                raise SourceError(
-                    f"{f} is {img.shape[1]}x{img.shape[0]}, the first image was {self.info.width}x{self.info.height}"
-                )
             yield Frame(img, i, i, self.info.time_base, self.info.color, f.name)

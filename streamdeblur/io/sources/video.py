@@ -92,6 +92,7 @@ class VideoSource(_LiveMixin):
             color=color,
             live=self.live,
             frames=None if self.live else frames,
+            frames_exact=bool(vs.frames) and not self.live,
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
             has_audio=bool(c.streams.audio) and not self.is_url,
@@ -112,6 +113,16 @@ class VideoSource(_LiveMixin):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def seek(self, seconds: float) -> None:
+        """Start decoding at the keyframe at or before ``seconds`` (presentation time; files only)."""
+        vs = self._container.streams.video[0]
+        if self.live or not vs.time_base:
+            return
+        try:
+            self._container.seek(int(seconds / vs.time_base), stream=vs, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:  # not seekable (a pipe, a broken index): decode from the start
+            self.warn(f"cannot seek in {self.spec} ({exc}); decoding from the start")
 
     def frames(self) -> Iterator[Frame]:
         if self.live:

@@ -1,0 +1,128 @@
+"""Which video encoder, and with which options: chosen and checked before anything is built.
+
+* **Default from the container**: ``auto`` (the default) gives VP9 for ``.webm`` (AV1 where the
+  FFmpeg build lacks VP9) and H.264 otherwise — what ffmpeg users expect from ``ffmpeg -i in out.webm``.
+* **Checked early**: the encoder must exist, fit the container (FFmpeg's own answer, asked on a
+  scratch container in memory), and take the given quality and preset; a mistake is one line
+  before the model loads.
+
+Example:
+    >>> choose_encoder("auto", ".webm").codec
+    'libvpx-vp9'
+    >>> choose_encoder("auto", ".mkv").codec
+    'libx264'
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import av
+
+from .base import FORMAT_BY_SUFFIX
+
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+#: Highest CRF each encoder accepts (lowest is 0; lower is better quality).
+CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libvpx": 63, "libsvtav1": 63, "libaom-av1": 63}
+#: Encoders that take a named x264-style preset, and those that take a number.
+NAMED_PRESET = ("libx264", "libx265")
+NUMBERED_PRESET = {"libsvtav1": (-1, 13)}
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """The encoder a file gets, and why."""
+
+    codec: str
+    crf: int | None
+    preset: str | None  #: None: the encoder has no preset of this kind (not passed)
+    note: str = ""  #: why this encoder, when not what was asked
+
+
+def available(codec: str) -> bool:
+    """True when this FFmpeg build has the video encoder ``codec``."""
+    try:
+        return av.codec.Codec(codec, "w").type == "video"
+    except Exception:  # noqa: BLE001 - PyAV raises several kinds for unknown names
+        return False
+
+
+def fits(codec: str, fmt: str) -> bool:
+    """True when FFmpeg's muxer ``fmt`` accepts ``codec`` (asked on a scratch container in memory)."""
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as c:
+            c.add_stream(codec, rate=25)  # FFmpeg refuses here ('webm' format does not support 'libx264' codec)
+        return True
+    except (ValueError, av.error.FFmpegError):
+        return False
+
+
+def container_format(suffix: str) -> str:
+    """FFmpeg muxer for a file suffix; ``ValueError`` for suffixes we do not write."""
+    fmt = FORMAT_BY_SUFFIX.get(suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown output container {suffix!r}; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+    return fmt
+
+
+def default_codec(suffix: str) -> str:
+    """The encoder a container gets by default: VP9 (else AV1) for WebM, H.264 otherwise."""
+    if container_format(suffix) == "webm":
+        return next((c for c in ("libvpx-vp9", "libsvtav1", "libaom-av1") if available(c)), "libvpx-vp9")
+    return "libx264"
+
+
+def choose_encoder(codec: str, suffix: str, crf: int | None = None, preset: str | None = None, explicit: bool = False) -> Encoder:
+    """Pick and check the encoder for a file with ``suffix``.
+
+    Args:
+        codec: ``auto`` or an FFmpeg encoder name.
+        suffix: the output file's suffix (``.mp4``, ``.webm`` …).
+        crf: quality (lower is better); checked against the encoder's range.
+        preset: speed preset; named (x264/x265) or numbered (SVT-AV1); a named preset is not passed
+            to encoders without one unless it was asked for explicitly.
+        explicit: the codec was asked for by the user (a flag or an API override): a codec that does
+            not fit the container is an error. Otherwise (a pipeline file's choice) the container's
+            default replaces it, with a note.
+
+    Returns:
+        The :class:`Encoder` to use.
+
+    Raises:
+        ValueError: unknown encoder, one the container cannot hold, CRF or preset out of range.
+    """
+    fmt = container_format(suffix)
+    note = ""
+    if codec in ("", "auto"):
+        codec = default_codec(suffix)
+    elif not available(codec):
+        raise ValueError(f"unknown video encoder {codec!r} (see 'streamdeblur info' for the available ones)")
+    elif not fits(codec, fmt):
+        if explicit:
+            raise ValueError(f"{codec} cannot go in a {suffix} file; choose another codec or container")
+        chosen = default_codec(suffix)
+        note = f"{codec} cannot go in a {suffix} file; using {chosen}"
+        codec = chosen
+    top = CRF_MAX.get(codec)
+    if crf is not None and top is not None and not 0 <= crf <= top:
+        raise ValueError(f"crf must be 0…{top} for {codec}, got {crf}")
+    if preset is not None:
+        preset = _check_preset(codec, str(preset), explicit)
+    return Encoder(codec, crf if codec in CRF_MAX else None, preset, note)
+
+
+def _check_preset(codec: str, preset: str, explicit: bool) -> str | None:
+    if codec in NAMED_PRESET:
+        if preset not in X26X_PRESETS:
+            raise ValueError(f"preset {preset!r} is not one of {codec}'s: {', '.join(X26X_PRESETS)}")
+        return preset
+    if codec in NUMBERED_PRESET:
+        lo, hi = NUMBERED_PRESET[codec]
+        if preset.lstrip("-").isdigit():
+            if not lo <= int(preset) <= hi:
+                raise ValueError(f"preset must be {lo}…{hi} for {codec}, got {preset}")
+            return preset
+    if explicit and preset not in X26X_PRESETS:
+        raise ValueError(f"preset {preset!r} is not a preset of {codec}")
+    return None

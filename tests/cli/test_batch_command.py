@@ -1,0 +1,77 @@
+"""Batch as a video person expects (issue 18): reasons on failed rows, resume keyed by input and
+pipeline, truncated inputs flagged, full paths, stable row order."""
+
+from __future__ import annotations
+
+import subprocess
+
+import media
+import pytest
+
+from streamdeblur.cli import main
+
+
+def _table(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if "│" in ln or "|" in ln]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    media.write_video(d / "a.mp4", frames=4, size=(96, 64))
+    (d / "b_notes.mp4").write_text("these are my notes, not a video\n")
+    media.write_video(d / "c.mp4", frames=4, size=(96, 64))
+    return d
+
+
+def test_failed_row_gives_ffmpegs_reason_once(tmp_path, folder, identity_yaml, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)])
+    text = capsys.readouterr()
+    assert code == 1
+    every = text.out + text.err
+    assert "Errno" not in every and "see above" not in every
+    row = [ln for ln in _table(text.out) if "b_notes.mp4" in ln]
+    assert len(row) == 1 and "Invalid data found when processing input" in row[0], row
+    assert row[0].count("b_notes.mp4") == 1
+
+
+def test_resume_is_keyed_by_input_and_pipeline_and_rows_keep_their_order(tmp_path, folder, identity_yaml, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    (folder / "b_notes.mp4").unlink()
+    out = tmp_path / "out"
+    args = ["batch", str(folder), "--out-dir", str(out)]
+    assert main([*args, "--pipeline", str(identity_yaml)]) == 0
+    capsys.readouterr()
+    (out / "a.mp4").unlink()  # one output lost: redone; the other reused
+    assert main([*args, "--pipeline", str(identity_yaml)]) == 0
+    rows = _table(capsys.readouterr().out)
+    names = [r for r in rows if "a.mp4" in r or "c.mp4" in r]
+    assert "a.mp4" in names[0] and "done" in names[0] and "skipped" not in names[0]
+    assert "c.mp4" in names[1] and "skipped" in names[1]
+    other = tmp_path / "other.yaml"
+    other.write_text("stages:\n  - unsharp\noutput:\n  crf: 16\n  preset: veryfast\n")
+    assert main([*args, "--pipeline", str(other)]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert not any("skipped" in r for r in rows), rows
+
+
+def test_truncated_input_is_flagged_and_paths_are_whole(tmp_path, identity_yaml, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    d = tmp_path / "a_rather_long_folder_name_for_the_inputs"
+    d.mkdir()
+    src = media.write_video(tmp_path / "src.mp4", frames=30, size=(96, 64))
+    fast = d / "cut.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(src), "-c", "copy", "-movflags", "+faststart", str(tmp_path / "f.mp4")],
+        check=True,
+    )
+    data = (tmp_path / "f.mp4").read_bytes()
+    fast.write_bytes(data[: len(data) * 6 // 10])
+    out = tmp_path / "an_output_folder_whose_name_is_long_enough_to_need_care" / "deblurred"
+    assert main(["batch", str(d), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    text = capsys.readouterr().out
+    assert "input ended early" in text
+    assert str(out) in text and "…" not in text

@@ -1,0 +1,86 @@
+"""Everyday habits (issue 18): default output name, --debug anywhere, help for every flag,
+--start/--duration/--frames on files, progress without a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from fractions import Fraction
+
+import media
+
+from streamdeblur.cli import build_parser, main
+
+
+def _all_parsers(p: argparse.ArgumentParser, name="streamdeblur"):
+    yield name, p
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sub_name, sub in a.choices.items():
+                yield from _all_parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_flag_and_argument_has_help():
+    missing = [
+        f"{name}: {a.dest}"
+        for name, p in _all_parsers(build_parser())
+        for a in p._actions
+        if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help
+    ]
+    assert not missing, missing
+
+
+def test_debug_works_after_the_subcommand(tmp_path, capsys):
+    code = main(["run", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4"), "--debug"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" in err
+
+
+def test_default_output_name(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "holiday.mkv", frames=4, size=(96, 64))
+    assert main(["run", str(src), "--pipeline", str(identity_yaml)]) == 0
+    out = tmp_path / "holiday_deblurred.mkv"
+    assert media.count_frames(out) == 4
+    assert str(out) in capsys.readouterr().out
+
+
+def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_yaml):
+    src = media.write_video(tmp_path / "in.mp4", frames=60, size=(96, 64), fps=30, audio=True)
+    out = tmp_path / "cut.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--start", "0.5", "--duration", "1"]) == 0
+    times = [Fraction(t) for t in media.frame_times(out)]
+    src_times = [Fraction(t) for t in media.frame_times(src)]
+    want = [t for t in src_times if Fraction(1, 2) <= t < Fraction(3, 2)]
+    assert times == want  # the same frames, with their own timestamps
+    assert abs(media.audio_duration(out) - 1.0) < 0.1
+
+
+def test_frames_limits_the_count(tmp_path, identity_yaml):
+    src = media.write_video(tmp_path / "in.mp4", frames=20, size=(96, 64))
+    out = tmp_path / "few.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--frames", "5"]) == 0
+    assert media.frame_times(out) == media.frame_times(src)[:5]
+
+
+def test_progress_without_a_terminal_prints_plain_lines_and_an_honest_last_line(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "in.mp4", frames=30, size=(96, 64))
+    fast = tmp_path / "fast.mp4"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(src), "-c", "copy", "-movflags", "+faststart", str(fast)], check=True)
+    data = fast.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])  # the index (at the front) promises 30 frames; the data holds fewer
+    out = tmp_path / "o.mp4"
+    code = main(["run", str(cut), "-o", str(out), "--pipeline", str(identity_yaml), "--progress-interval", "0.05"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    last = [ln for ln in err.splitlines() if ln.strip()][-1]
+    assert "input ended early" in last and "ETA" not in last, last
+    done = media.count_frames(out)
+    assert f"{done} frames" in last and "/30" not in last
+
+
+def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    assert main(["run", str(src), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(identity_yaml), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err.strip() == "" and cap.out.strip() == ""

@@ -1,0 +1,34 @@
+"""The compare view on a rendered frame (issue 18): labels sized to the frame, readable on bright
+and dark footage, and a divider between before and after."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamdeblur.stages import create_stage
+from streamdeblur.stages.base import Batch
+
+
+def _render(mode: str, level: float, h: int = 180, w: int = 320) -> torch.Tensor:
+    img = torch.full((1, 3, h, w), level)
+    stage = create_stage("compare", {"mode": mode})
+    return stage(Batch(images=img.clone(), frames=[], original=img.clone())).images[0].mean(0)  # H×W grey
+
+
+@pytest.mark.parametrize("mode, at", [("side_by_side", 320), ("wipe", 160)])
+def test_a_divider_separates_before_and_after(mode, at):
+    dark, bright = _render(mode, 0.0), _render(mode, 1.0)
+    assert (dark[:, at - 1 : at + 1] > 0.9).all()  # a light line on dark footage, full height
+    assert (bright[:, at - 3 : at + 3] < 0.1).any(dim=1).all()  # with dark edges that show on bright footage
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_labels_are_legible_at_180p_on_dark_and_bright_frames(level):
+    out = _render("side_by_side", level)
+    for x0, x1 in ((0, 160), (480, 640)):  # "before" top-left, "after" top-right
+        region = out[:60, x0:x1]
+        text_rows = (region > 0.9).any(dim=1) if level == 0.0 else ((region > 0.9).any(dim=1) & (region < 0.5).any(dim=1))
+        rows = text_rows.nonzero().flatten()
+        assert len(rows) and rows.max() - rows.min() + 1 >= 11, (x0, rows)  # text at least 11 px tall at 180p
+        assert region.min() < 0.45 and region.max() > 0.9  # dark box behind white text, on any footage
