@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 from datetime import date
 from pathlib import Path
 
 import torch
 
+from ..compute.cpus import cpu_model_name
 from ..models import load_weights, model_info
 from .evaluate import evaluate, public, table_row
 
@@ -111,16 +111,6 @@ def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
     }
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def write_card(
     weights: str | Path, root: str | Path, subset_file: str | Path | None = None, recipe: str | None = None, log=print
 ) -> Path:
@@ -175,7 +165,7 @@ def write_card(
         "runs": runlog,
         "validation_curve": history,
         "data": _data_section(root, test_sets),
-        "evaluated_on": {"cpu": _cpu(), "torch": torch.__version__, "stage": f"pipelines/{task}.yaml defaults"},
+        "evaluated_on": {"cpu": cpu_model_name(), "torch": torch.__version__, "stage": f"pipelines/{task}.yaml defaults"},
         **{
             section: {
                 "n": results[part]["n"],
