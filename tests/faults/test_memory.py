@@ -22,7 +22,7 @@ def test_address_space_limit_drives_the_oom_ladder_end_to_end(tmp_path):
     yaml.write_text(f"batch: 2\nthreads: 1\nstages:\n{stage}output:\n  preset: ultrafast\n")
     out = tmp_path / "out.mp4"
     env = {**os.environ, "MALLOC_ARENA_MAX": "1"}  # one arena: a second 64 MiB one appears only under thread contention
-    # 400 MiB over the started process: a 256-px tile fits; one whole 768x576 frame (about 2 GiB) does not.
+    # 400 MiB over the started process: a 256-px tile fits; a whole 768x576 frame (4x the pixels) does not.
     # With 384x288 frames one whole frame sometimes fitted and sometimes not (run-to-run mapping differences).
     proc, _, stderr = start_cli(["run", src, "-o", out, "--pipeline", yaml], ["--address-space-mib", "400"], env=env)
     proc.wait(timeout=1800)
