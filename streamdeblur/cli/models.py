@@ -9,7 +9,6 @@ import time
 import torch
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import EXIT_OK
 from ..models import create_model, list_models, model_info
@@ -74,16 +73,6 @@ def model_rows(timing: bool = True, quick: bool = False):
                     fn(x)
                 ms = f"{(time.perf_counter() - t0) / reps * 1000:.0f}"
         yield (name, info.task, f"{params:,}", g256, g720, ms, info.default_weights or "—")
-
-
-def model_table(timing: bool = True, quick: bool = False) -> Table:
-    """The whole table at once (see :func:`model_rows`)."""
-    t = Table(title="models")
-    for col in MODEL_COLUMNS:
-        t.add_column(col, justify="left" if col in ("name", "task", "bundled weights") else "right", no_wrap=col == "name")
-    for row in model_rows(timing, quick):
-        t.add_row(*row)
-    return t
 
 
 def print_models(console: Console, timing: bool = True, quick: bool = False) -> None:
