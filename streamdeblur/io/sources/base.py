@@ -81,6 +81,7 @@ class _LiveMixin:
 
     stats: DecodeStats
     _stop: threading.Event
+    _grabber: threading.Thread
 
     def _start_grabber(self, grab: Callable[[Callable[[Frame], None]], None]) -> LatestFrame:
         slot = LatestFrame(self.stats)
@@ -92,7 +93,8 @@ class _LiveMixin:
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                 slot.close(exc)
 
-        threading.Thread(target=run, name="grabber", daemon=True).start()
+        self._grabber = threading.Thread(target=run, name="grabber", daemon=True)
+        self._grabber.start()
         return slot
 
     def _drain(self, slot: LatestFrame) -> Iterator[Frame]:

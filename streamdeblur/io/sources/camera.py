@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -22,8 +23,16 @@ from .base import DecodeStats, SourceError, _is_url, _LiveMixin, log
 class CameraSource(_LiveMixin):
     """A webcam (index, ``/dev/videoN``) or a stream URL read with OpenCV, newest frame only.
 
-    Timestamps are capture times (microseconds since the first frame), so a recording plays at the
-    speed things happened even when frames were dropped.
+    Timestamps are capture times (microseconds since the first delivered frame), so a recording
+    plays at the speed things happened even when frames were dropped.
+
+    The grabber thread starts as soon as the camera is open, not when the consumer asks for the
+    first frame. Between the two the model loads (seconds); had nobody been reading, the driver or
+    the stream's socket would have kept the frames of that pause, and each would be stamped with the
+    time it was finally read, not the time it was captured (measured before this: the first
+    recorded gap was 1.6 s where 2.0 s had passed). Reading all along keeps only the newest frame,
+    so the first delivered frame is a fresh one; the frames replaced before the consumer started
+    are not counted as drops.
     """
 
     live = True
@@ -38,6 +47,7 @@ class CameraSource(_LiveMixin):
         ok, first = self._cap.read()
         if not ok:
             raise SourceError(f"camera {self.spec} opened but delivered no frame")
+        self._t0 = time.monotonic()
         self._first = first
         h, w = first.shape[:2]
         fps = self._cap.get(cv2.CAP_PROP_FPS) or 0
@@ -58,6 +68,7 @@ class CameraSource(_LiveMixin):
             color=color,
             live=True,
         )
+        self._slot = self._start_grabber(self._grab)
 
     def _open(self) -> cv2.VideoCapture:
         if isinstance(self.spec, str) and not _is_url(self.spec) and not os.path.exists(self.spec):
@@ -72,14 +83,30 @@ class CameraSource(_LiveMixin):
         self._stop.set()
 
     def close(self) -> None:
+        """Stop the grabber; it releases the camera itself once its current read returns.
+
+        Releasing the capture from here while the grabber is inside ``read()`` crashes OpenCV's
+        FFmpeg backend, so the grabber owns the capture until it ends.
+        """
         self._stop.set()
-        self._cap.release()
+        self._grabber.join(timeout=2.0)
 
     def frames(self) -> Iterator[Frame]:
-        yield from self._drain(self._start_grabber(self._grab))
+        """The newest frame each time one is asked for; pts and index count from the first one delivered."""
+        self.stats.dropped = 0  # frames replaced before anyone asked were not dropped by the pipeline
+        first: Frame | None = None
+        for f in self._drain(self._slot):
+            first = first or f
+            yield replace(f, index=f.index - first.index, pts=f.pts - first.pts)
 
     def _grab(self, put: Callable[[Frame], None]) -> None:
-        t0 = time.monotonic()
+        try:
+            self._grab_frames(put)
+        finally:
+            self._cap.release()
+
+    def _grab_frames(self, put: Callable[[Frame], None]) -> None:
+        t0 = self._t0
         index, attempts, pending = 0, 0, self._first
         while not self._stop.is_set():
             if pending is None:
