@@ -37,6 +37,10 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
     )
     p.add_argument("--model", help="model name (see 'streamdeblur models')")
     p.add_argument("--weights", help="checkpoint path, or 'default' for the bundled weights")
+    p.add_argument(
+        "--guard",
+        help="do-no-harm gate of the model stage: auto (the gate shipped with the weights), off (raw model output), or a gate file",
+    )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
     p.add_argument("--overlap", type=int, help="tile overlap in pixels")
@@ -141,6 +145,7 @@ def config_from_args(args):
         cfg,
         model=args.model,
         weights=args.weights,
+        guard=args.guard,
         device=args.device,
         tile=args.tile,
         overlap=args.overlap,

@@ -242,7 +242,7 @@ def check_stage(spec: StageSpec) -> None:
 #: Overrides that set pipeline keys, output keys and stage options (first stage whose options have the field).
 PIPELINE_KEYS = ("batch", "device", "threads", "bf16", "strict", "preview")
 OUTPUT_KEYS = ("codec", "crf", "preset", "keep_partial")
-STAGE_FLAGS = ("model", "weights", "tile", "overlap")
+STAGE_FLAGS = ("model", "weights", "tile", "overlap", "guard")
 OVERRIDES = (*PIPELINE_KEYS, *OUTPUT_KEYS, *STAGE_FLAGS, "no_audio")
 
 
@@ -296,7 +296,7 @@ def apply_overrides(cfg: PipelineConfig, **overrides: Any) -> PipelineConfig:
 def _check_override(key: str, value: Any, tp) -> None:
     """Type and range of one override (stage options are typed by the stages: int, str)."""
     if tp is None:
-        tp = {"tile": int, "overlap": int, "model": str, "weights": str}.get(key)
+        tp = {"tile": int, "overlap": int, "model": str, "weights": str, "guard": str}.get(key)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     if key == "weights" and isinstance(value, Path):

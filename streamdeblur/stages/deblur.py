@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 
 from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan
 from ..compute.tiling import check_feather, run_tiled
+from ..errors import WeightsError
 from ..models import create_model, model_info
+from ..models.gate import HarmGate, gate_path
+from ..models.registry import bundled_weights_path
 from .base import Batch, Stage, StageContext, register_stage
 
 
@@ -37,6 +41,9 @@ class ModelStage(Stage):
         max_tiles: int = 8
         max_pixels: int = 1280 * 736
         kernel_size: int = 33
+        #: do-no-harm gate: ``auto`` uses the gate fitted for the weights (``<weights>.gate.pt``) when
+        #: there is one, ``off`` the raw model output, or a path to a gate file
+        guard: str = "auto"
 
     def __init__(self, options: Options | None = None, ctx: StageContext | None = None) -> None:
         super().__init__(options, ctx)
@@ -49,6 +56,33 @@ class ModelStage(Stage):
         # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.passes = PassPlan(o.tile or None, o.max_pixels, o.max_tiles, None, o.overlap, info.multiple)
+        self.gate = self._load_gate(o.guard, info.default_weights if o.weights == "default" else weights)
+
+    def _load_gate(self, guard: str, weights) -> HarmGate | None:
+        """The do-no-harm gate for these weights (:mod:`streamdeblur.models.gate`), or None."""
+        if guard == "off" or (guard == "auto" and not weights):
+            return None
+        if guard == "auto":
+            path = bundled_weights_path(weights) if self.options.weights == "default" else weights
+            path = Path(gate_path(path))
+            if not path.is_file():
+                return None
+        else:
+            path = Path(guard)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+            gate = HarmGate()
+            gate.load_state_dict({k: v.float() for k, v in sd.items()})
+        except Exception as exc:  # noqa: BLE001 - any unreadable or mismatched file: one line
+            raise WeightsError(f"cannot load the do-no-harm gate {path}: {str(exc).splitlines()[0][:160]}") from None
+        return gate.to(self.ctx.device).eval()
+
+    def guarded(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The model's output ``y`` for input ``x`` with the gate applied (unchanged without one)."""
+        if self.gate is None:
+            return y
+        with torch.inference_mode():
+            return self.gate(x.float(), y.float()).clamp(0, 1)
 
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
         dev, p = self.ctx.device, self.passes
@@ -132,7 +166,8 @@ class Deblur(ModelStage):
         want = "kernels" in self.ctx.provide
         aux: list | None = [] if want else None
         kw = {"kernel_size": self.options.kernel_size} if want else {}
-        batch.images = self.infer(batch.images, aux, **kw).float().clamp(0, 1)
+        x = batch.images
+        batch.images = self.guarded(x, self.infer(x, aux, **kw).float().clamp(0, 1))
         if want:
             per_frame: list[list] = [[] for _ in range(batch.images.shape[0])]
             for i, y, x, h, w, k in aux:
@@ -155,7 +190,8 @@ class Defocus(ModelStage):
     def __call__(self, batch: Batch) -> Batch:
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
         aux: list | None = [] if want else None
-        batch.images = self.infer(batch.images, aux, **({"blur_map": True} if want else {})).float().clamp(0, 1)
+        x = batch.images
+        batch.images = self.guarded(x, self.infer(x, aux, **({"blur_map": True} if want else {})).float().clamp(0, 1))
         if want:
             n, _, h, w = batch.images.shape
             maps = torch.zeros(n, h, w)

@@ -27,6 +27,7 @@ import torch
 
 from ..compute.cpus import cpu_model_name
 from ..models import load_weights, model_info
+from ..models.gate import gate_path
 from .evaluate import evaluate, public, table_row
 
 SUBSET_SIZE = 128
@@ -86,7 +87,8 @@ def subset_numbers(subset_file: Path, spec: str) -> dict:
 
 def _rows(res: dict, spec: str) -> dict:
     """Results keyed ``model`` for the weight under test (per-crop PSNR kept, in the order of ``sources``)."""
-    return {("model" if name == spec else name): r for name, r in res["results"].items()}
+    alias = {spec: "model", f"{spec} without gate": "model without gate"}
+    return {alias.get(name, name): r for name, r in res["results"].items()}
 
 
 def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
@@ -134,6 +136,7 @@ def write_card(
     load_weights(info.builder(), weights)  # refuses a file that does not fit the model
     task = info.task
     spec = f"{name}:{weights}"
+    gate = Path(gate_path(weights))  # the do-no-harm gate fitted for these weights (used by the stage)
     test_sets = {"blur": root / f"test_{task}.pt", "noblur": root / "test_noblur.pt"}
     results = {}
     for part, path in test_sets.items():
@@ -142,7 +145,7 @@ def write_card(
         if data.get("split") != "test":
             raise ValueError(f"{path} is not a test set (split {data.get('split')!r})")
         data["task"] = task
-        results[part] = evaluate(data, [spec], with_rl=part == "blur")
+        results[part] = evaluate(data, [spec], with_rl=part == "blur", ungated=gate.is_file())
     subset_file = Path(subset_file or f"tests/data/card_subset_{task}.pt")
     if not subset_file.exists():
         write_subset(root, task, subset_file)
@@ -158,6 +161,11 @@ def write_card(
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "bytes": weights.stat().st_size,
         "task": task,
+        "gate": (
+            {"file": gate.name, "sha256": hashlib.sha256(gate.read_bytes()).hexdigest(), "fit": _gate_record(gate)}
+            if gate.is_file()
+            else None
+        ),
         "date": date.today().isoformat(),
         "step": meta.get("step"),
         "recipe": recipe,
@@ -182,6 +190,37 @@ def write_card(
     jpath.write_text(json.dumps(card, indent=1) + "\n")
     weights.with_suffix(".md").write_text(card_markdown(card))
     return jpath
+
+
+def _gate_section(gate: dict | None) -> str:
+    if not gate:
+        return "None: the stage returns the model's output as it is."
+    lines = [
+        f"`{gate['file']}` (sha256 `{gate['sha256']}`), used by the stage with these weights: it keeps, region by region,",
+        "the share of the model's change that helps (`streamdeblur/models/gate.py`). The tables below show the",
+        "model with it (`model`) and without it (`model without gate`).",
+    ]
+    fit = gate.get("fit")
+    if fit:
+        cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out runs/gate-{fit['task']}"
+        lines.append(
+            f"Fitted with the model frozen on {sum(fit['train_crops'].values())} training-split crops "
+            f"({', '.join(f'{k} {v}' for k, v in fit['train_crops'].items())}), {fit['steps']} steps, "
+            f"{fit['minutes']} min on a CPU; checkpoint chosen on the validation split: `{cmd}`."
+        )
+        for name, raw in fit["validation_raw_model"].items():
+            g = fit["validation_gated"][name]
+            lines.append(
+                f"- validation `{name}`: mean / worst crop {raw['mean']:+.2f} / {raw['worst']:+.2f} dB without the gate, "
+                f"{g['mean']:+.2f} / {g['worst']:+.2f} dB with it"
+            )
+    return "\n".join(lines)
+
+
+def _gate_record(gate: Path) -> dict | None:
+    """The fit record committed beside a gate (``<name>.gate.json``), if any."""
+    rec = gate.with_suffix(".json")
+    return json.loads(rec.read_text()) if rec.is_file() else None
 
 
 def _table(section: dict) -> str:
@@ -251,6 +290,9 @@ trained by the streamdeblur developers. Step {card["step"]}.
 
 **Test split, through the product's `{card["task"]}` stage: {gain:+.2f} dB over the blurry input
 (95 % CI {ci[0]:+.2f} … {ci[1]:+.2f}); no-blur input {nb_gain:+.2f} dB.**
+
+## Do-no-harm gate
+{_gate_section(card.get("gate"))}
 
 ## Data
 - Sharp content: Debian packages {packages}; manifest sha256 `{d["manifest_sha256"]}`.

@@ -82,7 +82,7 @@ def rl_reference(blurry: torch.Tensor, kernels: torch.Tensor, weights: torch.Ten
 TASK_PIPELINES = {"motion": "motion", "defocus": "defocus"}
 
 
-def product_stage(spec: str, task: str, device: str = "cpu"):
+def product_stage(spec: str, task: str, device: str = "cpu", gate: bool = True):
     """The product's model stage for ``task``, built from the shipped pipeline with its defaults
     (tiling, overlap, bf16 auto, channels-last, inference mode) by the runner's own builder.
 
@@ -90,6 +90,7 @@ def product_stage(spec: str, task: str, device: str = "cpu"):
         spec: ``model[:weights]``; replaces only the stage's model and weights.
         task: ``motion`` or ``defocus``.
         device: ``cpu``, ``cuda``, ``auto``.
+        gate: keep the stage's do-no-harm gate (``False`` only to fit one: :mod:`~streamdeblur.train.gate`).
 
     Returns:
         The stage (call it with a :class:`~streamdeblur.stages.Batch`).
@@ -100,7 +101,7 @@ def product_stage(spec: str, task: str, device: str = "cpu"):
     # crops are still images: the product skips windowed (temporal) stages for those, so the stage
     # that is judged is the pipeline's model stage
     spec_ = next(s for s in cfg.stages if stage_class(s.name).needs_model)
-    spec_.options = {**spec_.options, "model": name, "weights": weights or "default"}
+    spec_.options = {**spec_.options, "model": name, "weights": weights or "default", **({} if gate else {"guard": "off"})}
     cfg.stages = [spec_]
     return build_stages(cfg, warn=lambda _msg: None)[0]
 
@@ -113,7 +114,14 @@ def through_stage(stage, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(outs)
 
 
-def evaluate(data: dict, models: list[str], limit: int | None = None, device: str = "cpu", with_rl: bool = True) -> dict:
+def evaluate(
+    data: dict,
+    models: list[str],
+    limit: int | None = None,
+    device: str = "cpu",
+    with_rl: bool = True,
+    ungated: bool = False,
+) -> dict:
     """PSNR/SSIM per method on an evaluation set (see :func:`~streamdeblur.train.dataset.make_eval_set`),
     the models through the product's stage (:func:`product_stage`).
 
@@ -123,6 +131,8 @@ def evaluate(data: dict, models: list[str], limit: int | None = None, device: st
         limit: only the first ``limit`` crops.
         device: where the models run.
         with_rl: include the non-blind Richardson–Lucy reference (motion sets with kernels).
+        ungated: also score each model without its do-no-harm gate (``<spec> without gate``), to
+            show what the gate adds or costs.
 
     Returns:
         ``n``, ``images``, ``task`` and ``results``: per method the mean ``psnr`` and ``ssim``, the
@@ -160,6 +170,8 @@ def evaluate(data: dict, models: list[str], limit: int | None = None, device: st
             torch.stack([rl_reference(blurry[i], data["kernels"][i], data["weights"][i]) for i in range(n)]),
         )
     for spec in models:
+        if ungated:
+            score(f"{spec} without gate", through_stage(product_stage(spec, task, device, gate=False), blurry))
         score(spec, through_stage(product_stage(spec, task, device), blurry))
     return {
         "n": n,

@@ -4,7 +4,9 @@ Each card (``streamdeblur/weights/<name>.json``) carries the numbers of a commit
 test split (``tests/data/card_subset_<task>.pt``: one 128-px crop per test photograph, blurred and
 no-blur). Here they are recomputed through the stage the product runs (shipped pipeline, its
 defaults) and must match within 0.05 dB; the model must beat the blurry input and lose at most
-0.1 dB on the no-blur crops. Swapping the weights file for another (an older one) fails this test.
+0.1 dB on the no-blur crops (the stage includes the do-no-harm gate shipped with the weights,
+``<name>.gate.pt``, whose hash the card records). Swapping the weights file for another (an older
+one), or the gate, fails this test.
 """
 
 from __future__ import annotations
@@ -23,16 +25,6 @@ ROOT = Path(__file__).parents[2]
 SHIPPED = [n for n in list_models() if model_info(n).default_weights]
 TOLERANCE_DB = 0.05
 NO_HARM_DB = 0.1
-#: Shipped weights known to fail the no-harm bar (strict: the test errors once they pass, so this list shrinks).
-KNOWN_HARM = {
-    "fdikp": "fdikp-defocus.pt (step 5473) predates the do-no-harm mix: -1.15 dB on the no-blur test split (card)",
-    "deeprftv2-t": "deeprftv2-t-motion.pt (step 1559): -0.32 dB on the no-blur test split (card); the subset alone passes",
-}
-
-
-def _no_harm_params():
-    xfail = pytest.mark.xfail
-    return [pytest.param(n, marks=xfail(strict=True, reason=KNOWN_HARM[n])) if n in KNOWN_HARM else n for n in SHIPPED]
 
 
 def _recompute(name):
@@ -56,9 +48,16 @@ def test_card_numbers_recompute(name):
     blur = got["blur"]
     assert blur["model"] > blur["blurry input"], f"model {blur['model']:.2f} dB ≤ blurry input {blur['blurry input']:.2f} dB"
     assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest(), "the card describes another weights file"
+    gate = weights.with_name(weights.stem + ".gate.pt")
+    if card.get("gate"):  # the numbers were measured with this do-no-harm gate; another one is another product
+        assert gate.is_file() and card["gate"]["sha256"] == hashlib.sha256(gate.read_bytes()).hexdigest(), (
+            "the card was measured with another do-no-harm gate"
+        )
+    else:
+        assert not gate.is_file(), "a gate ships with these weights but the card was measured without it"
 
 
-@pytest.mark.parametrize("name", _no_harm_params())
+@pytest.mark.parametrize("name", SHIPPED)
 def test_no_harm_on_sharp_input(name):
     """Sharp + noise + compression in: the model loses at most 0.1 dB (subset and the card's test table)."""
     _, card, got = _recompute(name)

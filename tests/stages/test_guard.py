@@ -1,0 +1,75 @@
+"""The model stages' do-no-harm gate: used with the weights it belongs to, off on request, refused
+with one line when its file is broken."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamdeblur.errors import WeightsError
+from streamdeblur.models.registry import bundled_weights_path, model_info
+from streamdeblur.stages import Batch, StageContext, create_stage
+
+
+def _batch(x):
+    return Batch(x.clone(), [], x.clone())
+
+
+def _save_gate(path, bias):
+    from streamdeblur.models.gate import HarmGate
+
+    g = HarmGate()
+    with torch.no_grad():
+        g.head.weight.zero_()
+        g.head.bias.fill_(bias)
+    torch.save({k: v.half() for k, v in g.state_dict().items()}, path)
+
+
+@pytest.mark.parametrize("stage,model", [("deblur", "deeprftv2-t"), ("defocus", "fdikp")])
+def test_shipped_weights_come_with_their_gate(stage, model):
+    weights = bundled_weights_path(model_info(model).default_weights)
+    assert weights.with_name(weights.stem + ".gate.pt").is_file()
+    s = create_stage(stage, {"model": model}, StageContext())
+    assert s.gate is not None
+    assert create_stage(stage, {"model": model, "guard": "off"}, StageContext()).gate is None
+
+
+def test_closed_gate_gives_the_input_back_and_off_gives_the_model(tmp_path):
+    x = torch.rand(1, 3, 64, 64)
+    closed = tmp_path / "closed.gate.pt"
+    _save_gate(closed, -30.0)
+    opts = {"model": "deeprftv2-t", "weights": "default", "tile": 0}
+    out = create_stage("deblur", {**opts, "guard": str(closed)}, StageContext())(_batch(x)).images
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+    raw = create_stage("deblur", {**opts, "guard": "off"}, StageContext())(_batch(x)).images
+    assert (raw - x).abs().mean() > 1e-3  # the model itself does change the frame
+
+
+def test_a_broken_gate_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.gate.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(WeightsError, match="do-no-harm gate") as e:
+        create_stage("deblur", {"model": "deeprftv2-t", "guard": str(bad)}, StageContext())
+    assert "\n" not in str(e.value)
+
+
+def test_custom_weights_without_a_gate_run_ungated(tmp_path):
+    import shutil
+
+    w = tmp_path / "mine.pt"
+    shutil.copy(bundled_weights_path(model_info("deeprftv2-t").default_weights), w)
+    assert create_stage("deblur", {"model": "deeprftv2-t", "weights": str(w)}, StageContext()).gate is None
+
+
+def test_cli_guard_flag_reaches_the_stage(tmp_path, capsys):
+    import media
+
+    from streamdeblur.cli import main
+
+    src = tmp_path / "in.mp4"
+    media.write_video(src, frames=3, size=(64, 48), fps=10)
+    missing = tmp_path / "nowhere.gate.pt"
+    code = main(["run", str(src), "-o", str(tmp_path / "out.mp4"), "--pipeline", "defocus", "--guard", str(missing)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 5 and len(err) == 1 and "do-no-harm gate" in err[0], err
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mp4"), "--pipeline", "defocus", "--guard", "off"]) == 0
