@@ -39,7 +39,7 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
     p.add_argument("--weights", help="checkpoint path, or 'default' for the bundled weights")
     p.add_argument(
         "--guard",
-        help="do-no-harm gate of the model stage: auto (the gate shipped with the weights), off (raw model output), or a gate file",
+        help="do-no-harm gate of the model stage: auto (the one shipped with the weights), off (raw model output), or a file",
     )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
