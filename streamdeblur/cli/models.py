@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -12,6 +13,8 @@ from rich.markup import escape
 
 from ..errors import EXIT_OK
 from ..models import create_model, list_models, model_info
+from ..models.gate import gate_path
+from ..models.registry import bundled_weights_path
 from .console import out
 
 NAME = "models"
@@ -72,7 +75,15 @@ def model_rows(timing: bool = True, quick: bool = False):
                 for _ in range(reps):
                     fn(x)
                 ms = f"{(time.perf_counter() - t0) / reps * 1000:.0f}"
-        yield (name, info.task, f"{params:,}", g256, g720, ms, info.default_weights or "—")
+        yield (name, info.task, f"{params:,}", g256, g720, ms, _bundled(info.default_weights))
+
+
+def _bundled(filename: str | None) -> str:
+    """The bundled weights file, and whether its do-no-harm gate ships beside it."""
+    if not filename:
+        return "—"
+    gate = Path(gate_path(bundled_weights_path(filename)))
+    return f"{filename} + {gate.name}" if gate.is_file() else filename
 
 
 def print_models(console: Console, timing: bool = True, quick: bool = False) -> None:
