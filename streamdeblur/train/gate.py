@@ -33,6 +33,10 @@ from .dataset import make_eval_set
 from .evaluate import product_stage, through_stage
 
 MODELS = {"motion": "deeprftv2-t", "defocus": "fdikp"}
+#: the shipped pipeline whose temporal_fusion stage makes the video frames (motion only)
+TASK_PIPELINE = "motion"
+#: share of the optimizer steps that draw their batch from the fused video frames (with ``video``)
+VIDEO_SHARE = 0.5
 #: a dB lost on a crop weighs 1 + HARM_WEIGHT times a dB gained (do no harm first)
 HARM_WEIGHT = 2.0
 #: (kind, no_blur, crops per training photo, seed)
@@ -77,6 +81,60 @@ def val_outputs(task: str, data: Path, log=print) -> dict:
     return out
 
 
+def video_outputs(task: str, data: Path, cache: Path, clips: int = 8, log=print) -> dict:
+    """Frames as the model stage sees them in the default video pipeline: training-split photographs
+    under simulated hand shake (the dev-set renderer, :mod:`~streamdeblur.train.devset`: 6 still
+    scenes and 2 moving objects, 40 frames each at 320×240), fused by the shipped ``temporal_fusion``
+    stage, then the frozen model's outputs on them. Cached in ``cache``.
+
+    Returns:
+        ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``.
+    """
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    import av
+
+    from ..engine.config import load_pipeline
+    from .devset import ClipSpec, render_clip
+    from .video_eval import run_pipeline
+
+    manifest = json.loads((data / "manifest.json").read_text())
+    photos, groups = [], set()
+    for e in sorted(manifest["files"], key=lambda e: str(e.get("id"))):
+        if e.get("split") != "train" or e.get("kind") != "photo" or e.get("group") in groups:
+            continue
+        p = data / "images" / "train" / f"{e['id']}.png"
+        if p.exists():
+            groups.add(e.get("group"))
+            photos.append(p)
+    order = [photos[i] for i in np.random.default_rng(99).permutation(len(photos))]
+    n_obj = clips // 4
+    specs = [ClipSpec(f"gstill_{i}", "still", str(order[i]), (320, 240), 40, 5000 + i) for i in range(clips - n_obj)]
+    specs += [
+        ClipSpec(f"gobj_{i}", "object", str(order[6 + i]), (320, 240), 40, 5100 + i, sprite=str(order[10 + i]))
+        for i in range(n_obj)
+    ]
+    fusion = load_pipeline(TASK_PIPELINE)
+    fusion.stages = [s for s in fusion.stages if s.name == "temporal_fusion"]
+    stage = product_stage(MODELS[task], task, gate=False)
+    work = cache.parent / "video_clips"
+    xs, ys, gts = [], [], []
+    for spec in specs:
+        t = time.time()
+        render_clip(spec, work)
+        fused, _ = run_pipeline(fusion, work / f"{spec.name}.blurry.mp4", work / spec.name)
+        with av.open(str(work / f"{spec.name}.sharp.mkv")) as c:
+            sharp = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        x = torch.from_numpy(np.stack(fused)).permute(0, 3, 1, 2).float() / 255
+        xs.append((x * 255).round().byte())
+        ys.append((through_stage(stage, x) * 255).round().byte())
+        gts.append(torch.from_numpy(np.stack(sharp[: len(fused)])).permute(0, 3, 1, 2).contiguous())
+        log(f"{spec.name}: {len(fused)} fused frames through the model in {time.time() - t:.0f} s")
+    res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
+    torch.save(res, cache)
+    return res
+
+
 def psnr_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(((a - b) ** 2).mean((1, 2, 3)).clamp_min(1e-10))
 
@@ -93,8 +151,22 @@ def gains(gate: HarmGate | None, sets: dict) -> dict:
     return out
 
 
-def fit(task: str, data: Path, out: Path, steps: int = 3000, batch: int = 32, crop: int = 128, seed: int = 0, log=print) -> dict:
-    """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record)."""
+def fit(
+    task: str,
+    data: Path,
+    out: Path,
+    steps: int = 3000,
+    batch: int = 32,
+    crop: int = 128,
+    seed: int = 0,
+    video: bool = False,
+    log=print,
+) -> dict:
+    """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
+
+    With ``video``, half of the steps draw their batch from fused video frames
+    (:func:`video_outputs`), the input the model stage really gets in the default video pipeline.
+    """
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -102,19 +174,24 @@ def fit(task: str, data: Path, out: Path, steps: int = 3000, batch: int = 32, cr
     x = torch.cat([tr[k]["x"] for k in ("blur", "noblur")])
     y = torch.cat([tr[k]["y"] for k in ("blur", "noblur")])
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
+    pools = [(x, y, gt)]
+    if video:
+        v = video_outputs(task, data, out / f"cache_video_{task}.pt", log=log)
+        pools.append((v["x"], v["y"], v["gt"]))
     val = val_outputs(task, data, log)
     log(f"raw model on validation: {json.dumps(gains(None, val))}")
     gate = HarmGate()
     opt = torch.optim.AdamW(gate.parameters(), lr=1e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.05)
-    n, size = len(x), x.shape[-1]
     best, best_state, curve = -math.inf, None, []
     t0 = time.time()
     for step in range(1, steps + 1):
-        idx = torch.from_numpy(rng.integers(0, n, batch))
-        oy, ox = (int(v) for v in rng.integers(0, size - crop + 1, 2))
+        px, py, pg = pools[1] if len(pools) > 1 and rng.random() < VIDEO_SHARE else pools[0]
+        idx = torch.from_numpy(rng.integers(0, len(px), batch))
+        oy = int(rng.integers(0, px.shape[-2] - crop + 1))
+        ox = int(rng.integers(0, px.shape[-1] - crop + 1))
         sl = (idx, slice(None), slice(oy, oy + crop), slice(ox, ox + crop))
-        xb, yb, gb = (t[sl].float() / 255 for t in (x, y, gt))
+        xb, yb, gb = (t[sl].float() / 255 for t in (px, py, pg))
         if rng.random() < 0.5:
             xb, yb, gb = (t.flip(-1) for t in (xb, yb, gb))
         gain = psnr_per_image(gate(xb, yb), gb) - psnr_per_image(xb, gb)
@@ -142,7 +219,7 @@ def fit(task: str, data: Path, out: Path, steps: int = 3000, batch: int = 32, cr
         "batch": batch,
         "crop": crop,
         "seed": seed,
-        "train_crops": {k: len(tr[k]["x"]) for k in tr},
+        "train_crops": {k: len(tr[k]["x"]) for k in tr} | ({"fused video frames": len(pools[1][0])} if video else {}),
         "validation_raw_model": gains(None, val),
         "validation_gated": gains(gate.half().float(), val),
         "curve": curve,
@@ -159,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="run folder (gate.pt, gate.json, the cached model outputs)")
     ap.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     ap.add_argument("--seed", type=int, default=0, help="random seed")
+    ap.add_argument("--video", action="store_true", help="also fit on fused frames of training-split shaky clips (motion)")
     args = ap.parse_args(argv)
-    rec = fit(args.task, args.data, args.out, steps=args.steps, seed=args.seed)
+    rec = fit(args.task, args.data, args.out, steps=args.steps, seed=args.seed, video=args.video)
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0
 
