@@ -56,19 +56,17 @@ class ModelStage(Stage):
         # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.passes = PassPlan(o.tile or None, o.max_pixels, o.max_tiles, None, o.overlap, info.multiple)
-        self.gate = self._load_gate(o.guard, info.default_weights if o.weights == "default" else weights)
+        # create_model has refused "default" for a model that ships no weights, so this resolves
+        weights_file = bundled_weights_path(info.default_weights) if weights == "default" else weights
+        self.gate = self._load_gate(o.guard, weights_file)
 
-    def _load_gate(self, guard: str, weights) -> HarmGate | None:
-        """The do-no-harm gate for these weights (:mod:`streamdeblur.models.gate`), or None."""
-        if guard == "off" or (guard == "auto" and not weights):
+    def _load_gate(self, guard: str, weights_file: str | Path | None) -> HarmGate | None:
+        """The do-no-harm gate for the weights file (:mod:`streamdeblur.models.gate`), or None."""
+        if guard == "off" or (guard == "auto" and not weights_file):
             return None
-        if guard == "auto":
-            path = bundled_weights_path(weights) if self.options.weights == "default" else weights
-            path = Path(gate_path(path))
-            if not path.is_file():
-                return None
-        else:
-            path = Path(guard)
+        path = Path(gate_path(weights_file) if guard == "auto" else guard)
+        if guard == "auto" and not path.is_file():
+            return None
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
             gate = HarmGate()

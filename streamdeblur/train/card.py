@@ -202,7 +202,8 @@ def _gate_section(gate: dict | None) -> str:
     ]
     fit = gate.get("fit")
     if fit:
-        cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out runs/gate-{fit['task']}"
+        video = " --video" if "fused video frames" in fit["train_crops"] else ""
+        cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out runs/gate-{fit['task']}{video}"
         lines.append(
             f"Fitted with the model frozen on {sum(fit['train_crops'].values())} training-split crops "
             f"({', '.join(f'{k} {v}' for k, v in fit['train_crops'].items())}), {fit['steps']} steps, "

@@ -347,6 +347,12 @@ def split_photos(sharp_root: Path, split: str) -> list[tuple[Path, int]]:
     """
     if split == "train":
         raise ValueError("the dev set never uses training photos")
+    return photos_of_split(sharp_root, split)
+
+
+def photos_of_split(sharp_root: Path, split: str) -> list[tuple[Path, int]]:
+    """Photos of any split, one per scene group, ``(path, pixels)`` in id order (the dev set itself
+    uses :func:`split_photos`; training-split clips are for fitting, e.g. the do-no-harm gate)."""
     manifest = json.loads((sharp_root / "manifest.json").read_text())
     out, groups = [], set()
     for e in sorted(manifest["files"], key=lambda e: str(e.get("id"))):

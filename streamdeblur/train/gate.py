@@ -95,18 +95,10 @@ def video_outputs(task: str, data: Path, cache: Path, clips: int = 8, log=print)
     import av
 
     from ..engine.config import load_pipeline
-    from .devset import ClipSpec, render_clip
+    from .devset import ClipSpec, photos_of_split, render_clip
     from .video_eval import run_pipeline
 
-    manifest = json.loads((data / "manifest.json").read_text())
-    photos, groups = [], set()
-    for e in sorted(manifest["files"], key=lambda e: str(e.get("id"))):
-        if e.get("split") != "train" or e.get("kind") != "photo" or e.get("group") in groups:
-            continue
-        p = data / "images" / "train" / f"{e['id']}.png"
-        if p.exists():
-            groups.add(e.get("group"))
-            photos.append(p)
+    photos = [p for p, _ in photos_of_split(data, "train")]
     order = [photos[i] for i in np.random.default_rng(99).permutation(len(photos))]
     n_obj = clips // 4
     specs = [ClipSpec(f"gstill_{i}", "still", str(order[i]), (320, 240), 40, 5000 + i) for i in range(clips - n_obj)]
