@@ -159,6 +159,7 @@ def config_from_args(args):
         no_audio=args.no_audio,
         keep_partial=False if args.remove_partial else None,
         preview=getattr(args, "preview", None),
+        overlay=getattr(args, "overlay", None),
     )
 
 

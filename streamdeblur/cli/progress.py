@@ -99,7 +99,11 @@ def progress_line(p) -> str:
     total = f"/{p.total}" if p.total and not p.live else ""
     when = f"live {clock(p.elapsed)}" if p.live else f"ETA {clock(p.eta)}"
     extra = "".join(f"  {c}" for c in counters(p, final=False))
-    if p.live and p.latency is not None:
+    recent = getattr(p, "recent", None)
+    if p.live and recent is not None and recent.p50 is not None:  # the last few seconds
+        rate = f"{recent.fps:.1f}" if recent.fps is not None else "--"
+        extra += f"  delivering {rate} fps  latency {recent.p50 * 1000:.0f}/{recent.p95 * 1000:.0f} ms (median/p95)"
+    elif p.live and p.latency is not None:
         extra += f"  latency {p.latency * 1000:.0f} ms"
     return f"{p.done}{total} frames  {p.fps:.2f} fps  {when}{extra}{busy(p)}"
 
@@ -108,6 +112,9 @@ def final_line(p) -> str:
     """The last line: what was done, how long it took; ``input ended early`` when it did."""
     line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps)"
     line += "".join(f", {c}" for c in counters(p, final=True))
+    run = getattr(p, "run_latency", None)
+    if p.live and run is not None and run.p50 is not None:
+        line += f", latency {run.p50 * 1000:.0f} ms median, {run.p95 * 1000:.0f} ms p95"
     if p.ended_early:
         line += f"; input ended early ({p.done} of the {p.total} frames its index lists)"
     return line + busy(p)

@@ -21,6 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="show a preview window (off by default; needs a display — without one, -o still records)",
     )
     p.add_argument("--no-preview", dest="preview", action="store_false", help="no preview window (the default)")
+    p.add_argument(
+        "--no-overlay",
+        dest="overlay",
+        action="store_false",
+        default=None,
+        help="start the preview without its statistics overlay (fps, latency, drops; the o key toggles it)",
+    )
     p.add_argument("-o", "--output", help="also record to this video file")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--reconnect", type=int, default=5, help="reopen attempts after a disconnect (default 5)")

@@ -59,14 +59,16 @@ def _compute(cfg: PipelineConfig) -> tuple[torch.device, int, bool]:
     return device, batch, bf16
 
 
-def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print) -> list:
+def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Callable[[str], None] | None = None) -> list:
     """The config's stages, built on the chosen device (models loaded); reusable across jobs."""
     device, _, bf16 = _compute(cfg)
-    return _stages(cfg, device, bf16, warn)
+    return _stages(cfg, device, bf16, warn, say)
 
 
-def _stages(cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None]) -> list:
-    ctx = StageContext(device=device, warn=warn, bf16=bf16)
+def _stages(
+    cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None], say: Callable[[str], None] | None = None
+) -> list:
+    ctx = StageContext(device=device, warn=warn, bf16=bf16, say=say or (lambda m: None))
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
 
@@ -154,7 +156,7 @@ def build(
         source = ContextRange(source, *job.context)
     try:
         if stages is None:
-            stages = _stages(cfg, device, bf16, warn)
+            stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)
         sinks = []
         if is_video_out:
@@ -176,7 +178,8 @@ def build(
         elif out and out != "-":
             sinks.append(ImageSink(out))
         if preview:
-            sinks.append(PreviewSink())
+            sinks.append(PreviewSink(overlay=cfg.overlay))
+            say("preview window: q or Esc stops; o shows or hides the overlay (delivered fps, latency, drops)")
         sink = sinks[0] if len(sinks) == 1 else TeeSink(*sinks) if sinks else NullSink()
     except BaseException:
         source.close()
@@ -187,6 +190,7 @@ def build(
     for s in sinks:
         if isinstance(s, PreviewSink):
             s.on_quit = pipe.request_stop
+            s.status = pipe.live_status if pipe.live else None
     return pipe
 
 

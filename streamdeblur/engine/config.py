@@ -64,6 +64,7 @@ class PipelineConfig:
     bf16: bool | None = None  #: bfloat16 autocast; None: auto (:func:`~streamdeblur.compute.runtime.auto_bf16`)
     strict: bool = False
     preview: bool = False
+    overlay: bool = True  #: live preview: statistics overlay (fps, latency, drops) at the start; ``o`` toggles it
     stages: list[StageSpec] = field(default_factory=list)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: str = ""  #: file the config came from
@@ -240,7 +241,7 @@ def check_stage(spec: StageSpec) -> None:
 
 
 #: Overrides that set pipeline keys, output keys and stage options (first stage whose options have the field).
-PIPELINE_KEYS = ("batch", "device", "threads", "bf16", "strict", "preview")
+PIPELINE_KEYS = ("batch", "device", "threads", "bf16", "strict", "preview", "overlay")
 OUTPUT_KEYS = ("codec", "crf", "preset", "keep_partial")
 STAGE_FLAGS = ("model", "weights", "tile", "overlap", "guard")
 OVERRIDES = (*PIPELINE_KEYS, *OUTPUT_KEYS, *STAGE_FLAGS, "no_audio")

@@ -37,6 +37,7 @@ from ..errors import one_line
 from ..io.frames import Frame, SourceInfo
 from ..stages.base import Batch, Stage
 from ..stages.window import WindowedStage
+from .latency import LatencyMeter, LatencyStats
 
 _END = object()
 
@@ -54,7 +55,9 @@ class Progress:
     repaired: int = 0  #: non-increasing timestamps moved forward
     reconnects: int = 0  #: live sources: reopened after a disconnect
     live: bool = False
-    latency: float | None = None  #: live: seconds from capture to written, last frame
+    latency: float | None = None  #: live: seconds from capture to hand-over (sink), last frame
+    recent: LatencyStats | None = None  #: live: delivered fps and latency percentiles, last few seconds
+    run_latency: LatencyStats | None = None  #: live: the same over the whole run
     busy: dict[str, float] = field(default_factory=dict)  #: busy seconds per part (decode, stages, encode)
     total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
 
@@ -144,6 +147,8 @@ class Pipeline:
             stages[i].emit_context = i != windowed[-1]  # only the last windowed stage drops context frames
         self._windowed = bool(windowed)
         self._shape: tuple | None = None
+        #: live frames: capture → hand-over to the sink (:mod:`streamdeblur.engine.latency`)
+        self.latency = LatencyMeter()
 
     # -- control ------------------------------------------------------------------------------
 
@@ -322,13 +327,15 @@ class Pipeline:
                     if frame.index <= last:
                         raise RuntimeError(f"frame order broken: {frame.index} after {last}")
                     last = frame.index
+                    if frame.captured:  # live: the moment it is handed to the preview / the encoder
+                        now = time.monotonic()
+                        self.latency.record(now, now - frame.captured)
+                        self._progress.latency = now - frame.captured
                     t = time.perf_counter()
                     self.sink.write(frame)
                     self._busy["encode"] += time.perf_counter() - t
                     with self._lock:
                         self._progress.done += 1
-                        if frame.captured:
-                            self._progress.latency = time.monotonic() - frame.captured
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "writer")
 
@@ -345,7 +352,20 @@ class Pipeline:
         p.skipped = stats.skipped_packets if stats else 0
         p.repaired = getattr(stats, "repaired_pts", 0)
         p.reconnects = getattr(stats, "reconnects", 0)
+        if self.live:
+            p.recent = self.latency.recent(time.monotonic())
+            p.run_latency = self.latency.total()
         return p
+
+    def live_status(self) -> list[str]:
+        """The preview overlay's lines: delivered fps, latency median/p95, drops (live sources)."""
+        p = self.progress()
+        r = p.recent or LatencyStats()
+        lines = [f"{r.fps:.1f} fps delivered" if r.fps is not None else "-- fps delivered"]
+        if r.p50 is not None:
+            lines.append(f"latency {r.p50 * 1000:.0f} ms median, {r.p95 * 1000:.0f} ms p95")
+        lines.append(f"dropped {p.dropped} of {p.done + p.dropped}")
+        return lines
 
     def run(self, on_progress: Callable[[Progress], None] | None = None, interval: float = 0.25) -> RunResult:
         """Run to the end (or a stop); returns a :class:`RunResult`.

@@ -58,6 +58,7 @@ class StageContext:
     warn: Callable[[str], None] = print
     provide: frozenset[str] = frozenset()  #: side outputs later stages require from this one
     bf16: bool = False  #: autocast compute in bfloat16 where the stage supports it
+    say: Callable[[str], None] = lambda m: None  #: what a stage chose for the user (one line each)
 
 
 class Stage:

@@ -11,6 +11,7 @@ from typing import ClassVar
 import torch
 
 from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan
+from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
 from ..compute.tiling import check_feather, run_tiled
 from ..errors import WeightsError
 from ..models import create_model, model_info
@@ -44,6 +45,11 @@ class ModelStage(Stage):
         #: do-no-harm gate: ``auto`` uses the gate fitted for the weights (``<weights>.gate.pt``) when
         #: there is one, ``off`` the raw model output, or a path to a gate file
         guard: str = "auto"
+        #: internal resolution: a factor in (0, 1], or ``auto`` (the largest of 1, 0.75, 0.5, 0.375,
+        #: 0.25 whose measured time fits ``budget_ms``); below 1 the model's *correction* is upscaled
+        #: and added to the full-resolution input (:mod:`streamdeblur.compute.scale`)
+        scale: str = "1"
+        budget_ms: float = 60.0  #: ``scale: auto``: the time one frame may take in this stage
 
     def __init__(self, options: Options | None = None, ctx: StageContext | None = None) -> None:
         super().__init__(options, ctx)
@@ -59,6 +65,10 @@ class ModelStage(Stage):
         # create_model has refused "default" for a model that ships no weights, so this resolves
         weights_file = bundled_weights_path(info.default_weights) if weights == "default" else weights
         self.gate = self._load_gate(o.guard, weights_file)
+        self._scale = parse_scale(o.scale)
+        if o.budget_ms <= 0:
+            raise ValueError(f"budget_ms must be positive, got {o.budget_ms}")
+        self._auto: dict[tuple[int, int], float] = {}  #: frame size → scale chosen by measurement
 
     def _load_gate(self, guard: str, weights_file: str | Path | None) -> HarmGate | None:
         """The do-no-harm gate for the weights file (:mod:`streamdeblur.models.gate`), or None."""
@@ -81,6 +91,41 @@ class ModelStage(Stage):
             return y
         with torch.inference_mode():
             return self.gate(x.float(), y.float()).clamp(0, 1)
+
+    def _restore_full(self, x: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
+        return self.guarded(x, self.infer(x, aux, **kwargs).float().clamp(0, 1))
+
+    def scale_for(self, x: torch.Tensor) -> float:
+        """The internal scale for frames like ``x``: the configured one, or (``auto``) the largest
+        candidate whose time, measured here on ``x``'s first frame, fits ``budget_ms``; the choice is
+        said once per frame size."""
+        if self._scale is not None:
+            return self._scale
+        h, w = x.shape[-2:]
+        if (h, w) not in self._auto:
+            m = self.passes.multiple
+            probe = x[:1].float()
+
+            def seconds_at(s: float) -> float:
+                small = downscale(probe, work_size(h, w, s, m))
+                return time_call(lambda: self._restore_full(small), repeats=1)
+
+            scale, t = choose_scale(seconds_at, self.options.budget_ms / 1000)
+            self._auto[(h, w)] = scale
+            wh = work_size(h, w, scale, m)
+            self.ctx.say(
+                f"{self.name}: working at {wh[1]}×{wh[0]} for {w}×{h} frames (scale {scale:g}: "
+                f"{t * 1000:.0f} ms per frame measured, budget {self.options.budget_ms:g} ms)"
+            )
+        return self._auto[(h, w)]
+
+    def restore(self, x: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
+        """The stage's result for ``N×3×H×W`` in [0, 1], at the internal scale (side outputs such as
+        kernels need full resolution, so asking for them runs at scale 1)."""
+        scale = 1.0 if aux is not None or kwargs else self.scale_for(x)
+        if scale >= 1:
+            return self._restore_full(x, aux, **kwargs)
+        return correct_at_scale(self._restore_full, x, scale, self.passes.multiple).clamp(0, 1)
 
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
         dev, p = self.ctx.device, self.passes
@@ -149,6 +194,19 @@ class ModelStage(Stage):
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+def parse_scale(value: str | float) -> float | None:
+    """``scale`` option → a factor in (0, 1], or None for ``auto``; anything else is a ValueError."""
+    if str(value).strip().lower() == "auto":
+        return None
+    try:
+        s = float(value)
+    except ValueError:
+        raise ValueError(f"scale must be a number in (0, 1] or auto, got {value!r}") from None
+    if not 0 < s <= 1:
+        raise ValueError(f"scale must be in (0, 1] or auto, got {value!r}")
+    return s
+
+
 @register_stage("deblur")
 class Deblur(ModelStage):
     """Remove motion blur with DeepRFTv2 (default ``deeprftv2-t`` with the bundled weights).
@@ -165,7 +223,7 @@ class Deblur(ModelStage):
         aux: list | None = [] if want else None
         kw = {"kernel_size": self.options.kernel_size} if want else {}
         x = batch.images
-        batch.images = self.guarded(x, self.infer(x, aux, **kw).float().clamp(0, 1))
+        batch.images = self.restore(x, aux, **kw)
         if want:
             per_frame: list[list] = [[] for _ in range(batch.images.shape[0])]
             for i, y, x, h, w, k in aux:
@@ -189,7 +247,7 @@ class Defocus(ModelStage):
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
         aux: list | None = [] if want else None
         x = batch.images
-        batch.images = self.guarded(x, self.infer(x, aux, **({"blur_map": True} if want else {})).float().clamp(0, 1))
+        batch.images = self.restore(x, aux, **({"blur_map": True} if want else {}))
         if want:
             n, _, h, w = batch.images.shape
             maps = torch.zeros(n, h, w)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..compute.scale import downscale, upscale, work_size
 from ..temporal.fba import FBAParams, fba_fuse
 from ..temporal.registration import fb_consistency, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
@@ -42,11 +43,18 @@ class TemporalFusion(WindowedStage):
         noise_aware: bool = True  #: frequencies at the noise floor are averaged, not picked by magnitude
         flow_width: int = 320  #: width of the grey images the flow is computed on
         fb_tol: float = 1.0  #: forward–backward error (flow pixels) at which a pixel is distrusted
+        #: internal resolution of the fusion, a factor in (0, 1]; below 1 the *correction* is
+        #: upscaled and added to the full-resolution frame (:mod:`streamdeblur.compute.scale`)
+        scale: float = 1.0
+        max_width: int = 0  #: fuse at most this many pixels wide (lowers ``scale`` for large frames); 0: no limit
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
         if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16:
             raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16")
+        if not 0 < o.scale <= 1 or o.max_width < 0:
+            raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
+        self._said: set[tuple[int, int]] = set()
         self.window = self.context_of(o)
         self.params = FBAParams(
             block=o.block, p=o.p, sigma=o.sigma, gate_tol=o.gate_tol, bonus=o.bonus, noise_aware=o.noise_aware
@@ -79,11 +87,34 @@ class TemporalFusion(WindowedStage):
             self.flows[key] = register_pair(self._grey(a), self._grey(b))
         return self.flows[key]
 
+    def scale_for(self, height: int, width: int) -> float:
+        """The internal scale for ``height×width`` frames (``scale``, lowered by ``max_width``); said once per size."""
+        o = self.options
+        scale = min(o.scale, o.max_width / width) if o.max_width else o.scale
+        if scale < 1 and (height, width) not in self._said:
+            self._said.add((height, width))
+            hs, ws = work_size(height, width, scale)
+            self.ctx.say(
+                f"{self.name}: fusing at {ws}×{hs} for {width}×{height} frames (scale {scale:.3g}; the correction is upscaled)"
+            )
+        return scale
+
+    def _work_image(self, item: WindowItem, size: tuple[int, int]) -> torch.Tensor:
+        """The item's pixels at the internal size (cached with the item)."""
+        if tuple(item.image.shape[-2:]) == size:
+            return item.image.float()
+        if item.cache.get("small_size") != size:
+            item.cache["small"] = downscale(item.image.float()[None], size)[0]
+            item.cache["small_size"] = size
+        return item.cache["small"]
+
     def fuse(self, centre: WindowItem, others: list[WindowItem]) -> torch.Tensor:
         """One output frame from its centre and neighbours (``3×H×W``)."""
-        cur = centre.image.float()
+        full = centre.image.float()
         if not others:
-            return cur
+            return full
+        size = work_size(*full.shape[-2:], self.scale_for(*full.shape[-2:]))
+        cur = self._work_image(centre, size)
         h, w = cur.shape[-2:]
         flows, confs = [], []
         for n in others:
@@ -94,8 +125,11 @@ class TemporalFusion(WindowedStage):
         flow = torch.stack(flows).to(cur.device)
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
-        warped = warp(torch.stack([n.image.float() for n in others]), flow)
-        return fba_fuse(cur, warped, conf, self.params)
+        warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
+        fused = fba_fuse(cur, warped, conf, self.params)
+        if (h, w) == tuple(full.shape[-2:]):
+            return fused
+        return full + upscale((fused - cur)[None], tuple(full.shape[-2:]))[0]
 
     def process(self, ring: Sequence[WindowItem], centres: list[int]) -> torch.Tensor:
         outs = []

@@ -25,7 +25,8 @@ def display_available() -> bool:
 
 
 class PreviewSink:
-    """Shows frames in an OpenCV window; ``q`` or Esc asks the pipeline to stop.
+    """Shows frames in an OpenCV window; ``q`` or Esc asks the pipeline to stop, ``o`` toggles the
+    statistics overlay (the lines ``status()`` returns, drawn by the window on the shown picture only).
 
     The window lives in a child process (:mod:`.preview_window`, run by path) that never loads
     PyAV: with PyAV loaded, OpenCV's Qt xcb plugin binds to PyAV's bundled xcb extension libraries
@@ -34,18 +35,27 @@ class PreviewSink:
     so a slow display never slows the pipeline.
     """
 
-    def __init__(self, title: str = "streamdeblur", on_quit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        title: str = "streamdeblur",
+        on_quit: Callable[[], None] | None = None,
+        status: Callable[[], list[str]] | None = None,
+        overlay: bool = True,
+    ) -> None:
         if not display_available():
             raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
         self.title = title
         self.on_quit = on_quit
+        self.status = status  #: the overlay's lines for the frame being handed over (None: no overlay text)
         self.frames_written = 0
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
+        self._text = b""
         self._closing = False
         script = Path(__file__).with_name("preview_window.py")
         try:
-            self._proc = subprocess.Popen([sys.executable, str(script), title], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            argv = [sys.executable, str(script), title] + ([] if overlay else ["--no-overlay"])
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         except OSError as exc:
             raise SinkError(f"cannot start the preview window: {exc}") from exc
         self._sender = threading.Thread(target=self._send, name="preview", daemon=True)
@@ -60,9 +70,9 @@ class PreviewSink:
                 with self._cond:
                     self._cond.wait_for(lambda: self._frame is not None or self._closing)
                     img, self._frame = self._frame, None
-                    closing = self._closing
+                    text, closing = self._text, self._closing
                 if img is not None:
-                    pipe.write(HEADER.pack(*img.shape) + img.tobytes())
+                    pipe.write(HEADER.pack(*img.shape, len(text)) + img.tobytes() + text)
                     pipe.flush()
                 if closing:
                     break
@@ -82,8 +92,15 @@ class PreviewSink:
         img = frame.image
         if img.dtype == np.uint16:
             img = (img >> 8).astype(np.uint8)
+        text = b""
+        if self.status is not None:
+            try:
+                text = "\n".join(self.status()).encode()
+            except Exception:  # noqa: BLE001 - the overlay never stops the preview
+                text = b""
         with self._cond:
             self._frame = np.ascontiguousarray(img[..., ::-1])
+            self._text = text
             self._cond.notify()
         self.frames_written += 1
 

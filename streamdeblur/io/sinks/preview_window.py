@@ -6,8 +6,12 @@ SONAMEs are identical to the copies bundled with opencv-python; once PyAV is loa
 xcb plugin binds to PyAV's copies (linked to PyAV's own ``libxcb``) while it talks to the X server
 through the system ``libxcb``, and the window never appears (or ``cv2.imshow`` hangs).
 
-Protocol on stdin: per frame a 12-byte header (height, width, channels as little-endian uint32)
-then ``height*width*channels`` bytes. End of stdin closes the window.
+Protocol on stdin: per frame a 16-byte header (height, width, channels, text length as
+little-endian uint32), then ``height*width*channels`` bytes of BGR, then the overlay's text (UTF-8,
+lines separated by ``\n``). End of stdin closes the window.
+
+Keys: ``q`` or Esc asks the pipeline to stop; ``o`` shows or hides the overlay (delivered fps,
+latency, drops), which is drawn here, on the shown picture only, never on the recording.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import threading
 import cv2
 import numpy as np
 
-HEADER = struct.Struct("<III")
+HEADER = struct.Struct("<IIII")
+QUIT_KEYS = (ord("q"), 27)
+OVERLAY_KEY = ord("o")
 
 
 def _read_exact(stream, n: int) -> bytes | None:
@@ -33,29 +39,68 @@ def _read_exact(stream, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def main(title: str) -> int:
+def draw_overlay(img: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``img`` (BGR) with ``lines`` in white on a dark box at its bottom-left corner, sized to the picture.
+
+    Args:
+        img: ``H×W×3`` uint8 BGR (not modified).
+        lines: the text, one entry per line.
+
+    Returns:
+        A copy with the overlay drawn.
+    """
+    out = img.copy()
+    if not lines:
+        return out
+    h, w = out.shape[:2]
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, w / 1600)
+    thick = 1 if scale < 0.8 else 2
+    sizes = [cv2.getTextSize(t, font, scale, thick)[0] for t in lines]
+    line_h = max(s[1] for s in sizes) + int(8 * scale) + 2
+    pad = max(3, int(6 * scale))
+    box_w = min(w, max(s[0] for s in sizes) + 2 * pad)
+    box_h = min(h, line_h * len(lines) + pad)
+    y0 = h - box_h
+    out[y0:h, 0:box_w] = (out[y0:h, 0:box_w] * 0.3).astype(np.uint8)
+    for i, t in enumerate(lines):
+        cv2.putText(out, t, (pad, y0 + pad + line_h * i + sizes[i][1]), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
+def on_key(key: int, state: dict) -> bool:
+    """Handle one key from ``cv2.waitKey``: toggles ``state["overlay"]`` on ``o``; True when it asks to stop."""
+    key &= 0xFF
+    if key == OVERLAY_KEY:
+        state["overlay"] = not state["overlay"]
+    return key in QUIT_KEYS
+
+
+def main(title: str, overlay: bool = True) -> int:
     """Show frames from stdin until it ends; writes ``q`` on stdout when the user asks to stop.
 
     Args:
         title: the window title.
+        overlay: show the statistics overlay at the start (``o`` toggles it).
 
     Returns:
         The exit status (0).
     """
     cond = threading.Condition()
-    state: dict = {"frame": None, "eof": False}
+    state: dict = {"frame": None, "eof": False, "overlay": overlay, "text": []}
 
     def reader() -> None:
         stdin = sys.stdin.buffer
         while True:
             head = _read_exact(stdin, HEADER.size)
-            data = None if head is None else _read_exact(stdin, int(np.prod(HEADER.unpack(head))))
+            h, w, c, n = HEADER.unpack(head) if head is not None else (0, 0, 0, 0)
+            data = None if head is None else _read_exact(stdin, h * w * c)
+            text = None if data is None else (_read_exact(stdin, n) if n else b"")
             with cond:
-                if data is None:
+                if data is None or text is None:
                     state["eof"] = True
                 else:
-                    h, w, c = HEADER.unpack(head)
                     state["frame"] = np.frombuffer(data, np.uint8).reshape(h, w, c)
+                    state["text"] = text.decode("utf-8", "replace").splitlines()
                 cond.notify()
             if data is None:
                 return
@@ -66,10 +111,10 @@ def main(title: str) -> int:
         with cond:
             cond.wait_for(lambda: state["frame"] is not None or state["eof"], timeout=0.02)
             img, state["frame"] = state["frame"], None
-            eof = state["eof"]
+            eof, text = state["eof"], state["text"]
         if img is not None:
-            cv2.imshow(title, img)
-        if (cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
+            cv2.imshow(title, draw_overlay(img, text) if state["overlay"] else img)
+        if on_key(cv2.waitKey(1), state):
             sys.stdout.write("q\n")
             sys.stdout.flush()
         if eof:
@@ -80,4 +125,5 @@ def main(title: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "streamdeblur"))
+    args = sys.argv[1:]
+    sys.exit(main(args[0] if args else "streamdeblur", overlay="--no-overlay" not in args[1:]))
