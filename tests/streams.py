@@ -43,6 +43,7 @@ class MJPEGServer:
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:
         self.fps, self.size, self.max_seconds = fps, size, max_seconds
         self.current = -1
+        self.sent_at: dict[int, float] = {}  #: seq → monotonic time it was published
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._jpeg: bytes | None = None
@@ -90,6 +91,7 @@ class MJPEGServer:
             ok, buf = cv2.imencode(".jpg", stamp(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
             with self._cond:
                 self._jpeg, self.current = buf.tobytes(), seq
+                self.sent_at[seq] = time.monotonic()
                 self._cond.notify_all()
             seq += 1
             time.sleep(max(0.0, t0 + seq / self.fps - time.monotonic()))

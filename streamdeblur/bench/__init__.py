@@ -5,7 +5,7 @@ Importing the package registers the benchmarks (``benchmarks``) in the registry 
 
 from __future__ import annotations
 
-from . import benchmarks  # noqa: F401  (registration)
+from . import benchmarks, live  # noqa: F401  (registration)
 from .registry import Report, bench_entry, list_benches, register_bench, run_benches
 
 __all__ = ["Report", "bench_entry", "list_benches", "register_bench", "run_benches"]

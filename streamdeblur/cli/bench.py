@@ -28,6 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="ladder: timed runs per contender (order shuffled each round)")
     names = ["all", *list_benches()]
     p.add_argument("--what", default="all", choices=names, metavar="WHAT", help=" | ".join(names))
+    p.add_argument(
+        "--clips", help="live: a folder of <name>.blurry.mp4 + <name>.sharp.mkv clips (the dev set) to serve as the camera"
+    )
+    p.add_argument("--pipeline", help="live: the pipeline to measure (default webcam)")
     p.add_argument("--subset", help="bf16: an evaluation set (.pt) to use instead of the motion eval subset")
 
 

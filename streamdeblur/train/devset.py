@@ -39,7 +39,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -406,14 +406,15 @@ def default_specs(sharp_root: Path, split: str = "val", seed: int = 2026, second
     specs = [ClipSpec(f"still_{i}", "still", str(order[i % len(order)]), (320, 240), n, seed + i) for i in range(3)]
     specs.append(ClipSpec("still_3", "still", str(big), (640, 360), 60, seed + 3))
     vt = vtest_path(sharp_root)
+    n_moving = 60  # 2 s: the longest stretches of the footage between the frames training takes
     if vt is not None:
-        free = free_video_ranges(_count_frames(vt), 60)
+        free = free_video_ranges(_count_frames(vt), n_moving)
         # val and test take different (non-overlapping) stretches of the footage
         n_free = len(free)
         pick = [free[0], free[n_free // 2]] if split == "val" else [free[n_free // 4], free[-1]]
         pick = sorted(set(pick)) if n_free >= 4 else free[:2]
         for j, s in enumerate(pick):
-            specs.append(ClipSpec(f"moving_{j}", "moving", str(vt), (320, 240), 60, seed + 10 + j, start=s))
+            specs.append(ClipSpec(f"moving_{j}", "moving", str(vt), (320, 240), n_moving, seed + 10 + j, start=s))
     specs.append(
         ClipSpec("object_0", "object", str(order[3 % len(order)]), (320, 240), n, seed + 20, sprite=str(order[4 % len(order)]))
     )
@@ -444,11 +445,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="val", choices=["val", "test"], help="photo split (val: tuning; test: final report)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--only", nargs="*", help="render only these clip names")
+    ap.add_argument("--size", help="render every clip at this WxH (e.g. 640x360, the live benchmark's size)")
+    ap.add_argument("--seconds", type=float, help="every clip this long (default: 2.5 s stills, 2 s moving)")
     a = ap.parse_args(argv)
     try:
-        specs = default_specs(a.sharp, a.split, a.seed)
+        specs = default_specs(a.sharp, a.split, a.seed, a.seconds or 2.5)
         if a.only:
             specs = [s for s in specs if s.name in set(a.only)]
+        if a.size:
+            w, h = (int(v) for v in a.size.lower().split("x"))
+            specs = [replace(s, size=(w, h)) for s in specs]
+        if a.seconds:  # the moving clips stay 2 s: longer stretches of the footage overlap training frames
+            specs = [s if s.kind == "moving" else replace(s, frames=round(30 * a.seconds)) for s in specs]
         generate(specs, a.out)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -171,6 +171,66 @@ def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
 
 
+def overlay_pixels(shot: np.ndarray) -> tuple[float, int]:
+    """In the shown camera frame's bottom-left quarter: the share of darkened pixels (the overlay's
+    box turns the stamp picture's blue 90 to ~27) and the count of white text pixels."""
+    mask = np.abs(shot[..., 2].astype(int) - 90) <= 12
+    ys, xs = np.nonzero(mask)
+    frame = shot[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(int)
+    h, w = frame.shape[:2]
+    corner = frame[h - h // 6 :, : w // 2]
+    dark = float((corner[..., 2] < 50).mean())
+    white = int((corner.min(-1) > 200).sum())
+    return dark, white
+
+
+@pytest.mark.parametrize("overlay", [True, False])
+def test_preview_overlay_shows_the_live_numbers_under_xvfb(tmp_path, overlay):
+    server = MJPEGServer(fps=30, max_seconds=120)
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\npreview: true\nstages:\n  - identity\n")
+    cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
+    cmd += ["--duration", "90"] + ([] if overlay else ["--no-overlay"])
+    with xvfb() as display:
+        proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
+        shot = None
+        try:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                s = screenshot(display)
+                if find_stamped_frame(s) is not None:
+                    shot = s  # a frame is shown; the overlay's numbers need a few frames: take the next one too
+                    if overlay_pixels(s)[1] > 0 or not overlay:
+                        break
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            server.close()
+            if proc.poll() is None:
+                proc.kill()
+    assert shot is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
+    dark, white = overlay_pixels(shot)
+    if overlay:
+        assert dark > 0.2 and white > 50, (dark, white)  # a dark box with text in the corner
+    else:
+        assert dark < 0.01 and white == 0, (dark, white)
+    assert "o shows or hides the overlay" in stderr
+
+
+def test_overlay_key_toggles_and_text_is_drawn_on_a_copy():
+    from streamdeblur.io.sinks import preview_window as pw
+
+    state = {"overlay": True}
+    assert pw.on_key(ord("o"), state) is False and state["overlay"] is False
+    assert pw.on_key(ord("o"), state) is False and state["overlay"] is True
+    assert pw.on_key(ord("q"), state) is True and pw.on_key(27, state) is True
+    assert pw.on_key(-1, state) is False and state["overlay"] is True  # no key
+    img = np.full((240, 320, 3), 90, np.uint8)
+    out = pw.draw_overlay(img, ["10.0 fps delivered", "latency 80 ms median, 120 ms p95"])
+    assert (img == 90).all()  # the recording's frame is never drawn on
+    assert (out != img).any(axis=-1)[-40:, :160].mean() > 0.5 and (out == img).all(axis=-1)[:120].all()
+
+
 def test_preview_without_display_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run(
