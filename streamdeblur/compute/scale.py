@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -30,7 +31,7 @@ CANDIDATE_SCALES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.375, 0.25)
 
 
 def work_size(height: int, width: int, scale: float, multiple: int = 1) -> tuple[int, int]:
-    """The internal size for ``scale``: rounded to ``multiple`` (at least one ``multiple``).
+    """The internal size for ``scale``: rounded up to ``multiple`` (at least one ``multiple``).
 
     Args:
         height: full height.
@@ -44,7 +45,7 @@ def work_size(height: int, width: int, scale: float, multiple: int = 1) -> tuple
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
     m = max(1, multiple)
-    return max(m, round(height * scale / m) * m), max(m, round(width * scale / m) * m)
+    return max(m, math.ceil(height * scale / m - 1e-9) * m), max(m, math.ceil(width * scale / m - 1e-9) * m)
 
 
 def downscale(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
