@@ -212,6 +212,7 @@ class LiveResult:
     gain: float | None = None
     worst: float | None = None
     said: list[str] = field(default_factory=list)
+    busy_ms: dict[str, float] = field(default_factory=dict)  #: busy milliseconds per delivered frame, per part
 
 
 def run_live_clip(
@@ -266,6 +267,8 @@ def run_live_clip(
         name, (blurry[0].shape[1], blurry[0].shape[0]), len(blurry), len(seen), len(blurry) - len(seen), meter.total()
     )
     res.said = said + [w for w in warnings if " lost" not in w]
+    p = result.progress
+    res.busy_ms = {k: 1000 * v / max(1, p.done) for k, v in p.busy.items()}
     if sharp and seen:
         ks = sorted(seen)
         pin = np.array([_psnr(inputs[k], sharp[k]) for k in ks])
@@ -351,6 +354,14 @@ def live_report(args) -> list[Report]:
     )
     title = f"live: pipeline {pipeline}, paced 30 fps MJPEG on 127.0.0.1 — {cpu_description()}"
     reports = [Report(title, cols, rows)]
+    parts = list(results[0].busy_ms) if results else []
+    reports.append(
+        Report(
+            "where the time goes: busy ms per delivered frame (decode and encode run on their own threads)",
+            ("clip", *parts),
+            [(r.clip, *(f"{r.busy_ms.get(k, 0):.0f}" for k in parts)) for r in results],
+        )
+    )
     if said:
         reports.append(Report("what the pipeline chose", ("",), [(s,) for s in said]))
     return reports

@@ -9,7 +9,11 @@
   not grow with video length.
 * **Live sources** never queue stale frames: the reader replaces a waiting frame with a newer one
   (counted as dropped), and the worker forms each batch from frames available *when it is ready*,
-  so a displayed frame is at most one batch behind the newest.
+  so a displayed frame is at most one batch behind the newest. When a windowed stage looks at R
+  past frames, the last R replaced frames travel with the newest one as context (``Frame.context``:
+  they enter its ring as neighbours and are never processed or written), so a live frame is fused
+  with the camera frames just before it, 1/30 s apart, not with the last frames the pipeline had
+  time to process.
 * **Order** is kept by frame index (one worker; the writer checks it).
 * **Shutdown**: the first exception in any thread stops all of them and is reported once, as one
   line. :meth:`Pipeline.request_stop` (Ctrl-C) stops reading, lets the batch in flight finish,
@@ -146,6 +150,8 @@ class Pipeline:
         for i in windowed:
             stages[i].emit_context = i != windowed[-1]  # only the last windowed stage drops context frames
         self._windowed = bool(windowed)
+        #: live: how many replaced frames travel with the newest as context (the windows' past)
+        self._live_past = max((int(stages[i].window[0]) for i in windowed), default=0) if self.live else 0
         self._shape: tuple | None = None
         #: live frames: capture → hand-over to the sink (:mod:`streamdeblur.engine.latency`)
         self.latency = LatencyMeter()
@@ -208,13 +214,19 @@ class Pipeline:
                 self._busy["decode"] += time.perf_counter() - t
                 if frame is None:
                     break
+                item = frame
                 if self.live:
+                    context: list[Frame] = []
                     try:  # newest wins: replace a frame nobody took yet
-                        self.frames_q.get_nowait()
+                        old = self.frames_q.get_nowait()
                         self._dropped_q += 1
+                        if self._live_past and old is not _END:
+                            context = [replace(f, context=True) for f in (old if isinstance(old, list) else [old])]
                     except queue.Empty:
                         pass
-                if not self._put(self.frames_q, frame, self._drain):
+                    if self._live_past:
+                        item = [*context[-self._live_past :], frame]  # the replaced frames, as neighbours
+                if not self._put(self.frames_q, item, self._drain):
                     break
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "reader")
@@ -234,8 +246,8 @@ class Pipeline:
                 continue
             if item is _END:
                 return [], True, None
-            frames.append(item)
-        while len(frames) < self.batch:
+            frames.extend(item) if isinstance(item, list) else frames.append(item)
+        while (sum(not f.context for f in frames) if self.live else len(frames)) < self.batch:
             try:
                 item = q.get_nowait() if self.live else q.get(timeout=0.1)
             except queue.Empty:
@@ -244,6 +256,9 @@ class Pipeline:
                 continue
             if item is _END:
                 return frames, True, None
+            if isinstance(item, list):  # live, with context frames
+                frames.extend(item)
+                continue
             if item.image.shape != frames[0].image.shape:  # size change mid-stream: starts the next batch
                 return frames, False, item
             frames.append(item)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from streams import MJPEGServer, read_stamp
 
 from streamdeblur.engine.latency import LatencyMeter
@@ -15,6 +16,7 @@ from streamdeblur.engine.pipeline import Pipeline
 from streamdeblur.io.sources import CameraSource
 from streamdeblur.stages import Stage, register_stage
 from streamdeblur.stages.basic import Identity
+from streamdeblur.stages.window import WindowedStage
 
 
 def test_meter_percentiles_rate_and_window():
@@ -47,11 +49,12 @@ class TrueLatency:
     """Sink test double: the true latency of every frame, from the server's own send time."""
 
     def __init__(self, server: MJPEGServer) -> None:
-        self.server, self.rows, self.frames_written = server, [], 0
+        self.server, self.rows, self.images, self.frames_written = server, [], [], 0
 
     def write(self, frame) -> None:
         seq = read_stamp(frame.image)
         self.rows.append((time.monotonic() - self.server.sent_at[seq], frame.captured))
+        self.images.append(frame.image)
         self.frames_written += 1
 
     def close(self, complete=True):
@@ -59,11 +62,15 @@ class TrueLatency:
 
 
 def run_paced(stage: Stage, seconds: float = 4.0):
+    return run_paced_stages([stage], seconds)
+
+
+def run_paced_stages(stages: list[Stage], seconds: float = 4.0):
     server = MJPEGServer(fps=30, max_seconds=30)
     queue_lengths = []
     try:
         sink = TrueLatency(server)
-        pipe = Pipeline(CameraSource(server.url), [stage], sink, batch=1)
+        pipe = Pipeline(CameraSource(server.url), stages, sink, batch=1)
         t0 = time.monotonic()
 
         def on_progress(p):
@@ -104,3 +111,34 @@ def test_slow_stage_raises_latency_and_drops_never_the_queue():
     third = max(1, len(lat) // 3)
     assert np.median(lat[-third:]) <= np.median(lat[:third]) + 0.05, lat
     assert s.run_latency.p95 <= 2 * 0.15 + 0.1  # one frame in flight + at most one waiting
+
+
+class Neighbours(WindowedStage):
+    """Test windowed stage (2 past frames): records which camera frames each centre was given."""
+
+    window = (2, 0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, list[int]]] = []
+
+    def process(self, ring, centres):
+        for c in centres:
+            hood = self.neighbourhood(ring, c)
+            self.seen.append((read_stamp(_u8(ring[c].image)), [read_stamp(_u8(it.image)) for it in hood[:-1]]))
+        return torch.stack([ring[c].image for c in centres])
+
+
+def _u8(t: torch.Tensor) -> np.ndarray:
+    return (t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def test_live_window_gets_the_camera_frames_just_before_it_not_the_last_processed():
+    stage = Neighbours()
+    pipe, result, sink, _ = run_paced_stages([stage, Busy(Busy.Options(seconds=0.15))])
+    assert result.progress.dropped >= 2 * result.progress.done  # most camera frames were never processed
+    full = [(c, n) for c, n in stage.seen if len(n) == 2]
+    assert len(full) >= 10
+    assert all(n == [c - 2, c - 1] for c, n in full), full  # neighbours 1/30 s apart, as the camera sent them
+    written = [read_stamp(img) for img in sink.images]
+    assert written == sorted(set(written)) and len(written) == result.progress.done  # context frames never written
