@@ -82,8 +82,9 @@ def to_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
     step = block // 2
     views = xp.unfold(2, block, step).unfold(3, block, step)  # N×C×nh×nw×B×B (a view)
     nh, nw = views.shape[2:4]
-    blocks = views * sqrt_hann(block, x.device, x.dtype)
-    return blocks.reshape(n, c, nh * nw, block, block), (n, c, h, w, hp, wp, t, lft, nh, nw)
+    blocks = torch.empty(views.shape, dtype=x.dtype, device=x.device)  # contiguous: one gathering pass
+    torch.mul(views, sqrt_hann(block, x.device, x.dtype), out=blocks)
+    return blocks.view(n, c, nh * nw, block, block), (n, c, h, w, hp, wp, t, lft, nh, nw)
 
 
 def from_blocks(blocks: torch.Tensor, geo: tuple) -> torch.Tensor:
@@ -189,7 +190,9 @@ def fba_fuse(
     contrast = ((ac.real**2 + ac.imag**2) * lp).sum((-2, -1)).sum(1)  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
-    power = _smooth_freq(torch.view_as_real(spec).square().sum(-1).mean(1), p.sigma)  # (K+1)×L×B×(B/2+1)
+    re_im = torch.view_as_real(spec)
+    power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
+    power = _smooth_freq(power.mean(1), p.sigma)  # (K+1)×L×B×(B/2+1)
     if p.noise_aware:
         # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
         # signal, not noise); above it frequencies compete by their signal power, at or below it all
