@@ -52,8 +52,8 @@ class ClipStreamServer:
     camera). ``sent`` holds ``(monotonic send time, clip index)`` of every new clip frame.
     """
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 30.0) -> None:
-        self.fps = fps
+    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, loop: bool = False, port: int = 0) -> None:
+        self.fps, self.loop = fps, loop
         self.jpegs = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes() for f in frames]
         self.sent: list[tuple[float, int]] = []
         self.finished = threading.Event()
@@ -87,7 +87,7 @@ class ClipStreamServer:
                     pass
 
         ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -111,11 +111,15 @@ class ClipStreamServer:
             tick += 1
             self._play.wait(max(0.0, t0 + tick / self.fps - time.monotonic()))
         t0 = time.monotonic()
-        for i, data in enumerate(self.jpegs):
+        n = len(self.jpegs)
+        i = 0
+        while i < n or self.loop:
             if self._stop.wait(max(0.0, t0 + i / self.fps - time.monotonic())):
                 return
-            self.sent.append((time.monotonic(), i))
-            self._publish(data)
+            if not self.loop:
+                self.sent.append((time.monotonic(), i))
+            self._publish(self.jpegs[i % n])
+            i += 1
         self._stop.wait(1.0 / self.fps)
         self.finished.set()
 
