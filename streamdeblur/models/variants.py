@@ -64,6 +64,7 @@ def fdikp() -> FDIKP:
 @register_model(
     "deeprftv2-rt",
     description="DeepRFTv2-RT: quarter-resolution U-Net + one FKE, for live video on a CPU",
+    default_weights="deeprftv2-rt-motion.pt",
 )
 def deeprftv2_rt() -> DeepRFTv2RT:
     return DeepRFTv2RT(DeepRFTv2RTConfig())
