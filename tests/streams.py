@@ -5,10 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
+
+from streamdeblur.bench.live import MJPEGBroadcast
 
 BITS = 16
 CELL = 16
@@ -35,9 +36,8 @@ def read_stamp(img: np.ndarray) -> int:
 
 
 class MJPEGServer:
-    """Serves ``/stream.mjpg`` (multipart/x-mixed-replace) at ``fps``; ``current`` is the newest seq.
-
-    Bounded: stops by itself after ``max_seconds``.
+    """Serves ``/stream.mjpg`` at ``fps`` through the product's :class:`MJPEGBroadcast`; ``current``
+    is the newest seq, ``sent_at`` when each was published. Bounded: stops after ``max_seconds``.
     """
 
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:
@@ -46,63 +46,29 @@ class MJPEGServer:
         self.sent_at: dict[int, float] = {}  #: seq → monotonic time it was published
         self.started = time.monotonic()
         self._stop = threading.Event()
-        self._jpeg: bytes | None = None
-        self._cond = threading.Condition()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                last = -1
-                try:
-                    while not server._stop.is_set():
-                        with server._cond:
-                            server._cond.wait_for(lambda seen=last: server.current != seen or server._stop.is_set(), timeout=1)
-                            seq, data = server.current, server._jpeg
-                        if data is None or seq == last:
-                            continue
-                        last = seq
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data))
-                        self.wfile.write(data + b"\r\n")
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self._broadcast = MJPEGBroadcast(port)
+        self.port = self._broadcast.port
         threading.Thread(target=self._produce, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+        return self._broadcast.url
 
     def _produce(self) -> None:
         seq = 0
         t0 = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
             ok, buf = cv2.imencode(".jpg", stamp(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-            with self._cond:
-                self._jpeg, self.current = buf.tobytes(), seq
-                self.sent_at[seq] = time.monotonic()
-                self._cond.notify_all()
+            self.current = seq
+            self.sent_at[seq] = time.monotonic()
+            self._broadcast.publish(buf.tobytes())
             seq += 1
             time.sleep(max(0.0, t0 + seq / self.fps - time.monotonic()))
         self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._broadcast.close()
 
 
 def free_port() -> int:

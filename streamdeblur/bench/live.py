@@ -39,29 +39,26 @@ from ..engine.build import Job, build
 from ..engine.config import apply_overrides, load_pipeline
 from ..engine.latency import LatencyMeter, LatencyStats
 from ..io.sinks import TeeSink
+from ..train.video_metrics import psnr_frames
 from .registry import Report, register_bench
 
 JPEG_QUALITY = 92
 
 
-class ClipStreamServer:
-    """Serves ``frames`` (RGB) as ``/stream.mjpg`` at ``fps`` on 127.0.0.1.
+class MJPEGBroadcast:
+    """``/stream.mjpg`` on 127.0.0.1 (multipart/x-mixed-replace): every client gets each JPEG
+    :meth:`publish`-ed after it connected, once; a slow client misses frames, like a camera's.
+    :meth:`end` finishes every stream (clients see the camera go away).
 
-    Frame 0 is repeated until :meth:`play` is called; then every frame is sent once, paced by the
-    clock (a frame is never late because a client was slow: a slow client misses frames, like a
-    camera). ``sent`` holds ``(monotonic send time, clip index)`` of every new clip frame.
+    Args:
+        port: the port (0: a free one).
     """
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, loop: bool = False, port: int = 0) -> None:
-        self.fps, self.loop = fps, loop
-        self.jpegs = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes() for f in frames]
-        self.sent: list[tuple[float, int]] = []
-        self.finished = threading.Event()
-        self._play = threading.Event()
-        self._stop = threading.Event()
+    def __init__(self, port: int = 0) -> None:
         self._cond = threading.Condition()
-        self._seq, self._data = 0, self.jpegs[0]
-        server = self
+        self._ended = threading.Event()
+        self._seq, self._data = 0, b""
+        bc = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -73,11 +70,11 @@ class ClipStreamServer:
                 self.end_headers()
                 last = -1
                 try:
-                    while not server._stop.is_set() and not server.finished.is_set():  # the clip's end ends the stream
-                        with server._cond:
-                            server._cond.wait_for(lambda seen=last: server._seq != seen or server._stop.is_set(), timeout=1)
-                            seq, data = server._seq, server._data
-                        if seq == last:
+                    while not bc._ended.is_set():
+                        with bc._cond:
+                            bc._cond.wait_for(lambda seen=last: bc._seq != seen or bc._ended.is_set(), timeout=1)
+                            seq, data = bc._seq, bc._data
+                        if seq == last or not data:
                             continue
                         last = seq
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data))
@@ -89,25 +86,62 @@ class ClipStreamServer:
         ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publish(self, jpeg: bytes) -> None:
+        """Make ``jpeg`` the newest frame (sent to every connected client)."""
+        with self._cond:
+            self._seq += 1
+            self._data = jpeg
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        """Finish every client's stream."""
+        self._ended.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self.end()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ClipStreamServer:
+    """Serves ``frames`` (RGB) as ``/stream.mjpg`` at ``fps`` on 127.0.0.1 (:class:`MJPEGBroadcast`).
+
+    Frame 0 is repeated until :meth:`play` is called; then every frame is sent once, paced by the
+    clock (a frame is never late because a client was slow: a slow client misses frames, like a
+    camera), and the stream ends (``loop``: the clip repeats until :meth:`close`). ``sent`` holds
+    ``(monotonic send time, clip index)`` of every new clip frame.
+    """
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, loop: bool = False, port: int = 0) -> None:
+        self.fps, self.loop = fps, loop
+        self.jpegs = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes() for f in frames]
+        self.sent: list[tuple[float, int]] = []
+        self.finished = threading.Event()
+        self._play = threading.Event()
+        self._stop = threading.Event()
+        self._broadcast = MJPEGBroadcast(port)
+        self.url = self._broadcast.url
         threading.Thread(target=self._produce, daemon=True).start()
+
+    @property
+    def playing(self) -> bool:
+        return self._play.is_set()
 
     def play(self) -> None:
         """Start the clip (frame 0 again, then the rest at ``fps``)."""
         self._play.set()
 
-    def _publish(self, data: bytes) -> None:
-        with self._cond:
-            self._seq += 1
-            self._data = data
-            self._cond.notify_all()
-
     def _produce(self) -> None:
         tick = 0
         t0 = time.monotonic()
         while not self._stop.is_set() and not self._play.is_set():  # a still camera until asked
-            self._publish(self.jpegs[0])
+            self._broadcast.publish(self.jpegs[0])
             tick += 1
             self._play.wait(max(0.0, t0 + tick / self.fps - time.monotonic()))
         t0 = time.monotonic()
@@ -118,17 +152,15 @@ class ClipStreamServer:
                 return
             if not self.loop:
                 self.sent.append((time.monotonic(), i))
-            self._publish(self.jpegs[i % n])
+            self._broadcast.publish(self.jpegs[i % n])
             i += 1
         self._stop.wait(1.0 / self.fps)
         self.finished.set()
+        self._broadcast.end()  # the clip's end ends the stream
 
     def close(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._broadcast.close()
 
 
 class CollectSink:
@@ -196,11 +228,6 @@ def match_frames(
     return out
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
-
-
 @dataclass
 class LiveResult:
     """One clip through the live pipeline."""
@@ -248,7 +275,7 @@ def run_live_clip(
             pipe.sink = TeeSink(collect, pipe.sink)  # the hand-over moment, before the encoder's work
 
             def on_progress(p) -> None:
-                if p.done and not server._play.is_set():
+                if p.done and not server.playing:
                     server.play()
                 if server.finished.is_set():
                     pipe.request_stop()
@@ -275,8 +302,9 @@ def run_live_clip(
     res.busy_ms = {k: 1000 * v / max(1, p.done) for k, v in p.busy.items()}
     if sharp and seen:
         ks = sorted(seen)
-        pin = np.array([_psnr(inputs[k], sharp[k]) for k in ks])
-        pout = np.array([_psnr(seen[k], sharp[k]) for k in ks])
+        ref = [sharp[k] for k in ks]
+        pin = psnr_frames([inputs[k] for k in ks], ref)
+        pout = psnr_frames([seen[k] for k in ks], ref)
         res.psnr_in, res.psnr_out = float(pin.mean()), float(pout.mean())
         res.gain, res.worst = float((pout - pin).mean()), float((pout - pin).min())
     return res

@@ -145,6 +145,28 @@ def find_stamped_frame(shot: np.ndarray, size: tuple[int, int] = (320, 240)) -> 
     return read_stamp(cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
 
 
+def watch_preview(display: str, cmd: list[str], server, done) -> tuple[np.ndarray | None, subprocess.Popen, str]:
+    """Run ``cmd`` on ``display`` and screenshot it until ``done(shot)`` (≤ 120 s); then SIGINT it.
+
+    Returns:
+        The first screenshot ``done`` accepted (None if none did), the process and its stderr.
+    """
+    proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
+    shot = None
+    try:
+        deadline = time.monotonic() + 120
+        while shot is None and proc.poll() is None and time.monotonic() < deadline:
+            s = screenshot(display)
+            shot = s if done(s) else None
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    return shot, proc, stderr
+
+
 def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
     server = MJPEGServer(fps=30, max_seconds=120)
     yaml = tmp_path / "live.yaml"
@@ -152,20 +174,10 @@ def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
     with xvfb() as display:
         assert find_stamped_frame(screenshot(display)) is None  # the test can fail: an empty screen has no frame
         cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
-        proc = subprocess.Popen(
-            cmd + ["--duration", "90"], env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True
+        shot, proc, stderr = watch_preview(
+            display, cmd + ["--duration", "90"], server, lambda s: find_stamped_frame(s) is not None
         )
-        seen = None
-        try:
-            deadline = time.monotonic() + 120
-            while seen is None and proc.poll() is None and time.monotonic() < deadline:
-                seen = find_stamped_frame(screenshot(display))
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            server.close()
-            if proc.poll() is None:
-                proc.kill()
+    seen = None if shot is None else find_stamped_frame(shot)
     assert seen is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
     assert 0 <= seen <= server.current  # a real frame of the stream, read back from the screen
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
@@ -192,22 +204,10 @@ def test_preview_overlay_shows_the_live_numbers_under_xvfb(tmp_path, overlay):
     cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
     cmd += ["--duration", "90"] + ([] if overlay else ["--no-overlay"])
     with xvfb() as display:
-        proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
-        shot = None
-        try:
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                s = screenshot(display)
-                if find_stamped_frame(s) is not None:
-                    shot = s  # a frame is shown; the overlay's numbers need a few frames: take the next one too
-                    if overlay_pixels(s)[1] > 0 or not overlay:
-                        break
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            server.close()
-            if proc.poll() is None:
-                proc.kill()
+        # a frame is shown; the overlay's numbers need a few frames, so wait for its text too
+        shot, proc, stderr = watch_preview(
+            display, cmd, server, lambda s: find_stamped_frame(s) is not None and (not overlay or overlay_pixels(s)[1] > 0)
+        )
     assert shot is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
     dark, white = overlay_pixels(shot)
     if overlay:
