@@ -37,7 +37,7 @@ def read_stamp(img: np.ndarray) -> int:
 
 class MJPEGServer:
     """Serves ``/stream.mjpg`` at ``fps`` through the product's :class:`MJPEGBroadcast`; ``current``
-    is the newest seq, ``sent_at`` when each was published. Bounded: stops after ``max_seconds``.
+    is the newest seq, ``sent_at`` when each was published. Bounded: after ``max_seconds`` the server goes away (streams end, connections are refused).
     """
 
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:
@@ -65,6 +65,7 @@ class MJPEGServer:
             seq += 1
             time.sleep(max(0.0, t0 + seq / self.fps - time.monotonic()))
         self._stop.set()
+        self._broadcast.close()  # gone: streams end and new connections are refused, like an unplugged camera
 
     def close(self) -> None:
         self._stop.set()
