@@ -302,6 +302,7 @@ def render_clip(spec: ClipSpec, out: Path, fps: int = 30) -> dict:
         info["sprite_source"] = spec.sprite
     scene = build_scene(spec, path, rng, info)
     centre, worst = blur_lengths(path, spec.size, spec.frames, exposure)
+    out.mkdir(parents=True, exist_ok=True)
     writer = ClipWriter(out, spec.name, spec.size, fps, crf)
     noise_rng = np.random.default_rng([spec.seed, 1])
     raw_psnr = []

@@ -12,6 +12,8 @@ is kept. The test sets are not read here (the weight card reads them once).
 
 Example:
     python -m streamdeblur.train.gate --task motion --data data/sharp --out runs/gate-motion
+    # the real-time model, on what the live pipeline feeds it (causal fusion):
+    python -m streamdeblur.train.gate --task motion --model deeprftv2-rt --video --pipeline webcam --out runs/gate-rt
     cp runs/gate-motion/gate.pt streamdeblur/weights/deeprftv2-t-motion.gate.pt
     cp runs/gate-motion/gate.json streamdeblur/weights/deeprftv2-t-motion.gate.json
     python -m streamdeblur.train.card streamdeblur/weights/deeprftv2-t-motion.pt --data data/sharp
@@ -43,11 +45,11 @@ HARM_WEIGHT = 2.0
 TRAIN_SETS = [("blur", False, 6, 7001), ("noblur", True, 4, 7002)]
 
 
-def model_outputs(task: str, data: Path, cache: Path, log=print) -> dict:
+def model_outputs(task: str, data: Path, cache: Path, log=print, model: str | None = None) -> dict:
     """Train-split crops and the frozen model's outputs on them (cached in ``cache``)."""
     if cache.exists():
         return torch.load(cache, weights_only=True)
-    stage = product_stage(MODELS[task], task, gate=False)
+    stage = product_stage(model or MODELS[task], task, gate=False)
     res = {}
     for kind, no_blur, cpi, seed in TRAIN_SETS:
         # the no-blur crops are the same for every task (sharp + noise + compression, as test_noblur.pt)
@@ -69,9 +71,9 @@ def model_outputs(task: str, data: Path, cache: Path, log=print) -> dict:
     return res
 
 
-def val_outputs(task: str, data: Path, log=print) -> dict:
+def val_outputs(task: str, data: Path, log=print, model: str | None = None) -> dict:
     """The validation sets of ``task`` (blurred and no-blur) with the frozen model's outputs."""
-    stage = product_stage(MODELS[task], task, gate=False)
+    stage = product_stage(model or MODELS[task], task, gate=False)
     out = {}
     for name in (f"val_{task}", "val_noblur"):
         d = torch.load(data / f"{name}.pt", weights_only=True)
@@ -81,11 +83,20 @@ def val_outputs(task: str, data: Path, log=print) -> dict:
     return out
 
 
-def video_outputs(task: str, data: Path, cache: Path, clips: int = 8, log=print) -> dict:
-    """Frames as the model stage sees them in the default video pipeline: training-split photographs
+def video_outputs(
+    task: str,
+    data: Path,
+    cache: Path,
+    clips: int = 8,
+    log=print,
+    model: str | None = None,
+    pipeline: str = TASK_PIPELINE,
+) -> dict:
+    """Frames as the model stage sees them in a video pipeline: training-split photographs
     under simulated hand shake (the dev-set renderer, :mod:`~streamdeblur.train.devset`: 6 still
-    scenes and 2 moving objects, 40 frames each at 320×240), fused by the shipped ``temporal_fusion``
-    stage, then the frozen model's outputs on them. Cached in ``cache``.
+    scenes and 2 moving objects, 40 frames each at 320×240), fused by ``pipeline``'s
+    ``temporal_fusion`` stage (a live pipeline's fusion runs causal, as it does on a camera), then the
+    frozen model's outputs on them. Cached in ``cache``.
 
     Returns:
         ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``.
@@ -106,9 +117,12 @@ def video_outputs(task: str, data: Path, cache: Path, clips: int = 8, log=print)
         ClipSpec(f"gobj_{i}", "object", str(order[6 + i]), (320, 240), 40, 5100 + i, sprite=str(order[10 + i]))
         for i in range(n_obj)
     ]
-    fusion = load_pipeline(TASK_PIPELINE)
+    fusion = load_pipeline(pipeline)
     fusion.stages = [s for s in fusion.stages if s.name == "temporal_fusion"]
-    stage = product_stage(MODELS[task], task, gate=False)
+    if pipeline == "webcam":  # on a camera the window has no future: fit on what the live stage sees
+        for s in fusion.stages:
+            s.options = {**s.options, "causal": True}
+    stage = product_stage(model or MODELS[task], task, gate=False)
     work = cache.parent / "video_clips"
     xs, ys, gts = [], [], []
     for spec in specs:
@@ -153,24 +167,28 @@ def fit(
     seed: int = 0,
     video: bool = False,
     log=print,
+    model: str | None = None,
+    pipeline: str = TASK_PIPELINE,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
     With ``video``, half of the steps draw their batch from fused video frames
-    (:func:`video_outputs`), the input the model stage really gets in the default video pipeline.
+    (:func:`video_outputs`), the input the model stage really gets in ``pipeline``. ``model``: another
+    registered model of the task with its default weights (e.g. ``deeprftv2-rt`` for the live pipeline).
     """
+    model = model or MODELS[task]
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    tr = model_outputs(task, data, out / f"cache_train_{task}.pt", log)
+    tr = model_outputs(task, data, out / f"cache_train_{task}.pt", log, model=model)
     x = torch.cat([tr[k]["x"] for k in ("blur", "noblur")])
     y = torch.cat([tr[k]["y"] for k in ("blur", "noblur")])
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
     pools = [(x, y, gt)]
     if video:
-        v = video_outputs(task, data, out / f"cache_video_{task}.pt", log=log)
+        v = video_outputs(task, data, out / f"cache_video_{task}.pt", log=log, model=model, pipeline=pipeline)
         pools.append((v["x"], v["y"], v["gt"]))
-    val = val_outputs(task, data, log)
+    val = val_outputs(task, data, log, model=model)
     log(f"raw model on validation: {json.dumps(gains(None, val))}")
     gate = HarmGate()
     opt = torch.optim.AdamW(gate.parameters(), lr=1e-3, weight_decay=0.0)
@@ -206,7 +224,8 @@ def fit(
     gate.eval()
     record = {
         "task": task,
-        "model": MODELS[task],
+        "model": model,
+        "video_pipeline": pipeline if video else None,
         "steps": steps,
         "batch": batch,
         "crop": crop,
@@ -229,8 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     ap.add_argument("--seed", type=int, default=0, help="random seed")
     ap.add_argument("--video", action="store_true", help="also fit on fused frames of training-split shaky clips (motion)")
+    ap.add_argument("--model", help="another model of the task, with its default weights (default: the task's default model)")
+    ap.add_argument("--pipeline", default=TASK_PIPELINE, help="whose temporal_fusion makes the --video frames (webcam: causal)")
     args = ap.parse_args(argv)
-    rec = fit(args.task, args.data, args.out, steps=args.steps, seed=args.seed, video=args.video)
+    rec = fit(
+        args.task,
+        args.data,
+        args.out,
+        steps=args.steps,
+        seed=args.seed,
+        video=args.video,
+        model=args.model,
+        pipeline=args.pipeline,
+    )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0
 

@@ -231,6 +231,13 @@ def test_overlay_key_toggles_and_text_is_drawn_on_a_copy():
     assert (out != img).any(axis=-1)[-40:, :160].mean() > 0.5 and (out == img).all(axis=-1)[:120].all()
 
 
+def test_preview_window_opens_at_the_frame_size_capped_to_720p():
+    from streamdeblur.io.sinks.preview_window import window_size
+
+    assert window_size(640, 360) == (640, 360) and window_size(320, 240) == (320, 240)
+    assert window_size(3840, 2160) == (1280, 720) and window_size(1080, 1920) == (405, 720)  # aspect kept
+
+
 def test_preview_without_display_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run(

@@ -107,12 +107,16 @@ def main(title: str, overlay: bool = True) -> int:
 
     threading.Thread(target=reader, daemon=True).start()
     cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: the picture only
+    sized = False
     while True:  # all GUI calls on this (main) thread
         with cond:
             cond.wait_for(lambda: state["frame"] is not None or state["eof"], timeout=0.02)
             img, state["frame"] = state["frame"], None
             eof, text = state["eof"], state["text"]
         if img is not None:
+            if not sized:  # open at the frame's own size (Qt's default is 400×300, letterboxed); resizable after
+                cv2.resizeWindow(title, *window_size(img.shape[1], img.shape[0]))
+                sized = True
             cv2.imshow(title, draw_overlay(img, text) if state["overlay"] else img)
         if on_key(cv2.waitKey(1), state):
             sys.stdout.write("q\n")
@@ -122,6 +126,17 @@ def main(title: str, overlay: bool = True) -> int:
     cv2.destroyAllWindows()
     cv2.waitKey(1)
     return 0
+
+
+def window_size(w: int, h: int, max_w: int = 1280, max_h: int = 720) -> tuple[int, int]:
+    """The window's first size: the frame's own, scaled down (aspect kept) to fit ``max_w``×``max_h``.
+
+    Example:
+        >>> window_size(640, 360), window_size(3840, 2160)
+        ((640, 360), (1280, 720))
+    """
+    f = min(1.0, max_w / w, max_h / h)
+    return max(1, round(w * f)), max(1, round(h * f))
 
 
 if __name__ == "__main__":
