@@ -41,8 +41,28 @@ TASK_PIPELINE = "motion"
 VIDEO_SHARE = 0.5
 #: a dB lost on a crop weighs 1 + HARM_WEIGHT times a dB gained (do no harm first)
 HARM_WEIGHT = 2.0
+#: JPEG quality of the frames a live camera source delivers (as the live benchmark serves them)
+CAMERA_JPEG_QUALITY = 92
 #: (kind, no_blur, crops per training photo, seed)
 TRAIN_SETS = [("blur", False, 6, 7001), ("noblur", True, 4, 7002)]
+
+
+def camera_frames(frames: torch.Tensor, quality: int = CAMERA_JPEG_QUALITY) -> torch.Tensor:
+    """Frames as an MJPEG camera delivers them: each JPEG-encoded at ``quality`` and decoded.
+
+    Args:
+        frames: uint8 ``N×3×H×W`` RGB.
+
+    Returns:
+        uint8 ``N×3×H×W``.
+    """
+    import cv2
+
+    out = []
+    for f in frames.permute(0, 2, 3, 1).numpy():
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(f[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 
 def model_outputs(task: str, data: Path, cache: Path, log=print, model: str | None = None) -> dict:
@@ -71,8 +91,10 @@ def model_outputs(task: str, data: Path, cache: Path, log=print, model: str | No
     return res
 
 
-def val_outputs(task: str, data: Path, log=print, model: str | None = None) -> dict:
-    """The validation sets of ``task`` (blurred and no-blur) with the frozen model's outputs."""
+def val_outputs(task: str, data: Path, log=print, model: str | None = None, camera: bool = False) -> dict:
+    """The validation sets of ``task`` (blurred and no-blur) with the frozen model's outputs; with
+    ``camera`` also ``val_camera``: the no-blur set's sharp crops as a camera delivers them
+    (:func:`camera_frames`, no added noise)."""
     stage = product_stage(model or MODELS[task], task, gate=False)
     out = {}
     for name in (f"val_{task}", "val_noblur"):
@@ -80,6 +102,10 @@ def val_outputs(task: str, data: Path, log=print, model: str | None = None) -> d
         x = d["blurry"].float() / 255
         out[name] = {"x": x, "y": through_stage(stage, x), "gt": d["sharp"].float() / 255}
         log(f"{name}: {len(x)} crops through the model")
+        if camera and name == "val_noblur":
+            xc = camera_frames(d["sharp"]).float() / 255
+            out["val_camera"] = {"x": xc, "y": through_stage(stage, xc), "gt": d["sharp"].float() / 255}
+            log(f"val_camera: {len(xc)} crops through the model")
     return out
 
 
@@ -91,6 +117,7 @@ def video_outputs(
     log=print,
     model: str | None = None,
     pipeline: str = TASK_PIPELINE,
+    camera: bool = False,
 ) -> dict:
     """Frames as the model stage sees them in a video pipeline: training-split photographs
     under simulated hand shake (the dev-set renderer, :mod:`~streamdeblur.train.devset`: 6 still
@@ -98,8 +125,13 @@ def video_outputs(
     ``temporal_fusion`` stage (a live pipeline's fusion runs causal, as it does on a camera), then the
     frozen model's outputs on them. Cached in ``cache``.
 
+    With ``camera``, the clips' sharp frames as a camera delivers them (:func:`camera_frames`) are
+    added under ``camera`` (the do-no-harm case of a live stage: a steady camera, 42 dB against the
+    scene).
+
     Returns:
-        ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``.
+        ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``; with
+        ``camera`` also ``camera``: ``{"x", "y", "gt"}`` likewise.
     """
     if cache.exists():
         return torch.load(cache, weights_only=True)
@@ -125,6 +157,8 @@ def video_outputs(
     stage = product_stage(model or MODELS[task], task, gate=False)
     work = cache.parent / "video_clips"
     xs, ys, gts = [], [], []
+    cams: list[torch.Tensor] = []
+    live = camera
     for spec in specs:
         t = time.time()
         render_clip(spec, work)
@@ -135,8 +169,16 @@ def video_outputs(
         xs.append((x * 255).round().byte())
         ys.append((through_stage(stage, x) * 255).round().byte())
         gts.append(torch.from_numpy(np.stack(sharp[: len(fused)])).permute(0, 3, 1, 2).contiguous())
+        if live:
+            cams.append(camera_frames(gts[-1][::2]))  # every other frame: a steady camera repeats itself
         log(f"{spec.name}: {len(fused)} fused frames through the model in {time.time() - t:.0f} s")
     res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
+    if live:
+        xc = torch.cat(cams)
+        gc = torch.cat([g[::2] for g in gts])
+        yc = (through_stage(stage, xc.float() / 255) * 255).round().byte()
+        res["camera"] = {"x": xc, "y": yc, "gt": gc}
+        log(f"camera: {len(xc)} sharp frames as a camera delivers them, through the model")
     torch.save(res, cache)
     return res
 
@@ -169,12 +211,15 @@ def fit(
     log=print,
     model: str | None = None,
     pipeline: str = TASK_PIPELINE,
+    camera: bool = False,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
     With ``video``, half of the steps draw their batch from fused video frames
     (:func:`video_outputs`), the input the model stage really gets in ``pipeline``. ``model``: another
     registered model of the task with its default weights (e.g. ``deeprftv2-rt`` for the live pipeline).
+    With ``camera`` (and ``video``), a quarter of the steps draw sharp frames as a camera delivers them
+    and the validation adds ``val_camera`` (:func:`camera_frames`).
     """
     model = model or MODELS[task]
     out.mkdir(parents=True, exist_ok=True)
@@ -184,11 +229,14 @@ def fit(
     x = torch.cat([tr[k]["x"] for k in ("blur", "noblur")])
     y = torch.cat([tr[k]["y"] for k in ("blur", "noblur")])
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
-    pools = [(x, y, gt)]
+    pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
-        v = video_outputs(task, data, out / f"cache_video_{task}.pt", log=log, model=model, pipeline=pipeline)
+        cache = out / f"cache_video_{task}{'_camera' if camera else ''}.pt"
+        v = video_outputs(task, data, cache, log=log, model=model, pipeline=pipeline, camera=camera)
         pools.append((v["x"], v["y"], v["gt"]))
-    val = val_outputs(task, data, log, model=model)
+        if "camera" in v:  # a live stage: half of the video batches are sharp camera frames
+            pools.append((v["camera"]["x"], v["camera"]["y"], v["camera"]["gt"]))
+    val = val_outputs(task, data, log, model=model, camera=video and camera)
     log(f"raw model on validation: {json.dumps(gains(None, val))}")
     gate = HarmGate()
     opt = torch.optim.AdamW(gate.parameters(), lr=1e-3, weight_decay=0.0)
@@ -196,7 +244,8 @@ def fit(
     best, best_state, curve = -math.inf, None, []
     t0 = time.time()
     for step in range(1, steps + 1):
-        px, py, pg = pools[1] if len(pools) > 1 and rng.random() < VIDEO_SHARE else pools[0]
+        r = rng.random() if len(pools) > 1 else 1.0  # (one draw per step, as before the camera pool)
+        px, py, pg = pools[0] if r >= VIDEO_SHARE else pools[1] if len(pools) == 2 or r < VIDEO_SHARE / 2 else pools[2]
         idx = torch.from_numpy(rng.integers(0, len(px), batch))
         oy = int(rng.integers(0, px.shape[-2] - crop + 1))
         ox = int(rng.integers(0, px.shape[-1] - crop + 1))
@@ -226,11 +275,14 @@ def fit(
         "task": task,
         "model": model,
         "video_pipeline": pipeline if video else None,
+        "camera": camera,
         "steps": steps,
         "batch": batch,
         "crop": crop,
         "seed": seed,
-        "train_crops": {k: len(tr[k]["x"]) for k in tr} | ({"fused video frames": len(pools[1][0])} if video else {}),
+        "train_crops": {k: len(tr[k]["x"]) for k in tr}
+        | ({"fused video frames": len(pools[1][0])} if video else {})
+        | ({"sharp camera frames": len(pools[2][0])} if len(pools) > 2 else {}),
         "validation_raw_model": gains(None, val),
         "validation_gated": gains(gate.half().float(), val),
         "curve": curve,
@@ -250,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", action="store_true", help="also fit on fused frames of training-split shaky clips (motion)")
     ap.add_argument("--model", help="another model of the task, with its default weights (default: the task's default model)")
     ap.add_argument("--pipeline", default=TASK_PIPELINE, help="whose temporal_fusion makes the --video frames (webcam: causal)")
+    ap.add_argument("--camera", action="store_true", help="with --video: also sharp frames as an MJPEG camera delivers them")
     args = ap.parse_args(argv)
     rec = fit(
         args.task,
@@ -260,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         video=args.video,
         model=args.model,
         pipeline=args.pipeline,
+        camera=args.camera,
     )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0
