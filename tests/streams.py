@@ -37,7 +37,8 @@ def read_stamp(img: np.ndarray) -> int:
 
 class MJPEGServer:
     """Serves ``/stream.mjpg`` at ``fps`` through the product's :class:`MJPEGBroadcast`; ``current``
-    is the newest seq, ``sent_at`` when each was published. Bounded: after ``max_seconds`` the server goes away (streams end, connections are refused).
+    is the newest seq, ``sent_at`` when each was published. Bounded: after ``max_seconds`` the
+    server goes away (streams end, connections are refused).
     """
 
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:

@@ -37,7 +37,7 @@ class TemporalFusion(WindowedStage):
         causal: bool = False  #: past neighbours only, also for files
         block: int = 64  #: FBA block size (pixels, even)
         p: float = 11.0  #: FBA exponent (0 = average, large = sharpest per frequency)
-        sigma: float = 1.0  #: smoothing of the magnitudes (frequency bins)
+        sigma: float = 1.5  #: smoothing of the magnitudes (frequency bins; see FBAParams.sigma)
         gate_tol: float = 0.15  #: low-frequency disagreement at which a neighbour's block is half gated
         bonus: float = 0.5  #: how much stronger (relative) a neighbour's frequency must be to outweigh the current frame's
         noise_aware: bool = True  #: frequencies at the noise floor are averaged, not picked by magnitude

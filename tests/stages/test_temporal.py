@@ -119,7 +119,9 @@ def test_the_sharpest_copy_wins():
     out = fba_fuse(blurred, sharp[None], torch.ones(1, 1, 96, 128), FBAParams(block=32))
     err_in = float((blurred - sharp).pow(2).mean())
     err_out = float((out - sharp).pow(2).mean())
-    assert err_out < 0.25 * err_in
+    # 0.38 with the magnitudes smoothed over σ = 1.5 bins (0.24 at σ = 1, which let neighbours win
+    # single frequencies of a sharp frame by chance: test_sharp_input_stays_sharp failed on AVX-512)
+    assert err_out < 0.4 * err_in
 
 
 @pytest.mark.usefixtures("require_ffmpeg")
