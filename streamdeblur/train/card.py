@@ -202,8 +202,16 @@ def _gate_section(gate: dict | None) -> str:
     ]
     fit = gate.get("fit")
     if fit:
+        from .gate import MODELS, TASK_PIPELINE
+
         video = " --video" if "fused video frames" in fit["train_crops"] else ""
-        cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out runs/gate-{fit['task']}{video}"
+        model = fit.get("model", MODELS[fit["task"]])
+        extra = "" if model == MODELS[fit["task"]] else f" --model {model}"
+        if video and fit.get("video_pipeline", TASK_PIPELINE) != TASK_PIPELINE:
+            extra += f" --pipeline {fit['video_pipeline']}"
+        extra += " --camera" if fit.get("camera") else ""
+        out = f"runs/gate-{fit['task']}" if not extra else f"runs/gate-{model}"
+        cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out {out}{video}{extra}"
         lines.append(
             f"Fitted with the model frozen on {sum(fit['train_crops'].values())} training-split crops "
             f"({', '.join(f'{k} {v}' for k, v in fit['train_crops'].items())}), {fit['steps']} steps, "
