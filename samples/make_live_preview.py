@@ -35,25 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamdeblur.bench.display import virtual_display
+
 SCREEN = (800, 480)  #: larger than the window: the grab is cropped to what the window covers
-
-
-def start_xvfb(size: tuple[int, int]) -> tuple[subprocess.Popen, str]:
-    """A virtual X display; returns the server and its name once it accepts clients."""
-    r, w = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
-        pass_fds=(w,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(w)
-    with os.fdopen(r) as ready:
-        number = ready.readline().strip()
-    if not number.isdigit():
-        proc.kill()
-        raise RuntimeError("Xvfb did not start")
-    return proc, f":{number}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             print(f"error: {tool} is needed (make system-deps)", file=sys.stderr)
             return 2
-    xvfb, display = start_xvfb(SCREEN)
+    with virtual_display(SCREEN) as display:
+        return grab_preview(a, display)
+
+
+def grab_preview(a: argparse.Namespace, display: str) -> int:
+    """Run the live command on ``display`` and grab its window once the numbers have settled."""
     server = subprocess.Popen([sys.executable, "-m", "streamdeblur.bench.serve", a.clip], stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()  # printed once the stream is up
     env = {**os.environ, "DISPLAY": display}
@@ -119,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
-        xvfb.terminate()
-        xvfb.wait(10)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from streams import MJPEGServer, read_stamp
 
+from streamdeblur.bench.display import virtual_display
 from streamdeblur.cli import main
 from streamdeblur.engine.pipeline import Pipeline
 from streamdeblur.io.sources import CameraSource, VideoSource
@@ -97,31 +98,17 @@ def test_webcam_command_records_a_stream(tmp_path):
 
 @contextlib.contextmanager
 def xvfb(size: tuple[int, int] = (640, 480)):
-    """A virtual X display; yields its name once the server says it is ready (``-displayfd``)."""
+    """A virtual X display (:func:`~streamdeblur.bench.display.virtual_display`); fails the test without Xvfb."""
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is needed for the preview test: make system-deps (apt-get install xvfb)")
-    r, w = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
-        pass_fds=(w,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(w)
-    try:
-        with os.fdopen(r) as ready:
-            number = ready.readline().strip()  # written by Xvfb when it accepts clients
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with virtual_display(size) as display:
+        yield display
 
 
 def screenshot(display: str, size: tuple[int, int] = (640, 480)) -> np.ndarray:
     """The whole screen as RGB, grabbed by ffmpeg's x11grab (no extra package)."""
     proc = subprocess.run(
-        [media.FFMPEG, "-v", "error", "-f", "x11grab", "-video_size", f"{size[0]}x{size[1]}", "-i", display]
+        [media.FFMPEG, "-v", "error", "-f", "x11grab", "-draw_mouse", "0", "-video_size", f"{size[0]}x{size[1]}", "-i", display]
         + ["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         capture_output=True,
         timeout=60,
@@ -148,18 +135,30 @@ def find_stamped_frame(shot: np.ndarray, size: tuple[int, int] = (320, 240)) -> 
 def watch_preview(display: str, cmd: list[str], server, done) -> tuple[np.ndarray | None, subprocess.Popen, str]:
     """Run ``cmd`` on ``display`` and screenshot it until ``done(shot)`` (≤ 120 s); then SIGINT it.
 
+    Known flake, not understood: now and then (about one run in five on an AVX-512 EPYC, with the
+    window code of before and after 2026-12-03 alike) the preview's Qt window never appears on the
+    bare Xvfb screen while frames are delivered. When the screen is still empty after 30 s the
+    command is started once more; a window that shows but never shows the camera's frame still fails.
+
     Returns:
         The first screenshot ``done`` accepted (None if none did), the process and its stderr.
     """
-    proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
-    shot = None
+    shot, stderr = None, ""
     try:
-        deadline = time.monotonic() + 120
-        while shot is None and proc.poll() is None and time.monotonic() < deadline:
-            s = screenshot(display)
-            shot = s if done(s) else None
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        for attempt in range(2):
+            proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
+            start = time.monotonic()
+            empty = True
+            while shot is None and proc.poll() is None and time.monotonic() - start < 120:
+                s = screenshot(display)
+                empty = empty and int(s.max()) == 0
+                shot = s if done(s) else None
+                if empty and attempt == 0 and time.monotonic() - start > 30:
+                    break  # no window at all: the flake above
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+            if shot is not None or not empty:
+                break
     finally:
         server.close()
         if proc.poll() is None:

@@ -107,6 +107,7 @@ def main(title: str, overlay: bool = True) -> int:
 
     threading.Thread(target=reader, daemon=True).start()
     cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: the picture only
+    cv2.waitKey(1)  # let the window map before the first picture (without it the first paint could be lost under Xvfb)
     sized = False
     while True:  # all GUI calls on this (main) thread
         with cond:
@@ -114,10 +115,10 @@ def main(title: str, overlay: bool = True) -> int:
             img, state["frame"] = state["frame"], None
             eof, text = state["eof"], state["text"]
         if img is not None:
-            if not sized:  # open at the frame's own size (Qt's default is 400×300, letterboxed); resizable after
+            cv2.imshow(title, draw_overlay(img, text) if state["overlay"] else img)
+            if not sized:  # the frame's own size (Qt's default is 400×300, letterboxed), once it is shown
                 cv2.resizeWindow(title, *window_size(img.shape[1], img.shape[0]))
                 sized = True
-            cv2.imshow(title, draw_overlay(img, text) if state["overlay"] else img)
         if on_key(cv2.waitKey(1), state):
             sys.stdout.write("q\n")
             sys.stdout.flush()
