@@ -107,7 +107,7 @@ def main(title: str, overlay: bool = True) -> int:
 
     threading.Thread(target=reader, daemon=True).start()
     cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: the picture only
-    cv2.waitKey(1)  # let the window map before the first picture (without it the first paint could be lost under Xvfb)
+    cv2.waitKey(1)  # let Qt map the window before the first picture
     sized = False
     while True:  # all GUI calls on this (main) thread
         with cond:
