@@ -63,7 +63,6 @@ def grab_preview(a: argparse.Namespace, display: str) -> int:
     cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", url, "--preview"]
     cmd += ["--pipeline", a.pipeline, "--duration", str(a.settle + 120), "--progress-interval", "1"]
     live = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    first = threading.Event()
     settled = threading.Event()
     lines: list[str] = []
 
@@ -73,7 +72,6 @@ def grab_preview(a: argparse.Namespace, display: str) -> int:
             lines.append(line.rstrip())
             if re.search(r"delivering [0-9.]+ fps", line):
                 t0 = t0 or time.monotonic()
-                first.set()
                 if time.monotonic() - t0 >= a.settle:
                     settled.set()
 

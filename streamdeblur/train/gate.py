@@ -41,6 +41,8 @@ TASK_PIPELINE = "motion"
 VIDEO_SHARE = 0.5
 #: a dB lost on a crop weighs 1 + HARM_WEIGHT times a dB gained (do no harm first)
 HARM_WEIGHT = 2.0
+#: shipped pipelines that run on cameras: their fusion is fitted causal, as it runs live
+LIVE_PIPELINES = ("webcam", "webcam-rt")
 #: JPEG quality of the frames a live camera source delivers (as the live benchmark serves them)
 CAMERA_JPEG_QUALITY = 92
 #: (kind, no_blur, crops per training photo, seed)
@@ -151,14 +153,14 @@ def video_outputs(
     ]
     fusion = load_pipeline(pipeline)
     fusion.stages = [s for s in fusion.stages if s.name == "temporal_fusion"]
-    if pipeline == "webcam":  # on a camera the window has no future: fit on what the live stage sees
+    if pipeline in LIVE_PIPELINES:  # on a camera the window has no future: fit on what the live stage sees
         for s in fusion.stages:
             s.options = {**s.options, "causal": True}
     stage = product_stage(model or MODELS[task], task, gate=False)
     work = cache.parent / "video_clips"
     xs, ys, gts = [], [], []
-    cams: list[torch.Tensor] = []
-    live = camera
+    cam_x: list[torch.Tensor] = []
+    cam_gt: list[torch.Tensor] = []
     for spec in specs:
         t = time.time()
         render_clip(spec, work)
@@ -169,15 +171,15 @@ def video_outputs(
         xs.append((x * 255).round().byte())
         ys.append((through_stage(stage, x) * 255).round().byte())
         gts.append(torch.from_numpy(np.stack(sharp[: len(fused)])).permute(0, 3, 1, 2).contiguous())
-        if live:
-            cams.append(camera_frames(gts[-1][::2]))  # every other frame: a steady camera repeats itself
+        if camera:
+            cam_gt.append(gts[-1][::2])  # every other frame: a steady camera repeats itself
+            cam_x.append(camera_frames(cam_gt[-1]))
         log(f"{spec.name}: {len(fused)} fused frames through the model in {time.time() - t:.0f} s")
     res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
-    if live:
-        xc = torch.cat(cams)
-        gc = torch.cat([g[::2] for g in gts])
+    if camera:
+        xc = torch.cat(cam_x)
         yc = (through_stage(stage, xc.float() / 255) * 255).round().byte()
-        res["camera"] = {"x": xc, "y": yc, "gt": gc}
+        res["camera"] = {"x": xc, "y": yc, "gt": torch.cat(cam_gt)}
         log(f"camera: {len(xc)} sharp frames as a camera delivers them, through the model")
     torch.save(res, cache)
     return res
