@@ -22,6 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 from dataclasses import dataclass, replace
 
 import torch
@@ -116,6 +119,27 @@ def next_plan(p: PassPlan, frames: int, height: int, width: int) -> tuple[PassPl
         if (p.tile is None or side < p.tile) and smaller.tiles_per_frame(height, width) > per_frame:
             return smaller, f"{side}-px tiles"
     return None
+
+
+def release_memory(device: torch.device | str = "cpu") -> None:
+    """Give what a failed pass freed back before the next attempt.
+
+    Collects garbage, empties CUDA's cache on a CUDA device and, on CPU under glibc, calls
+    ``malloc_trim(0)``: glibc keeps freed heap pages mapped, and under an address-space limit
+    (``RLIMIT_AS``) those pages still count, so a smaller retry could fail for memory that nothing
+    uses any more (seen: the ladder failing down to 128-px tiles under ``--address-space-mib``).
+    """
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+        return
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:  # not glibc, or no libc to load: nothing to trim
+        pass
 
 
 class OutOfMemory(RuntimeError):

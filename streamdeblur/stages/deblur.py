@@ -3,14 +3,13 @@ autocast, and the out-of-memory fallback."""
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 
-from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan
+from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memory
 from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
 from ..compute.tiling import check_feather, run_tiled
 from ..errors import WeightsError
@@ -183,9 +182,7 @@ class ModelStage(Stage):
                     aux.extend((i + start, *rest) for i, *rest in part_aux)
                 start += take
                 continue
-            gc.collect()
-            if images.is_cuda:
-                torch.cuda.empty_cache()
+            release_memory(images.device)
             step = next_plan(self.passes, take, h, w)
             if step is None:
                 raise OutOfMemory(f"out of memory even with {self.passes.describe(take)}: {failure}")
