@@ -21,7 +21,12 @@ Here it runs on overlapping blocks so that blur may vary across the frame and su
   per-pixel confidence (flow consistency, pixels from outside the neighbour) is applied before the
   FFT by replacing untrusted pixels with the current frame's. With every gate closed a block is
   the current frame's, untouched.
-* Weights are computed as a softmax of ``p·log|F|`` + ``log g`` (no overflow at p = 11).
+* **Lucky blocks** (``q > 0``): each copy's weight is also multiplied by ``S^q``, ``S`` the
+  block's signal power above the noise floor in the mid band. With ``p = 0`` the weights no longer
+  depend on frequency: the sharpest agreeing copy of each block wins as a whole (softly), its phases
+  together. On the dev set this beats per-frequency selection: picking each frequency's largest
+  magnitude mixes copies whose sub-pixel registration differs, and noise wins single frequencies.
+* Weights are computed as a softmax of ``p·log|F|`` + ``q·log √S`` + ``log g`` (no overflow at p = 11).
 
 Example:
     >>> x = torch.rand(3, 3, 64, 96)
@@ -55,6 +60,11 @@ class FBAParams:
     gate_floor: float = 2e-4  #: noise floor (mean squared, [0, 1]² units) of the gate's denominator
     noise_aware: bool = True  #: compare signal power above a per-block noise floor (average below it)
     bonus: float = 0.5  #: a neighbour must be this much stronger (relative) at a frequency to outweigh the current frame
+    #: block-sharpness exponent: each copy's weight is also ∝ S^q, S its block's signal power in the
+    #: mid band (lucky regions: whole sharp blocks win, phases stay together); 0: per-frequency only
+    q: float = 0.0
+    q_bonus: float = 0.1  #: a neighbour's block must be this much sharper (relative) to outweigh the current one's
+    band: tuple[float, float] = (0.15, 0.7)  #: the mid band of S, as fractions of the Nyquist radius
 
 
 def sqrt_hann(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -196,7 +206,7 @@ def fba_fuse(
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
-    power = _smooth_freq(power.mean(1), p.sigma)  # (K+1)×L×B×(B/2+1)
+    power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # a block's sum needs no smoothing  # (K+1)×L×B×(B/2+1)
     if p.noise_aware:
         # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
         # signal, not noise); above it frequencies compete by their signal power, at or below it all
@@ -210,6 +220,22 @@ def fba_fuse(
     else:
         logw = 0.5 * p.p * torch.log(power + 1e-12)
         logg = torch.cat([torch.full_like(gate[:1], p.p * math.log1p(p.bonus)), torch.log(gate.clamp_min(1e-12))])
+    if p.q > 0:
+        # block sharpness: signal power above the noise floor in the mid band (low frequencies barely
+        # tell blur apart, the top of the band is mostly noise and compression)
+        lo, hi = p.band
+        band = ((r2 > (lo * p.block / 2) ** 2) & (r2 <= (hi * p.block / 2) ** 2)).to(power.dtype)
+        sig = power - floor if p.noise_aware else power
+        sharp = (sig.clamp_min(0) * band).sum((-2, -1))  # (K+1)×L
+        logs = 0.5 * p.q * torch.log(sharp + 1e-9)
+        logs[0] += p.q * math.log1p(p.q_bonus)
+        logg = logg + logs
+    if p.p == 0:
+        # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
+        w = torch.softmax(logg, dim=0)  # (K+1)×L
+        out_blocks = (blocks * w[:, None, :, None, None]).sum(0, keepdim=True)
+        out = from_blocks(out_blocks, (1, *geo[1:]))[0]
+        return (out, gate) if return_gate else out
     logw = logw + logg[..., None, None]
     w = torch.softmax(logw, dim=0)  # over frames
     fused = spec[0] * w[0]  # 3×L×B×(B/2+1), accumulated frame by frame (no (K+1)× temporary)

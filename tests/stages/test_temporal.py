@@ -124,6 +124,26 @@ def test_the_sharpest_copy_wins():
     assert err_out < 0.4 * err_in
 
 
+def test_lucky_blocks_take_the_sharp_copy_whole_and_keep_a_sharp_frame():
+    # block mode (p = 0, q > 0): a blurred frame takes its sharp neighbour's blocks nearly as they are,
+    # and a sharp frame keeps its own against a blurred neighbour
+    g = torch.Generator().manual_seed(2)
+    sharp = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 98, 130, generator=g), 3, 1)[0]
+    k = torch.full((3, 1, 1, 9), 1 / 9)
+    blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(sharp[None], (4, 4, 0, 0), mode="reflect"), k, groups=3)[0]
+    # a loose gate (0.5): a 9-px blur of this fine texture changes its low frequencies enough to close
+    # the shipped one (0.05), and the selection is what this test is about
+    lucky = FBAParams(block=32, p=0, q=24, q_bonus=0.2, gate_tol=0.5)
+    one = torch.ones(1, 1, 96, 128)
+    out = fba_fuse(blurred, sharp[None], one, lucky)
+    assert float((out - sharp).pow(2).mean()) < 0.02 * float((blurred - sharp).pow(2).mean())
+    kept = fba_fuse(sharp, blurred[None], one, lucky)
+    assert float((kept - sharp).abs().max()) < 1e-3
+    # per-frequency FBA on the same pair keeps less of the sharp copy (the reason block mode exists)
+    fba = fba_fuse(blurred, sharp[None], one, FBAParams(block=32))
+    assert float((out - sharp).pow(2).mean()) < float((fba - sharp).pow(2).mean())
+
+
 @pytest.mark.usefixtures("require_ffmpeg")
 @pytest.mark.xfail(
     strict=True,
