@@ -65,6 +65,12 @@ class FBAParams:
     q: float = 0.0
     q_bonus: float = 0.1  #: a neighbour's block must be this much sharper (relative) to outweigh the current one's
     band: tuple[float, float] = (0.15, 0.7)  #: the mid band of S, as fractions of the Nyquist radius
+    #: per-pixel gate: where the Gaussian low-pass (σ ``pixel_sigma`` px) of neighbour − current
+    #: exceeds ``pixel_tol`` ([0, 1] units, half closed there) the neighbour's pixel is replaced by the
+    #: current frame's before fusing: a subject a few pixels off inside an otherwise agreeing block
+    #: cannot come along with a sharp block. 0: off
+    pixel_tol: float = 0.0
+    pixel_sigma: float = 3.0
 
 
 def sqrt_hann(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -152,6 +158,20 @@ def _smooth_freq(mag: torch.Tensor, sigma: float) -> torch.Tensor:
     return out
 
 
+def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
+    """``K×C×H×W`` differences → ``K×1×H×W`` in [0, 1]: 1 where their Gaussian low-pass (σ px, RMS over
+    colours) is small, ½ at ``tol``. Blur moves detail but keeps local means; a displaced subject does not."""
+    r = max(1, int(3 * sigma + 0.5))
+    x = torch.arange(-r, r + 1, dtype=diff.dtype, device=diff.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    c = diff.shape[1]
+    lp = F.conv2d(F.pad(diff, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    lp = F.conv2d(F.pad(lp, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    mag = lp.pow(2).mean(1, keepdim=True)
+    return torch.exp(-math.log(2) * mag / (tol * tol))
+
+
 def fba_fuse(
     current: torch.Tensor,
     neighbours: torch.Tensor,
@@ -183,6 +203,8 @@ def fba_fuse(
     cur = current.float()[None]
     nb = neighbours.float()
     conf = confidence.float().clamp(0, 1)
+    if p.pixel_tol > 0:
+        conf = conf * pixel_gate(nb - cur, p.pixel_sigma, p.pixel_tol)
     nb = conf * nb + (1 - conf) * cur  # untrusted pixels: the current frame's
     stack = torch.cat([cur, nb])  # (K+1)×3×H×W
     blocks, geo = to_blocks(stack, p.block)  # (K+1)×3×L×B×B
