@@ -148,8 +148,8 @@ def test_lucky_blocks_take_the_sharp_copy_whole_and_keep_a_sharp_frame():
 @pytest.mark.xfail(
     strict=True,
     reason="known harm (issue 13): the default pipeline (fusion + deblur + its do-no-harm gate) loses "
-    "0.43 dB on average and 0.82 dB on the worst frame of this soft (σ = 1) synthetic texture; the gate, "
-    "fitted on photographs, does not close here (with --guard off: the same numbers)",
+    "0.43 dB on the worst frame of this soft (σ = 1) synthetic texture (2026-12-03, lucky-block fusion; "
+    "0.82 dB with the first FBA fusion); the gate, fitted on photographs and fused frames, does not close here",
 )
 def test_default_pipeline_keeps_sharp_input_sharp(tmp_path):
     """The whole default `motion` pipeline on sharp input: no frame more than 0.3 dB below the same
