@@ -4,8 +4,8 @@ For every frame t the stage registers its neighbours t−R … t+R (a homography
 flow on small grey images, :mod:`streamdeblur.temporal.registration`), warps them onto t and
 fuses per overlapping block: by default the sharpest copy of each block wins where the neighbour
 agrees with t, and t's own content stays where it does not; with ``p`` > 0, per frequency as in
-Fourier burst accumulation (:func:`streamdeblur.temporal.fba.fba_fuse`). Flows are computed once per ordered frame pair and
-cached in the ring with the frames; they leave with them.
+Fourier burst accumulation (:func:`streamdeblur.temporal.fba.fba_fuse`). Flows are computed once
+per ordered frame pair and cached in the ring with the frames; they leave with them.
 
 Live sources get a causal window (R past frames, none in the future): see
 :mod:`streamdeblur.stages.window`.
@@ -14,7 +14,7 @@ Live sources get a causal window (R past frames, none in the future): see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -68,18 +68,8 @@ class TemporalFusion(WindowedStage):
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
         self._said: set[tuple[int, int]] = set()
         self.window = self.context_of(o)
-        self.params = FBAParams(
-            block=o.block,
-            p=o.p,
-            sigma=o.sigma,
-            gate_tol=o.gate_tol,
-            bonus=o.bonus,
-            noise_aware=o.noise_aware,
-            q=o.q,
-            q_bonus=o.q_bonus,
-            pixel_tol=o.pixel_tol,
-            pixel_sigma=o.pixel_sigma,
-        )
+        # the fusion knobs are the options of the same names
+        self.params = FBAParams(**{f.name: getattr(o, f.name) for f in fields(FBAParams) if hasattr(o, f.name)})
         self.flows: dict[tuple[int, int], np.ndarray] = {}
         super().__init__(o, ctx)
 

@@ -228,7 +228,8 @@ def fba_fuse(
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
-    power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # a block's sum needs no smoothing  # (K+1)×L×B×(B/2+1)
+    power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # (K+1)×L×B×(B/2+1); a block sum needs no smoothing
+    logg = torch.log(torch.cat([torch.ones_like(gate[:1]), gate]).clamp_min(1e-12))  # (K+1)×L, the current frame's 1
     if p.noise_aware:
         # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
         # signal, not noise); above it frequencies compete by their signal power, at or below it all
@@ -236,20 +237,14 @@ def fba_fuse(
         high = (r2 > (0.7 * p.block / 2) ** 2).to(power.dtype)
         floor = ((power * high).sum((-2, -1)) / high.sum()).min(0).values[None, :, None, None]  # 1×L×1×1
         signal = (power - floor).clamp_min(0)
-        signal = torch.cat([signal[:1] * (1 + p.bonus) ** 2, signal[1:]])
-        logw = 0.5 * p.p * torch.log(signal + 0.5 * floor + 1e-12)
-        logg = torch.log(torch.cat([torch.ones_like(gate[:1]), gate]).clamp_min(1e-12))
     else:
-        logw = 0.5 * p.p * torch.log(power + 1e-12)
-        logg = torch.cat([torch.full_like(gate[:1], p.p * math.log1p(p.bonus)), torch.log(gate.clamp_min(1e-12))])
+        signal = power
     if p.q > 0:
-        # block sharpness: signal power above the noise floor in the mid band (low frequencies barely
-        # tell blur apart, the top of the band is mostly noise and compression)
+        # block sharpness: signal power in the mid band (low frequencies barely tell blur apart, the
+        # top of the band is mostly noise and compression)
         lo, hi = p.band
         band = ((r2 > (lo * p.block / 2) ** 2) & (r2 <= (hi * p.block / 2) ** 2)).to(power.dtype)
-        sig = power - floor if p.noise_aware else power
-        sharp = (sig.clamp_min(0) * band).sum((-2, -1))  # (K+1)×L
-        logs = 0.5 * p.q * torch.log(sharp + 1e-9)
+        logs = 0.5 * p.q * torch.log((signal * band).sum((-2, -1)) + 1e-9)  # (K+1)×L
         logs[0] += p.q * math.log1p(p.q_bonus)
         logg = logg + logs
     if p.p == 0:
@@ -258,6 +253,13 @@ def fba_fuse(
         out_blocks = (blocks * w[:, None, :, None, None]).sum(0, keepdim=True)
         out = from_blocks(out_blocks, (1, *geo[1:]))[0]
         return (out, gate) if return_gate else out
+    # per frequency: each copy's signal power to the p/2, the current frame's raised by the bonus
+    if p.noise_aware:
+        signal = torch.cat([signal[:1] * (1 + p.bonus) ** 2, signal[1:]])
+        logw = 0.5 * p.p * torch.log(signal + 0.5 * floor + 1e-12)
+    else:
+        logw = 0.5 * p.p * torch.log(power + 1e-12)
+        logw[0] += p.p * math.log1p(p.bonus)
     logw = logw + logg[..., None, None]
     w = torch.softmax(logw, dim=0)  # over frames
     fused = spec[0] * w[0]  # 3×L×B×(B/2+1), accumulated frame by frame (no (K+1)× temporary)
