@@ -87,6 +87,10 @@ class BlurPairs:
         p_video: fraction of samples made by frame averaging (when clips exist; motion only).
         task: ``motion`` or ``defocus``.
         defocus: defocus strengths (task ``defocus``).
+        fused: ``(x, gt)`` uint8 ``N×3×H×W`` frame pairs made by the video pipeline's fusion stage
+            (:mod:`.fused`); a share ``p_fused`` of the samples are crops of them, so the model learns
+            the input it gets in a video pipeline (sharp blocks to keep, residual blur to remove).
+        p_fused: that share (motion only).
     """
 
     def __init__(
@@ -98,11 +102,16 @@ class BlurPairs:
         p_video: float = 0.1,
         task: str = "motion",
         defocus: DefocusConfig | None = None,
+        fused: tuple[torch.Tensor, torch.Tensor] | None = None,
+        p_fused: float = 0.0,
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
         self.pool, self.crop, self.blur, self.p_video = pool, crop, blur or BlurConfig(), p_video
         self.task, self.defocus = task, defocus or DefocusConfig()
+        if fused is not None and (fused[0].shape != fused[1].shape or fused[0].dim() != 4 or fused[0].dtype != torch.uint8):
+            raise ValueError("fused: x and gt must be uint8 N×3×H×W tensors of one shape")
+        self.fused, self.p_fused = fused, p_fused
         self.rng = np.random.default_rng(seed)
         areas = np.array([i.shape[0] * i.shape[1] for i in pool.images], dtype=np.float64)
         self.sides = np.array([min(i.shape[:2]) for i in pool.images])
@@ -121,6 +130,8 @@ class BlurPairs:
             img = self._image()
             sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
             return synthesize_defocus(rng, sharp, self.defocus, self.blur, margin=MARGIN)
+        if self.fused is not None and self.p_fused > 0 and rng.uniform() < self.p_fused:
+            return self._fused_sample()
         if self.pool.clips and rng.uniform() < self.p_video:
             clip = self.pool.clips[rng.integers(len(self.pool.clips))]
             n = int(rng.integers(3, len(clip) + 1))
@@ -132,6 +143,20 @@ class BlurPairs:
         img = self._image()
         sharp = augment(rng, random_crop(rng, img, self.crop + 2 * MARGIN))
         return synthesize(rng, sharp, self.blur, margin=MARGIN)
+
+    def _fused_sample(self) -> BlurSample:
+        """A crop of a fused video frame and the same crop of its sharp reference (same flip/rotation)."""
+        rng = self.rng
+        x, gt = self.fused
+        i = int(rng.integers(len(x)))
+        h, w = x.shape[-2:]
+        if min(h, w) < self.crop:
+            raise ValueError(f"fused frames are {w}×{h}, smaller than the {self.crop}-px crop")
+        y0, x0 = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+        pair = [t[i, :, y0 : y0 + self.crop, x0 : x0 + self.crop].permute(1, 2, 0).numpy() for t in (x, gt)]
+        k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        pair = [np.rot90(a[:, ::-1] if flip else a, k) for a in pair]
+        return BlurSample(np.ascontiguousarray(pair[0]), np.ascontiguousarray(pair[1]), [], info={"fused": i})
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(blurry, sharp)``, each ``n×3×crop×crop`` float in [0, 1]."""

@@ -41,8 +41,6 @@ TASK_PIPELINE = "motion"
 VIDEO_SHARE = 0.5
 #: a dB lost on a crop weighs 1 + HARM_WEIGHT times a dB gained (do no harm first)
 HARM_WEIGHT = 2.0
-#: shipped pipelines that run on cameras: their fusion is fitted causal, as it runs live
-LIVE_PIPELINES = ("webcam", "webcam-rt")
 #: JPEG quality of the frames a live camera source delivers (as the live benchmark serves them)
 CAMERA_JPEG_QUALITY = 92
 #: (kind, no_blur, crops per training photo, seed)
@@ -137,11 +135,7 @@ def video_outputs(
     """
     if cache.exists():
         return torch.load(cache, weights_only=True)
-    import av
-
-    from ..engine.config import load_pipeline
-    from .devset import ClipSpec, photos_of_split, render_clip
-    from .video_eval import run_pipeline
+    from .fused import ClipSpec, fused_frames, photos_of_split
 
     photos = [p for p, _ in photos_of_split(data, "train")]
     order = [photos[i] for i in np.random.default_rng(99).permutation(len(photos))]
@@ -151,30 +145,15 @@ def video_outputs(
         ClipSpec(f"gobj_{i}", "object", str(order[6 + i]), (320, 240), 40, 5100 + i, sprite=str(order[10 + i]))
         for i in range(n_obj)
     ]
-    fusion = load_pipeline(pipeline)
-    fusion.stages = [s for s in fusion.stages if s.name == "temporal_fusion"]
-    if pipeline in LIVE_PIPELINES:  # on a camera the window has no future: fit on what the live stage sees
-        for s in fusion.stages:
-            s.options = {**s.options, "causal": True}
     stage = product_stage(model or MODELS[task], task, gate=False)
-    work = cache.parent / "video_clips"
-    xs, ys, gts = [], [], []
+    xs, gts = fused_frames(specs, cache.parent / "video_clips", pipeline, log)
+    ys = [(through_stage(stage, x.float() / 255) * 255).round().byte() for x in xs]
     cam_x: list[torch.Tensor] = []
     cam_gt: list[torch.Tensor] = []
-    for spec in specs:
-        t = time.time()
-        render_clip(spec, work)
-        fused, _ = run_pipeline(fusion, work / f"{spec.name}.blurry.mp4", work / spec.name)
-        with av.open(str(work / f"{spec.name}.sharp.mkv")) as c:
-            sharp = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-        x = torch.from_numpy(np.stack(fused)).permute(0, 3, 1, 2).float() / 255
-        xs.append((x * 255).round().byte())
-        ys.append((through_stage(stage, x) * 255).round().byte())
-        gts.append(torch.from_numpy(np.stack(sharp[: len(fused)])).permute(0, 3, 1, 2).contiguous())
-        if camera:
-            cam_gt.append(gts[-1][::2])  # every other frame: a steady camera repeats itself
+    if camera:
+        for gt in gts:
+            cam_gt.append(gt[::2])  # every other frame: a steady camera repeats itself
             cam_x.append(camera_frames(cam_gt[-1]))
-        log(f"{spec.name}: {len(fused)} fused frames through the model in {time.time() - t:.0f} s")
     res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
     if camera:
         xc = torch.cat(cam_x)

@@ -80,6 +80,10 @@ class TrainConfig:
     eval_noblur_set: str | None = None  #: validation no-blur set (sharp + noise + compression)
     eval_count: int = 16
     p_video: float = 0.1
+    #: fused video frames of the training split (``python -m streamdeblur.train.fused``) and the share
+    #: of samples cropped from them: the input the model gets after ``temporal_fusion``
+    fused_set: str | None = None
+    p_fused: float = 0.0
     seed: int = 0
     workers: int = 0  #: sample-synthesis worker processes (0: in the training process; a GPU wants many)
     blur: dict = field(default_factory=dict)
@@ -222,6 +226,8 @@ class Trainer:
             cfg.p_video,
             task=cfg.task,
             defocus=DefocusConfig(**cfg.defocus),
+            fused=self._fused_pairs(cfg.fused_set),
+            p_fused=cfg.p_fused,
         )
         self.eval_data = self._eval_file(cfg.eval_set)
         self.eval_noblur = self._eval_file(cfg.eval_noblur_set)
@@ -245,6 +251,18 @@ class Trainer:
         if data.get("split", "val") == "test":
             raise ValueError(f"{path} is a test set: validation (checkpoint selection) must not see the test split")
         return data
+
+    def _fused_pairs(self, path: str | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The recipe's fused video frames (``x``, ``gt``); None without ``fused_set``."""
+        if not path:
+            if self.cfg.p_fused > 0:
+                raise ValueError("p_fused > 0 needs a fused_set (python -m streamdeblur.train.fused)")
+            return None
+        if not Path(path).exists():
+            raise FileNotFoundError(f"fused set {path} does not exist (python -m streamdeblur.train.fused --out {path})")
+        data = torch.load(path, weights_only=True)
+        self.runlog["fused_set"] = {"file": str(path), "sha256": data.get("meta", {}).get("sha256"), "frames": len(data["x"])}
+        return data["x"], data["gt"]
 
     @property
     def ckpt_path(self) -> Path:

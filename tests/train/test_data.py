@@ -36,3 +36,32 @@ def test_data_build_from_user_folder(tmp_path):
     d, s2 = BlurPairs(pool, crop=64, seed=0, task="defocus").batch(2)
     assert d.shape == (2, 3, 64, 64) and not torch.equal(d, s2)
     assert np.isfinite(b.numpy()).all()
+
+
+def test_fused_crops_pair_each_fused_pixel_with_its_own_reference_pixel():
+    """With ``p_fused = 1`` every sample is a crop of a fused frame and the same crop (same place,
+    flip and rotation) of its sharp reference: here the fused frames are the references + 1."""
+    rng = np.random.default_rng(0)
+    gt = torch.from_numpy(rng.integers(0, 250, (3, 3, 40, 56), dtype=np.uint8))
+    pool = SharpPool(images=[rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)], clips=[])
+    pairs = BlurPairs(pool, crop=32, seed=1, fused=(gt + 1, gt), p_fused=1.0)
+    seen = set()
+    for _ in range(12):
+        s = pairs.sample()
+        assert s.blurry.shape == s.sharp.shape == (32, 32, 3)
+        assert (s.blurry.astype(int) - s.sharp.astype(int) == 1).all()
+        # the crop is one of the reference's (in some orientation): it is found in frame s.info["fused"]
+        ref = gt[s.info["fused"]].permute(1, 2, 0).numpy()
+        found = any(
+            (np.rot90(r, k)[y : y + 32, x : x + 32] == s.sharp).all()
+            for r in (ref, ref[:, ::-1])
+            for k in range(4)
+            for y in range(np.rot90(r, k).shape[0] - 31)
+            for x in range(np.rot90(r, k).shape[1] - 31)
+        )
+        assert found
+        seen.add(s.info["fused"])
+    assert len(seen) > 1
+    # without p_fused the fused frames are not drawn
+    plain = BlurPairs(pool, crop=32, seed=1, fused=(gt + 1, gt), p_fused=0.0).sample()
+    assert "fused" not in plain.info
