@@ -106,9 +106,18 @@ def fused_frames(
     return xs, gts
 
 
-def build_fused_set(data: Path, out: Path, clips: int = 16, seed: int = 6000, pipeline: str = "motion", log=print) -> dict:
-    """Write ``{"x": fused, "gt": sharp, "meta": …}`` (uint8 ``N×3×240×320``) to ``out``; returns it."""
-    specs = clip_specs(data, clips, seed)
+def build_fused_set(
+    data: Path,
+    out: Path,
+    clips: int = 16,
+    seed: int = 6000,
+    pipeline: str = "motion",
+    frames: int = 40,
+    size: tuple[int, int] = (320, 240),
+    log=print,
+) -> dict:
+    """Write ``{"x": fused, "gt": sharp, "meta": …}`` (uint8 ``N×3×H×W``) to ``out`` (atomically); returns it."""
+    specs = clip_specs(data, clips, seed, frames, size)
     xs, gts = fused_frames(specs, out.parent / f"{out.stem}_clips", pipeline, log)
     x, gt = torch.cat(xs), torch.cat(gts)
     meta = {
