@@ -261,6 +261,12 @@ def _runs(runlog: dict | None) -> str:
     if runlog.get("init"):
         i = runlog["init"]
         lines.append(f"- initialised from `{Path(i['file']).name}` (sha256 `{i['sha256'][:16]}…`, its step {i.get('step')})")
+    if runlog.get("fused_set"):
+        f = runlog["fused_set"]
+        lines.append(
+            f"- fused video frames (`python -m streamdeblur.train.fused`): `{f['file']}`, {f['frames']} frames, "
+            f"sha256 `{(f.get('sha256') or '?')[:16]}…`"
+        )
     for s in runlog.get("sessions", []):
         lines.append(
             f"- session {s.get('started')}: steps {s['start_step']} → {s['end_step']}, {s['minutes']} min on "

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -254,7 +255,9 @@ def fit(
     gate.eval()
     record = {
         "task": task,
-        "model": model,
+        "model": model.partition(":")[0],
+        # a weights file given as model:PATH (fitted before the weights are copied into the package)
+        "weights_sha256": hashlib.sha256(Path(model.partition(":")[2]).read_bytes()).hexdigest() if ":" in model else None,
         "video_pipeline": pipeline if video else None,
         "camera": camera,
         "steps": steps,
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     ap.add_argument("--seed", type=int, default=0, help="random seed")
     ap.add_argument("--video", action="store_true", help="also fit on fused frames of training-split shaky clips (motion)")
-    ap.add_argument("--model", help="another model of the task, with its default weights (default: the task's default model)")
+    ap.add_argument("--model", help="another model of the task (its default weights) or MODEL:WEIGHTS; default: the task's model")
     ap.add_argument("--pipeline", default=TASK_PIPELINE, help="whose temporal_fusion makes the --video frames (webcam: causal)")
     ap.add_argument("--camera", action="store_true", help="with --video: also sharp frames as an MJPEG camera delivers them")
     args = ap.parse_args(argv)
