@@ -8,25 +8,13 @@ import sys
 import time
 
 import cv2
-import media
 import pytest
 import torch
 
-from streamdeblur.cli import main
 from streamdeblur.train import trainer as trainer_mod
 from streamdeblur.train.pack import build_pack
 from streamdeblur.train.state import MAX_BYTES, restore_state
 from streamdeblur.train.trainer import TrainConfig, Trainer
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A small built dataset from a user folder (14 photographs and a clip)."""
-    tmp = tmp_path_factory.mktemp("burst")
-    src = media.sharp_folder(tmp / "mine")
-    out = tmp / "ds"
-    assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
-    return out
 
 
 def test_pack_holds_training_crops_only_within_budget(built, tmp_path):

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import media
 import numpy as np
 import pytest
 import torch
 
-from streamdeblur.cli import main
 from streamdeblur.train.fused import build_fused_set, clip_specs
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fused")
-    src = media.sharp_folder(tmp / "mine")
-    out = tmp / "ds"
-    assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
-    return out
-
-
-def test_fused_set_pairs_each_fused_frame_with_its_sharp_reference(dataset, tmp_path):
-    specs = clip_specs(dataset, clips=4, seed=3, frames=6, size=(96, 64))
+def test_fused_set_pairs_each_fused_frame_with_its_sharp_reference(built, tmp_path):
+    specs = clip_specs(built, clips=4, seed=3, frames=6, size=(96, 64))
     assert [s.kind for s in specs] == ["still", "still", "still", "object"]
     assert all("/train/" in s.source for s in specs)  # the training split only: the dev set stays a judge
     out = tmp_path / "fused.pt"
-    res = build_fused_set(dataset, out, clips=2, seed=3, frames=6, size=(96, 64), log=lambda m: None)
+    res = build_fused_set(built, out, clips=2, seed=3, frames=6, size=(96, 64), log=lambda m: None)
     assert out.exists() and not out.with_name(out.name + ".part").exists()
     x, gt = res["x"], res["gt"]
     assert x.dtype == gt.dtype == torch.uint8 and x.shape == gt.shape == (12, 3, 64, 96)
@@ -36,16 +25,16 @@ def test_fused_set_pairs_each_fused_frame_with_its_sharp_reference(dataset, tmp_
     assert torch.load(out, weights_only=True)["meta"]["sha256"] == res["meta"]["sha256"]
 
 
-def test_a_pipeline_without_fusion_is_refused(dataset, tmp_path):
+def test_a_pipeline_without_fusion_is_refused(built, tmp_path):
     plain = tmp_path / "plain.yaml"
     plain.write_text("stages:\n  - identity\n")
     with pytest.raises(ValueError, match="no temporal_fusion"):
-        build_fused_set(dataset, tmp_path / "f.pt", clips=1, pipeline=str(plain), frames=4, size=(96, 64))
+        build_fused_set(built, tmp_path / "f.pt", clips=1, pipeline=str(plain), frames=4, size=(96, 64))
     assert not (tmp_path / "f.pt").exists()
 
 
-def test_specs_are_reproducible(dataset):
-    a = clip_specs(dataset, clips=4, seed=9)
-    b = clip_specs(dataset, clips=4, seed=9)
+def test_specs_are_reproducible(built):
+    a = clip_specs(built, clips=4, seed=9)
+    b = clip_specs(built, clips=4, seed=9)
     assert [(s.source, s.seed) for s in a] == [(s.source, s.seed) for s in b]
     assert np.all([s.size == (320, 240) for s in a])
