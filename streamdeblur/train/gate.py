@@ -136,7 +136,8 @@ def video_outputs(
     """
     if cache.exists():
         return torch.load(cache, weights_only=True)
-    from .fused import ClipSpec, fused_frames, photos_of_split
+    from .devset import ClipSpec, photos_of_split
+    from .fused import fused_frames
 
     photos = [p for p, _ in photos_of_split(data, "train")]
     order = [photos[i] for i in np.random.default_rng(99).permutation(len(photos))]
