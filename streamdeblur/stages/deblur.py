@@ -17,6 +17,7 @@ from ..models import create_model, model_info
 from ..models.gate import HarmGate, gate_path
 from ..models.registry import bundled_weights_path
 from .base import Batch, Stage, StageContext, register_stage
+from .basic import gaussian_blur
 
 
 class ModelStage(Stage):
@@ -49,6 +50,13 @@ class ModelStage(Stage):
         #: and added to the full-resolution input (:mod:`streamdeblur.compute.scale`)
         scale: str = "1"
         budget_ms: float = 60.0  #: ``scale: auto``: the time one frame may take in this stage
+        #: σ (px of the image the model sees) of the input's low frequencies that the output keeps:
+        #: the model's change loses its Gaussian low-pass (:func:`anchor_low`); 0: off
+        keep_low: float = 0.0
+        #: which frames ``keep_low`` applies to: ``fused`` (frames that ``temporal_fusion`` fused, whose
+        #: low frequencies come from the sharpest registered copies; single images keep the model's)
+        #: or ``all``
+        keep_low_on: str = "fused"
 
     def __init__(self, options: Options | None = None, ctx: StageContext | None = None) -> None:
         super().__init__(options, ctx)
@@ -67,6 +75,10 @@ class ModelStage(Stage):
         self._scale = parse_scale(o.scale)
         if o.budget_ms <= 0:
             raise ValueError(f"budget_ms must be positive, got {o.budget_ms}")
+        if o.keep_low < 0:
+            raise ValueError(f"keep_low must be 0 (off) or a positive σ in pixels, got {o.keep_low}")
+        if o.keep_low_on not in ("fused", "all"):
+            raise ValueError(f"keep_low_on must be 'fused' or 'all', got {o.keep_low_on!r}")
         self._auto: dict[tuple[int, int], float] = {}  #: frame size → scale chosen by measurement
 
     def _load_gate(self, guard: str, weights_file: str | Path | None) -> HarmGate | None:
@@ -91,8 +103,26 @@ class ModelStage(Stage):
         with torch.inference_mode():
             return self.gate(x.float(), y.float()).clamp(0, 1)
 
-    def _restore_full(self, x: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
-        return self.guarded(x, self.infer(x, aux, **kwargs).float().clamp(0, 1))
+    def keep_low_frames(self, batch: Batch) -> list[bool] | None:
+        """Per frame of ``batch``, whether ``keep_low`` applies to it (None: to none)."""
+        o = self.options
+        if o.keep_low <= 0:
+            return None
+        if o.keep_low_on == "all":
+            return [True] * batch.images.shape[0]
+        fused = batch.side.get("fused")
+        return [bool(f) for f in fused] if fused is not None and any(fused) else None
+
+    def _restore_full(
+        self, x: torch.Tensor, aux: list | None = None, keep_low: list[bool] | None = None, **kwargs
+    ) -> torch.Tensor:
+        y = self.guarded(x, self.infer(x, aux, **kwargs).float().clamp(0, 1))
+        if keep_low is not None:
+            # after the gate: the gate is fitted (train.gate) and run on the model's own output
+            with torch.inference_mode():
+                sel = torch.tensor(keep_low, device=y.device)
+                y[sel] = anchor_low(x[sel].float(), y[sel], self.options.keep_low).clamp(0, 1)
+        return y
 
     def scale_for(self, x: torch.Tensor) -> float:
         """The internal scale for frames like ``x``: the configured one, or (``auto``) the largest
@@ -118,13 +148,14 @@ class ModelStage(Stage):
             )
         return self._auto[(h, w)]
 
-    def restore(self, x: torch.Tensor, aux: list | None = None, **kwargs) -> torch.Tensor:
+    def restore(self, x: torch.Tensor, aux: list | None = None, keep_low: list[bool] | None = None, **kwargs) -> torch.Tensor:
         """The stage's result for ``N×3×H×W`` in [0, 1], at the internal scale (side outputs such as
-        kernels need full resolution, so asking for them runs at scale 1)."""
+        kernels need full resolution, so asking for them runs at scale 1); ``keep_low``: per frame,
+        whether the output keeps the input's low frequencies (:meth:`keep_low_frames`)."""
         scale = 1.0 if aux is not None or kwargs else self.scale_for(x)
         if scale >= 1:
-            return self._restore_full(x, aux, **kwargs)
-        return correct_at_scale(self._restore_full, x, scale, self.passes.multiple).clamp(0, 1)
+            return self._restore_full(x, aux, keep_low, **kwargs)
+        return correct_at_scale(lambda s: self._restore_full(s, keep_low=keep_low), x, scale, self.passes.multiple).clamp(0, 1)
 
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
         dev, p = self.ctx.device, self.passes
@@ -191,6 +222,38 @@ class ModelStage(Stage):
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+def anchor_low(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``y − G_σ * (y − x)``: the restoration ``y`` of ``x`` with the low frequencies of ``x``.
+
+    Blur moves detail but keeps local means: a blur kernel sums to one, so a frequency well below
+    ``1/extent`` passes almost unchanged, and a correct deblurring changes it little. A change there
+    is a model's guess — an edge redrawn a few pixels from where the frame has it (a blurred frame's
+    content sits at its blur path's centroid, which no single frame can place better), a colour or
+    brightness shift. A sharpened edge in the wrong place costs more than the blurred one did, so
+    the stage gives those frequencies back to the input and keeps the model's detail (measured in
+    the README, *Temporal fusion*).
+
+    Args:
+        x: the stage's input, ``N×3×H×W``.
+        y: the model's output for ``x``, same shape.
+        sigma: Gaussian σ in pixels (positive).
+
+    Returns:
+        ``N×3×H×W``.
+
+    Example:
+        >>> x = torch.rand(1, 3, 32, 32)
+        >>> bool((anchor_low(x, x + 0.1, 4.0) - x).abs().max() < 1e-5)  # a uniform shift is undone
+        True
+    """
+    if x.dim() != 4 or x.shape != y.shape:
+        raise ValueError(f"anchor_low: x and y must both be N×C×H×W, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if sigma <= 0:
+        raise ValueError(f"anchor_low: sigma must be positive, got {sigma}")
+    d = y - x
+    return y - gaussian_blur(d, sigma)
+
+
 def parse_scale(value: str | float) -> float | None:
     """``scale`` option → a factor in (0, 1], or None for ``auto``; anything else is a ValueError."""
     if str(value).strip().lower() == "auto":
@@ -220,7 +283,7 @@ class Deblur(ModelStage):
         aux: list | None = [] if want else None
         kw = {"kernel_size": self.options.kernel_size} if want else {}
         x = batch.images
-        batch.images = self.restore(x, aux, **kw)
+        batch.images = self.restore(x, aux, self.keep_low_frames(batch), **kw)
         if want:
             per_frame: list[list] = [[] for _ in range(batch.images.shape[0])]
             for i, y, x, h, w, k in aux:
@@ -244,7 +307,7 @@ class Defocus(ModelStage):
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
         aux: list | None = [] if want else None
         x = batch.images
-        batch.images = self.restore(x, aux, **({"blur_map": True} if want else {}))
+        batch.images = self.restore(x, aux, self.keep_low_frames(batch), **({"blur_map": True} if want else {}))
         if want:
             n, _, h, w = batch.images.shape
             maps = torch.zeros(n, h, w)

@@ -8,7 +8,8 @@ Fourier burst accumulation (:func:`streamdeblur.temporal.fba.fba_fuse`). Flows a
 per ordered frame pair and cached in the ring with the frames; they leave with them.
 
 Live sources get a causal window (R past frames, none in the future): see
-:mod:`streamdeblur.stages.window`.
+:mod:`streamdeblur.stages.window`. Every frame it returns carries the side output ``fused``, which a
+later model stage's ``keep_low`` reads (:func:`streamdeblur.stages.deblur.anchor_low`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from .window import WindowedStage, WindowItem
 @register_stage("temporal_fusion")
 class TemporalFusion(WindowedStage):
     """Fuse each frame with its ``radius`` past and future neighbours (training-free, any size)."""
+
+    provides = frozenset({"fused"})  #: always set on the frames it returns (see :func:`_mark_fused`)
 
     @dataclass
     class Options:
@@ -152,8 +155,15 @@ class TemporalFusion(WindowedStage):
 
     def __call__(self, batch: Batch) -> Batch | None:
         with torch.inference_mode():
-            return super().__call__(batch)
+            return _mark_fused(super().__call__(batch))
 
     def flush(self) -> Batch | None:
         with torch.inference_mode():
-            return super().flush()
+            return _mark_fused(super().flush())
+
+
+def _mark_fused(batch: Batch | None) -> Batch | None:
+    """Side output ``fused`` (one ``True`` per frame): a later model stage's ``keep_low`` acts on these."""
+    if batch is not None:
+        batch.side["fused"] = [True] * len(batch)
+    return batch
