@@ -147,9 +147,10 @@ def test_lucky_blocks_take_the_sharp_copy_whole_and_keep_a_sharp_frame():
 @pytest.mark.usefixtures("require_ffmpeg")
 @pytest.mark.xfail(
     strict=True,
-    reason="known harm (issue 13): the default pipeline (fusion + deblur + its do-no-harm gate) loses "
-    "0.43 dB on the worst frame of this soft (σ = 1) synthetic texture (2026-12-03, lucky-block fusion; "
-    "0.82 dB with the first FBA fusion); the gate, fitted on photographs and fused frames, does not close here",
+    reason="known harm (issue 13): the default pipeline (fusion + deblur + its do-no-harm gate + keep_low + "
+    "fusion of the deblurred frames) loses 0.41 dB on the worst frame of this soft (σ = 1) synthetic texture "
+    "(2026-12-03; 0.43 dB before keep_low and the second fusion, 0.82 dB with the first FBA fusion); the gate, "
+    "fitted on photographs and fused frames, does not close here",
 )
 def test_default_pipeline_keeps_sharp_input_sharp(tmp_path):
     """The whole default `motion` pipeline on sharp input: no frame more than 0.3 dB below the same
