@@ -1,9 +1,9 @@
-"""README figure: a dev clip frame as blurry | per-frame (deblur) | temporal (fusion + deblur) | sharp.
+"""README figure: a dev clip frame as blurry | per-frame (deblur) | temporal (the default pipeline) | sharp.
 
-The frames are decoded with the product's own source, fused by the ``temporal_fusion`` stage over
-the ±R window around the chosen frame and deblurred by the ``deblur`` stage (bundled weights),
-exactly as the default pipeline does; each panel is labelled and the PSNR against the sharp
-reference is printed.
+"per-frame" is the ``deblur`` stage alone on the frame (what single images get); "temporal" is the
+frame from the whole clip run through the default ``motion`` pipeline by the product itself
+(fusion, model, fusion of the deblurred frames), written losslessly. Each panel is labelled and the
+PSNR against the sharp reference is printed.
 
 Run::
 
@@ -14,6 +14,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -42,31 +43,28 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / max(mse, 1e-12)))
 
 
-def strip(clip: str, frame: int, radius: int = 3) -> tuple[np.ndarray, dict[str, float]]:
+def strip(clip: str, frame: int, pipeline: str = "motion") -> tuple[np.ndarray, dict[str, float]]:
     """The four panels side by side (``H×4W×3`` uint8) and each panel's PSNR against the sharp frame.
 
     Args:
         clip: dev clip prefix (``<clip>.blurry.mp4`` and ``<clip>.sharp.mkv``).
         frame: frame index to show.
-        radius: fusion radius.
+        pipeline: the pipeline of the "temporal" panel (a shipped name or a YAML path).
     """
-    blurry = _frames(Path(f"{clip}.blurry.mp4"), frame - radius, frame + radius + 1)
+    from .video_eval import resolve_pipeline, run_pipeline
+
+    blurry = _frames(Path(f"{clip}.blurry.mp4"), frame, frame + 1)[0]
     sharp = _frames(Path(f"{clip}.sharp.mkv"), frame, frame + 1)[0].image
-    centre = next(i for i, f in enumerate(blurry) if f.index == frame)
-    x = _tensor(blurry)
-    fusion = create_stage("temporal_fusion", {"radius": radius})
+    one = _tensor([blurry])
     with torch.inference_mode():
-        fusion.start_stream(live=False)
-        outs = [fusion(Batch(x, blurry, x)), fusion.flush()]
-        fused = torch.cat([b.images for b in outs if b is not None])[centre : centre + 1]
-        deblur = create_stage("deblur", {})
-        one = x[centre : centre + 1]
-        per_frame = deblur(Batch(one.clone(), blurry[centre : centre + 1], one)).images
-        temporal = deblur(Batch(fused, blurry[centre : centre + 1], one)).images
+        per_frame = create_stage("deblur", {})(Batch(one.clone(), [blurry], one)).images
+    with tempfile.TemporaryDirectory() as tmp:
+        frames, _ = run_pipeline(resolve_pipeline(pipeline)[1], Path(f"{clip}.blurry.mp4"), Path(tmp))
+    temporal = frames[frame]
     panels = {
-        "blurry": blurry[centre].image,
+        "blurry": blurry.image,
         "per-frame": (per_frame[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8),
-        "temporal": (temporal[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8),
+        "temporal": temporal,
         "sharp": sharp,
     }
     scores = {k: psnr(v, sharp) for k, v in panels.items()}
@@ -92,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", required=True, help="dev clip prefix, e.g. /work/scratch/devset/still_0")
     ap.add_argument("--frame", type=int, default=30)
-    ap.add_argument("--radius", type=int, default=3)
+    ap.add_argument("--pipeline", default="motion", help="pipeline of the temporal panel (default: the default)")
     ap.add_argument("--scale", type=float, default=0.6, help="shrink the strip (keeps the PNG small)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    img, scores = strip(args.clip, args.frame, args.radius)
+    img, scores = strip(args.clip, args.frame, args.pipeline)
     img = shrink(img, args.scale)
     cv2.imwrite(args.out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(" | ".join(f"{k} {v:.2f} dB" for k, v in scores.items() if k != "sharp"))
