@@ -103,25 +103,19 @@ class ModelStage(Stage):
         with torch.inference_mode():
             return self.gate(x.float(), y.float()).clamp(0, 1)
 
-    def keep_low_frames(self, batch: Batch) -> list[bool] | None:
-        """Per frame of ``batch``, whether ``keep_low`` applies to it (None: to none)."""
+    def keep_low_applies(self, batch: Batch) -> bool:
+        """Whether ``keep_low`` acts on ``batch``: on, and ``all`` or every frame marked ``fused``
+        (``temporal_fusion`` marks every frame it returns; still images skip it, so never marked)."""
         o = self.options
-        if o.keep_low <= 0:
-            return None
-        if o.keep_low_on == "all":
-            return [True] * batch.images.shape[0]
         fused = batch.side.get("fused")
-        return [bool(f) for f in fused] if fused is not None and any(fused) else None
+        return o.keep_low > 0 and (o.keep_low_on == "all" or (fused is not None and all(fused)))
 
-    def _restore_full(
-        self, x: torch.Tensor, aux: list | None = None, keep_low: list[bool] | None = None, **kwargs
-    ) -> torch.Tensor:
+    def _restore_full(self, x: torch.Tensor, aux: list | None = None, keep_low: bool = False, **kwargs) -> torch.Tensor:
         y = self.guarded(x, self.infer(x, aux, **kwargs).float().clamp(0, 1))
-        if keep_low is not None:
+        if keep_low:
             # after the gate: the gate is fitted (train.gate) and run on the model's own output
             with torch.inference_mode():
-                sel = torch.tensor(keep_low, device=y.device)
-                y[sel] = anchor_low(x[sel].float(), y[sel], self.options.keep_low).clamp(0, 1)
+                y = anchor_low(x.float(), y, self.options.keep_low).clamp(0, 1)
         return y
 
     def scale_for(self, x: torch.Tensor) -> float:
@@ -148,10 +142,10 @@ class ModelStage(Stage):
             )
         return self._auto[(h, w)]
 
-    def restore(self, x: torch.Tensor, aux: list | None = None, keep_low: list[bool] | None = None, **kwargs) -> torch.Tensor:
+    def restore(self, x: torch.Tensor, aux: list | None = None, keep_low: bool = False, **kwargs) -> torch.Tensor:
         """The stage's result for ``N×3×H×W`` in [0, 1], at the internal scale (side outputs such as
-        kernels need full resolution, so asking for them runs at scale 1); ``keep_low``: per frame,
-        whether the output keeps the input's low frequencies (:meth:`keep_low_frames`)."""
+        kernels need full resolution, so asking for them runs at scale 1); ``keep_low``: whether the
+        output keeps the input's low frequencies (:meth:`keep_low_applies`)."""
         scale = 1.0 if aux is not None or kwargs else self.scale_for(x)
         if scale >= 1:
             return self._restore_full(x, aux, keep_low, **kwargs)
@@ -283,7 +277,7 @@ class Deblur(ModelStage):
         aux: list | None = [] if want else None
         kw = {"kernel_size": self.options.kernel_size} if want else {}
         x = batch.images
-        batch.images = self.restore(x, aux, self.keep_low_frames(batch), **kw)
+        batch.images = self.restore(x, aux, self.keep_low_applies(batch), **kw)
         if want:
             per_frame: list[list] = [[] for _ in range(batch.images.shape[0])]
             for i, y, x, h, w, k in aux:
@@ -307,7 +301,7 @@ class Defocus(ModelStage):
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
         aux: list | None = [] if want else None
         x = batch.images
-        batch.images = self.restore(x, aux, self.keep_low_frames(batch), **({"blur_map": True} if want else {}))
+        batch.images = self.restore(x, aux, self.keep_low_applies(batch), **({"blur_map": True} if want else {}))
         if want:
             n, _, h, w = batch.images.shape
             maps = torch.zeros(n, h, w)
