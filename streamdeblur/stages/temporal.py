@@ -56,6 +56,7 @@ class TemporalFusion(WindowedStage):
         #: walking people +0.64/-0.25 -> +0.69/-0.09
         pixel_tol: float = 0.12
         pixel_sigma: float = 3.0  #: σ (pixels at the fusion's scale) of that low-pass
+        merge: float = 0.0  #: temporal merge of the agreeing copies after the selection (FBAParams.merge); 0: off
         flow_width: int = 320  #: width of the grey images the flow is computed on
         fb_tol: float = 1.0  #: forward–backward error (flow pixels) at which a pixel is distrusted
         #: internal resolution of the fusion, a factor in (0, 1]; below 1 the *correction* is

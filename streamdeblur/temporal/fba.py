@@ -26,6 +26,11 @@ Here it runs on overlapping blocks so that blur may vary across the frame and su
   depend on frequency: the sharpest agreeing copy of each block wins as a whole (softly), its phases
   together. On the dev set this beats per-frequency selection: picking each frequency's largest
   magnitude mixes copies whose sub-pixel registration differs, and noise wins single frequencies.
+* **Merge** (``merge > 0``, block mode): the selected block is a reference into which every agreeing
+  copy is averaged per frequency, as HDR+ merges a burst (Hasinoff et al. 2016): a frequency where a
+  copy differs from the reference by much more than the noise keeps the reference's, one where they
+  agree is averaged. Sensor noise, compression artefacts and the model's frame-to-frame differences
+  fall; a blurrier copy's missing detail does not come in.
 * Weights are computed as a softmax of ``p·log|F|`` + ``q·log √S`` + ``log g`` (no overflow at p = 11).
 
 Example:
@@ -71,6 +76,12 @@ class FBAParams:
     #: cannot come along with a sharp block. 0: off
     pixel_tol: float = 0.0
     pixel_sigma: float = 3.0
+    #: temporal merge after the selection (Hasinoff et al. 2016, HDR+): every agreeing copy is
+    #: averaged in, each frequency shrunk towards the selected block by ``|D|² / (|D|² + merge·σ²)``
+    #: (D its difference to the selected block, σ² the block's noise floor): where copies agree
+    #: within the noise they are averaged (noise and compression artefacts fall), where one is
+    #: blurrier or misplaced the selected block's frequency stays. Block mode (``p = 0``) only. 0: off
+    merge: float = 0.0
 
 
 def sqrt_hann(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -158,6 +169,42 @@ def _smooth_freq(mag: torch.Tensor, sigma: float) -> torch.Tensor:
     return out
 
 
+def high_band(block: int, r2: torch.Tensor) -> torch.Tensor:
+    """The frequencies above 0.7 of the Nyquist radius (where a block's power is mostly noise)."""
+    return r2 > (0.7 * block / 2) ** 2
+
+
+def merge_blocks(
+    ref: torch.Tensor, spec: torch.Tensor, gate: torch.Tensor, floor: torch.Tensor, c: float, block: int
+) -> torch.Tensor:
+    """Robust temporal merge of every copy's block into the reference block (HDR+'s pairwise Wiener merge).
+
+    Per copy i and frequency ζ, with ``D = R − F_i``: ``F_i + A·D``, ``A = |D|² / (|D|² + c·σ²)``,
+    averaged over the reference and the copies, each copy weighted by its gate.
+
+    Args:
+        ref: ``1×3×L×B×B`` windowed reference blocks (the selection).
+        spec: ``(K+1)×3×L×B×(B/2+1)`` spectra of the copies' windowed blocks (the current frame first).
+        gate: ``K×L`` agreement of each neighbour's block (the current frame's is 1).
+        floor: ``1×L×1×1`` per-block noise power per frequency bin (channel mean of ``|F|²``).
+        c: how many noise powers a difference may reach before the reference wins.
+
+    Returns:
+        ``1×3×L×B×B`` merged blocks.
+    """
+    rf = torch.fft.rfft2(ref)[0]  # 3×L×B×(B/2+1)
+    g = torch.cat([torch.ones_like(gate[:1]), gate])  # (K+1)×L
+    noise = (c * floor[0]).clamp_min(1e-12)  # L×1×1
+    acc = rf.clone()
+    for i in range(spec.shape[0]):
+        d = rf - spec[i]
+        d2 = d.real.square() + d.imag.square()
+        a = d2 / (d2 + noise)
+        acc += (spec[i] + a * d) * g[i][None, :, None, None]
+    acc /= (1 + g.sum(0))[None, :, None, None]
+    return torch.fft.irfft2(acc, s=(block, block))[None]
+
+
 def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
     """``K×C×H×W`` differences → ``K×1×H×W`` in [0, 1]: 1 where their Gaussian low-pass (σ px, RMS over
     colours) is small, ½ at ``tol``. Blur moves detail but keeps local means; a displaced subject does not."""
@@ -230,12 +277,12 @@ def fba_fuse(
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
     power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # (K+1)×L×B×(B/2+1); a block sum needs no smoothing
     logg = torch.log(torch.cat([torch.ones_like(gate[:1]), gate]).clamp_min(1e-12))  # (K+1)×L, the current frame's 1
+    # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
+    # signal, not noise); above it frequencies compete by their signal power, at or below it all
+    # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)
+    high = high_band(p.block, r2).to(power.dtype)
+    floor = ((power * high).sum((-2, -1)) / high.sum()).min(0).values[None, :, None, None]  # 1×L×1×1
     if p.noise_aware:
-        # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
-        # signal, not noise); above it frequencies compete by their signal power, at or below it all
-        # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)
-        high = (r2 > (0.7 * p.block / 2) ** 2).to(power.dtype)
-        floor = ((power * high).sum((-2, -1)) / high.sum()).min(0).values[None, :, None, None]  # 1×L×1×1
         signal = (power - floor).clamp_min(0)
     else:
         signal = power
@@ -251,6 +298,8 @@ def fba_fuse(
         # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
         w = torch.softmax(logg, dim=0)  # (K+1)×L
         out_blocks = (blocks * w[:, None, :, None, None]).sum(0, keepdim=True)
+        if p.merge > 0:
+            out_blocks = merge_blocks(out_blocks, spec, gate, floor, p.merge, p.block)
         out = from_blocks(out_blocks, (1, *geo[1:]))[0]
         return (out, gate) if return_gate else out
     # per frequency: each copy's signal power to the p/2, the current frame's raised by the bonus

@@ -53,6 +53,14 @@ def test_command_line_writes_report_and_json(clips, tmp_path, capsys):
     assert rows[0]["clip"] == "tiny" and len(rows[0]["psnr_out_frames"]) == 10
 
 
+def test_aligned_columns_are_reported_when_asked(clips, tmp_path):
+    rep = tmp_path / "report.md"
+    assert main(["--clips", str(clips), "--pipeline", "identity", "--aligned", "--out", str(rep)]) == 0
+    assert "| tiny | identity | +0.00 | +0.00 | +0.00 | +0.00 |" in rep.read_text()
+    (row,) = json.loads(rep.with_suffix(".json").read_text())
+    assert row["aligned_gain"] == 0.0 and row["aligned_worst_delta"] == 0.0
+
+
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
     assert main(["--clips", str(tmp_path / "nowhere"), "--pipeline", "identity"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

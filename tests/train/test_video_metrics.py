@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import media
 import numpy as np
 
@@ -64,3 +65,16 @@ def test_warping_error_zero_when_static_small_when_moving_steadily_large_with_fl
 
 def test_worst_frame_delta_finds_the_frame_that_lost():
     assert vm.worst_frame_delta(np.array([30.0, 31.0, 25.0]), np.array([28.0, 30.0, 26.0])) == -1.0
+
+
+def test_aligned_psnr_forgives_a_global_shift_and_nothing_else(tmp_path):
+    # real encoded frames: a copy shifted by a fraction of a pixel loses much PSNR, and gets it back
+    # aligned; a blurred copy stays blurred (alignment is not a second chance for lost detail)
+    ref = _encode(tmp_path / "ref.mp4", _panning)[:3]
+    moved = [vm._shift(r, 0.75, -1.25) for r in ref]
+    soft = [cv2.GaussianBlur(r, (0, 0), 1.5) for r in ref]
+    plain, aligned = vm.psnr_frames(moved, ref), vm.aligned_psnr_frames(moved, ref)
+    assert np.all(aligned > plain + 8)
+    dx, dy, _ = vm.best_shift(moved[0], ref[0])
+    assert abs(dx + 0.75) <= 0.125 and abs(dy - 1.25) <= 0.125
+    assert np.all(vm.aligned_psnr_frames(soft, ref) < aligned - 3)
