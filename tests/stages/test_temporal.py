@@ -193,9 +193,9 @@ def test_merge_averages_agreeing_copies_and_keeps_the_sharp_one():
 @pytest.mark.xfail(
     strict=True,
     reason="known harm (issue 13): the default pipeline (fusion + deblur + its do-no-harm gate + keep_low + "
-    "fusion of the deblurred frames, with its merge) loses 0.43 dB on the worst frame of this soft (σ = 1) synthetic "
-    "texture (2026-12-03; 0.41 dB without the merge, 0.43 dB before keep_low and the second fusion, 0.82 dB with "
-    "the first FBA fusion); the gate, "
+    "fusion of the deblurred frames, with its merge; fused-trained weights) loses 0.37 dB on the worst frame of this "
+    "soft (σ = 1) synthetic texture (2026-12-03; 0.43 dB with the weights before, 0.41 dB without the merge, 0.43 dB "
+    "before keep_low and the second fusion, 0.82 dB with the first FBA fusion); the gate, "
     "fitted on photographs and fused frames, does not close here",
 )
 def test_default_pipeline_keeps_sharp_input_sharp(tmp_path):
