@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,9 @@ from streams import MJPEGServer, read_stamp
 from streamdeblur.bench.display import virtual_display
 from streamdeblur.cli import main
 from streamdeblur.engine.pipeline import Pipeline
+from streamdeblur.io.frames import Frame
 from streamdeblur.io.sources import CameraSource, VideoSource
+from streamdeblur.io.sources.base import DecodeStats, LatestFrame
 from streamdeblur.stages import Stage, register_stage
 
 SLEEP = 0.2
@@ -250,3 +253,32 @@ def test_preview_without_display_is_a_clear_error(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "error" in lines[0]
+
+
+def test_first_live_frame_is_taken_after_the_backlog():
+    # when the grabber starts, the frames buffered since the stream opened arrive in a burst; the
+    # first frame handed out is the burst's last, not its first (which can be half a second old)
+    stats = DecodeStats()
+    slot = LatestFrame(stats)
+    img = np.zeros((4, 4, 3), np.uint8)
+    first_put = threading.Event()
+
+    def camera():
+        for i in range(15):  # the backlog, decoded back to back
+            slot.put(Frame(img, index=i, pts=i, time_base=None))
+            first_put.set()
+            time.sleep(0.001)
+        for i in range(15, 18):  # then the camera's own pace
+            time.sleep(0.05)
+            slot.put(Frame(img, index=i, pts=i, time_base=None))
+        slot.close()
+
+    t = threading.Thread(target=camera)
+    t.start()
+    first_put.wait(5)
+    first = slot.get()
+    rest = [f.index for f in iter(slot.get, None)]
+    t.join()
+    assert first.index >= 14, first.index
+    assert rest == sorted(rest) and rest[-1] == 17
+    assert stats.dropped >= 13

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,13 +43,22 @@ def _is_url(spec: str) -> bool:
 
 class LatestFrame:
     """One-slot hand-off: ``put`` replaces the held frame (counting a drop if it was never taken),
-    ``get`` waits for a frame newer than the last one taken."""
+    ``get`` waits for a frame newer than the last one taken.
 
-    def __init__(self, stats: DecodeStats) -> None:
+    The first ``get`` also waits for the grabber to catch up: when it starts, the frames the network
+    buffered since the stream was opened (probing, model loading) are decoded in a burst, much faster
+    than the camera's rate, and the first of them can be half a second old. The first frame handed
+    out is the one after which no newer frame arrived for ``settle`` seconds (the burst is over), at
+    most ``settle_max`` seconds after the first one.
+    """
+
+    def __init__(self, stats: DecodeStats, settle: float = 0.015, settle_max: float = 1.0) -> None:
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._closed = False
         self._error: BaseException | None = None
+        self._settled = False
+        self.settle, self.settle_max = settle, settle_max
         self.stats = stats
 
     def put(self, frame: Frame) -> None:
@@ -73,6 +83,15 @@ class LatestFrame:
                     return None
                 self._cond.wait(timeout)
             frame, self._frame = self._frame, None
+            if not self._settled:
+                self._settled = True
+                deadline = time.monotonic() + self.settle_max
+                while not self._closed and time.monotonic() < deadline:
+                    self._cond.wait(self.settle)
+                    if self._frame is None:
+                        break  # quiet for `settle`: caught up with the camera
+                    frame, self._frame = self._frame, None  # still the backlog: skip to the newer one
+                    self.stats.dropped += 1
             return frame
 
 
