@@ -174,33 +174,31 @@ def high_band(block: int, r2: torch.Tensor) -> torch.Tensor:
     return r2 > (0.7 * block / 2) ** 2
 
 
-def merge_blocks(
-    ref: torch.Tensor, spec: torch.Tensor, gate: torch.Tensor, floor: torch.Tensor, c: float, block: int
-) -> torch.Tensor:
-    """Robust temporal merge of every copy's block into the reference block (HDR+'s pairwise Wiener merge).
+def merge_blocks(spec: torch.Tensor, w: torch.Tensor, g: torch.Tensor, floor: torch.Tensor, c: float, block: int) -> torch.Tensor:
+    """Robust temporal merge of every copy's block into the selected one (HDR+'s pairwise Wiener merge).
 
-    Per copy i and frequency ζ, with ``D = R − F_i``: ``F_i + A·D``, ``A = |D|² / (|D|² + c·σ²)``,
-    averaged over the reference and the copies, each copy weighted by its gate.
+    The reference is the selection ``R = Σ_i w_i F_i`` (its spectrum, by linearity, from the copies'
+    spectra: no second FFT). Per copy i and frequency ζ, with ``D = R − F_i``: ``F_i + A·D``,
+    ``A = |D|² / (|D|² + c·σ²)``, averaged over the reference and the copies, each copy weighted by
+    its gate.
 
     Args:
-        ref: ``1×3×L×B×B`` windowed reference blocks (the selection).
         spec: ``(K+1)×3×L×B×(B/2+1)`` spectra of the copies' windowed blocks (the current frame first).
-        gate: ``K×L`` agreement of each neighbour's block (the current frame's is 1).
+        w: ``(K+1)×L`` selection weights (summing to 1 over copies).
+        g: ``(K+1)×L`` agreement of each copy's block (the current frame's is 1).
         floor: ``1×L×1×1`` per-block noise power per frequency bin (channel mean of ``|F|²``).
         c: how many noise powers a difference may reach before the reference wins.
 
     Returns:
-        ``1×3×L×B×B`` merged blocks.
+        ``1×3×L×B×B`` merged windowed blocks.
     """
-    rf = torch.fft.rfft2(ref)[0]  # 3×L×B×(B/2+1)
-    g = torch.cat([torch.ones_like(gate[:1]), gate])  # (K+1)×L
+    rf = torch.einsum("kl,kclyx->clyx", w.to(spec.dtype), spec)  # 3×L×B×(B/2+1)
     noise = (c * floor[0]).clamp_min(1e-12)  # L×1×1
     acc = rf.clone()
     for i in range(spec.shape[0]):
         d = rf - spec[i]
         d2 = d.real.square() + d.imag.square()
-        a = d2 / (d2 + noise)
-        acc += (spec[i] + a * d) * g[i][None, :, None, None]
+        acc += (spec[i] + d2 / (d2 + noise) * d) * g[i][None, :, None, None]
     acc /= (1 + g.sum(0))[None, :, None, None]
     return torch.fft.irfft2(acc, s=(block, block))[None]
 
@@ -276,7 +274,8 @@ def fba_fuse(
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
     power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # (K+1)×L×B×(B/2+1); a block sum needs no smoothing
-    logg = torch.log(torch.cat([torch.ones_like(gate[:1]), gate]).clamp_min(1e-12))  # (K+1)×L, the current frame's 1
+    g_all = torch.cat([torch.ones_like(gate[:1]), gate])  # (K+1)×L, the current frame's 1
+    logg = torch.log(g_all.clamp_min(1e-12))
     # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
     # signal, not noise); above it frequencies compete by their signal power, at or below it all
     # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)
@@ -297,9 +296,10 @@ def fba_fuse(
     if p.p == 0:
         # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
         w = torch.softmax(logg, dim=0)  # (K+1)×L
-        out_blocks = (blocks * w[:, None, :, None, None]).sum(0, keepdim=True)
         if p.merge > 0:
-            out_blocks = merge_blocks(out_blocks, spec, gate, floor, p.merge, p.block)
+            out_blocks = merge_blocks(spec, w, g_all, floor, p.merge, p.block)
+        else:
+            out_blocks = (blocks * w[:, None, :, None, None]).sum(0, keepdim=True)
         out = from_blocks(out_blocks, (1, *geo[1:]))[0]
         return (out, gate) if return_gate else out
     # per frequency: each copy's signal power to the p/2, the current frame's raised by the bonus

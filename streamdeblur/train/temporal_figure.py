@@ -24,6 +24,7 @@ import torch
 from ..io.sources import open_source
 from ..stages import Batch, create_stage
 from ..stages.compare import label_overlay, paste
+from .video_eval import resolve_pipeline, run_pipeline
 
 
 def _frames(path: Path, lo: int, hi: int) -> list:
@@ -51,8 +52,6 @@ def strip(clip: str, frame: int, pipeline: str = "motion") -> tuple[np.ndarray, 
         frame: frame index to show.
         pipeline: the pipeline of the "temporal" panel (a shipped name or a YAML path).
     """
-    from .video_eval import resolve_pipeline, run_pipeline
-
     blurry = _frames(Path(f"{clip}.blurry.mp4"), frame, frame + 1)[0]
     sharp = _frames(Path(f"{clip}.sharp.mkv"), frame, frame + 1)[0].image
     one = _tensor([blurry])
