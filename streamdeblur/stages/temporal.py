@@ -7,6 +7,13 @@ agrees with t, and t's own content stays where it does not; with ``p`` > 0, per 
 Fourier burst accumulation (:func:`streamdeblur.temporal.fba.fba_fuse`). Flows are computed once
 per ordered frame pair and cached in the ring with the frames; they leave with them.
 
+With ``memory`` the stage also keeps the sharpest recent frame (a sliding-window maximum of a
+sharpness score over the last ``memory`` frames, a few candidates held at the fusion's size) and
+fuses it like a neighbour: in a burst of shake the frames around are as blurred as the current one,
+the detail is in the last sharp frame. It is registered straight to the current frame (no chain of
+warps) and only its static scene is trusted: where the flow is not the camera's, a subject may have
+turned or changed since.
+
 Live sources get a causal window (R past frames, none in the future): see
 :mod:`streamdeblur.stages.window`. Every frame it returns carries the side output ``fused``, which a
 later model stage's ``keep_low`` reads (:func:`streamdeblur.stages.deblur.anchor_low`).
@@ -14,9 +21,12 @@ later model stage's ``keep_low`` reads (:func:`streamdeblur.stages.deblur.anchor
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -26,6 +36,11 @@ from ..temporal.fba import FBAParams, fba_fuse
 from ..temporal.registration import fb_consistency, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
 from .window import WindowedStage, WindowItem
+
+#: ``memory``: how much sharper (log) an older frame must be, per frame of age, to stay the one kept
+MEMORY_AGE = 0.02
+#: ``memory``: at most this many frames are held as candidates (each at the fusion's internal size)
+MEMORY_CANDIDATES = 4
 
 
 @register_stage("temporal_fusion")
@@ -63,6 +78,11 @@ class TemporalFusion(WindowedStage):
         #: upscaled and added to the full-resolution frame (:mod:`streamdeblur.compute.scale`)
         scale: float = 1.0
         max_width: int = 0  #: fuse at most this many pixels wide (lowers ``scale`` for large frames); 0: no limit
+        #: also fuse the sharpest of the last ``memory`` frames (the lucky frame before a burst of
+        #: shake, further back than the window), registered to the current frame directly, its
+        #: static scene only (not where the flow is a moving subject's); 0: off. Sharpness: the
+        #: variance of the Laplacian of the small grey image, :data:`MEMORY_AGE` less per frame of age
+        memory: int = 0
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
@@ -74,7 +94,7 @@ class TemporalFusion(WindowedStage):
         self.window = self.context_of(o)
         # the fusion knobs are the options of the same names
         self.params = FBAParams(**{f.name: getattr(o, f.name) for f in fields(FBAParams) if hasattr(o, f.name)})
-        self.flows: dict[tuple[int, int], np.ndarray] = {}
+        self.flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  #: (flow, moving) per ordered pair
         super().__init__(o, ctx)
 
     @classmethod
@@ -84,6 +104,10 @@ class TemporalFusion(WindowedStage):
     def start_stream(self, live: bool) -> None:
         super().start_stream(live)
         self.flows = {}
+        #: memory: candidates for the sharpest recent frame, (value, proxy) with decreasing values
+        #: (a sliding-window maximum; value = log sharpness + 0.02 × index, so age costs 2 % per frame)
+        self.keys: deque[tuple[float, WindowItem]] = deque()
+        self.seen = -1  #: index of the last frame offered to the memory
 
     def forget(self, item: WindowItem) -> None:
         i = item.frame.index
@@ -97,9 +121,13 @@ class TemporalFusion(WindowedStage):
         return item.cache["grey"]
 
     def _flow(self, a: WindowItem, b: WindowItem) -> np.ndarray:
+        return self._registration(a, b)[0]
+
+    def _registration(self, a: WindowItem, b: WindowItem) -> tuple[np.ndarray, np.ndarray]:
+        """Flow from ``a`` to ``b`` and where it is not the camera's (moving subjects), cached per pair."""
         key = (a.frame.index, b.frame.index)
         if key not in self.flows:
-            self.flows[key] = register_pair(self._grey(a), self._grey(b))
+            self.flows[key] = register_pair(self._grey(a), self._grey(b), return_moving=True)
         return self.flows[key]
 
     def scale_for(self, height: int, width: int) -> float:
@@ -123,18 +151,54 @@ class TemporalFusion(WindowedStage):
             item.cache["small_size"] = size
         return item.cache["small"]
 
-    def fuse(self, centre: WindowItem, others: list[WindowItem]) -> torch.Tensor:
-        """One output frame from its centre and neighbours (``3×H×W``)."""
+    def _remember(self, item: WindowItem, size: tuple[int, int]) -> None:
+        """Offer a frame to the memory (a proxy holding its pixels at the internal size and its grey)."""
+        i = item.frame.index
+        if i <= self.seen:
+            return
+        self.seen = i
+        grey = self._grey(item)
+        sharp = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+        value = math.log(sharp + 1e-6) + MEMORY_AGE * i
+        while self.keys and self.keys[-1][0] <= value:
+            self.keys.pop()
+        if len(self.keys) >= MEMORY_CANDIDATES:  # bounded: forget the runner-up (the newest stays the heir)
+            del self.keys[1]
+        proxy = WindowItem(item.frame, self._work_image(item, size), item.original[:, :1, :1], cache={"grey": grey})
+        self.keys.append((value, proxy))
+
+    def _memory(self, centre: WindowItem, ring: Sequence[WindowItem], size: tuple[int, int]) -> WindowItem | None:
+        """The sharpest of the last ``memory`` frames before ``centre`` (every frame offered once, in order)."""
+        t = centre.frame.index
+        for it in ring:
+            if it.frame.index < t:
+                self._remember(it, size)
+        while self.keys and self.keys[0][1].frame.index < t - self.options.memory:
+            self.keys.popleft()
+        return self.keys[0][1] if self.keys else None
+
+    def fuse(self, centre: WindowItem, others: list[WindowItem], ring: Sequence[WindowItem] = ()) -> torch.Tensor:
+        """One output frame from its centre, its neighbours and (``memory``) the sharpest recent frame (``3×H×W``)."""
         full = centre.image.float()
+        size = work_size(*full.shape[-2:], self.scale_for(*full.shape[-2:]))
+        key = None
+        if self.options.memory > 0:
+            key = self._memory(centre, ring, size)
+            if key is not None and any(n.frame.index == key.frame.index for n in others):
+                key = None  # already a neighbour
+            if key is not None:
+                others = [*others, key]
+            self._remember(centre, size)
         if not others:
             return full
-        size = work_size(*full.shape[-2:], self.scale_for(*full.shape[-2:]))
         cur = self._work_image(centre, size)
         h, w = cur.shape[-2:]
         flows, confs = [], []
         for n in others:
-            f_cn, f_nc = self._flow(centre, n), self._flow(n, centre)
+            (f_cn, moving), f_nc = self._registration(centre, n), self._flow(n, centre)
             conf = fb_consistency(f_cn, f_nc, self.options.fb_tol)
+            if n is key:  # a frame from further back: the static scene only (a subject turns, deforms)
+                conf = conf * (1 - moving)
             flows.append(upsample_flow(f_cn, (h, w)))
             confs.append(torch.from_numpy(conf))
         flow = torch.stack(flows).to(cur.device)
@@ -151,7 +215,7 @@ class TemporalFusion(WindowedStage):
         for c in centres:
             hood = self.neighbourhood(ring, c)
             others = [it for it in hood if it is not ring[c]]
-            outs.append(self.fuse(ring[c], others).clamp(0, 1))
+            outs.append(self.fuse(ring[c], others, ring).clamp(0, 1))
         return torch.stack(outs)
 
     def __call__(self, batch: Batch) -> Batch | None:

@@ -77,13 +77,17 @@ def fit_homography(flow: np.ndarray, step: int = 6) -> np.ndarray | None:
     return h
 
 
-def register_pair(grey_t: np.ndarray, grey_n: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
+def register_pair(
+    grey_t: np.ndarray, grey_n: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, return_moving: bool = False
+):
     """Flow from frame t to frame n (``H×W×2`` float32, at the grey images' scale).
 
     Args:
         grey_t: current frame, uint8 ``H×W``.
         grey_n: neighbour, uint8 ``H×W``.
         preset: DIS preset.
+        return_moving: also return where the flow is not the homography's (``H×W`` float32 in
+            [0, 1]: 1 on moving subjects and parallax; all 1 when no homography fits).
 
     Returns:
         ``flow`` such that ``grey_t(x) ≈ grey_n(x + flow(x))``: the homography's field where DIS
@@ -92,13 +96,14 @@ def register_pair(grey_t: np.ndarray, grey_n: np.ndarray, preset: int = cv2.DISO
     flow = dis(preset).calc(grey_t, grey_n, None)
     h = fit_homography(flow)
     if h is None:
-        return flow
+        return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
     hflow = homography_flow(h, flow.shape[:2])
     resid = np.linalg.norm(flow - hflow, axis=-1)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
     m = np.clip((resid - 0.75) / 1.25, 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
-    return (hflow + m[..., None] * (flow - hflow)).astype(np.float32)
+    out = (hflow + m[..., None] * (flow - hflow)).astype(np.float32)
+    return (out, m.astype(np.float32)) if return_moving else out
 
 
 def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -> np.ndarray:
