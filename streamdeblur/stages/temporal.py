@@ -39,8 +39,6 @@ from .window import WindowedStage, WindowItem
 
 #: ``memory``: how much sharper (log) an older frame must be, per frame of age, to stay the one kept
 MEMORY_AGE = 0.02
-#: ``memory``: at most this many frames are held as candidates (each at the fusion's internal size)
-MEMORY_CANDIDATES = 4
 
 
 @register_stage("temporal_fusion")
@@ -91,7 +89,7 @@ class TemporalFusion(WindowedStage):
         if not 0 < o.scale <= 1 or o.max_width < 0:
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
         self._said: set[tuple[int, int]] = set()
-        self.window = self.context_of(o)
+        self.window = (o.radius, 0 if o.causal else o.radius)  # the ring: neighbours only
         # the fusion knobs are the options of the same names
         self.params = FBAParams(**{f.name: getattr(o, f.name) for f in fields(FBAParams) if hasattr(o, f.name)})
         self.flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  #: (flow, moving) per ordered pair
@@ -99,7 +97,8 @@ class TemporalFusion(WindowedStage):
 
     @classmethod
     def context_of(cls, options) -> tuple[int, int]:
-        return (options.radius, 0 if options.causal else options.radius)
+        # across a segment's cut: the neighbours, and the frames the memory may still hold
+        return (max(options.radius, options.memory), 0 if options.causal else options.radius)
 
     def start_stream(self, live: bool) -> None:
         super().start_stream(live)
@@ -113,6 +112,7 @@ class TemporalFusion(WindowedStage):
         i = item.frame.index
         for key in [k for k in self.flows if i in k]:
             del self.flows[key]
+        self._remember(item)  # leaving the ring: from now on the memory's to keep or not
 
     def _grey(self, item: WindowItem) -> np.ndarray:
         if "grey" not in item.cache:
@@ -151,44 +151,39 @@ class TemporalFusion(WindowedStage):
             item.cache["small_size"] = size
         return item.cache["small"]
 
-    def _remember(self, item: WindowItem, size: tuple[int, int]) -> None:
-        """Offer a frame to the memory (a proxy holding its pixels at the internal size and its grey)."""
+    def _remember(self, item: WindowItem) -> None:
+        """Offer a frame that has left the window to the memory (once, in stream order): a proxy
+        holding its pixels at the internal size and its grey image."""
         i = item.frame.index
-        if i <= self.seen:
+        if self.options.memory <= 0 or i <= self.seen:
             return
+        h, w = item.image.shape[-2:]
+        size = work_size(h, w, self.scale_for(h, w))
         self.seen = i
         grey = self._grey(item)
         sharp = float(cv2.Laplacian(grey, cv2.CV_32F).var())
         value = math.log(sharp + 1e-6) + MEMORY_AGE * i
         while self.keys and self.keys[-1][0] <= value:
             self.keys.pop()
-        if len(self.keys) >= MEMORY_CANDIDATES:  # bounded: forget the runner-up (the newest stays the heir)
-            del self.keys[1]
-        proxy = WindowItem(item.frame, self._work_image(item, size), item.original[:, :1, :1], cache={"grey": grey})
+        # held in half precision (finer than 8-bit video), at the fusion's size
+        pixels = self._work_image(item, size).half()
+        proxy = WindowItem(item.frame, pixels, pixels[:, :1, :1], cache={"grey": grey})
         self.keys.append((value, proxy))
 
-    def _memory(self, centre: WindowItem, ring: Sequence[WindowItem], size: tuple[int, int]) -> WindowItem | None:
-        """The sharpest of the last ``memory`` frames before ``centre`` (every frame offered once, in order)."""
+    def _memory(self, centre: WindowItem) -> WindowItem | None:
+        """The sharpest of the last ``memory`` frames before ``centre`` that have left its window."""
         t = centre.frame.index
-        for it in ring:
-            if it.frame.index < t:
-                self._remember(it, size)
         while self.keys and self.keys[0][1].frame.index < t - self.options.memory:
             self.keys.popleft()
         return self.keys[0][1] if self.keys else None
 
-    def fuse(self, centre: WindowItem, others: list[WindowItem], ring: Sequence[WindowItem] = ()) -> torch.Tensor:
+    def fuse(self, centre: WindowItem, others: list[WindowItem]) -> torch.Tensor:
         """One output frame from its centre, its neighbours and (``memory``) the sharpest recent frame (``3×H×W``)."""
         full = centre.image.float()
         size = work_size(*full.shape[-2:], self.scale_for(*full.shape[-2:]))
-        key = None
-        if self.options.memory > 0:
-            key = self._memory(centre, ring, size)
-            if key is not None and any(n.frame.index == key.frame.index for n in others):
-                key = None  # already a neighbour
-            if key is not None:
-                others = [*others, key]
-            self._remember(centre, size)
+        key = self._memory(centre) if self.options.memory > 0 else None
+        if key is not None:
+            others = [*others, key]
         if not others:
             return full
         cur = self._work_image(centre, size)
@@ -213,9 +208,11 @@ class TemporalFusion(WindowedStage):
     def process(self, ring: Sequence[WindowItem], centres: list[int]) -> torch.Tensor:
         outs = []
         for c in centres:
+            for it in ring[: max(0, c - self.past)]:  # out of c's window, still in the ring (context frames)
+                self._remember(it)
             hood = self.neighbourhood(ring, c)
             others = [it for it in hood if it is not ring[c]]
-            outs.append(self.fuse(ring[c], others, ring).clamp(0, 1))
+            outs.append(self.fuse(ring[c], others).clamp(0, 1))
         return torch.stack(outs)
 
     def __call__(self, batch: Batch) -> Batch | None:

@@ -79,3 +79,24 @@ def test_without_context_the_cuts_differ(runs, monkeypatch):
     first_cut = cut_frames[0]
     assert diff[first_cut - 1] > 0 or diff[first_cut] > 0
     assert diff[first_cut + 3 : first_cut + 5].max() == 0  # far from the cuts nothing changes
+
+
+def test_with_memory_a_segmented_run_still_equals_a_single_run(tmp_path, monkeypatch):
+    # `memory` keeps the sharpest of the last 8 frames, further back than the window (radius 1): the
+    # context across a cut covers it too, and with only the window's context the frames after a cut differ
+    src = media.write_video(tmp_path / "in.mp4", frames=30, size=(128, 96), fps=30, gop=10, crf=14, content=shaky)
+    yaml = tmp_path / "mem.yaml"
+    yaml.write_text(
+        "batch: 2\nstages:\n  - temporal_fusion:\n      radius: 1\n      memory: 8\n      block: 32\n"
+        "output:\n  crf: 0\n  preset: veryfast\n"
+    )
+    single, seg, short = tmp_path / "single.mp4", tmp_path / "seg.mp4", tmp_path / "short.mp4"
+    assert main(["run", str(src), "-o", str(single), "--pipeline", str(yaml)]) == 0
+    assert main(["run", str(src), "-o", str(seg), "--pipeline", str(yaml), "--segments", "3"]) == 0
+    _, a = decoded(single)
+    _, b = decoded(seg)
+    assert np.array_equal(a, b), np.abs(a.astype(int) - b).max(axis=(1, 2, 3))
+    monkeypatch.setattr(plan_mod, "temporal_context", lambda cfg: (1, 1))
+    assert main(["run", str(src), "-o", str(short), "--pipeline", str(yaml), "--segments", "3"]) == 0
+    _, c = decoded(short)
+    assert (np.abs(a.astype(int) - c).max(axis=(1, 2, 3)) > 0).any()
