@@ -150,8 +150,8 @@ class Pipeline:
         for i in windowed:
             stages[i].emit_context = i != windowed[-1]  # only the last windowed stage drops context frames
         self._windowed = bool(windowed)
-        #: live: how many replaced frames travel with the newest as context (the windows' past)
-        self._live_past = max((int(stages[i].window[0]) for i in windowed), default=0) if self.live else 0
+        #: live: how many replaced frames travel with the newest as context (what the windows ask for)
+        self._live_past = max((stages[i].live_context for i in windowed), default=0) if self.live else 0
         self._shape: tuple | None = None
         #: live frames: capture → hand-over to the sink (:mod:`streamdeblur.engine.latency`)
         self.latency = LatencyMeter()

@@ -100,6 +100,11 @@ class TemporalFusion(WindowedStage):
         # across a segment's cut: the neighbours, and the frames the memory may still hold
         return (max(options.radius, options.memory), 0 if options.causal else options.radius)
 
+    @property
+    def live_context(self) -> int:
+        # with a memory, camera frames dropped while the pipeline was busy are candidates too
+        return max(self.past, min(self.options.memory, 4))
+
     def start_stream(self, live: bool) -> None:
         super().start_stream(live)
         self.flows = {}

@@ -64,6 +64,12 @@ class WindowedStage(Stage):
         self.emit_context = False
         self.start_stream(live=False)
 
+    @property
+    def live_context(self) -> int:
+        """Live sources: how many of the camera frames replaced before this one (dropped because the
+        pipeline was busy) the stage wants to see, as context frames (by default its past window)."""
+        return int(self.window[0])
+
     @classmethod
     def context_of(cls, options) -> tuple[int, int]:
         """The (past, future) window a stage built with ``options`` will have (no model loaded)."""
