@@ -109,7 +109,7 @@ class TemporalFusion(WindowedStage):
         super().start_stream(live)
         self.flows = {}
         #: memory: candidates for the sharpest recent frame, (value, proxy) with decreasing values
-        #: (a sliding-window maximum; value = log sharpness + 0.02 × index, so age costs 2 % per frame)
+        #: (a sliding-window maximum; value = log sharpness + MEMORY_AGE × index)
         self.keys: deque[tuple[float, WindowItem]] = deque()
         self.seen = -1  #: index of the last frame offered to the memory
 

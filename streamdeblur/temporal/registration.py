@@ -103,7 +103,7 @@ def register_pair(
     m = np.clip((resid - 0.75) / 1.25, 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
     out = (hflow + m[..., None] * (flow - hflow)).astype(np.float32)
-    return (out, m.astype(np.float32)) if return_moving else out
+    return (out, m.astype(np.float32, copy=False)) if return_moving else out
 
 
 def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -> np.ndarray:
