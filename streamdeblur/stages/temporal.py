@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from ..compute.scale import downscale, upscale, work_size
 from ..temporal.fba import FBAParams, fba_fuse
-from ..temporal.registration import fb_consistency, register_pair, small_grey, upsample_flow, warp
+from ..temporal.registration import fb_consistency, inside, refine_homography, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
 from .window import WindowedStage, WindowItem
 
@@ -81,11 +81,23 @@ class TemporalFusion(WindowedStage):
         #: static scene only (not where the flow is a moving subject's); 0: off. Sharpness: the
         #: variance of the Laplacian of the small grey image, :data:`MEMORY_AGE` less per frame of age
         memory: int = 0
+        #: the memory's frame is registered once more, with ECC over a homography on grey images this
+        #: wide (:func:`~streamdeblur.temporal.registration.refine_homography`): its detail is what it
+        #: is fetched for, and DIS on ``flow_width`` images places it a few tenths of a pixel off. 0: off
+        key_width: int = 0
+        #: the memory's frame may differ this many times more from the current one than a neighbour
+        #: (``gate_tol`` and ``pixel_tol`` multiplied): registered by a homography on the static scene,
+        #: what differs in its low frequencies is mostly the current frame's long blur, which the
+        #: gates would otherwise take for misregistration in exactly the frames that need the memory
+        key_relax: float = 1.0
+        #: forward–backward check of the memory's registration (a second flow); off: the homography's
+        #: static scene is trusted where it lands inside the frame (one flow less per frame)
+        key_check: bool = True
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
-        if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16:
-            raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16")
+        if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16 or o.key_relax < 1 or o.key_width < 0:
+            raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16, key_relax ≥ 1, key_width ≥ 0")
         if not 0 < o.scale <= 1 or o.max_width < 0:
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
         self._said: set[tuple[int, int]] = set()
@@ -125,14 +137,21 @@ class TemporalFusion(WindowedStage):
             item.cache["grey"] = small_grey(item.image[None], min(1.0, self.options.flow_width / w))[0]
         return item.cache["grey"]
 
+    def _key_grey(self, item: WindowItem) -> np.ndarray:
+        """The grey image ECC refines the memory's registration on (``key_width`` wide), cached."""
+        if "grey_key" not in item.cache:
+            w = item.image.shape[-1]
+            item.cache["grey_key"] = small_grey(item.image[None].float(), min(1.0, self.options.key_width / w))[0]
+        return item.cache["grey_key"]
+
     def _flow(self, a: WindowItem, b: WindowItem) -> np.ndarray:
         return self._registration(a, b)[0]
 
-    def _registration(self, a: WindowItem, b: WindowItem) -> tuple[np.ndarray, np.ndarray]:
+    def _registration(self, a: WindowItem, b: WindowItem, moving_tol: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Flow from ``a`` to ``b`` and where it is not the camera's (moving subjects), cached per pair."""
         key = (a.frame.index, b.frame.index)
         if key not in self.flows:
-            self.flows[key] = register_pair(self._grey(a), self._grey(b), return_moving=True)
+            self.flows[key] = register_pair(self._grey(a), self._grey(b), return_moving=True, moving_tol=moving_tol)
         return self.flows[key]
 
     def scale_for(self, height: int, width: int) -> float:
@@ -172,7 +191,10 @@ class TemporalFusion(WindowedStage):
             self.keys.pop()
         # held in half precision (finer than 8-bit video), at the fusion's size
         pixels = self._work_image(item, size).half()
-        proxy = WindowItem(item.frame, pixels, pixels[:, :1, :1], cache={"grey": grey})
+        cache = {"grey": grey}
+        if self.options.key_width:
+            cache["grey_key"] = self._key_grey(item)
+        proxy = WindowItem(item.frame, pixels, pixels[:, :1, :1], cache=cache)
         self.keys.append((value, proxy))
 
     def _memory(self, centre: WindowItem) -> WindowItem | None:
@@ -194,18 +216,26 @@ class TemporalFusion(WindowedStage):
         cur = self._work_image(centre, size)
         h, w = cur.shape[-2:]
         flows, confs = [], []
+        o = self.options
         for n in others:
-            (f_cn, moving), f_nc = self._registration(centre, n), self._flow(n, centre)
-            conf = fb_consistency(f_cn, f_nc, self.options.fb_tol)
+            relax = o.key_relax if n is key else 1.0
+            f_cn, moving = self._registration(centre, n, relax)
+            if n is key and not o.key_check:
+                conf = inside(f_cn)
+            else:
+                conf = fb_consistency(f_cn, self._flow(n, centre), o.fb_tol * relax)
             if n is key:  # a frame from further back: the static scene only (a subject turns, deforms)
                 conf = conf * (1 - moving)
+                if o.key_width:
+                    f_cn, _ = refine_homography(self._key_grey(centre), self._key_grey(n), f_cn, moving)
             flows.append(upsample_flow(f_cn, (h, w)))
             confs.append(torch.from_numpy(conf))
         flow = torch.stack(flows).to(cur.device)
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
         warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
-        fused = fba_fuse(cur, warped, conf, self.params)
+        relax = torch.tensor([o.key_relax if n is key else 1.0 for n in others])
+        fused = fba_fuse(cur, warped, conf, self.params, relax=relax)
         if (h, w) == tuple(full.shape[-2:]):
             return fused
         return full + upscale((fused - cur)[None], tuple(full.shape[-2:]))[0]

@@ -203,9 +203,10 @@ def merge_blocks(spec: torch.Tensor, w: torch.Tensor, g: torch.Tensor, floor: to
     return torch.fft.irfft2(acc, s=(block, block))[None]
 
 
-def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
+def pixel_gate(diff: torch.Tensor, sigma: float, tol: float | torch.Tensor) -> torch.Tensor:
     """``K×C×H×W`` differences → ``K×1×H×W`` in [0, 1]: 1 where their Gaussian low-pass (σ px, RMS over
-    colours) is small, ½ at ``tol``. Blur moves detail but keeps local means; a displaced subject does not."""
+    colours) is small, ½ at ``tol`` (a number, or one per copy shaped ``K×1×1×1``). Blur moves detail
+    but keeps local means; a displaced subject does not."""
     r = max(1, int(3 * sigma + 0.5))
     x = torch.arange(-r, r + 1, dtype=diff.dtype, device=diff.device)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
@@ -224,6 +225,7 @@ def fba_fuse(
     params: FBAParams | None = None,
     block: int | None = None,
     return_gate: bool = False,
+    relax: torch.Tensor | None = None,
 ):
     """Fuse registered neighbours into the current frame, per block and per frequency.
 
@@ -233,6 +235,10 @@ def fba_fuse(
         confidence: ``K×1×H×W`` in [0, 1]: how far each neighbour's pixel can be trusted.
         params: :class:`FBAParams` (``block`` overrides its block size).
         return_gate: also return the per-block gates ``K×L``.
+        relax: ``K`` factors (≥ 1) on ``gate_tol`` and ``pixel_tol`` per neighbour: a copy whose
+            registration is known to be the camera's (a homography refined by ECC, static scene
+            only) may differ more in its low frequencies, which a long blur of the current frame
+            changes too.
 
     Returns:
         ``3×H×W`` fused frame (and the gates when asked).
@@ -248,8 +254,9 @@ def fba_fuse(
     cur = current.float()[None]
     nb = neighbours.float()
     conf = confidence.float().clamp(0, 1)
+    rx = torch.ones(k) if relax is None else relax.float().reshape(k)
     if p.pixel_tol > 0:
-        conf = conf * pixel_gate(nb - cur, p.pixel_sigma, p.pixel_tol)
+        conf = conf * pixel_gate(nb - cur, p.pixel_sigma, p.pixel_tol * rx.view(k, 1, 1, 1))
     nb = conf * nb + (1 - conf) * cur  # untrusted pixels: the current frame's
     stack = torch.cat([cur, nb])  # (K+1)×3×H×W
     blocks, geo = to_blocks(stack, p.block)  # (K+1)×3×L×B×B
@@ -270,7 +277,7 @@ def fba_fuse(
     ac = low[:1] - low[:1, ..., :1, :1] / win[0, 0] * win_low
     contrast = ((ac.real**2 + ac.imag**2) * lp).sum((-2, -1)).sum(1)  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
-    gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
+    gate = torch.exp(-math.log(2) * (rel / (p.gate_tol * rx.view(k, 1))) ** 2)  # 1 at agreement, ½ at gate_tol
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
     power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # (K+1)×L×B×(B/2+1); a block sum needs no smoothing

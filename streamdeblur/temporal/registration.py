@@ -78,7 +78,11 @@ def fit_homography(flow: np.ndarray, step: int = 6) -> np.ndarray | None:
 
 
 def register_pair(
-    grey_t: np.ndarray, grey_n: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, return_moving: bool = False
+    grey_t: np.ndarray,
+    grey_n: np.ndarray,
+    preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    return_moving: bool = False,
+    moving_tol: float = 1.0,
 ):
     """Flow from frame t to frame n (``H×W×2`` float32, at the grey images' scale).
 
@@ -88,6 +92,8 @@ def register_pair(
         preset: DIS preset.
         return_moving: also return where the flow is not the homography's (``H×W`` float32 in
             [0, 1]: 1 on moving subjects and parallax; all 1 when no homography fits).
+        moving_tol: scales how far (0.75 px, clearly at 2 px) DIS may stray from the homography
+            before a pixel counts as moving; DIS strays further between a sharp and a long-blurred frame.
 
     Returns:
         ``flow`` such that ``grey_t(x) ≈ grey_n(x + flow(x))``: the homography's field where DIS
@@ -100,10 +106,53 @@ def register_pair(
     hflow = homography_flow(h, flow.shape[:2])
     resid = np.linalg.norm(flow - hflow, axis=-1)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
-    m = np.clip((resid - 0.75) / 1.25, 0, 1)
+    m = np.clip((resid - 0.75 * moving_tol) / (1.25 * moving_tol), 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
     out = (hflow + m[..., None] * (flow - hflow)).astype(np.float32)
     return (out, m.astype(np.float32, copy=False)) if return_moving else out
+
+
+def refine_homography(
+    grey_t: np.ndarray, grey_n: np.ndarray, flow: np.ndarray, moving: np.ndarray, iterations: int = 30
+) -> tuple[np.ndarray, bool]:
+    """Sharpen a registration's camera part with ECC (Evangelidis & Psarakis 2008) on larger grey images.
+
+    DIS on small images places a far frame within a few tenths of a pixel; a sharp frame registered
+    to the current one a fraction of a pixel off loses exactly the detail it was fetched for. ECC
+    maximises the correlation of the two images over a homography (``cv2.findTransformECC``, started
+    from the homography fitted to ``flow`` where it is the camera's), and uses every pixel.
+
+    Args:
+        grey_t: current frame, uint8, any size (typically larger than the flow's).
+        grey_n: the other frame, same size.
+        flow: ``h×w×2`` flow from t to n at its own (smaller) scale.
+        moving: ``h×w`` in [0, 1], where ``flow`` is not the camera's (kept as it is there).
+        iterations: ECC's iteration cap.
+
+    Returns:
+        ``(flow', refined)``: the flow at ``flow``'s scale, the refined homography's field where the
+        scene is static; ``refined`` is False (and ``flow`` returned) when no homography fits or
+        ECC does not converge.
+    """
+    hh, ww = flow.shape[:2]
+    static = flow.copy()
+    static[moving > 0.5] = np.nan
+    h0 = fit_homography(np.nan_to_num(static, nan=1e6))
+    if h0 is None:
+        return flow, False
+    s = grey_t.shape[1] / ww  # flow scale -> ECC scale
+    up, down = np.diag([s, s, 1.0]), np.diag([1 / s, 1 / s, 1.0])
+    init = (up @ h0 @ down).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-4)
+    # the static scene only: a walking person would pull the camera's homography towards its own motion
+    mask = cv2.resize((moving < 0.5).astype(np.uint8), grey_t.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    try:
+        _, h1 = cv2.findTransformECC(grey_t, grey_n, init, cv2.MOTION_HOMOGRAPHY, crit, mask, 3)
+    except cv2.error:  # no convergence (flat or too different images)
+        return flow, False
+    hflow = homography_flow(down @ h1.astype(np.float64) @ up, (hh, ww))
+    m = moving[..., None]
+    return (hflow * (1 - m) + flow * m).astype(np.float32), True
 
 
 def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -> np.ndarray:
@@ -125,8 +174,15 @@ def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -
     err = np.linalg.norm(flow_tn + back, axis=-1)
     scale = tol + 0.05 * (np.linalg.norm(flow_tn, axis=-1))  # large motions get a little more slack
     conf = np.clip(1.5 - err / scale * 1.5, 0, 1)
-    inside = (mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)
-    return (conf * inside).astype(np.float32)
+    return (conf * inside(flow_tn)).astype(np.float32)
+
+
+def inside(flow_tn: np.ndarray) -> np.ndarray:
+    """1 where ``x + flow_tn(x)`` lands inside the other frame, 0 where it leaves it (``H×W`` float32)."""
+    hh, ww = flow_tn.shape[:2]
+    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
+    mx, my = xx + flow_tn[..., 0], yy + flow_tn[..., 1]
+    return ((mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)).astype(np.float32)
 
 
 def warp(images: torch.Tensor, flow: torch.Tensor, mode: str = "bicubic") -> torch.Tensor:
