@@ -12,7 +12,12 @@ sharpness score over the last ``memory`` frames, a few candidates held at the fu
 fuses it like a neighbour: in a burst of shake the frames around are as blurred as the current one,
 the detail is in the last sharp frame. It is registered straight to the current frame (no chain of
 warps) and only its static scene is trusted: where the flow is not the camera's, a subject may have
-turned or changed since.
+turned or changed since. Two options make the most of it: ``key_width`` places it by ECC on larger
+grey images (DIS on small ones leaves it a few tenths of a pixel off, and a sharp frame a fraction
+of a pixel off loses the detail it was fetched for), ``key_match`` lets the gates compare it blurred
+as the current frame is (:mod:`streamdeblur.temporal.blur_match`): under a long blur a sharp copy's
+low frequencies differ from the frame's as a misplaced copy's would, and plain gates keep it out of
+exactly the frames that need it.
 
 Live sources get a causal window (R past frames, none in the future): see
 :mod:`streamdeblur.stages.window`. Every frame it returns carries the side output ``fused``, which a
@@ -32,8 +37,9 @@ import torch
 from torch.nn import functional as F
 
 from ..compute.scale import downscale, upscale, work_size
+from ..temporal.blur_match import match_blur
 from ..temporal.fba import FBAParams, fba_fuse
-from ..temporal.registration import fb_consistency, inside, refine_homography, register_pair, small_grey, upsample_flow, warp
+from ..temporal.registration import fb_consistency, refine_homography, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
 from .window import WindowedStage, WindowItem
 
@@ -85,19 +91,20 @@ class TemporalFusion(WindowedStage):
         #: wide (:func:`~streamdeblur.temporal.registration.refine_homography`): its detail is what it
         #: is fetched for, and DIS on ``flow_width`` images places it a few tenths of a pixel off. 0: off
         key_width: int = 0
-        #: the memory's frame may differ this many times more from the current one than a neighbour
-        #: (``gate_tol`` and ``pixel_tol`` multiplied): registered by a homography on the static scene,
-        #: what differs in its low frequencies is mostly the current frame's long blur, which the
-        #: gates would otherwise take for misregistration in exactly the frames that need the memory
-        key_relax: float = 1.0
-        #: forward–backward check of the memory's registration (a second flow); off: the homography's
-        #: static scene is trusted where it lands inside the frame (one flow less per frame)
-        key_check: bool = True
+        #: the gates compare the memory's frame blurred as the current frame is (one linear motion blur
+        #: fitted per frame, :mod:`streamdeblur.temporal.blur_match`), not the sharp frame itself: under
+        #: a long blur they would take the sharp frame for a misplaced one; a moved subject still differs.
+        #: A frame no blurrier than the memory's (the fitted blur: none) is not fused with it at all
+        key_match: bool = False
+        #: with ``key_match``: the memory's frame is fused only into frames whose fitted blur is at least
+        #: this long (pixels of the frame): a nearly sharp frame has little to gain from it and a sharp
+        #: block a fraction of a pixel off to lose
+        key_min_blur: float = 0.0
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
-        if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16 or o.key_relax < 1 or o.key_width < 0:
-            raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16, key_relax ≥ 1, key_width ≥ 0")
+        if o.radius < 0 or o.block < 8 or o.block % 2 or o.flow_width < 16 or o.key_width < 0:
+            raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16, key_width ≥ 0")
         if not 0 < o.scale <= 1 or o.max_width < 0:
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
         self._said: set[tuple[int, int]] = set()
@@ -147,11 +154,11 @@ class TemporalFusion(WindowedStage):
     def _flow(self, a: WindowItem, b: WindowItem) -> np.ndarray:
         return self._registration(a, b)[0]
 
-    def _registration(self, a: WindowItem, b: WindowItem, moving_tol: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def _registration(self, a: WindowItem, b: WindowItem) -> tuple[np.ndarray, np.ndarray]:
         """Flow from ``a`` to ``b`` and where it is not the camera's (moving subjects), cached per pair."""
         key = (a.frame.index, b.frame.index)
         if key not in self.flows:
-            self.flows[key] = register_pair(self._grey(a), self._grey(b), return_moving=True, moving_tol=moving_tol)
+            self.flows[key] = register_pair(self._grey(a), self._grey(b), return_moving=True)
         return self.flows[key]
 
     def scale_for(self, height: int, width: int) -> float:
@@ -218,12 +225,8 @@ class TemporalFusion(WindowedStage):
         flows, confs = [], []
         o = self.options
         for n in others:
-            relax = o.key_relax if n is key else 1.0
-            f_cn, moving = self._registration(centre, n, relax)
-            if n is key and not o.key_check:
-                conf = inside(f_cn)
-            else:
-                conf = fb_consistency(f_cn, self._flow(n, centre), o.fb_tol * relax)
+            f_cn, moving = self._registration(centre, n)
+            conf = fb_consistency(f_cn, self._flow(n, centre), o.fb_tol)
             if n is key:  # a frame from further back: the static scene only (a subject turns, deforms)
                 conf = conf * (1 - moving)
                 if o.key_width:
@@ -234,8 +237,17 @@ class TemporalFusion(WindowedStage):
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
         warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
-        relax = torch.tensor([o.key_relax if n is key else 1.0 for n in others])
-        fused = fba_fuse(cur, warped, conf, self.params, relax=relax)
+        compare = None
+        if key is not None and o.key_match:  # the key is the last copy
+            matched, length = match_blur(cur, warped[-1], conf[-1])
+            if length > 0 and length >= o.key_min_blur:
+                compare = warped.clone()
+                compare[-1] = matched
+            else:  # the frame is as sharp as the memory's: nothing to fetch, only a misplacement to risk
+                warped, conf = warped[:-1], conf[:-1]
+                if not len(warped):
+                    return full
+        fused = fba_fuse(cur, warped, conf, self.params, compare=compare)
         if (h, w) == tuple(full.shape[-2:]):
             return fused
         return full + upscale((fused - cur)[None], tuple(full.shape[-2:]))[0]

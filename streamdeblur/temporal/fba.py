@@ -203,10 +203,9 @@ def merge_blocks(spec: torch.Tensor, w: torch.Tensor, g: torch.Tensor, floor: to
     return torch.fft.irfft2(acc, s=(block, block))[None]
 
 
-def pixel_gate(diff: torch.Tensor, sigma: float, tol: float | torch.Tensor) -> torch.Tensor:
+def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
     """``K×C×H×W`` differences → ``K×1×H×W`` in [0, 1]: 1 where their Gaussian low-pass (σ px, RMS over
-    colours) is small, ½ at ``tol`` (a number, or one per copy shaped ``K×1×1×1``). Blur moves detail
-    but keeps local means; a displaced subject does not."""
+    colours) is small, ½ at ``tol``. Blur moves detail but keeps local means; a displaced subject does not."""
     r = max(1, int(3 * sigma + 0.5))
     x = torch.arange(-r, r + 1, dtype=diff.dtype, device=diff.device)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
@@ -225,7 +224,7 @@ def fba_fuse(
     params: FBAParams | None = None,
     block: int | None = None,
     return_gate: bool = False,
-    relax: torch.Tensor | None = None,
+    compare: torch.Tensor | None = None,
 ):
     """Fuse registered neighbours into the current frame, per block and per frequency.
 
@@ -235,10 +234,10 @@ def fba_fuse(
         confidence: ``K×1×H×W`` in [0, 1]: how far each neighbour's pixel can be trusted.
         params: :class:`FBAParams` (``block`` overrides its block size).
         return_gate: also return the per-block gates ``K×L``.
-        relax: ``K`` factors (≥ 1) on ``gate_tol`` and ``pixel_tol`` per neighbour: a copy whose
-            registration is known to be the camera's (a homography refined by ECC, static scene
-            only) may differ more in its low frequencies, which a long blur of the current frame
-            changes too.
+        compare: ``K×3×H×W``: what the gates compare with the current frame instead of the
+            neighbours themselves (e.g. each neighbour blurred as the current frame is: a sharp
+            copy then agrees with a blurred frame of the same scene, and a moved subject still
+            does not); the fusion takes the neighbours.
 
     Returns:
         ``3×H×W`` fused frame (and the gates when asked).
@@ -254,18 +253,24 @@ def fba_fuse(
     cur = current.float()[None]
     nb = neighbours.float()
     conf = confidence.float().clamp(0, 1)
-    rx = torch.ones(k) if relax is None else relax.float().reshape(k)
+    if compare is not None and compare.shape != neighbours.shape:
+        raise ValueError(f"fba_fuse: compare must be shaped as the neighbours, got {tuple(compare.shape)}")
+    cmp = nb if compare is None else compare.float()
     if p.pixel_tol > 0:
-        conf = conf * pixel_gate(nb - cur, p.pixel_sigma, p.pixel_tol * rx.view(k, 1, 1, 1))
+        conf = conf * pixel_gate(cmp - cur, p.pixel_sigma, p.pixel_tol)
     nb = conf * nb + (1 - conf) * cur  # untrusted pixels: the current frame's
     stack = torch.cat([cur, nb])  # (K+1)×3×H×W
     blocks, geo = to_blocks(stack, p.block)  # (K+1)×3×L×B×B
     spec = torch.fft.rfft2(blocks)  # (K+1)×3×L×B×(B/2+1)
+    if compare is None:
+        gspec = spec
+    else:  # the gate's view of the neighbours (same pixels replaced)
+        gspec = torch.cat([spec[:1], torch.fft.rfft2(to_blocks(conf * cmp + (1 - conf) * cur, p.block)[0])])
     r2 = _freq_grid(p.block, spec.device)
     # gate: low-pass difference energy against the current block, relative to its low-pass contrast;
     # only the low bins matter (the Gaussian is negligible past 3σ), so only those are computed
     c = min(p.block // 2, int(3 * p.gate_cut) + 1)
-    low = torch.cat([spec[..., :c, :c], spec[..., -c + 1 :, :c]], dim=-2) if c > 1 else spec[..., :1, :1]
+    low = torch.cat([gspec[..., :c, :c], gspec[..., -c + 1 :, :c]], dim=-2) if c > 1 else gspec[..., :1, :1]
     r2_low = torch.cat([r2[:c, :c], r2[-c + 1 :, :c]], dim=0) if c > 1 else r2[:1, :1]
     lp = torch.exp(-r2_low / (2 * p.gate_cut**2))
     npx = float(p.block * p.block)
@@ -277,7 +282,7 @@ def fba_fuse(
     ac = low[:1] - low[:1, ..., :1, :1] / win[0, 0] * win_low
     contrast = ((ac.real**2 + ac.imag**2) * lp).sum((-2, -1)).sum(1)  # 1×L
     rel = diff / (contrast + p.gate_floor * npx * npx * 3)
-    gate = torch.exp(-math.log(2) * (rel / (p.gate_tol * rx.view(k, 1))) ** 2)  # 1 at agreement, ½ at gate_tol
+    gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
     power = _smooth_freq(power.mean(1), p.sigma if p.p > 0 else 0.0)  # (K+1)×L×B×(B/2+1); a block sum needs no smoothing

@@ -82,7 +82,6 @@ def register_pair(
     grey_n: np.ndarray,
     preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     return_moving: bool = False,
-    moving_tol: float = 1.0,
 ):
     """Flow from frame t to frame n (``H×W×2`` float32, at the grey images' scale).
 
@@ -92,8 +91,6 @@ def register_pair(
         preset: DIS preset.
         return_moving: also return where the flow is not the homography's (``H×W`` float32 in
             [0, 1]: 1 on moving subjects and parallax; all 1 when no homography fits).
-        moving_tol: scales how far (0.75 px, clearly at 2 px) DIS may stray from the homography
-            before a pixel counts as moving; DIS strays further between a sharp and a long-blurred frame.
 
     Returns:
         ``flow`` such that ``grey_t(x) ≈ grey_n(x + flow(x))``: the homography's field where DIS
@@ -106,7 +103,7 @@ def register_pair(
     hflow = homography_flow(h, flow.shape[:2])
     resid = np.linalg.norm(flow - hflow, axis=-1)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
-    m = np.clip((resid - 0.75 * moving_tol) / (1.25 * moving_tol), 0, 1)
+    m = np.clip((resid - 0.75) / 1.25, 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
     out = (hflow + m[..., None] * (flow - hflow)).astype(np.float32)
     return (out, m.astype(np.float32, copy=False)) if return_moving else out
