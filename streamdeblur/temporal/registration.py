@@ -78,10 +78,7 @@ def fit_homography(flow: np.ndarray, step: int = 6) -> np.ndarray | None:
 
 
 def register_pair(
-    grey_t: np.ndarray,
-    grey_n: np.ndarray,
-    preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-    return_moving: bool = False,
+    grey_t: np.ndarray, grey_n: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, return_moving: bool = False
 ):
     """Flow from frame t to frame n (``H×W×2`` float32, at the grey images' scale).
 
@@ -133,8 +130,8 @@ def refine_homography(
     """
     hh, ww = flow.shape[:2]
     static = flow.copy()
-    static[moving > 0.5] = np.nan
-    h0 = fit_homography(np.nan_to_num(static, nan=1e6))
+    static[moving > 0.5] = 1e6  # moving subjects: outliers to RANSAC
+    h0 = fit_homography(static)
     if h0 is None:
         return flow, False
     s = grey_t.shape[1] / ww  # flow scale -> ECC scale
@@ -171,15 +168,8 @@ def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -
     err = np.linalg.norm(flow_tn + back, axis=-1)
     scale = tol + 0.05 * (np.linalg.norm(flow_tn, axis=-1))  # large motions get a little more slack
     conf = np.clip(1.5 - err / scale * 1.5, 0, 1)
-    return (conf * inside(flow_tn)).astype(np.float32)
-
-
-def inside(flow_tn: np.ndarray) -> np.ndarray:
-    """1 where ``x + flow_tn(x)`` lands inside the other frame, 0 where it leaves it (``H×W`` float32)."""
-    hh, ww = flow_tn.shape[:2]
-    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
-    mx, my = xx + flow_tn[..., 0], yy + flow_tn[..., 1]
-    return ((mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)).astype(np.float32)
+    inside = (mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)
+    return (conf * inside).astype(np.float32)
 
 
 def warp(images: torch.Tensor, flow: torch.Tensor, mode: str = "bicubic") -> torch.Tensor:
