@@ -63,12 +63,18 @@ def homography_flow(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return (pts[..., :2] / z - np.stack([xx, yy], -1)).astype(np.float32)
 
 
-def fit_homography(flow: np.ndarray, step: int = 6) -> np.ndarray | None:
-    """Robust homography (RANSAC, 1 px) from a flow field sampled every ``step`` pixels; None if it fails."""
+def fit_homography(flow: np.ndarray, step: int = 6, exclude: np.ndarray | None = None) -> np.ndarray | None:
+    """Robust homography (RANSAC, 1 px) from a flow field sampled every ``step`` pixels; None if it fails.
+
+    ``exclude`` (``H×W``, optional): points where it is above ½ are left out of the fit (moving subjects).
+    """
     hh, ww = flow.shape[:2]
-    yy, xx = np.mgrid[step // 2 : hh : step, step // 2 : ww : step].astype(np.float32)
-    src = np.stack([xx.ravel(), yy.ravel()], -1)
-    dst = src + flow[yy.astype(int), xx.astype(int)].reshape(-1, 2)
+    yy, xx = np.mgrid[step // 2 : hh : step, step // 2 : ww : step]
+    if exclude is not None:
+        keep = exclude[yy, xx] <= 0.5
+        yy, xx = yy[keep], xx[keep]
+    src = np.stack([xx.ravel(), yy.ravel()], -1).astype(np.float32)
+    dst = src + flow[yy, xx].reshape(-1, 2)
     if len(src) < 8:
         return None
     h, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 1.0, maxIters=500, confidence=0.995)
@@ -129,9 +135,9 @@ def refine_homography(
         ECC does not converge.
     """
     hh, ww = flow.shape[:2]
-    static = flow.copy()
-    static[moving > 0.5] = 1e6  # moving subjects: outliers to RANSAC
-    h0 = fit_homography(static)
+    # moving subjects are left out of the fit (not given a placeholder flow: a constant placeholder is
+    # itself a translation, and RANSAC took it for the camera where more than half the frame "moved")
+    h0 = fit_homography(flow, exclude=moving)
     if h0 is None:
         return flow, False
     s = grey_t.shape[1] / ww  # flow scale -> ECC scale
