@@ -37,7 +37,7 @@ import torch
 from torch.nn import functional as F
 
 from ..compute.scale import downscale, upscale, work_size
-from ..temporal.blur_match import match_blur
+from ..temporal.blur_match import blur_like, fit_blur
 from ..temporal.fba import FBAParams, fba_fuse
 from ..temporal.registration import fb_consistency, refine_homography, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
@@ -229,7 +229,7 @@ class TemporalFusion(WindowedStage):
             conf = fb_consistency(f_cn, self._flow(n, centre), o.fb_tol)
             if n is key:  # a frame from further back: the static scene only (a subject turns, deforms)
                 conf = conf * (1 - moving)
-                if o.key_width:
+                if o.key_width and not o.key_match:
                     f_cn, _ = refine_homography(self._key_grey(centre), self._key_grey(n), f_cn, moving)
             flows.append(upsample_flow(f_cn, (h, w)))
             confs.append(torch.from_numpy(conf))
@@ -239,10 +239,16 @@ class TemporalFusion(WindowedStage):
         warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
         compare = None
         if key is not None and o.key_match:  # the key is the last copy
-            matched, length = match_blur(cur, warped[-1], conf[-1])
+            # the blur is fitted on small greys, where DIS's placement is as good as ECC's: a frame
+            # that will not take the memory costs no ECC
+            length, angle = fit_blur(cur, warped[-1], conf[-1])
             if length > 0 and length >= o.key_min_blur:
+                if o.key_width:
+                    f_cn, moving = self._registration(centre, key)
+                    f_cn, _ = refine_homography(self._key_grey(centre), self._key_grey(key), f_cn, moving)
+                    warped[-1] = warp(self._work_image(key, size)[None], upsample_flow(f_cn, (h, w))[None].to(cur.device))[0]
                 compare = warped.clone()
-                compare[-1] = matched
+                compare[-1] = blur_like(warped[-1:], length, angle)[0]
             else:  # the frame is as sharp as the memory's: nothing to fetch, only a misplacement to risk
                 warped, conf = warped[:-1], conf[:-1]
                 if not len(warped):

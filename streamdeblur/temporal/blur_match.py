@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -32,10 +33,16 @@ LENGTHS = (0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 11.0, 15.0)
 ANGLES = 8
 
 
+@functools.lru_cache(maxsize=256)
 def line_kernel(length: float, angle: float) -> np.ndarray:
-    """A normalised straight motion-blur kernel ``length`` px long at ``angle`` radians (odd size; δ for 0)."""
+    """A normalised straight motion-blur kernel ``length`` px long at ``angle`` radians (odd size; δ for 0).
+
+    Cached (the fit tries the same bank every frame): the array is read-only.
+    """
     if length < 0.5:
-        return np.ones((1, 1), np.float32)
+        k = np.ones((1, 1), np.float32)
+        k.flags.writeable = False
+        return k
     r = int(math.ceil(length / 2)) + 1
     k = np.zeros((2 * r + 1, 2 * r + 1), np.float32)
     n = max(2, int(math.ceil(length * 3)))
@@ -47,7 +54,9 @@ def line_kernel(length: float, angle: float) -> np.ndarray:
         k[y0, x0 + 1] += fx * (1 - fy)
         k[y0 + 1, x0] += (1 - fx) * fy
         k[y0 + 1, x0 + 1] += fx * fy
-    return k / k.sum()
+    k /= k.sum()
+    k.flags.writeable = False
+    return k
 
 
 def fit_motion_blur(target: np.ndarray, source: np.ndarray, weight: np.ndarray | None = None) -> tuple[float, float]:
@@ -88,25 +97,26 @@ def blur_like(images: torch.Tensor, length: float, angle: float) -> torch.Tensor
         hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
         out = np.stack([cv2.filter2D(x, -1, kern, borderType=cv2.BORDER_REFLECT_101) for x in hwc])
         return torch.from_numpy(out).permute(0, 3, 1, 2).reshape(images.shape)
-    k = torch.from_numpy(kern).to(images)
+    k = torch.tensor(kern).to(images)
     c = images.shape[1]
     r = k.shape[0] // 2
     x = F.pad(images, (r, r, r, r), mode="reflect" if min(images.shape[-2:]) > r else "replicate")
     return F.conv2d(x, k.expand(c, 1, -1, -1), groups=c)
 
 
-def match_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, width: int = 160) -> tuple[torch.Tensor, float]:
-    """``copy`` (``3×H×W``, registered onto ``current``) blurred as ``current`` is; fitted on ``width``-px greys.
+def fit_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, width: int = 160) -> tuple[float, float]:
+    """The linear motion blur that makes ``copy`` (registered onto ``current``) look like ``current``.
 
     Args:
         current: ``3×H×W`` in [0, 1].
         copy: ``3×H×W``, the registered sharp copy.
         weight: ``1×H×W`` in [0, 1], where the copy is trusted (static scene, inside the frame).
-        width: width of the grey images the blur is fitted on.
+        width: width of the grey images the blur is fitted on (a placement a fraction of a pixel off
+            at full size does not change the fit there).
 
     Returns:
-        ``(matched, length)``: ``3×H×W``, and the fitted blur's length in pixels of ``current``
-        (0 when ``current`` is no blurrier than the copy, as far as ``width``-px images tell).
+        ``(length, angle)``: the length in pixels of ``current`` (0 when ``current`` is no blurrier
+        than the copy, as far as ``width``-px images tell) and the direction in radians.
     """
     h, w = current.shape[-2:]
     s = min(1.0, width / w)
@@ -116,4 +126,14 @@ def match_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, 
     small = F.interpolate(pair, size=size, mode="area") if s < 1 else pair
     wt = F.interpolate(weight.float()[None], size=size, mode="area")[0, 0] if s < 1 else weight.float()[0]
     length, angle = fit_motion_blur(small[0, 0].numpy(), small[1, 0].numpy(), wt.numpy())
-    return blur_like(copy.float()[None], length / s, angle)[0], length / s
+    return length / s, angle
+
+
+def match_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, width: int = 160) -> tuple[torch.Tensor, float]:
+    """``copy`` (``3×H×W``, registered onto ``current``) blurred as ``current`` is (:func:`fit_blur`).
+
+    Returns:
+        ``(matched, length)``: ``3×H×W``, and the fitted blur's length in pixels of ``current``.
+    """
+    length, angle = fit_blur(current, copy, weight, width)
+    return blur_like(copy.float()[None], length, angle)[0], length
