@@ -100,6 +100,11 @@ class TemporalFusion(WindowedStage):
         #: this long (pixels of the frame): a nearly sharp frame has little to gain from it and a sharp
         #: block a fraction of a pixel off to lose
         key_min_blur: float = 0.0
+        #: with ``scale``/``max_width`` below full size: blocks and pixels are still chosen on the small
+        #: images, but the chosen copies are blended at full resolution (each warped at full size, with
+        #: the small fusion's per-pixel weights upscaled), so a sharp copy brings its own fine detail
+        #: rather than an upscaled correction. Block mode without ``merge`` only (``p`` 0, ``merge`` 0)
+        full_detail: bool = False
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
@@ -107,6 +112,8 @@ class TemporalFusion(WindowedStage):
             raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16, key_width ≥ 0")
         if not 0 < o.scale <= 1 or o.max_width < 0:
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
+        if o.full_detail and (o.p != 0 or o.merge > 0):
+            raise ValueError("temporal_fusion: full_detail needs block mode (p: 0) without merge")
         self._said: set[tuple[int, int]] = set()
         self.window = (o.radius, 0 if o.causal else o.radius)  # the ring: neighbours only
         # the fusion knobs are the options of the same names
@@ -196,8 +203,8 @@ class TemporalFusion(WindowedStage):
         value = math.log(sharp + 1e-6) + MEMORY_AGE * i
         while self.keys and self.keys[-1][0] <= value:
             self.keys.pop()
-        # held in half precision (finer than 8-bit video), at the fusion's size
-        pixels = self._work_image(item, size).half()
+        # held in half precision (finer than 8-bit video), at the fusion's size (full_detail: full size)
+        pixels = (item.image.float() if self.options.full_detail else self._work_image(item, size)).half()
         cache = {"grey": grey}
         if self.options.key_width:
             cache["grey_key"] = self._key_grey(item)
@@ -222,7 +229,7 @@ class TemporalFusion(WindowedStage):
             return full
         cur = self._work_image(centre, size)
         h, w = cur.shape[-2:]
-        flows, confs = [], []
+        flows, confs = [], []  # flows at the flow's scale (numpy), confidences at the fusion's size
         o = self.options
         for n in others:
             f_cn, moving = self._registration(centre, n)
@@ -231,9 +238,9 @@ class TemporalFusion(WindowedStage):
                 conf = conf * (1 - moving)
                 if o.key_width and not o.key_match:
                     f_cn, _ = refine_homography(self._key_grey(centre), self._key_grey(n), f_cn, moving)
-            flows.append(upsample_flow(f_cn, (h, w)))
+            flows.append(f_cn)
             confs.append(torch.from_numpy(conf))
-        flow = torch.stack(flows).to(cur.device)
+        flow = torch.stack([upsample_flow(f, (h, w)) for f in flows]).to(cur.device)
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
         warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
@@ -245,16 +252,23 @@ class TemporalFusion(WindowedStage):
             if length > 0 and length >= o.key_min_blur:
                 if o.key_width:
                     f_cn, moving = self._registration(centre, key)
-                    f_cn, _ = refine_homography(self._key_grey(centre), self._key_grey(key), f_cn, moving)
-                    warped[-1] = warp(self._work_image(key, size)[None], upsample_flow(f_cn, (h, w))[None].to(cur.device))[0]
+                    flows[-1], _ = refine_homography(self._key_grey(centre), self._key_grey(key), f_cn, moving)
+                    warped[-1] = warp(self._work_image(key, size)[None], upsample_flow(flows[-1], (h, w))[None].to(cur.device))[0]
                 compare = warped.clone()
                 compare[-1] = blur_like(warped[-1:], length, angle)[0]
             else:  # the frame is as sharp as the memory's: nothing to fetch, only a misplacement to risk
-                warped, conf = warped[:-1], conf[:-1]
+                warped, conf, others, flows = warped[:-1], conf[:-1], others[:-1], flows[:-1]
                 if not len(warped):
                     return full
+        small = (h, w) != tuple(full.shape[-2:])
+        if small and o.full_detail:
+            _, weights = fba_fuse(cur, warped, conf, self.params, compare=compare, return_weights=True)
+            big = tuple(full.shape[-2:])
+            fl = torch.stack([upsample_flow(f, big) for f in flows]).to(full.device)
+            copies = warp(torch.stack([n.image.float() for n in others]), fl)
+            return full + (upscale(weights, big) * (copies - full)).sum(0)
         fused = fba_fuse(cur, warped, conf, self.params, compare=compare)
-        if (h, w) == tuple(full.shape[-2:]):
+        if not small:
             return fused
         return full + upscale((fused - cur)[None], tuple(full.shape[-2:]))[0]
 
