@@ -206,7 +206,7 @@ class TemporalFusion(WindowedStage):
         # held in half precision (finer than 8-bit video), at the fusion's size (full_detail: full size)
         pixels = (item.image.float() if self.options.full_detail else self._work_image(item, size)).half()
         cache = {"grey": grey}
-        if self.options.key_width:
+        if self.options.key_width and not self.options.full_detail:  # later, the proxy is too small for it
             cache["grey_key"] = self._key_grey(item)
         proxy = WindowItem(item.frame, pixels, pixels[:, :1, :1], cache=cache)
         self.keys.append((value, proxy))
