@@ -17,7 +17,10 @@ grey images (DIS on small ones leaves it a few tenths of a pixel off, and a shar
 of a pixel off loses the detail it was fetched for), ``key_match`` lets the gates compare it blurred
 as the current frame is (:mod:`streamdeblur.temporal.blur_match`): under a long blur a sharp copy's
 low frequencies differ from the frame's as a misplaced copy's would, and plain gates keep it out of
-exactly the frames that need it.
+exactly the frames that need it. When the fusion runs on smaller images (``max_width``, ``scale``),
+``full_detail`` makes the choice there but blends the chosen copies at full size (the per-pixel
+weights from :func:`~streamdeblur.temporal.fba.fba_fuse` upscaled, each copy warped at full size):
+the memory brings its own fine detail instead of an upscaled correction.
 
 Live sources get a causal window (R past frames, none in the future): see
 :mod:`streamdeblur.stages.window`. Every frame it returns carries the side output ``fused``, which a
@@ -94,7 +97,8 @@ class TemporalFusion(WindowedStage):
         #: the gates compare the memory's frame blurred as the current frame is (one linear motion blur
         #: fitted per frame, :mod:`streamdeblur.temporal.blur_match`), not the sharp frame itself: under
         #: a long blur they would take the sharp frame for a misplaced one; a moved subject still differs.
-        #: A frame no blurrier than the memory's (the fitted blur: none) is not fused with it at all
+        #: A frame no blurrier than the memory's (the fitted blur: none) is not fused with it at all,
+        #: and the memory's frame needs no forward–backward round trip (one flow per frame, not two)
         key_match: bool = False
         #: with ``key_match``: the memory's frame is fused only into frames whose fitted blur is at least
         #: this long (pixels of the frame): a nearly sharp frame has little to gain from it and a sharp
@@ -103,7 +107,8 @@ class TemporalFusion(WindowedStage):
         #: with ``scale``/``max_width`` below full size: blocks and pixels are still chosen on the small
         #: images, but the chosen copies are blended at full resolution (each warped at full size, with
         #: the small fusion's per-pixel weights upscaled), so a sharp copy brings its own fine detail
-        #: rather than an upscaled correction. Block mode without ``merge`` only (``p`` 0, ``merge`` 0)
+        #: rather than an upscaled correction. Block mode without ``merge`` only (``p`` 0, ``merge`` 0).
+        #: The memory's candidates are then held at full size (half precision; a few, ``memory`` at most)
         full_detail: bool = False
 
     def __init__(self, options=None, ctx=None) -> None:
@@ -233,7 +238,10 @@ class TemporalFusion(WindowedStage):
         o = self.options
         for n in others:
             f_cn, moving = self._registration(centre, n)
-            conf = fb_consistency(f_cn, self._flow(n, centre), o.fb_tol)
+            # the memory's frame with key_match: no round trip (a second flow per frame); its static
+            # scene is the homography's, and the blur-matched gates check what it brings
+            back = None if (n is key and o.key_match) else self._flow(n, centre)
+            conf = fb_consistency(f_cn, back, o.fb_tol)
             if n is key:  # a frame from further back: the static scene only (a subject turns, deforms)
                 conf = conf * (1 - moving)
                 if o.key_width and not o.key_match:

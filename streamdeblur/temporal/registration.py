@@ -155,12 +155,12 @@ def refine_homography(
     return (hflow * (1 - m) + flow * m).astype(np.float32), True
 
 
-def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -> np.ndarray:
+def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray | None, tol: float = 1.0) -> np.ndarray:
     """0–1 confidence from the forward–backward check, at the flows' scale (``H×W`` float32).
 
     Args:
         flow_tn: flow from t to n.
-        flow_nt: flow from n to t.
+        flow_nt: flow from n to t (None: no round trip, only where ``x + flow_tn`` stays inside).
         tol: round-trip error (pixels at this scale) where confidence reaches ~0.
 
     Returns:
@@ -170,11 +170,13 @@ def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray, tol: float = 1.0) -
     hh, ww = flow_tn.shape[:2]
     yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
     mx, my = xx + flow_tn[..., 0], yy + flow_tn[..., 1]
+    inside = (mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)
+    if flow_nt is None:
+        return inside.astype(np.float32)
     back = cv2.remap(flow_nt, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     err = np.linalg.norm(flow_tn + back, axis=-1)
     scale = tol + 0.05 * (np.linalg.norm(flow_tn, axis=-1))  # large motions get a little more slack
     conf = np.clip(1.5 - err / scale * 1.5, 0, 1)
-    inside = (mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)
     return (conf * inside).astype(np.float32)
 
 
