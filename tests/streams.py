@@ -41,8 +41,16 @@ class MJPEGServer:
     server goes away (streams end, connections are refused).
     """
 
-    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (320, 240), max_seconds: float = 60.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        fps: float = 30.0,
+        size: tuple[int, int] = (320, 240),
+        max_seconds: float = 60.0,
+        port: int = 0,
+        content=None,
+    ) -> None:
         self.fps, self.size, self.max_seconds = fps, size, max_seconds
+        self.content = content or stamp  #: ``content(seq, w, h)`` → RGB uint8 frame
         self.current = -1
         self.sent_at: dict[int, float] = {}  #: seq → monotonic time it was published
         self.started = time.monotonic()
@@ -59,7 +67,7 @@ class MJPEGServer:
         seq = 0
         t0 = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
-            ok, buf = cv2.imencode(".jpg", stamp(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            ok, buf = cv2.imencode(".jpg", self.content(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
             self.current = seq
             self.sent_at[seq] = time.monotonic()
             self._broadcast.publish(buf.tobytes())

@@ -121,10 +121,11 @@ def fit_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, wi
     h, w = current.shape[-2:]
     s = min(1.0, width / w)
     size = (max(8, round(h * s)), max(8, round(w * s)))
-    lum = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).view(1, 3, 1, 1)
-    pair = (torch.stack([current.float(), copy.float()]) * lum).sum(1, keepdim=True)
+    lum = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32, device=current.device)
+    pair = torch.einsum("nchw,c->nhw", torch.stack([current.float(), copy.float()]), lum)[:, None]
     small = F.interpolate(pair, size=size, mode="area") if s < 1 else pair
     wt = F.interpolate(weight.float()[None], size=size, mode="area")[0, 0] if s < 1 else weight.float()[0]
+    small, wt = small.cpu(), wt.cpu()  # the fit runs in OpenCV on the small images (any device in)
     length, angle = fit_motion_blur(small[0, 0].numpy(), small[1, 0].numpy(), wt.numpy())
     return length / s, angle
 
