@@ -259,8 +259,8 @@ class TemporalFusion(WindowedStage):
             length, angle = fit_blur(cur, warped[-1], conf[-1])
             if length > 0 and length >= o.key_min_blur:
                 if o.key_width:
-                    f_cn, moving = self._registration(centre, key)
-                    flows[-1], _ = refine_homography(self._key_grey(centre), self._key_grey(key), f_cn, moving)
+                    moving = self._registration(centre, key)[1]
+                    flows[-1], _ = refine_homography(self._key_grey(centre), self._key_grey(key), flows[-1], moving)
                     warped[-1] = warp(self._work_image(key, size)[None], upsample_flow(flows[-1], (h, w))[None].to(cur.device))[0]
                 compare = warped.clone()
                 compare[-1] = blur_like(warped[-1:], length, angle)[0]

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .registration import luma
+
 #: blur lengths tried (pixels at the fitting scale) and number of directions over 180°
 LENGTHS = (0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 11.0, 15.0)
 ANGLES = 8
@@ -121,8 +123,7 @@ def fit_blur(current: torch.Tensor, copy: torch.Tensor, weight: torch.Tensor, wi
     h, w = current.shape[-2:]
     s = min(1.0, width / w)
     size = (max(8, round(h * s)), max(8, round(w * s)))
-    lum = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32, device=current.device)
-    pair = torch.einsum("nchw,c->nhw", torch.stack([current.float(), copy.float()]), lum)[:, None]
+    pair = luma(torch.stack([current.float(), copy.float()]))
     small = F.interpolate(pair, size=size, mode="area") if s < 1 else pair
     wt = F.interpolate(weight.float()[None], size=size, mode="area")[0, 0] if s < 1 else weight.float()[0]
     small, wt = small.cpu(), wt.cpu()  # the fit runs in OpenCV on the small images (any device in)

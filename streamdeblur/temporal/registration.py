@@ -29,12 +29,17 @@ import torch
 from torch.nn import functional as F
 
 
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """``N×3×H×W`` RGB → ``N×1×H×W`` luma (BT.601 weights), in one pass (no 3-channel temporary)."""
+    w = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype)
+    return torch.einsum("nchw,c->nhw", images, w)[:, None]
+
+
 def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
     """``N×3×H×W`` in [0, 1] → N uint8 grey images scaled by ``scale`` (area interpolation)."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"small_grey expects N×3×H×W, got {tuple(images.shape)}")
-    w = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype)
-    grey = torch.einsum("nchw,c->nhw", images, w)[:, None]  # one pass, no 3-channel temporary
+    grey = luma(images)
     if scale != 1.0:
         h, wd = images.shape[-2:]
         size = (max(8, round(h * scale)), max(8, round(wd * scale)))
