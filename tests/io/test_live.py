@@ -162,7 +162,7 @@ def test_shipped_webcam_pipeline_sharpens_bursts_and_leaves_sharp_frames(tmp_pat
     yaml.write_text("batch: 1\nstages:\n  - identity\n")
     same = _record(tmp_path, "identity", ["--pipeline", str(yaml)])
     shipped = _record(tmp_path, "webcam", [])
-    assert len(shipped) >= 8
+    assert len(shipped) >= 4  # the frame count depends on the machine's load (13-20 here when idle, 5 under a parallel job)
     seqs = [s for s, _, _ in shipped]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
     chain = np.mean([out - cam for s, cam, out in same if s % 12 < 6])  # what MJPEG → x264 does to a sharp frame
