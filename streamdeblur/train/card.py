@@ -210,6 +210,7 @@ def _gate_section(gate: dict | None) -> str:
         if video and fit.get("video_pipeline", TASK_PIPELINE) != TASK_PIPELINE:
             extra += f" --pipeline {fit['video_pipeline']}"
         extra += " --camera" if fit.get("camera") else ""
+        video += " --steady" if fit.get("steady") else ""
         out = f"runs/gate-{fit['task']}" if not extra else f"runs/gate-{model}"
         cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out {out}{video}{extra}"
         lines.append(

@@ -34,6 +34,7 @@ import torch
 from ..models.gate import HarmGate
 from .dataset import make_eval_set
 from .evaluate import product_stage, through_stage
+from .shake import ShakeConfig
 
 MODELS = {"motion": "deeprftv2-t", "defocus": "fdikp"}
 #: the shipped pipeline whose temporal_fusion stage makes the video frames (motion only)
@@ -46,6 +47,10 @@ HARM_WEIGHT = 2.0
 CAMERA_JPEG_QUALITY = 92
 #: (kind, no_blur, crops per training photo, seed)
 TRAIN_SETS = [("blur", False, 6, 7001), ("noblur", True, 4, 7002)]
+#: a steady hand (``steady``): blur paths of 0.5–3 px in the shakiest moments, well under 1 px between
+#: them; the sensor noise and H.264 crf range of the shaky clips. What most of a video a user runs
+#: through the tool looks like, and where the model must be the identity.
+STEADY_SHAKE = ShakeConfig(burst_px=(0.5, 3.0))
 
 
 def camera_frames(frames: torch.Tensor, quality: int = CAMERA_JPEG_QUALITY) -> torch.Tensor:
@@ -119,6 +124,7 @@ def video_outputs(
     model: str | None = None,
     pipeline: str = TASK_PIPELINE,
     camera: bool = False,
+    steady: bool = False,
 ) -> dict:
     """Frames as the model stage sees them in a video pipeline: training-split photographs
     under simulated hand shake (the dev-set renderer, :mod:`~streamdeblur.train.devset`: 6 still
@@ -130,9 +136,13 @@ def video_outputs(
     added under ``camera`` (the do-no-harm case of a live stage: a steady camera, 42 dB against the
     scene).
 
+    With ``steady``, as many clips again of other training photographs filmed by a steady hand
+    (:data:`STEADY_SHAKE`: nearly sharp, with the shaky clips' noise and compression), fused the same
+    way, are added under ``steady`` (the do-no-harm case of a video pipeline).
+
     Returns:
         ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``; with
-        ``camera`` also ``camera``: ``{"x", "y", "gt"}`` likewise.
+        ``camera`` or ``steady`` also ``camera`` / ``steady``: ``{"x", "y", "gt"}`` likewise.
     """
     if cache.exists():
         return torch.load(cache, weights_only=True)
@@ -157,6 +167,11 @@ def video_outputs(
             cam_gt.append(gt[::2])  # every other frame: a steady camera repeats itself
             cam_x.append(camera_frames(cam_gt[-1]))
     res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
+    if steady:
+        picks = np.random.default_rng(98).permutation(len(photos))[:clips]
+        res["steady"] = steady_outputs(
+            [photos[i] for i in picks], cache.parent / "steady_clips", stage, pipeline, frames=40, seed=5200, log=log
+        )
     if camera:
         xc = torch.cat(cam_x)
         yc = (through_stage(stage, xc.float() / 255) * 255).round().byte()
@@ -164,6 +179,44 @@ def video_outputs(
         log(f"camera: {len(xc)} sharp frames as a camera delivers them, through the model")
     torch.save(res, cache)
     return res
+
+
+def steady_outputs(
+    photos: list, work: Path, stage, pipeline: str = TASK_PIPELINE, frames: int = 40, seed: int = 5200, log=print
+) -> dict:
+    """Clips of ``photos`` filmed by a steady hand (:data:`STEADY_SHAKE`, 320×240), fused by
+    ``pipeline``'s ``temporal_fusion`` stage, and the frozen model's (``stage``) outputs on them.
+
+    Returns:
+        ``{"x": fused, "y": model output, "gt": sharp}``, uint8 ``N×3×240×320``.
+    """
+    from .devset import ClipSpec
+    from .fused import fused_frames
+
+    specs = [
+        ClipSpec(f"steady_{seed + i}", "still", str(p), (320, 240), frames, seed + i, shake=STEADY_SHAKE)
+        for i, p in enumerate(photos)
+    ]
+    xs, gts = fused_frames(specs, work, pipeline, log)
+    x = torch.cat(xs)
+    y = (through_stage(stage, x.float() / 255) * 255).round().byte()
+    log(f"steady: {len(x)} fused frames of a steady hand through the model")
+    return {"x": x, "y": y, "gt": torch.cat(gts)}
+
+
+def val_steady(data: Path, cache: Path, model: str, pipeline: str = TASK_PIPELINE, log=print) -> dict:
+    """``val_steady``: 4 steady-hand clips (20 frames) of **validation**-split photographs, fused and
+    through the frozen model (cached in ``cache``), as floats in [0, 1]."""
+    if not cache.exists():
+        from .devset import photos_of_split
+
+        photos = [p for p, _ in photos_of_split(data, "val")]
+        picks = [photos[i] for i in np.random.default_rng(97).permutation(len(photos))[:4]]
+        stage = product_stage(model, "motion", gate=False)
+        res = steady_outputs(picks, cache.parent / "val_steady_clips", stage, pipeline, frames=20, seed=5300, log=log)
+        torch.save(res, cache)
+    d = torch.load(cache, weights_only=True)
+    return {k: v.float() / 255 for k, v in d.items()}
 
 
 def psnr_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -195,6 +248,7 @@ def fit(
     model: str | None = None,
     pipeline: str = TASK_PIPELINE,
     camera: bool = False,
+    steady: bool = False,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
@@ -202,8 +256,14 @@ def fit(
     (:func:`video_outputs`), the input the model stage really gets in ``pipeline``. ``model``: another
     registered model of the task with its default weights (e.g. ``deeprftv2-rt`` for the live pipeline).
     With ``camera`` (and ``video``), a quarter of the steps draw sharp frames as a camera delivers them
-    and the validation adds ``val_camera`` (:func:`camera_frames`).
+    and the validation adds ``val_camera`` (:func:`camera_frames`). With ``steady`` (and ``video``),
+    a quarter of the steps draw fused frames of a steady hand (:func:`steady_outputs`) and the
+    validation adds ``val_steady`` (:func:`val_steady`).
     """
+    if camera and steady:
+        raise ValueError("camera and steady are two pipelines' do-no-harm cases (live and files): fit one of them")
+    if steady and not video:
+        raise ValueError("steady needs video (it is a share of the video steps)")
     model = model or MODELS[task]
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -214,12 +274,15 @@ def fit(
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
-        cache = out / f"cache_video_{task}{'_camera' if camera else ''}.pt"
-        v = video_outputs(task, data, cache, log=log, model=model, pipeline=pipeline, camera=camera)
+        cache = out / f"cache_video_{task}{'_camera' if camera else ''}{'_steady' if steady else ''}.pt"
+        v = video_outputs(task, data, cache, log=log, model=model, pipeline=pipeline, camera=camera, steady=steady)
         pools.append((v["x"], v["y"], v["gt"]))
-        if "camera" in v:  # a live stage: half of the video batches are sharp camera frames
-            pools.append((v["camera"]["x"], v["camera"]["y"], v["camera"]["gt"]))
+        for extra in ("camera", "steady"):  # half of the video batches are the do-no-harm case
+            if extra in v:
+                pools.append((v[extra]["x"], v[extra]["y"], v[extra]["gt"]))
     val = val_outputs(task, data, log, model=model, camera=video and camera)
+    if steady:
+        val["val_steady"] = val_steady(data, out / "cache_val_steady.pt", model, pipeline, log)
     log(f"raw model on validation: {json.dumps(gains(None, val))}")
     gate = HarmGate()
     opt = torch.optim.AdamW(gate.parameters(), lr=1e-3, weight_decay=0.0)
@@ -261,13 +324,14 @@ def fit(
         "weights_sha256": hashlib.sha256(Path(model.partition(":")[2]).read_bytes()).hexdigest() if ":" in model else None,
         "video_pipeline": pipeline if video else None,
         "camera": camera,
+        "steady": steady,
         "steps": steps,
         "batch": batch,
         "crop": crop,
         "seed": seed,
         "train_crops": {k: len(tr[k]["x"]) for k in tr}
         | ({"fused video frames": len(pools[1][0])} if video else {})
-        | ({"sharp camera frames": len(pools[2][0])} if len(pools) > 2 else {}),
+        | ({("steady video frames" if steady else "sharp camera frames"): len(pools[2][0])} if len(pools) > 2 else {}),
         "validation_raw_model": gains(None, val),
         "validation_gated": gains(gate.half().float(), val),
         "curve": curve,
@@ -288,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="another model of the task (its default weights) or MODEL:WEIGHTS; default: the task's model")
     ap.add_argument("--pipeline", default=TASK_PIPELINE, help="whose temporal_fusion makes the --video frames (webcam: causal)")
     ap.add_argument("--camera", action="store_true", help="with --video: also sharp frames as an MJPEG camera delivers them")
+    ap.add_argument("--steady", action="store_true", help="with --video: also fused frames of a steady hand (files pipelines)")
     args = ap.parse_args(argv)
     rec = fit(
         args.task,
@@ -299,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model,
         pipeline=args.pipeline,
         camera=args.camera,
+        steady=args.steady,
     )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0

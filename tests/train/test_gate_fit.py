@@ -26,3 +26,23 @@ def test_gains_report_the_mean_and_the_worst_crop_against_the_input():
     y = torch.stack([gt[0], x[1], (x[2] + 0.1).clamp(0, 1)])  # perfect, unchanged, harmed
     g = gains(None, {"s": {"x": x, "y": y, "gt": gt}})["s"]
     assert g["worst"] < 0 and g["harm"] > 0 and g["mean"] > g["worst"]
+
+
+def test_a_steady_hand_gives_nearly_sharp_noisy_compressed_frames(tmp_path):
+    """The gate's do-no-harm video case (``--steady``): frames within 3 px of blur everywhere, most
+    under a pixel, with the shaky clips' noise and H.264 compression (so neither clean nor blurred)."""
+    import cv2
+    import media
+
+    from streamdeblur.train.devset import ClipSpec, render_clip
+    from streamdeblur.train.gate import STEADY_SHAKE
+    from streamdeblur.train.video_metrics import psnr_frames, read_frames
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), media.pattern(3, 400, 300)[..., ::-1])
+    info = render_clip(ClipSpec("s", "still", str(photo), (160, 120), 30, 3, shake=STEADY_SHAKE), tmp_path)
+    blur = np.array(info["per_frame"]["blur_px_max"]) * 2  # lengths at 160 px; the config speaks of 320 px
+    assert blur.max() <= 3.0 and np.median(blur) < 1.0
+    assert 18 <= info["crf"] <= 28 and info["noise"]["read"] > 0
+    p = psnr_frames(read_frames(tmp_path / "s.blurry.mp4"), read_frames(tmp_path / "s.sharp.mkv"))
+    assert len(p) == 30 and 25 < np.min(p) and np.max(p) < 50  # changed by noise and codec, not by blur
