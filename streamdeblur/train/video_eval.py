@@ -13,7 +13,7 @@ Clips are found as ``<name>.blurry.mp4`` next to ``<name>.sharp.mkv`` (what :mod
 Command line::
 
     python -m streamdeblur.train.video_eval --clips /work/scratch/devset --pipeline motion \\
-        [--pipeline identity] [--pipeline other.yaml] [--only still_0 moving_0] [--aligned] --out report.md
+        [--pipeline identity] [--pipeline other.yaml] [--only still_0 moving_0] [--aligned] [--ceiling] --out report.md
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..engine.config import ConfigError, PipelineConfig, apply_overrides, load_p
 from .video_metrics import (
     aligned_psnr_frames,
     flow_pairs,
+    lucky_ceiling_frames,
     psnr_frames,
     read_frames,
     ssim_frames,
@@ -79,6 +80,9 @@ class ClipResult:
     #: output each shifted to their reference; :func:`.video_metrics.aligned_psnr_frames`)
     aligned_gain: float | None = None
     aligned_worst_delta: float | None = None
+    #: with ``--ceiling``: the clip's lucky-frame ceiling, gain over the input (the same for every
+    #: pipeline; :func:`.video_metrics.lucky_ceiling_frames`)
+    ceiling_gain: float | None = None
 
 
 def find_clips(folder: str | Path, only: list[str] | None = None) -> list[ClipPair]:
@@ -127,8 +131,9 @@ def evaluate_clip(
     overrides: dict | None = None,
     log=print,
     aligned: bool = False,
+    ceiling: bool = False,
 ) -> list[ClipResult]:
-    """Every pipeline on one clip; input-side numbers and the flow are computed once."""
+    """Every pipeline on one clip; input-side numbers, the flow and the ceiling are computed once."""
     inp, ref = read_frames(pair.blurry), read_frames(pair.sharp)
     if len(inp) != len(ref):
         raise ValueError(f"{pair.name}: {len(inp)} blurry frames vs {len(ref)} sharp")
@@ -138,6 +143,7 @@ def evaluate_clip(
     flows = flow_pairs(inp)
     w_in = warping_error(inp, flows=flows)
     a_in = aligned_psnr_frames(inp, ref) if aligned else None
+    c_gain = _f(np.mean(lucky_ceiling_frames(inp, ref)[0]) - np.mean(p_in)) if ceiling else None
     results = []
     for label, cfg in pipelines:
         with tempfile.TemporaryDirectory(prefix="sd-veval-") as tmp:
@@ -162,6 +168,7 @@ def evaluate_clip(
             sec_per_frame=_f(secs / len(inp)),
             psnr_out_frames=[_f(v) for v in p_out],
             psnr_in_frames=[_f(v) for v in p_in],
+            ceiling_gain=c_gain,
         )
         if a_in is not None:
             a_out = aligned_psnr_frames(out, ref)
@@ -224,6 +231,22 @@ def report(results: list[ClipResult], command: str = "") -> str:
             ],
             "",
         ]
+    if any(r.ceiling_gain is not None for r in results):
+        lines += [
+            "Lucky-frame ceiling (diagnostic): per frame, the best single input frame of t−35 … t+5 registered onto "
+            "it by the *references* (ECC homographies; a lower bound of perfect placement), the clip's mean gain "
+            "over the input. What choosing whole frames could reach with perfect placement and choice; the "
+            "pipeline's gain against it is how much is lost to placement and choice (or won by more than one frame).",
+            "",
+            "| clip | pipeline | gain | ceiling gain |",
+            "|---|---|---:|---:|",
+            *[
+                f"| {r.clip} | {r.pipeline} | {r.gain:+.2f} | {r.ceiling_gain:+.2f} |"
+                for r in results
+                if r.ceiling_gain is not None
+            ],
+            "",
+        ]
     lines += [
         "PSNR/SSIM: mean over frames, 8-bit RGB, against the sharp reference; gain = PSNR out − in; "
         "worst Δ = min over frames of PSNR(out_t) − PSNR(in_t); tPSNR: PSNR of consecutive-frame differences "
@@ -248,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="Markdown report (a .json with every number is written next to it)")
     ap.add_argument("--tile", type=int, help="override the pipeline's tile size")
     ap.add_argument("--aligned", action="store_true", help="also the gain after each frame's best global shift (diagnostic)")
+    ap.add_argument("--ceiling", action="store_true", help="also each clip's lucky-frame ceiling (diagnostic, slow)")
     a = ap.parse_args(argv)
     try:
         pipelines = [resolve_pipeline(p) for p in (a.pipeline or ["motion"])]
@@ -259,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
         results = []
         for pair in pairs:
-            results += evaluate_clip(pair, pipelines, overrides, log=lambda s: print(s, flush=True), aligned=a.aligned)
+            log = lambda s: print(s, flush=True)  # noqa: E731
+            results += evaluate_clip(pair, pipelines, overrides, log=log, aligned=a.aligned, ceiling=a.ceiling)
             if a.out:  # after every clip, so a long run that is stopped keeps what it measured
                 _write_atomic(a.out, report(results, cmd))
                 _write_atomic(a.out.with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))

@@ -61,6 +61,16 @@ def test_aligned_columns_are_reported_when_asked(clips, tmp_path):
     assert row["aligned_gain"] == 0.0 and row["aligned_worst_delta"] == 0.0
 
 
+def test_ceiling_shows_what_the_calm_frames_hold(clips, tmp_path):
+    # the tiny clip's bursts of 30 px shake sit between calm frames: the best registered single frame
+    # of each burst frame's window is a calm one, clearly above it (+0.95 dB on this clip); the identity gains nothing
+    rep = tmp_path / "report.md"
+    assert main(["--clips", str(clips), "--pipeline", "identity", "--ceiling", "--out", str(rep)]) == 0
+    (row,) = json.loads(rep.with_suffix(".json").read_text())
+    assert row["gain"] == 0.0 and row["ceiling_gain"] > 0.6, row["ceiling_gain"]
+    assert f"| tiny | identity | +0.00 | {row['ceiling_gain']:+.2f} |" in rep.read_text()
+
+
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
     assert main(["--clips", str(tmp_path / "nowhere"), "--pipeline", "identity"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -78,3 +78,23 @@ def test_aligned_psnr_forgives_a_global_shift_and_nothing_else(tmp_path):
     dx, dy, _ = vm.best_shift(moved[0], ref[0])
     assert abs(dx + 0.75) <= 0.125 and abs(dy - 1.25) <= 0.125
     assert np.all(vm.aligned_psnr_frames(soft, ref) < aligned - 3)
+
+
+def test_lucky_ceiling_finds_the_one_sharp_frame_its_window_reaches(tmp_path):
+    # a panning clip (real H.264) in which every frame but frame 5 is motion-blurred: the ceiling of a
+    # blurred frame is the sharp frame registered onto it when the window reaches frame 5, and its own
+    # input otherwise; registration comes from the references, so a 2 px/frame pan costs nothing
+    ref = _encode(tmp_path / "ref.mp4", _panning)
+
+    def blurred(i: int, w: int, h: int) -> np.ndarray:
+        return _panning(i, w, h) if i == 5 else cv2.blur(_panning(i, w, h), (9, 1))
+
+    inp = _encode(tmp_path / "inp.mp4", blurred, crf=18)
+    plain = vm.psnr_frames(inp, ref)
+    best, src = vm.lucky_ceiling_frames(inp, ref, back=3, ahead=1)
+    assert np.all(best >= plain - 1e-4)  # float32 here, float64 in psnr_frames
+    for t in range(N):
+        if 4 <= t <= 8 and t != 5:  # frame 5 is within 3 back or 1 ahead
+            assert src[t] == 5 and best[t] > plain[t] + 4, (t, best[t], plain[t])  # +5.6 … +6.2 dB
+        elif t != 5:
+            assert best[t] < plain[t] + 2, (t, best[t], plain[t])  # only blurred copies within reach
