@@ -282,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER, flush=True)
         cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
         results = []
+        log = lambda s: print(s, flush=True)  # noqa: E731
         for pair in pairs:
-            log = lambda s: print(s, flush=True)  # noqa: E731
             results += evaluate_clip(pair, pipelines, overrides, log=log, aligned=a.aligned, ceiling=a.ceiling)
             if a.out:  # after every clip, so a long run that is stopped keeps what it measured
                 _write_atomic(a.out, report(results, cmd))

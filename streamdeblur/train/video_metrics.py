@@ -249,15 +249,20 @@ def aligned_psnr_frames(out: Frames, ref: Frames, radius: float = 2.0, margin: i
     return _psnr_from_mse(np.array([best_shift(o, r, radius, margin)[2] for o, r in zip(out, ref)]))
 
 
-def reference_homographies(ref: Frames) -> list[np.ndarray]:
+def _ecc_greys(frames: Frames) -> list[np.ndarray]:
+    """Float grey images, lightly smoothed (σ 1 px), as the ECC registrations below compare them."""
+    return [cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0) for f in frames]
+
+
+def reference_homographies(ref: Frames, grey: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Per frame ``k``, the homography ``A_k`` taking its pixel coordinates to frame 0's, from the references.
 
     Consecutive references are registered by ECC over a homography (``cv2.findTransformECC``, started
     from the phase-correlation shift) on grey images, and the steps chained. The references are sharp
     and clean, so each step is placed to a few hundredths of a pixel; a step ECC cannot fit (a cut, a
-    scene too flat) is taken as the identity.
+    scene too flat) is taken as the identity. ``grey``: the references' :func:`_ecc_greys`, if already made.
     """
-    grey = [cv2.GaussianBlur(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0) for r in ref]
+    grey = _ecc_greys(ref) if grey is None else grey
     acc = [np.eye(3)]
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
     for k in range(1, len(ref)):
@@ -283,11 +288,10 @@ def lucky_ceiling_frames(
     of the two brings reference ``s`` closer to reference ``t``. Over long gaps both can stay a fraction
     of a pixel off (the chain drifts, ECC stops in a local optimum), so the result is a *lower bound* of
     what perfect placement would give (on ``still_1`` of the dev set a slower search found +4.1 dB
-    where this gives +3.2). Frame ``t`` itself is a candidate, so
-    the ceiling is never below the input. Pixels a candidate does not cover are the current frame's (as
-    a fusion fills them); PSNR over the whole frame (as :func:`psnr_frames`) or the interior
-    (``margin`` px in). The defaults cover what ``motion``'s
-    first fusion sees (±5 neighbours, a memory of 30 frames).
+    where this gives +3.2). Frame ``t`` itself is a candidate, so the ceiling is never below the input.
+    Pixels a candidate does not cover are the current frame's (as a fusion fills them); PSNR over the
+    whole frame (as :func:`psnr_frames`) or the interior (``margin`` px in). The defaults cover what
+    ``motion``'s first fusion sees (±5 neighbours, a memory of 30 frames).
 
     Returns:
         ``(psnr, source)``: per-frame dB and the index of the frame that gave it.
@@ -302,24 +306,25 @@ def lucky_ceiling_frames(
         ([1, 1, 1], True)
     """
     _check(inp, ref, "lucky ceiling")
-    acc = reference_homographies(ref)
-    grey = [cv2.GaussianBlur(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0) for r in ref]
+    grey = _ecc_greys(ref)
+    acc = reference_homographies(ref, grey)
+    inp_f = [f.astype(np.float32) for f in inp]  # once, not once per (frame, candidate) pair
+    ref_f = [f.astype(np.float32) for f in ref]
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
     h, w = ref[0].shape[:2]
     inner = (slice(margin, h - margin), slice(margin, w - margin))
     ones = np.ones((h, w), np.float32)
-    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
 
-    def fill(img: np.ndarray, m: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        inside = cv2.warpPerspective(ones, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)[..., None]
-        return inside * cv2.warpPerspective(img, m, (w, h), flags=flags) + (1 - inside) * cur
+    def placed(img: np.ndarray, m: np.ndarray, inside: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """``img`` warped onto the current frame by ``m``; where it does not reach, ``cur``."""
+        return inside * cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) + (1 - inside) * cur
 
     def err(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.mean((a[inner] - b[inner]) ** 2))
 
     best, src = np.zeros(len(inp)), np.zeros(len(inp), np.int64)
     for t in range(len(inp)):
-        cur, r = inp[t].astype(np.float32), ref[t].astype(np.float32)
+        cur, r = inp_f[t], ref_f[t]
         best[t], src[t] = err(cur, r), t
         for s in range(max(0, t - back), min(len(inp), t + ahead + 1)):
             if s == t:
@@ -330,9 +335,12 @@ def lucky_ceiling_frames(
                 options.append(cv2.findTransformECC(grey[t], grey[s], chained.copy(), cv2.MOTION_HOMOGRAPHY, crit, None, 1)[1])
             except cv2.error:
                 pass
-            rs = ref[s].astype(np.float32)
-            m = min(options, key=lambda o: err(fill(rs, o, r), r))
-            e = err(fill(inp[s].astype(np.float32), m, cur), r)
+            scored = []
+            for m in options:
+                inside = cv2.warpPerspective(ones, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)[..., None]
+                scored.append((err(placed(ref_f[s], m, inside, r), r), m, inside))
+            _, m, inside = min(scored, key=lambda o: o[0])
+            e = err(placed(inp_f[s], m, inside, cur), r)
             if e < best[t]:
                 best[t], src[t] = e, s
     return _psnr_from_mse(best), src
