@@ -34,6 +34,11 @@ def to_tensor(img_u8: np.ndarray) -> torch.Tensor:
     return images_to_tensor([img_u8], torch.device("cpu"))[0]
 
 
+def _pictures(folder: Path) -> list[Path]:
+    """The PNG and JPEG files of a folder (a built dataset holds PNG; a training pack may hold JPEG)."""
+    return sorted(p for p in folder.glob("*") if p.suffix in (".png", ".jpg"))
+
+
 def _read(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
 
@@ -50,10 +55,10 @@ class SharpPool:
         root = Path(root)
         if not (root / "manifest.json").exists():
             raise FileNotFoundError(f"{root} is not a built dataset (no manifest.json); run 'streamdeblur data build'")
-        images = [_read(p) for p in sorted((root / "images" / split).glob("*.png"))]
+        images = [_read(p) for p in _pictures(root / "images" / split)]
         clips = []
         for d in sorted((root / "clips" / split).glob("*")):
-            frames = sorted(d.glob("*.png"))
+            frames = _pictures(d)
             for g in sorted({f.name.split("_")[0] for f in frames}):
                 clips.append([_read(f) for f in frames if f.name.startswith(g + "_")])
         if not images:

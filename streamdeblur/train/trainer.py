@@ -151,6 +151,11 @@ def code_hash() -> str:
 
 #: ``steps: 0``: seconds of training measured before the schedule is sized (at most a quarter of the
 #: budget), and the share of the remaining time given to steps (the rest: validation, checkpoints, export).
+#: The rate is measured from ``FIT_WARM_S`` (at most a third of the fitting time) and ``FIT_WARM_STEPS`` on: a
+#: GPU's first steps (kernel selection, synthesis workers starting) ran 3x slower than later ones on a lent
+#: H200, and a schedule fitted on them ended in a third of the budget.
+FIT_WARM_S = 15.0
+FIT_WARM_STEPS = 3
 FIT_AFTER_S = 45.0
 FIT_MIN_STEPS = 5
 FIT_MARGIN = 0.85
@@ -455,13 +460,23 @@ class Trainer:
             self.validate()  # the starting point of the validation curve (the init weights)
         t_train = time.monotonic()  # training rate measured from here (not counting that validation)
         fit_after = min(FIT_AFTER_S, 15.0 * (self.minutes or 0))
+        warm_s = min(FIT_WARM_S, fit_after / 3)
+        warm: tuple[float, int] | None = None  #: (time, step) where the rate measurement starts
         try:
             while (
                 (cfg.steps <= 0 or self.step < cfg.steps) and not self._stop and (deadline is None or time.monotonic() < deadline)
             ):
                 acc.append(self.train_step())
-                if cfg.steps <= 0 and time.monotonic() - t_train >= fit_after and self.step - s0 >= FIT_MIN_STEPS:
-                    self._fit_steps(session, (self.step - s0) / (time.monotonic() - t_train), deadline - time.monotonic())
+                if warm is None and time.monotonic() - t_train >= warm_s and self.step - s0 >= FIT_WARM_STEPS:
+                    warm = (time.monotonic(), self.step)
+                if (
+                    cfg.steps <= 0
+                    and warm is not None
+                    and time.monotonic() - t_train >= fit_after
+                    and self.step - warm[1] >= FIT_MIN_STEPS
+                ):
+                    now = time.monotonic()
+                    self._fit_steps(session, (self.step - warm[1]) / (now - warm[0]), deadline - now)
                 session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
                 if self.step % cfg.log_every == 0:
                     self.history["step"].append(self.step)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from streamdeblur.train import trainer as trainer_mod
+from streamdeblur.train.dataset import SharpPool
 from streamdeblur.train.pack import build_pack
 from streamdeblur.train.state import MAX_BYTES, restore_state
 from streamdeblur.train.trainer import TrainConfig, Trainer
@@ -104,3 +105,53 @@ def test_synthesis_workers_deliver_batches(built, tmp_path):
     t = Trainer(_cfg(pack, tmp_path / "run", steps=1, workers=1), log=lambda _m: None)
     a, b = t._next_batch()
     assert a.shape == b.shape == (2, 3, 64, 64) and not torch.equal(a, b)
+
+
+def test_pack_in_jpeg_holds_more_crops_that_training_reads(built, tmp_path):
+    png = build_pack(built, tmp_path / "png", max_mib=3.0, crop=192, log=lambda _m: None)
+    jpg = build_pack(built, tmp_path / "jpg", max_mib=3.0, crop=192, log=lambda _m: None, jpeg_quality=97)
+    crops = sorted((tmp_path / "jpg" / "images" / "train").glob("*.jpg"))
+    assert len(crops) == jpg["pack"]["photo_crops"] > 1.5 * png["pack"]["photo_crops"]
+    assert not list((tmp_path / "jpg" / "images" / "train").glob("*.png"))
+    assert jpg["pack"]["format"] == "jpeg q97 4:4:4"
+    pool = SharpPool.load(tmp_path / "jpg", "train")
+    assert len(pool.images) == len(crops) and all(im.shape == (192, 192, 3) for im in pool.images)
+    with pytest.raises(ValueError, match="JPEG quality"):
+        build_pack(built, tmp_path / "bad", max_mib=3.0, crop=192, log=lambda _m: None, jpeg_quality=60)
+
+
+def _fitted_rate(pack, out, monkeypatch, slow_start: float) -> float:
+    """The steps/min a ``steps: 0`` run fits its schedule on, when its first three steps take ``slow_start``
+    seconds more each (a GPU's first steps: kernel selection, workers starting). The run stops once fitted."""
+    clock = _Clock()
+    monkeypatch.setattr(trainer_mod, "time", clock)
+    monkeypatch.setattr(trainer_mod, "FIT_AFTER_S", 12.0)
+    monkeypatch.setattr(trainer_mod, "FIT_MIN_STEPS", 2)
+    logs: list[str] = []
+
+    def log(msg: str) -> None:
+        logs.append(msg)
+        if "fitted to the budget" in msg:
+            t._stop = True
+
+    t = Trainer(_cfg(pack, out, eval_set=None), log=log, minutes=1.0)
+    step = t.train_step
+
+    def train_step() -> float:
+        if t.step < 3:
+            clock.now += slow_start
+        return step()
+
+    t.train_step = train_step
+    t.run()
+    line = next(m for m in logs if "fitted to the budget" in m)
+    return float(line.split("budget: ")[1].split(" steps/min")[0])
+
+
+def test_schedule_fit_leaves_out_a_slow_start(built, tmp_path, monkeypatch):
+    pack = tmp_path / "pack"
+    build_pack(built, pack, max_mib=3.0, crop=192, log=lambda _m: None)
+    monkeypatch.setitem(sys.modules, "av", None)
+    steady = _fitted_rate(pack, tmp_path / "a", monkeypatch, slow_start=0.0)
+    slow_start = _fitted_rate(pack, tmp_path / "b", monkeypatch, slow_start=1.5)
+    assert slow_start == pytest.approx(steady, rel=0.2), (steady, slow_start)
