@@ -137,7 +137,8 @@ def main() -> None:
         frame = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][args.frame]
     with av.open(args.sharp) as c:
         sharp = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][args.frame]
-    print("stages:", [str(p) for p in stage_frames(frame, out, sharp)])
+    with torch.inference_mode():  # as the pipeline runs stages (their outputs are inference tensors)
+        print("stages:", [str(p) for p in stage_frames(frame, out, sharp)])
     model = create_model("deeprftv2-t", weights="default")
     rows = fke_orientation(model, sharp[32 : 288 - 32, 128:384])
     fig = orientation_figure(rows, out / "fke_orientation.png")
