@@ -467,15 +467,10 @@ class Trainer:
                 (cfg.steps <= 0 or self.step < cfg.steps) and not self._stop and (deadline is None or time.monotonic() < deadline)
             ):
                 acc.append(self.train_step())
-                if warm is None and time.monotonic() - t_train >= warm_s and self.step - s0 >= FIT_WARM_STEPS:
-                    warm = (time.monotonic(), self.step)
-                if (
-                    cfg.steps <= 0
-                    and warm is not None
-                    and time.monotonic() - t_train >= fit_after
-                    and self.step - warm[1] >= FIT_MIN_STEPS
-                ):
-                    now = time.monotonic()
+                now = time.monotonic()
+                if warm is None and now - t_train >= warm_s and self.step - s0 >= FIT_WARM_STEPS:
+                    warm = (now, self.step)
+                if cfg.steps <= 0 and warm and now - t_train >= fit_after and self.step - warm[1] >= FIT_MIN_STEPS:
                     self._fit_steps(session, (self.step - warm[1]) / (now - warm[0]), deadline - now)
                 session["end_step"], session["minutes"] = self.step, round((time.monotonic() - t0) / 60, 2)
                 if self.step % cfg.log_every == 0:
