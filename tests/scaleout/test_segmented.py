@@ -28,7 +28,7 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory) -> Path:
-    """60 s, 30 fps, 320×180 h264 (B-frames, keyframes every 4 s) + AAC, of real footage: the
+    """30 s, 30 fps, 320×180 h264 (B-frames, keyframes every 2 s) + AAC, of real footage: the
     bundled sharp sample played back and forth."""
     with av.open(str(ROOT / "samples" / "shaky_boats_sharp.mp4")) as c:
         base = [cv2.resize(f.to_ndarray(format="rgb24"), (320, 180), interpolation=cv2.INTER_AREA) for f in c.decode(video=0)]
@@ -39,7 +39,7 @@ def long_clip(tmp_path_factory) -> Path:
         return base[k if k < n else 2 * n - 2 - k]
 
     path = tmp_path_factory.mktemp("long") / "long.mp4"
-    media.write_video(path, frames=1800, size=(320, 180), fps=30, audio=True, gop=120, content=content)
+    media.write_video(path, frames=900, size=(320, 180), fps=30, audio=True, gop=60, content=content)
     return path
 
 
@@ -64,7 +64,7 @@ def test_clean_keyframes_refuse_open_gop_cuts():
 def test_split_partitions_every_frame_exactly_once(long_clip, tmp_path):
     specs = plan_cuts(long_clip, segments=4)
     assert len(specs) == 4
-    assert sum(s.frames for s in specs) == 1800
+    assert sum(s.frames for s in specs) == 900
     files = split(long_clip, specs, tmp_path)
     src_pts, _ = decoded(long_clip)
     got = []
@@ -85,7 +85,7 @@ def test_four_segments_equal_one_run(long_clip, tmp_path, identity_yaml):
     assert main(["run", str(long_clip), "-o", str(one), *flags]) == 0
     assert main(["run", str(long_clip), "-o", str(seg), *flags, "--segments", "4"]) == 0
     assert not work_dir(seg).exists()  # removed after the join
-    assert media.count_frames(seg) == media.count_frames(one) == 1800
+    assert media.count_frames(seg) == media.count_frames(one) == 900
     assert media.frame_times(seg) == media.frame_times(one)
     pa, fa = decoded(one)
     pb, fb = decoded(seg)
@@ -129,7 +129,7 @@ def test_killed_run_resumes_only_unfinished_segments(long_clip, tmp_path, identi
     assert f"reusing {len(finished)} finished, processing {4 - len(finished)}" in err
     assert len(labels) == 4 - len(finished)
     assert all("segment 1/4" not in s and "segment 2/4" not in s for s in labels)
-    assert media.count_frames(out) == 1800
+    assert media.count_frames(out) == 900
     assert media.frame_times(out) == media.frame_times(long_clip)
     assert not work.exists()
 
