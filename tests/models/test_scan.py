@@ -1,4 +1,4 @@
-"""Selective scan: chunked, inference and sequential implementations agree, values and gradients."""
+"""Selective scan: chunked, inference, parallel and sequential implementations agree, values and gradients."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import torch
 
 from streamdeblur.models import scan as scan_module
 from streamdeblur.models.scan import (
+    auto_impl,
     inference_chunk_length,
     selective_scan,
     selective_scan_chunked,
     selective_scan_inference,
+    selective_scan_parallel,
     selective_scan_sequential,
 )
 
@@ -43,6 +45,38 @@ def test_inference_equals_sequential(length, chunk):
     got = selective_scan_inference(*args, chunk=chunk)
     assert got.shape == ref.shape
     assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length", [1, 2, 16, 17, 300, 1031])
+def test_parallel_equals_sequential(length):
+    # lengths below, at and past one chunk (16), and with a padded last chunk
+    args = inputs(length=length)
+    ref = selective_scan_sequential(*args)
+    got = selective_scan_parallel(*args)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_parallel_gradients_agree_and_keep_long_decays():
+    # slow decays (A near 0) over 700 positions: the state carries across many chunks
+    a = inputs(length=700, requires_grad=False)
+    a[2] = -torch.rand(a[2].shape, generator=torch.Generator().manual_seed(1)) * 0.01
+    a = [x.requires_grad_() for x in a]
+    b = [x.detach().clone().requires_grad_() for x in a]
+    ya, yb = selective_scan_sequential(*a), selective_scan_parallel(*b)
+    assert torch.allclose(yb, ya, atol=1e-4, rtol=1e-4)
+    g = torch.randn_like(ya)
+    for name, x, y in zip("u delta A B C D bias".split(), torch.autograd.grad(ya, a, g), torch.autograd.grad(yb, b, g)):
+        assert torch.allclose(y, x, atol=2e-3, rtol=1e-4), name
+
+
+def test_auto_runs_the_parallel_scan_on_cuda_and_the_chunked_ones_on_a_cpu():
+    long = scan_module.CHUNKED_MIN_LENGTH
+    if not scan_module.mamba_available():
+        assert auto_impl("cuda", long, True) == auto_impl("cuda", 10, False) == "parallel"
+    assert auto_impl("cpu", long, True) == "chunked"
+    assert auto_impl("cpu", long, False) == "inference"
+    assert auto_impl("cpu", long - 1, True) == "sequential"
 
 
 def test_inference_reads_position_major_inputs_and_ignores_autocast():
