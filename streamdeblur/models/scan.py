@@ -435,7 +435,8 @@ def selective_scan(
     if u.device.type == "meta":  # shape-only runs (e.g. counting MACs): no recurrence to evaluate
         return torch.empty(u.shape, dtype=torch.float32, device="meta")
     if impl == "auto":
-        needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (u, delta, A, B, C, D, delta_bias))
+        tensors = (u, delta, A, B, C, D, delta_bias)
+        needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         impl = auto_impl(u.device.type, u.shape[-1], needs_grad)
     if impl == "mamba":
         if _mamba_scan is None:
