@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -51,6 +53,20 @@ def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
 _DIS: dict[int, cv2.DISOpticalFlow] = {}
 
 
+@functools.lru_cache(maxsize=16)
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(xx, yy)``: float32 ``H×W`` pixel coordinates, cached per size (read-only; every frame of a
+    clip asks for the same few)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    xx.flags.writeable = yy.flags.writeable = False
+    return xx, yy
+
+
+def _length(v: np.ndarray) -> np.ndarray:
+    """``|v|`` of an ``H×W×2`` field (``np.hypot``: one pass, where ``linalg.norm`` squares, sums and roots)."""
+    return np.hypot(v[..., 0], v[..., 1])
+
+
 def dis(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> cv2.DISOpticalFlow:
     """One DIS instance per preset (creating one costs more than a small flow)."""
     if preset not in _DIS:
@@ -61,11 +77,15 @@ def dis(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> cv2.DISOpticalFlow:
 def homography_flow(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The displacement field ``H·x − x`` of a 3×3 homography on an ``H×W`` grid (``H×W×2``, float32)."""
     hh, ww = shape
-    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
-    pts = np.stack([xx, yy, np.ones_like(xx)], -1) @ h.T.astype(np.float32)
-    z = pts[..., 2:3]
-    z = np.where(np.abs(z) < 1e-6, 1e-6, z)
-    return (pts[..., :2] / z - np.stack([xx, yy], -1)).astype(np.float32)
+    m = h.astype(np.float32)
+    x = np.arange(ww, dtype=np.float32)[None, :]
+    y = np.arange(hh, dtype=np.float32)[:, None]
+    z = m[2, 0] * x + m[2, 1] * y + m[2, 2]  # each row of H·x built from a row and a column (broadcast)
+    z = np.where(np.abs(z) < 1e-6, np.float32(1e-6), z)
+    out = np.empty((hh, ww, 2), np.float32)
+    np.subtract((m[0, 0] * x + m[0, 1] * y + m[0, 2]) / z, x, out=out[..., 0])
+    np.subtract((m[1, 0] * x + m[1, 1] * y + m[1, 2]) / z, y, out=out[..., 1])
+    return out
 
 
 def fit_homography(flow: np.ndarray, step: int = 6, exclude: np.ndarray | None = None) -> np.ndarray | None:
@@ -109,7 +129,7 @@ def register_pair(
     if h is None:
         return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
     hflow = homography_flow(h, flow.shape[:2])
-    resid = np.linalg.norm(flow - hflow, axis=-1)
+    resid = _length(flow - hflow)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
     m = np.clip((resid - 0.75) / 1.25, 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
@@ -173,14 +193,14 @@ def fb_consistency(flow_tn: np.ndarray, flow_nt: np.ndarray | None, tol: float =
         or more (occlusion, unreliable flow), and 0 where ``x + flow_tn`` leaves frame n.
     """
     hh, ww = flow_tn.shape[:2]
-    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
+    xx, yy = pixel_grid(hh, ww)
     mx, my = xx + flow_tn[..., 0], yy + flow_tn[..., 1]
     inside = (mx >= 0) & (mx <= ww - 1) & (my >= 0) & (my <= hh - 1)
     if flow_nt is None:
         return inside.astype(np.float32)
     back = cv2.remap(flow_nt, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err = np.linalg.norm(flow_tn + back, axis=-1)
-    scale = tol + 0.05 * (np.linalg.norm(flow_tn, axis=-1))  # large motions get a little more slack
+    err = _length(flow_tn + back)
+    scale = tol + 0.05 * _length(flow_tn)  # large motions get a little more slack
     conf = np.clip(1.5 - err / scale * 1.5, 0, 1)
     return (conf * inside).astype(np.float32)
 
@@ -195,7 +215,7 @@ def warp(images: torch.Tensor, flow: torch.Tensor, mode: str = "bicubic") -> tor
     if flow.shape != (n, 2, h, w):
         raise ValueError(f"warp: flow must be {(n, 2, h, w)}, got {tuple(flow.shape)}")
     if images.device.type == "cpu" and images.dtype == torch.float32:  # cv2.remap: ~10× faster than grid_sample on CPU
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        xx, yy = pixel_grid(h, w)
         inter = cv2.INTER_CUBIC if mode == "bicubic" else cv2.INTER_LINEAR
         out = []
         for img, fl in zip(images.permute(0, 2, 3, 1).numpy(), flow.numpy()):
@@ -213,8 +233,10 @@ def upsample_flow(flow: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """A small flow (``h×w×2``, small-scale pixels) → ``2×H×W`` at full scale (values rescaled)."""
     hh, ww = size
     sy, sx = hh / flow.shape[0], ww / flow.shape[1]
-    t = torch.from_numpy(np.ascontiguousarray(flow)).permute(2, 0, 1)[None]
-    t = F.interpolate(t, size=(hh, ww), mode="bilinear", align_corners=False)[0]
-    t[0] *= sx
-    t[1] *= sy
-    return t
+    # cv2's bilinear resize uses the same half-pixel centres as F.interpolate(align_corners=False),
+    # and scales each component on the way out: one pass instead of a resize and two multiplies
+    big = cv2.resize(flow, (ww, hh), interpolation=cv2.INTER_LINEAR)
+    out = np.empty((2, hh, ww), np.float32)
+    np.multiply(big[..., 0], np.float32(sx), out=out[0])
+    np.multiply(big[..., 1], np.float32(sy), out=out[1])
+    return torch.from_numpy(out)
