@@ -53,10 +53,11 @@ def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
 _DIS: dict[int, cv2.DISOpticalFlow] = {}
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=6)
 def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``(xx, yy)``: float32 ``H×W`` pixel coordinates, cached per size (read-only; every frame of a
-    clip asks for the same few)."""
+    clip asks for the same three or so: the flow's, the work size and the full frame; 6 sizes of 4K
+    frames would hold 400 MB, so the cache stays small)."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     xx.flags.writeable = yy.flags.writeable = False
     return xx, yy
