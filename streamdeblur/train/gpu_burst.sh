@@ -9,7 +9,7 @@
 # Here, before (once; data/ is git-ignored, the pack is never committed):
 #   python -m streamdeblur.train.pack --data data/sharp --out data/pack --jpeg-quality 97 --val-count 8   # 48 MiB
 # The working tree travels with the pack and both must fit 64 MiB: move the committed resume states
-# (streamdeblur/train/states, ~35 MB) and tests/data, samples/ out of the tree for the call, and put them
+# (streamdeblur/train/states, ~40 MB) and tests/data, samples/ out of the tree for the call, and put them
 # back after (`git checkout -- streamdeblur/train/states tests/data samples`).
 # On the device (the `run` tool: the working tree travels, the pack is carried):
 #   run(command="bash streamdeblur/train/gpu_burst.sh", carry=["data/pack"], timeout_s=560)
