@@ -197,40 +197,6 @@ def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
     return out
 
 
-def scan_train_bench(device: torch.device, length: int = 16384, d: int = 64, n: int = 8, batch: int = 8) -> dict:
-    """One training use of a scanned block (forward and backward): the chunked scan against the
-    parallel one, on ``device`` (on CUDA the chunked one is launch-bound: this is where they differ).
-
-    Returns:
-        seconds for each (best of 3 after a warm-up), the maximum gradient difference, the shape.
-    """
-    from ..models.scan import selective_scan_chunked, selective_scan_parallel
-
-    g = torch.Generator().manual_seed(0)
-    shapes = {"u": (batch, d, length), "delta": (batch, d, length), "B": (batch, n, length), "C": (batch, n, length)}
-    base = {k: torch.randn(v, generator=g) for k, v in shapes.items()}
-    base["delta"] = base["delta"] * 0.5 - 4
-    base["A"] = -torch.rand(d, n, generator=g) * 0.9 - 0.1
-    out: dict = {"L": length, "channels": d, "state": n, "batch": batch, "device": str(device)}
-    grads = {}
-    for name, fn in (("chunked", selective_scan_chunked), ("parallel", selective_scan_parallel)):
-        t = {k: v.to(device).requires_grad_() for k, v in base.items()}
-        times = []
-        for _ in range(4):  # the first run warms up (allocator, kernels)
-            _sync(device)
-            t0 = time.perf_counter()
-            y = fn(t["u"], t["delta"], t["A"], t["B"], t["C"], None, None)
-            gs = torch.autograd.grad(y.square().mean(), [t["u"], t["delta"], t["A"]])
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-        out[f"{name}_s"] = min(times[1:])
-        grads[name] = [x.float().cpu() for x in gs]
-    out["max_grad_rel_diff"] = max(
-        float((a - b).abs().max() / (a.abs().max() + 1e-30)) for a, b in zip(grads["chunked"], grads["parallel"])
-    )
-    return out
-
-
 #: The stage that runs each task, and the committed eval subset ``--what bf16`` measures it on.
 BF16_TASKS = {
     "motion": ("deblur", "tests/data/eval_subset_motion.pt"),
@@ -409,7 +375,9 @@ def scan_report(args) -> list[Report]:
         ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
     ]
     title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
-    t = scan_train_bench(choose_device(args.device))
+    from ..train.scan_check import training_scan_times
+
+    t = training_scan_times(choose_device(args.device))
     train_rows = [
         ("chunked (the CPU's training scan)", f"{t['chunked_s']:.3f}"),
         ("parallel (doubling; the CUDA training scan)", f"{t['parallel_s']:.3f}"),

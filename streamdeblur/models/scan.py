@@ -11,7 +11,7 @@ Shapes (one group of B/C shared by all channels, as DeepRFTv2 uses it):
 arithmetic are float32 whatever the input dtype: the recurrence multiplies thousands of decays,
 and half precision loses it.
 
-Three implementations give the same numbers up to rounding:
+Four implementations give the same numbers up to rounding (and a fifth, optional):
 
 * :func:`selective_scan_sequential` — the reference: one Python step per position.
 * :func:`selective_scan_chunked` — the sequence is cut into ``≈√L`` chunks that are scanned
@@ -337,14 +337,15 @@ class _ParallelScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, dt, A, B, C, u):  # noqa: D102 - documented on the class
         ctx.save_for_backward(dt, A, B, C, u)
-        h = _linear_scan(*_decays_and_inputs(dt, A, B, u))
+        a, b, _ = _decays_and_inputs(dt, A, B, u)
+        h = _linear_scan(a, b)
         return (h * C.unsqueeze(1)).sum(2)  # broadcast and reduce: einsum would loop over L on a CPU
 
     @staticmethod
     def backward(ctx, gy):  # noqa: D102
         dt, A, B, C, u = ctx.saved_tensors
         gy = gy.float()
-        a, b = _decays_and_inputs(dt, A, B, u)
+        a, b, x = _decays_and_inputs(dt, A, B, u)
         h = _linear_scan(a.clone(), b)
         # adjoint: reversed in time, the decay that carries g_{t+1} back to t is a_{t+1}
         a_next = F.pad(a[..., 1:], (0, 1))
@@ -352,7 +353,6 @@ class _ParallelScan(torch.autograd.Function):
         gC = (h * gy.unsqueeze(2)).sum(1)
         h_prev = F.pad(h[..., :-1], (1, 0))
         g_loga = g * h_prev * a  # ∂L/∂(Δ·A), N×D×S×L
-        x = dt * u
         gx = (g * B.unsqueeze(1)).sum(2)
         g_dt = (g_loga * A.view(1, A.shape[0], A.shape[1], 1)).sum(2) + gx * u
         gA = (g_loga * dt.unsqueeze(2)).sum((0, 3))
@@ -361,10 +361,10 @@ class _ParallelScan(torch.autograd.Function):
 
 
 def _decays_and_inputs(dt, A, B, u):
-    """``a = exp(Δ·A)`` and ``b = Δ·u·B``, both ``N×D×S×L`` float32."""
+    """``a = exp(Δ·A)`` and ``b = x·B`` (``N×D×S×L`` float32), and ``x = Δ·u`` (``N×D×L``)."""
     a = torch.exp(dt.unsqueeze(2) * A.view(1, A.shape[0], A.shape[1], 1))
-    b = (dt * u).unsqueeze(2) * B.unsqueeze(1)
-    return a, b
+    x = dt * u
+    return a, x.unsqueeze(2) * B.unsqueeze(1), x
 
 
 def selective_scan_parallel(

@@ -47,29 +47,7 @@ if [ ! -f data/pack/manifest.json ]; then
 fi
 # the scanned blocks' training scan on this device: chunked (≈3·√L small steps; launch-bound on an
 # H200) against the parallel one that `auto` now runs on CUDA; a minute at most, before the jobs start
-timeout 60 "$PY" - "$DEVICE" <<'PYEOF' 2>&1 | tee -a "$LOG"
-import sys, time, torch
-from streamdeblur.models.scan import selective_scan_chunked, selective_scan_parallel
-dev = torch.device(sys.argv[1])
-g = torch.Generator().manual_seed(0)
-n, d, s, L = 8, 64, 8, 16384
-base = [torch.randn(n, d, L, generator=g), torch.randn(n, d, L, generator=g) * 0.5 - 4,
-        -torch.rand(d, s, generator=g) * 0.9 - 0.1, torch.randn(n, s, L, generator=g), torch.randn(n, s, L, generator=g)]
-grads = {}
-for name, fn in (("chunked", selective_scan_chunked), ("parallel", selective_scan_parallel)):
-    t = [x.to(dev).requires_grad_() for x in base]
-    times = []
-    for _ in range(3):
-        if dev.type == "cuda": torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        gr = torch.autograd.grad(fn(*t).square().mean(), t[:3])
-        if dev.type == "cuda": torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    grads[name] = [x.float().cpu() for x in gr]
-    print(f"scan {name}: forward+backward {n}x{d}x{L}: {min(times[1:]) * 1e3:.1f} ms")
-rel = max(float((a - b).abs().max() / (a.abs().max() + 1e-30)) for a, b in zip(grads["chunked"], grads["parallel"]))
-print(f"scan max relative gradient difference {rel:.1e}")
-PYEOF
+timeout 60 "$PY" -m streamdeblur.train.scan_check --device "$DEVICE" 2>&1 | tee -a "$LOG"
 if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader -l 30 2>&1 | sed -u 's/^/[gpu] /' >>"$LOG" &
     SMI=$!
