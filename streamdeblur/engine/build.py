@@ -185,6 +185,11 @@ def build(
         source.close()
         raise
     if still:  # still images keep the single-frame path: no neighbours to use
+        if stages and all(isinstance(s, WindowedStage) for s in stages):
+            say(
+                "every stage of this pipeline works on neighbouring video frames: "
+                "still images pass unchanged (use --pipeline motion to deblur photographs)"
+            )
         stages = [s for s in stages if not isinstance(s, WindowedStage)]
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:

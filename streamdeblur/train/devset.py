@@ -224,6 +224,14 @@ def build_scene(spec: ClipSpec, path: CameraPath, rng: np.random.Generator, info
 # -- writing --------------------------------------------------------------------------------------
 
 
+#: x264 without MB-tree. PyAV's x264 with MB-tree on (its default above preset ultrafast) encodes the
+#: same frames differently from run to run on this project's CPUs (one thread or many; Debian's
+#: ffmpeg does not): up to 66 levels on a pixel and 0.18 dB on a frame of ``still_0``, so every
+#: rendering of the dev set was a slightly different dev set. Phones' hardware encoders have no
+#: MB-tree either. (``asm=0`` also cures it, at many times the encoding time.)
+DETERMINISTIC_X264 = "mbtree=0"
+
+
 def _open_writer(path: Path, codec: str, size: tuple[int, int], fps: int, options: dict, pix_fmt: str):
     c = av.open(str(path), "w")
     s = c.add_stream(codec, rate=fps, options=options)
@@ -239,7 +247,7 @@ class ClipWriter:
         self.final = [out / f"{name}.sharp.mkv", out / f"{name}.blurry.mp4"]
         self.tmp = [p.with_name(p.name.replace(".", ".partial.", 1)) for p in self.final]
         self.sharp, self.s_stream = _open_writer(self.tmp[0], "ffv1", size, fps, {}, "bgr0")
-        opts = {"crf": str(crf), "preset": "medium"}
+        opts = {"crf": str(crf), "preset": "medium", "x264-params": DETERMINISTIC_X264}
         self.blurry, self.b_stream = _open_writer(self.tmp[1], "libx264", size, fps, opts, "yuv420p")
         tag_codec(self.b_stream.codec_context, BLURRY_COLOR)
         self.n = 0

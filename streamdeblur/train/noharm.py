@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from ..engine.config import ConfigError
+from .devset import DETERMINISTIC_X264
 from .video_eval import resolve_pipeline, run_pipeline
 from .video_metrics import psnr_frames, read_frames
 
@@ -44,9 +45,9 @@ def noisy_copy(sharp: str | Path, out: str | Path, sigma: float = 2 / 255, crf: 
     rng = np.random.default_rng(seed)
     h, w = frames[0].shape[:2]
     with av.open(str(out), "w") as c:
-        s = c.add_stream("libx264", rate=30)
+        # without MB-tree: the same noisy file on every run (devset.DETERMINISTIC_X264)
+        s = c.add_stream("libx264", rate=30, options={"crf": str(crf), "x264-params": DETERMINISTIC_X264})
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"crf": str(crf)}
         for f in frames:
             n = np.clip(f / 255.0 + rng.normal(0.0, sigma, f.shape), 0, 1)
             for p in s.encode(av.VideoFrame.from_ndarray((n * 255 + 0.5).astype(np.uint8), format="rgb24")):

@@ -6,7 +6,7 @@ import pytest
 
 from streamdeblur.engine.config import ConfigError, apply_overrides, list_pipelines, load_pipeline, parse_pipeline
 
-SHIPPED = ["batch", "compare", "defocus", "motion", "overlay", "webcam", "webcam-rt"]
+SHIPPED = ["batch", "compare", "defocus", "motion", "motion-fast", "overlay", "webcam", "webcam-rt"]
 
 
 def test_shipped_pipelines_exist_and_validate():

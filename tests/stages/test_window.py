@@ -122,8 +122,16 @@ def test_image_folders_skip_windowed_stages(tmp_path):
         cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(media.pattern(i * 9, 64, 48), cv2.COLOR_RGB2BGR))
     out = tmp_path / "out/"
     cfg = parse_pipeline("stages:\n  - test_next_frame\n")
-    pipe = build(Job(str(folder), str(out) + "/", cfg))
+    said: list[str] = []
+    pipe = build(Job(str(folder), str(out) + "/", cfg), say=said.append)
     assert not pipe.stages
+    # a pipeline of windowed stages only (motion-fast) does nothing to stills: the user is told so
+    assert any("still images pass unchanged" in m for m in said)
+    said.clear()
+    mixed_cfg = parse_pipeline("stages:\n  - test_next_frame\n  - identity\n")
+    mixed = build(Job(str(folder), str(tmp_path / "mixed") + "/", mixed_cfg), say=said.append)
+    assert [s.name for s in mixed.stages] == ["identity"] and not any("pass unchanged" in m for m in said)
+    assert mixed.run().ok
     assert pipe.run().ok
     for i in range(4):
         a = cv2.imread(str(folder / f"{i:03d}.png"))
