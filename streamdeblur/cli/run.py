@@ -20,7 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--output",
-        help="output video (.mp4, .mkv, .webm …) or image folder (default: NAME_deblurred.EXT next to the input)",
+        help=(
+            "output video (.mp4, .mkv, .webm …), image folder (out/) or, for one photo, an image file"
+            " (default: NAME_deblurred.EXT next to the input)"
+        ),
     )
     p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs (default 25)")
     add_pipeline_flags(p, "motion")

@@ -15,9 +15,9 @@ import torch
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.context import ContextRange
-from ..io.sinks import ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
+from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
 from ..io.sinks.encoders import Encoder, choose_encoder
-from ..io.sources import ImageSource, open_source
+from ..io.sources import IMAGE_EXTS, ImageSource, open_source
 from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage
@@ -72,9 +72,15 @@ def _stages(
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
 
+def is_image_file_output(out: str | None) -> bool:
+    """True for one image file (``sharp.png``, ``IMG_1.jpg``: an image format's extension)."""
+    return bool(out) and out != "-" and not out.endswith("/") and Path(out).suffix.lower() in IMAGE_EXTS
+
+
 def is_video_output(out: str | None) -> bool:
-    """True for a video file name; False for an image folder (trailing ``/`` or no suffix) or ``-``/None (no output)."""
-    return bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/")
+    """True for a video file name; False for an image folder (trailing ``/`` or no suffix), an image
+    file (:func:`is_image_file_output`) or ``-``/None (no output)."""
+    return bool(out) and out != "-" and Path(out).suffix != "" and not out.endswith("/") and not is_image_file_output(out)
 
 
 def choose_output_encoder(cfg: PipelineConfig, out: str) -> Encoder:
@@ -134,6 +140,13 @@ def build(
         encoder = choose_output_encoder(cfg, out)
         if encoder.note:
             warn(encoder.note)
+    elif is_image_file_output(out):
+        inp = Path(str(job.input))
+        if not (inp.is_file() and inp.suffix.lower() in IMAGE_EXTS):
+            raise ConfigError(
+                f"{out} is one image file, but {job.input} is not one image: give a folder (-o {Path(out).stem}/) or a video file"
+            )
+        check_output(Path(out), [inp], job.overwrite)
     preview = preview_wanted(cfg, out, say)
     device, batch, bf16 = _compute(cfg)
     threads = codec_threads(device)
@@ -175,6 +188,8 @@ def build(
                     threads=threads,
                 )
             )
+        elif is_image_file_output(out):
+            sinks.append(ImageFileSink(out))
         elif out and out != "-":
             sinks.append(ImageSink(out))
         if preview:

@@ -52,3 +52,36 @@ def test_exif_orientation_is_applied(tmp_path, identity_yaml):
     assert got.shape[:2] == (96, 64)
     top, bottom = got[:40].mean(axis=(0, 1)), got[-40:].mean(axis=(0, 1))
     assert top[2] > 200 and bottom[2] < 50  # the red half is on top once turned clockwise
+
+
+def test_one_photo_in_one_image_file_out(tmp_path, identity_yaml, capsys):
+    # `streamdeblur run photo.png` used to stop with "unknown output container '.png'": its default
+    # output (photo_deblurred.png) and any -o with an image extension were taken for a video file
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), media.pattern(2, 96, 64)[..., ::-1])
+    assert main(["run", str(photo), "--pipeline", str(identity_yaml)]) == 0
+    written = tmp_path / "photo_deblurred.png"
+    assert np.array_equal(cv2.imread(str(written), cv2.IMREAD_UNCHANGED), cv2.imread(str(photo), cv2.IMREAD_UNCHANGED))
+    pngs = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png")
+    assert pngs == ["photo.png", "photo_deblurred.png"]  # no partial file left behind
+    # another format by its extension; a 16-bit photo to JPEG is rounded to 8 bits
+    deep = tmp_path / "deep.png"
+    assert cv2.imwrite(str(deep), (media.pattern(3, 96, 64)[..., ::-1].astype(np.uint16) * 257))
+    assert main(["run", str(deep), "-o", str(tmp_path / "deep.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    jpg = cv2.imread(str(tmp_path / "deep.jpg"), cv2.IMREAD_UNCHANGED)
+    assert jpg.dtype == np.uint8 and np.abs(jpg.astype(int) - media.pattern(3, 96, 64)[..., ::-1]).mean() < 4.0  # JPEG q95
+    # the model's own path writes it too (and an existing output is refused without --overwrite)
+    assert main(["run", str(photo), "-o", str(tmp_path / "sharp.png")]) == 0
+    assert cv2.imread(str(tmp_path / "sharp.png")).shape == (64, 96, 3)
+    capsys.readouterr()
+    assert main(["run", str(photo), "-o", str(tmp_path / "sharp.png")]) != 0
+    assert "exists" in capsys.readouterr().err
+
+
+def test_frames_of_a_video_to_one_image_file_is_refused_before_decoding(tmp_path, capsys):
+    clip = media.write_video(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    out = tmp_path / "frame.png"
+    assert main(["run", str(clip), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is one image file" in err[0] and "-o frame/" in err[0]
+    assert not out.exists()

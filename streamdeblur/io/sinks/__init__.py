@@ -1,4 +1,4 @@
-"""Sinks: video files (PyAV, audio kept), image folders, a preview window, and nothing.
+"""Sinks: video files (PyAV, audio kept), image folders and single image files, a preview window, and nothing.
 
 Video files are written under a temporary name next to the target (``name.partial.mp4``) and
 renamed when complete, so a finished file always means a finished run; an interrupted run still
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..audio import AUDIO_FALLBACK, AudioCopier
 from .base import FORMAT_BY_SUFFIX, OutputExistsError, SinkError, check_output, container_options, partial_path
-from .images import ImageSink
+from .images import ImageFileSink, ImageSink
 from .null import NullSink, TeeSink
 from .preview import PreviewSink, display_available
 from .video import VideoSink
@@ -30,6 +30,7 @@ __all__ = [
     "AUDIO_FALLBACK",
     "FORMAT_BY_SUFFIX",
     "AudioCopier",
+    "ImageFileSink",
     "ImageSink",
     "NullSink",
     "OutputExistsError",

@@ -50,3 +50,34 @@ class ImageSink:
 
     def close(self, complete: bool = True) -> Path:
         return self.folder
+
+
+class ImageFileSink:
+    """One picture to one image file (``streamdeblur run photo.jpg -o sharp.jpg``), written atomically.
+
+    The format is the file's extension; a 16-bit frame written to a format without 16 bits (JPEG,
+    BMP, WebP) is rounded to 8 bits. A second frame is an error: an image file holds one picture.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in KEEP_FORMATS:
+            raise SinkError(f"{self.path}: not an image format ({', '.join(KEEP_FORMATS)})")
+        self.frames_written = 0
+
+    def write(self, frame: Frame) -> None:
+        if self.frames_written:
+            raise SinkError(f"{self.path} is one image file and the input has more than one frame: give a folder (-o out/)")
+        img = frame.image
+        suffix = self.path.suffix.lower()
+        if img.dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".bmp", ".webp"):
+            img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
+        tmp = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
+        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if suffix in (".jpg", ".jpeg") else []
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(img[..., ::-1]), params):
+            raise SinkError(f"cannot write {tmp}")
+        os.replace(tmp, self.path)
+        self.frames_written += 1
+
+    def close(self, complete: bool = True) -> Path:
+        return self.path
