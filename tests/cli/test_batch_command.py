@@ -75,3 +75,20 @@ def test_truncated_input_is_flagged_and_paths_are_whole(tmp_path, identity_yaml,
     text = capsys.readouterr().out
     assert "input ended early" in text
     assert str(out) in text and "…" not in text
+
+
+def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml):
+    # a shell glob of photos hands batch each file by name: each comes out as one image of its own
+    # name and format (it used to be a one-frame .mp4)
+    import cv2
+    import numpy as np
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for i, name in enumerate(("a.png", "b.jpg")):
+        assert cv2.imwrite(str(shots / name), media.pattern(i, 64, 48)[..., ::-1])
+    out = tmp_path / "out"
+    photos = [str(shots / "a.png"), str(shots / "b.jpg")]
+    assert main(["batch", *photos, "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.png", "b.jpg"]
+    assert np.array_equal(cv2.imread(str(out / "a.png")), cv2.imread(str(shots / "a.png")))
