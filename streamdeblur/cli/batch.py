@@ -64,11 +64,14 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return unique
 
 
+#: input suffixes an output keeps: these containers, and photos (one image file out)
+_KEEP_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", *IMAGE_EXTS})
+
+
 def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
     """``out_dir/STEM.SUFFIX``: the input's own container for .mp4/.mkv/.mov/.webm, its own image
     format for a photo (one image file out), else .mp4; ``suffix`` overrides."""
-    keep = (".mp4", ".mkv", ".mov", ".webm", *sorted(IMAGE_EXTS))
-    suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in keep else ".mp4")
+    suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
     if not suf.startswith("."):
         suf = "." + suf
     return out_dir / f"{inp.stem}{suf}"

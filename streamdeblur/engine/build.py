@@ -133,6 +133,7 @@ def build(
     cfg = job.config
     out = job.output
     is_video_out = is_video_output(out)
+    is_image_out = is_image_file_output(out)
     encoder = None
     if is_video_out:
         inputs = [Path(job.input)] if Path(str(job.input)).exists() else []
@@ -140,7 +141,7 @@ def build(
         encoder = choose_output_encoder(cfg, out)
         if encoder.note:
             warn(encoder.note)
-    elif is_image_file_output(out):
+    elif is_image_out:
         inp = Path(str(job.input))
         if not (inp.is_file() and inp.suffix.lower() in IMAGE_EXTS):
             raise ConfigError(
@@ -188,7 +189,7 @@ def build(
                     threads=threads,
                 )
             )
-        elif is_image_file_output(out):
+        elif is_image_out:
             sinks.append(ImageFileSink(out))
         elif out and out != "-":
             sinks.append(ImageSink(out))

@@ -15,6 +15,18 @@ from .base import SinkError
 #: Image formats written under their input's name; others (and frames of videos) become PNG.
 KEEP_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 JPEG_QUALITY = 95
+#: Formats that cannot hold a 16-bit image.
+EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write RGB ``image`` to ``path`` atomically (``name.partial.ext`` renamed when complete), in the
+    format of its extension (JPEG at :data:`JPEG_QUALITY`)."""
+    tmp = path.with_name(path.stem + ".partial" + path.suffix)
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1]), params):
+        raise SinkError(f"cannot write {tmp}")
+    os.replace(tmp, path)
 
 
 class ImageSink:
@@ -35,17 +47,12 @@ class ImageSink:
         src = Path(frame.source) if frame.source else None
         if src is None or src.suffix.lower() not in KEEP_FORMATS:
             return self.folder / self.pattern.format(index=frame.index)
-        if frame.image.dtype == np.uint16 and src.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+        if frame.image.dtype == np.uint16 and src.suffix.lower() in EIGHT_BIT_FORMATS:
             return self.folder / f"{src.stem}.png"
         return self.folder / src.name
 
     def write(self, frame: Frame) -> None:
-        path = self.path_for(frame)
-        tmp = path.with_name(path.stem + ".partial" + path.suffix)
-        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (".jpg", ".jpeg") else []
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(frame.image[..., ::-1]), params):
-            raise SinkError(f"cannot write {tmp}")
-        os.replace(tmp, path)
+        write_image(self.path_for(frame), frame.image)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
@@ -69,14 +76,9 @@ class ImageFileSink:
         if self.frames_written:
             raise SinkError(f"{self.path} is one image file and the input has more than one frame: give a folder (-o out/)")
         img = frame.image
-        suffix = self.path.suffix.lower()
-        if img.dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".bmp", ".webp"):
+        if img.dtype == np.uint16 and self.path.suffix.lower() in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
-        tmp = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
-        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if suffix in (".jpg", ".jpeg") else []
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(img[..., ::-1]), params):
-            raise SinkError(f"cannot write {tmp}")
-        os.replace(tmp, self.path)
+        write_image(self.path, img)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
