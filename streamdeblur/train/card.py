@@ -196,8 +196,8 @@ def _gate_section(gate: dict | None) -> str:
     if not gate:
         return "None: the stage returns the model's output as it is."
     lines = [
-        f"`{gate['file']}` (sha256 `{gate['sha256']}`), used by the stage with these weights: it keeps, region by region,",
-        "the share of the model's change that helps (`streamdeblur/models/gate.py`). The tables below show the",
+        f"`{gate['file']}` (sha256 `{gate['sha256']}`), used by the stage with these weights: it blends, region by region,",
+        "the input and the model's output (`streamdeblur/models/gate.py`; fitted to keep what helps). The tables below show the",
         "model with it (`model`) and without it (`model without gate`).",
     ]
     fit = gate.get("fit")
@@ -211,7 +211,11 @@ def _gate_section(gate: dict | None) -> str:
             extra += f" --pipeline {fit['video_pipeline']}"
         extra += " --camera" if fit.get("camera") else ""
         video += " --steady" if fit.get("steady") else ""
-        out = f"runs/gate-{fit['task']}" if not extra else f"runs/gate-{model}"
+        if fit.get("steady") and (fit.get("steady_clips"), fit.get("steady_frames")) not in ((None, None), (8, 40)):
+            video += f" --steady-clips {fit['steady_clips']} --steady-frames {fit['steady_frames']}"
+        extra += f" --harm-tile {fit['harm_tile']}" if fit.get("harm_tile") else ""
+        extra += f" --steps {fit['steps']}" if fit.get("steps", 3000) != 3000 else ""
+        out = f"runs/gate-{fit['task']}" if model == MODELS[fit["task"]] else f"runs/gate-{model}"
         cmd = f"python -m streamdeblur.train.gate --task {fit['task']} --data data/sharp --out {out}{video}{extra}"
         lines.append(
             f"Fitted with the model frozen on {sum(fit['train_crops'].values())} training-split crops "

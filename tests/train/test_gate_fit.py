@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from streamdeblur.train.gate import camera_frames, gains, psnr_per_image
+from streamdeblur.train.gate import camera_frames, gains, psnr_per_image, psnr_per_tile
 
 
 def test_camera_frames_are_jpeg_decoded_like_a_camera_delivers_them():
@@ -26,6 +26,21 @@ def test_gains_report_the_mean_and_the_worst_crop_against_the_input():
     y = torch.stack([gt[0], x[1], (x[2] + 0.1).clamp(0, 1)])  # perfect, unchanged, harmed
     g = gains(None, {"s": {"x": x, "y": y, "gt": gt}})["s"]
     assert g["worst"] < 0 and g["harm"] > 0 and g["mean"] > g["worst"]
+
+
+def test_per_tile_psnr_sees_a_local_harm_that_the_crop_average_hides():
+    """``--harm-tile``: a blend that cleans most of a crop and damages one corner gains on the crop as a
+    whole, but the damaged square shows as a loss (what the per-square harm term of the loss weighs)."""
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand(1, 3, 64, 64, generator=gen)
+    x = (gt + 0.04 * torch.randn(gt.shape, generator=gen)).clamp(0, 1)
+    out = gt.clone()
+    out[..., :16, :16] = (x[..., :16, :16] + 0.1).clamp(0, 1)  # one 16-px corner made worse than the input
+    crop = psnr_per_image(out, gt) - psnr_per_image(x, gt)
+    tiles = psnr_per_tile(out, gt, 16) - psnr_per_tile(x, gt, 16)
+    assert crop.item() > 0 and tiles.shape == (1, 16)
+    assert tiles[0, 0] < -1 and (tiles[0, 1:] > 0).all()
+    assert torch.allclose(psnr_per_tile(out, gt, 0)[:, 0], psnr_per_image(out, gt))
 
 
 def test_a_steady_hand_gives_nearly_sharp_noisy_compressed_frames(tmp_path):
