@@ -141,7 +141,7 @@ def video_outputs(
     pipeline: str = TASK_PIPELINE,
     camera: bool = False,
     steady: bool = False,
-    steady_clips: int = 0,
+    steady_clips: int = 8,
     steady_frames: int = 40,
 ) -> dict:
     """Frames as the model stage sees them in a video pipeline: training-split photographs
@@ -156,8 +156,8 @@ def video_outputs(
 
     With ``steady``, as many clips again of other training photographs filmed by a steady hand
     (:data:`STEADY_SHAKE`: nearly sharp, with the shaky clips' noise and compression), fused the same
-    way, are added under ``steady`` (the do-no-harm case of a video pipeline); ``steady_clips`` (0: as
-    many as ``clips``) of ``steady_frames`` frames each.
+    way, are added under ``steady`` (the do-no-harm case of a video pipeline): ``steady_clips`` clips
+    of ``steady_frames`` frames each.
 
     Returns:
         ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``; with
@@ -187,7 +187,7 @@ def video_outputs(
             cam_x.append(camera_frames(cam_gt[-1]))
     res = {"x": torch.cat(xs), "y": torch.cat(ys), "gt": torch.cat(gts)}
     if steady:
-        picks = np.random.default_rng(98).permutation(len(photos))[: steady_clips or clips]
+        picks = np.random.default_rng(98).permutation(len(photos))[:steady_clips]
         res["steady"] = steady_outputs(
             [photos[i] for i in picks], cache.parent / "steady_clips", stage, pipeline, frames=steady_frames, seed=5200, log=log
         )
@@ -277,7 +277,7 @@ def fit(
     camera: bool = False,
     steady: bool = False,
     harm_tile: int = 0,
-    steady_clips: int = 0,
+    steady_clips: int = 8,
     steady_frames: int = 40,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
@@ -304,7 +304,7 @@ def fit(
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
-        shape = f"{steady_clips}x{steady_frames}" if (steady_clips, steady_frames) != (0, 40) else ""
+        shape = f"{steady_clips}x{steady_frames}" if (steady_clips, steady_frames) != (8, 40) else ""
         cache = out / f"cache_video_{task}{'_camera' if camera else ''}{'_steady' + shape if steady else ''}.pt"
         v = video_outputs(
             task,
@@ -372,7 +372,7 @@ def fit(
         "crop": crop,
         "seed": seed,
         "harm_tile": harm_tile,
-        "steady_clips": (steady_clips or 8) if steady else None,
+        "steady_clips": steady_clips if steady else None,
         "steady_frames": steady_frames if steady else None,
         "train_crops": {k: len(tr[k]["x"]) for k in tr}
         | ({"fused video frames": len(pools[1][0])} if video else {})
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pipeline", default=TASK_PIPELINE, help="whose temporal_fusion makes the --video frames (webcam: causal)")
     ap.add_argument("--camera", action="store_true", help="with --video: also sharp frames as an MJPEG camera delivers them")
     ap.add_argument("--steady", action="store_true", help="with --video: also fused frames of a steady hand (files pipelines)")
-    ap.add_argument("--steady-clips", type=int, default=0, help="with --steady: how many steady-hand clips (0: 8)")
+    ap.add_argument("--steady-clips", type=int, default=8, help="with --steady: how many steady-hand clips")
     ap.add_argument("--steady-frames", type=int, default=40, help="with --steady: frames per steady-hand clip")
     ap.add_argument("--harm-tile", type=int, default=0, help="the loss weighs harm per square of this many pixels (0: per crop)")
     args = ap.parse_args(argv)

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 
 from ..frames import Frame
+from ..sources.base import IMAGE_EXTS
 from .base import SinkError
 
 #: Image formats written under their input's name; others (and frames of videos) become PNG.
-KEEP_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+KEEP_FORMATS = tuple(sorted(IMAGE_EXTS))  # the formats read as images are the ones written back
 JPEG_QUALITY = 95
 #: Formats that cannot hold a 16-bit image.
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
