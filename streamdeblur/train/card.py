@@ -213,6 +213,7 @@ def _gate_section(gate: dict | None) -> str:
         video += " --steady" if fit.get("steady") else ""
         if fit.get("steady") and (fit.get("steady_clips"), fit.get("steady_frames")) not in ((None, None), (8, 40)):
             video += f" --steady-clips {fit['steady_clips']} --steady-frames {fit['steady_frames']}"
+        video += f" --clean-clips {fit['clean_clips']}" if fit.get("clean_clips") else ""
         extra += f" --harm-tile {fit['harm_tile']}" if fit.get("harm_tile") else ""
         extra += f" --steps {fit['steps']}" if fit.get("steps", 3000) != 3000 else ""
         out = f"runs/gate-{fit['task']}" if model == MODELS[fit["task"]] else f"runs/gate-{model}"

@@ -67,6 +67,10 @@ TRAIN_SETS = [("blur", False, 6, 7001), ("noblur", True, 4, 7002)]
 #: them; the sensor noise and H.264 crf range of the shaky clips. What most of a video a user runs
 #: through the tool looks like, and where the model must be the identity.
 STEADY_SHAKE = ShakeConfig(burst_px=(0.5, 3.0))
+#: a steady hand on a clean camera (``clean_clips``): the same shake, no sensor noise to speak of and
+#: nearly lossless H.264 (crf 8–12). A gate that has only seen noisy, compressed sharp frames reads
+#: the model's sharpening of a clean frame as a gain (README, *Training*).
+CLEAN_SHAKE = ShakeConfig(burst_px=(0.5, 3.0), crf=(8, 12), shot=(1e-9, 2e-9), read=(1e-6, 2e-6))
 
 
 def camera_frames(frames: torch.Tensor, quality: int = CAMERA_JPEG_QUALITY) -> torch.Tensor:
@@ -143,6 +147,7 @@ def video_outputs(
     steady: bool = False,
     steady_clips: int = 8,
     steady_frames: int = 40,
+    clean_clips: int = 0,
 ) -> dict:
     """Frames as the model stage sees them in a video pipeline: training-split photographs
     under simulated hand shake (the dev-set renderer, :mod:`~streamdeblur.train.devset`: 6 still
@@ -157,7 +162,8 @@ def video_outputs(
     With ``steady``, as many clips again of other training photographs filmed by a steady hand
     (:data:`STEADY_SHAKE`: nearly sharp, with the shaky clips' noise and compression), fused the same
     way, are added under ``steady`` (the do-no-harm case of a video pipeline): ``steady_clips`` clips
-    of ``steady_frames`` frames each.
+    of ``steady_frames`` frames each. ``clean_clips`` more clips of training photographs filmed by a
+    steady hand on a clean camera (:data:`CLEAN_SHAKE`) join them.
 
     Returns:
         ``x`` (fused), ``y`` (model output), ``gt`` (sharp frames): uint8 ``N×3×240×320``; with
@@ -191,6 +197,20 @@ def video_outputs(
         res["steady"] = steady_outputs(
             [photos[i] for i in picks], cache.parent / "steady_clips", stage, pipeline, frames=steady_frames, seed=5200, log=log
         )
+        if clean_clips:
+            picks = np.random.default_rng(96).permutation(len(photos))[:clean_clips]
+            clean = steady_outputs(
+                [photos[i] for i in picks],
+                cache.parent / "clean_clips",
+                stage,
+                pipeline,
+                frames=steady_frames,
+                seed=6200,
+                log=log,
+                shake=CLEAN_SHAKE,
+                name="clean",
+            )
+            res["steady"] = {k: torch.cat([res["steady"][k], clean[k]]) for k in ("x", "y", "gt")}
     if camera:
         xc = torch.cat(cam_x)
         yc = (through_stage(stage, xc.float() / 255) * 255).round().byte()
@@ -201,10 +221,18 @@ def video_outputs(
 
 
 def steady_outputs(
-    photos: list, work: Path, stage, pipeline: str = TASK_PIPELINE, frames: int = 40, seed: int = 5200, log=print
+    photos: list,
+    work: Path,
+    stage,
+    pipeline: str = TASK_PIPELINE,
+    frames: int = 40,
+    seed: int = 5200,
+    log=print,
+    shake: ShakeConfig = STEADY_SHAKE,
+    name: str = "steady",
 ) -> dict:
-    """Clips of ``photos`` filmed by a steady hand (:data:`STEADY_SHAKE`, 320×240), fused by
-    ``pipeline``'s ``temporal_fusion`` stage, and the frozen model's (``stage``) outputs on them.
+    """Clips of ``photos`` filmed by a steady hand (``shake``: :data:`STEADY_SHAKE` by default, 320×240),
+    fused by ``pipeline``'s ``temporal_fusion`` stage, and the frozen model's (``stage``) outputs on them.
 
     Returns:
         ``{"x": fused, "y": model output, "gt": sharp}``, uint8 ``N×3×240×320``.
@@ -213,13 +241,12 @@ def steady_outputs(
     from .fused import fused_frames
 
     specs = [
-        ClipSpec(f"steady_{seed + i}", "still", str(p), (320, 240), frames, seed + i, shake=STEADY_SHAKE)
-        for i, p in enumerate(photos)
+        ClipSpec(f"{name}_{seed + i}", "still", str(p), (320, 240), frames, seed + i, shake=shake) for i, p in enumerate(photos)
     ]
     xs, gts = fused_frames(specs, work, pipeline, log)
     x = torch.cat(xs)
     y = (through_stage(stage, x.float() / 255) * 255).round().byte()
-    log(f"steady: {len(x)} fused frames of a steady hand through the model")
+    log(f"{name}: {len(x)} fused frames of a steady hand through the model")
     return {"x": x, "y": y, "gt": torch.cat(gts)}
 
 
@@ -279,6 +306,7 @@ def fit(
     harm_tile: int = 0,
     steady_clips: int = 8,
     steady_frames: int = 40,
+    clean_clips: int = 0,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
@@ -288,12 +316,15 @@ def fit(
     With ``camera`` (and ``video``), a quarter of the steps draw sharp frames as a camera delivers them
     and the validation adds ``val_camera`` (:func:`camera_frames`). With ``steady`` (and ``video``),
     a quarter of the steps draw fused frames of a steady hand (:func:`steady_outputs`) and the
-    validation adds ``val_steady`` (:func:`val_steady`).
+    validation adds ``val_steady`` (:func:`val_steady`); ``clean_clips`` clean-camera clips join that
+    share (:data:`CLEAN_SHAKE`).
     """
     if camera and steady:
         raise ValueError("camera and steady are two pipelines' do-no-harm cases (live and files): fit one of them")
     if steady and not video:
         raise ValueError("steady needs video (it is a share of the video steps)")
+    if clean_clips and not steady:
+        raise ValueError("clean_clips needs steady (they join the steady hand's share)")
     model = model or MODELS[task]
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -305,7 +336,8 @@ def fit(
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
         shape = f"{steady_clips}x{steady_frames}" if (steady_clips, steady_frames) != (8, 40) else ""
-        cache = out / f"cache_video_{task}{'_camera' if camera else ''}{'_steady' + shape if steady else ''}.pt"
+        clean = f"_clean{clean_clips}" if clean_clips else ""
+        cache = out / f"cache_video_{task}{'_camera' if camera else ''}{'_steady' + shape + clean if steady else ''}.pt"
         v = video_outputs(
             task,
             data,
@@ -317,6 +349,7 @@ def fit(
             steady=steady,
             steady_clips=steady_clips,
             steady_frames=steady_frames,
+            clean_clips=clean_clips,
         )
         pools.append((v["x"], v["y"], v["gt"]))
         for extra in ("camera", "steady"):  # half of the video batches are the do-no-harm case
@@ -374,6 +407,7 @@ def fit(
         "harm_tile": harm_tile,
         "steady_clips": steady_clips if steady else None,
         "steady_frames": steady_frames if steady else None,
+        "clean_clips": clean_clips if steady else None,
         "train_crops": {k: len(tr[k]["x"]) for k in tr}
         | ({"fused video frames": len(pools[1][0])} if video else {})
         | ({("steady video frames" if steady else "sharp camera frames"): len(pools[2][0])} if len(pools) > 2 else {}),
@@ -400,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steady", action="store_true", help="with --video: also fused frames of a steady hand (files pipelines)")
     ap.add_argument("--steady-clips", type=int, default=8, help="with --steady: how many steady-hand clips")
     ap.add_argument("--steady-frames", type=int, default=40, help="with --steady: frames per steady-hand clip")
+    ap.add_argument("--clean-clips", type=int, default=0, help="with --steady: also this many clean-camera steady-hand clips")
     ap.add_argument("--harm-tile", type=int, default=0, help="the loss weighs harm per square of this many pixels (0: per crop)")
     args = ap.parse_args(argv)
     rec = fit(
@@ -416,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         harm_tile=args.harm_tile,
         steady_clips=args.steady_clips,
         steady_frames=args.steady_frames,
+        clean_clips=args.clean_clips,
     )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0
