@@ -7,8 +7,13 @@ Both come from OpenCV's DIS optical flow (``cv2.DISOpticalFlow_create``) on smal
 2. a homography fitted to that flow on a grid of points with RANSAC (camera shake, pan and roll
    of a distant scene are projective), which replaces the flow wherever the two agree — the
    homography is smooth and sub-pixel accurate where DIS is noisy (blurred or flat regions);
-3. where they disagree (a moving subject, parallax) the DIS flow is kept, blended by a smooth
-   mask, so moving regions are registered too.
+3. DIS once more, started from the homography's field (``calc`` with an initial flow): the
+   residual flow. DIS from scratch loses its way where a large camera move meets a flat region (a
+   lake under a 40-px pan: half of the frame off by tens of pixels, self-consistent both ways, and
+   a far neighbour's boat pasted into the water); started from the camera's motion it only has
+   to find what moves differently;
+4. where the residual flow and the homography disagree (a moving subject, parallax) the flow is
+   kept, blended by a smooth mask, so moving regions are registered too.
 
 The forward–backward check (``flow_tn(x) + flow_nt(x + flow_tn(x)) ≈ 0``) flags occlusions and
 regions whose flow cannot be trusted; :func:`fb_consistency` turns it into a 0–1 confidence.
@@ -130,6 +135,12 @@ def register_pair(
     if h is None:
         return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
     hflow = homography_flow(h, flow.shape[:2])
+    if (_length(flow - hflow) > 2.0).any():  # DIS strayed somewhere: the residual flow, from the camera's motion
+        flow = dis(preset).calc(grey_t, grey_n, hflow.copy())
+        h = fit_homography(flow)
+        if h is None:
+            return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
+        hflow = homography_flow(h, flow.shape[:2])
     resid = _length(flow - hflow)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
     m = np.clip((resid - 0.75) / 1.25, 0, 1)
