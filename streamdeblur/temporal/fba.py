@@ -72,6 +72,9 @@ class FBAParams:
     q: float = 0.0
     q_bonus: float = 0.1  #: a neighbour's block must be this much sharper (relative) to outweigh the current one's
     band: tuple[float, float] = (0.15, 0.7)  #: the mid band of S, as fractions of the Nyquist radius
+    #: with ``q`` > 0: a neighbour's block that is not ``q_bonus`` sharper than the current one's gets
+    #: none of it (not the soft-max's share: K equally sharp copies would hold 1/(1 + (1+q_bonus)^q/K))
+    q_hard: bool = False
     #: per-pixel gate: where the Gaussian low-pass (σ ``pixel_sigma`` px) of neighbour − current
     #: exceeds ``pixel_tol`` ([0, 1] units, half closed there) the neighbour's pixel is replaced by the
     #: current frame's before fusing: a subject a few pixels off inside an otherwise agreeing block
@@ -331,6 +334,8 @@ def fba_fuse(
         logs = 0.5 * p.q * torch.log((signal * band).sum((-2, -1)) + 1e-9)  # (K+1)×L
         logs[0] += p.q * math.log1p(p.q_bonus)
         logg = logg + logs
+        if p.q_hard:
+            logg[1:] = logg[1:].masked_fill(logs[1:] <= logs[:1], -math.inf)
     if p.p == 0:
         # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
         w = torch.softmax(logg, dim=0)  # (K+1)×L

@@ -285,6 +285,27 @@ def test_lucky_blocks_take_the_sharp_copy_whole_and_keep_a_sharp_frame():
     assert float((out - sharp).pow(2).mean()) < float((fba - sharp).pow(2).mean())
 
 
+def test_hard_lucky_blocks_give_an_equally_sharp_copy_nothing():
+    # ``q_hard``: copies of a clean frame a quarter of a pixel off (what a registered neighbour of a
+    # sharp frame is) get the soft-max's share without it, and none with it; a sharp copy of a
+    # blurred frame still wins
+    g = torch.Generator().manual_seed(4)
+    sharp = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 100, 132, generator=g), 3, 1)
+    off = torch.nn.functional.interpolate(sharp, scale_factor=4, mode="bicubic", align_corners=False)
+    off = torch.nn.functional.avg_pool2d(off[..., 1:, 1:], 4, 4)  # shifted by 1/4 px (and a little softer)
+    sharp, off = sharp[0, :, 1:97, 1:129], off[0, :, 1:97, 1:129]
+    six = off.expand(6, -1, -1, -1).contiguous()
+    ones = torch.ones(6, 1, 96, 128)
+    soft = FBAParams(block=32, p=0, q=24, q_bonus=0.2, gate_tol=0.5)
+    hard = FBAParams(**{**soft.__dict__, "q_hard": True})
+    assert float((fba_fuse(sharp, six, ones, soft) - sharp).abs().max()) > 0.002  # 0.005 here: over a level
+    assert float((fba_fuse(sharp, six, ones, hard) - sharp).abs().max()) < 1e-6  # the frame itself (float rounding)
+    k = torch.full((3, 1, 1, 9), 1 / 9)
+    blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(sharp[None], (4, 4, 0, 0), mode="reflect"), k, groups=3)[0]
+    out = fba_fuse(blurred, sharp[None], ones[:1], hard)
+    assert float((out - sharp).pow(2).mean()) < 0.02 * float((blurred - sharp).pow(2).mean())
+
+
 def test_merge_averages_agreeing_copies_and_keeps_the_sharp_one():
     # the temporal merge after the selection: noisy copies of one sharp scene are averaged (the noise
     # falls), while a blurred copy does not soften the sharp frame, and a gated copy is left out
