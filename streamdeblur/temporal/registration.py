@@ -136,7 +136,10 @@ def register_pair(
         return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
     hflow = homography_flow(h, flow.shape[:2])
     if (_length(flow - hflow) > 2.0).any():  # DIS strayed somewhere: the residual flow, from the camera's motion
-        flow = dis(preset).calc(grey_t, grey_n, hflow.copy())
+        # a fresh instance (0.3 ms): a DIS object that was once given an initial flow carries state
+        # into its later calls, and the same pair then registers differently with the call history
+        # (a segmented run no longer equals a single run, nor a run itself)
+        flow = cv2.DISOpticalFlow_create(preset).calc(grey_t, grey_n, hflow.copy())
         h = fit_homography(flow)
         if h is None:
             return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow

@@ -22,9 +22,10 @@ noise, nearly lossless) it passes more of the model's sharpening than the halvin
 *Training*). Every sharp sample here is noisy and compressed: a gate that has seen many scenes has
 still not seen a clean one. Not shipped. ``--clean-clips 23`` adds steady-hand clips from a clean
 camera (:data:`CLEAN_SHAKE`): better again on sharp noisy video, but worse on the one clean real
-clip measured (the bundled sample's sharp clip at crf 8: −0.61 → −0.75 dB); not shipped either. The checkpoint kept is the one with the best validation
-score, the mean over the validation sets (``val_<task>.pt``, ``val_noblur.pt``, ``val_steady``) of
-their mean gain minus ``HARM_WEIGHT`` times their mean loss.
+clip measured (the bundled sample's sharp clip at crf 8: −0.61 → −0.75 dB); not shipped either.
+The checkpoint kept is the one with the best validation score, the mean over the validation sets
+(``val_<task>.pt``, ``val_noblur.pt``, ``val_steady``) of their mean gain minus ``HARM_WEIGHT`` times
+their mean loss.
 The test sets are not read here (the weight card reads them once).
 
 Example:
