@@ -131,20 +131,19 @@ def register_pair(
         agrees with it within ~1 px, DIS's own flow where it does not (moving subjects).
     """
     flow = dis(preset).calc(grey_t, grey_n, None)
-    h = fit_homography(flow)
-    if h is None:
-        return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
-    hflow = homography_flow(h, flow.shape[:2])
-    if (_length(flow - hflow) > 2.0).any():  # DIS strayed somewhere: the residual flow, from the camera's motion
-        # a fresh instance (0.3 ms): a DIS object that was once given an initial flow carries state
-        # into its later calls, and the same pair then registers differently with the call history
-        # (a segmented run no longer equals a single run, nor a run itself)
-        flow = cv2.DISOpticalFlow_create(preset).calc(grey_t, grey_n, hflow.copy())
+    for residual_pass in (False, True):
         h = fit_homography(flow)
         if h is None:
             return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
         hflow = homography_flow(h, flow.shape[:2])
-    resid = _length(flow - hflow)
+        resid = _length(flow - hflow)
+        if residual_pass or not (resid > 2.0).any():
+            break
+        # DIS strayed somewhere: the residual flow, started from the camera's motion, on a fresh
+        # instance (0.3 ms): a DIS object once given an initial flow carries state into its later
+        # calls, and the same pair then registers differently with the call history (a segmented run
+        # no longer equals a single run, nor a run itself)
+        flow = cv2.DISOpticalFlow_create(preset).calc(grey_t, grey_n, hflow)
     # 0 where DIS agrees with the homography (≤ 0.75 px), 1 where it clearly does not (≥ 2 px)
     m = np.clip((resid - 0.75) / 1.25, 0, 1)
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
