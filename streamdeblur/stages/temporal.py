@@ -73,6 +73,8 @@ class TemporalFusion(WindowedStage):
         q: float = 24.0  #: block-sharpness exponent (lucky blocks, FBAParams.q): the sharpest agreeing copy of a block wins
         q_bonus: float = 0.2  #: how much sharper (relative) a neighbour's block must be to replace the current one's
         q_hard: bool = False  #: a neighbour's block not ``q_bonus`` sharper gets no share at all (FBAParams.q_hard)
+        #: such a block keeps its share only as far as it differs from the current one by noise (FBAParams.q_noise)
+        q_noise: bool = False
         #: per-pixel low-pass disagreement at which a neighbour's pixel is half distrusted (0: off). 0.12:
         #: the moving-square test's blurred square edge no longer depends on the source's encoding (without
         #: it, 1 of 3 runs passed); dev set, fusion alone: mean +0.95 -> +0.90 dB, worst frame -0.60 -> -0.56,

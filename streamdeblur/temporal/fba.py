@@ -75,6 +75,14 @@ class FBAParams:
     #: with ``q`` > 0: a neighbour's block that is not ``q_bonus`` sharper than the current one's gets
     #: none of it (not the soft-max's share: K equally sharp copies would hold 1/(1 + (1+q_bonus)^q/K))
     q_hard: bool = False
+    #: with ``q`` > 0: a neighbour's block that is not ``q_bonus`` sharper keeps its soft-max share only
+    #: as far as its difference to the current block is noise. Per block, ``D`` is the mean power of
+    #: their difference above 0.7 of Nyquist and ``2σ²`` what two equally sharp, well-placed noisy
+    #: copies would show there (σ² the block's noise floor); the share is multiplied by
+    #: ``2σ² / (2σ² + max(0, D − 2σ²))``. Noisy video: copies differ by noise, the share averages it
+    #: away (as the default); clean video: they differ by interpolation and sub-pixel placement, the
+    #: share goes (as ``q_hard``). A sharper neighbour's weight is untouched.
+    q_noise: bool = False
     #: per-pixel gate: where the Gaussian low-pass (σ ``pixel_sigma`` px) of neighbour − current
     #: exceeds ``pixel_tol`` ([0, 1] units, half closed there) the neighbour's pixel is replaced by the
     #: current frame's before fusing: a subject a few pixels off inside an otherwise agreeing block
@@ -208,6 +216,36 @@ def merge_blocks(spec: torch.Tensor, w: torch.Tensor, g: torch.Tensor, floor: to
     return torch.fft.irfft2(acc, s=(block, block))[None]
 
 
+def frame_noise(x: torch.Tensor) -> float:
+    """Noise variance of a ``C×H×W`` frame in [0, 1] units, from the median absolute response of the
+    3×3 Laplacian-of-Laplacian kernel (Immerkær 1996, made robust to edges by the median):
+    ``σ = median|x ∗ N| / (0.6745 · 6)``, channels averaged. Textures and edges are a minority of
+    pixels in natural frames, so the median sees noise (and H.264's quantisation leaves little)."""
+    k = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=torch.float32, device=x.device)
+    r = F.conv2d(x.float()[:, None], k[None, None])  # C×1×(H−2)×(W−2)
+    sigma = r.abs().flatten(1).median(1).values / (0.6745 * 6.0)
+    return float(sigma.square().mean())
+
+
+def _noise_share(spec: torch.Tensor, high: torch.Tensor, noise_var: float) -> torch.Tensor:
+    """``log ρ`` per neighbour and block (``K×L``): how far each neighbour's difference to the current
+    block, in the high band, is what noise alone would make (:attr:`FBAParams.q_noise`).
+
+    Args:
+        spec: ``(K+1)×3×L×B×(B/2+1)`` spectra of the sqrt-Hann-windowed blocks, the current frame's first.
+        high: ``B×(B/2+1)`` high-band mask (0/1).
+        noise_var: the frame's noise variance (:func:`frame_noise`): per bin, a windowed block's noise
+            power is ``σ² Σw² = σ² (B/2)²``.
+    """
+    sel = high.bool()
+    block = spec.shape[-2]
+    d = spec[1:][..., sel] - spec[:1][..., sel]  # K×3×L×n: the high band only
+    dpow = (d.real.square() + d.imag.square()).mean((1, -1))  # K×L
+    two_noise = max(2.0 * noise_var * (block / 2) ** 2, 1e-12)
+    excess = (dpow - two_noise).clamp_min(0)
+    return torch.log(two_noise / (two_noise + excess))
+
+
 def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
     """``K×C×H×W`` differences → ``K×1×H×W`` in [0, 1]: 1 where their Gaussian low-pass (σ px, RMS over
     colours) is small, ½ at ``tol``. Blur moves detail but keeps local means; a displaced subject does not."""
@@ -336,6 +374,8 @@ def fba_fuse(
         logg = logg + logs
         if p.q_hard:
             logg[1:] = logg[1:].masked_fill(logs[1:] <= logs[:1], -math.inf)
+        elif p.q_noise:
+            logg[1:] = logg[1:] + torch.where(logs[1:] <= logs[:1], _noise_share(spec, high, frame_noise(current)), 0.0)
     if p.p == 0:
         # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
         w = torch.softmax(logg, dim=0)  # (K+1)×L

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from streamdeblur.cli import main
-from streamdeblur.temporal.fba import FBAParams, fba_fuse, window_sum
+from streamdeblur.temporal.fba import FBAParams, fba_fuse, frame_noise, window_sum
 
 W, H, N = 160, 112, 14
 FUSION = "temporal_fusion:\n      radius: 3\n      block: 32"
@@ -304,6 +304,45 @@ def test_hard_lucky_blocks_give_an_equally_sharp_copy_nothing():
     blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(sharp[None], (4, 4, 0, 0), mode="reflect"), k, groups=3)[0]
     out = fba_fuse(blurred, sharp[None], ones[:1], hard)
     assert float((out - sharp).pow(2).mean()) < 0.02 * float((blurred - sharp).pow(2).mean())
+
+
+def _smooth_scene_with_edges(g: torch.Generator) -> torch.Tensor:
+    """``1×3×112×144``: smooth regions and sharp-edged patches, as a natural frame is (a texture of
+    noise everywhere would be taken for noise by any noise estimate)."""
+    coarse = torch.rand(1, 3, 14, 18, generator=g)
+    base = torch.nn.functional.interpolate(coarse, size=(112, 144), mode="bicubic", align_corners=False)
+    for _ in range(12):
+        y, x = int(torch.randint(0, 90, (1,), generator=g)), int(torch.randint(0, 120, (1,), generator=g))
+        base[..., y : y + 20, x : x + 24] = torch.rand(3, 1, 1, generator=g)
+    return base.clamp(0, 1)
+
+
+def test_noise_aware_ties_average_noise_and_leave_clean_copies_out():
+    # ``q_noise``: equally sharp copies keep the soft-max's share where they differ from the frame by
+    # noise (averaging it helps) and lose it where they differ by sub-pixel placement (clean video:
+    # averaging only softens)
+    g = torch.Generator().manual_seed(5)
+    s = _smooth_scene_with_edges(g)
+    up = torch.nn.functional.interpolate(s, scale_factor=4, mode="bicubic", align_corners=False)
+    off = torch.nn.functional.avg_pool2d(up[..., 1:, 1:], 4, 4)  # shifted by 1/4 px
+    sharp, off = s[0, :, 4:100, 4:132], off[0, :, 4:100, 4:132]
+    ones = torch.ones(6, 1, 96, 128)
+    soft = FBAParams(block=32, p=0, q=24, q_bonus=0.2, gate_tol=0.5)
+    noise_aware = FBAParams(**{**soft.__dict__, "q_noise": True})
+    six = off.expand(6, -1, -1, -1).contiguous()
+    assert frame_noise(sharp) ** 0.5 < 0.2 / 255  # a clean frame: no noise found in its edges
+    soft_change = float((fba_fuse(sharp, six, ones, soft) - sharp).abs().max())
+    aware_change = float((fba_fuse(sharp, six, ones, noise_aware) - sharp).abs().max())
+    assert soft_change > 0.01 and aware_change < 0.05 * soft_change  # 0.015 and 0.0001 here
+    noisy = sharp + 0.02 * torch.randn(7, 3, 96, 128, generator=g)
+    assert abs(frame_noise(noisy[0]) ** 0.5 / 0.02 - 1) < 0.15
+
+    def mse(x: torch.Tensor) -> float:
+        return float((x - sharp).pow(2).mean())
+
+    by_soft, by_aware = fba_fuse(noisy[0], noisy[1:], ones, soft), fba_fuse(noisy[0], noisy[1:], ones, noise_aware)
+    assert mse(by_soft) < 0.9 * mse(noisy[0])  # the share averages noise away ...
+    assert mse(by_aware) < 1.01 * mse(by_soft)  # ... and the noise-aware rule keeps it
 
 
 def test_merge_averages_agreeing_copies_and_keeps_the_sharp_one():
