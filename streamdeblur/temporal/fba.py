@@ -78,10 +78,11 @@ class FBAParams:
     #: with ``q`` > 0: a neighbour's block that is not ``q_bonus`` sharper keeps its soft-max share only
     #: as far as its difference to the current block is noise. Per block, ``D`` is the mean power of
     #: their difference above 0.7 of Nyquist and ``2σ²`` what two equally sharp, well-placed noisy
-    #: copies would show there (σ² the block's noise floor); the share is multiplied by
-    #: ``2σ² / (2σ² + max(0, D − 2σ²))``. Noisy video: copies differ by noise, the share averages it
-    #: away (as the default); clean video: they differ by interpolation and sub-pixel placement, the
-    #: share goes (as ``q_hard``). A sharper neighbour's weight is untouched.
+    #: copies would show there (σ² the current frame's noise, :func:`frame_noise`); the share is
+    #: multiplied by ``2σ² / (2σ² + max(0, D − 2σ²))``. Noisy video: copies differ by noise, the share
+    #: averages it away (as the default); clean video: they differ by interpolation and sub-pixel
+    #: placement, the share goes (as ``q_hard``). A sharper neighbour's weight is untouched; with
+    #: ``q_hard`` also set, ``q_hard`` decides.
     q_noise: bool = False
     #: per-pixel gate: where the Gaussian low-pass (σ ``pixel_sigma`` px) of neighbour − current
     #: exceeds ``pixel_tol`` ([0, 1] units, half closed there) the neighbour's pixel is replaced by the

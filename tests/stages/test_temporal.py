@@ -285,14 +285,20 @@ def test_lucky_blocks_take_the_sharp_copy_whole_and_keep_a_sharp_frame():
     assert float((out - sharp).pow(2).mean()) < float((fba - sharp).pow(2).mean())
 
 
+def _quarter_pixel_shift(x: torch.Tensor) -> torch.Tensor:
+    """``N×C×H×W`` shifted by a quarter of a pixel both ways (bicubic ×4, one sample off, box ×¼): what
+    a registered neighbour of a sharp frame is."""
+    up = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    return torch.nn.functional.avg_pool2d(up[..., 1:, 1:], 4, 4)
+
+
 def test_hard_lucky_blocks_give_an_equally_sharp_copy_nothing():
     # ``q_hard``: copies of a clean frame a quarter of a pixel off (what a registered neighbour of a
     # sharp frame is) get the soft-max's share without it, and none with it; a sharp copy of a
     # blurred frame still wins
     g = torch.Generator().manual_seed(4)
     sharp = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 100, 132, generator=g), 3, 1)
-    off = torch.nn.functional.interpolate(sharp, scale_factor=4, mode="bicubic", align_corners=False)
-    off = torch.nn.functional.avg_pool2d(off[..., 1:, 1:], 4, 4)  # shifted by 1/4 px (and a little softer)
+    off = _quarter_pixel_shift(sharp)  # (and a little softer)
     sharp, off = sharp[0, :, 1:97, 1:129], off[0, :, 1:97, 1:129]
     six = off.expand(6, -1, -1, -1).contiguous()
     ones = torch.ones(6, 1, 96, 128)
@@ -323,9 +329,7 @@ def test_noise_aware_ties_average_noise_and_leave_clean_copies_out():
     # averaging only softens)
     g = torch.Generator().manual_seed(5)
     s = _smooth_scene_with_edges(g)
-    up = torch.nn.functional.interpolate(s, scale_factor=4, mode="bicubic", align_corners=False)
-    off = torch.nn.functional.avg_pool2d(up[..., 1:, 1:], 4, 4)  # shifted by 1/4 px
-    sharp, off = s[0, :, 4:100, 4:132], off[0, :, 4:100, 4:132]
+    sharp, off = s[0, :, 4:100, 4:132], _quarter_pixel_shift(s)[0, :, 4:100, 4:132]
     ones = torch.ones(6, 1, 96, 128)
     soft = FBAParams(block=32, p=0, q=24, q_bonus=0.2, gate_tol=0.5)
     noise_aware = FBAParams(**{**soft.__dict__, "q_noise": True})
