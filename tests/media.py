@@ -48,11 +48,14 @@ def write_video(
     tag: bool = True,
     content=pattern,
     gop: int | None = None,
+    rotation: int | None = None,
+    hflip: bool = False,
 ) -> Path:
     """Encode ``frames`` pattern frames (+ optional 440 Hz AAC audio) to ``path`` with PyAV.
 
     ``pts``/``time_base`` make variable-frame-rate files. ``colorspace`` is the matrix used for
-    RGB→YUV (swscale, explicit) and, if ``tag``, written into the stream.
+    RGB→YUV (swscale, explicit) and, if ``tag``, written into the stream. ``rotation`` (degrees
+    counter-clockwise) and ``hflip`` write a display matrix, as a phone does for portrait clips.
     """
     from av.video.reformatter import ColorRange, Colorspace
 
@@ -78,6 +81,8 @@ def write_video(
             vs.codec_context.color_range = 1 if color_range == "tv" else 2
             vs.codec_context.color_primaries = {"bt709": 1, "bt601": 6}[colorspace]
             vs.codec_context.color_trc = {"bt709": 1, "bt601": 6}[colorspace]
+        if rotation is not None or hflip:
+            vs.set_display_rotation(rotation or 0, hflip=hflip)
         as_ = None
         if audio:
             as_ = c.add_stream("aac", rate=48000)

@@ -161,6 +161,12 @@ def build(
         codec_threads=threads,
     )
     still = isinstance(source, ImageSource)  # decided before any wrapper below
+    turn = source.info.orientation
+    if turn is not None:
+        say(
+            f"the video is {turn.describe()} for display (a phone's portrait clip): "
+            f"processed and written upright, {source.info.width}x{source.info.height}"
+        )
     if job.cut:
         if source.info.live:
             source.close()

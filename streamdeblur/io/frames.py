@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .color import ColorInfo
+from .orientation import Orientation
 
 
 @dataclass
@@ -75,3 +76,4 @@ class SourceInfo:
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
+    orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)

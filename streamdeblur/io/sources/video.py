@@ -15,6 +15,7 @@ import av
 from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from ..frames import Frame, SourceInfo
+from ..orientation import Orientation, frame_display_matrix
 from ..timestamps import BestEffortTimestamps
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
 
@@ -62,6 +63,7 @@ class VideoSource(_LiveMixin):
             if p.stat().st_size == 0:
                 raise SourceError(f"input is empty (0 bytes): {spec}")
         self._container = self._open()
+        self.orientation: Orientation | None = None if self.is_url else self._probe_orientation()
         self.info = self._describe()
 
     def _open(self):
@@ -83,10 +85,11 @@ class VideoSource(_LiveMixin):
             duration = c.duration / av.time_base
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
+        width, height = self.orientation.size(cc.width, cc.height) if self.orientation else (cc.width, cc.height)
         return SourceInfo(
             name=Path(self.spec).name if not self.is_url else self.spec,
-            width=cc.width,
-            height=cc.height,
+            width=width,
+            height=height,
             fps=Fraction(fps) if fps else None,
             time_base=vs.time_base,
             color=color,
@@ -97,7 +100,40 @@ class VideoSource(_LiveMixin):
             path=None if self.is_url else Path(self.spec),
             has_audio=bool(c.streams.audio) and not self.is_url,
             codec=cc.name,
+            orientation=self.orientation,
         )
+
+    def _probe_orientation(self) -> Orientation | None:
+        """The file's display orientation (phones' portrait clips), read from its first decoded frame.
+
+        A second, short-lived demuxer: the first frame carries the stream's display matrix, and
+        peeking with the main one would need a seek back (not every file can). Unreadable: None.
+        """
+        try:
+            c = open_video(self.spec, options=self.options)
+        except SourceError:
+            return None
+        matrix = None
+        try:
+            vs = c.streams.video[0]
+            for n, packet in enumerate(c.demux(vs)):
+                frames = packet.decode()
+                if frames:
+                    matrix = frame_display_matrix(frames[0])
+                    break
+                if n > 256:  # no picture this early: a broken file; the main decode will say so
+                    break
+        except (av.error.FFmpegError, OSError, ValueError):
+            return None
+        finally:
+            c.close()
+        if matrix is None:
+            return None
+        try:
+            return Orientation.from_matrix(matrix)
+        except ValueError:
+            self.warn(f"{self.spec}: its display matrix is not a right-angle turn; the pictures are used as decoded")
+            return None
 
     def close(self) -> None:
         self._stop.set()
@@ -159,8 +195,11 @@ class VideoSource(_LiveMixin):
                     self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
                 pts = last_pts + 1
             last_pts = pts
+            image = frame_to_rgb(vf, color)
+            if self.orientation is not None:  # upright, as a player shows it (see io/orientation.py)
+                image = self.orientation.apply(image)
             frame = Frame(
-                frame_to_rgb(vf, color),
+                image,
                 index,
                 pts,
                 vf.time_base or vs.time_base,
