@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 
 from .streamcopy import can_stream_copy
+from .tags import apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 
@@ -27,11 +28,14 @@ class AudioCopier:
             if s.codec_context is None or not s.codec_context.name:
                 continue
             if can_stream_copy(s, fmt):
-                self._streams.append((s, container.add_stream_from_template(s), None))
+                out = container.add_stream_from_template(s)
+                apply_tags(out, keep_tags(s.metadata))  # language, title
+                self._streams.append((s, out, None))
             else:
                 codec, rate = AUDIO_FALLBACK.get(fmt, ("aac", None))
                 rate = rate or s.rate or 48000
                 out = container.add_stream(codec, rate=rate)
+                apply_tags(out, keep_tags(s.metadata))
                 layout = s.layout.name if s.layout else "stereo"
                 try:
                     out.layout = layout

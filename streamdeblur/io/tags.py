@@ -1,0 +1,87 @@
+"""The footage's own metadata, carried to the output: when and where it was shot, on what, in what language.
+
+A phone writes the capture date (``creation_time``; Apple's ``com.apple.quicktime.creationdate``),
+the place (``location``, ``com.apple.quicktime.location.ISO6709``), the camera
+(``com.apple.quicktime.make``/``model``), a title, and a language per audio track. Galleries sort
+and map videos by these: an output without them lands on the day it was processed, nowhere.
+FFmpeg's command line copies them by default (``-map_metadata``); so does every output here.
+
+What is *not* copied is what describes the old file rather than the footage: the muxer's brand
+and version, the encoder's name, Matroska's per-stream statistics (``DURATION``, ``BPS``,
+``NUMBER_OF_FRAMES``…, rewritten by the muxer), a ``rotate`` tag (pictures are turned upright
+at decode, :mod:`.orientation`).
+
+MP4 and MOV hold arbitrary keys (Apple's reverse-DNS ones) only in the ``mdta`` key list, which
+FFmpeg writes when asked (``movflags=use_metadata_tags``): :func:`muxer_flags` asks for it
+whenever there is such a key to keep.
+
+Example:
+    >>> keep_tags({"creation_time": "2024-07-14T10:20:30Z", "encoder": "Lavf59", "BPS-eng": "900"})
+    {'creation_time': '2024-07-14T10:20:30Z'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import av
+
+#: Tags about the file, not the footage (lower case; Matroska's statistics tags match by prefix too).
+DROPPED = frozenset(
+    {"encoder", "major_brand", "minor_version", "compatible_brands", "rotate", "duration", "bps", "number_of_frames"}
+    | {"number_of_bytes", "vendor_id", "encoder_options"}
+)
+#: Keys MP4/MOV write without ``use_metadata_tags`` (FFmpeg's movenc knows them by name).
+MOV_NATIVE = frozenset(
+    {"title", "artist", "album_artist", "album", "date", "comment", "genre", "copyright", "composer", "description"}
+    | {"synopsis", "show", "episode_id", "network", "lyrics", "grouping", "keywords", "creation_time", "location"}
+    | {"make", "model", "encoder", "track", "disc", "compilation", "gapless_playback", "language", "handler_name"}
+)
+
+
+def keep_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags of ``tags`` that describe the footage (see the module docstring for what is left out).
+
+    Args:
+        tags: a container's or stream's metadata, as PyAV reads it.
+
+    Returns:
+        a new dict, in the same order.
+    """
+    out = {}
+    for k, v in tags.items():
+        low = k.lower()
+        if low.split("-")[0] in DROPPED or low.startswith("_statistics_"):  # "BPS-eng": Matroska's per-language form
+            continue
+        out[k] = v
+    return out
+
+
+def muxer_flags(fmt: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """Muxer options needed to write ``tags`` into a ``fmt`` container (MP4/MOV: the ``mdta`` key list)."""
+    if fmt in ("mp4", "mov") and any(k.lower().split("-")[0] not in MOV_NATIVE for k in tags):
+        return {"movflags": "use_metadata_tags"}
+    return {}
+
+
+def read_tags(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The footage's container tags and its first video stream's tags (what :func:`keep_tags` keeps).
+
+    Unreadable files give two empty dicts: metadata is never a reason to fail a run.
+    """
+    try:
+        with av.open(str(path), metadata_errors="replace") as c:
+            video = keep_tags(c.streams.video[0].metadata) if c.streams.video else {}
+            return keep_tags(c.metadata), video
+    except (av.error.FFmpegError, OSError, ValueError, IndexError):
+        return {}, {}
+
+
+def apply_tags(target, tags: Mapping[str, str]) -> None:
+    """Set ``tags`` on a PyAV output container or stream (before its header is written)."""
+    for k, v in tags.items():
+        try:
+            target.metadata[k] = v
+        except (TypeError, ValueError):  # a key or value FFmpeg's dictionaries refuse: left out
+            continue

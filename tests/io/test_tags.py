@@ -1,0 +1,61 @@
+"""The footage's metadata survives: capture date, place, camera, title, audio language (judged by ffprobe)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import media
+import pytest
+
+from streamdeblur.cli import main
+from streamdeblur.io.tags import keep_tags, muxer_flags
+
+PHONE_TAGS = {
+    "creation_time": "2024-07-14T10:20:30.000000Z",
+    "location": "+48.8584+002.2945/",
+    "title": "Eiffel",
+    "com.apple.quicktime.make": "Apple",
+    "com.apple.quicktime.model": "iPhone 15",
+    "com.apple.quicktime.location.ISO6709": "+48.8584+002.2945+035.000/",
+    "com.apple.quicktime.creationdate": "2024-07-14T12:20:30+0200",
+}
+
+
+@pytest.fixture(scope="module")
+def phone_clip(tmp_path_factory, require_ffmpeg):
+    """A MOV as an iPhone writes it (Apple's keys, a place, a date; French audio), made by Debian's ffmpeg."""
+    path = tmp_path_factory.mktemp("phone") / "IMG_0042.MOV"
+    args = [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=1"]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:v", "libx264", "-c:a", "aac"]
+    for k, v in PHONE_TAGS.items():
+        args += ["-metadata", f"{k}={v}"]
+    args += ["-metadata:s:a:0", "language=fra", "-movflags", "use_metadata_tags", str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+def _tags(path) -> tuple[dict, list[dict]]:
+    info = media.probe(path)
+    return {k.lower(): v for k, v in info["format"].get("tags", {}).items()}, [
+        {k.lower(): v for k, v in s.get("tags", {}).items()} for s in info["streams"]
+    ]
+
+
+@pytest.mark.parametrize("suffix, segments", [(".mp4", 0), (".mov", 0), (".mkv", 0), (".mp4", 2)])
+def test_capture_date_place_camera_and_audio_language_are_kept(tmp_path, phone_clip, identity_yaml, suffix, segments):
+    out = tmp_path / f"out{suffix}"
+    argv = ["run", str(phone_clip), "-o", str(out), "--pipeline", str(identity_yaml)]
+    assert main(argv + (["--segments", str(segments)] if segments else [])) == 0
+    fmt, streams = _tags(out)
+    for k, v in PHONE_TAGS.items():
+        assert fmt.get(k.lower()) == v, (k, fmt)
+    audio = [s for s, info in zip(streams, media.probe(out)["streams"]) if info["codec_type"] == "audio"]
+    assert audio and audio[0].get("language") == "fra", streams
+
+
+def test_what_describes_the_old_file_is_left_out():
+    tags = {"encoder": "Lavf59", "major_brand": "qt  ", "BPS-eng": "9", "DURATION": "00:00:01", "rotate": "90", "title": "x"}
+    assert keep_tags(tags) == {"title": "x"}
+    assert muxer_flags("mp4", {"title": "x", "creation_time": "t"}) == {}
+    assert muxer_flags("mp4", {"com.apple.quicktime.make": "Apple"}) == {"movflags": "use_metadata_tags"}
+    assert muxer_flags("matroska", {"com.apple.quicktime.make": "Apple"}) == {}
