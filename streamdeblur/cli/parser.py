@@ -165,11 +165,13 @@ def config_from_args(args):
 
 def build_parser(commands: list[ModuleType]) -> argparse.ArgumentParser:
     """The ``streamdeblur`` parser with one sub-command per command module."""
-    common = common_flags()
-    ap = OneLineParser(prog="streamdeblur", description="Remove motion and defocus blur from video.", parents=[common])
+    ap = OneLineParser(prog="streamdeblur", description="Remove motion and defocus blur from video.", parents=[common_flags()])
+    # set_defaults also rewrites the defaults of the parser's own actions: each subcommand gets its
+    # own copies of the common flags (a fresh common_flags()), so their SUPPRESS default stays and a
+    # flag given before the subcommand is not overwritten by the subcommand's default
     ap.set_defaults(debug=False, quiet=False, progress_interval=None)
     ap.add_argument("--version", action="version", version=f"streamdeblur {version()}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for cmd in commands:  # every subcommand takes the common options too
-        cmd.add_arguments(sub.add_parser(cmd.NAME, help=cmd.HELP, parents=[common]))
+        cmd.add_arguments(sub.add_parser(cmd.NAME, help=cmd.HELP, parents=[common_flags()]))
     return ap

@@ -8,6 +8,7 @@ import subprocess
 from fractions import Fraction
 
 import media
+import pytest
 
 from streamdeblur.cli import build_parser, main
 
@@ -79,8 +80,12 @@ def test_progress_without_a_terminal_prints_plain_lines_and_an_honest_last_line(
     assert f"{done} frames" in last and "/30" not in last
 
 
-def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys):
+@pytest.mark.parametrize("before", [False, True])
+def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys, before):
+    """Before or after the command (``streamdeblur --quiet run …`` used to lose the flag to run's default)."""
     src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
-    assert main(["run", str(src), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(identity_yaml), "--quiet"]) == 0
+    argv = ["run", str(src), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(identity_yaml)]
+    assert main(["--quiet", *argv] if before else [*argv, "--quiet"]) == 0
     cap = capsys.readouterr()
     assert cap.err.strip() == "" and cap.out.strip() == ""
+    assert (tmp_path / "o.mp4").exists()
