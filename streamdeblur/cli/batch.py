@@ -7,6 +7,10 @@
 * Each failed row says why (FFmpeg's own words); a truncated input is flagged ``input ended early``.
 * One failing file is reported and the others go on; the summary table lists every file.
 * Ctrl-C stops after the file in progress has been closed (playable, kept as partial).
+* Folders are read recursively and mirrored: ``footage/day1/GX010001.MP4`` → ``OUT/day1/GX010001.mp4``.
+  Two inputs never share an output: names that would clash (``GX010001.MP4`` of two cards given by
+  glob, ``clip.avi`` beside ``clip.mp4``) get their folders mirrored, then their own extension in the
+  name (``clip.avi.mp4``); the plan is made, and checked, before the first file starts.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import copy
 import glob
 import json
 import os
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath
 
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, exit_code, one_line
+from ..errors import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from .console import error, out
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
@@ -45,22 +50,63 @@ def run(args) -> int:
     return run_batch(args, config_from_args(args), cut=cut_from_args(args))
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (their videos, sorted) and globs → unique files in order."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class BatchInput:
+    """One input file and where the output folder puts it.
+
+    Attributes:
+        path: the input file.
+        rel: its path as mirrored under the output folder (its name, or ``sub/folders/name`` for a
+            file found inside a folder given on the command line).
+    """
+
+    path: Path
+    rel: PurePath
+
+
+def _walk(folder: Path, skip: Path | None) -> list[Path]:
+    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs and ``skip`` left out."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (here / d).resolve() != skip))
+        found += [
+            here / n
+            for n in sorted(names)
+            if not n.startswith(".") and ".partial." not in n and Path(n).suffix.lower() in VIDEO_EXTS
+        ]
+    return found
+
+
+def expand_inputs(items: list[str], out_dir: Path | None = None) -> list[BatchInput]:
+    """Files, folders (their videos, recursively, sorted) and globs → unique inputs in order.
+
+    Args:
+        items: what the command line named.
+        out_dir: the batch's output folder; never read as input (it may sit inside an input folder).
+
+    Returns:
+        the inputs, each once (by resolved path), in the order given.
+    """
+    skip = out_dir.resolve() if out_dir is not None else None
+    found: list[BatchInput] = []
     for it in items:
         p = Path(it)
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS)
+            found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip)]
         elif any(ch in it for ch in "*?["):
-            files += sorted(Path(f) for f in glob.glob(it) if Path(f).suffix.lower() not in IMAGE_EXTS)
+            found += [
+                BatchInput(Path(f), PurePath(Path(f).name))
+                for f in sorted(glob.glob(it))
+                if Path(f).suffix.lower() not in IMAGE_EXTS
+            ]
         else:
-            files.append(p)
+            found.append(BatchInput(p, PurePath(p.name)))
     seen, unique = set(), []
-    for f in files:
-        if f.resolve() not in seen:
-            seen.add(f.resolve())
-            unique.append(f)
+    for b in found:
+        if b.path.resolve() not in seen:
+            seen.add(b.path.resolve())
+            unique.append(b)
     return unique
 
 
@@ -68,13 +114,59 @@ def expand_inputs(items: list[str]) -> list[Path]:
 _KEEP_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", *IMAGE_EXTS})
 
 
+def _out_suffix(inp: Path, suffix: str | None) -> str:
+    suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
+    return suf if suf.startswith(".") else "." + suf
+
+
 def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
     """``out_dir/STEM.SUFFIX``: the input's own container for .mp4/.mkv/.mov/.webm, its own image
     format for a photo (one image file out), else .mp4; ``suffix`` overrides."""
-    suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
-    if not suf.startswith("."):
-        suf = "." + suf
-    return out_dir / f"{inp.stem}{suf}"
+    return out_dir / f"{inp.stem}{_out_suffix(inp, suffix)}"
+
+
+def _clashes(targets: list[PurePath]) -> dict[str, list[int]]:
+    """Targets that name one file (compared case-insensitively: macOS and Windows disks are)."""
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(targets):
+        groups.setdefault(str(t).lower(), []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def plan_outputs(inputs: list[BatchInput], suffix: str | None) -> list[PurePath]:
+    """Each input's output path, relative to the output folder, no two the same.
+
+    The input's mirrored path with the output suffix; where two would clash, their folders
+    (from the deepest folder they share) are mirrored; where they still clash (``clip.avi`` and
+    ``clip.mp4`` in one folder), an input whose suffix changes keeps its extension in the name
+    (``clip.avi.mp4``).
+
+    Raises:
+        UsageError: two inputs that no rule tells apart (names differing only in case).
+
+    Example:
+        >>> ins = [BatchInput(Path("a/GX01.MP4"), PurePath("GX01.MP4")), BatchInput(Path("b/GX01.MP4"), PurePath("GX01.MP4"))]
+        >>> [str(p) for p in plan_outputs(ins, None)]
+        ['a/GX01.mp4', 'b/GX01.mp4']
+    """
+    targets = [b.rel.parent / f"{b.path.stem}{_out_suffix(b.path, suffix)}" for b in inputs]
+    for group in _clashes(targets).values():
+        dirs = [inputs[i].path.resolve().parent for i in group]
+        if len(set(dirs)) == 1:  # one folder: only their extensions tell them apart (below)
+            continue
+        common = Path(os.path.commonpath(dirs))
+        for i, d in zip(group, dirs):
+            targets[i] = PurePath(d.relative_to(common)) / targets[i].name
+    for group in _clashes(targets).values():
+        for i in group:
+            b = inputs[i]
+            if b.path.suffix.lower() != _out_suffix(b.path, suffix):
+                targets[i] = targets[i].parent / f"{b.path.name}{_out_suffix(b.path, suffix)}"
+    left = _clashes(targets)
+    if left:
+        names = ", ".join(str(inputs[i].path) for i in next(iter(left.values())))
+        raise UsageError(f"{names} would be written to one output file; rename one, or run them in separate batches")
+    return targets
 
 
 def _reason(message: str, inp: Path) -> str:
@@ -99,27 +191,34 @@ def run_batch(args, cfg, cut=None) -> int:
     from ..scaleout import executor_class
 
     executor = executor_class(getattr(args, "executor", "local"))
-    files = expand_inputs(args.inputs)
-    if not files:
+    out_dir = Path(args.out_dir)
+    inputs = expand_inputs(args.inputs, out_dir)
+    if not inputs:
         error("no input files found")
         return EXIT_USAGE
-    out_dir = Path(args.out_dir)
+    rels = plan_outputs(inputs, args.suffix)  # a clash is a usage error before anything is written
+    files = [b.path for b in inputs]
+    shown = {b.path: b.rel.as_posix() for b in inputs}  # a row's input: as mirrored (day1/GX010001.MP4)
+    if len(set(shown.values())) < len(files):  # one name from two folders: rows say where each came from
+        shown = {f: str(f) for f in files}
     out_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out_dir)
     key_extra = {"cut": [cut.start, cut.duration, cut.frames]} if cut else {}
     rows: dict[Path, tuple] = {}
     failures = 0
     todo = []
-    for f in files:
-        target = output_for(f, out_dir, args.suffix)
+    for f, rel in zip(files, rels):
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
         state = ledger.state(f, target, cfg, key_extra)
         if args.overwrite or state == "redo":
             todo.append((f, target))
         elif state == "done":
-            rows[f] = (f.name, "skipped (done before)", "same input and pipeline", target.name)
+            rows[f] = (shown[f], "skipped (done before)", "same input and pipeline", rel.as_posix())
         else:  # a file this batch did not make: never replaced without --overwrite
             failures += 1
-            rows[f] = (f.name, "failed", f"{target.name} exists and was not made by this batch; pass --overwrite", "")
+            rows[f] = (shown[f], "failed", f"{rel.as_posix()} exists and was not made by this batch; pass --overwrite", "")
+    out_name = {f: rel.as_posix() for f, rel in zip(files, rels)}
     if executor.whole_batch and todo:
         executor.check()
         for oc in run_on_ray(todo, cfg, args):
@@ -127,47 +226,47 @@ def run_batch(args, cfg, cut=None) -> int:
                 ledger.record(oc.input, Path(oc.output), cfg, key_extra)
                 reused = f", {oc.reused} segments reused" if oc.reused else ""
                 rows[oc.input] = (
-                    oc.input.name,
+                    shown[oc.input],
                     "done",
                     f"{oc.frames} frames, {oc.segments} segments{reused}",
-                    Path(oc.output).name,
+                    out_name[oc.input],
                 )
             else:
                 failures += 1
-                rows[oc.input] = (oc.input.name, "failed", _reason(oc.error or "failed", oc.input), "")
+                rows[oc.input] = (shown[oc.input], "failed", _reason(oc.error or "failed", oc.input), "")
         _summary([rows[f] for f in files if f in rows], out_dir)
         return EXIT_FAIL if failures else EXIT_OK
     segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
     for i, (f, target) in enumerate(todo, 1):
-        label = f"[{i}/{len(todo)}] {f.name}"
+        label = f"[{i}/{len(todo)}] {shown[f]}"
         reason = None
         try:
             if segmented:
                 code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args)
                 if code == EXIT_OK:
                     ledger.record(f, target, cfg, key_extra)
-                    rows[f] = (f.name, "done", "segmented", target.name)
+                    rows[f] = (shown[f], "done", "segmented", out_name[f])
                     continue
             else:
                 job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=True, cut=cut)
                 code, result = run_job(job, label)
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result, reason = exit_code(exc), None, one_line(exc)
-            error(_reason(reason, f), where=f.name)
+            error(_reason(reason, f), where=shown[f])
         if code in (EXIT_SIGINT, EXIT_SIGTERM):
-            rows[f] = (f.name, "interrupted", "", Path(result.output).name if result and result.output else "")
+            rows[f] = (shown[f], "interrupted", "", Path(result.output).name if result and result.output else "")
             _summary([rows[g] for g in files if g in rows], out_dir)
             return code
         if code == EXIT_OK and result is not None:
             p = result.progress
             ledger.record(f, target, cfg, key_extra)
             early = f"; input ended early ({p.done} of the {p.total} frames its index lists)" if p.ended_early else ""
-            rows[f] = (f.name, "done", f"{p.done} frames, {p.fps:.2f} fps{early}", target.name)
+            rows[f] = (shown[f], "done", f"{p.done} frames, {p.fps:.2f} fps{early}", out_name[f])
         else:
             failures += 1
             reason = reason or (result.error if result is not None and result.error else f"exit {code}")
             kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
-            rows[f] = (f.name, f"failed (exit {code})", _reason(reason, f), kept)
+            rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)
     _summary([rows[f] for f in files if f in rows], out_dir)
     return EXIT_FAIL if failures else EXIT_OK
 
@@ -198,9 +297,13 @@ class Ledger:
 
         return {"input": _identity(inp), "pipeline": config_fingerprint(cfg), **extra}
 
+    def _name(self, target: Path) -> str:
+        """The ledger's key for ``target``: its path under the output folder (its name for a top-level file)."""
+        return target.relative_to(self.path.parent).as_posix()
+
     def state(self, inp: Path, target: Path, cfg, extra: dict) -> str:
         """``done`` (same key, output present), ``redo`` (ours but stale, or absent) or ``foreign`` (not ours)."""
-        entry = self.entries.get(target.name)
+        entry = self.entries.get(self._name(target))
         if not target.exists():
             return "redo"
         if entry is None:
@@ -209,7 +312,7 @@ class Ledger:
 
     def record(self, inp: Path, target: Path, cfg, extra: dict) -> None:
         """Note ``target`` as made from ``inp`` with ``cfg`` (written atomically)."""
-        self.entries[target.name] = self.key(inp, cfg, extra)
+        self.entries[self._name(target)] = self.key(inp, cfg, extra)
         tmp = self.path.with_name(self.path.name + ".partial")
         tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
         os.replace(tmp, self.path)

@@ -92,3 +92,44 @@ def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml):
     assert main(["batch", *photos, "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.png", "b.jpg"]
     assert np.array_equal(cv2.imread(str(out / "a.png")), cv2.imread(str(shots / "a.png")))
+
+
+def test_same_names_from_two_cards_never_share_an_output(tmp_path, identity_yaml, capsys, monkeypatch):
+    """GoPro and phone names repeat across cards and days: each input gets its own output, and a re-run resumes both."""
+    monkeypatch.setenv("COLUMNS", "200")
+    sizes = {"card1": (96, 64), "card2": (128, 96)}
+    for card, size in sizes.items():
+        (tmp_path / card).mkdir()
+        media.write_video(tmp_path / card / "GX010001.MP4", frames=3, size=size)
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "card*" / "GX010001.MP4"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(args) == 0
+    capsys.readouterr()
+    for card, (w, h) in sizes.items():
+        stream = next(s for s in media.probe(out / card / "GX010001.mp4")["streams"] if s["codec_type"] == "video")
+        assert (int(stream["width"]), int(stream["height"])) == (w, h), card
+    assert not (out / "GX010001.mp4").exists()
+    assert main(args) == 0
+    rows = _table(capsys.readouterr().out)
+    assert sum("skipped" in r for r in rows) == 2, rows
+
+
+def test_a_folder_is_read_recursively_and_mirrored_but_never_its_own_outputs(tmp_path, identity_yaml, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    src = tmp_path / "footage"
+    (src / "day1").mkdir(parents=True)
+    (src / "day2").mkdir()
+    media.write_video(src / "top.mp4", frames=3, size=(96, 64))
+    media.write_video(src / "day1" / "clip.mp4", frames=3, size=(96, 64))
+    media.write_video(src / "day1" / "clip.avi", frames=5, size=(96, 64), codec="mpeg4")  # same stem: clip.avi.mp4
+    media.write_video(src / "day2" / "clip.mp4", frames=4, size=(96, 64))
+    out = src / "deblurred"  # inside the folder it reads
+    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(args) == 0
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert made == ["day1/clip.avi.mp4", "day1/clip.mp4", "day2/clip.mp4", "top.mp4"]
+    assert media.count_frames(out / "day1" / "clip.avi.mp4") == 5 and media.count_frames(out / "day2" / "clip.mp4") == 4
+    capsys.readouterr()
+    assert main(args) == 0  # the outputs, now inside footage/, are not inputs
+    rows = _table(capsys.readouterr().out)
+    assert sum("skipped" in r for r in rows) == 4 and not any("deblurred" in r.split("│")[1] for r in rows if "│" in r), rows
