@@ -16,7 +16,7 @@ import torch
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.context import ContextRange
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
-from ..io.sinks.encoders import Encoder, choose_encoder
+from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
 from ..io.sources import IMAGE_EXTS, ImageSource, open_source
 from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
@@ -161,6 +161,12 @@ def build(
         codec_threads=threads,
     )
     still = isinstance(source, ImageSource)  # decided before any wrapper below
+    if encoder is not None and "codec" not in cfg.overridden and cfg.output.codec in ("", "auto"):
+        if source.info.color.bit_depth > 8:
+            deep = for_deep_source(encoder, Path(out).suffix)
+            if deep is not encoder:
+                encoder = deep
+                say(deep.note)
     turn = source.info.orientation
     if turn is not None:
         say(

@@ -294,6 +294,8 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
         try:
             apply_tags(out, file_tags)
             vo = out.add_stream_from_template(first)
+            if fmt in ("mp4", "mov") and first.codec_tag == "hvc1":  # the template forgets it; Apple's players need it
+                vo.codec_tag = "hvc1"
             apply_tags(vo, video_tags)
             vo.time_base = first.time_base
             copier = None

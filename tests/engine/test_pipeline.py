@@ -54,6 +54,29 @@ def test_10bit_input_comes_out_10bit(tmp_path, identity_yaml):
     assert np.abs(a - b).mean() <= 1.5
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_a_10bit_phone_clip_gets_an_encoder_its_phone_can_play(tmp_path, identity_yaml, suffix, capsys):
+    """Default encoder for a 10-bit source: H.265 Main 10 (tagged hvc1 in MP4/MOV, as Apple's players need), not H.264 High 10."""
+    src = media.write_video(tmp_path / "hdr.mov", frames=6, size=(96, 64), codec="libx265", pix_fmt="yuv420p10le")
+    out = tmp_path / f"out{suffix}"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "10-bit source: encoder libx265" in capsys.readouterr().err
+    v = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
+    assert (v["codec_name"], v["pix_fmt"], v["profile"]) == ("hevc", "yuv420p10le", "Main 10")
+    if suffix != ".mkv":
+        assert v["codec_tag_string"] == "hvc1"
+    seg = tmp_path / f"seg{suffix}"  # segments joined by stream copy keep codec and tag
+    assert main(["run", str(src), "-o", str(seg), "--pipeline", str(identity_yaml), "--segments", "2"]) == 0
+    w = next(s for s in media.probe(seg)["streams"] if s["codec_type"] == "video")
+    assert (w["codec_name"], w.get("codec_tag_string")) == (v["codec_name"], v.get("codec_tag_string"))
+    named = tmp_path / f"named{suffix}"  # a codec the user names is kept
+    assert main(["run", str(src), "-o", str(named), "--pipeline", str(identity_yaml), "--codec", "libx264"]) == 0
+    assert next(s for s in media.probe(named)["streams"] if s["codec_type"] == "video")["codec_name"] == "h264"
+    eight = media.write_video(tmp_path / "sdr_in.mov", frames=4, size=(96, 64))
+    assert main(["run", str(eight), "-o", str(tmp_path / f"sdr{suffix}"), "--pipeline", str(identity_yaml)]) == 0
+    assert media.probe(tmp_path / f"sdr{suffix}")["streams"][0]["codec_name"] == "h264"
+
+
 @pytest.mark.parametrize("matrix,size", [("bt709", (640, 360)), ("bt601", (1280, 720))])
 def test_tagged_colour_round_trips(tmp_path, identity_yaml, matrix, size):
     # the tag contradicts the size rule on purpose: the tag must win

@@ -2,6 +2,10 @@
 
 * **Default from the container**: ``auto`` (the default) gives VP9 for ``.webm`` (AV1 where the
   FFmpeg build lacks VP9) and H.264 otherwise — what ffmpeg users expect from ``ffmpeg -i in out.webm``.
+* **Deep sources stay playable**: a 10-bit source (a phone's HDR clip is HEVC Main 10) written by
+  ``auto`` to MP4, MOV or Matroska gets H.265 rather than H.264: H.264 High 10 plays in VLC and mpv
+  but not on the phone that shot it, in QuickTime or in most browsers. MP4/MOV tag H.265 ``hvc1``,
+  the tag Apple's players require (FFmpeg's own default, ``hev1``, they refuse).
 * **Checked early**: the encoder must exist, fit the container (FFmpeg's own answer, asked on a
   scratch container in memory), and take the given quality and preset; a mistake is one line
   before the model loads.
@@ -11,6 +15,8 @@ Example:
     'libvpx-vp9'
     >>> choose_encoder("auto", ".mkv").codec
     'libx264'
+    >>> for_deep_source(choose_encoder("auto", ".mp4"), ".mp4").codec
+    'libx265'
 """
 
 from __future__ import annotations
@@ -126,3 +132,31 @@ def _check_preset(codec: str, preset: str, explicit: bool) -> str | None:
     if explicit and preset not in X26X_PRESETS:
         raise ValueError(f"preset {preset!r} is not a preset of {codec}")
     return None
+
+
+def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
+    """The encoder for a source deeper than 8 bits, when the container's default was asked for.
+
+    H.264 becomes H.265 (same CRF number, which is higher quality in x265's scale; a named preset
+    kept) in MP4, MOV and Matroska, where this FFmpeg build has libx265; anything else is returned
+    as it is. Call it only for ``auto``: a codec the user named is theirs.
+
+    Args:
+        encoder: what :func:`choose_encoder` chose for ``auto``.
+        suffix: the output file's suffix.
+
+    Returns:
+        the encoder to use, with a note saying why when it changed.
+    """
+    if encoder.codec != "libx264" or container_format(suffix) not in ("mp4", "mov", "matroska") or not available("libx265"):
+        return encoder
+    note = (
+        "10-bit source: encoder libx265 "
+        "(H.264 High 10 does not play on phones, QuickTime or most browsers; --codec libx264 keeps H.264)"
+    )
+    return Encoder("libx265", encoder.crf, encoder.preset, note)
+
+
+def codec_tag(codec: str, fmt: str) -> str | None:
+    """The sample-entry tag a stream of ``codec`` needs in container ``fmt`` to play everywhere (H.265 in MP4/MOV: ``hvc1``)."""
+    return "hvc1" if codec == "libx265" and fmt in ("mp4", "mov") else None

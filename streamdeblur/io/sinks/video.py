@@ -15,6 +15,7 @@ from ..color import ColorInfo, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
 from ..tags import apply_tags, muxer_flags, read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
+from .encoders import codec_tag
 
 
 class VideoSink:
@@ -76,6 +77,9 @@ class VideoSink:
         self.stream = self.container.add_stream(codec, rate=rate)
         apply_tags(self.stream, video_tags)
         s = self.stream
+        tag = codec_tag(codec, fmt)
+        if tag:
+            s.codec_tag = tag
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = tb
         s.codec_context.time_base = tb
