@@ -77,3 +77,4 @@ class SourceInfo:
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
     orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)
+    interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)

@@ -14,10 +14,14 @@ import av
 
 from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
+from ..deinterlace import Deinterlacer
 from ..frames import Frame, SourceInfo
 from ..orientation import Orientation, frame_display_matrix
 from ..timestamps import BestEffortTimestamps
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
+
+#: FFmpeg field orders that mean interlaced, as PyAV gives them (the AVFieldOrder number, or its name).
+INTERLACED_ORDERS = frozenset({"2", "3", "4", "5", "tt", "bb", "tb", "bt"})
 
 
 class VideoSource(_LiveMixin):
@@ -63,7 +67,10 @@ class VideoSource(_LiveMixin):
             if p.stat().st_size == 0:
                 raise SourceError(f"input is empty (0 bytes): {spec}")
         self._container = self._open()
-        self.orientation: Orientation | None = None if self.is_url else self._probe_orientation()
+        self.orientation: Orientation | None = None
+        self.interlaced = False  #: frames go through FFmpeg's bwdif (io/deinterlace.py)
+        if not self.is_url:
+            self.orientation, self.interlaced = self._probe_first_frame()
         self.info = self._describe()
 
     def _open(self):
@@ -101,39 +108,43 @@ class VideoSource(_LiveMixin):
             has_audio=bool(c.streams.audio) and not self.is_url,
             codec=cc.name,
             orientation=self.orientation,
+            interlaced=self.interlaced,
         )
 
-    def _probe_orientation(self) -> Orientation | None:
-        """The file's display orientation (phones' portrait clips), read from its first decoded frame.
+    def _probe_first_frame(self) -> tuple[Orientation | None, bool]:
+        """What the file's first decoded frame says: its display orientation (phones' portrait
+        clips) and whether it is interlaced (camcorders' 1080i; the stream's field order counts too).
 
-        A second, short-lived demuxer: the first frame carries the stream's display matrix, and
-        peeking with the main one would need a seek back (not every file can). Unreadable: None.
+        A second, short-lived demuxer: peeking with the main one would need a seek back (not every
+        file can). Unreadable: no turn, progressive.
         """
         try:
             c = open_video(self.spec, options=self.options)
         except SourceError:
-            return None
-        matrix = None
+            return None, False
+        matrix, interlaced = None, False
         try:
             vs = c.streams.video[0]
+            interlaced = str(getattr(vs.codec_context, "field_order", "") or "").lower() in INTERLACED_ORDERS
             for n, packet in enumerate(c.demux(vs)):
                 frames = packet.decode()
                 if frames:
                     matrix = frame_display_matrix(frames[0])
+                    interlaced = interlaced or bool(getattr(frames[0], "interlaced_frame", False))
                     break
                 if n > 256:  # no picture this early: a broken file; the main decode will say so
                     break
         except (av.error.FFmpegError, OSError, ValueError):
-            return None
+            return None, False
         finally:
             c.close()
         if matrix is None:
-            return None
+            return None, interlaced
         try:
-            return Orientation.from_matrix(matrix)
+            return Orientation.from_matrix(matrix), interlaced
         except ValueError:
             self.warn(f"{self.spec}: its display matrix is not a right-angle turn; the pictures are used as decoded")
-            return None
+            return None, interlaced
 
     def close(self) -> None:
         self._stop.set()
@@ -210,6 +221,17 @@ class VideoSource(_LiveMixin):
             index += 1
             return frame
 
+        deint = Deinterlacer() if self.interlaced else None
+        waiting: deque = deque()  # timestamps of frames inside bwdif (one frame out per frame in, in order)
+
+        def progressive(vf, pts: int | None) -> Iterator[Frame]:
+            if deint is None:
+                yield emit(vf, pts)
+                return
+            waiting.append(pts)
+            for out in deint.push(vf):
+                yield emit(out, waiting.popleft())
+
         packets = container.demux(vs)
         while not self._stop.is_set():
             try:
@@ -241,9 +263,12 @@ class VideoSource(_LiveMixin):
             for vf in decoded:
                 held.append(vf)
                 for pts in clock.push(vf.pts, getattr(vf, "dts", None)):
-                    yield emit(held.popleft(), pts)
+                    yield from progressive(held.popleft(), pts)
         for pts in clock.flush():  # the frames held back for hindsight
-            yield emit(held.popleft(), pts)
+            yield from progressive(held.popleft(), pts)
+        if deint is not None:  # bwdif holds the last frame until told the stream ended
+            for out in deint.flush():
+                yield emit(out, waiting.popleft())
         if index == start_index and not self.live and not self._stop.is_set():
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
 
