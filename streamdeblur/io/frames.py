@@ -78,3 +78,4 @@ class SourceInfo:
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
     orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)
     interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)
+    sample_aspect: Fraction | None = None  #: pixel shape (``width/height`` of one pixel) when not square: anamorphic HDV, DV

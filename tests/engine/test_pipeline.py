@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -123,3 +124,18 @@ def test_api_process_runs_a_pipeline(tmp_path, identity_yaml):
     src = media.write_video(tmp_path / "in.mp4", frames=6)
     res = streamdeblur.process(src, tmp_path / "o.mp4", pipeline=str(identity_yaml))
     assert res.ok and res.progress.done == 6 and Path(res.output).exists()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_anamorphic_pixels_keep_their_shape(tmp_path, identity_yaml, suffix, require_ffmpeg):
+    """HDV's 1440x1080 is shown 16:9 through non-square pixels (SAR 4:3): the output must be shown the same."""
+    src = tmp_path / "hdv.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=144x108:rate=25:duration=0.2"]
+        + ["-vf", "setsar=4/3", "-c:v", "libx264", str(src)],
+        check=True,
+    )
+    out = tmp_path / f"out{suffix}"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    v = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
+    assert (v["sample_aspect_ratio"], v["display_aspect_ratio"]) == ("4:3", "16:9")

@@ -80,6 +80,10 @@ class VideoSink:
         tag = codec_tag(codec, fmt)
         if tag:
             s.codec_tag = tag
+        if info.sample_aspect is not None:
+            # anamorphic pixels (HDV's 1440x1080 shown 16:9, DV): H.264/H.265 carry the shape in their
+            # bitstream; VP9 has no field for it and PyAV cannot set WebM's display size (a known gap)
+            s.codec_context.sample_aspect_ratio = info.sample_aspect
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = tb
         s.codec_context.time_base = tb

@@ -93,6 +93,10 @@ class VideoSource(_LiveMixin):
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
         width, height = self.orientation.size(cc.width, cc.height) if self.orientation else (cc.width, cc.height)
+        sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio  # None or 0/1: square (or unknown)
+        sar = Fraction(sar) if sar and Fraction(sar) != 1 else None
+        if sar is not None and self.orientation is not None and self.orientation.transpose:
+            sar = 1 / sar  # a pixel 4:3 wide stands 3:4 once the picture is turned
         return SourceInfo(
             name=Path(self.spec).name if not self.is_url else self.spec,
             width=width,
@@ -109,6 +113,7 @@ class VideoSource(_LiveMixin):
             codec=cc.name,
             orientation=self.orientation,
             interlaced=self.interlaced,
+            sample_aspect=sar,
         )
 
     def _probe_first_frame(self) -> tuple[Orientation | None, bool]:
