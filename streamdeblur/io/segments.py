@@ -40,7 +40,7 @@ import av
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path
 from .sources import SourceError, open_video
 from .streamcopy import can_stream_copy
-from .tags import apply_tags, muxer_flags, read_tags
+from .tags import read_tags
 
 
 @dataclass(frozen=True)
@@ -288,15 +288,13 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
         for p, c in zip(parts[1:], ins[1:]):
             if c.streams.video[0].codec_context.extradata != extradata:
                 raise SinkError(f"{p.name} was encoded with different settings than {parts[0].name}; cannot join")
-        file_tags, video_tags = read_tags(source) if source is not None else ({}, {})
-        options = {**container_options(fmt, first.time_base), **muxer_flags(fmt, {**file_tags, **video_tags})}
-        out = av.open(str(tmp), "w", format=fmt, options=options)
+        tags = read_tags(source)
+        out = av.open(str(tmp), "w", format=fmt, options={**container_options(fmt, first.time_base), **tags.muxer_options(fmt)})
         try:
-            apply_tags(out, file_tags)
             vo = out.add_stream_from_template(first)
             if fmt in ("mp4", "mov") and first.codec_tag == "hvc1":  # the template forgets it; Apple's players need it
                 vo.codec_tag = "hvc1"
-            apply_tags(vo, video_tags)
+            tags.write_to(out, vo, fmt)
             vo.time_base = first.time_base
             copier = None
             if audio and source is not None:

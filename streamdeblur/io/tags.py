@@ -1,4 +1,4 @@
-"""The footage's own metadata, carried to the output: when and where it was shot, on what, in what language.
+"""The footage's own metadata, carried to the output: when and where it was shot, on what, in what language, its chapters.
 
 A phone writes the capture date (``creation_time``; Apple's ``com.apple.quicktime.creationdate``),
 the place (``location``, ``com.apple.quicktime.location.ISO6709``), the camera
@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -65,17 +66,46 @@ def muxer_flags(fmt: str, tags: Mapping[str, str]) -> dict[str, str]:
     return {}
 
 
-def read_tags(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """The footage's container tags and its first video stream's tags (what :func:`keep_tags` keeps).
+@dataclass
+class FootageTags:
+    """What an output takes over from its source: container tags, video stream tags, chapters."""
 
-    Unreadable files give two empty dicts: metadata is never a reason to fail a run.
+    file: dict[str, str] = field(default_factory=dict)
+    video: dict[str, str] = field(default_factory=dict)
+    chapters: list[dict] = field(default_factory=list)  #: PyAV's form: id, start, end, time_base, metadata
+
+    def write_to(self, container, video_stream, fmt: str, chapters: bool = True) -> None:
+        """Set the tags (and, with ``chapters``, the chapters) on a PyAV output before its header is written."""
+        apply_tags(container, self.file)
+        apply_tags(video_stream, self.video)
+        if chapters and self.chapters:
+            try:
+                container.set_chapters(self.chapters)
+            except (av.error.FFmpegError, TypeError, ValueError, AttributeError):  # a muxer without chapters
+                pass
+
+    def muxer_options(self, fmt: str) -> dict[str, str]:
+        """Options the muxer needs to write these tags (see :func:`muxer_flags`)."""
+        return muxer_flags(fmt, {**self.file, **self.video})
+
+
+def read_tags(path: str | Path | None) -> FootageTags:
+    """The footage's container tags, first video stream's tags (what :func:`keep_tags` keeps) and chapters.
+
+    Unreadable files (and None) give nothing: metadata is never a reason to fail a run.
     """
+    if path is None:
+        return FootageTags()
     try:
         with av.open(str(path), metadata_errors="replace") as c:
             video = keep_tags(c.streams.video[0].metadata) if c.streams.video else {}
-            return keep_tags(c.metadata), video
+            try:
+                chapters = [dict(ch, metadata=keep_tags(ch.get("metadata", {}))) for ch in c.chapters()]
+            except (AttributeError, TypeError, ValueError):
+                chapters = []
+            return FootageTags(keep_tags(c.metadata), video, chapters)
     except (av.error.FFmpegError, OSError, ValueError, IndexError):
-        return {}, {}
+        return FootageTags()
 
 
 def apply_tags(target, tags: Mapping[str, str]) -> None:

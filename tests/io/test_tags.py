@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import media
@@ -59,3 +60,29 @@ def test_what_describes_the_old_file_is_left_out():
     assert muxer_flags("mp4", {"title": "x", "creation_time": "t"}) == {}
     assert muxer_flags("mp4", {"com.apple.quicktime.make": "Apple"}) == {"movflags": "use_metadata_tags"}
     assert muxer_flags("matroska", {"com.apple.quicktime.make": "Apple"}) == {}
+
+
+@pytest.mark.parametrize("suffix, segments", [(".mkv", 0), (".mp4", 0), (".mp4", 2)])
+def test_chapters_are_kept(tmp_path, phone_clip, identity_yaml, suffix, segments):
+    meta = tmp_path / "chapters.txt"
+    meta.write_text(
+        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=400\ntitle=Intro\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=400\nEND=1000\ntitle=Boats\n"
+    )
+    src = tmp_path / "chaptered.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(phone_clip), "-i", str(meta), "-map_chapters", "1", "-c", "copy", str(src)],
+        check=True,
+    )
+    out = tmp_path / f"out{suffix}"
+    argv = ["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]
+    assert main(argv + (["--segments", str(segments)] if segments else [])) == 0
+    got = json.loads(
+        subprocess.run(
+            [media.FFPROBE, "-v", "error", "-show_chapters", "-of", "json", str(out)], capture_output=True, text=True, check=True
+        ).stdout
+    )["chapters"]
+    assert [(c["tags"]["title"], round(float(c["start_time"]), 3), round(float(c["end_time"]), 3)) for c in got] == [
+        ("Intro", 0.0, 0.4),
+        ("Boats", 0.4, 1.0),
+    ]

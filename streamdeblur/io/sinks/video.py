@@ -13,7 +13,7 @@ import numpy as np
 from ..audio import AudioCopier
 from ..color import ColorInfo, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
-from ..tags import apply_tags, muxer_flags, read_tags
+from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
 from .encoders import codec_tag
 
@@ -67,15 +67,14 @@ class VideoSink:
         rate = info.fps or Fraction(25)
         tb = info.time_base or 1 / rate
         # the footage's metadata (capture date, place, camera, language: io/tags.py) goes along
-        file_tags, video_tags = read_tags(info.path) if info.path is not None else ({}, {})
-        options = {**container_options(fmt, tb), **muxer_flags(fmt, {**file_tags, **video_tags})}
+        tags = read_tags(info.path)
+        options = {**container_options(fmt, tb), **tags.muxer_options(fmt)}
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
-        apply_tags(self.container, file_tags)
         self.stream = self.container.add_stream(codec, rate=rate)
-        apply_tags(self.stream, video_tags)
+        tags.write_to(self.container, self.stream, fmt, chapters=not info.cut)  # a cut's chapters would not line up
         s = self.stream
         tag = codec_tag(codec, fmt)
         if tag:

@@ -69,7 +69,7 @@ class VideoSource(_LiveMixin):
         self._container = self._open()
         self.orientation: Orientation | None = None
         self.interlaced = False  #: frames go through FFmpeg's bwdif (io/deinterlace.py)
-        if not self.is_url:
+        if not self.is_url and Path(spec).is_file():  # a pipe (/dev/stdin) cannot be read twice
             self.orientation, self.interlaced = self._probe_first_frame()
         self.info = self._describe()
 
