@@ -42,6 +42,7 @@ class Deinterlacer:
     def __init__(self) -> None:
         self._graph: av.filter.Graph | None = None
         self._time_base = Fraction(1, 1000)
+        self._shape: tuple[int, int, str] | None = None
         self._tags: deque[tuple] = deque()  # colour tags of the frames pushed and not yet returned
 
     def _build(self, vf: av.VideoFrame) -> None:
@@ -75,12 +76,21 @@ class Deinterlacer:
             out.append(vf)
 
     def push(self, vf: av.VideoFrame) -> list[av.VideoFrame]:
-        """Feed one decoded frame; returns the progressive frames now complete (0 or 1, in order)."""
+        """Feed one decoded frame; returns the progressive frames now complete (0 or 1, in order).
+
+        A stream that changes size or pixel format midway gets a new graph (the old one flushed first).
+        """
+        shape = (vf.width, vf.height, vf.format.name)
+        done: list[av.VideoFrame] = []
+        if self._graph is not None and shape != self._shape:
+            done = self.flush()
+            self._graph = None
         if self._graph is None:
             self._build(vf)
+            self._shape = shape
         self._tags.append(tuple(getattr(vf, name, None) for name in COLOUR_TAGS))
         self._graph.vpush(vf)
-        return self._drain()
+        return done + self._drain()
 
     def flush(self) -> list[av.VideoFrame]:
         """End of stream: the frames still held (the last one)."""

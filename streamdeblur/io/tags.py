@@ -86,7 +86,7 @@ class FootageTags:
 
     def muxer_options(self, fmt: str) -> dict[str, str]:
         """Options the muxer needs to write these tags (see :func:`muxer_flags`)."""
-        return muxer_flags(fmt, {**self.file, **self.video})
+        return muxer_flags(fmt, self.file)  # stream tags (language, handler, timecode) need no flag
 
 
 def read_tags(path: str | Path | None) -> FootageTags:

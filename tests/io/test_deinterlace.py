@@ -73,3 +73,19 @@ def test_progressive_video_is_not_touched(tmp_path, identity_yaml, capsys):
     src = media.write_video(tmp_path / "p.mp4", frames=6, size=(96, 64))
     assert main(["run", str(src), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(identity_yaml)]) == 0
     assert "interlaced" not in capsys.readouterr().err
+
+
+def test_a_stream_that_changes_size_midway_keeps_one_frame_per_frame_in_order():
+    from fractions import Fraction
+
+    import av
+
+    from streamdeblur.io.deinterlace import Deinterlacer
+
+    d, out = Deinterlacer(), []
+    for i, (w, h) in enumerate([(64, 48)] * 3 + [(96, 64)] * 3):
+        vf = av.VideoFrame(w, h, "yuv420p")
+        vf.pts, vf.time_base = i, Fraction(1, 25)
+        out += d.push(vf)
+    out += d.flush()
+    assert [(f.pts, f.width, f.time_base) for f in out] == [(i, 64 if i < 3 else 96, Fraction(1, 25)) for i in range(6)]
