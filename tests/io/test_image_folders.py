@@ -3,7 +3,9 @@ kept, EXIF orientation applied."""
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
 
 import cv2
 import media
@@ -85,3 +87,54 @@ def test_frames_of_a_video_to_one_image_file_is_refused_before_decoding(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is one image file" in err[0] and "-o frame/" in err[0]
     assert not out.exists()
+
+
+def _phone_jpeg(img_bgr: np.ndarray) -> bytes:
+    """A JPEG as a phone writes it: EXIF (camera, date, Orientation 6), XMP (tiff:Orientation 6), an ICC profile."""
+    make, when = b"Canon\x00", b"2024:07:14 10:20:30\x00"
+    data_off = 8 + 2 + 12 * 3 + 4
+    entries = struct.pack(">HHII", 0x010F, 2, len(make), data_off)
+    entries += struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+    entries += struct.pack(">HHII", 0x0132, 2, len(when), data_off + len(make))
+    tiff = b"MM\x00*" + struct.pack(">IH", 8, 3) + entries + struct.pack(">I", 0) + make + when
+
+    def seg(marker: bytes, body: bytes) -> bytes:
+        return marker + struct.pack(">H", len(body) + 2) + body
+
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    meta = seg(b"\xff\xe1", b"Exif\x00\x00" + tiff) + seg(b"\xff\xe1", b"http://ns.adobe.com/xap/1.0/\x00" + xmp)
+    meta += seg(b"\xff\xe2", b"ICC_PROFILE\x00\x01\x01" + bytes(range(128)))
+    ok, buf = cv2.imencode(".jpg", img_bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return buf.tobytes()[:2] + meta + buf.tobytes()[2:]
+
+
+def _ffprobe_photo(path) -> dict:
+    """Debian's ffprobe on a JPEG: its size, EXIF tags (as frame tags) and side data (ICC profile, display matrix)."""
+    out = subprocess.run(
+        [media.FFPROBE, "-v", "error", "-show_frames", "-of", "json", str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)["frames"][0]
+
+
+def test_a_photos_exif_xmp_and_colour_profile_are_kept_and_it_is_shown_upright(tmp_path, identity_yaml, require_ffmpeg):
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:, :48] = (0, 0, 255)
+    src = tmp_path / "photos"
+    src.mkdir()
+    (src / "IMG_0001.jpg").write_bytes(_phone_jpeg(img))
+    before = _ffprobe_photo(src / "IMG_0001.jpg")
+    assert before["tags"]["Orientation"].strip() == "6" and before["side_data_list"]
+    single = tmp_path / "single.jpg"
+    assert main(["run", str(src / "IMG_0001.jpg"), "-o", str(single), "--pipeline", str(identity_yaml)]) == 0
+    assert main(["run", str(src), "-o", f"{tmp_path / 'out'}/", "--pipeline", str(identity_yaml)]) == 0
+    for out in (single, tmp_path / "out" / "IMG_0001.jpg"):
+        after = _ffprobe_photo(out)
+        assert (after["width"], after["height"]) == (64, 96)  # stored upright ...
+        assert after["tags"]["Orientation"].strip() == "1"  # ... and not to be turned again
+        assert {k: after["tags"][k] for k in ("Make", "DateTime")} == {"Make": "Canon", "DateTime": "2024:07:14 10:20:30"}
+        kinds = {d["side_data_type"]: d for d in after.get("side_data_list", [])}
+        assert kinds["ICC profile"]["size"] == 128 and "3x3 displaymatrix" not in kinds
+        data = out.read_bytes()
+        assert bytes(range(128)) in data and b'tiff:Orientation="1"' in data
+        shown = cv2.imread(str(out))  # OpenCV applies EXIF orientation: a stale 6 would turn it again
+        assert shown.shape[:2] == (96, 64) and shown[:40, :, 2].mean() > 200 and shown[-40:, :, 2].mean() < 50

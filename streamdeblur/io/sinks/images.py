@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..frames import Frame
+from ..photo_meta import photo_metadata, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError
 
@@ -20,13 +21,33 @@ JPEG_QUALITY = 95
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
+def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None = None) -> None:
     """Write RGB ``image`` to ``path`` atomically (``name.partial.ext`` renamed when complete), in the
-    format of its extension (JPEG at :data:`JPEG_QUALITY`)."""
+    format of its extension (JPEG at :data:`JPEG_QUALITY`).
+
+    Args:
+        path: the output file.
+        image: ``H×W×3`` RGB, uint8 or uint16.
+        metadata_from: the photo this one was made from: a JPEG written from a JPEG takes over its
+            EXIF, XMP and ICC profile (:mod:`..photo_meta`).
+    """
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1]), params):
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
+    try:
+        ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(image[..., ::-1]), params)
+    except cv2.error:
+        ok = False
+    if not ok:
         raise SinkError(f"cannot write {tmp}")
+    data = buf.tobytes()
+    if jpeg and metadata_from is not None:
+        data = with_metadata(data, photo_metadata(metadata_from))
+    try:
+        tmp.write_bytes(data)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {tmp}: {exc.strerror or exc}") from None
     os.replace(tmp, path)
 
 
@@ -53,7 +74,7 @@ class ImageSink:
         return self.folder / src.name
 
     def write(self, frame: Frame) -> None:
-        write_image(self.path_for(frame), frame.image)
+        write_image(self.path_for(frame), frame.image, metadata_from=frame.source or None)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
@@ -79,7 +100,7 @@ class ImageFileSink:
         img = frame.image
         if img.dtype == np.uint16 and self.path.suffix.lower() in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
-        write_image(self.path, img)
+        write_image(self.path, img, metadata_from=frame.source or None)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:

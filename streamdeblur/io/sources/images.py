@@ -82,4 +82,4 @@ class ImageSource:
             if self._stop.is_set():
                 return
             img = self._read(f)
-            yield Frame(img, i, i, self.info.time_base, self.info.color, f.name)
+            yield Frame(img, i, i, self.info.time_base, self.info.color, str(f))  # the path: sinks keep name and metadata

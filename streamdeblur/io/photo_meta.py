@@ -1,0 +1,152 @@
+"""A photograph's own metadata, carried to its deblurred copy: EXIF, XMP and the ICC colour profile.
+
+A phone's JPEG holds more than pixels: EXIF (when, where, which camera and lens, exposure), XMP
+(ratings, edits) and an ICC profile naming its colour space (an iPhone's is Display P3: read as
+sRGB, its colours come out dull). OpenCV writes none of them, so a deblurred photo would lose its
+date and place and shift its colours. Here the segments are copied from the input JPEG into the
+output JPEG as they are, but for two changes the new file needs:
+
+* **Orientation → 1** (EXIF tag 0x0112 and XMP's ``tiff:Orientation``): the pixels were turned
+  upright when the photo was read (:mod:`..sources.images`), so a viewer must not turn them again.
+* **No thumbnail** (the link to EXIF's second IFD is cut): it shows the old, blurred, unturned picture.
+
+MPF segments (depth and gain maps of multi-picture JPEGs) are left out: their offsets point into
+the old file. Other formats keep OpenCV's output as it is.
+
+Example:
+    >>> tiff = b"MM\\x00*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
+    >>> tiff += bytes.fromhex("0112 0003 00000001 0006 0000") + (0).to_bytes(4, "big")
+    >>> seg = b"\\xff\\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\\x00\\x00" + tiff
+    >>> exif_orientation(upright(seg))
+    1
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+_EXIF = b"Exif\x00\x00"
+_XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+_ICC = b"ICC_PROFILE\x00"
+_SOS, _EOI = 0xDA, 0xD9
+
+
+def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The marker segments of a JPEG before its image data, ``(marker, whole segment bytes)``, and
+    the offset where the rest (SOS onwards) starts.
+
+    Raises:
+        ValueError: not a JPEG, or a segment runs past the end.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG (no SOI marker)")
+    out, i = [], 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ValueError(f"JPEG marker expected at byte {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (_SOS, _EOI):
+            break
+        n = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if n < 2 or i + 2 + n > len(data):
+            raise ValueError(f"JPEG segment at byte {i} runs past the end")
+        out.append((marker, data[i : i + 2 + n]))
+        i += 2 + n
+    return out, i
+
+
+def metadata_segments(data: bytes) -> list[bytes]:
+    """The EXIF, XMP and ICC segments of a JPEG, in file order (nothing for a file that is not a JPEG)."""
+    try:
+        segs, _ = _segments(data)
+    except ValueError:
+        return []
+    keep = []
+    for marker, seg in segs:
+        body = seg[4:]
+        if (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP))) or (marker == 0xE2 and body.startswith(_ICC)):
+            keep.append(seg)
+    return keep
+
+
+def _ifd0(tiff: bytes) -> tuple[str, int, int]:
+    """Byte order (``<``/``>``), offset of IFD0 and its entry count inside a TIFF block."""
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        raise ValueError("EXIF without a TIFF header")
+    off = struct.unpack(order + "I", tiff[4:8])[0]
+    if off + 2 > len(tiff):
+        raise ValueError("EXIF IFD0 outside its segment")
+    return order, off, struct.unpack(order + "H", tiff[off : off + 2])[0]
+
+
+def exif_orientation(segment: bytes) -> int | None:
+    """The Orientation tag (1–8) of an EXIF APP1 segment, or None."""
+    tiff = segment[4 + len(_EXIF) :]
+    try:
+        order, off, n = _ifd0(tiff)
+    except ValueError:
+        return None
+    for k in range(n):
+        e = off + 2 + 12 * k
+        if e + 12 > len(tiff):
+            break
+        tag, typ = struct.unpack(order + "HH", tiff[e : e + 4])
+        if tag == 0x0112 and typ == 3:
+            return struct.unpack(order + "H", tiff[e + 8 : e + 10])[0]
+    return None
+
+
+def upright(segment: bytes) -> bytes:
+    """``segment`` for pixels already turned upright: Orientation 1; EXIF's thumbnail unlinked."""
+    body = segment[4:]
+    if body.startswith(_EXIF):
+        tiff = bytearray(body[len(_EXIF) :])
+        try:
+            order, off, n = _ifd0(bytes(tiff))
+        except ValueError:
+            return segment
+        for k in range(n):
+            e = off + 2 + 12 * k
+            if e + 12 > len(tiff):
+                return segment
+            tag, typ = struct.unpack(order + "HH", tiff[e : e + 4])
+            if tag == 0x0112 and typ == 3:
+                tiff[e + 8 : e + 10] = struct.pack(order + "H", 1)
+        nxt = off + 2 + 12 * n
+        if nxt + 4 <= len(tiff):
+            tiff[nxt : nxt + 4] = b"\x00\x00\x00\x00"  # no IFD1: its thumbnail is the old picture
+        return segment[:4] + _EXIF + bytes(tiff)
+    if body.startswith(_XMP):  # same length: one digit for one digit
+        body = re.sub(rb'(tiff:Orientation=")[1-8](")', rb"\g<1>1\g<2>", body)
+        body = re.sub(rb"(<tiff:Orientation>)[1-8](</tiff:Orientation>)", rb"\g<1>1\g<2>", body)
+        return segment[:4] + body
+    return segment
+
+
+def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
+    """``jpeg`` (as OpenCV wrote it) with ``segments`` (made :func:`upright`) right after its SOI.
+
+    OpenCV's JFIF APP0 goes when EXIF comes in (EXIF files start with EXIF); any EXIF, XMP or ICC
+    segment the encoder wrote itself is replaced.
+    """
+    if not segments:
+        return jpeg
+    ours, end = _segments(jpeg)
+    skip = {seg for marker, seg in ours if marker == 0xE0} | set(metadata_segments(jpeg))
+    head = b"".join(seg for _, seg in ours if seg not in skip)
+    return b"\xff\xd8" + b"".join(upright(s) for s in segments) + head + jpeg[end:]
+
+
+def photo_metadata(path: str | Path) -> list[bytes]:
+    """The metadata segments of the photo at ``path`` (JPEG only; nothing if unreadable)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return []
+    return metadata_segments(data)
