@@ -27,6 +27,10 @@ INTERLACED_ORDERS = frozenset({"2", "3", "4", "5", "tt", "bb", "tb", "bt"})
 class VideoSource(_LiveMixin):
     """A video file or network stream read with PyAV (``thread_type="AUTO"``).
 
+    Files are read as a player shows them: a portrait clip's pictures turned upright
+    (:mod:`..orientation`), interlaced ones made progressive (:mod:`..deinterlace`); ``info`` gives
+    the upright size and the pixel shape.
+
     Args:
         spec: file path or URL.
         strict: stop at the first undecodable packet instead of skipping it.
