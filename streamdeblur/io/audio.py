@@ -19,7 +19,7 @@ AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 class AudioCopier:
     """Copies (or re-encodes) the audio streams of ``source`` into ``container``, progressively."""
 
-    def __init__(self, source: Path, container, fmt: str, warn: Callable[[str], None], start: float = 0.0) -> None:
+    def __init__(self, source: str | Path, container, fmt: str, warn: Callable[[str], None], start: float = 0.0) -> None:
         self.warn = warn
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(str(source), metadata_errors="replace")

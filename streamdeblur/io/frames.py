@@ -72,6 +72,7 @@ class SourceInfo:
     frames_exact: bool = False  #: ``frames`` is the container's index count (so fewer frames means the input ended early)
     duration: float | None = None  #: seconds, or None
     path: Path | None = None  #: local file (audio is copied from it)
+    url: str | None = None  #: a video file read over the network (http/https), audio and tags copied from it
     has_audio: bool = False
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)

@@ -67,7 +67,8 @@ class VideoSink:
         rate = info.fps or Fraction(25)
         tb = info.time_base or 1 / rate
         # the footage's metadata (capture date, place, camera, language: io/tags.py) goes along
-        tags = read_tags(info.path)
+        origin = info.path if info.path is not None else info.url  # where audio and tags are read from
+        tags = read_tags(origin)
         options = {**container_options(fmt, tb), **tags.muxer_options(fmt)}
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
@@ -100,9 +101,9 @@ class VideoSink:
             s.codec_context.thread_count = threads
         tag_codec(s.codec_context, self.color)
         self.audio = None
-        if audio and info.path is not None and info.has_audio:
+        if audio and origin is not None and info.has_audio:
             try:
-                self.audio = AudioCopier(info.path, self.container, fmt, self.warn, start=info.cut_start)
+                self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0

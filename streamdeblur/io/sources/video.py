@@ -34,7 +34,8 @@ class VideoSource(_LiveMixin):
     Args:
         spec: file path or URL.
         strict: stop at the first undecodable packet instead of skipping it.
-        live: newest-frame semantics; default: True for network URLs, False for files.
+        live: newest-frame semantics; default: True for network URLs, False for files and for
+            http(s) URLs of files (a known duration: a web server's video, not a camera's stream).
         reconnect: for live streams, how many times to reopen after a disconnect (with backoff).
         options: extra FFmpeg options for ``av.open`` (e.g. ``{"rw_timeout": "5000000"}``).
         threads: decoder threads; 0 lets FFmpeg choose (one per core).
@@ -71,9 +72,11 @@ class VideoSource(_LiveMixin):
             if p.stat().st_size == 0:
                 raise SourceError(f"input is empty (0 bytes): {spec}")
         self._container = self._open()
+        if live is None and self.is_url and spec.split(":", 1)[0].lower() in ("http", "https") and self._container.duration:
+            self.live = False  # a video file on a web server (it has a duration; a camera's stream has none): every frame
         self.orientation: Orientation | None = None
         self.interlaced = False  #: frames go through FFmpeg's bwdif (io/deinterlace.py)
-        if not self.is_url and Path(spec).is_file():  # a pipe (/dev/stdin) cannot be read twice
+        if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
             self.orientation, self.interlaced = self._probe_first_frame()
         self.info = self._describe()
 
@@ -113,7 +116,8 @@ class VideoSource(_LiveMixin):
             frames_exact=bool(vs.frames) and not self.live,
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
-            has_audio=bool(c.streams.audio) and not self.is_url,
+            url=self.spec if self.is_url and not self.live else None,
+            has_audio=bool(c.streams.audio) and not self.live,
             codec=cc.name,
             orientation=self.orientation,
             interlaced=self.interlaced,
