@@ -163,7 +163,7 @@ def build(
     still = isinstance(source, ImageSource)  # decided before any wrapper below
     if source.info.interlaced:
         say("interlaced video: deinterlaced as it is decoded (FFmpeg's bwdif, one frame per frame, timestamps kept)")
-    if encoder is not None and "codec" not in cfg.overridden and cfg.output.codec in ("", "auto"):
+    if encoder is not None and cfg.output.codec in ("", "auto"):  # "--codec auto" too
         if source.info.color.bit_depth > 8:
             deep = for_deep_source(encoder, Path(out).suffix)
             if deep is not encoder:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .color import ColorInfo
+from .hdr import HdrMetadata
 from .orientation import Orientation
 
 
@@ -80,3 +81,4 @@ class SourceInfo:
     orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)
     interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)
     sample_aspect: Fraction | None = None  #: pixel shape (``width/height`` of one pixel) when not square: anamorphic HDV, DV
+    hdr: HdrMetadata | None = None  #: HDR10 mastering display and light levels, passed to the encoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -139,3 +140,33 @@ def test_anamorphic_pixels_keep_their_shape(tmp_path, identity_yaml, suffix, req
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
     v = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
     assert (v["sample_aspect_ratio"], v["display_aspect_ratio"]) == ("4:3", "16:9")
+
+
+def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, identity_yaml, require_ffmpeg):
+    """An HDR10 clip (PQ, ST 2086 mastering display, MaxCLL/MaxFALL) made by Debian's ffmpeg and x265; judged by ffprobe."""
+    src = tmp_path / "hdr10.mp4"
+    x265 = "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.2", "-c:v", "libx265"]
+        + ["-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"]
+        + ["-x265-params", x265, str(src)],
+        check=True,
+    )
+
+    def hdr_side_data(path) -> dict:
+        out = subprocess.run(
+            [media.FFPROBE, "-v", "error", "-show_frames", "-read_intervals", "%+#1", "-of", "json", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        frame = json.loads(out.stdout)["frames"][0]
+        return {d["side_data_type"]: d for d in frame.get("side_data_list", []) if "metadata" in d["side_data_type"]}
+
+    want = hdr_side_data(src)
+    assert set(want) == {"Mastering display metadata", "Content light level metadata"}
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert hdr_side_data(out) == want
+    v = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
+    assert (v["codec_name"], v["color_transfer"], v["color_primaries"]) == ("hevc", "smpte2084", "bt2020")

@@ -96,6 +96,9 @@ class VideoSink:
             opts.setdefault("preset", str(preset))
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
+        hdr = info.hdr.encoder_params(codec) if info.hdr is not None else ""
+        if hdr:  # HDR10's mastering display and light levels (io/hdr.py), after the caller's own parameters
+            opts["x265-params"] = ":".join(p for p in (opts.get("x265-params", ""), hdr) if p)
         s.options = opts
         if threads:
             s.codec_context.thread_count = threads

@@ -16,6 +16,7 @@ from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from ..deinterlace import Deinterlacer
 from ..frames import Frame, SourceInfo
+from ..hdr import HdrMetadata, frame_hdr
 from ..orientation import Orientation, frame_display_matrix
 from ..timestamps import BestEffortTimestamps
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
@@ -76,8 +77,9 @@ class VideoSource(_LiveMixin):
             self.live = False  # a video file on a web server (it has a duration; a camera's stream has none): every frame
         self.orientation: Orientation | None = None
         self.interlaced = False  #: frames go through FFmpeg's bwdif (io/deinterlace.py)
+        self.hdr: HdrMetadata | None = None  #: HDR10 static metadata, for the encoder (io/hdr.py)
         if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
-            self.orientation, self.interlaced = self._probe_first_frame()
+            self.orientation, self.interlaced, self.hdr = self._probe_first_frame()
         self.info = self._describe()
 
     def _open(self):
@@ -122,11 +124,13 @@ class VideoSource(_LiveMixin):
             orientation=self.orientation,
             interlaced=self.interlaced,
             sample_aspect=sar,
+            hdr=self.hdr,
         )
 
-    def _probe_first_frame(self) -> tuple[Orientation | None, bool]:
+    def _probe_first_frame(self) -> tuple[Orientation | None, bool, HdrMetadata | None]:
         """What the file's first decoded frame says: its display orientation (phones' portrait
-        clips) and whether it is interlaced (camcorders' 1080i; the stream's field order counts too).
+        clips), whether it is interlaced (camcorders' 1080i; the stream's field order counts too)
+        and its HDR10 metadata.
 
         A second, short-lived demuxer: peeking with the main one would need a seek back (not every
         file can). Unreadable: no turn, progressive.
@@ -134,8 +138,8 @@ class VideoSource(_LiveMixin):
         try:
             c = open_video(self.spec, options=self.options)
         except SourceError:
-            return None, False
-        matrix, interlaced = None, False
+            return None, False, None
+        matrix, interlaced, hdr = None, False, None
         try:
             vs = c.streams.video[0]
             interlaced = str(getattr(vs.codec_context, "field_order", "") or "").lower() in INTERLACED_ORDERS
@@ -144,20 +148,21 @@ class VideoSource(_LiveMixin):
                 if frames:
                     matrix = frame_display_matrix(frames[0])
                     interlaced = interlaced or bool(getattr(frames[0], "interlaced_frame", False))
+                    hdr = frame_hdr(frames[0])
                     break
                 if n > 256:  # no picture this early: a broken file; the main decode will say so
                     break
         except (av.error.FFmpegError, OSError, ValueError):
-            return None, False
+            return None, False, None
         finally:
             c.close()
         if matrix is None:
-            return None, interlaced
+            return None, interlaced, hdr
         try:
-            return Orientation.from_matrix(matrix), interlaced
+            return Orientation.from_matrix(matrix), interlaced, hdr
         except ValueError:
             self.warn(f"{self.spec}: its display matrix is not a right-angle turn; the pictures are used as decoded")
-            return None, interlaced
+            return None, interlaced, hdr
 
     def close(self) -> None:
         self._stop.set()
