@@ -95,11 +95,12 @@ def expand_inputs(items: list[str], out_dir: Path | None = None) -> list[BatchIn
         if p.is_dir():
             found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip)]
         elif any(ch in it for ch in "*?["):
-            found += [
-                BatchInput(Path(f), PurePath(Path(f).name))
-                for f in sorted(glob.glob(it))
-                if Path(f).suffix.lower() not in IMAGE_EXTS
-            ]
+            for f in map(Path, sorted(glob.glob(it))):
+                if f.is_dir():  # footage/* matching day1/, day2/: their videos, mirrored under their names
+                    if skip is None or f.resolve() != skip:
+                        found += [BatchInput(g, PurePath(f.name) / g.relative_to(f)) for g in _walk(f, skip)]
+                elif f.suffix.lower() not in IMAGE_EXTS:
+                    found.append(BatchInput(f, PurePath(f.name)))
         else:
             found.append(BatchInput(p, PurePath(p.name)))
     seen, unique = set(), []

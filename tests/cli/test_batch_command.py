@@ -133,3 +133,7 @@ def test_a_folder_is_read_recursively_and_mirrored_but_never_its_own_outputs(tmp
     assert main(args) == 0  # the outputs, now inside footage/, are not inputs
     rows = _table(capsys.readouterr().out)
     assert sum("skipped" in r for r in rows) == 4 and not any("deblurred" in r.split("│")[1] for r in rows if "│" in r), rows
+    # a glob that matches folders reads them the same way (and never the output folder)
+    assert main(["batch", str(src / "*"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert sum("skipped" in r for r in rows) == 4 and len([r for r in rows if "clip" in r or "top" in r]) == 4, rows
