@@ -183,6 +183,11 @@ def build(
     if job.context is not None:
         source = ContextRange(source, *job.context)
     try:
+        folder = None
+        if out and out != "-" and not is_video_out and not is_image_out:
+            files = list(getattr(source, "files", None) or []) if still else None
+            folder = ImageSink(out, overwrite=job.overwrite, inputs=files)
+            folder.check(files)  # before the model loads: no input or existing image is written over
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)
@@ -205,8 +210,8 @@ def build(
             )
         elif is_image_out:
             sinks.append(ImageFileSink(out))
-        elif out and out != "-":
-            sinks.append(ImageSink(out))
+        elif folder is not None:
+            sinks.append(folder)
         if preview:
             sinks.append(PreviewSink(overlay=cfg.overlay))
             say("preview window: q or Esc stops; o shows or hides the overlay (delivered fps, latency, drops)")

@@ -138,3 +138,32 @@ def test_a_photos_exif_xmp_and_colour_profile_are_kept_and_it_is_shown_upright(t
         assert bytes(range(128)) in data and b'tiff:Orientation="1"' in data
         shown = cv2.imread(str(out))  # OpenCV applies EXIF orientation: a stale 6 would turn it again
         assert shown.shape[:2] == (96, 64) and shown[:40, :, 2].mean() > 200 and shown[-40:, :, 2].mean() < 50
+
+
+def test_an_image_folder_output_never_writes_over_what_is_there(tmp_path, identity_yaml, capsys):
+    """An existing image of the same name is refused without --overwrite (before any is written), and
+    the input folder itself is refused even with it: ``-o photos/`` used to replace the photos."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "b.png")):
+        assert cv2.imwrite(str(src / name), media.pattern(i, 96, 64)[..., ::-1])
+    originals = {p.name: p.read_bytes() for p in src.iterdir()}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"someone's own picture")
+    ident = ["--pipeline", str(identity_yaml)]
+    assert main(["run", str(src), "-o", f"{out}/", *ident]) != 0
+    err = capsys.readouterr().err
+    assert "b.png" in err and "exists" in err and "Traceback" not in err
+    assert (out / "b.png").read_bytes() == b"someone's own picture" and not (out / "a.jpg").exists()
+    assert main(["run", str(src), "-o", f"{out}/", *ident, "--overwrite"]) == 0  # asked for: replaced
+    assert cv2.imread(str(out / "b.png")) is not None
+    for flags in ([], ["--overwrite"]):
+        assert main(["run", str(src), "-o", f"{src}/", *ident, *flags]) != 0
+        assert "input" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == originals
+    video = media.write_video(tmp_path / "clip.mp4", frames=3, size=(96, 64))
+    frames = tmp_path / "frames"
+    assert main(["run", str(video), "-o", f"{frames}/", *ident]) == 0
+    assert main(["run", str(video), "-o", f"{frames}/", *ident]) != 0  # its numbered frames are there now
+    assert "frame_000000.png" in capsys.readouterr().err

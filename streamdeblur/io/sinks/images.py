@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...errors import OutputExistsError
 from ..frames import Frame
 from ..photo_meta import photo_metadata, with_metadata
 from ..sources.base import IMAGE_EXTS
@@ -56,13 +57,56 @@ class ImageSink:
 
     A frame that came from an image file keeps its name and format (a 16-bit frame whose format
     cannot hold 16 bits becomes PNG); other frames are numbered PNGs (16-bit for deep sources).
+
+    Args:
+        folder: the output folder (created).
+        pattern: names of frames that did not come from image files.
+        overwrite: replace images already in the folder; without it an existing image is an error
+            (:class:`OutputExistsError`), checked for every frame before it is written.
+        inputs: the input images: never written over, even with ``overwrite``.
     """
 
-    def __init__(self, folder: str | Path, pattern: str = "frame_{index:06d}.png") -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        pattern: str = "frame_{index:06d}.png",
+        overwrite: bool = False,
+        inputs: list[Path] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pattern = pattern
+        self.overwrite = overwrite
+        self.inputs = list(inputs or [])
         self.frames_written = 0
+
+    def check(self, frame_sources: list[Path] | None) -> None:
+        """Refuse, before anything is written, outputs that would replace an input or (without
+        ``overwrite``) an existing image: every input image's name, or the numbered frames of a video.
+
+        Raises:
+            SinkError: an output is one of the inputs (``-o`` the input folder).
+            OutputExistsError: an output exists and ``overwrite`` was not given.
+        """
+        if frame_sources is None:  # frames of a video: numbered
+            first = self.folder / self.pattern.format(index=0)
+            if not self.overwrite and first.exists():
+                raise OutputExistsError(first)
+            return
+        for src in frame_sources:
+            self._check_one(self.folder / src.name, src)
+
+    def _check_one(self, target: Path, src: Path | None) -> None:
+        if not target.exists():
+            return
+        for inp in ([src] if src is not None else []) + self.inputs:
+            try:
+                if os.path.samefile(target, inp):
+                    raise SinkError(f"output {target} is an input image; refusing to overwrite it (give another folder)")
+            except OSError:
+                continue
+        if not self.overwrite:
+            raise OutputExistsError(target)
 
     def path_for(self, frame: Frame) -> Path:
         """Where ``frame`` goes: its source image's name and format, or the numbered pattern."""
@@ -74,7 +118,9 @@ class ImageSink:
         return self.folder / src.name
 
     def write(self, frame: Frame) -> None:
-        write_image(self.path_for(frame), frame.image, metadata_from=frame.source or None)
+        path = self.path_for(frame)
+        self._check_one(path, Path(frame.source) if frame.source else None)  # the safety net behind check()
+        write_image(path, frame.image, metadata_from=frame.source or None)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
