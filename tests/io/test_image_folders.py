@@ -167,3 +167,12 @@ def test_an_image_folder_output_never_writes_over_what_is_there(tmp_path, identi
     assert main(["run", str(video), "-o", f"{frames}/", *ident]) == 0
     assert main(["run", str(video), "-o", f"{frames}/", *ident]) != 0  # its numbered frames are there now
     assert "frame_000000.png" in capsys.readouterr().err
+
+
+def test_run_on_a_folder_of_videos_points_to_batch(tmp_path, identity_yaml, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    media.write_video(clips / "GX010001.MP4", frames=2, size=(96, 64))
+    assert main(["run", str(clips), "-o", f"{tmp_path / 'out'}/", "--pipeline", str(identity_yaml)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "GX010001.MP4" in err and f"streamdeblur batch {clips}" in err, err

@@ -23,7 +23,7 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from .base import IMAGE_EXTS, DecodeStats, SourceError
+from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError
 
 
 class ImageSource:
@@ -40,6 +40,12 @@ class ImageSource:
         else:
             files = [p]
         if not files:
+            videos = sorted(f.name for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS) if p.is_dir() else []
+            if videos:  # a folder of clips: that is what `batch` is for
+                raise SourceError(
+                    f"{spec} holds videos ({videos[0]}{', …' if len(videos) > 1 else ''}), not images: "
+                    f"streamdeblur batch {spec} --out-dir OUT processes each of them"
+                )
             raise SourceError(f"no images found in {spec}")
         self.files = files
         self.stats = DecodeStats()
