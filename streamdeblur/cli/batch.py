@@ -116,14 +116,10 @@ _KEEP_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", *IMAGE_EXTS})
 
 
 def _out_suffix(inp: Path, suffix: str | None) -> str:
+    """An output's suffix: the input's own container for .mp4/.mkv/.mov/.webm, its own image format
+    for a photo (one image file out), else .mp4; ``suffix`` overrides."""
     suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
     return suf if suf.startswith(".") else "." + suf
-
-
-def output_for(inp: Path, out_dir: Path, suffix: str | None) -> Path:
-    """``out_dir/STEM.SUFFIX``: the input's own container for .mp4/.mkv/.mov/.webm, its own image
-    format for a photo (one image file out), else .mp4; ``suffix`` overrides."""
-    return out_dir / f"{inp.stem}{_out_suffix(inp, suffix)}"
 
 
 def _clashes(targets: list[PurePath]) -> dict[str, list[int]]:
