@@ -1,5 +1,7 @@
 """``streamdeblur info``: what this installation can do (versions, devices, codecs, and everything
-registered: models, stages, pipelines, executors, benchmarks)."""
+registered: models, stages, pipelines, executors, benchmarks); ``streamdeblur info FILE…``: what it
+reads in each video file and what it will do with it (turn, deinterlace, pixel shape, colour and
+HDR, metadata carried, the encoder an output gets), before a long run."""
 
 from __future__ import annotations
 
@@ -39,12 +41,75 @@ HELP = "versions, devices, codecs, models, stages, pipelines, executors, benchma
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("files", nargs="*", help="video files to describe (none: this installation)")
 
 
 def run(args) -> int:
-    out.print(info_table())
+    if not args.files:
+        out.print(info_table())
+        return EXIT_OK
+    for f in args.files:  # an unreadable file is the usual one-line error (exit 3)
+        out.print(file_table(f))
     return EXIT_OK
+
+
+def file_table(path: str) -> Table:
+    """What ``streamdeblur run`` will read in video file ``path`` and do with it."""
+    from fractions import Fraction
+    from pathlib import Path
+
+    from ..engine.config import load_pipeline
+    from ..io.sinks.encoders import choose_encoder, for_deep_source
+    from ..io.sources.video import VideoSource
+    from ..io.tags import read_tags
+
+    src = VideoSource(path)
+    try:
+        i = src.info
+        coded = (i.height, i.width) if i.orientation is not None and i.orientation.transpose else (i.width, i.height)
+    finally:
+        src.close()
+    c = i.color
+    t = Table(title=escape(Path(path).name), show_header=False)
+    t.add_row("video", escape(f"{i.codec}, {coded[0]}x{coded[1]} coded, {c.bit_depth}-bit"))
+    t.add_row(
+        "orientation",
+        escape(f"{i.orientation.describe()}: processed and written upright, {i.width}x{i.height}")
+        if i.orientation is not None
+        else "as stored",
+    )
+    t.add_row("scan", "interlaced: deinterlaced at decode (bwdif, one frame per frame)" if i.interlaced else "progressive")
+    if i.sample_aspect is not None:
+        sar, shown = i.sample_aspect, Fraction(i.width) * i.sample_aspect / i.height
+        t.add_row("pixels", f"non-square {sar.numerator}:{sar.denominator} (shown {shown.numerator}:{shown.denominator}), kept")
+    tag = "" if c.tagged else " (untagged: assumed from the size)"
+    t.add_row("colour", escape(f"{c.matrix} matrix, {c.range} range, {c.primaries} primaries, {c.transfer} transfer{tag}"))
+    if i.hdr is not None:
+        hdr = []
+        if i.hdr.luminance is not None:
+            hdr.append(f"mastering display {i.hdr.luminance[0]:g}–{i.hdr.luminance[1]:g} cd/m²")
+        if i.hdr.max_cll is not None:
+            hdr.append(f"MaxCLL {i.hdr.max_cll}, MaxFALL {i.hdr.max_fall or 0}")
+        t.add_row("HDR10", escape(", ".join(hdr) + " (carried into H.265 outputs)"))
+    timing = [f"{float(i.fps):.3f} fps" if i.fps else "frame rate unknown"]
+    if i.frames:
+        timing.append(f"{i.frames} frames")
+    if i.duration:
+        timing.append(f"{i.duration:.2f} s")
+    t.add_row("timing", ", ".join(timing) + "; every frame keeps its timestamp")
+    tags = read_tags(path)
+    kept = sorted({*tags.file, *tags.video} - {"language", "handler_name"})
+    t.add_row(
+        "metadata kept",
+        escape(", ".join(kept) if kept else "none to keep") + (f"; {len(tags.chapters)} chapters" if tags.chapters else ""),
+    )
+    t.add_row("audio", "copied" if i.has_audio else "none")
+    o = load_pipeline("motion").output  # the default pipeline's encoder settings
+    enc = choose_encoder(o.codec, ".mp4", o.crf, o.preset)
+    if c.bit_depth > 8:
+        enc = for_deep_source(enc, ".mp4")
+    t.add_row("output .mp4", f"encoder {enc.codec} (crf {enc.crf}, preset {enc.preset}; --codec, --crf, --preset to change)")
+    return t
 
 
 def info_table() -> Table:

@@ -44,3 +44,23 @@ def test_models_prints_each_row_as_soon_as_it_is_measured(capsys, monkeypatch):
     assert main(["models", "--quick"]) == 0
     # before the n-th model is built, the header and the rows of the models before it are out already
     assert seen[0] == 1 and all(n == 1 for n in seen[1:]), seen
+
+
+def test_info_on_files_says_what_a_run_will_do_with_each(tmp_path, capsys, monkeypatch):
+    """A portrait 10-bit clip and a plain one (real encodes): turn, scan, depth, encoder, audio; a missing file: one line."""
+    import media
+
+    monkeypatch.setenv("COLUMNS", "250")
+    portrait = media.write_video(
+        tmp_path / "portrait.mov", frames=3, size=(96, 64), codec="libx265", pix_fmt="yuv420p10le", rotation=270
+    )
+    plain = media.write_video(tmp_path / "plain.mp4", frames=3, size=(96, 64), audio=True)
+    assert main(["info", str(portrait), str(plain)]) == 0
+    text = capsys.readouterr().out
+    first, second = text.split("plain.mp4", 1)
+    assert "rotated 90° clockwise: processed and written upright, 64x96" in first and "10-bit" in first
+    assert "encoder libx265" in first and "progressive" in first
+    assert "as stored" in second and "encoder libx264" in second and "copied" in second
+    assert main(["info", str(tmp_path / "missing.mp4")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not found" in err
