@@ -1,4 +1,5 @@
-"""A photograph's own metadata, carried to its deblurred copy: EXIF, XMP and the ICC colour profile.
+"""A photograph's own metadata, carried to its deblurred copy: EXIF, XMP and the ICC colour profile
+(JPEG), the colour space and text (PNG).
 
 A phone's JPEG holds more than pixels: EXIF (when, where, which camera and lens, exposure), XMP
 (ratings, edits) and an ICC profile naming its colour space (an iPhone's is Display P3: read as
@@ -11,7 +12,10 @@ output JPEG as they are, but for two changes the new file needs:
 * **No thumbnail** (the link to EXIF's second IFD is cut): it shows the old, blurred, unturned picture.
 
 MPF segments (depth and gain maps of multi-picture JPEGs) are left out: their offsets point into
-the old file. Other formats keep OpenCV's output as it is.
+the old file. A PNG written from a PNG keeps its colour chunks (``iCCP``, ``sRGB``, ``gAMA``,
+``cHRM``, ``cICP``: a Display-P3 screenshot stays P3) and text chunks (``tEXt``, ``iTXt``, ``zTXt``);
+its ``eXIf`` is left out (whether a reader turned the pixels by it is not settled). Other formats
+keep OpenCV's output as it is.
 
 Example:
     >>> tiff = b"MM\\x00*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
@@ -135,6 +139,7 @@ def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
     OpenCV's JFIF APP0 goes when EXIF comes in (EXIF files start with EXIF); any EXIF, XMP or ICC
     segment the encoder wrote itself is replaced.
     """
+    segments = [seg for seg in segments if seg[:1] == b"\xff"]  # JPEG segments only
     if not segments:
         return jpeg
     ours, end = _segments(jpeg)
@@ -143,10 +148,51 @@ def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
     return b"\xff\xd8" + b"".join(upright(s) for s in segments) + head + jpeg[end:]
 
 
+_PNG = b"\x89PNG\r\n\x1a\n"
+#: PNG chunks carried from input to output: colour space first (they must precede the image data), then text.
+PNG_KEEP = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"tEXt", b"iTXt", b"zTXt")
+
+
+def png_chunks(data: bytes, keep: tuple[bytes, ...] = PNG_KEEP) -> list[bytes]:
+    """The whole chunks (length, type, data, CRC) of a PNG whose type is in ``keep``, in file order;
+    nothing for a file that is not a PNG or is cut short."""
+    if not data.startswith(_PNG):
+        return []
+    out, i = [], len(_PNG)
+    while i + 12 <= len(data):
+        n = struct.unpack(">I", data[i : i + 4])[0]
+        kind = data[i + 4 : i + 8]
+        if i + 12 + n > len(data):
+            return []
+        if kind in keep:
+            out.append(data[i : i + 12 + n])
+        if kind == b"IEND":
+            break
+        i += 12 + n
+    return out
+
+
+def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
+    """``png`` (as OpenCV wrote it: IHDR, IDAT…, IEND) with ``chunks`` right after its IHDR, any of
+    the same types it wrote itself replaced."""
+    chunks = [c for c in chunks if c[4:8] in PNG_KEEP]  # PNG chunks of the kinds carried only
+    if not chunks or not png.startswith(_PNG):
+        return png
+    kinds = {c[4:8] for c in chunks}
+    ihdr_end = len(_PNG) + 12 + struct.unpack(">I", png[len(_PNG) : len(_PNG) + 4])[0]
+    rest, i = [], ihdr_end
+    while i + 12 <= len(png):
+        n = struct.unpack(">I", png[i : i + 4])[0]
+        if png[i + 4 : i + 8] not in kinds:
+            rest.append(png[i : i + 12 + n])
+        i += 12 + n
+    return png[:ihdr_end] + b"".join(chunks) + b"".join(rest)
+
+
 def photo_metadata(path: str | Path) -> list[bytes]:
-    """The metadata segments of the photo at ``path`` (JPEG only; nothing if unreadable)."""
+    """The metadata segments (JPEG) or chunks (PNG) of the photo at ``path``; nothing if unreadable."""
     try:
         data = Path(path).read_bytes()
     except OSError:
         return []
-    return metadata_segments(data)
+    return png_chunks(data) if data.startswith(_PNG) else metadata_segments(data)

@@ -176,3 +176,27 @@ def test_run_on_a_folder_of_videos_points_to_batch(tmp_path, identity_yaml, caps
     assert main(["run", str(clips), "-o", f"{tmp_path / 'out'}/", "--pipeline", str(identity_yaml)]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "GX010001.MP4" in err and f"streamdeblur batch {clips}" in err, err
+
+
+def test_a_pngs_colour_profile_and_text_are_kept(tmp_path, identity_yaml, require_ffmpeg):
+    """A Display-P3 PNG (iCCP) with a tEXt chunk, judged by ffprobe: the profile and the text come through."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    icc = bytearray(200)  # a header libpng accepts: its size, the 'acsp' signature, zeros (no tags, intent 0)
+    icc[0:4], icc[36:40] = struct.pack(">I", 200), b"acsp"
+    ok, buf = cv2.imencode(".png", media.pattern(1, 64, 48)[..., ::-1])
+    png = buf.tobytes()
+    ihdr_end = 8 + 12 + 13
+    meta = chunk(b"iCCP", b"Display P3\x00\x00" + zlib.compress(bytes(icc))) + chunk(b"tEXt", b"Author\x00Ada")
+    src = tmp_path / "shot.png"
+    src.write_bytes(png[:ihdr_end] + meta + png[ihdr_end:])
+    out = tmp_path / "out.png"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    for path in (src, out):
+        frame = _ffprobe_photo(path)
+        assert frame["tags"]["Author"] == "Ada", path
+        assert [(d["side_data_type"], d["size"]) for d in frame["side_data_list"]] == [("ICC profile", 200)], path
+    assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(src)))  # the pixels as before (identity)

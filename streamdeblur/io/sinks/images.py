@@ -11,7 +11,7 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import photo_metadata, with_metadata
+from ..photo_meta import photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError
 
@@ -30,7 +30,7 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
         path: the output file.
         image: ``H×W×3`` RGB, uint8 or uint16.
         metadata_from: the photo this one was made from: a JPEG written from a JPEG takes over its
-            EXIF, XMP and ICC profile (:mod:`..photo_meta`).
+            EXIF, XMP and ICC profile, a PNG from a PNG its colour and text chunks (:mod:`..photo_meta`).
     """
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
@@ -42,8 +42,10 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     if not ok:
         raise SinkError(f"cannot write {tmp}")
     data = buf.tobytes()
-    if jpeg and metadata_from is not None:
-        data = with_metadata(data, photo_metadata(metadata_from))
+    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+    if metadata_from is not None and kind.get(path.suffix.lower(), "") == kind.get(Path(metadata_from).suffix.lower()):
+        meta = photo_metadata(metadata_from)  # JPEG → JPEG: EXIF, XMP, ICC; PNG → PNG: colour and text chunks
+        data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
     try:
         tmp.write_bytes(data)
     except OSError as exc:
