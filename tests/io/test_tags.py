@@ -86,3 +86,22 @@ def test_chapters_are_kept(tmp_path, phone_clip, identity_yaml, suffix, segments
         ("Intro", 0.0, 0.4),
         ("Boats", 0.4, 1.0),
     ]
+
+
+def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_clip, identity_yaml):
+    """A camcorder's start timecode (MOV tmcd track): kept for the whole file; a cut would carry the
+    whole file's start, a wrong timecode, so it has none."""
+    src = tmp_path / "tc.mov"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(phone_clip), "-c", "copy", "-timecode", "01:00:00:00", str(src)], check=True
+    )
+
+    def timecodes(path) -> list:
+        return [s.get("tags", {}).get("timecode") for s in media.probe(path)["streams"] if s["codec_type"] in ("video", "data")]
+
+    assert "01:00:00:00" in timecodes(src)
+    whole, cut = tmp_path / "whole.mov", tmp_path / "cut.mov"
+    assert main(["run", str(src), "-o", str(whole), "--pipeline", str(identity_yaml)]) == 0
+    assert "01:00:00:00" in timecodes(whole)
+    assert main(["run", str(src), "-o", str(cut), "--pipeline", str(identity_yaml), "--start", "0.5"]) == 0
+    assert not any(timecodes(cut)), timecodes(cut)
