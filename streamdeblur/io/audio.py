@@ -1,5 +1,7 @@
 """Audio copy, in one place: packets copied when the output container takes the codec, otherwise
-re-encoded (AAC; Opus for WebM), interleaved as the video advances.
+re-encoded (AAC; Opus for WebM), interleaved as the video advances. Subtitle streams (a DJI
+drone's flight telemetry, a camcorder's date track, an edit's captions) ride along by packet copy
+where the container takes them, and are left out, with a warning, where it does not.
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 class AudioCopier:
     """Copies (or re-encodes) the audio streams of ``source`` into ``container``, progressively."""
 
-    def __init__(self, source: str | Path, container, fmt: str, warn: Callable[[str], None], start: float = 0.0) -> None:
+    def __init__(
+        self,
+        source: str | Path,
+        container,
+        fmt: str,
+        warn: Callable[[str], None],
+        start: float = 0.0,
+        audio: bool = True,
+        subtitles: bool = True,
+    ) -> None:
         self.warn = warn
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(str(source), metadata_errors="replace")
         self._streams = []  # (in_stream, out_stream, encoder-or-None, resampler)
-        for s in self._in.streams.audio:
+        for s in self._in.streams.audio if audio else ():
             if s.codec_context is None or not s.codec_context.name:
                 continue
             if can_stream_copy(s, fmt):
@@ -44,6 +55,14 @@ class AudioCopier:
                 resampler = av.AudioResampler(format=out.format.name if out.format else "fltp", layout=out.layout, rate=rate)
                 self._streams.append((s, out, resampler))
                 warn(f"audio codec {s.codec_context.name} cannot go into {fmt}; re-encoding it to {codec}")
+        for s in self._in.streams.subtitles if subtitles else ():
+            name = s.codec_context.name if s.codec_context is not None else "unknown"
+            if can_stream_copy(s, fmt):
+                out = container.add_stream_from_template(s)
+                apply_tags(out, keep_tags(s.metadata))
+                self._streams.append((s, out, None))
+            else:
+                warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
         self._demux: Iterator = self._in.demux(*[s for s, _, _ in self._streams]) if self._streams else iter(())
         self._pending = None
         self._done = not self._streams

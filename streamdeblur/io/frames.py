@@ -75,6 +75,7 @@ class SourceInfo:
     path: Path | None = None  #: local file (audio is copied from it)
     url: str | None = None  #: a video file read over the network (http/https), audio and tags copied from it
     has_audio: bool = False
+    has_subtitles: bool = False  #: subtitle streams (copied with the audio)
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)

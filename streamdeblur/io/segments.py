@@ -297,9 +297,9 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
             tags.write_to(out, vo, fmt)
             vo.time_base = first.time_base
             copier = None
-            if audio and source is not None:
+            if source is not None:  # its audio (unless left out) and subtitle tracks
                 try:
-                    copier = AudioCopier(Path(source), out, fmt, warn)
+                    copier = AudioCopier(Path(source), out, fmt, warn, audio=audio)
                 except (av.error.FFmpegError, OSError, ValueError) as exc:
                     warn(f"audio not copied (unreadable audio in the input): {exc}")
             last_dts = None

@@ -105,3 +105,52 @@ def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_cl
     assert "01:00:00:00" in timecodes(whole)
     assert main(["run", str(src), "-o", str(cut), "--pipeline", str(identity_yaml), "--start", "0.5"]) == 0
     assert not any(timecodes(cut)), timecodes(cut)
+
+
+def test_subtitle_tracks_ride_along_where_the_container_takes_them(tmp_path, phone_clip, identity_yaml, capsys):
+    """A drone's telemetry as a subtitle track (mov_text in MP4): copied into MP4 outputs, whole and
+    segmented, text and times unchanged; a container that cannot hold it says so."""
+    srt = tmp_path / "t.srt"
+    srt.write_text(
+        "1\n00:00:00,000 --> 00:00:00,500\nGPS 48.8584 2.2945\n\n2\n00:00:00,500 --> 00:00:01,000\nGPS 48.8585 2.2946\n"
+    )
+    src = tmp_path / "DJI_0001.MP4"
+    subprocess.run(
+        [
+            media.FFMPEG,
+            "-v",
+            "error",
+            "-i",
+            str(phone_clip),
+            "-i",
+            str(srt),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-c:s",
+            "mov_text",
+            str(src),
+        ],
+        check=True,
+    )
+
+    def text(path) -> str:
+        return subprocess.run(
+            [media.FFMPEG, "-v", "error", "-i", str(path), "-map", "0:s", "-f", "srt", "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    want = text(src)
+    assert "GPS 48.8585 2.2946" in want
+    for name, extra in (("whole.mp4", []), ("seg.mp4", ["--segments", "2"])):
+        out = tmp_path / name
+        assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), *extra]) == 0
+        assert text(out) == want, name
+    capsys.readouterr()
+    assert main(["run", str(src), "-o", str(tmp_path / "o.webm"), "--pipeline", str(identity_yaml)]) == 0
+    assert "subtitle track (mov_text) cannot go into webm; left out" in capsys.readouterr().err

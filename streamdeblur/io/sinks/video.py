@@ -104,9 +104,9 @@ class VideoSink:
             s.codec_context.thread_count = threads
         tag_codec(s.codec_context, self.color)
         self.audio = None
-        if audio and origin is not None and info.has_audio:
+        if origin is not None and ((audio and info.has_audio) or info.has_subtitles):
             try:
-                self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start)
+                self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start, audio=audio)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0

@@ -120,6 +120,7 @@ class VideoSource(_LiveMixin):
             path=None if self.is_url else Path(self.spec),
             url=self.spec if self.is_url and not self.live else None,
             has_audio=bool(c.streams.audio) and not self.live,
+            has_subtitles=bool(c.streams.subtitles) and not self.live,
             codec=cc.name,
             orientation=self.orientation,
             interlaced=self.interlaced,
