@@ -66,7 +66,7 @@ def file_table(path: str) -> Table:
     src = VideoSource(path)
     try:
         i = src.info
-        coded = (i.height, i.width) if i.orientation is not None and i.orientation.transpose else (i.width, i.height)
+        coded = i.orientation.size(i.width, i.height) if i.orientation is not None else (i.width, i.height)
     finally:
         src.close()
     c = i.color

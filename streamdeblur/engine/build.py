@@ -163,12 +163,11 @@ def build(
     still = isinstance(source, ImageSource)  # decided before any wrapper below
     if source.info.interlaced:
         say("interlaced video: deinterlaced as it is decoded (FFmpeg's bwdif, one frame per frame, timestamps kept)")
-    if encoder is not None and cfg.output.codec in ("", "auto"):  # "--codec auto" too
-        if source.info.color.bit_depth > 8:
-            deep = for_deep_source(encoder, Path(out).suffix)
-            if deep is not encoder:
-                encoder = deep
-                say(deep.note)
+    if encoder is not None and cfg.output.codec in ("", "auto") and source.info.color.bit_depth > 8:  # "--codec auto" too
+        deep = for_deep_source(encoder, Path(out).suffix)
+        if deep is not encoder:  # changed: say why (an unchanged one keeps its own note, already warned)
+            encoder = deep
+            say(deep.note)
     turn = source.info.orientation
     if turn is not None:
         say(

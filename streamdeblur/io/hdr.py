@@ -40,8 +40,7 @@ class HdrMetadata:
     def encoder_params(self, codec: str) -> str:
         """The ``x265-params`` string that writes this metadata (empty for other encoders: this
         build's x264 takes ``mastering-display`` without writing it; VP9 and AV1 are not wired)."""
-        names = {"libx265": ("master-display", "max-cll")}.get(codec)
-        if names is None:
+        if codec != "libx265":
             return ""
         parts = []
         if self.primaries is not None and self.white is not None and self.luminance is not None:
@@ -51,9 +50,9 @@ class HdrMetadata:
                 return f"({round(x * 50000)},{round(y * 50000)})"
 
             lum = f"L({round(self.luminance[1] * 10000)},{round(self.luminance[0] * 10000)})"  # 0.0001 cd/m², max first
-            parts.append(f"{names[0]}=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(*self.white)}{lum}")
+            parts.append(f"master-display=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(*self.white)}{lum}")
         if self.max_cll is not None:
-            parts.append(f"{names[1]}={self.max_cll},{self.max_fall or 0}")
+            parts.append(f"max-cll={self.max_cll},{self.max_fall or 0}")
         return ":".join(parts)
 
 

@@ -64,18 +64,19 @@ def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
     return out, i
 
 
+def _is_metadata(marker: int, seg: bytes) -> bool:
+    """An EXIF or XMP APP1, or an ICC APP2 segment."""
+    body = seg[4:]
+    return (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP))) or (marker == 0xE2 and body.startswith(_ICC))
+
+
 def metadata_segments(data: bytes) -> list[bytes]:
     """The EXIF, XMP and ICC segments of a JPEG, in file order (nothing for a file that is not a JPEG)."""
     try:
         segs, _ = _segments(data)
     except ValueError:
         return []
-    keep = []
-    for marker, seg in segs:
-        body = seg[4:]
-        if (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP))) or (marker == 0xE2 and body.startswith(_ICC)):
-            keep.append(seg)
-    return keep
+    return [seg for marker, seg in segs if _is_metadata(marker, seg)]
 
 
 def _ifd0(tiff: bytes) -> tuple[str, int, int]:
@@ -143,8 +144,7 @@ def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
     if not segments:
         return jpeg
     ours, end = _segments(jpeg)
-    skip = {seg for marker, seg in ours if marker == 0xE0} | set(metadata_segments(jpeg))
-    head = b"".join(seg for _, seg in ours if seg not in skip)
+    head = b"".join(seg for marker, seg in ours if marker != 0xE0 and not _is_metadata(marker, seg))
     return b"\xff\xd8" + b"".join(upright(s) for s in segments) + head + jpeg[end:]
 
 

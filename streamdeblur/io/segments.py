@@ -292,9 +292,9 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
         out = av.open(str(tmp), "w", format=fmt, options={**container_options(fmt, first.time_base), **tags.muxer_options(fmt)})
         try:
             vo = out.add_stream_from_template(first)
-            if fmt in ("mp4", "mov") and first.codec_tag == "hvc1":  # the template forgets it; Apple's players need it
-                vo.codec_tag = "hvc1"
-            tags.write_to(out, vo, fmt)
+            if fmt in ("mp4", "mov") and first.codec_tag:  # the template forgets the parts' tag (hvc1: Apple's players)
+                vo.codec_tag = first.codec_tag
+            tags.write_to(out, vo)
             vo.time_base = first.time_base
             copier = None
             if source is not None:  # its audio (unless left out) and subtitle tracks

@@ -74,13 +74,12 @@ class FootageTags:
     video: dict[str, str] = field(default_factory=dict)
     chapters: list[dict] = field(default_factory=list)  #: PyAV's form: id, start, end, time_base, metadata
 
-    def write_to(self, container, video_stream, fmt: str, cut: bool = False) -> None:
+    def write_to(self, container, video_stream, cut: bool = False) -> None:
         """Set the tags and chapters on a PyAV output before its header is written.
 
         Args:
             container: the output container.
             video_stream: its video stream.
-            fmt: the muxer's name.
             cut: the output is a part of the footage (``--start``/``--duration``/``--frames``): its
                 chapters and start timecode (``timecode``: the muxer writes it as the MOV/MP4 ``tmcd``
                 track) would name the whole file's, so they are left out rather than wrong.

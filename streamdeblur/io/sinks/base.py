@@ -30,9 +30,14 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
-def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool = False) -> None:
-    """Refuse unsafe outputs before any decoding starts (same file as an input, existing file,
-    unwritable folder)."""
+def refuse_overwrite(path: Path, inputs: list[Path] | None = None, overwrite: bool = False, what: str = "the input file") -> None:
+    """Refuse an output that is one of ``inputs`` (always) or an existing file (without ``overwrite``);
+    ``what`` names the inputs in the message.
+
+    Raises:
+        SinkError: ``path`` is an input (the same file under any name: links, ``..``).
+        OutputExistsError: ``path`` exists and ``overwrite`` was not given.
+    """
     path = Path(path)
     for inp in inputs or []:
         try:
@@ -40,9 +45,16 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
         except OSError:
             same = False
         if same or path.resolve() == Path(inp).resolve():
-            raise SinkError(f"output {path} is the input file; refusing to overwrite it")
+            raise SinkError(f"output {path} is {what}; refusing to overwrite it")
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
+
+
+def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool = False) -> None:
+    """Refuse unsafe outputs before any decoding starts (same file as an input, existing file,
+    unwritable folder)."""
+    path = Path(path)
+    refuse_overwrite(path, inputs, overwrite)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SinkError(f"output folder does not exist: {folder}")

@@ -13,7 +13,7 @@ from ...errors import OutputExistsError
 from ..frames import Frame
 from ..photo_meta import photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
-from .base import SinkError
+from .base import SinkError, refuse_overwrite
 
 #: Image formats written under their input's name; others (and frames of videos) become PNG.
 KEEP_FORMATS = tuple(sorted(IMAGE_EXTS))  # the formats read as images are the ones written back
@@ -99,16 +99,9 @@ class ImageSink:
             self._check_one(self.folder / src.name, src)
 
     def _check_one(self, target: Path, src: Path | None) -> None:
-        if not target.exists():
-            return
-        for inp in ([src] if src is not None else []) + self.inputs:
-            try:
-                if os.path.samefile(target, inp):
-                    raise SinkError(f"output {target} is an input image; refusing to overwrite it (give another folder)")
-            except OSError:
-                continue
-        if not self.overwrite:
-            raise OutputExistsError(target)
+        if target.exists():  # the common case, a new name, costs one stat
+            inputs = ([src] if src is not None else []) + self.inputs
+            refuse_overwrite(target, inputs, self.overwrite, what="an input image (give another folder)")
 
     def path_for(self, frame: Frame) -> Path:
         """Where ``frame`` goes: its source image's name and format, or the numbered pattern."""

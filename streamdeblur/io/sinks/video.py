@@ -75,7 +75,7 @@ class VideoSink:
         except (av.error.FFmpegError, OSError) as exc:
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
         self.stream = self.container.add_stream(codec, rate=rate)
-        tags.write_to(self.container, self.stream, fmt, cut=info.cut)  # a cut: no chapters, no start timecode
+        tags.write_to(self.container, self.stream, cut=info.cut)  # a cut: no chapters, no start timecode
         s = self.stream
         tag = codec_tag(codec, fmt)
         if tag:
