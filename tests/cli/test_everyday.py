@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import media
+import numpy as np
 import pytest
 from streams import MJPEGServer
 
@@ -90,6 +91,10 @@ def test_exit_codes_by_class(tmp_path, clip, no_display, capsys, identity_yaml):
         (["--preset", "bogus"], "preset"),
         (["--codec", "nosuchcodec"], "encoder"),
         (["--codec", "libx264", "-o", "OUT.webm"], "libx264"),
+        # FFmpeg's list of codecs for .mov includes these, its muxer refuses them at the header
+        (["--codec", "libsvtav1", "-o", "OUT.mov"], "libsvtav1 cannot go in a .mov"),
+        (["--codec", "libvpx-vp9", "-o", "OUT.mov"], "libvpx-vp9 cannot go in a .mov"),
+        (["--codec", "prores_ks", "-o", "OUT.mp4"], "prores_ks cannot go in a .mp4"),
     ],
 )
 def test_out_of_range_values_are_refused_before_the_model_loads(tmp_path, clip, flags, words, capsys, monkeypatch):
@@ -100,7 +105,7 @@ def test_out_of_range_values_are_refused_before_the_model_loads(tmp_path, clip, 
 
     monkeypatch.setattr(torch, "load", no_model)
     out = str(tmp_path / "o.mp4")
-    flags = [str(tmp_path / "o.webm") if f == "OUT.webm" else f for f in flags]
+    flags = [str(tmp_path / f"o{f[3:]}") if f.startswith("OUT.") else f for f in flags]
     argv = ["run", str(clip), *flags] + ([] if "-o" in flags else ["-o", out])
     code = main(argv)
     err = capsys.readouterr().err
@@ -136,6 +141,21 @@ def test_default_encoder_follows_the_container(tmp_path, suffix, codecs, capsys,
     codec = media.probe(out)["streams"][0]["codec_name"]
     assert codec in codecs
     assert "encoder lib" in err.replace("encoder: ", "encoder ")
+
+
+def test_mjpeg_output_is_full_range_and_keeps_the_colours(tmp_path, capsys, identity_yaml, clip):
+    # FFmpeg refuses limited-range MJPEG: written as video usually is (tv range), it failed to open
+    out = tmp_path / "out.avi"
+    code = main(["run", str(clip), "-o", str(out), "--pipeline", str(identity_yaml), "--codec", "mjpeg"])
+    assert code == 0, capsys.readouterr().err
+    stream = media.probe(out)["streams"][0]
+    assert stream["codec_name"] == "mjpeg" and stream["color_range"] == "pc"
+    a = media.ffmpeg_rgb(clip, "bt601", "tv").astype(np.float32)  # ffmpeg decodes, each with its own range
+    b = media.ffmpeg_rgb(out, "bt601", "pc").astype(np.float32)
+    assert a.shape == b.shape
+    # the same colours: a range mix-up scales the contrast by 219/255 (std off by 14 %)
+    assert abs(float(b.std()) / float(a.std()) - 1) < 0.03
+    assert abs(float(b.mean()) - float(a.mean())) < 2.0
 
 
 def test_codec_flag_wins(tmp_path, capsys, identity_yaml, clip):

@@ -204,6 +204,21 @@ def test_write_error_mid_run_keeps_input_and_names_or_removes_partial(tmp_path, 
         assert str(partial) in line and partial.exists()
 
 
+def test_a_write_that_fails_while_finishing_is_an_error_not_a_finished_file(tmp_path, clip, identity_yaml):
+    # x264 at preset medium holds 40+ frames: all 24 of this clip reach the file while it is finished.
+    # That failure was a warning, then "wrote out.partial.mp4" and exit 0.
+    out = tmp_path / "out.mp4"
+    partial = tmp_path / "out.partial.mp4"
+    args = [sys.executable, "-m", "streamdeblur", "run", clip, "-o", out, "--pipeline", identity_yaml, "--preset", "medium"]
+    proc = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=120, preexec_fn=_limited_fsize(4096))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 4, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "finishing out.mp4 failed" in line and str(partial) in line
+    assert "wrote" not in proc.stdout + proc.stderr
+    assert not out.exists() and partial.exists()
+
+
 def test_disk_full_from_the_start_is_one_line(tmp_path, clip, identity_yaml):
     partial = tmp_path / "out.partial.mp4"
     partial.symlink_to("/dev/full")  # every write fails with ENOSPC

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import av
@@ -54,11 +55,28 @@ def available(codec: str) -> bool:
         return False
 
 
+def quiet_svt(codec: str) -> None:
+    """SVT-AV1 prints a banner of its settings to stderr on every encoder it opens: errors only, unless
+    the user's environment already chose (``SVT_LOG``)."""
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")
+
+
 def fits(codec: str, fmt: str) -> bool:
-    """True when FFmpeg's muxer ``fmt`` accepts ``codec`` (asked on a scratch container in memory)."""
+    """True when FFmpeg's muxer ``fmt`` accepts ``codec`` (asked on a scratch container in memory).
+
+    The scratch file's header is written too: some refusals come only then (AV1 in MOV, which the
+    muxer's list of codecs includes: "av1 only supported in MP4 and AVIF").
+    """
+    quiet_svt(codec)
     try:
         with av.open(io.BytesIO(), "w", format=fmt) as c:
-            c.add_stream(codec, rate=25)  # FFmpeg refuses here ('webm' format does not support 'libx264' codec)
+            s = c.add_stream(codec, rate=25)  # FFmpeg refuses here ('webm' format does not support 'libx264' codec)
+            s.width, s.height = 64, 64
+            formats = [f.name for f in (s.codec_context.codec.video_formats or [])]
+            if formats:
+                s.pix_fmt = formats[0]  # the encoder's own first choice: only the muxer is asked here
+            c.start_encoding()
         return True
     except (ValueError, av.error.FFmpegError):
         return False

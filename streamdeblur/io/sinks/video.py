@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from ..color import ColorInfo, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
-from .encoders import codec_tag
+from .encoders import codec_tag, quiet_svt
 
 
 class VideoSink:
@@ -54,18 +56,29 @@ class VideoSink:
         fmt = FORMAT_BY_SUFFIX.get(self.path.suffix.lower())
         if fmt is None:
             raise SinkError(f"unknown output container {self.path.suffix!r}; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+        quiet_svt(codec)
         try:
             codec_obj = av.codec.Codec(codec, "w")
         except Exception:  # noqa: BLE001
             raise SinkError(f"unknown encoder {codec!r} (see 'streamdeblur info' for the available ones)") from None
         self.fmt = fmt
         self.color: ColorInfo = info.color
+        if codec == "mjpeg" and self.color.range != "pc":  # JPEG is full range; FFmpeg refuses limited-range MJPEG
+            self.color = dataclasses.replace(self.color, range="pc")
         self.pix_fmt = _choose_pix_fmt(codec_obj, info.color.bit_depth)
         self.width, self.height = info.width + info.width % 2, info.height + info.height % 2
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
         rate = info.fps or Fraction(25)
         tb = info.time_base or 1 / rate
+        # AVI has no timestamps, only a frame count at one rate: each tick of the time base is a frame
+        # (empty ones repeat the last). Written in an MP4 source's 1/15360, a 30 fps clip became a
+        # "600 fps" AVI of mostly empty frames. It gets the frame rate as its time base; times rounded to it.
+        self._tick_rate: Fraction | None = Fraction(rate).limit_denominator(65535) if fmt == "avi" else None
+        if self._tick_rate is not None:
+            tb = 1 / self._tick_rate
+        self._last_tick = -1
+        self._origin: float | None = None
         # the footage's metadata (capture date, place, camera, language: io/tags.py) goes along
         origin = info.path if info.path is not None else info.url  # where audio and tags are read from
         tags = read_tags(origin)
@@ -113,14 +126,34 @@ class VideoSink:
         self.last_end: float | None = None
         self._closed = False
         self._failed = False
+        # The header now, not at the first packet: a codec the container cannot hold (AV1 in .mov, which
+        # FFmpeg's supported-codec list claims) fails here, in one line, before any frame is decoded;
+        # an encoder that buffers a whole short clip would otherwise meet it only when closing.
+        try:
+            with ffmpeg_log():
+                self.container.start_encoding()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self.container.close()
+            self.tmp.unlink(missing_ok=True)
+            raise SinkError(f"cannot write {codec} into {self.path.name}: {_ffmpeg_reason(exc)}") from None
 
     def write(self, frame: Frame) -> None:
         img = frame.image
         if img.shape[:2] != (self.height, self.width):
             img = np.pad(img, ((0, self.height - img.shape[0]), (0, self.width - img.shape[1]), (0, 0)), mode="edge")
         vf = rgb_to_frame(img, self.color, self.pix_fmt)
-        vf.pts = frame.pts if frame.pts is not None else frame.index
-        vf.time_base = frame.time_base or self.stream.codec_context.time_base
+        if self._tick_rate is not None:  # AVI: the frame's tick, strictly after the last one
+            t = frame.time
+            if t is not None and self._origin is None:
+                # counted from the first frame: AVI cannot start late (a cut from 1 s began with a second
+                # of empty frames while its audio, which AVI stores without times, played from the start)
+                self._origin = t
+            tick = round((t - self._origin) * self._tick_rate) if t is not None else frame.index
+            self._last_tick = tick = max(tick, self._last_tick + 1)
+            vf.pts, vf.time_base = tick, self.stream.codec_context.time_base
+        else:
+            vf.pts = frame.pts if frame.pts is not None else frame.index
+            vf.time_base = frame.time_base or self.stream.codec_context.time_base
         if self._failed:
             raise SinkError(f"writing {self.tmp} failed earlier")
         try:
@@ -161,10 +194,16 @@ class VideoSink:
                 self.container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 error = error or exc
+        if error is not None and not self._failed and complete:
+            # the caller asked for a finished file and there is none: an error, not a warning
+            if not self.keep_partial or self.frames_written == 0:
+                self.tmp.unlink(missing_ok=True)
+                kept = ""
+            else:
+                kept = f"; partial output kept: {self.tmp}"
+            raise SinkError(f"finishing {self.path.name} failed: {_ffmpeg_reason(error)}{kept}")
         if error is not None or self._failed:
             complete = False
-            if not self._failed:
-                self.warn(f"finishing {self.tmp} failed: {error}")
         if complete and self.frames_written == 0:
             complete = False  # nothing was written: never present an empty file as a finished output
         if complete:
@@ -173,6 +212,28 @@ class VideoSink:
         if not self.keep_partial or self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
         return self.tmp
+
+
+@contextmanager
+def ffmpeg_log() -> Iterator[None]:
+    """Let FFmpeg's error lines reach PyAV's exceptions ("last error log: …") without printing them."""
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(old)
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's own last log line where PyAV gives one ("av1 only supported in MP4 and AVIF"), else the error."""
+    text = str(exc)
+    marker = "last error log:"
+    if marker in text:
+        reason = text.split(marker, 1)[1].strip()
+        return reason.split("] ", 1)[1] if reason.startswith("[") and "] " in reason else reason
+    return getattr(exc, "strerror", None) or text
 
 
 def _choose_pix_fmt(codec, bit_depth: int) -> str:
