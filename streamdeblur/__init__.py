@@ -13,9 +13,15 @@ import importlib
 __version__ = "0.1.0"
 
 #: public name → the module that defines it
-_LAZY = {"process": ".api", "Pipeline": ".engine.pipeline", "Progress": ".engine.pipeline", "RunResult": ".engine.pipeline"}
+_LAZY = {
+    "process": ".api",
+    "Deblurrer": ".api",
+    "Pipeline": ".engine.pipeline",
+    "Progress": ".engine.pipeline",
+    "RunResult": ".engine.pipeline",
+}
 
-__all__ = ["Pipeline", "Progress", "RunResult", "__version__", "process"]
+__all__ = ["Deblurrer", "Pipeline", "Progress", "RunResult", "__version__", "process"]
 
 
 def __getattr__(name: str):

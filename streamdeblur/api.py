@@ -1,4 +1,5 @@
-"""A small Python API for scripts.
+"""A small Python API for scripts: files in and out (:func:`process`), or NumPy images a script
+holds itself (:class:`Deblurrer`).
 
 Example:
     >>> import streamdeblur
@@ -6,18 +7,27 @@ Example:
     >>> result = streamdeblur.process("in.mp4", "cmp.mp4", pipeline="compare",   # doctest: +SKIP
     ...                               overrides={"tile": 256, "crf": 20})
     >>> result.progress.done, result.output                                      # doctest: +SKIP
+    >>> deblur = streamdeblur.Deblurrer("motion")          # the model loads once  # doctest: +SKIP
+    >>> for sharp in deblur.frames(my_frames, fps=30): ...                     # doctest: +SKIP
+    >>> sharp = deblur.image(photo)                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .engine.build import Job, build
+import numpy as np
+
+from .engine.build import Job, build, prepare, single_frame_stages
 from .engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline
 from .engine.pipeline import Progress, RunResult
+from .errors import ProcessingError
 from .io.sinks import OutputExistsError
+from .io.sinks.arrays import ArraySink
+from .io.sources.arrays import ArraySource
 
 
 def process(
@@ -57,10 +67,7 @@ def process(
         if warn is not None:
             warn(message)
 
-    cfg = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(str(pipeline))
-    if overrides is not None and not isinstance(overrides, dict):
-        raise ConfigError(f"overrides must be a dict of pipeline keys, got {type(overrides).__name__}")
-    cfg = apply_overrides(cfg, **(overrides or {}))
+    cfg = _config(pipeline, overrides)
     job = Job(str(input), None if output is None else str(output), cfg, overwrite=overwrite)
     try:
         pipe = build(job, warn=collect)
@@ -69,3 +76,110 @@ def process(
     result = pipe.run(on_progress)
     result.warnings = warnings
     return result
+
+
+def _config(pipeline: str | PipelineConfig, overrides: dict | None) -> PipelineConfig:
+    cfg = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(str(pipeline))
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"overrides must be a dict of pipeline keys, got {type(overrides).__name__}")
+    return apply_overrides(cfg, **(overrides or {}))
+
+
+class Deblurrer:
+    """A pipeline's stages, built once, for NumPy images a script holds itself.
+
+    The model loads when the object is made; each :meth:`frames` or :meth:`image` call reuses it. The
+    frames of a video go through the same stages, windows and order as ``streamdeblur run`` gives a
+    video file (temporal fusion sees each frame's neighbours); a single image takes the single-frame
+    path, as photographs do. Calls are one at a time (not from two threads at once).
+
+    Args:
+        pipeline: shipped pipeline name, YAML path, or a :class:`PipelineConfig`.
+        overrides: pipeline keys by name, checked as in :func:`process` (``ConfigError``).
+        warn: receives the runs' warnings, one line each (default: dropped).
+
+    Example:
+        >>> deblur = Deblurrer("motion")                                          # doctest: +SKIP
+        >>> cap = cv2.VideoCapture("shaky.mp4")                                   # doctest: +SKIP
+        >>> def read():                                                           # doctest: +SKIP
+        ...     ok, bgr = cap.read()
+        ...     while ok:
+        ...         yield bgr
+        ...         ok, bgr = cap.read()
+        >>> for sharp in deblur.frames(read(), fps=cap.get(cv2.CAP_PROP_FPS), bgr=True):  # doctest: +SKIP
+        ...     cv2.imshow("sharp", sharp)
+    """
+
+    def __init__(
+        self,
+        pipeline: str | PipelineConfig = "motion",
+        overrides: dict | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = _config(pipeline, overrides)
+        self.warn = warn or (lambda m: None)
+        self._prepared = prepare(self.config, warn=self.warn)
+
+    def frames(self, images: Iterable[np.ndarray], fps: float = 30.0, bgr: bool = False) -> Iterator[np.ndarray]:
+        """Deblur the frames of one video, in order.
+
+        Args:
+            images: ``H×W×3`` uint8 or uint16 arrays, one per frame, in display order (a list, an
+                ``N×H×W×3`` array, or a generator: it is read as the pipeline needs frames, on another
+                thread, so memory stays bounded).
+            fps: the video's frame rate.
+            bgr: the arrays are BGR (OpenCV's order); the results are BGR too.
+
+        Returns:
+            An iterator of arrays of the same size and type, one per input frame, in order. A frame
+            comes out once the frames after it that its window needs have gone in (``radius`` of the
+            temporal stages); the last ones when ``images`` ends. Leaving the loop early stops the work.
+
+        Raises:
+            ValueError: a frame that is not ``H×W×3`` uint8/uint16 (the first one: at once).
+            ProcessingError: a stage failed (or the error ``images`` raised).
+        """
+        return self._run(ArraySource(images, fps=fps, bgr=bgr), bgr, still=False)
+
+    def image(self, image: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """Deblur one photograph (the single-frame path: stages that need neighbours are skipped).
+
+        Args:
+            image: ``H×W×3`` uint8 or uint16 array.
+            bgr: BGR order in and out.
+
+        Returns:
+            The deblurred image, same size and type.
+        """
+        out = list(self._run(ArraySource([image], bgr=bgr, name="image"), bgr, still=True))
+        return out[0]
+
+    def _run(self, source: ArraySource, bgr: bool, still: bool) -> Iterator[np.ndarray]:
+        from .engine.pipeline import Pipeline
+
+        stages = self._prepared.stages
+        if still:
+            stages = single_frame_stages(stages, self.warn)
+        sink = ArraySink(bgr=bgr)
+        pipe = Pipeline(source, list(stages), sink, batch=self._prepared.batch, device=self._prepared.device, warn=self.warn)
+        box: dict = {}
+        worker = threading.Thread(target=lambda: box.setdefault("result", pipe.run()), name="streamdeblur-api", daemon=True)
+        return self._deliver(pipe, sink, worker, box)
+
+    @staticmethod
+    def _deliver(pipe, sink: ArraySink, worker: threading.Thread, box: dict) -> Iterator[np.ndarray]:
+        worker.start()
+        try:
+            yield from sink.images(worker.is_alive)
+        finally:  # normal end, an error, or the caller left the loop: stop and wait for the stages
+            sink.abandon()
+            pipe.request_stop()
+            worker.join()
+        result = box.get("result")
+        if result is None:
+            raise ProcessingError("the pipeline stopped without a result")
+        if result.error:
+            exc = result.exception
+            if isinstance(exc, ValueError):  # a frame of the wrong shape or type: the caller's own error
+                raise ValueError(str(exc)) from None
+            raise ProcessingError(result.error) from exc

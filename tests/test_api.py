@@ -3,7 +3,13 @@ the result, errors in the API's words, registries that list what they know, a cl
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+
+import cv2
 import media
+import numpy as np
 import pytest
 
 import streamdeblur
@@ -58,3 +64,108 @@ def test_api_overrides_are_checked_like_yaml(tmp_path, clip, overrides, words):
         streamdeblur.process(clip, tmp_path / "o.mp4", overrides=overrides)
     assert words in str(e.value)
     assert not (tmp_path / "o.mp4").exists()
+
+
+# -- NumPy images a script holds itself (Deblurrer) -------------------------------------------------
+
+
+def _shaky(i: int, w: int = 128, h: int = 96) -> np.ndarray:
+    """The test pattern, shifted a little each frame and blurred along the shift on every third frame."""
+    img = media.pattern(i, w + 8, h + 8)
+    dx, dy = (i * 3) % 5, (i * 2) % 4
+    img = np.ascontiguousarray(img[dy : dy + h, dx : dx + w])
+    if i % 3 == 1:
+        img = cv2.blur(img, (7, 1))
+    return img
+
+
+@pytest.fixture(scope="module")
+def shaky_frames():
+    return [_shaky(i) for i in range(14)]
+
+
+@pytest.fixture(scope="module")
+def deblur_motion():
+    return streamdeblur.Deblurrer("motion")
+
+
+def _pngs(folder) -> list[np.ndarray]:
+    return [cv2.imread(str(p))[..., ::-1] for p in sorted(folder.glob("*.png"))]
+
+
+def test_frames_come_out_as_run_writes_the_same_video(tmp_path, shaky_frames, deblur_motion):
+    # the same frames, as a lossless video file through the CLI and as arrays through the API:
+    # the same windows, neighbours, flush at the end and model, so the same pixels
+    clip = media.write_video(
+        tmp_path / "shaky.mkv",
+        frames=len(shaky_frames),
+        size=(128, 96),
+        codec="ffv1",
+        pix_fmt="bgr0",
+        tag=False,
+        content=lambda i, w, h: shaky_frames[i],
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "streamdeblur", "-q", "run", str(clip), "-o", str(tmp_path / "cli") + "/"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr
+    expected = _pngs(tmp_path / "cli")
+    got = list(deblur_motion.frames(iter(shaky_frames), fps=30))
+    assert len(got) == len(expected) == len(shaky_frames)
+    assert all(g.shape == (96, 128, 3) and g.dtype == np.uint8 for g in got)
+    assert any(not np.array_equal(g, f) for g, f in zip(got, shaky_frames))  # it did something
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert np.abs(g.astype(int) - e).max() <= 1, i
+
+
+def test_bgr_frames_give_the_same_result_in_bgr(shaky_frames, deblur_motion):
+    rgb = list(deblur_motion.frames(shaky_frames[:6]))
+    bgr = list(deblur_motion.frames([f[..., ::-1] for f in shaky_frames[:6]], bgr=True))
+    assert all(np.array_equal(a, b[..., ::-1]) for a, b in zip(rgb, bgr, strict=True))
+
+
+def test_leaving_the_loop_stops_the_work_even_on_an_endless_stream(shaky_frames, deblur_motion):
+    taken = []
+
+    def endless():
+        i = 0
+        while True:
+            taken.append(i)
+            yield shaky_frames[i % len(shaky_frames)]
+            i += 1
+
+    frames = deblur_motion.frames(endless())
+    first = [next(frames) for _ in range(3)]
+    frames.close()
+    assert len(first) == 3
+    assert not any(t.name == "streamdeblur-api" for t in threading.enumerate())
+    n = len(taken)
+    assert n < 40  # read ahead by the windows and queues only
+    assert len(taken) == n  # nothing reads it any more
+
+
+def test_a_frame_of_the_wrong_shape_is_a_value_error_that_names_it(shaky_frames, deblur_motion):
+    with pytest.raises(ValueError, match="frame 0: expected an H×W×3"):
+        deblur_motion.frames([shaky_frames[0][..., 0]])  # at once, before any work
+    with pytest.raises(ValueError, match="frame 4: expected uint8 or uint16"):
+        list(deblur_motion.frames(shaky_frames[:4] + [shaky_frames[4].astype(np.float32)]))
+
+
+def test_an_image_is_deblurred_as_run_deblurs_a_photo(tmp_path, shaky_frames, deblur_motion):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), shaky_frames[1][..., ::-1])  # a blurred one
+    out = tmp_path / "sharp.png"
+    cli = subprocess.run(
+        [sys.executable, "-m", "streamdeblur", "-q", "run", str(photo), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr
+    expected = cv2.imread(str(out))[..., ::-1]
+    got = deblur_motion.image(shaky_frames[1])
+    assert got.shape == expected.shape and not np.array_equal(got, shaky_frames[1])
+    assert np.abs(got.astype(int) - expected).max() <= 1

@@ -65,6 +65,31 @@ def build_stages(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: 
     return _stages(cfg, device, bf16, warn, say)
 
 
+@dataclasses.dataclass
+class Prepared:
+    """A config's stages, built once (models loaded), with the device and batch size they run at."""
+
+    stages: list
+    device: torch.device
+    batch: int
+
+
+def prepare(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Callable[[str], None] | None = None) -> Prepared:
+    """Build ``cfg``'s stages for several runs over sources a caller opens itself (the Python API)."""
+    device, batch, bf16 = _compute(cfg)
+    return Prepared(_stages(cfg, device, bf16, warn, say), device, batch)
+
+
+def single_frame_stages(stages: list, say: Callable[[str], None]) -> list:
+    """The stages a still image goes through: those that need no neighbouring frames."""
+    if stages and all(isinstance(s, WindowedStage) for s in stages):
+        say(
+            "every stage of this pipeline works on neighbouring video frames: "
+            "still images pass unchanged (use --pipeline motion to deblur photographs)"
+        )
+    return [s for s in stages if not isinstance(s, WindowedStage)]
+
+
 def _stages(
     cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None], say: Callable[[str], None] | None = None
 ) -> list:
@@ -219,12 +244,7 @@ def build(
         source.close()
         raise
     if still:  # still images keep the single-frame path: no neighbours to use
-        if stages and all(isinstance(s, WindowedStage) for s in stages):
-            say(
-                "every stage of this pipeline works on neighbouring video frames: "
-                "still images pass unchanged (use --pipeline motion to deblur photographs)"
-            )
-        stages = [s for s in stages if not isinstance(s, WindowedStage)]
+        stages = single_frame_stages(stages, say)
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
     for s in sinks:
         if isinstance(s, PreviewSink):
