@@ -98,6 +98,11 @@ class FBAParams:
     merge: float = 0.0
 
 
+#: values ((K+1) copies × 3 colours × block pixels) of one band of blocks fused at once (``fba_fuse``):
+#: 4 M floats, 16 MB of blocks (the band's spectra, powers and weights take a few times that)
+BAND_VALUES = 4 * 1024 * 1024
+
+
 def sqrt_hann(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """``n×n`` square root of the periodic 2-D Hann window."""
     w = torch.hann_window(n, periodic=True, device=device, dtype=dtype).sqrt()
@@ -115,40 +120,72 @@ def window_sum(height: int, width: int, block: int) -> torch.Tensor:
     return from_blocks(*to_blocks(torch.ones(1, 1, height, width), block))[0, 0]
 
 
-def to_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
-    """``N×C×H×W`` → windowed blocks ``N×C×L×block×block`` (reflect-padded, ``L`` blocks in row-major
-    order) and the geometry to undo it. The blocks are strided views of the padded frame until the
-    window multiplies them: one pass, no im2col copy."""
+def _pad_for_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
+    """``N×C×H×W`` reflect-padded so that half-overlapping ``block``-px blocks tile it, and the geometry."""
     n, c, h, w = x.shape
     (t, b), (lft, r) = _pad_amounts(h, block), _pad_amounts(w, block)
     mode = "reflect" if max(t, b) < h and max(lft, r) < w else "replicate"
     xp = F.pad(x, (lft, r, t, b), mode=mode)
     hp, wp = xp.shape[-2:]
     step = block // 2
-    views = xp.unfold(2, block, step).unfold(3, block, step)  # N×C×nh×nw×B×B (a view)
-    nh, nw = views.shape[2:4]
-    blocks = torch.empty(views.shape, dtype=x.dtype, device=x.device)  # contiguous: one gathering pass
-    torch.mul(views, sqrt_hann(block, x.device, x.dtype), out=blocks)
-    return blocks.view(n, c, nh * nw, block, block), (n, c, h, w, hp, wp, t, lft, nh, nw)
+    nh, nw = (hp - block) // step + 1, (wp - block) // step + 1
+    return xp, (n, c, h, w, hp, wp, t, lft, nh, nw)
+
+
+def _window_rows(xp: torch.Tensor, block: int, r0: int, r1: int) -> torch.Tensor:
+    """Block rows ``r0 … r1−1`` of a padded frame, windowed: ``N×C×((r1−r0)·nw)×B×B``."""
+    step = block // 2
+    rows = xp[..., r0 * step : (r1 - 1) * step + block, :]
+    views = rows.unfold(2, block, step).unfold(3, block, step)  # N×C×nh×nw×B×B (a view)
+    blocks = torch.empty(views.shape, dtype=xp.dtype, device=xp.device)  # contiguous: one gathering pass
+    torch.mul(views, sqrt_hann(block, xp.device, xp.dtype), out=blocks)
+    n, c, nh, nw = views.shape[:4]
+    return blocks.view(n, c, nh * nw, block, block)
+
+
+def to_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
+    """``N×C×H×W`` → windowed blocks ``N×C×L×block×block`` (reflect-padded, ``L`` blocks in row-major
+    order) and the geometry to undo it. The blocks are strided views of the padded frame until the
+    window multiplies them: one pass, no im2col copy."""
+    xp, geo = _pad_for_blocks(x, block)
+    return _window_rows(xp, block, 0, geo[8]), geo
+
+
+def _add_block_rows(cells: torch.Tensor, blocks: torch.Tensor, r0: int) -> None:
+    """Overlap-add windowed blocks of block rows ``r0 …`` into ``cells`` (``N×C×(nh+1)×(nw+1)×s×s``).
+
+    Each block is four ``B/2`` quadrants, and every ``B/2`` cell of the frame is the sum of four
+    quadrants from the four blocks covering it.
+    """
+    n, c, _, nw1, s, _ = cells.shape
+    nw = nw1 - 1
+    q = (blocks * sqrt_hann(2 * s, blocks.device, blocks.dtype)).reshape(n, c, -1, nw, 2 * s, 2 * s)
+    r1 = r0 + q.shape[2]
+    cells[:, :, r0:r1, :nw] += q[..., :s, :s]
+    cells[:, :, r0:r1, 1:] += q[..., :s, s:]
+    cells[:, :, r0 + 1 : r1 + 1, :nw] += q[..., s:, :s]
+    cells[:, :, r0 + 1 : r1 + 1, 1:] += q[..., s:, s:]
+
+
+def _cells(n: int, c: int, geo: tuple, block: int, like: torch.Tensor) -> torch.Tensor:
+    nh, nw = geo[8], geo[9]
+    s = block // 2
+    return like.new_zeros(n, c, nh + 1, nw + 1, s, s)
+
+
+def _crop_cells(cells: torch.Tensor, geo: tuple) -> torch.Tensor:
+    n, c, nh1, nw1, s, _ = cells.shape
+    h, w, t, lft = geo[2], geo[3], geo[6], geo[7]
+    out = cells.permute(0, 1, 2, 4, 3, 5).reshape(n, c, nh1 * s, nw1 * s)
+    return out[..., t : t + h, lft : lft + w]
 
 
 def from_blocks(blocks: torch.Tensor, geo: tuple) -> torch.Tensor:
-    """Inverse of :func:`to_blocks`: synthesis window, overlap-add, crop → ``N×C×H×W``.
-
-    Blocks overlap by half: each is four ``B/2`` quadrants, and every ``B/2`` cell of the frame is
-    the sum of four quadrants from the four blocks covering it.
-    """
-    n, c, h, w, hp, wp, t, lft, nh, nw = geo
-    block = blocks.shape[-1]
-    s = block // 2
-    q = (blocks * sqrt_hann(block, blocks.device, blocks.dtype)).reshape(n, c, nh, nw, block, block)
-    cells = q.new_zeros(n, c, nh + 1, nw + 1, s, s)
-    cells[:, :, :nh, :nw] += q[..., :s, :s]
-    cells[:, :, :nh, 1:] += q[..., :s, s:]
-    cells[:, :, 1:, :nw] += q[..., s:, :s]
-    cells[:, :, 1:, 1:] += q[..., s:, s:]
-    out = cells.permute(0, 1, 2, 4, 3, 5).reshape(n, c, (nh + 1) * s, (nw + 1) * s)
-    return out[..., t : t + h, lft : lft + w]
+    """Inverse of :func:`to_blocks`: synthesis window, overlap-add, crop → ``N×C×H×W``."""
+    n, c = geo[0], geo[1]
+    cells = _cells(n, c, geo, blocks.shape[-1], blocks)
+    _add_block_rows(cells, blocks, 0)
+    return _crop_cells(cells, geo)
 
 
 def _freq_grid(block: int, device) -> torch.Tensor:
@@ -340,19 +377,83 @@ def fba_fuse(
     cmp = nb if compare is None else compare.float()
     if p.pixel_tol > 0:
         conf = conf * pixel_gate(cmp - cur, p.pixel_sigma, p.pixel_tol)
-    nb = conf * nb + (1 - conf) * cur  # untrusted pixels: the current frame's
-    stack = torch.cat([cur, nb])  # (K+1)×3×H×W
-    blocks, geo = to_blocks(stack, p.block)  # (K+1)×3×L×B×B
+    # untrusted pixels: the current frame's (conf·nb + (1 − conf)·cur, written straight into the stack)
+    xp, geo = _pad_for_blocks(_trusted_stack(cur, nb, conf), p.block)  # (K+1)×3×Hp×Wp
+    del nb
+    # the gate's view of the neighbours (same pixels replaced)
+    gp = None if compare is None else _pad_for_blocks(_trusted_stack(cur, cmp, conf), p.block)[0]
+    del cmp
+    stack = xp[..., geo[6] : geo[6] + geo[2], geo[7] : geo[7] + geo[3]]  # (K+1)×3×H×W, a view
+    noise_var = frame_noise(current) if p.q > 0 and p.q_noise and not p.q_hard else 0.0
+    # Blocks are fused independently, so a frame's blocks go through in bands of block rows: the
+    # (K+1) copies' blocks and spectra of a whole 4K frame took gigabytes (2×, by the overlap, of the
+    # (K+1) copies, then their spectra, powers and weights); a band holds at most BAND_VALUES of them.
+    nh, nw = geo[8], geo[9]
+    per_row = (k + 1) * 3 * nw * p.block * p.block
+    rows = max(1, min(nh, BAND_VALUES // per_row))
+    blockwise = p.p == 0 and p.merge <= 0  # weights per block: the copies are blended as pixels below
+    gates, weights = [], []
+    cells = None if blockwise else _cells(1, 3, geo, p.block, stack)
+    for r0 in range(0, nh, rows):
+        r1 = min(nh, r0 + rows)
+        blocks = _window_rows(xp, p.block, r0, r1)  # (K+1)×3×Lr×B×B
+        gblocks = None if gp is None else _window_rows(gp, p.block, r0, r1)
+        gate, w, out_blocks = _fuse_band(blocks, gblocks, p, noise_var)
+        gates.append(gate)
+        if blockwise:
+            weights.append(w)
+        else:
+            _add_block_rows(cells, out_blocks, r0)
+    gate = torch.cat(gates, dim=1)
+    if not blockwise:
+        out = _crop_cells(cells, geo)[0]
+        return (out, gate) if return_gate else out
+    # weights constant over a block: the fused frame is each copy times its weight map, the blocks'
+    # weights overlap-added under the (analysis × synthesis) Hann window; the same sum as fusing the
+    # 3-colour blocks and overlap-adding them, on one channel
+    w = torch.cat(weights, dim=1)  # (K+1)×L
+    kk, ll = w.shape
+    wblocks = w.view(kk, 1, ll, 1, 1) * sqrt_hann(p.block, w.device, w.dtype)
+    wmap = from_blocks(wblocks, (kk, 1, *geo[2:]))  # (K+1)×1×H×W
+    out = stack[0] * wmap[0]
+    for i in range(1, kk):  # copy by copy: no (K+1)×3×H×W product
+        out.addcmul_(stack[i], wmap[i])
+    if return_weights:  # nb = conf·nb + (1 − conf)·cur: a neighbour's pixel counts conf times its block's weight
+        return _result(out, gate, wmap[1:] * conf, return_gate, True)
+    return (out, gate) if return_gate else out
+
+
+def _trusted_stack(cur: torch.Tensor, nb: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+    """``(K+1)×3×H×W``: the current frame, then each neighbour where trusted (``conf``), else the current frame."""
+    stack = torch.empty((nb.shape[0] + 1, *nb.shape[1:]), dtype=nb.dtype, device=nb.device)
+    stack[0] = cur[0]
+    torch.lerp(cur.expand_as(nb), nb, conf.expand_as(nb), out=stack[1:])
+    return stack
+
+
+def _fuse_band(blocks: torch.Tensor, gblocks: torch.Tensor | None, p: FBAParams, noise_var: float):
+    """Fuse the windowed blocks of a band of block rows (the current frame's first).
+
+    Args:
+        blocks: ``(K+1)×3×L×B×B``.
+        gblocks: the same blocks as the gates see them (``compare``), or None.
+        p: the fusion's parameters.
+        noise_var: the current frame's noise variance (``q_noise``), else 0.
+
+    Returns:
+        The gates ``K×L``; in block mode without merge the weights ``(K+1)×L`` (else None); otherwise
+        the fused windowed blocks ``1×3×L×B×B`` (else None).
+    """
     spec = torch.fft.rfft2(blocks)  # (K+1)×3×L×B×(B/2+1)
-    if compare is None:
-        gspec = spec
-    else:  # the gate's view of the neighbours (same pixels replaced)
-        gspec = torch.cat([spec[:1], torch.fft.rfft2(to_blocks(conf * cmp + (1 - conf) * cur, p.block)[0])])
+    del blocks
+    gspec = spec if gblocks is None else torch.cat([spec[:1], torch.fft.rfft2(gblocks[1:])])
+    k = spec.shape[0] - 1
     r2 = _freq_grid(p.block, spec.device)
     # gate: low-pass difference energy against the current block, relative to its low-pass contrast;
     # only the low bins matter (the Gaussian is negligible past 3σ), so only those are computed
     c = min(p.block // 2, int(3 * p.gate_cut) + 1)
     low = torch.cat([gspec[..., :c, :c], gspec[..., -c + 1 :, :c]], dim=-2) if c > 1 else gspec[..., :1, :1]
+    del gspec
     r2_low = torch.cat([r2[:c, :c], r2[-c + 1 :, :c]], dim=0) if c > 1 else r2[:1, :1]
     lp = torch.exp(-r2_low / (2 * p.gate_cut**2))
     npx = float(p.block * p.block)
@@ -392,25 +493,13 @@ def fba_fuse(
         if p.q_hard:
             logg[1:] = logg[1:].masked_fill(logs[1:] <= logs[:1], -math.inf)
         elif p.q_noise:
-            share = _noise_share(re_im, band_power, high, frame_noise(current))
+            share = _noise_share(re_im, band_power, high, noise_var)
             logg[1:] = logg[1:] + torch.where(logs[1:] <= logs[:1], share, 0.0)
     if p.p == 0:
-        # weights constant over frequencies: fuse the blocks where they are, no inverse FFT
         w = torch.softmax(logg, dim=0)  # (K+1)×L
         if p.merge > 0:
-            out_blocks = merge_blocks(spec, w, g_all, floor, p.merge, p.block)
-            out = from_blocks(out_blocks, (1, *geo[1:]))[0]
-        else:
-            # weights constant over a block: the fused frame is each copy times its weight map, the
-            # blocks' weights overlap-added under the (analysis × synthesis) Hann window; the same
-            # sum as fusing the 3-colour blocks and overlap-adding them, on one channel
-            kk, ll = w.shape
-            wblocks = w.view(kk, 1, ll, 1, 1) * sqrt_hann(p.block, w.device, w.dtype)
-            wmap = from_blocks(wblocks, (kk, 1, *geo[2:]))  # (K+1)×1×H×W
-            out = (stack * wmap).sum(0)
-            if return_weights:  # nb = conf·nb + (1 − conf)·cur: a neighbour's pixel counts conf times its block's weight
-                return _result(out, gate, wmap[1:] * conf, return_gate, True)
-        return (out, gate) if return_gate else out
+            return gate, None, merge_blocks(spec, w, g_all, floor, p.merge, p.block)
+        return gate, w, None
     # per frequency: each copy's signal power to the p/2, the current frame's raised by the bonus
     if p.noise_aware:
         signal = torch.cat([signal[:1] * (1 + p.bonus) ** 2, signal[1:]])
@@ -423,6 +512,4 @@ def fba_fuse(
     fused = spec[0] * w[0]  # 3×L×B×(B/2+1), accumulated frame by frame (no (K+1)× temporary)
     for i in range(1, k + 1):
         fused += spec[i] * w[i]
-    out_blocks = torch.fft.irfft2(fused, s=(p.block, p.block))[None]
-    out = from_blocks(out_blocks, (1, *geo[1:]))[0]
-    return (out, gate) if return_gate else out
+    return gate, None, torch.fft.irfft2(fused, s=(p.block, p.block))[None]
