@@ -52,7 +52,11 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
         default=None,
         help="bfloat16 autocast (default: on where the CPU has AMX or AVX-512 BF16, or the GPU supports bf16)",
     )
-    p.add_argument("--crf", type=int, help="encoder quality, 0…51 for H.264/H.265, 0…63 for VP9/AV1 (lower is better)")
+    p.add_argument(
+        "--crf",
+        type=int,
+        help="encoder quality, 0…51 for H.264/H.265 (MPEG-4/MJPEG: mapped to a quantiser), 0…63 for VP9/AV1 (lower is better)",
+    )
     p.add_argument("--preset", help="encoder preset: ultrafast … medium … veryslow (x264/x265), 0…13 (SVT-AV1)")
     p.add_argument(
         "--codec",

@@ -57,3 +57,31 @@ def test_a_cut_into_avi_starts_with_its_first_frame_and_its_sound(tmp_path, iden
     assert video[0] == 0.0 and audio[0] == 0.0
     assert video[-1] == pytest.approx(59 / 30, abs=1e-6)
     assert audio[-1] == pytest.approx(2.0, abs=0.05)  # the cut's two seconds of sound, not three
+
+
+def _y_psnr(a, b) -> float:
+    out = subprocess.run(
+        [media.FFMPEG, "-v", "info", "-i", str(a), "-i", str(b), "-lavfi", "psnr", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    return float(out.split("PSNR y:")[1].split()[0])
+
+
+def test_mpeg4_and_mjpeg_take_their_quality_from_crf(tmp_path, identity_yaml, capsys):
+    # Left alone they got FFmpeg's default 200 kb/s at any size. --crf (x264's scale) now picks a fixed
+    # quantiser: at the default crf an AVI is about as faithful as the H.264 file is.
+    src = media.write_video(tmp_path / "in.mp4", frames=30, size=(320, 240), crf=8)
+
+    def run(out, *flags):
+        assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), *flags]) == 0, capsys.readouterr()
+        return _y_psnr(out, src)
+
+    h264 = run(tmp_path / "h264.mp4", "--crf", "18")
+    for codec in ("mpeg4", "mjpeg"):
+        good = run(tmp_path / f"{codec}18.avi", "--codec", codec, "--crf", "18")
+        rough = run(tmp_path / f"{codec}40.avi", "--codec", codec, "--crf", "40")
+        assert good > h264 - 4, (codec, good, h264)
+        assert rough < good - 1
+        assert (tmp_path / f"{codec}40.avi").stat().st_size < (tmp_path / f"{codec}18.avi").stat().st_size

@@ -31,7 +31,32 @@ from .base import FORMAT_BY_SUFFIX
 
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 #: Highest CRF each encoder accepts (lowest is 0; lower is better quality).
-CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libvpx": 63, "libsvtav1": 63, "libaom-av1": 63}
+CRF_MAX = {
+    "libx264": 51,
+    "libx265": 51,
+    "libvpx-vp9": 63,
+    "libvpx": 63,
+    "libsvtav1": 63,
+    "libaom-av1": 63,
+    "mpeg4": 51,
+    "mjpeg": 51,
+}
+#: Encoders with a fixed quantiser instead of a CRF (MPEG-4 Part 2, MJPEG: AVI's classics). Left alone
+#: they get FFmpeg's default bitrate, 200 kb/s, whatever the size: a 320×240 clip came out at 24 dB.
+#: The CRF the user gives (x264's scale) picks the quantiser: :func:`qscale_for`.
+QSCALE_CODECS = ("mpeg4", "mjpeg")
+
+
+def qscale_for(crf: int) -> int:
+    """The fixed quantiser (1 best … 31) that stands for ``crf`` on x264's 0…51 scale: crf 18 → 3.
+
+    Example:
+        >>> [qscale_for(c) for c in (0, 18, 23, 51)]
+        [1, 3, 4, 8]
+    """
+    return max(1, min(31, round(crf / 6)))
+
+
 #: Encoders that take a named x264-style preset, and those that take a number.
 NAMED_PRESET = ("libx264", "libx265")
 NUMBERED_PRESET = {"libsvtav1": (-1, 13)}

@@ -17,7 +17,7 @@ from ..color import ColorInfo, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
-from .encoders import codec_tag, quiet_svt
+from .encoders import QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
 
 
 class VideoSink:
@@ -105,6 +105,10 @@ class VideoSink:
             opts.setdefault("crf", str(crf))
             if codec in ("libvpx-vp9", "libvpx"):
                 opts.setdefault("b", "0")
+        if crf is not None and codec in QSCALE_CODECS:  # one quantiser for every frame, no bitrate cap
+            q = qscale_for(crf)
+            s.codec_context.qmin = s.codec_context.qmax = q
+            s.codec_context.bit_rate = 0
         if preset and codec in ("libx264", "libx265", "libsvtav1"):
             opts.setdefault("preset", str(preset))
         if codec == "libx265":
