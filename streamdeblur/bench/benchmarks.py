@@ -14,8 +14,9 @@ sequential loop. ``--what bf16``: PSNR with and without bf16 autocast on the eva
 accuracy side of bf16's automatic choice).
 ``--what temporal``: the temporal fusion stage's per-frame time next to the deblur stage's, same
 run, alternated (:mod:`streamdeblur.bench.temporal`).
-``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), and for
-one 3840×2160 frame through 256-px tiles. ``--what train-memory``: training-step peak memory with
+``--what memory``: peak RSS for a 10 s and a 60 s clip (memory independent of length), for
+one 3840×2160 frame through 256-px tiles, and for one 3840×2160 frame fused with 11 copies.
+``--what train-memory``: training-step peak memory with
 and without recomputation (``save_memory``) at the same batch size.
 """
 
@@ -36,6 +37,7 @@ from ..compute.runtime import choose_device, compute_policy, configure
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
 from ..stages import Batch, StageContext, create_stage
+from ..temporal.fba import FBAParams, fba_fuse
 from .registry import Report, register_bench
 
 
@@ -263,6 +265,20 @@ def memory_bench(args) -> dict:
         stage(Batch(x, [], x))
     res["uhd_tile256_peak_rss_mib"] = round(rss.peak)
     res["uhd_tile256_increase_mib"] = round(rss.peak - base)
+    # one 4K frame fused with ten registered neighbours and the memory's frame, as motion's first fusion
+    # (lucky blocks; the neighbours here are noisy copies: the same arithmetic, none of the registration)
+    del x, stage
+    g = torch.Generator().manual_seed(0)
+    cur = torch.rand(3, 2160, 3840, generator=g)
+    nb = (cur[None] + 0.05 * torch.randn(11, 3, 2160, 3840, generator=g)).clamp_(0, 1)
+    conf = torch.rand(11, 1, 2160, 3840, generator=g)
+    gc.collect()
+    with PeakRSS() as rss:
+        base = rss.current()
+        t = time.perf_counter()
+        fba_fuse(cur, nb, conf, FBAParams(p=0, q=24, pixel_tol=0.12), return_weights=True)
+        res["uhd_fusion_k11_s"] = round(time.perf_counter() - t, 1)
+    res["uhd_fusion_k11_increase_mib"] = round(rss.peak - base)
     return res
 
 
@@ -406,7 +422,7 @@ def bf16_report(args) -> list[Report]:
     return reports
 
 
-@register_bench("memory", help="peak RSS for a 10 s and a 60 s clip, and a 4K frame through tiles")
+@register_bench("memory", help="peak RSS for a 10 s and a 60 s clip, a 4K frame through tiles and through fusion")
 def memory_report(args) -> list[Report]:
     r = memory_bench(args)
     return [_two("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()])]

@@ -122,14 +122,31 @@ def window_sum(height: int, width: int, block: int) -> torch.Tensor:
 
 def _pad_for_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
     """``N×C×H×W`` reflect-padded so that half-overlapping ``block``-px blocks tile it, and the geometry."""
-    n, c, h, w = x.shape
+    geo = _block_geometry(tuple(x.shape), block)
+    h, w, hp, wp, t, lft = geo[2:8]
+    mode = "reflect" if max(t, hp - h - t) < h and max(lft, wp - w - lft) < w else "replicate"
+    return F.pad(x, (lft, wp - w - lft, t, hp - h - t), mode=mode), geo
+
+
+def _block_geometry(shape: tuple, block: int) -> tuple:
+    """The geometry :func:`_pad_for_blocks` gives an ``N×C×H×W`` frame, without padding it."""
+    n, c, h, w = shape
     (t, b), (lft, r) = _pad_amounts(h, block), _pad_amounts(w, block)
-    mode = "reflect" if max(t, b) < h and max(lft, r) < w else "replicate"
-    xp = F.pad(x, (lft, r, t, b), mode=mode)
-    hp, wp = xp.shape[-2:]
+    hp, wp = h + t + b, w + lft + r
     step = block // 2
-    nh, nw = (hp - block) // step + 1, (wp - block) // step + 1
-    return xp, (n, c, h, w, hp, wp, t, lft, nh, nw)
+    return (n, c, h, w, hp, wp, t, lft, (hp - block) // step + 1, (wp - block) // step + 1)
+
+
+def _padded_rows(x: torch.Tensor, geo: tuple, block: int, r0: int, r1: int) -> torch.Tensor:
+    """Rows of ``F.pad(x, …)`` (as :func:`_pad_for_blocks` pads) that block rows ``r0 … r1−1`` cover,
+    made from those rows of ``x`` alone: the whole padded frame is never held."""
+    h, w, hp, wp, t, lft = geo[2:8]
+    step = block // 2
+    reflect = max(t, hp - h - t) < h and max(lft, wp - w - lft) < w
+    y = torch.arange(r0 * step, (r1 - 1) * step + block, device=x.device) - t  # frame rows, some outside
+    y = torch.where(y < 0, -y, torch.where(y >= h, 2 * (h - 1) - y, y)) if reflect else y.clamp(0, h - 1)
+    rows = x.index_select(2, y)
+    return F.pad(rows, (lft, wp - w - lft, 0, 0), mode="reflect" if reflect else "replicate")
 
 
 def _window_rows(xp: torch.Tensor, block: int, r0: int, r1: int) -> torch.Tensor:
@@ -376,14 +393,15 @@ def fba_fuse(
         raise ValueError(f"fba_fuse: compare must be shaped as the neighbours, got {tuple(compare.shape)}")
     cmp = nb if compare is None else compare.float()
     if p.pixel_tol > 0:
-        conf = conf * pixel_gate(cmp - cur, p.pixel_sigma, p.pixel_tol)
+        # one neighbour at a time: a K×3×H×W difference and its blurred copies took gigabytes at 4K
+        conf = torch.cat([conf[i : i + 1] * pixel_gate(cmp[i : i + 1] - cur, p.pixel_sigma, p.pixel_tol) for i in range(k)])
     # untrusted pixels: the current frame's (conf·nb + (1 − conf)·cur, written straight into the stack)
-    xp, geo = _pad_for_blocks(_trusted_stack(cur, nb, conf), p.block)  # (K+1)×3×Hp×Wp
+    stack = _trusted_stack(cur, nb, conf)  # (K+1)×3×H×W
     del nb
     # the gate's view of the neighbours (same pixels replaced)
-    gp = None if compare is None else _pad_for_blocks(_trusted_stack(cur, cmp, conf), p.block)[0]
+    gstack = None if compare is None else _trusted_stack(cur, cmp, conf)
     del cmp
-    stack = xp[..., geo[6] : geo[6] + geo[2], geo[7] : geo[7] + geo[3]]  # (K+1)×3×H×W, a view
+    geo = _block_geometry(tuple(stack.shape), p.block)
     noise_var = frame_noise(current) if p.q > 0 and p.q_noise and not p.q_hard else 0.0
     # Blocks are fused independently, so a frame's blocks go through in bands of block rows: the
     # (K+1) copies' blocks and spectra of a whole 4K frame took gigabytes (2×, by the overlap, of the
@@ -396,8 +414,9 @@ def fba_fuse(
     cells = None if blockwise else _cells(1, 3, geo, p.block, stack)
     for r0 in range(0, nh, rows):
         r1 = min(nh, r0 + rows)
-        blocks = _window_rows(xp, p.block, r0, r1)  # (K+1)×3×Lr×B×B
-        gblocks = None if gp is None else _window_rows(gp, p.block, r0, r1)
+        # each band padded on its own (reflect at the frame's edges, as the whole frame would be)
+        blocks = _window_rows(_padded_rows(stack, geo, p.block, r0, r1), p.block, 0, r1 - r0)  # (K+1)×3×Lr×B×B
+        gblocks = None if gstack is None else _window_rows(_padded_rows(gstack, geo, p.block, r0, r1), p.block, 0, r1 - r0)
         gate, w, out_blocks = _fuse_band(blocks, gblocks, p, noise_var)
         gates.append(gate)
         if blockwise:
@@ -412,15 +431,33 @@ def fba_fuse(
     # weights overlap-added under the (analysis × synthesis) Hann window; the same sum as fusing the
     # 3-colour blocks and overlap-adding them, on one channel
     w = torch.cat(weights, dim=1)  # (K+1)×L
-    kk, ll = w.shape
-    wblocks = w.view(kk, 1, ll, 1, 1) * sqrt_hann(p.block, w.device, w.dtype)
-    wmap = from_blocks(wblocks, (kk, 1, *geo[2:]))  # (K+1)×1×H×W
-    out = stack[0] * wmap[0]
-    for i in range(1, kk):  # copy by copy: no (K+1)×3×H×W product
-        out.addcmul_(stack[i], wmap[i])
-    if return_weights:  # nb = conf·nb + (1 − conf)·cur: a neighbour's pixel counts conf times its block's weight
-        return _result(out, gate, wmap[1:] * conf, return_gate, True)
+    out = stack[0] * _weight_map(w[:1], geo, p.block)[0]
+    kept = []
+    for i in range(1, k + 1):  # copy by copy: no (K+1)×3×H×W product, no (K+1) maps at once
+        wmap = _weight_map(w[i : i + 1], geo, p.block)[0]  # 1×H×W
+        out.addcmul_(stack[i], wmap)
+        if return_weights:  # nb = conf·nb + (1 − conf)·cur: a neighbour's pixel counts conf times its block's weight
+            kept.append(wmap * conf[i - 1])
+    if return_weights:
+        return _result(out, gate, torch.stack(kept), return_gate, True)
     return (out, gate) if return_gate else out
+
+
+def _weight_map(w: torch.Tensor, geo: tuple, block: int) -> torch.Tensor:
+    """``N×L`` weights, one per block → ``N×1×H×W`` per pixel: each block's weight under its analysis ×
+    synthesis window (a Hann window), overlap-added. The same as :func:`from_blocks` of constant blocks,
+    without making the ``N×L×B×B`` blocks (1.6 GB for twelve copies of a 4K frame)."""
+    n = w.shape[0]
+    nh, nw = geo[8], geo[9]
+    s = block // 2
+    win = sqrt_hann(block, w.device, w.dtype).square()
+    wg = F.pad(w.view(n, nh, nw), (1, 1, 1, 1))[..., None, None]  # no weight off the block grid
+    # cell (i, j) lies under blocks (i−1, j−1), (i−1, j), (i, j−1), (i, j): their BR, BL, TR, TL quadrants
+    cells = wg[:, :-1, :-1] * win[s:, s:]
+    cells += wg[:, :-1, 1:] * win[s:, :s]
+    cells += wg[:, 1:, :-1] * win[:s, s:]
+    cells += wg[:, 1:, 1:] * win[:s, :s]
+    return _crop_cells(cells[:, None], geo)
 
 
 def _trusted_stack(cur: torch.Tensor, nb: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:

@@ -55,3 +55,17 @@ def test_a_band_holds_no_more_than_its_budget(monkeypatch):
     monkeypatch.setattr(fba, "_fuse_band", lambda blocks, *a: seen.append(blocks.numel()) or real(blocks, *a))
     fba_fuse(cur, nb, conf, FBAParams(p=0, q=24))
     assert len(seen) > 1 and max(seen) <= fba.BAND_VALUES
+
+
+@pytest.mark.parametrize("h, w", [(16, 16), (40, 20), (97, 131), (200, 264)])
+@pytest.mark.parametrize("block", [32, 64])
+def test_a_band_is_padded_as_the_whole_frame_would_be(h, w, block):
+    # reflect padding at the frame's edges (replicate where the frame is smaller than the padding)
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(1))
+    whole, geo = fba._pad_for_blocks(x, block)
+    assert fba._block_geometry(tuple(x.shape), block) == geo
+    step, nh = block // 2, geo[8]
+    for r0 in range(nh):
+        for r1 in range(r0 + 1, nh + 1):
+            band = fba._padded_rows(x, geo, block, r0, r1)
+            assert torch.equal(band, whole[..., r0 * step : (r1 - 1) * step + block, :])
