@@ -81,6 +81,8 @@ class VideoSource(_LiveMixin):
         if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
             self.orientation, self.interlaced, self.hdr = self._probe_first_frame()
         self.info = self._describe()
+        if has_alpha(self._container.streams.video[0]):
+            self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
 
     def _open(self):
         return open_video(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
@@ -322,3 +324,22 @@ class VideoSource(_LiveMixin):
                     self._close_container()
             except SourceError as exc:
                 self.warn(f"reconnect failed: {exc}")
+
+
+def has_alpha(stream) -> bool:
+    """Whether a video stream carries transparency: an alpha plane in its pixel format (ProRes 4444,
+    PNG or QuickTime RLE in MOV), or WebM's ``alpha_mode`` (VP8/VP9 keep alpha beside the picture).
+
+    Args:
+        stream: a PyAV video stream.
+
+    Returns:
+        True when the decoded pictures would carry an alpha channel.
+    """
+    if str(stream.metadata.get("alpha_mode", stream.metadata.get("ALPHA_MODE", ""))) == "1":
+        return True
+    fmt = stream.codec_context.pix_fmt
+    try:
+        return any(getattr(c, "is_alpha", False) for c in av.VideoFormat(fmt).components) if fmt else False
+    except (ValueError, TypeError):
+        return False

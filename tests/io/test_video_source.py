@@ -1,0 +1,42 @@
+"""What a video file's reader tells the user before the first frame."""
+
+from __future__ import annotations
+
+import subprocess
+
+import media
+import pytest
+
+from streamdeblur.cli import main
+
+pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+
+
+def _ffmpeg_clip(path, *codec_args):
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30:d=0.2", *codec_args, str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, codec_args",
+    [
+        ("prores4444.mov", ["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le"]),
+        ("vp9alpha.webm", ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"]),
+    ],
+)
+def test_a_clip_with_transparency_is_told_its_alpha_is_not_kept(tmp_path, identity_yaml, capsys, name, codec_args):
+    # a motion-graphics export with alpha came out opaque without a word
+    src = _ffmpeg_clip(tmp_path / name, *codec_args)
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("transparency (alpha) channel") == 1, err
+    assert media.count_frames(tmp_path / "out.mkv") == 6
+
+
+def test_an_opaque_clip_says_nothing_of_alpha(tmp_path, identity_yaml, capsys):
+    src = _ffmpeg_clip(tmp_path / "plain.mp4", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
+    assert "alpha" not in capsys.readouterr().err
