@@ -46,7 +46,7 @@ RANGES: dict[str, Range] = {
     # deblur / defocus stages
     "tile": Range(64, 8192, zero="whole frames when they fit"),
     "overlap": Range(0, 1024),
-    "max_tiles": Range(1, 4096),
+    "max_tiles": Range(1, 4096, zero="auto: 1 on CPU, 8 on CUDA"),
     "max_pixels": Range(64 * 64),
     "kernel_size": Range(3, 255),
     # kernel_overlay, compare, unsharp
