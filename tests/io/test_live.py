@@ -227,22 +227,24 @@ def watch_preview(display: str, cmd: list[str], server, done) -> tuple[np.ndarra
     window code of before and after 2026-12-03 alike) the preview's Qt window never appears on the
     bare Xvfb screen while frames are delivered; once (2026-12-04, a fresh-clone CI run on a Xeon)
     something non-black showed but never the camera's frame, for the whole 90 s. When no accepted
-    screenshot has come after 30 s the command is started once more: a window that never shows the
-    camera's frame fails both times.
+    screenshot has come after 30 s the command is started again, up to three times in all: a window
+    that never shows the camera's frame fails every time. (Two tries were not enough: on 2026-12-05 a
+    fresh-clone CI run on the EPYC failed both; its stderr held only the preview's first line and no
+    progress line in 30 s, as if the command had stalled before its run loop.)
 
     Returns:
         The first screenshot ``done`` accepted (None if none did), the process and its stderr.
     """
     shot, stderr = None, ""
     try:
-        for attempt in range(2):
+        for attempt in range(3):
             proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
             start = time.monotonic()
             while shot is None and proc.poll() is None and time.monotonic() - start < 120:
                 s = screenshot(display)
                 shot = s if done(s) else None
-                if shot is None and attempt == 0 and time.monotonic() - start > 30:
-                    break  # the flake above: once more
+                if shot is None and attempt < 2 and time.monotonic() - start > 30:
+                    break  # the flake above: again
             proc.send_signal(signal.SIGINT)
             _, stderr = proc.communicate(timeout=60)
             if shot is not None:
