@@ -124,8 +124,13 @@ def _pad_for_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
     """``N×C×H×W`` reflect-padded so that half-overlapping ``block``-px blocks tile it, and the geometry."""
     geo = _block_geometry(tuple(x.shape), block)
     h, w, hp, wp, t, lft = geo[2:8]
-    mode = "reflect" if max(t, hp - h - t) < h and max(lft, wp - w - lft) < w else "replicate"
-    return F.pad(x, (lft, wp - w - lft, t, hp - h - t), mode=mode), geo
+    return F.pad(x, (lft, wp - w - lft, t, hp - h - t), mode="reflect" if _reflects(geo) else "replicate"), geo
+
+
+def _reflects(geo: tuple) -> bool:
+    """Reflect padding fits (every pad is smaller than the frame); else the edge is replicated."""
+    h, w, hp, wp, t, lft = geo[2:8]
+    return max(t, hp - h - t) < h and max(lft, wp - w - lft) < w
 
 
 def _block_geometry(shape: tuple, block: int) -> tuple:
@@ -140,20 +145,19 @@ def _block_geometry(shape: tuple, block: int) -> tuple:
 def _padded_rows(x: torch.Tensor, geo: tuple, block: int, r0: int, r1: int) -> torch.Tensor:
     """Rows of ``F.pad(x, …)`` (as :func:`_pad_for_blocks` pads) that block rows ``r0 … r1−1`` cover,
     made from those rows of ``x`` alone: the whole padded frame is never held."""
-    h, w, hp, wp, t, lft = geo[2:8]
+    h, w, wp, t, lft = geo[2], geo[3], geo[5], geo[6], geo[7]
     step = block // 2
-    reflect = max(t, hp - h - t) < h and max(lft, wp - w - lft) < w
+    reflect = _reflects(geo)
     y = torch.arange(r0 * step, (r1 - 1) * step + block, device=x.device) - t  # frame rows, some outside
     y = torch.where(y < 0, -y, torch.where(y >= h, 2 * (h - 1) - y, y)) if reflect else y.clamp(0, h - 1)
     rows = x.index_select(2, y)
     return F.pad(rows, (lft, wp - w - lft, 0, 0), mode="reflect" if reflect else "replicate")
 
 
-def _window_rows(xp: torch.Tensor, block: int, r0: int, r1: int) -> torch.Tensor:
-    """Block rows ``r0 … r1−1`` of a padded frame, windowed: ``N×C×((r1−r0)·nw)×B×B``."""
+def _window(xp: torch.Tensor, block: int) -> torch.Tensor:
+    """Every half-overlapping block of a padded frame (or band of rows), windowed: ``N×C×(nh·nw)×B×B``."""
     step = block // 2
-    rows = xp[..., r0 * step : (r1 - 1) * step + block, :]
-    views = rows.unfold(2, block, step).unfold(3, block, step)  # N×C×nh×nw×B×B (a view)
+    views = xp.unfold(2, block, step).unfold(3, block, step)  # N×C×nh×nw×B×B (a view)
     blocks = torch.empty(views.shape, dtype=xp.dtype, device=xp.device)  # contiguous: one gathering pass
     torch.mul(views, sqrt_hann(block, xp.device, xp.dtype), out=blocks)
     n, c, nh, nw = views.shape[:4]
@@ -165,7 +169,7 @@ def to_blocks(x: torch.Tensor, block: int) -> tuple[torch.Tensor, tuple]:
     order) and the geometry to undo it. The blocks are strided views of the padded frame until the
     window multiplies them: one pass, no im2col copy."""
     xp, geo = _pad_for_blocks(x, block)
-    return _window_rows(xp, block, 0, geo[8]), geo
+    return _window(xp, block), geo
 
 
 def _add_block_rows(cells: torch.Tensor, blocks: torch.Tensor, r0: int) -> None:
@@ -415,8 +419,8 @@ def fba_fuse(
     for r0 in range(0, nh, rows):
         r1 = min(nh, r0 + rows)
         # each band padded on its own (reflect at the frame's edges, as the whole frame would be)
-        blocks = _window_rows(_padded_rows(stack, geo, p.block, r0, r1), p.block, 0, r1 - r0)  # (K+1)×3×Lr×B×B
-        gblocks = None if gstack is None else _window_rows(_padded_rows(gstack, geo, p.block, r0, r1), p.block, 0, r1 - r0)
+        blocks = _window(_padded_rows(stack, geo, p.block, r0, r1), p.block)  # (K+1)×3×Lr×B×B
+        gblocks = None if gstack is None else _window(_padded_rows(gstack, geo, p.block, r0, r1), p.block)
         gate, w, out_blocks = _fuse_band(blocks, gblocks, p, noise_var)
         gates.append(gate)
         if blockwise:

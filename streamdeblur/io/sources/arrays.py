@@ -93,10 +93,11 @@ class ArraySource:
 
     def frames(self) -> Iterator[Frame]:
         first, self._first = self._first, None
-        rest = itertools.chain([first] if first is not None else [], self._it)
-        for i, image in enumerate(rest):
+        start = 0 if first is None else 1  # the first image was checked when the source was made
+        images = itertools.chain([first], self._it) if first is not None else self._it
+        for i, image in enumerate(images):
             if self._stop.is_set():
                 return
-            image = check_image(image, i)
+            image = image if i < start else check_image(image, i)
             rgb = np.ascontiguousarray(image[..., ::-1]) if self.bgr else image
             yield Frame(rgb, i, i, self.info.time_base, self.info.color, self.info.name)
