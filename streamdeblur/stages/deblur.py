@@ -3,6 +3,7 @@ autocast, and the out-of-memory fallback."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -53,6 +54,11 @@ class ModelStage(Stage):
         #: and added to the full-resolution input (:mod:`streamdeblur.compute.scale`)
         scale: str = "1"
         budget_ms: float = 60.0  #: ``scale: auto``: the time one frame may take in this stage
+        #: the most pixels the model works on: a larger frame is processed at the scale that brings it
+        #: down to this many (its correction upscaled, as with ``scale``); 0: no limit. Blur grows with
+        #: the frame: hand-held shake that blurs a 640×360 frame by 10 px blurs the same shot in 1080p
+        #: by 30, beyond the kernels the model learnt, and it then mostly harms sharp frames
+        work_pixels: int = 0
         #: σ (px of the image the model sees) of the input's low frequencies that the output keeps:
         #: the model's change loses its Gaussian low-pass (:func:`anchor_low`); 0: off
         keep_low: float = 0.0
@@ -84,6 +90,9 @@ class ModelStage(Stage):
         if o.keep_low_on not in ("fused", "all"):
             raise ValueError(f"keep_low_on must be 'fused' or 'all', got {o.keep_low_on!r}")
         self._auto: dict[tuple[int, int], float] = {}  #: frame size → scale chosen by measurement
+        self._said: set[tuple[int, int]] = set()  #: frame sizes whose ``work_pixels`` scale was said
+        if o.work_pixels < 0:
+            raise ValueError(f"work_pixels must be 0 (no limit) or a pixel count, got {o.work_pixels}")
 
     def _load_gate(self, guard: str, weights_file: str | Path | None) -> HarmGate | None:
         """The do-no-harm gate for the weights file (:mod:`streamdeblur.models.gate`), or None."""
@@ -124,10 +133,19 @@ class ModelStage(Stage):
 
     def scale_for(self, x: torch.Tensor) -> float:
         """The internal scale for frames like ``x``: the configured one, or (``auto``) the largest
-        candidate whose time, measured here on ``x``'s first frame, fits ``budget_ms``; the choice is
-        said once per frame size."""
-        if self._scale is not None:
-            return self._scale
+        candidate whose time, measured here on ``x``'s first frame, fits ``budget_ms``; at most the
+        scale that brings the frame down to ``work_pixels``. A reduced scale is said once per frame size."""
+        h, w = x.shape[-2:]
+        scale = self._scale if self._scale is not None else self._auto_scale(x)
+        cap = pixel_cap(h, w, self.options.work_pixels)
+        if cap < scale and (h, w) not in self._said:
+            self._said.add((h, w))
+            wh = work_size(h, w, cap, self.passes.multiple)
+            self.ctx.say(f"{self.name}: working at {wh[1]}×{wh[0]} for {w}×{h} frames (work_pixels {self.options.work_pixels})")
+        return min(scale, cap)
+
+    def _auto_scale(self, x: torch.Tensor) -> float:
+        """``scale: auto``: the largest candidate scale whose measured time fits ``budget_ms``."""
         h, w = x.shape[-2:]
         if (h, w) not in self._auto:
             m = self.passes.multiple
@@ -250,6 +268,19 @@ def anchor_low(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
         raise ValueError(f"anchor_low: sigma must be positive, got {sigma}")
     d = y - x
     return y - gaussian_blur(d, sigma)
+
+
+def pixel_cap(height: int, width: int, work_pixels: int) -> float:
+    """The scale that brings a ``width×height`` frame down to ``work_pixels`` pixels (1 when it has no
+    more, or when ``work_pixels`` is 0).
+
+    Example:
+        >>> pixel_cap(1080, 1920, 518400), pixel_cap(360, 640, 518400), pixel_cap(2160, 3840, 0)
+        (0.5, 1.0, 1.0)
+    """
+    if work_pixels <= 0 or height * width <= work_pixels:
+        return 1.0
+    return math.sqrt(work_pixels / (height * width))
 
 
 def parse_scale(value: str | float) -> float | None:

@@ -60,7 +60,25 @@ def test_auto_scale_is_measured_and_said(budget_ms, want):
     assert len(said) == 1  # said once per frame size
 
 
+@pytest.mark.parametrize(("work_pixels", "seen"), [(72 * 128 // 4, (36, 64)), (72 * 128, (72, 128)), (0, (72, 128))])
+def test_work_pixels_caps_the_resolution_the_model_sees(work_pixels, seen):
+    said = []
+    opts = {"model": "deeprftv2-rt", "weights": "random", "work_pixels": work_pixels}
+    stage = create_stage("deblur", opts, StageContext(say=said.append))
+    sizes = []
+    full = stage._restore_full
+    stage._restore_full = lambda x, *a, **k: sizes.append(tuple(x.shape[-2:])) or full(x, *a, **k)
+    out = stage(_batch())
+    assert out.images.shape == (1, 3, 72, 128)  # the frame keeps its size: only the model works smaller
+    m = stage.passes.multiple
+    assert sizes == [(-(-seen[0] // m) * m, -(-seen[1] // m) * m)]
+    note = f"deblur: working at {sizes[0][1]}×{sizes[0][0]} for 128×72 frames (work_pixels {work_pixels})"
+    assert said == ([note] if seen[0] < 72 else [])
+
+
 def test_bad_scale_is_refused():
+    with pytest.raises(ValueError, match="work_pixels"):
+        create_stage("deblur", {"model": "deeprftv2-rt", "weights": "random", "work_pixels": -1})
     with pytest.raises(ValueError, match="scale"):
         create_stage("deblur", {"model": "deeprftv2-rt", "weights": "random", "scale": "2"})
     with pytest.raises(ValueError, match="scale"):
