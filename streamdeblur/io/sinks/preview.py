@@ -80,7 +80,7 @@ class QtLogWatch:
 
 QT_RULES = "qt.qpa.xcb=true;qt.qpa.events=true"
 EXPOSE_WAIT_S = 3.0  #: seconds after Qt's first line without an Expose: the window process is replaced
-WINDOW_STARTS = 6  #: at most this many window processes (a run of up to four failed starts was seen, at one in 90 runs)
+WINDOW_STARTS = 10  #: at most this many window processes (runs of 3 and of 6 failed starts were seen under heavy load)
 
 
 class PreviewSink:
