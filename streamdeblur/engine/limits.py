@@ -48,6 +48,7 @@ RANGES: dict[str, Range] = {
     "overlap": Range(0, 1024),
     "max_tiles": Range(1, 4096, zero="auto: 1 on CPU, 8 on CUDA"),
     "max_pixels": Range(64 * 64),
+    "work_pixels": Range(64 * 64, zero="no limit"),
     "kernel_size": Range(3, 255),
     # kernel_overlay, compare, unsharp
     "size": Range(16, 2048),

@@ -159,6 +159,7 @@ class PreviewSink:
 
     @staticmethod
     def _stop_window(proc: subprocess.Popen) -> None:
+        """Ends a window process: end of its stdin closes the window; killed if it has not gone in 5 s."""
         with contextlib.suppress(OSError, ValueError):
             proc.stdin.close()  # end of stdin: the window closes
         try:
@@ -221,8 +222,4 @@ class PreviewSink:
             self._closing = True
             self._cond.notify()
         self._sender.join(5.0)
-        try:
-            self._proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        self._stop_window(self._proc)
