@@ -296,16 +296,25 @@ def test_preview_overlay_shows_the_live_numbers_under_xvfb(tmp_path, overlay):
     assert "o shows or hides the overlay" in stderr
 
 
-# A stand-in for the window process, to cause the fault on purpose: its "Qt" starts (a qt.qpa.xcb
-# line) but, on its first start, never logs an Expose for its window, as the real Qt does when it
-# misses the map events. It counts the frames it receives in a file of its own.
+# A stand-in for the window process, to cause the faults on purpose. Its "Qt" starts (a qt.qpa.xcb
+# line); then, by the mode written beside it: "unseen", on its first start it never logs an Expose
+# for its window, as the real Qt does when it misses the map events; "abort", its first start cannot
+# connect to the display and aborts, as the real one did on CI; "abort-always", every start does.
+# It counts the frames it receives in a file of its own.
 FAKE_WINDOW = """
-import sys, pathlib
-log = pathlib.Path(sys.argv[0]).with_name("starts.txt")
+import os, sys, pathlib
+here = pathlib.Path(sys.argv[0]).parent
+mode = (here / "mode.txt").read_text()
+log = here / "starts.txt"
 start = len(log.read_text().splitlines()) + 1 if log.exists() else 1
 log.write_text((log.read_text() if log.exists() else "") + f"{start}\\n")
+if mode == "abort-always" or (mode == "abort" and start == 1):
+    sys.stderr.write("qt.qpa.xcb: could not connect to display :99\\n")
+    sys.stderr.write('qt.qpa.plugin: Could not load the Qt platform plugin "xcb" even though it was found.\\n')
+    sys.stderr.flush()
+    os.abort()
 sys.stderr.write("qt.qpa.xcb: using glib dispatcher\\n")
-if start > 1:
+if start > 1 or mode != "unseen":
     sys.stderr.write("qt.qpa.events: Event | XCB_MAP_NOTIFY(19) | sequence: 464\\n")
     sys.stderr.write("qt.qpa.events: Event | XCB_EXPOSE(12) | sequence: 464\\n")
 sys.stderr.write("a warning from the window process\\n")
@@ -313,15 +322,18 @@ sys.stderr.flush()
 frames = 0
 while sys.stdin.buffer.read(16):
     frames += 1  # (the header only: the frame's bytes are read in the next calls and counted as well)
-pathlib.Path(sys.argv[0]).with_name(f"frames{start}.txt").write_text(str(frames))
+(here / f"frames{start}.txt").write_text(str(frames))
 """
 
 
-def test_a_window_that_qt_never_shows_is_replaced_by_a_new_window_process(tmp_path, monkeypatch, capfd):
+def run_fake_window(tmp_path, monkeypatch, mode: str, until) -> object:
+    """A :class:`PreviewSink` whose window process is :data:`FAKE_WINDOW` in ``mode``, fed frames
+    until ``until(sink)`` (≤ 60 s), then ten more; closed."""
     from streamdeblur.io.sinks import preview
 
     script = tmp_path / "window.py"
     script.write_text(FAKE_WINDOW)
+    (tmp_path / "mode.txt").write_text(mode)
     monkeypatch.setattr(preview.PreviewSink, "window_script", script)
     monkeypatch.setattr(preview, "EXPOSE_WAIT_S", 0.5)
     monkeypatch.setenv("DISPLAY", ":99")  # never opened: the stand-in shows nothing
@@ -329,20 +341,47 @@ def test_a_window_that_qt_never_shows_is_replaced_by_a_new_window_process(tmp_pa
     sink = preview.PreviewSink(title="t")
     frame = Frame(image=np.full((24, 32, 3), 90, np.uint8), index=0, pts=0, time_base=None)
     deadline = time.monotonic() + 60
-    while sink.starts < 2 and time.monotonic() < deadline:
+    while not until(sink) and time.monotonic() < deadline:
         sink.write(frame)
         time.sleep(0.05)
-    for _ in range(10):  # a few frames for the second window
+    for _ in range(10):  # a few frames for the last window
         sink.write(frame)
         time.sleep(0.05)
     sink.close()
+    return sink
+
+
+def test_a_window_that_qt_never_shows_is_replaced_by_a_new_window_process(tmp_path, monkeypatch, capfd):
+    sink = run_fake_window(tmp_path, monkeypatch, "unseen", lambda sink: sink.starts >= 2)
     assert sink.starts == 2  # the first was replaced; the second, whose window was shown, was kept
     assert (tmp_path / "starts.txt").read_text().split() == ["1", "2"]
     assert int((tmp_path / "frames2.txt").read_text()) > 0  # the new window got frames
     err = capfd.readouterr().err
-    assert err.count("Qt did not show the window; starting it again") == 1
+    assert err.count("preview window: Qt did not show the window; starting it again") == 1
     assert "a warning from the window process" in err  # its other lines reach the user
-    assert "qt.qpa." not in err  # Qt's log lines that we turned on do not
+    assert "qt.qpa.xcb" not in err and "qt.qpa.events" not in err  # Qt's log lines that we turned on do not
+
+
+def test_a_window_process_that_cannot_reach_the_display_is_started_again(tmp_path, monkeypatch, capfd):
+    sink = run_fake_window(tmp_path, monkeypatch, "abort", lambda sink: sink.starts >= 2)
+    assert sink.starts == 2 and (tmp_path / "starts.txt").read_text().split() == ["1", "2"]
+    assert int((tmp_path / "frames2.txt").read_text()) > 0
+    err = capfd.readouterr().err
+    # the reason, from Qt's own log line (which is itself not shown), is told once
+    want = f"the window process ended (exit code {-signal.SIGABRT}: could not connect to display :99); starting it again"
+    assert err.count("preview window: " + want) == 1, err
+    assert "qt.qpa.xcb" not in err and "Could not load the Qt platform plugin" in err
+
+
+def test_a_window_process_that_always_fails_is_given_up_with_one_line(tmp_path, monkeypatch, capfd):
+    from streamdeblur.io.sinks import preview
+
+    sink = run_fake_window(tmp_path, monkeypatch, "abort-always", lambda sink: sink._gave_up)
+    assert sink.starts == preview.WINDOW_STARTS == len((tmp_path / "starts.txt").read_text().split())
+    assert sink.frames_written > 10  # the pipeline's writes went on: the preview never stops a recording
+    err = capfd.readouterr().err
+    assert err.count("starting it again") == preview.WINDOW_STARTS - 1
+    assert err.count(f"preview window: gave up after {preview.WINDOW_STARTS} tries (the window process ended") == 1
 
 
 def test_qt_log_lines_the_user_asked_for_are_kept():

@@ -32,7 +32,8 @@ class QtLogWatch:
     (:data:`QT_RULES`); their lines tell whether Qt's log reaches us at all (:attr:`qt_log`) and
     whether Qt was told that its window is on screen (:attr:`exposed`). Those lines are dropped
     unless the user's own ``QT_LOGGING_RULES`` asked for them; anything else (a warning, a crash
-    report) goes to ``out``.
+    report) goes to ``out``; a dropped line that reports a failure is kept in :attr:`failure`, so
+    that the reason a window process ended can still be told (``could not connect to display``).
 
     Example:
         >>> import io
@@ -52,6 +53,7 @@ class QtLogWatch:
         self.qt_log_at: float | None = None  #: ``time.monotonic()`` of Qt's first line
         self.keep_xcb = "qt.qpa.xcb" in user_rules or "qt.qpa.*" in user_rules
         self.keep_events = "qt.qpa.events" in user_rules or "qt.qpa.*" in user_rules
+        self.failure: str | None = None  #: the last ``qt.qpa.xcb`` line that reports a failure (e.g. no display)
 
     def feed(self, line: bytes) -> None:
         """Note one line of the window process's stderr; pass it on unless it is Qt's log we turned on."""
@@ -61,6 +63,9 @@ class QtLogWatch:
             self.qt_log.set()
         if line.startswith(b"qt.qpa.xcb:"):
             keep = self.keep_xcb
+            text = line.decode("utf-8", "replace").strip()
+            if any(w in text.lower() for w in ("could not", "cannot", "failed", "error")):
+                self.failure = text[len("qt.qpa.xcb:") :].strip()
         elif line.startswith(b"qt.qpa.events:"):
             if b"XCB_EXPOSE" in line:
                 self.exposed.set()
@@ -102,6 +107,11 @@ class PreviewSink:
     (at most :data:`WINDOW_STARTS` starts), between two frames. Measured with a 320×240 stream on
     Xvfb, three busy processes beside it on two cores: without the replacement 2 of 25 and 6 of
     30 windows stayed black; with it 0 of 90 (11 needed a second process, one a fourth).
+
+    A window process that ends on its own is replaced the same way, with the reason Qt logged:
+    now and then (1 start in 80 on Xvfb under load, with screenshots taken beside it) Qt's first
+    connection to the display is refused (``could not connect to display :0``) and the process
+    aborts; the next start connects. Only the end of its stdin (:meth:`close`) ends it normally.
     """
 
     window_script = Path(__file__).with_name("preview_window.py")  #: what the window process runs
@@ -151,11 +161,15 @@ class PreviewSink:
         w = self._watch
         return w.qt_log_at is not None and not w.exposed.is_set() and time.monotonic() - w.qt_log_at > EXPOSE_WAIT_S
 
-    def _restart(self) -> None:
-        """Replaces the window process (its window was never shown: see the class docstring)."""
-        print("preview window: Qt did not show the window; starting it again", file=sys.stderr, flush=True)
+    def _restart(self, why: str) -> None:
+        """Replaces the window process (it failed, ``why``: see the class docstring)."""
+        print(f"preview window: {why}; starting it again", file=sys.stderr, flush=True)
         self._stop_window(self._proc)
-        self._proc, self._watch = self._start_window()
+        try:
+            self._proc, self._watch = self._start_window()
+        except SinkError as exc:
+            self._gave_up = True
+            print(f"preview window: {exc}; frames are not shown", file=sys.stderr, flush=True)
 
     @staticmethod
     def _stop_window(proc: subprocess.Popen) -> None:
@@ -168,31 +182,38 @@ class PreviewSink:
             proc.kill()
             proc.wait()
 
+    def _why(self) -> str | None:
+        """Why the window process must be replaced, or None while it is fine (see the class docstring)."""
+        code = self._proc.poll()
+        if code is not None:  # it ended on its own: only the end of its stdin ends it normally
+            failure = self._watch.failure
+            return f"the window process ended (exit code {code}{': ' + failure if failure else ''})"
+        if self._unseen():
+            return "Qt did not show the window"
+        return None
+
     def _send(self) -> None:
-        """Sends the newest frame to the window process until closed."""
-        try:
-            while True:
-                with self._cond:
-                    self._cond.wait_for(lambda: self._frame is not None or self._closing, timeout=0.5)
-                    img, self._frame = self._frame, None
-                    text, closing = self._text, self._closing
-                if not closing and self._unseen():
-                    if self.starts < WINDOW_STARTS:
-                        self._restart()
-                    elif not self._gave_up:
-                        self._gave_up = True
-                        print(f"preview window: Qt did not show the window in {self.starts} tries", file=sys.stderr, flush=True)
-                if img is not None:
+        """Sends the newest frame to the window process until closed; replaces a window process that failed."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._frame is not None or self._closing, timeout=0.5)
+                img, self._frame = self._frame, None
+                text, closing = self._text, self._closing
+            why = None if closing or self._gave_up else self._why()
+            if why is not None:
+                if self.starts < WINDOW_STARTS:
+                    self._restart(why)
+                else:
+                    self._gave_up = True
+                    gave_up = f"preview window: gave up after {self.starts} tries ({why}); frames are not shown"
+                    print(gave_up, file=sys.stderr, flush=True)
+            if img is not None:
+                with contextlib.suppress(OSError, ValueError):  # the process ended: noticed at the next turn
                     pipe = self._proc.stdin
                     pipe.write(HEADER.pack(*img.shape, len(text)) + img.tobytes() + text)
                     pipe.flush()
-                if closing:
-                    break
-        except (BrokenPipeError, OSError, ValueError, SinkError):
-            pass  # the window process ended (closed by the user or crashed): frames are dropped
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                self._proc.stdin.close()
+            if closing:
+                break
 
     def _keys(self, proc: subprocess.Popen) -> None:
         """Turns ``q`` lines from a window process into ``on_quit``."""

@@ -16,6 +16,7 @@ latency, drops), which is drawn here, on the shown picture only, never on the re
 
 from __future__ import annotations
 
+import signal
 import struct
 import sys
 import threading
@@ -85,6 +86,9 @@ def main(title: str, overlay: bool = True) -> int:
     Returns:
         The exit status (0).
     """
+    # Ctrl-C in the terminal reaches this process too (same process group): the pipeline handles it
+    # and ends this process by closing its stdin, after the last frame
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cond = threading.Condition()
     state: dict = {"frame": None, "eof": False, "overlay": overlay, "text": []}
 
