@@ -18,7 +18,16 @@
 #   python -m streamdeblur.train.card FILES_AT/deeprftv2-t-motion-gpu.pt --data data/sharp   # test split, CPU
 # Dry run on a CPU (proves the path end to end):
 #   OUT=/tmp/burst DEVICE=cpu MINUTES=1 bash streamdeblur/train/gpu_burst.sh
-# Variables: JOBS ("config:name ..."), MINUTES (training budget of each job), DEVICE, PYTHON.
+# Real H.264 on the device (the device has no PyAV and cannot download it; without it the synthesis
+# degrades with a JPEG stand-in, and motion weights trained so harmed real H.264 input, 2026-12-04).
+# The PyAV wheel (36 MB) and the pack (48 MB) do not travel together within 64 MiB, so a first, short
+# call installs the wheel into .devsite/ (git-ignored: a warm machine keeps it for the next call):
+#   here:   pip download av==18.1.0 --no-deps --only-binary=:all: --python-version 3.12 \
+#               --platform manylinux_2_28_x86_64 -d data/wheels           # one abi3 wheel, 3.11 and 3.12
+#   call 1: run(command="INSTALL_ONLY=1 bash streamdeblur/train/gpu_burst.sh", carry=["data/wheels"], timeout_s=120)
+#   call 2: at once (the machine must still be warm), the burst as above; it finds .devsite/ and says "PyAV 18.1.0".
+# Variables: JOBS ("config:name ..."), MINUTES (training budget of each job), DEVICE, PYTHON,
+# WHEELS (wheels to install, default data/wheels), SITE (where, default .devsite), INSTALL_ONLY.
 set -uo pipefail
 JOBS="${JOBS:-motion-t-gpu:deeprftv2-t-motion-gpu defocus-fdikp-gpu:fdikp-defocus-gpu motion-rt-gpu:deeprftv2-rt-motion-gpu}"
 MINUTES="${MINUTES:-7}"
@@ -27,7 +36,10 @@ PY="${PYTHON:-python3}"
 : "${OUT:?set OUT to the folder whose files come back (the device machine sets it)}"
 # the trainers' own processes do little on the CPU when the model runs on the GPU; the workers set
 # one thread each themselves
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+WHEELS="${WHEELS:-data/wheels}"
+SITE="${SITE:-.devsite}"
+case "$SITE" in /*) ;; *) SITE="$PWD/$SITE" ;; esac
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 LOG="$OUT/burst.log"
 : >"$LOG"
@@ -35,6 +47,17 @@ LOG="$OUT/burst.log"
 say() { echo "$*" | tee -a "$LOG"; }
 
 say "$(date -u +"start %FT%TZ")"
+# carried wheels (PyAV): installed once, offline, into $SITE, which the jobs' Python finds first
+shopt -s nullglob
+wheels=("$WHEELS"/*.whl)
+if [ ${#wheels[@]} -gt 0 ]; then
+    "$PY" -m pip install --quiet --no-index --no-deps --upgrade --target "$SITE" "${wheels[@]}" 2>&1 | tee -a "$LOG"
+    say "installed into $SITE: $(cd "$WHEELS" && ls ./*.whl | tr '\n' ' ')"
+fi
+if [ -n "${INSTALL_ONLY:-}" ]; then
+    "$PY" -c 'import av; print("PyAV", av.__version__, "from", av.__file__)' 2>&1 | tee -a "$LOG"
+    exit "${PIPESTATUS[0]}"
+fi
 "$PY" -c 'import torch, cv2, numpy, yaml, os
 print("torch", torch.__version__, "| cuda:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none", "| cpus:", os.cpu_count())
 try:

@@ -155,3 +155,40 @@ def test_schedule_fit_leaves_out_a_slow_start(built, tmp_path, monkeypatch):
     steady = _fitted_rate(pack, tmp_path / "a", monkeypatch, slow_start=0.0)
     slow_start = _fitted_rate(pack, tmp_path / "b", monkeypatch, slow_start=1.5)
     assert slow_start == pytest.approx(steady, rel=0.2), (steady, slow_start)
+
+
+def _wheel(folder, version: str):
+    """A minimal wheel of a stand-in ``av`` package (a module that says its version)."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "av-0.0-py3-none-any.whl"
+    files = {
+        "av/__init__.py": f"__version__ = {version!r}\n",
+        "av-0.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: av\nVersion: 0.0\n",
+        "av-0.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files["av-0.0.dist-info/RECORD"] = "".join(f"{name},,\n" for name in [*files, "av-0.0.dist-info/RECORD"])
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return path
+
+
+def test_burst_installs_carried_wheels_where_its_jobs_find_them(tmp_path):
+    # the device has no PyAV and no network: a first call carries the wheel and installs it into a
+    # git-ignored folder of the tree; the jobs' Python must import that copy, not its own (here the
+    # venv has a real PyAV, so a stand-in with its own version tells which one was imported)
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    wheels, site, out = tmp_path / "wheels", tmp_path / "site", tmp_path / "out"
+    _wheel(wheels, "0.0-carried")
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(out), "PYTHON": sys.executable, "WHEELS": str(wheels), "SITE": str(site)}
+    run = subprocess.run(
+        ["bash", "streamdeblur/train/gpu_burst.sh"], cwd=root, env={**env, "INSTALL_ONLY": "1"}, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"PyAV 0.0-carried from {site}/av/__init__.py" in run.stdout
+    assert "PyAV 0.0-carried" in (out / "burst.log").read_text()
