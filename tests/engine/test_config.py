@@ -51,3 +51,23 @@ def test_missing_file(tmp_path):
         load_pipeline(str(tmp_path / "nope.yaml"))
     with pytest.raises(ConfigError, match="unknown pipeline 'nope'"):
         load_pipeline("nope")
+
+
+@pytest.mark.parametrize("name", ["motion", "batch", "compare"])
+def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
+    # camera shake blurs a 1080p frame by three times the pixels of a 640×360 one: the fusions choose
+    # and the model deblurs at about 640 px wide (README, "Large frames"); frames up to 640×360 (the
+    # dev set, the live size, the bundled sample) are worked on at their own size
+    from streamdeblur.stages import create_stage
+    from streamdeblur.stages.deblur import pixel_cap
+
+    cfg = load_pipeline(name)
+    fusions = [s for s in cfg.stages if s.name == "temporal_fusion"]
+    assert len(fusions) == 2
+    for spec in fusions:
+        stage = create_stage(spec.name, spec.options)
+        assert stage.scale_for(1080, 1920) == pytest.approx(1 / 3)
+        assert stage.scale_for(360, 640) == 1.0 and stage.scale_for(288, 512) == 1.0
+    (deblur,) = [s for s in cfg.stages if s.name == "deblur"]
+    work = deblur.options["work_pixels"]
+    assert pixel_cap(1080, 1920, work) == pytest.approx(1 / 3) and pixel_cap(360, 640, work) == 1.0
