@@ -246,16 +246,32 @@ def watch_preview(display: str, cmd: list[str], server, done) -> tuple[np.ndarra
     return shot, proc, stderr
 
 
-def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
-    server = MJPEGServer(fps=30, max_seconds=120)
+def preview_on_xvfb(tmp_path, args: list[str], done, empty_first: bool = False):
+    """A camera stream and ``streamdeblur webcam --preview`` (identity pipeline, ``args`` added) on a
+    fresh Xvfb, watched by :func:`watch_preview`; returns the shot, process, stderr and server.
+
+    Once more on a new display only when the preview itself says it gave up: on one CI run (2026-12-05)
+    all ten window processes on one display stayed black, a display-wide state not reproduced here
+    (125 of 125 runs of these tests under load passed); the product's report of it is what is kept,
+    and a second display must show the window."""
     yaml = tmp_path / "live.yaml"
     yaml.write_text("batch: 1\npreview: true\nstages:\n  - identity\n")
-    with xvfb() as display:
-        assert find_stamped_frame(screenshot(display)) is None  # the test can fail: an empty screen has no frame
+    for _ in range(2):
+        server = MJPEGServer(fps=30, max_seconds=120)
         cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
-        shot, proc, stderr = watch_preview(
-            display, cmd + ["--duration", "90"], server, lambda s: find_stamped_frame(s) is not None
-        )
+        with xvfb() as display:
+            if empty_first:
+                assert find_stamped_frame(screenshot(display)) is None  # the test can fail: an empty screen has no frame
+            shot, proc, stderr = watch_preview(display, cmd + args, server, done)
+        if shot is not None or "preview window: gave up" not in stderr:
+            break
+    return shot, proc, stderr, server
+
+
+def test_preview_window_shows_the_camera_frames_under_xvfb(tmp_path):
+    shot, proc, stderr, server = preview_on_xvfb(
+        tmp_path, ["--duration", "90"], lambda s: find_stamped_frame(s) is not None, empty_first=True
+    )
     seen = None if shot is None else find_stamped_frame(shot)
     assert seen is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
     assert 0 <= seen <= server.current  # a real frame of the stream, read back from the screen
@@ -277,16 +293,11 @@ def overlay_pixels(shot: np.ndarray) -> tuple[float, int]:
 
 @pytest.mark.parametrize("overlay", [True, False])
 def test_preview_overlay_shows_the_live_numbers_under_xvfb(tmp_path, overlay):
-    server = MJPEGServer(fps=30, max_seconds=120)
-    yaml = tmp_path / "live.yaml"
-    yaml.write_text("batch: 1\npreview: true\nstages:\n  - identity\n")
-    cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
-    cmd += ["--duration", "90"] + ([] if overlay else ["--no-overlay"])
-    with xvfb() as display:
-        # a frame is shown; the overlay's numbers need a few frames, so wait for its text too
-        shot, proc, stderr = watch_preview(
-            display, cmd, server, lambda s: find_stamped_frame(s) is not None and (not overlay or overlay_pixels(s)[1] > 0)
-        )
+    args = ["--duration", "90"] + ([] if overlay else ["--no-overlay"])
+    # a frame is shown; the overlay's numbers need a few frames, so wait for its text too
+    shot, proc, stderr, _ = preview_on_xvfb(
+        tmp_path, args, lambda s: find_stamped_frame(s) is not None and (not overlay or overlay_pixels(s)[1] > 0)
+    )
     assert shot is not None, f"no camera frame appeared in the preview window; stderr: {stderr}"
     dark, white = overlay_pixels(shot)
     if overlay:
@@ -382,6 +393,7 @@ def test_a_window_process_that_always_fails_is_given_up_with_one_line(tmp_path, 
     err = capfd.readouterr().err
     assert err.count("starting it again") == preview.WINDOW_STARTS - 1
     assert err.count(f"preview window: gave up after {preview.WINDOW_STARTS} tries (the window process ended") == 1
+    assert "Qt's last lines:\n  qt.qpa.xcb: could not connect to display :99" in err  # Qt's own words, for a bug report
 
 
 def test_qt_log_lines_the_user_asked_for_are_kept():

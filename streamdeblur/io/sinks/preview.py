@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class QtLogWatch:
         self.keep_xcb = "qt.qpa.xcb" in user_rules or "qt.qpa.*" in user_rules
         self.keep_events = "qt.qpa.events" in user_rules or "qt.qpa.*" in user_rules
         self.failure: str | None = None  #: the last ``qt.qpa.xcb`` line that reports a failure (e.g. no display)
+        self.dropped: deque[str] = deque(maxlen=12)  #: the last Qt lines not passed on (told when the preview gives up)
 
     def feed(self, line: bytes) -> None:
         """Note one line of the window process's stderr; pass it on unless it is Qt's log we turned on."""
@@ -70,6 +72,8 @@ class QtLogWatch:
             if b"XCB_EXPOSE" in line:
                 self.exposed.set()
             keep = self.keep_events
+        if not keep:
+            self.dropped.append(line.decode("utf-8", "replace").rstrip())
         if keep:
             out = self.out if self.out is not None else sys.stderr.buffer
             with contextlib.suppress(OSError, ValueError):
@@ -206,7 +210,9 @@ class PreviewSink:
                 else:
                     self._gave_up = True
                     gave_up = f"preview window: gave up after {self.starts} tries ({why}); frames are not shown"
-                    print(gave_up, file=sys.stderr, flush=True)
+                    # Qt's own last lines (its log we turned on): what a bug report needs
+                    told = "".join(f"\n  {line}" for line in self._watch.dropped)
+                    print(gave_up + (f"; Qt's last lines:{told}" if told else ""), file=sys.stderr, flush=True)
             if img is not None:
                 with contextlib.suppress(OSError, ValueError):  # the process ended: noticed at the next turn
                     pipe = self._proc.stdin
