@@ -52,7 +52,7 @@ shopt -s nullglob
 wheels=("$WHEELS"/*.whl)
 if [ ${#wheels[@]} -gt 0 ]; then
     "$PY" -m pip install --quiet --no-index --no-deps --upgrade --target "$SITE" "${wheels[@]}" 2>&1 | tee -a "$LOG"
-    say "installed into $SITE: $(cd "$WHEELS" && ls ./*.whl | tr '\n' ' ')"
+    say "installed into $SITE: ${wheels[*]##*/}"
 fi
 if [ -n "${INSTALL_ONLY:-}" ]; then
     "$PY" -c 'import av; print("PyAV", av.__version__, "from", av.__file__)' 2>&1 | tee -a "$LOG"

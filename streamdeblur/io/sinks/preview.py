@@ -63,22 +63,23 @@ class QtLogWatch:
         if line.startswith((b"qt.qpa.xcb:", b"qt.qpa.events:")) and not self.qt_log.is_set():
             self.qt_log_at = time.monotonic()
             self.qt_log.set()
-        if line.startswith(b"qt.qpa.xcb:"):
+        xcb = line.startswith(b"qt.qpa.xcb:")
+        if xcb:
             keep = self.keep_xcb
-            text = line.decode("utf-8", "replace").strip()
-            if any(w in text.lower() for w in ("could not", "cannot", "failed", "error")):
-                self.failure = text[len("qt.qpa.xcb:") :].strip()
         elif line.startswith(b"qt.qpa.events:"):
             if b"XCB_EXPOSE" in line:
                 self.exposed.set()
             keep = self.keep_events
-        if not keep:
-            self.dropped.append(line.decode("utf-8", "replace").rstrip())
         if keep:
             out = self.out if self.out is not None else sys.stderr.buffer
             with contextlib.suppress(OSError, ValueError):
                 out.write(line)
                 out.flush()
+            return
+        text = line.decode("utf-8", "replace").rstrip()
+        self.dropped.append(text)
+        if xcb and any(w in text.lower() for w in ("could not", "cannot", "failed", "error")):
+            self.failure = text[len("qt.qpa.xcb:") :].strip()
 
     def pump(self, stream) -> None:
         """:meth:`feed` every line of ``stream`` until it ends."""
