@@ -194,13 +194,20 @@ def xvfb(size: tuple[int, int] = (640, 480)):
 
 
 def screenshot(display: str, size: tuple[int, int] = (640, 480)) -> np.ndarray:
-    """The whole screen as RGB, grabbed by ffmpeg's x11grab (no extra package)."""
-    proc = subprocess.run(
-        [media.FFMPEG, "-v", "error", "-f", "x11grab", "-draw_mouse", "0", "-video_size", f"{size[0]}x{size[1]}", "-i", display]
-        + ["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True,
-        timeout=60,
-    )
+    """The whole screen as RGB, grabbed by ffmpeg's x11grab (no extra package).
+
+    A refused connection is tried again (at most twice): Xvfb refuses about one new client in 200
+    while other clients come and go (``xdpyinfo`` beside x11grab screenshots; the preview sink's own
+    window process meets the same, :class:`~streamdeblur.io.sinks.preview.PreviewSink`)."""
+    for _ in range(3):
+        grab = ["-f", "x11grab", "-draw_mouse", "0", "-video_size", f"{size[0]}x{size[1]}", "-i", display]
+        proc = subprocess.run(
+            [media.FFMPEG, "-v", "error", *grab, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            capture_output=True,
+            timeout=60,
+        )
+        if proc.returncode == 0 or b"Cannot open display" not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stderr
     return np.frombuffer(proc.stdout, np.uint8).reshape(size[1], size[0], 3)
 
