@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import threading
 
 import cv2
 import numpy as np
@@ -55,7 +56,7 @@ def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
     return list(q)
 
 
-_DIS: dict[int, cv2.DISOpticalFlow] = {}
+_DIS = threading.local()  # per thread: a DIS instance keeps its pyramids and fields between calls
 
 
 @functools.lru_cache(maxsize=6)
@@ -74,10 +75,17 @@ def _length(v: np.ndarray) -> np.ndarray:
 
 
 def dis(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> cv2.DISOpticalFlow:
-    """One DIS instance per preset (creating one costs more than a small flow)."""
-    if preset not in _DIS:
-        _DIS[preset] = cv2.DISOpticalFlow_create(preset)
-    return _DIS[preset]
+    """One DIS instance per preset and thread (creating one costs more than a small flow).
+
+    Not one per process: ``calc`` keeps its working pyramids and flow fields in the instance and
+    releases the GIL, so two pipelines in two threads (two :class:`~streamdeblur.api.Deblurrer`
+    users) computing on one instance overwrite each other's fields; it crashed the process
+    (segmentation fault) where it did not silently return the other clip's flow.
+    """
+    cache = _DIS.__dict__.setdefault("by_preset", {})
+    if preset not in cache:
+        cache[preset] = cv2.DISOpticalFlow_create(preset)
+    return cache[preset]
 
 
 def homography_flow(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

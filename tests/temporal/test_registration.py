@@ -107,3 +107,52 @@ def test_a_pair_registers_the_same_whatever_was_registered_before():
     forward = {k: register_pair(frames[k[0]], frames[k[1]]) for k in pairs}
     backward = {k: register_pair(frames[k[0]], frames[k[1]]) for k in pairs[::-1]}
     assert all(np.array_equal(forward[k], backward[k]) for k in pairs)
+
+
+CONCURRENT = """
+import sys, threading
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from test_registration import _shaken
+from streamdeblur.temporal.registration import register_pair
+
+clips = [_shaken(96, 128, 7), _shaken(180, 240, 11)]
+pairs = [(i, j) for i in range(8) for j in range(8) if 0 < abs(i - j) <= 2]
+alone = [[register_pair(c[i], c[j]) for i, j in pairs] for c in clips]
+together = [None, None]
+
+def work(k):
+    together[k] = [register_pair(clips[k][i], clips[k][j]) for _ in range(4) for i, j in pairs]
+
+threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+bad = sum(not np.array_equal(f, alone[k][n % len(pairs)]) for k in (0, 1) for n, f in enumerate(together[k]))
+print("differing flows:", bad)
+sys.exit(1 if bad else 0)
+"""
+
+
+def _shaken(h: int, w: int, seed: int) -> list[np.ndarray]:
+    """Eight uint8 frames of one textured scene under a camera shake of a few pixels."""
+    base = _texture(h + 24, w + 24)
+    m = lambda i: np.float32([[1, 0, -(12 + 5 * np.sin(i * 1.3 + seed))], [0, 1, -(12 + 5 * np.cos(i * 0.7))]])  # noqa: E731
+    return [cv2.warpAffine(base, m(i), (w, h), flags=cv2.INTER_CUBIC).astype(np.uint8) for i in range(8)]
+
+
+def test_two_threads_registering_at_once_get_what_each_gets_alone(tmp_path):
+    """Two pipelines in one process (two ``Deblurrer`` users in two threads) register frames at the
+    same time. A DIS instance keeps its pyramids and fields between calls and ``calc`` releases the
+    GIL: with one instance per process the threads overwrote each other's fields, and two motion
+    pipelines in two threads ended in a segmentation fault. In a child process, so that a crash is a
+    failure of this test (exit code) rather than the end of the suite: every flow computed while the
+    other thread works must equal the one computed alone."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", CONCURRENT, str(Path(__file__).parent)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, (run.returncode, run.stdout[-300:], run.stderr[-300:])
