@@ -91,7 +91,10 @@ class Deblurrer:
     The model loads when the object is made; each :meth:`frames` or :meth:`image` call reuses it. The
     frames of a video go through the same stages, windows and order as ``streamdeblur run`` gives a
     video file (temporal fusion sees each frame's neighbours); a single image takes the single-frame
-    path, as photographs do. Calls are one at a time (not from two threads at once).
+    path, as photographs do. One run at a time: the stages keep a video's window of frames, so a
+    second :meth:`frames` (or :meth:`image`) while an earlier :meth:`frames` iterator is still open
+    raises ``RuntimeError`` (finish or ``close()`` that iterator, or make a second ``Deblurrer``; two
+    ``Deblurrer`` objects may run in two threads at once).
 
     Args:
         pipeline: shipped pipeline name, YAML path, or a :class:`PipelineConfig`.
@@ -119,6 +122,7 @@ class Deblurrer:
         self.config = _config(pipeline, overrides)
         self.warn = warn or (lambda m: None)
         self._prepared = prepare(self.config, warn=self.warn)
+        self._running = threading.Lock()
 
     def frames(self, images: Iterable[np.ndarray], fps: float = 30.0, bgr: bool = False) -> Iterator[np.ndarray]:
         """Deblur the frames of one video, in order.
@@ -161,20 +165,30 @@ class Deblurrer:
         if still:
             stages = single_frame_stages(stages, self.warn)
         sink = ArraySink(bgr=bgr)
-        pipe = Pipeline(source, list(stages), sink, batch=self._prepared.batch, device=self._prepared.device, warn=self.warn)
+        p = self._prepared
+        pipe = Pipeline(source, list(stages), sink, batch=p.batch, device=p.device, warn=self.warn, threads=p.threads)
         box: dict = {}
         worker = threading.Thread(target=lambda: box.setdefault("result", pipe.run()), name="streamdeblur-api", daemon=True)
         return self._deliver(pipe, sink, worker, box)
 
-    @staticmethod
-    def _deliver(pipe, sink: ArraySink, worker: threading.Thread, box: dict) -> Iterator[np.ndarray]:
-        worker.start()
+    def _deliver(self, pipe, sink: ArraySink, worker: threading.Thread, box: dict) -> Iterator[np.ndarray]:
+        # checked when the first frame is asked for (the iterator is lazy): two runs on the same stages
+        # at once would mix their frames in one window (fused with the other clip's neighbours)
+        if not self._running.acquire(blocking=False):
+            raise RuntimeError(
+                "this Deblurrer is already running a video (an unfinished frames() iterator): "
+                "finish or close() it first, or use a second Deblurrer"
+            )
         try:
-            yield from sink.images(worker.is_alive)
-        finally:  # normal end, an error, or the caller left the loop: stop and wait for the stages
-            sink.abandon()
-            pipe.request_stop()
-            worker.join()
+            worker.start()
+            try:
+                yield from sink.images(worker.is_alive)
+            finally:  # normal end, an error, or the caller left the loop: stop and wait for the stages
+                sink.abandon()
+                pipe.request_stop()
+                worker.join()
+        finally:
+            self._running.release()
         result = box.get("result")
         if result is None:
             raise ProcessingError("the pipeline stopped without a result")

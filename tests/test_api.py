@@ -169,3 +169,70 @@ def test_an_image_is_deblurred_as_run_deblurs_a_photo(tmp_path, shaky_frames, de
     got = deblur_motion.image(shaky_frames[1])
     assert got.shape == expected.shape and not np.array_equal(got, shaky_frames[1])
     assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_a_second_video_on_the_same_deblurrer_while_the_first_is_open_is_refused(shaky_frames, deblur_motion):
+    """The stages keep one video's window of frames: a second run on them while a first ``frames()``
+    iterator is still open (``zip(d.frames(a), d.frames(b))``) mixed the two clips in one window
+    ("frame order broken", or frames fused with the other clip's neighbours). It is refused in one
+    clear line, and the first video comes out as it does alone."""
+    alone = list(deblur_motion.frames(shaky_frames))
+    first = deblur_motion.frames(shaky_frames)
+    got = [next(first)]
+    second = deblur_motion.frames(shaky_frames[:4])
+    with pytest.raises(RuntimeError, match=r"^this Deblurrer is already running a video .*use a second Deblurrer$"):
+        next(second)
+    with pytest.raises(RuntimeError, match="already running a video"):
+        deblur_motion.image(shaky_frames[1])
+    got += list(first)
+    assert len(got) == len(alone) and all(np.array_equal(a, b) for a, b in zip(got, alone))
+    assert deblur_motion.image(shaky_frames[1]).shape == shaky_frames[1].shape  # free again once it ended
+
+
+def test_two_deblurrers_in_two_threads_give_what_each_gives_alone(shaky_frames, deblur_motion):
+    """Two pipelines in one program, one per thread (e.g. two cameras): they shared one optical-flow
+    object and the process ended in a segmentation fault. Each must give exactly what it gives alone."""
+    other = streamdeblur.Deblurrer("motion")
+    clips = [shaky_frames, [np.ascontiguousarray(f[::-1, ::-1]) for f in shaky_frames]]
+    alone = [list(deblur_motion.frames(clips[0])), list(other.frames(clips[1]))]
+    together: dict = {}
+    t = threading.Thread(target=lambda: together.setdefault(0, [list(deblur_motion.frames(clips[0])) for _ in range(2)]))
+    t.start()
+    together[1] = [list(other.frames(clips[1])) for _ in range(2)]
+    t.join()
+    for k in (0, 1):
+        for run in together[k]:
+            assert all(np.array_equal(a, b) for a, b in zip(run, alone[k], strict=True)), k
+
+
+def test_each_run_computes_with_its_own_threads_and_flushes_denormals(identity_yaml):
+    """PyTorch's thread count and the flush of denormal floats belong to a thread, and every run of a
+    ``Deblurrer`` starts a new one: a run took the thread count of whichever pipeline was built last
+    and, iterated from a thread older than the ``Deblurrer``, computed with denormals (slow on decayed
+    activations). Each run now sets both where its stages run."""
+    from streamdeblur.stages import Stage
+
+    seen = []
+
+    class Probe(Stage):  # not registered: appended to one Deblurrer's built stages
+        def __call__(self, batch):
+            seen.append((torch.get_num_threads(), bool((torch.tensor([1e-39]) * 1.0).item() != 0)))
+            return batch
+
+    import torch
+
+    before = torch.get_num_threads()
+    one = streamdeblur.Deblurrer(str(identity_yaml), {"threads": 1})
+    one._prepared.stages.append(Probe())
+    try:
+        streamdeblur.Deblurrer(str(identity_yaml), {"threads": 2})  # built last: its count is the global one
+        torch.set_flush_denormal(False)
+        result: dict = {}
+        older = threading.Thread(target=lambda: result.setdefault("frames", list(one.frames([np.zeros((16, 16, 3), np.uint8)]))))
+        older.start()
+        older.join()
+    finally:
+        torch.set_flush_denormal(True)
+        torch.set_num_threads(before)
+    assert len(result["frames"]) == 1
+    assert seen == [(1, False)]

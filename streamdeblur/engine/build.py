@@ -72,12 +72,13 @@ class Prepared:
     stages: list
     device: torch.device
     batch: int
+    threads: int = 0  #: the config's model threads (0: default), set on each run's stage thread
 
 
 def prepare(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Callable[[str], None] | None = None) -> Prepared:
     """Build ``cfg``'s stages for several runs over sources a caller opens itself (the Python API)."""
     device, batch, bf16 = _compute(cfg)
-    return Prepared(_stages(cfg, device, bf16, warn, say), device, batch)
+    return Prepared(_stages(cfg, device, bf16, warn, say), device, batch, cfg.threads)
 
 
 def single_frame_stages(stages: list, say: Callable[[str], None]) -> list:
@@ -245,7 +246,7 @@ def build(
         raise
     if still:  # still images keep the single-frame path: no neighbours to use
         stages = single_frame_stages(stages, say)
-    pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn)
+    pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn, threads=cfg.threads)
     for s in sinks:
         if isinstance(s, PreviewSink):
             s.on_quit = pipe.request_stop

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from ..compute.runtime import configure
 from ..compute.transfer import images_to_tensor, tensor_to_images
 from ..errors import one_line
 from ..io.frames import Frame, SourceInfo
@@ -118,6 +119,10 @@ class Pipeline:
         device: where stages run.
         queue_size: frames held between reader and worker (files; live sources hold one).
         warn: receives warnings (one line each).
+        threads: the model's CPU threads (0: the default, :func:`~streamdeblur.compute.runtime.configure`).
+            Set on the thread that runs the stages when :meth:`run` starts: PyTorch's thread count
+            and the flush of denormal floats belong to a thread, so another pipeline built in the
+            same process, or a caller thread that never configured them, changes neither.
     """
 
     def __init__(
@@ -129,8 +134,10 @@ class Pipeline:
         device: torch.device | str = "cpu",
         queue_size: int | None = None,
         warn: Callable[[str], None] | None = None,
+        threads: int = 0,
     ) -> None:
         self.source, self.stages, self.sink = source, stages, sink
+        self.threads = threads
         self.batch = max(1, int(batch))
         self.device = torch.device(device)
         self.live = bool(source.info.live)
@@ -391,6 +398,10 @@ class Pipeline:
         (the batch in flight is finished and written) and mark the result interrupted; a second
         signal stops at the next batch boundary without finishing queued work.
         """
+        configure(self.device, self.threads)  # on this thread: the stages run here
+        for s in self.stages:
+            if hasattr(s, "start_run"):
+                s.start_run()
         self._t0 = time.perf_counter()
         reader = threading.Thread(target=self._reader, name="reader", daemon=True)
         writer = threading.Thread(target=self._writer, name="writer", daemon=True)

@@ -80,6 +80,11 @@ class Stage:
     def __call__(self, batch: Batch) -> Batch:
         raise NotImplementedError
 
+    def start_run(self) -> None:
+        """A run is starting (a stage is built once and may serve many runs: the Python API, a Ray
+        worker, the segments of a file). Forget what an earlier run chose from its own conditions
+        (an out-of-memory fallback, a timed scale): each run starts from the configured options."""
+
     def close(self) -> None:
         """Release resources (models, windows)."""
 

@@ -72,7 +72,7 @@ class Compare(Stage):
         super().__init__(options, ctx)
         if self.options.mode not in ("side_by_side", "wipe"):
             raise ValueError(f"compare: mode must be side_by_side or wipe, got {self.options.mode!r}")
-        self._labels: dict[int, tuple] = {}
+        self._labels: dict[tuple[str, int], tuple] = {}  #: (text, frame height) → label (sized to the frame)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return (height, 2 * width) if self.options.mode == "side_by_side" else (height, width)
@@ -92,9 +92,9 @@ class Compare(Stage):
             starts = (0, cut)
         if self.options.labels:
             for text, x0, right in ((self.options.before, starts[0], False), (self.options.after, starts[1], True)):
-                if text not in self._labels:
-                    self._labels[text] = label_overlay(text, h)
-                colour, alpha = self._labels[text]
+                if (text, h) not in self._labels:
+                    self._labels[(text, h)] = label_overlay(text, h)
+                colour, alpha = self._labels[(text, h)]
                 lw = colour.shape[-1]
                 m = max(6, h // 40)  # margin from the edges and the divider
                 x = (x0 + m) if not right else max(x0 + m, (w if self.options.mode == "wipe" else x0 + w) - lw - m)

@@ -79,6 +79,7 @@ class ModelStage(Stage):
         self.model = self.model.to(memory_format=torch.channels_last)
         max_tiles = o.max_tiles or (8 if self.ctx.device.type == "cuda" else 1)
         self.passes = PassPlan(o.tile or None, o.max_pixels, max_tiles, None, o.overlap, info.multiple)
+        self._configured_passes = self.passes  #: what each run starts from (:meth:`start_run`)
         # create_model has refused "default" for a model that ships no weights, so this resolves
         weights_file = bundled_weights_path(info.default_weights) if weights == "default" else weights
         self.gate = self._load_gate(o.guard, weights_file)
@@ -93,6 +94,14 @@ class ModelStage(Stage):
         self._said: set[tuple[int, int]] = set()  #: frame sizes whose ``work_pixels`` scale was said
         if o.work_pixels < 0:
             raise ValueError(f"work_pixels must be 0 (no limit) or a pixel count, got {o.work_pixels}")
+
+    def start_run(self) -> None:
+        """Each run starts from the configured passes and measures ``scale: auto`` again: an
+        out-of-memory fallback (tiles, fewer frames per call) or a scale timed while another
+        pipeline shared the machine is not carried into the next run of a reused stage."""
+        self.passes = self._configured_passes
+        self._auto.clear()
+        self._said.clear()
 
     def _load_gate(self, guard: str, weights_file: str | Path | None) -> HarmGate | None:
         """The do-no-harm gate for the weights file (:mod:`streamdeblur.models.gate`), or None."""

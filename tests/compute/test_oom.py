@@ -100,6 +100,7 @@ def _stage(model, warnings, tile=None, max_tiles=8):
     stage.ctx = StageContext(warn=warnings.append)
     stage.model = model
     stage.passes = PassPlan(tile=tile, max_pixels=10**9, max_tiles=max_tiles, overlap=8, multiple=8)
+    stage._configured_passes, stage._auto, stage._said = stage.passes, {}, set()
     return stage
 
 
@@ -123,6 +124,12 @@ def test_real_allocation_failure_falls_back_every_frame_once_and_releases_the_fa
     model.calls.clear()
     assert torch.allclose(stage.infer(x[:1]), x[:1] * 0.5, atol=1e-6)
     assert set(model.calls) == {(1, 3, 128, 128)} and len(warnings) == 4
+    # but not into the next run of the same stage (the Python API, a Ray worker and segments reuse
+    # stages): the memory another pipeline held then may be free now, and tiles change the output
+    stage.start_run()
+    model.budget, model.calls = 10**9, []
+    assert torch.allclose(stage.infer(x), x * 0.5, atol=1e-6)
+    assert model.calls == [(3, 3, 256, 384)] and len(warnings) == 4
 
 
 def test_nothing_smaller_left_is_one_clear_error():

@@ -85,3 +85,23 @@ def test_mpeg4_and_mjpeg_take_their_quality_from_crf(tmp_path, identity_yaml, ca
         assert good > h264 - 4, (codec, good, h264)
         assert rough < good - 1
         assert (tmp_path / f"{codec}40.avi").stat().st_size < (tmp_path / f"{codec}18.avi").stat().st_size
+
+
+def test_ffmpeg_log_level_comes_back_when_two_encoders_open_at_once():
+    """FFmpeg's log level is one per process; each encoder lowers it to ERROR while it opens (so
+    FFmpeg's reason reaches the error message) and puts back what it found. Two pipelines opening
+    encoders in two threads at once (A in, B in, A out, B out) left it at ERROR for good: PyAV's log
+    callback then stayed on for every FFmpeg call in every thread. The first in saves it, the last
+    out restores it."""
+    import av
+
+    from streamdeblur.io.sinks.video import ffmpeg_log
+
+    before = av.logging.get_level()
+    a, b = ffmpeg_log(), ffmpeg_log()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert av.logging.get_level() == av.logging.ERROR  # B is still opening its encoder
+    b.__exit__(None, None, None)
+    assert av.logging.get_level() == before

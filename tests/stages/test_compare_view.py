@@ -32,3 +32,17 @@ def test_labels_are_legible_at_180p_on_dark_and_bright_frames(level):
         rows = text_rows.nonzero().flatten()
         assert len(rows) and rows.max() - rows.min() + 1 >= 11, (x0, rows)  # text at least 11 px tall at 180p
         assert region.min() < 0.45 and region.max() > 0.9  # dark box behind white text, on any footage
+
+
+def test_a_reused_stage_sizes_its_labels_to_each_frame():
+    """A stage serves many runs (the Python API, a Ray worker, segments) and a stream may change
+    size: labels were cached by their text alone, so a 180p frame after a 720p clip got a 76-px label
+    box (42 % of its height). A reused stage must draw what a fresh one draws."""
+
+    def run(stage, h: int, w: int) -> torch.Tensor:
+        img = torch.full((1, 3, h, w), 0.3)
+        return stage(Batch(images=img.clone(), frames=[], original=img.clone())).images
+
+    reused = create_stage("compare", {"mode": "side_by_side"})
+    run(reused, 720, 1280)
+    assert torch.equal(run(reused, 180, 320), run(create_stage("compare", {"mode": "side_by_side"}), 180, 320))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -218,16 +219,30 @@ class VideoSink:
         return self.tmp
 
 
+_LOG_LOCK = threading.Lock()
+_LOG_USERS: list = [0, None]  #: [how many are inside ffmpeg_log, the level the first one found]
+
+
 @contextmanager
 def ffmpeg_log() -> Iterator[None]:
-    """Let FFmpeg's error lines reach PyAV's exceptions ("last error log: …") without printing them."""
-    old = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
+    """Let FFmpeg's error lines reach PyAV's exceptions ("last error log: …") without printing them.
+
+    The level is process-wide: the first caller in saves it and the last one out restores it (two
+    pipelines opening their encoders in two threads at once otherwise left it at ERROR for good).
+    """
+    with _LOG_LOCK:
+        if _LOG_USERS[0] == 0:
+            _LOG_USERS[1] = av.logging.get_level()
+            av.logging.set_level(av.logging.ERROR)
+        _LOG_USERS[0] += 1
     try:
         with av.logging.Capture():
             yield
     finally:
-        av.logging.set_level(old)
+        with _LOG_LOCK:
+            _LOG_USERS[0] -= 1
+            if _LOG_USERS[0] == 0:
+                av.logging.set_level(_LOG_USERS[1])
 
 
 def _ffmpeg_reason(exc: BaseException) -> str:
