@@ -303,7 +303,10 @@ class Pipeline:
             if batch is None or len(batch) == 0:
                 return None
             t = time.perf_counter()
-            batch = stage(batch)
+            # no stage needs gradients; and a tensor one stage made under inference mode (a model's
+            # output) may only be changed in place by the next one inside it (the kernel overlay)
+            with torch.inference_mode():
+                batch = stage(batch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self._busy[stage.name] += time.perf_counter() - t

@@ -16,6 +16,22 @@ def test_shipped_pipelines_exist_and_validate():
         assert cfg.stages and cfg.description
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_pipeline_runs_a_video_to_the_end(tmp_path, name):
+    """Each shipped pipeline on a real clip, as ``streamdeblur run --pipeline NAME`` (the webcam ones
+    on a file too): exit 0 and every frame in the output. ``overlay`` had failed on every video
+    ("Inplace update to inference tensor outside InferenceMode") while validating fine."""
+    import media
+
+    from streamdeblur.cli import main
+
+    clip = media.write_video(tmp_path / "in.mp4", frames=6, size=(96, 64))
+    out = tmp_path / "out.mp4"
+    assert main(["-q", "run", str(clip), "-o", str(out), "--pipeline", name]) == 0
+    frames = media.ffmpeg_rgb(out, "bt709", every_frame=True)
+    assert len(frames) == 6 and frames.shape[1:3] == ((64, 192) if name == "compare" else (64, 96))
+
+
 @pytest.mark.parametrize(
     "text,match",
     [
