@@ -40,3 +40,15 @@ def test_an_opaque_clip_says_nothing_of_alpha(tmp_path, identity_yaml, capsys):
     src = _ffmpeg_clip(tmp_path / "plain.mp4", "-c:v", "libx264", "-pix_fmt", "yuv420p")
     assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
     assert "alpha" not in capsys.readouterr().err
+
+
+def test_a_raw_h264_stream_without_timestamps_comes_out_at_its_frame_rate(tmp_path, identity_yaml):
+    """A raw Annex-B ``.h264`` stream has no container timestamps: every frame's pts is None. Only
+    a gap after a known pts was filled, so no frame got one and the output's frames were 1 µs apart.
+    They must come out 1/fps apart (the stream's 25 fps, as ``streamdeblur info`` says)."""
+    raw = _ffmpeg_clip(tmp_path / "raw.h264", "-r", "25", "-c:v", "libx264", "-bsf:v", "h264_mp4toannexb")
+    out = tmp_path / "out.mp4"
+    assert main(["-q", "run", str(raw), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    times = [float(t) for t in media.frame_times(out)]
+    assert len(times) == media.count_frames(raw) >= 5
+    assert [round(t, 3) for t in times] == [round(i / 25, 3) for i in range(len(times))]

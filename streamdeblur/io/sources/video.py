@@ -218,8 +218,8 @@ class VideoSource(_LiveMixin):
                 color = describe_frame(vf)
                 if not color.tagged and self.info.color.tagged:
                     color = replace(self.info.color, bit_depth=color.bit_depth)
-            if pts is None and last_pts is not None and self.info.fps:
-                pts = last_pts + round(1 / (self.info.fps * vs.time_base))  # container gave none
+            if pts is None and self.info.fps and vs.time_base:  # the container gave none (a raw .h264 stream)
+                pts = 0 if last_pts is None else last_pts + round(1 / (self.info.fps * vs.time_base))
             if pts is not None and last_pts is not None and pts <= last_pts:
                 # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
                 self.stats.repaired_pts += 1
