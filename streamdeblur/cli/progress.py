@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
-from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code
+from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code
 from .console import display, err, error, out, say, warn
 
 #: Seconds between plain progress lines when stderr is not a terminal.
@@ -108,14 +108,15 @@ def progress_line(p) -> str:
     return f"{p.done}{total} frames  {p.fps:.2f} fps  {when}{extra}{busy(p)}"
 
 
-def final_line(p) -> str:
-    """The last line: what was done, how long it took; ``input ended early`` when it did."""
+def final_line(p, stopped: bool = False) -> str:
+    """The last line: what was done, how long it took; ``input ended early`` when it did (not when
+    the run was ``stopped`` before the end: Ctrl-C)."""
     line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps)"
     line += "".join(f", {c}" for c in counters(p, final=True))
     run = getattr(p, "run_latency", None)
     if p.live and run is not None and run.p50 is not None:
         line += f", latency {run.p50 * 1000:.0f} ms median, {run.p95 * 1000:.0f} ms p95"
-    if p.ended_early:
+    if p.ended_early and not stopped:
         line += f"; input ended early ({p.done} of the {p.total} frames its index lists)"
     return line + busy(p)
 
@@ -222,8 +223,21 @@ def run_job(
         return exit_code(result.exception, during_run=True), result
     if result.interrupted:
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
-        err.print(escape(f"interrupted after {final_line(p)}; playable partial output: {result.output}"))
+        kept = result.output is not None and Path(result.output).exists()
+        what = f"playable partial output: {result.output}" if kept else "no partial output kept"
+        err.print(escape(f"interrupted after {final_line(p, stopped=True)}; {what}"))
         return code, result
+    if p.done == 0 and job.output not in (None, "-") and job.context is None:
+        # a finished run that wrote nothing (the sink removed its empty file): not a success
+        cut = getattr(job, "cut", None)
+        why = (
+            f"the input has no video frames from --start {cut.start:g} s on"
+            if cut and cut.start
+            else "the input gave no video frames"
+        )
+        rep.say(final_line(p))
+        error(f"{why}; nothing written")
+        return EXIT_INPUT, result
     rep.say(final_line(p))
     if result.output is not None and announce and not display.quiet:
         out.print(escape(f"wrote {result.output}"))

@@ -56,6 +56,18 @@ def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_ya
     assert abs(media.audio_duration(out) - 1.0) < 0.1
 
 
+def test_start_past_the_end_is_an_error_that_writes_nothing(tmp_path, identity_yaml, capsys):
+    """``--start`` beyond the clip: it said "wrote out.partial.mp4" (a file it had removed) and
+    exited 0. A run that wrote nothing is the input's error, in one line."""
+    src = media.write_video(tmp_path / "in.mp4", frames=6, size=(96, 64), fps=30)
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--start", "5"]) == 3
+    cap = capsys.readouterr()
+    assert "wrote" not in cap.out + cap.err
+    assert "error: the input has no video frames from --start 5 s on; nothing written" in cap.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
+
+
 def test_frames_limits_the_count(tmp_path, identity_yaml):
     src = media.write_video(tmp_path / "in.mp4", frames=20, size=(96, 64))
     out = tmp_path / "few.mp4"

@@ -242,6 +242,22 @@ def test_sigterm_finishes_batch_and_leaves_playable_file(tmp_path):
     assert "Traceback" not in err and partial.exists() and not out.exists()
     done = int(re.search(r"interrupted after (\d+) frames", err).group(1))  # the final count, not a progress line
     assert 0 < done < 90 and media.count_frames(partial) == done
+    assert "input ended early" not in err  # the user stopped it; the input did not end
+
+
+def test_sigterm_with_remove_partial_says_nothing_was_kept(tmp_path):
+    """With ``--remove-partial`` the partial file is deleted: the last line named it as a playable
+    partial output anyway."""
+    src = media.write_video(tmp_path / "long.mp4", frames=90, size=(192, 128))
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "out.mp4"
+    args = ["run", src, "-o", out, "--pipeline", slow, "--remove-partial"]
+    code, err = interrupt_after_first_write(args, signal.SIGTERM)
+    assert code == 143, err
+    assert "Traceback" not in err and not (tmp_path / "out.partial.mp4").exists() and not out.exists()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted after ") and last.endswith("; no partial output kept"), last
 
 
 # -- live sources -------------------------------------------------------------------------------------

@@ -175,11 +175,12 @@ class VideoSink:
             raise SinkError(f"writing {self.tmp} failed: {msg}") from None
         self.frames_written += 1
 
-    def close(self, complete: bool = True) -> Path:
+    def close(self, complete: bool = True) -> Path | None:
         """Flush and close. ``complete``: rename to the final name; else keep/remove the partial file.
 
         Returns:
-            The path of the file left on disk (final or partial).
+            The path of the file left on disk (final or partial); None when none is (nothing was
+            written, or the partial file was removed).
         """
         if self._closed:
             return self.path if complete else self.tmp
@@ -216,6 +217,7 @@ class VideoSink:
             return self.path
         if not self.keep_partial or self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
+            return None  # nothing kept
         return self.tmp
 
 
