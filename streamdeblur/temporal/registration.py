@@ -56,6 +56,8 @@ def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
     return list(q)
 
 
+#: the smallest image side DIS registers (OpenCV: "the input image must have either width or height >= 12")
+MIN_SIDE = 12
 _DIS = threading.local()  # per thread: a DIS instance keeps its pyramids and fields between calls
 
 
@@ -138,6 +140,9 @@ def register_pair(
         ``flow`` such that ``grey_t(x) ≈ grey_n(x + flow(x))``: the homography's field where DIS
         agrees with it within ~1 px, DIS's own flow where it does not (moving subjects).
     """
+    if min(grey_t.shape[:2]) < MIN_SIDE:  # DIS refuses images this small: nothing registered, all "moving"
+        flow = np.zeros((*grey_t.shape[:2], 2), np.float32)
+        return (flow, np.ones(flow.shape[:2], np.float32)) if return_moving else flow
     flow = dis(preset).calc(grey_t, grey_n, None)
     for residual_pass in (False, True):
         h = fit_homography(flow)

@@ -101,3 +101,14 @@ def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys, before
     cap = capsys.readouterr()
     assert cap.err.strip() == "" and cap.out.strip() == ""
     assert (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("side", [2, 8])
+def test_frames_too_small_to_register_still_go_through_the_default_pipeline(tmp_path, side):
+    """A thumbnail-sized clip: OpenCV's optical flow refuses images under 12 px ("The input image
+    must have either width or height >= 12") and the run ended in that error. Too small to register,
+    each frame keeps its own pixels in the fusion; the model still runs."""
+    src = media.write_video(tmp_path / "tiny.mkv", frames=5, size=(side, side), codec="ffv1", pix_fmt="yuv444p")
+    out = tmp_path / "out.mkv"
+    assert main(["-q", "run", str(src), "-o", str(out)]) == 0
+    assert media.count_frames(out) == 5
