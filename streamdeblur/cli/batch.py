@@ -169,6 +169,8 @@ def plan_outputs(inputs: list[BatchInput], suffix: str | None) -> list[PurePath]
 def _reason(message: str, inp: Path) -> str:
     """A failure's reason for the row of ``inp``: the input's path is in the row already."""
     for spelling in (str(inp), str(inp.resolve()), inp.name):
+        # --out-dir the inputs' own folder: the output path is the input's ("output the input is the input file")
+        message = message.replace(f"output {spelling} is the input file", "its output would be the input file itself")
         message = message.replace(spelling, "the input")
     return message
 

@@ -137,3 +137,19 @@ def test_a_folder_is_read_recursively_and_mirrored_but_never_its_own_outputs(tmp
     assert main(["batch", str(src / "*"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     rows = _table(capsys.readouterr().out)
     assert sum("skipped" in r for r in rows) == 4 and len([r for r in rows if "clip" in r or "top" in r]) == 4, rows
+
+
+def test_out_dir_the_inputs_own_folder_is_refused_in_plain_words(tmp_path, identity_yaml, capsys, monkeypatch):
+    """``--out-dir`` the folder the inputs are in, with ``--overwrite``: every output path is its
+    input's. The refusal is right; its row read "output the input is the input file"."""
+    monkeypatch.setenv("COLUMNS", "200")
+    d = tmp_path / "clips"
+    d.mkdir()
+    clip = media.write_video(d / "s.mp4", frames=3, size=(96, 64))
+    before = clip.read_bytes()
+    code = main(["batch", str(d), "--out-dir", str(d), "--overwrite", "--suffix", "", "--pipeline", str(identity_yaml)])
+    text = capsys.readouterr()
+    assert code != 0 and clip.read_bytes() == before
+    every = text.out + text.err
+    assert "output the input" not in every
+    assert "its output would be the input file itself; refusing to overwrite it" in every
