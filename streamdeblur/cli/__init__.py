@@ -29,6 +29,7 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     display.quiet, display.interval = bool(args.quiet), args.progress_interval
+    display.debug = bool(args.debug)
     try:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:

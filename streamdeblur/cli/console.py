@@ -28,6 +28,7 @@ class Display:
 
     quiet: bool = False
     interval: float | None = None
+    debug: bool = False  #: ``--debug``: errors during a run show the stage's traceback too
 
 
 display = Display()

@@ -219,6 +219,8 @@ def run_job(
     if result.error:
         where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
         rep.say(f"stopped after {final_line(p)}")
+        if display.debug and pipe.trace:  # the traceback of the thread that failed (a stage, the reader, the writer)
+            err.print(pipe.trace.rstrip(), markup=False, highlight=False)
         error(result.error + where)
         return exit_code(result.exception, during_run=True), result
     if result.interrupted:

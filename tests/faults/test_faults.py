@@ -141,6 +141,11 @@ def test_corrupt_packets_skipped_by_default_and_strict_stops(tmp_path, identity_
     assert re.search(r"warning: skipped an undecodable packet", proc.stderr)  # the warning itself, not the tmp path's name
     assert strict.returncode == 3 and "--strict" in one_error_line(strict.stderr)
     assert not (tmp_path / "strict.mp4").exists()
+    # --debug: the failing thread's traceback before the line (errors inside a run showed the line only)
+    args = [sys.executable, "-m", "streamdeblur", "run", bad, "-o", tmp_path / "strict.mp4", "--pipeline", identity_yaml]
+    debug = subprocess.run([*map(str, args), "--strict", "--debug"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert debug.returncode == 3 and "reader: Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.index("Traceback") < debug.stderr.index("error: ") and "--strict" in debug.stderr.split("error: ")[-1]
 
 
 # -- outputs ----------------------------------------------------------------------------------------
