@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from ..engine.build import build_stages
 from ..engine.config import load_pipeline
+from ..errors import SourceError, UsageError
 from ..stages import Batch, stage_class
 from ..stages.basic import unsharp_mask
 from .blur import linear_to_srgb, srgb_to_linear
@@ -224,8 +225,31 @@ def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
     return md, png
 
 
+def load_eval_set(path: str | Path) -> dict:
+    """An evaluation set written by ``data build`` (:func:`~streamdeblur.train.dataset.make_eval_set`),
+    loaded as untrusted data (``weights_only``).
+
+    Raises:
+        SourceError: no such file, or a file that is not an evaluation set (one line each).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"no evaluation set at {path} ('streamdeblur data build' makes them under data/sharp/)")
+    try:
+        data = torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - pickle, zip or torch errors: all mean "not one of ours"
+        data = None
+    if not isinstance(data, dict) or not {"blurry", "sharp"} <= set(data):
+        raise SourceError(f"{path} is not an evaluation set (a .pt file from 'streamdeblur data build')")
+    return data
+
+
 def run_eval(args, out) -> int:
-    data = torch.load(args.eval_set, weights_only=True)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file; it names the folder the table and examples go to")
+    data = load_eval_set(args.eval_set)
     models = args.model or ["deeprftv2-t" if data.get("task", "motion") == "motion" else "fdikp"]
     res = evaluate(data, models, args.limit)
     md, png = write_report(res, Path(args.out))
