@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import EXIT_OK, ProcessingError, UsageError
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         help=(
             "output video (.mp4, .mkv, .webm …), image folder (out/) or, for one photo, an image file"
-            " (default: NAME_deblurred.EXT next to the input)"
+            " (default: NAME_deblurred.EXT next to the input; - or /dev/null: none)"
         ),
     )
     p.add_argument("--fps", type=float, default=25.0, help="frame rate for image-sequence inputs (default 25)")
@@ -60,6 +61,8 @@ def run(args) -> int:
 
     if args.output is None:
         args.output = default_output(args.input)
+    elif args.output == os.devnull:  # ffmpeg's habit for a dry run: process, keep nothing (as -o -)
+        args.output = "-"
     cut = cut_from_args(args)
     executor = executor_class(args.executor)
     if executor.whole_batch:

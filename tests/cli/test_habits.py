@@ -112,3 +112,15 @@ def test_frames_too_small_to_register_still_go_through_the_default_pipeline(tmp_
     out = tmp_path / "out.mkv"
     assert main(["-q", "run", str(src), "-o", str(out)]) == 0
     assert media.count_frames(out) == 5
+
+
+def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
+    """``-o /dev/null`` (ffmpeg's dry run) ended in "[Errno 17] File exists: '/dev/null'"; it now
+    runs as ``-o -`` does: every frame processed, nothing written, /dev/null untouched."""
+    import os
+    import stat
+
+    src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    assert main(["-q", "run", str(src), "-o", os.devnull, "--overwrite", "--pipeline", str(identity_yaml)]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
