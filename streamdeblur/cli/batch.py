@@ -28,7 +28,7 @@ from rich.table import Table
 
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
-from .console import error, out
+from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
 from .progress import run_job
 from .scale import run_on_ray, run_segmented
@@ -64,26 +64,28 @@ class BatchInput:
     rel: PurePath
 
 
-def _walk(folder: Path, skip: Path | None) -> list[Path]:
-    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs and ``skip`` left out."""
+def _walk(folder: Path, skip: Path | None, photos: list[Path] | None = None) -> list[Path]:
+    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs and ``skip``
+    left out. The photos met on the way are appended to ``photos`` (a folder gives its videos)."""
     found = []
     for root, dirs, names in os.walk(folder):
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (here / d).resolve() != skip))
-        found += [
-            here / n
-            for n in sorted(names)
-            if not n.startswith(".") and ".partial." not in n and Path(n).suffix.lower() in VIDEO_EXTS
-        ]
+        names = [n for n in sorted(names) if not n.startswith(".") and ".partial." not in n]
+        found += [here / n for n in names if Path(n).suffix.lower() in VIDEO_EXTS]
+        if photos is not None:
+            photos += [here / n for n in names if Path(n).suffix.lower() in IMAGE_EXTS]
     return found
 
 
-def expand_inputs(items: list[str], out_dir: Path | None = None) -> list[BatchInput]:
+def expand_inputs(items: list[str], out_dir: Path | None = None, photos: list[Path] | None = None) -> list[BatchInput]:
     """Files, folders (their videos, recursively, sorted) and globs → unique inputs in order.
 
     Args:
         items: what the command line named.
         out_dir: the batch's output folder; never read as input (it may sit inside an input folder).
+        photos: receives the photos that folders and globs held and that are not taken (a photo is
+            an input only when named itself).
 
     Returns:
         the inputs, each once (by resolved path), in the order given.
@@ -93,14 +95,16 @@ def expand_inputs(items: list[str], out_dir: Path | None = None) -> list[BatchIn
     for it in items:
         p = Path(it)
         if p.is_dir():
-            found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip)]
+            found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip, photos)]
         elif any(ch in it for ch in "*?["):
             for f in map(Path, sorted(glob.glob(it))):
                 if f.is_dir():  # footage/* matching day1/, day2/: their videos, mirrored under their names
                     if skip is None or f.resolve() != skip:
-                        found += [BatchInput(g, PurePath(f.name) / g.relative_to(f)) for g in _walk(f, skip)]
+                        found += [BatchInput(g, PurePath(f.name) / g.relative_to(f)) for g in _walk(f, skip, photos)]
                 elif f.suffix.lower() not in IMAGE_EXTS:
                     found.append(BatchInput(f, PurePath(f.name)))
+                elif photos is not None:
+                    photos.append(f)
         else:
             found.append(BatchInput(p, PurePath(p.name)))
     seen, unique = set(), []
@@ -191,7 +195,12 @@ def run_batch(args, cfg, cut=None) -> int:
 
     executor = executor_class(getattr(args, "executor", "local"))
     out_dir = Path(args.out_dir)
-    inputs = expand_inputs(args.inputs, out_dir)
+    photos: list[Path] = []
+    inputs = expand_inputs(args.inputs, out_dir, photos)
+    if photos:
+        first = photos[0].as_posix()
+        more = f" and {len(photos) - 1} more" if len(photos) > 1 else ""
+        warn(f"not taken: {len(photos)} photo(s) ({first}{more}): folders and globs give their videos; name photos one by one")
     if not inputs:
         error("no input files found")
         return EXIT_USAGE

@@ -153,3 +153,22 @@ def test_out_dir_the_inputs_own_folder_is_refused_in_plain_words(tmp_path, ident
     every = text.out + text.err
     assert "output the input" not in every
     assert "its output would be the input file itself; refusing to overwrite it" in every
+
+
+def test_photos_in_a_folder_are_said_not_taken(tmp_path, identity_yaml, capsys, monkeypatch):
+    """A folder gives its videos; its photos were left out without a word (not processed, not in
+    the table). They are named in one warning, and a photo named itself is still taken."""
+    import cv2
+    import numpy as np
+
+    monkeypatch.setenv("COLUMNS", "200")
+    d = tmp_path / "card"
+    d.mkdir()
+    media.write_video(d / "a.mp4", frames=3, size=(96, 64))
+    for n in ("img1.png", "img2.jpg"):
+        cv2.imwrite(str(d / n), np.full((64, 96, 3), 128, np.uint8))
+    assert main(["batch", str(d), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    first = (d / "img1.png").as_posix()
+    assert f"warning: not taken: 2 photo(s) ({first} and 1 more): folders and globs give their videos" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.mp4"]
