@@ -463,6 +463,8 @@ class Pipeline:
         def handler(signum, frame):
             if self.signal_received is not None:
                 self._stop.set()  # second signal: stop at the next boundary
+            else:  # said at once: with windows of neighbours, the frames already read take a while
+                self.warn("stopping: finishing the frames already read (a second Ctrl-C stops sooner)")
             self.signal_received = signum
             self.request_stop()
 

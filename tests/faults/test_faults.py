@@ -248,6 +248,7 @@ def test_sigterm_finishes_batch_and_leaves_playable_file(tmp_path):
     done = int(re.search(r"interrupted after (\d+) frames", err).group(1))  # the final count, not a progress line
     assert 0 < done < 90 and media.count_frames(partial) == done
     assert "input ended early" not in err  # the user stopped it; the input did not end
+    assert "warning: stopping: finishing the frames already read" in err  # said when the signal came
 
 
 def test_sigterm_with_remove_partial_says_nothing_was_kept(tmp_path):
