@@ -200,3 +200,21 @@ def test_a_pngs_colour_profile_and_text_are_kept(tmp_path, identity_yaml, requir
         assert frame["tags"]["Author"] == "Ada", path
         assert [(d["side_data_type"], d["size"]) for d in frame["side_data_list"]] == [("ICC profile", 200)], path
     assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(src)))  # the pixels as before (identity)
+
+
+def test_a_photo_with_transparency_is_told_its_alpha_is_not_kept(tmp_path, identity_yaml, capsys):
+    """A PNG with an alpha channel comes out opaque (JPEG-like 3 channels); videos with alpha said so,
+    photos dropped it without a word."""
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[..., 1], rgba[..., 3] = 200, 128
+    src = tmp_path / "logo.png"
+    cv2.imwrite(str(src), rgba)
+    out = tmp_path / "logo_out.png"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert "logo.png has a transparency (alpha) channel; the output is opaque (it is not kept)" in err
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
+    opaque = tmp_path / "opaque.png"
+    cv2.imwrite(str(opaque), rgba[..., :3])
+    assert main(["run", str(opaque), "-o", str(tmp_path / "o2.png"), "--pipeline", str(identity_yaml)]) == 0
+    assert "alpha" not in capsys.readouterr().err

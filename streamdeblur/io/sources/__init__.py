@@ -71,5 +71,5 @@ def open_source(
     if not _is_url(s):
         p = Path(s)
         if p.is_dir() or any(ch in s for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS:
-            return ImageSource(s, fps)
+            return ImageSource(s, fps, on_warning=on_warning)
     return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)

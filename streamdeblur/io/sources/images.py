@@ -31,7 +31,7 @@ class ImageSource:
 
     live = False
 
-    def __init__(self, spec: str, fps: float = 25.0) -> None:
+    def __init__(self, spec: str, fps: float = 25.0, on_warning=None) -> None:
         p = Path(spec)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
@@ -52,6 +52,9 @@ class ImageSource:
         self._stop = threading.Event()
         first = self._read(files[0])
         h, w = first.shape[:2]
+        header = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)  # the channels as stored (alpha included)
+        if on_warning is not None and header is not None and header.ndim == 3 and header.shape[2] == 4:
+            on_warning(f"{files[0].name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         rate = Fraction(fps).limit_denominator(1001)
         self.info = SourceInfo(
             name=p.name or spec,
