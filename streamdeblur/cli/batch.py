@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
+from ..io.sinks.base import FORMAT_BY_SUFFIX
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
@@ -195,6 +196,9 @@ def run_batch(args, cfg, cut=None) -> int:
 
     executor = executor_class(getattr(args, "executor", "local"))
     out_dir = Path(args.out_dir)
+    if args.suffix and args.suffix.lower() not in FORMAT_BY_SUFFIX and args.suffix.lower() not in IMAGE_EXTS:
+        error(f"--suffix {args.suffix}: unknown output container; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+        return EXIT_USAGE
     photos: list[Path] = []
     inputs = expand_inputs(args.inputs, out_dir, photos)
     if photos:

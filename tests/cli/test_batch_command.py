@@ -172,3 +172,16 @@ def test_photos_in_a_folder_are_said_not_taken(tmp_path, identity_yaml, capsys, 
     first = (d / "img1.png").as_posix()
     assert f"warning: not taken: 2 photo(s) ({first} and 1 more): folders and globs give their videos" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.mp4"]
+
+
+def test_an_unknown_suffix_is_a_usage_error_before_any_file(tmp_path, folder, identity_yaml, capsys):
+    """``--suffix .gif`` failed file after file (exit 1 each) where ``run -o x.gif`` refuses at once."""
+    from streamdeblur.io.sinks.base import FORMAT_BY_SUFFIX
+
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out-dir", str(out), "--suffix", ".gif", "--pipeline", str(identity_yaml)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "streamdeblur: error: --suffix .gif: unknown output container; use one of " + ", ".join(FORMAT_BY_SUFFIX)
+    ]
+    assert not out.exists()
