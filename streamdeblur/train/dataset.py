@@ -194,6 +194,7 @@ def make_eval_set(
     task: str = "motion",
     split: str = "test",
     no_blur: bool = False,
+    downscale: tuple[float, float] | None = None,
 ) -> dict:
     """Draw a fixed evaluation set from one held-out split and save it (``torch.save`` of tensors).
 
@@ -208,6 +209,9 @@ def make_eval_set(
         task: ``motion`` or ``defocus``.
         split: ``val`` (checkpoint selection) or ``test`` (reported once per shipped weight).
         no_blur: sharp + sensor noise + compression only (the do-no-harm test).
+        downscale: each photograph first shrunk by a factor drawn from this range (area
+            interpolation): pixel-sharp content, as a 1080p or 4K frame is at the pipeline's 640×360
+            work size (the photographs themselves are soft at the pixel level).
 
     Saved: ``blurry``/``sharp`` uint8 ``N×3×size×size``, ``kernels`` float ``N×2×65×65`` (zero
     padded, centred; second slot unused when the blur is uniform), ``weights`` float
@@ -226,6 +230,10 @@ def make_eval_set(
     skipped = []
     for ident in sorted(ids):
         img = _read(root / "images" / split / f"{ident}.png")
+        if downscale is not None:
+            f = float(rng.uniform(*downscale))
+            h, w = img.shape[:2]
+            img = cv2.resize(img, (round(w / f), round(h / f)), interpolation=cv2.INTER_AREA)
         if min(img.shape[:2]) < size + 2 * MARGIN:
             skipped.append(ident)
             continue
@@ -263,6 +271,7 @@ def make_eval_set(
         "split": split,
         "no_blur": no_blur,
         "skipped": skipped,
+        "downscale": list(downscale) if downscale else None,
     }
     if task == "defocus":
         data["radius"] = torch.stack(weights)

@@ -23,6 +23,10 @@ noise, nearly lossless) it passes more of the model's sharpening than the halvin
 still not seen a clean one. Not shipped. ``--clean-clips 23`` adds steady-hand clips from a clean
 camera (:data:`CLEAN_SHAKE`): better again on sharp noisy video, but worse on the one clean real
 clip measured (the bundled sample's sharp clip at crf 8: −0.61 → −0.75 dB); not shipped either.
+``--crisp`` adds pixel-sharp crops (photographs shrunk 2–3×, as a 1080p frame is at the 640×360
+work size): two nearly flat validation crops (69 and 65 dB in) lose ~20 dB to the model's error floor
+and the gate learns to pass nothing (``val_motion`` +0.92 → +0.37 dB); not shipped (the deblur stage's
+``floor`` handles those frames; README, *Large frames*).
 The checkpoint kept is the one with the best validation score, the mean over the validation sets
 (``val_<task>.pt``, ``val_noblur.pt``, ``val_steady``) of their mean gain minus ``HARM_WEIGHT`` times
 their mean loss.
@@ -51,6 +55,7 @@ import torch
 from torch.nn import functional as F
 
 from ..models.gate import HarmGate
+from .blur import BlurConfig
 from .dataset import make_eval_set
 from .evaluate import product_stage, through_stage
 from .shake import ShakeConfig
@@ -74,6 +79,40 @@ STEADY_SHAKE = ShakeConfig(burst_px=(0.5, 3.0))
 #: nearly lossless H.264 (crf 8–12). A gate that has only seen noisy, compressed sharp frames reads
 #: the model's sharpening of a clean frame as a gain (README, *Training*).
 CLEAN_SHAKE = ShakeConfig(burst_px=(0.5, 3.0), crf=(8, 12), shot=(1e-9, 2e-9), read=(1e-6, 2e-6))
+
+#: pixel-sharp crops (``crisp``): photographs shrunk 2–3× first, as a 1080p frame is at the 640×360
+#: work size, with the little noise that survives such a shrink and nearly lossless H.264; half blurred
+#: (a 1080p frame's blur, shrunk with it), half not. (kind, no_blur, crops per photo, seed)
+CRISP_SETS = [("crisp_blur", False, 3, 7011), ("crisp_noblur", True, 3, 7012)]
+CRISP_DOWNSCALE = (2.0, 3.0)
+CRISP_BLUR = BlurConfig(kernel_sizes=(5, 25), shot=(1e-7, 1e-5), read=(1e-5, 5e-4), p_jpeg=0.0, h264_crf=(8, 20))
+
+
+def crisp_outputs(data: Path, folder: Path, split: str, model: str, log=print) -> dict:
+    """:data:`CRISP_SETS` of ``split`` (``crisp_*`` for train, ``val_crisp_*`` for val) with the frozen
+    model's outputs, as uint8 ``{"x", "y", "gt"}`` per kind (cached in ``folder``)."""
+    cache = folder / f"cache_{split}_crisp.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    stage = product_stage(model, "motion", gate=False)
+    res = {}
+    for kind, no_blur, cpi, seed in CRISP_SETS:
+        d = make_eval_set(
+            data,
+            folder / f"{split}_{kind}.pt",
+            crops_per_image=cpi,
+            split=split,
+            no_blur=no_blur,
+            seed=seed + (100 if split == "val" else 0),
+            blur=CRISP_BLUR,
+            downscale=CRISP_DOWNSCALE,
+        )
+        t = time.time()
+        y = through_stage(stage, d["blurry"].float() / 255)
+        log(f"{split} {kind}: {len(y)} crops through the model in {time.time() - t:.0f} s")
+        res[kind] = {"x": d["blurry"], "y": (y * 255).round().byte(), "gt": d["sharp"]}
+    torch.save(res, cache)
+    return res
 
 
 def camera_frames(frames: torch.Tensor, quality: int = CAMERA_JPEG_QUALITY) -> torch.Tensor:
@@ -310,6 +349,7 @@ def fit(
     steady_clips: int = 8,
     steady_frames: int = 40,
     clean_clips: int = 0,
+    crisp: bool = False,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
@@ -320,7 +360,8 @@ def fit(
     and the validation adds ``val_camera`` (:func:`camera_frames`). With ``steady`` (and ``video``),
     a quarter of the steps draw fused frames of a steady hand (:func:`steady_outputs`) and the
     validation adds ``val_steady`` (:func:`val_steady`); ``clean_clips`` clean-camera clips join that
-    share (:data:`CLEAN_SHAKE`).
+    share (:data:`CLEAN_SHAKE`). With ``crisp`` (motion), pixel-sharp crops (:data:`CRISP_SETS`) join
+    the crops, and ``val_crisp_blur`` / ``val_crisp_noblur`` the validation.
     """
     if camera and steady:
         raise ValueError("camera and steady are two pipelines' do-no-harm cases (live and files): fit one of them")
@@ -336,6 +377,10 @@ def fit(
     x = torch.cat([tr[k]["x"] for k in ("blur", "noblur")])
     y = torch.cat([tr[k]["y"] for k in ("blur", "noblur")])
     gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
+    if crisp:
+        cr = crisp_outputs(data, out, "train", model, log)
+        tr = tr | cr
+        x, y, gt = (torch.cat([t, *(cr[k][n] for k in cr)]) for t, n in ((x, "x"), (y, "y"), (gt, "gt")))
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
         shape = f"{steady_clips}x{steady_frames}" if (steady_clips, steady_frames) != (8, 40) else ""
@@ -361,6 +406,9 @@ def fit(
     val = val_outputs(task, data, log, model=model, camera=video and camera)
     if steady:
         val["val_steady"] = val_steady(data, out / "cache_val_steady.pt", model, pipeline, log)
+    if crisp:
+        for kind, v in crisp_outputs(data, out, "val", model, log).items():
+            val[f"val_{kind}"] = {k: t.float() / 255 for k, t in v.items()}
     log(f"raw model on validation: {json.dumps(gains(None, val))}")
     gate = HarmGate()
     opt = torch.optim.AdamW(gate.parameters(), lr=1e-3, weight_decay=0.0)
@@ -411,6 +459,7 @@ def fit(
         "steady_clips": steady_clips if steady else None,
         "steady_frames": steady_frames if steady else None,
         "clean_clips": clean_clips if steady else None,
+        "crisp": crisp,
         "train_crops": {k: len(tr[k]["x"]) for k in tr}
         | ({"fused video frames": len(pools[1][0])} if video else {})
         | ({("steady video frames" if steady else "sharp camera frames"): len(pools[2][0])} if len(pools) > 2 else {}),
@@ -438,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steady-clips", type=int, default=8, help="with --steady: how many steady-hand clips")
     ap.add_argument("--steady-frames", type=int, default=40, help="with --steady: frames per steady-hand clip")
     ap.add_argument("--clean-clips", type=int, default=0, help="with --steady: also this many clean-camera steady-hand clips")
+    ap.add_argument("--crisp", action="store_true", help="also pixel-sharp crops (photos shrunk 2-3x)")
     ap.add_argument("--harm-tile", type=int, default=0, help="the loss weighs harm per square of this many pixels (0: per crop)")
     args = ap.parse_args(argv)
     rec = fit(
@@ -455,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         steady_clips=args.steady_clips,
         steady_frames=args.steady_frames,
         clean_clips=args.clean_clips,
+        crisp=args.crisp,
     )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0

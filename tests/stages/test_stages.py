@@ -90,3 +90,45 @@ def test_a_tiled_frame_runs_one_tile_per_pass_on_cpu_and_gives_the_same_pixels()
     a, b = auto(Batch(x, [], x)).images, eight(Batch(x, [], x)).images
     assert len(calls) > 1 and set(calls) == {1}
     assert torch.allclose(a, b, atol=1e-5)
+
+
+class _Adds(torch.nn.Module):
+    """Stands in for the model: the input plus a fixed change (``N×3×H×W`` at the size it is called on)."""
+
+    def __init__(self, change) -> None:
+        super().__init__()
+        self.change = change
+
+    def forward(self, x):
+        return x + self.change(x)
+
+
+def _deblur_with(change, **options):
+    opts = {"model": "deeprftv2-t", "weights": "none", "guard": "off", "keep_low": 0, **options}
+    stage = create_stage("deblur", opts)
+    stage.model = _Adds(change)
+    return stage
+
+
+def test_floor_drops_changes_below_it_where_the_model_works_at_a_reduced_size():
+    """``floor``: at a reduced work size the frame is cleaner than the model's own output (a 1080p
+    frame at 640×360: 55 dB against ~39), and the model's small changes everywhere were a loss
+    (sharp 1080p footage −0.94 dB). Changes under the floor vanish, larger ones shrink by it; a frame
+    the model works on at its own size keeps every change (``floor_on: scaled``)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(1, 3, 45, 80, generator=g), size=(360, 640), mode="bilinear") * 0.8 + 0.1
+    junk = lambda t: (torch.rand(t.shape, generator=torch.Generator().manual_seed(1)) - 0.5) * 3 / 255  # noqa: E731
+    big = lambda t: torch.where(torch.arange(t.shape[-1]) < t.shape[-1] // 2, 12 / 255, 0.0).expand_as(t)  # noqa: E731
+    small = dict(work_pixels=160 * 90)  # 640×360 worked on at 160×90
+
+    def run(stage, frame):
+        return stage(Batch(images=frame.clone(), frames=[], original=frame.clone())).images
+
+    assert (run(_deblur_with(junk, **small), x) - x).abs().max() > 1 / 255  # off: the junk comes through
+    assert torch.equal(run(_deblur_with(junk, floor=2, **small), x), x)  # under 1.5 levels: nothing changes
+    out = run(_deblur_with(big, floor=2, **small), x)
+    left, right = (out - x)[..., 40:-40, 40:280], (out - x)[..., 40:-40, 360:-40]
+    assert torch.allclose(left, torch.full_like(left, 10 / 255), atol=1e-5) and right.abs().max() < 1e-6  # 12 − 2 levels
+    # at the model's own size (no reduction) every change stays, unless floor_on: all
+    assert torch.allclose(run(_deblur_with(junk, floor=2), x), x + junk(x), atol=1e-6)
+    assert torch.equal(run(_deblur_with(junk, floor=2, floor_on="all"), x), x)

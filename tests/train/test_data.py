@@ -65,3 +65,22 @@ def test_fused_crops_pair_each_fused_pixel_with_its_own_reference_pixel():
     # without p_fused the fused frames are not drawn
     plain = BlurPairs(pool, crop=32, seed=1, fused=(gt + 1, gt), p_fused=0.0).sample()
     assert "fused" not in plain.info
+
+
+def test_an_eval_set_of_shrunk_photographs_is_drawn_from_the_shrunk_pixels(built, tmp_path):
+    """``downscale`` (the gate's ``--crisp`` crops): each photograph is shrunk by a factor in the range
+    before its crops are drawn, so a crop holds that many times more of the scene; sources too small
+    once shrunk are skipped, never upscaled."""
+    from streamdeblur.train.dataset import make_eval_set
+
+    plain = make_eval_set(built, tmp_path / "plain.pt", crops_per_image=1, size=64, split="train", no_blur=True, seed=3)
+    shrunk = make_eval_set(
+        built, tmp_path / "shrunk.pt", crops_per_image=1, size=64, split="train", no_blur=True, seed=3, downscale=(2.0, 2.0)
+    )
+    assert shrunk["downscale"] == [2.0, 2.0] and plain["downscale"] is None
+    assert len(shrunk["sharp"]) <= len(plain["sharp"])  # a source under 64 + margins once halved is skipped
+
+    def detail(t):  # mean absolute horizontal difference: more scene per pixel, more change per pixel
+        return float((t[..., 1:].float() - t[..., :-1].float()).abs().mean())
+
+    assert detail(shrunk["sharp"]) > 1.3 * detail(plain["sharp"])
