@@ -108,6 +108,14 @@ def output_info(info: SourceInfo, stages: list[Stage]) -> SourceInfo:
     return replace(info, height=h, width=w)
 
 
+#: one pipeline's stages compute at a time in a process (batch by batch; pipelines in other threads
+#: wait their turn; decode and encode still overlap). In a CI run, two Deblurrers computing at once in
+#: two threads sat for minutes with both threads at 100 % inside PyTorch's rfft2 (two OpenMP teams on
+#: 2 cores), and OpenCV's DIS had crashed the process the same way. Cost, measured idle on 2 cores
+#: (AMD EPYC): 2 Deblurrers × 2 runs of 14 frames took 25 s taking turns, 13 s at once.
+_COMPUTE = threading.RLock()
+
+
 class Pipeline:
     """Run ``stages`` over ``source`` into ``sink``.
 
@@ -299,6 +307,10 @@ class Pipeline:
 
     def _run_stages(self, batch: Batch | None, start: int = 0) -> Batch | None:
         """Stages ``start…`` over ``batch``; None when a windowed stage holds every frame back."""
+        with _COMPUTE:
+            return self._run_stages_locked(batch, start)
+
+    def _run_stages_locked(self, batch: Batch | None, start: int) -> Batch | None:
         for stage in self.stages[start:]:
             if batch is None or len(batch) == 0:
                 return None
@@ -333,7 +345,8 @@ class Pipeline:
         for i, stage in enumerate(self.stages):
             if isinstance(stage, WindowedStage):
                 t = time.perf_counter()
-                tail = stage.flush()
+                with _COMPUTE:
+                    tail = stage.flush()
                 self._busy[stage.name] += time.perf_counter() - t
                 out += self._to_frames(self._run_stages(tail, i + 1))
         return out
