@@ -231,10 +231,9 @@ def run_job(
         return code, result
     if p.done == 0 and job.output not in (None, "-") and job.context is None:
         # a finished run that wrote nothing (the sink removed its empty file): not a success
-        cut = getattr(job, "cut", None)
         why = (
-            f"the input has no video frames from --start {cut.start:g} s on"
-            if cut and cut.start
+            f"the input has no video frames from --start {job.cut.start:g} s on"
+            if job.cut and job.cut.start
             else "the input gave no video frames"
         )
         rep.say(final_line(p))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
+from torch.nn import functional as F
 
 from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memory
 from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
@@ -152,9 +153,9 @@ class ModelStage(Stage):
             # after the gate: the gate is fitted (train.gate) and run on the model's own output
             with torch.inference_mode():
                 y = anchor_low(x.float(), y, self.options.keep_low).clamp(0, 1)
-        if floor:
-            d = y - x.float()
-            y = x.float() + d.sign() * (d.abs() - self.options.floor / 255).clamp_min(0)
+        if floor:  # soft threshold of the change
+            x = x.float()
+            y = x + F.softshrink(y - x, self.options.floor / 255)
         return y
 
     def scale_for(self, x: torch.Tensor) -> float:

@@ -374,13 +374,9 @@ def fit(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tr = model_outputs(task, data, out / f"cache_train_{task}.pt", log, model=model)
-    x = torch.cat([tr[k]["x"] for k in ("blur", "noblur")])
-    y = torch.cat([tr[k]["y"] for k in ("blur", "noblur")])
-    gt = torch.cat([tr[k]["gt"] for k in ("blur", "noblur")])
     if crisp:
-        cr = crisp_outputs(data, out, "train", model, log)
-        tr = tr | cr
-        x, y, gt = (torch.cat([t, *(cr[k][n] for k in cr)]) for t, n in ((x, "x"), (y, "y"), (gt, "gt")))
+        tr = tr | crisp_outputs(data, out, "train", model, log)
+    x, y, gt = (torch.cat([tr[k][n] for k in tr]) for n in ("x", "y", "gt"))  # blur, noblur (, crisp_*)
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
         shape = f"{steady_clips}x{steady_frames}" if (steady_clips, steady_frames) != (8, 40) else ""
