@@ -18,6 +18,7 @@ from rich.table import Table
 from ..compute.cpus import cpu_model_name, usable_cpus
 from ..compute.runtime import auto_bf16, cpu_threads_line
 from ..errors import EXIT_OK
+from ..io.color import chroma_label
 from ..models import list_models
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
@@ -84,6 +85,11 @@ def file_table(path: str) -> Table:
         t.add_row("pixels", f"non-square {sar.numerator}:{sar.denominator} (shown {shown.numerator}:{shown.denominator}), kept")
     tag = "" if c.tagged else " (untagged: assumed from the size)"
     t.add_row("colour", escape(f"{c.matrix} matrix, {c.range} range, {c.primaries} primaries, {c.transfer} transfer{tag}"))
+    t.add_row(
+        "chroma",
+        f"{chroma_label(c.chroma)}, {c.bit_depth}-bit"
+        + ("" if c.chroma == "420" else " (kept in the output where the encoder can; --chroma 420 for browsers and phones)"),
+    )
     if i.hdr is not None:
         hdr = []
         if i.hdr.luminance is not None:

@@ -62,6 +62,12 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
         "--codec",
         help="video encoder (default: from the output container — VP9 for .webm, H.264 otherwise; libx265, libsvtav1, …)",
     )
+    p.add_argument(
+        "--chroma",
+        choices=("auto", "420", "422", "444"),
+        help="chroma subsampling of the output video (default auto: the source's — 4:2:0 for phone and camera footage, "
+        "4:4:4 kept for screen recordings and RGB sources; 420 for browsers and phones)",
+    )
     p.add_argument("--no-audio", action="store_true", help="do not copy audio")
     p.add_argument("--strict", action="store_true", default=None, help="stop at the first corrupt packet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -158,6 +164,7 @@ def config_from_args(args):
         bf16=args.bf16,
         crf=args.crf,
         preset=args.preset,
+        chroma=getattr(args, "chroma", None),
         codec=args.codec,
         strict=args.strict,
         no_audio=args.no_audio,

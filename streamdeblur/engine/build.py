@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import torch
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
+from ..io.color import chroma_label, chroma_of
 from ..io.context import ContextRange
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
 from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
@@ -113,9 +115,14 @@ def choose_output_encoder(cfg: PipelineConfig, out: str) -> Encoder:
     """The encoder for video file ``out`` (see :mod:`streamdeblur.io.sinks.encoders`), checked; ``ConfigError`` if unusable."""
     o = cfg.output
     try:
-        return choose_encoder(o.codec, Path(out).suffix, o.crf, o.preset, explicit="codec" in cfg.overridden)
+        encoder = choose_encoder(o.codec, Path(out).suffix, o.crf, o.preset, explicit="codec" in cfg.overridden)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    formats = av.codec.Codec(encoder.codec, "w").video_formats or []
+    if o.chroma != "auto" and not any(chroma_of(f.name) == o.chroma for f in formats):
+        # asked for 4:2:2 / 4:4:4 the encoder cannot write: said before any model loads
+        raise ConfigError(f"{encoder.codec} cannot write {chroma_label(o.chroma)} chroma; try --codec libx265")
+    return encoder
 
 
 def preview_wanted(cfg: PipelineConfig, out: str | None, say: Callable[[str], None]) -> bool:
@@ -219,7 +226,6 @@ def build(
         sinks = []
         if is_video_out:
             o = cfg.output
-            say(_describe(encoder, out))
             sinks.append(
                 VideoSink(
                     out,
@@ -231,8 +237,10 @@ def build(
                     keep_partial=o.keep_partial,
                     warn=warn,
                     threads=threads,
+                    chroma=o.chroma,
                 )
             )
+            say(_describe(encoder, out, sinks[-1].chroma_note))
         elif is_image_out:
             sinks.append(ImageFileSink(out))
         elif folder is not None:
@@ -254,11 +262,15 @@ def build(
     return pipe
 
 
-def _describe(encoder: Encoder, out: str) -> str:
-    """``encoder libx264 (crf 18, preset medium) → out.mp4``."""
+def _describe(encoder: Encoder, out: str, chroma: str = "") -> str:
+    """``encoder libx264 (crf 18, preset medium) → out.mp4``; ``chroma``: the sink's note on a 4:2:2/4:4:4 output."""
     opts = ", ".join(
         x
-        for x in (f"crf {encoder.crf}" if encoder.crf is not None else "", f"preset {encoder.preset}" if encoder.preset else "")
+        for x in (
+            f"crf {encoder.crf}" if encoder.crf is not None else "",
+            f"preset {encoder.preset}" if encoder.preset else "",
+            chroma,
+        )
         if x
     )
     return f"encoder {encoder.codec}{f' ({opts})' if opts else ''} → {out}"

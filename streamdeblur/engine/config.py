@@ -44,6 +44,7 @@ class OutputConfig:
     codec: str = "auto"  #: an FFmpeg encoder, or auto: chosen from the output container (io.sinks.encoders)
     crf: int = 18
     preset: str = "medium"
+    chroma: str = "auto"  #: chroma subsampling written: auto (the source's where the encoder can), 420, 422, 444
     audio: bool = True
     keep_partial: bool = True
 
@@ -242,7 +243,7 @@ def check_stage(spec: StageSpec) -> None:
 
 #: Overrides that set pipeline keys, output keys and stage options (first stage whose options have the field).
 PIPELINE_KEYS = ("batch", "device", "threads", "bf16", "strict", "preview", "overlay")
-OUTPUT_KEYS = ("codec", "crf", "preset", "keep_partial")
+OUTPUT_KEYS = ("codec", "crf", "preset", "chroma", "keep_partial")
 STAGE_FLAGS = ("model", "weights", "tile", "overlap", "guard")
 OVERRIDES = (*PIPELINE_KEYS, *OUTPUT_KEYS, *STAGE_FLAGS, "no_audio")
 

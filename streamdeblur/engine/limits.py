@@ -69,6 +69,12 @@ RANGES: dict[str, Range] = {
 }
 
 
+#: Option name → the values it takes (string options with a fixed set).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "chroma": ("auto", "420", "422", "444"),
+}
+
+
 def range_of(key: str, owner: str = "") -> Range | None:
     """The range of option ``key`` (of stage ``owner`` when given), or None for options without one."""
     return RANGES.get(f"{owner}.{key}") or RANGES.get(key)
@@ -79,9 +85,13 @@ def check_value(key: str, value: object, owner: str = "") -> None:
 
     Args:
         key: option name (``tile``, ``crf`` …).
-        value: the value; non-numbers (and None: not given) are left to the type checks.
+        value: the value; a string is checked against :data:`CHOICES`, other non-numbers (and None:
+            not given) are left to the type checks.
         owner: the stage the option belongs to, for names two stages use differently.
     """
+    choices = CHOICES.get(key)
+    if choices is not None and isinstance(value, str) and value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     r = range_of(key, owner)
     if r is None or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return

@@ -87,6 +87,8 @@ class ColorInfo:
         transfer: transfer characteristic name (tag only).
         bit_depth: bits per component of the source (8, 10, 12 …).
         tagged: whether the matrix came from the file (False: assumed by the rule above).
+        chroma: the source's chroma subsampling, ``420``, ``422`` or ``444`` (RGB sources: ``444``);
+            the encoder keeps it where it can (:mod:`streamdeblur.io.sinks.video`).
     """
 
     matrix: str = "bt709"
@@ -95,6 +97,7 @@ class ColorInfo:
     transfer: str = "bt709"
     bit_depth: int = 8
     tagged: bool = True
+    chroma: str = "420"
 
     @property
     def hdr(self) -> bool:
@@ -110,7 +113,8 @@ class ColorInfo:
 
     def describe(self) -> str:
         src = "" if self.tagged else " (untagged: assumed)"
-        return f"{self.matrix}/{self.range}/{self.primaries}/{self.transfer} {self.bit_depth}-bit{src}"
+        depth = f"{self.bit_depth}-bit {chroma_label(self.chroma)}"
+        return f"{self.matrix}/{self.range}/{self.primaries}/{self.transfer} {depth}{src}"
 
 
 def bit_depth_of(pix_fmt: str | None) -> int:
@@ -122,6 +126,33 @@ def bit_depth_of(pix_fmt: str | None) -> int:
         return max(c.bits for c in fmt.components)
     except Exception:
         return 8
+
+
+def chroma_of(pix_fmt: str | None) -> str:
+    """Chroma subsampling of a pixel format name: ``420``, ``422`` or ``444``.
+
+    RGB formats count as ``444`` (every pixel has its own colour); 4:1:1 and 4:1:0 (DV) as ``420``
+    and 4:4:0 as ``422`` (the same number of chroma samples); grey and unknown formats as ``420``.
+
+    Example:
+        >>> chroma_of("yuv422p10le"), chroma_of("gbrp"), chroma_of("nv12")
+        ('422', '444', '420')
+    """
+    try:
+        fmt = av.VideoFormat(pix_fmt or "")
+    except Exception:  # noqa: BLE001
+        return "420"
+    if fmt.is_rgb or getattr(fmt, "has_palette", False):
+        return "444"
+    if sum(1 for c in fmt.components if not c.is_alpha) < 3:  # grey
+        return "420"
+    w, h = fmt.chroma_width(64), fmt.chroma_height(64)
+    return "444" if w * h == 64 * 64 else "422" if w * h * 2 == 64 * 64 else "420"
+
+
+def chroma_label(chroma: str) -> str:
+    """``444`` → ``4:4:4``."""
+    return ":".join(chroma)
 
 
 def describe_stream(
@@ -139,7 +170,7 @@ def describe_stream(
     default_p, default_t = _DEFAULTS.get(matrix, ("bt709", "bt709"))
     prim = _PRIMARIES_NAMES.get(int(primaries or 2), default_p)
     trc = _TRANSFER_NAMES.get(int(transfer or 2), default_t)
-    return ColorInfo(matrix, rng, prim, trc, bit_depth_of(pix_fmt), tagged)
+    return ColorInfo(matrix, rng, prim, trc, bit_depth_of(pix_fmt), tagged, chroma_of(pix_fmt))
 
 
 def describe_frame(frame: VideoFrame) -> ColorInfo:

@@ -55,12 +55,15 @@ def test_info_on_files_says_what_a_run_will_do_with_each(tmp_path, capsys, monke
         tmp_path / "portrait.mov", frames=3, size=(96, 64), codec="libx265", pix_fmt="yuv420p10le", rotation=270
     )
     plain = media.write_video(tmp_path / "plain.mp4", frames=3, size=(96, 64), audio=True)
-    assert main(["info", str(portrait), str(plain)]) == 0
+    screen = media.write_video(tmp_path / "screen.mkv", frames=2, size=(96, 64), pix_fmt="yuv444p")
+    assert main(["info", str(portrait), str(plain), str(screen)]) == 0
     text = capsys.readouterr().out
-    first, second = text.split("plain.mp4", 1)
-    assert "rotated 90° clockwise: processed and written upright, 64x96" in first and "10-bit" in first
+    first, rest = text.split("plain.mp4", 1)
+    second, third = rest.split("screen.mkv", 1)
+    assert "rotated 90° clockwise: processed and written upright, 64x96" in first and "4:2:0, 10-bit" in first
     assert "encoder libx265" in first and "progressive" in first
-    assert "as stored" in second and "encoder libx264" in second and "copied" in second
+    assert "as stored" in second and "encoder libx264" in second and "copied" in second and "4:2:0, 8-bit" in second
+    assert "4:4:4, 8-bit (kept in the output where the encoder can; --chroma 420 for browsers and phones)" in third
     assert main(["info", str(tmp_path / "missing.mp4")]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not found" in err

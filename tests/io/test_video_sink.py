@@ -6,6 +6,7 @@ import subprocess
 from fractions import Fraction
 
 import media
+import numpy as np
 import pytest
 
 from streamdeblur.cli import main
@@ -105,3 +106,107 @@ def test_ffmpeg_log_level_comes_back_when_two_encoders_open_at_once():
     assert av.logging.get_level() == av.logging.ERROR  # B is still opening its encoder
     b.__exit__(None, None, None)
     assert av.logging.get_level() == before
+
+
+def _stripes(i: int, w: int, h: int) -> np.ndarray:
+    """Red and blue columns one pixel wide: colour detail that only 4:4:4 holds (4:2:0 makes it purple)."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, 0::2, 0] = 220
+    img[:, 1::2, 2] = 220
+    img[: h // 2] //= 2  # two brightness levels, so it is not one flat colour pair
+    return img
+
+
+def _chroma_error(path, reference: np.ndarray) -> float:
+    got = media.ffmpeg_rgb(path, "bt709").astype(np.float32)
+    return float(np.abs(got[0] - reference).mean())
+
+
+def test_a_444_source_keeps_its_colour_detail_and_420_is_asked_for_by_name(tmp_path, identity_yaml, capsys):
+    # A screen recording's one-pixel colour detail went through the tool as 4:2:0 without a word.
+    src = media.write_video(tmp_path / "screen.mkv", frames=4, size=(96, 64), pix_fmt="yuv444p", crf=0, content=_stripes)
+    assert _video(src)["pix_fmt"] == "yuv444p"
+    ref = _stripes(0, 96, 64).astype(np.float32)
+    assert _chroma_error(src, ref) < 3  # the source holds the stripes
+
+    kept = tmp_path / "kept.mp4"
+    assert main(["run", str(src), "-o", str(kept), "--pipeline", str(identity_yaml), "--crf", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "4:4:4 as the source" in err and "--chroma 420" in err, err
+    assert _video(kept)["pix_fmt"] == "yuv444p"
+    assert _chroma_error(kept, ref) < 4
+
+    small = tmp_path / "small.mp4"
+    assert main(["run", str(src), "-o", str(small), "--pipeline", str(identity_yaml), "--crf", "4", "--chroma", "420"]) == 0
+    assert "4:4:4" not in capsys.readouterr().err
+    assert _video(small)["pix_fmt"] == "yuv420p"
+    assert _chroma_error(small, ref) > 30  # what 4:2:0 does to it: the reason the source's is kept
+
+
+def test_a_422_source_stays_422_and_an_encoder_without_it_says_so(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "cam.mkv", frames=3, size=(96, 64), pix_fmt="yuv422p")
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert _video(out)["pix_fmt"] == "yuv422p" and "4:2:2 as the source" in capsys.readouterr().err
+    # SVT-AV1 writes 4:2:0 only: the run goes on and says what it lost
+    av1 = tmp_path / "out_av1.mkv"
+    assert main(["run", str(src), "-o", str(av1), "--pipeline", str(identity_yaml), "--codec", "libsvtav1"]) == 0
+    assert "the source's chroma is 4:2:2 but libsvtav1 cannot write it: written 4:2:0" in capsys.readouterr().err
+    assert _video(av1)["pix_fmt"] == "yuv420p"
+
+
+def test_a_chroma_the_encoder_cannot_write_is_refused_before_anything_runs(tmp_path, identity_yaml, capsys):
+    src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    out = tmp_path / "out.mkv"
+    argv = ["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--codec", "libsvtav1", "--chroma", "444"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["streamdeblur: error: libsvtav1 cannot write 4:4:4 chroma; try --codec libx265"], err
+    assert not out.exists() and not list(tmp_path.glob("*partial*"))
+    yaml = tmp_path / "bad.yaml"
+    yaml.write_text("output:\n  chroma: 411\nstages:\n  - identity\n")
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(yaml)]) == 2
+    assert "bad.yaml:2: output: chroma must be one of auto, 420, 422, 444, got '411'" in capsys.readouterr().err
+
+
+def test_choosing_x265_prints_no_encoder_banner(tmp_path, identity_yaml, capfd):
+    # The check that MP4 takes x265 opened an encoder with x265's default logging: ~25 lines on stderr.
+    src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    argv = ["run", str(src), "-o", str(tmp_path / "out.mp4"), "--pipeline", str(identity_yaml), "--codec", "libx265"]
+    assert main(argv) == 0, capfd.readouterr()
+    err = capfd.readouterr().err
+    assert "x265 [info]" not in err and "encoded 0 frames" not in err, err
+
+
+@pytest.mark.parametrize("garbage", [-8444378152304670, 8391460049216894069, -309237645384])
+def test_a_first_packet_with_an_unset_decode_time_is_written_as_a_playable_file(tmp_path, garbage):
+    # libx265 left the first packet's dts uninitialised in clips of one or two frames (the values
+    # here were seen): MP4's muxer refused the file in about one run of five. The encoder's packets
+    # are passed through with that dts, as the encoder gave them.
+    from streamdeblur.io.color import ColorInfo
+    from streamdeblur.io.frames import Frame, SourceInfo
+    from streamdeblur.io.sinks import VideoSink
+
+    info = SourceInfo("two", 64, 48, Fraction(30), Fraction(1, 15360), ColorInfo())
+    out = tmp_path / "two.mp4"
+    sink = VideoSink(out, info, codec="libx265", crf=16, preset="veryfast", audio=False)
+
+    class Garbling:  # the stream, with the first packet's dts set to what x265 left there
+        def __init__(self, stream):
+            self.stream, self.first = stream, True
+
+        def encode(self, frame):
+            for pkt in self.stream.encode(frame):
+                if self.first:
+                    pkt.dts, self.first = garbage, False
+                yield pkt
+
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    sink.stream = Garbling(sink.stream)
+    for i in range(2):
+        sink.write(Frame(_stripes(i, 64, 48), i, i * 512, Fraction(1, 15360)))
+    assert sink.close() == out
+    assert media.count_frames(out) == 2
+    assert _packet_times(out, "v") == pytest.approx([0.0, 1 / 30], abs=1e-6)

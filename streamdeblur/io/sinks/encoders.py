@@ -101,6 +101,8 @@ def fits(codec: str, fmt: str) -> bool:
             formats = [f.name for f in (s.codec_context.codec.video_formats or [])]
             if formats:
                 s.pix_fmt = formats[0]  # the encoder's own first choice: only the muxer is asked here
+            if codec == "libx265":  # x265 prints ~25 lines of banner and settings per encoder it opens
+                s.options = {"x265-params": "log-level=error"}
             c.start_encoding()
         return True
     except (ValueError, av.error.FFmpegError):

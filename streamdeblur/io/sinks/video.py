@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from ..audio import AudioCopier
-from ..color import ColorInfo, rgb_to_frame, tag_codec
+from ..color import ColorInfo, chroma_label, chroma_of, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
@@ -34,6 +34,16 @@ class VideoSink:
         keep_partial: on failure keep ``*.partial.*`` (True) or delete it.
         options: extra encoder options.
         threads: encoder threads; 0 lets the encoder choose (x264: 1.5 per core).
+        chroma: chroma subsampling of the output, ``420``, ``422``, ``444``, or ``auto``: the
+            source's (``info.color.chroma``) where the encoder can write it, else 4:2:0 with a
+            warning. A subsampling asked for that the encoder cannot write is a :class:`SinkError`.
+
+    Why ``auto`` keeps the source's chroma: a 4:4:4 source (a screen recording, an RGB or ProRes 4444
+    intermediate) went in with a colour per pixel on purpose, and 4:2:0 visibly smears coloured text
+    and thin coloured edges; FFmpeg's command line keeps it too. The cost is playability: H.264 in
+    4:2:2 or 4:4:4 (High 4:2:2 / High 4:4:4 profiles) plays in FFmpeg-based players but not in most
+    browsers and phones, hence :attr:`chroma_note` for the run's encoder line and ``chroma: 420``.
+    Phone and camera footage is 4:2:0 and stays so.
     """
 
     def __init__(
@@ -48,6 +58,7 @@ class VideoSink:
         options: dict | None = None,
         warn: Callable[[str], None] | None = None,
         threads: int = 0,
+        chroma: str = "auto",
     ) -> None:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
@@ -66,7 +77,24 @@ class VideoSink:
         self.color: ColorInfo = info.color
         if codec == "mjpeg" and self.color.range != "pc":  # JPEG is full range; FFmpeg refuses limited-range MJPEG
             self.color = dataclasses.replace(self.color, range="pc")
-        self.pix_fmt = _choose_pix_fmt(codec_obj, info.color.bit_depth)
+        wanted = info.color.chroma if chroma == "auto" else chroma
+        if wanted not in ("420", "422", "444"):
+            raise SinkError(f"chroma must be auto, 420, 422 or 444, got {chroma!r}")
+        self.pix_fmt = _choose_pix_fmt(codec_obj, info.color.bit_depth, wanted)
+        #: what became of the chroma, for the run's encoder line ("" for plain 4:2:0)
+        self.chroma_note = ""
+        got = chroma_of(self.pix_fmt)
+        if _CHROMA_RANK[got] < _CHROMA_RANK[wanted]:  # fewer colour samples than wanted (more is no loss: ProRes)
+            if chroma != "auto":
+                raise SinkError(f"{codec} cannot write {chroma_label(wanted)} chroma (it writes {self.pix_fmt}); try libx265")
+            self.warn(
+                f"the source's chroma is {chroma_label(wanted)} but {codec} cannot write it: written {chroma_label(got)}"
+                " (--codec libx265 keeps it)"
+            )
+        elif got == wanted != "420":
+            self.chroma_note = f"{chroma_label(got)} as " + ("the source" if chroma == "auto" else "asked")
+            if codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1") and chroma == "auto":
+                self.chroma_note += "; browsers and phones play only 4:2:0: --chroma 420"
         self.width, self.height = info.width + info.width % 2, info.height + info.height % 2
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
@@ -128,6 +156,8 @@ class VideoSink:
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0
+        self._last_dts: int | None = None
+        self._max_delay = int(64 / (rate * tb)) + 1  #: 64 frames in the stream's ticks: no encoder reorders more
         self.last_end: float | None = None
         self._closed = False
         self._failed = False
@@ -163,7 +193,7 @@ class VideoSink:
             raise SinkError(f"writing {self.tmp} failed earlier")
         try:
             for pkt in self.stream.encode(vf):
-                self.container.mux(pkt)
+                self._mux(pkt)
             t = frame.time
             if t is not None:
                 self.last_end = t + (float(1 / self.info.fps) if self.info.fps else 0.0)
@@ -174,6 +204,23 @@ class VideoSink:
             msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise SinkError(f"writing {self.tmp} failed: {msg}") from None
         self.frames_written += 1
+
+    def _mux(self, pkt: av.Packet) -> None:
+        """Mux one video packet; a decode timestamp the encoder left unset is repaired first.
+
+        libx265 (through FFmpeg's wrapper) sometimes leaves the first packet's dts uninitialised in a
+        clip of one or two frames (seen: −8.4e15, 8.4e18): MP4's muxer then refuses the file ("Not yet
+        implemented in FFmpeg", "Invalid argument") in about one run of five. A dts after its pts, or
+        before the previous packet's, or the first one more than 64 frames before its pts, cannot be right;
+        such clips have no reordering, so dts = pts.
+        """
+        if pkt.dts is not None and pkt.pts is not None:
+            last = self._last_dts
+            first_off = last is None and pkt.pts - pkt.dts > self._max_delay
+            if pkt.dts > pkt.pts or (last is not None and pkt.dts <= last) or first_off:
+                pkt.dts = pkt.pts if last is None else last + 1
+            self._last_dts = pkt.dts
+        self.container.mux(pkt)
 
     def close(self, complete: bool = True) -> Path | None:
         """Flush and close. ``complete``: rename to the final name; else keep/remove the partial file.
@@ -190,7 +237,7 @@ class VideoSink:
             if self._failed:  # after a failed write, flushing the encoder into the broken muxer crashes FFmpeg
                 raise OSError("an earlier write failed")
             for pkt in self.stream.encode(None):
-                self.container.mux(pkt)
+                self._mux(pkt)
             if self.audio is not None:
                 self.audio.close(self.container, None if complete and not self.info.cut else self.last_end)
         except (av.error.FFmpegError, OSError) as exc:
@@ -257,13 +304,18 @@ def _ffmpeg_reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or text
 
 
-def _choose_pix_fmt(codec, bit_depth: int) -> str:
+_CHROMA_RANK = {"420": 0, "422": 1, "444": 2}
+
+
+def _choose_pix_fmt(codec, bit_depth: int, chroma: str = "420") -> str:
+    """The encoder's pixel format closest to the source: its depth (8 or 10/12 bits), then its chroma
+    subsampling, then 4:2:0."""
     names = [f.name for f in (codec.video_formats or [])]
     if bit_depth > 8:
-        for cand in ("yuv420p10le", "yuv420p12le", "yuv444p10le"):
+        for cand in (f"yuv{chroma}p10le", f"yuv{chroma}p12le", "yuv420p10le", "yuv420p12le", "yuv444p10le"):
             if cand in names:
                 return cand
-    for cand in ("yuv420p", "yuvj420p", "yuv444p", "rgb24"):
+    for cand in (f"yuv{chroma}p", "yuv420p", "yuvj420p", "yuv444p", "rgb24"):
         if not names or cand in names:
             return cand
     return names[0]
