@@ -42,7 +42,7 @@ HELP = "versions, devices, codecs, models, stages, pipelines, executors, benchma
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", help="video files to describe (none: this installation)")
+    p.add_argument("files", nargs="*", help="video files, photos or photo folders to describe (none: this installation)")
 
 
 def run(args) -> int:
@@ -50,8 +50,48 @@ def run(args) -> int:
         out.print(info_table())
         return EXIT_OK
     for f in args.files:  # an unreadable file is the usual one-line error (exit 3)
-        out.print(file_table(f))
+        out.print(image_table(f) if is_image_input(f) else file_table(f))
     return EXIT_OK
+
+
+def is_image_input(spec: str) -> bool:
+    """A folder, a glob or an image file: what ``run`` reads as photos (:func:`~streamdeblur.io.sources.open_source`)."""
+    from pathlib import Path
+
+    from ..io.sources import IMAGE_EXTS
+
+    return Path(spec).is_dir() or any(ch in spec for ch in "*?[") or Path(spec).suffix.lower() in IMAGE_EXTS
+
+
+def image_table(spec: str) -> Table:
+    """What ``streamdeblur run`` will read in a photo, a folder of photos or a glob, and do with it."""
+    from collections import Counter
+    from pathlib import Path
+
+    from ..io.sources.images import ImageSource
+
+    warnings: list[str] = []
+    src = ImageSource(spec, on_warning=warnings.append)  # no images: the usual one-line error (exit 3)
+    try:
+        i, files = src.info, src.files
+    finally:
+        src.close()
+    kinds = Counter(f.suffix.lower().lstrip(".") for f in files)
+    t = Table(title=escape(Path(spec).name or spec), show_header=False)
+    what = "1 image" if len(files) == 1 else f"{len(files)} images"
+    t.add_row("photos", escape(f"{what} ({', '.join(f'{n} {k}' for k, n in kinds.most_common())}), in name order"))
+    first = f"{files[0].name}: {i.width}x{i.height}, {i.color.bit_depth}-bit"
+    t.add_row("size", escape(first + ("; each image keeps its own size" if len(files) > 1 else "")))
+    t.add_row("orientation", "EXIF orientation applied, as a photo viewer shows it")
+    t.add_row("path", "single-frame: photos have no neighbouring frames, so no temporal fusion")
+    t.add_row(
+        "output",
+        "-o FOLDER/ keeps each name and format (nothing overwritten); -o NAME.png|jpg for one image; "
+        + "-o NAME.mp4 makes a video of them",
+    )
+    for w in warnings:
+        t.add_row("note", escape(w))
+    return t
 
 
 def file_table(path: str) -> Table:

@@ -15,7 +15,7 @@ from ..errors import EXIT_OK
 from ..models import create_model, list_models, model_info
 from ..models.gate import gate_path
 from ..models.registry import bundled_weights_path
-from .console import out
+from .console import err, out
 
 NAME = "models"
 HELP = "model table: parameters, GMACs, CPU speed"
@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    if not args.no_timing and not args.quick:  # the largest model alone takes ~25 s on two cores: say why it waits
+        err.print(
+            "timing each model on this CPU (a 256² frame, twice after a warm-up; up to a minute): --no-timing or --quick to skip"
+        )
     print_models(out, timing=not args.no_timing, quick=args.quick)
     return EXIT_OK
 

@@ -67,3 +67,40 @@ def test_info_on_files_says_what_a_run_will_do_with_each(tmp_path, capsys, monke
     assert main(["info", str(tmp_path / "missing.mp4")]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not found" in err
+
+
+def test_models_says_before_timing_that_it_times_and_how_to_skip_it(capsys, monkeypatch):
+    # the timing column takes ~50 s on two cores, the first row ~25 s: it sat silent before
+    import streamdeblur.cli.models as models
+
+    calls: list[bool] = []
+    monkeypatch.setattr(models, "print_models", lambda console, timing=True, quick=False: calls.append(timing and not quick))
+    assert main(["models"]) == 0
+    assert "timing each model on this CPU" in capsys.readouterr().err and calls == [True]
+    for flag in ("--no-timing", "--quick"):
+        assert main(["models", flag]) == 0
+        assert "timing" not in capsys.readouterr().err
+
+
+def test_info_on_photos_a_folder_and_a_glob_describes_them_as_photos(tmp_path, capsys, monkeypatch):
+    # `run` reads folders, globs and image files as photos; `info` refused folders (exit 3) and
+    # described a PNG as a 25 fps video with an H.264 output
+    import cv2
+    import numpy as np
+
+    monkeypatch.setenv("COLUMNS", "250")
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "b.jpg"), np.full((30, 40, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "c.jpg"), np.full((30, 40, 3), 90, np.uint8))
+    assert main(["info", str(folder)]) == 0
+    text = capsys.readouterr().out
+    assert "3 images (2 jpg, 1 png), in name order" in text and "a.png: 64x48, 8-bit; each image keeps its own size" in text
+    assert "no temporal fusion" in text and "fps" not in text and "libx264" not in text
+    assert main(["info", str(folder / "b.jpg"), str(folder / "*.jpg")]) == 0
+    one, glob = capsys.readouterr().out.split("*.jpg", 1)
+    assert "1 image (1 jpg)" in one and "2 images (2 jpg)" in glob
+    (tmp_path / "nothing").mkdir()
+    assert main(["info", str(tmp_path / "nothing")]) == 3
+    assert capsys.readouterr().err.strip() == f"streamdeblur: error: no images found in {tmp_path / 'nothing'}"
