@@ -87,7 +87,7 @@ def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung) -> in
                 xp, _ = pad_to_multiple(x, 8)
                 y = model.deblur(xp.contiguous(memory_format=fmt))[..., : x.shape[-2], : x.shape[-1]]
             img = (y.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-            vf = rgb_to_frame(img, info, "yuv420p")
+            vf = rgb_to_frame(img, info, "yuv420p", "left")  # x264: decoders read its chroma left-sited
             vf.pts, vf.time_base = f.pts, f.time_base
             for p in s.encode(vf):
                 o.mux(p)

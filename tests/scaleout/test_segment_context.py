@@ -61,7 +61,10 @@ def test_segmented_run_equals_single_run_at_the_cuts(runs):
     pts_b, b = decoded(seg)
     assert pts_a == pts_b and len(a) == 30
     _, inp = decoded(src)
-    assert np.abs(a.astype(int) - inp).mean() > 0.5  # the stage did change the frames
+    # the stage did change the frames: by 9-20 levels in places of some (the RGB round trip's own
+    # rounding: 3-4 at most; this was a mean > 0.5 level, which the writer's chroma shift met alone)
+    change = np.abs(a.astype(int) - inp).max(axis=(1, 2, 3))
+    assert change.max() >= 9, change
     assert np.array_equal(a, b), np.abs(a.astype(int) - b).max(axis=(1, 2, 3))
 
 

@@ -46,7 +46,7 @@ def fuse_clip(tmp_path, content, name: str, stage: str = FUSION, tag: str = "") 
     if not src.exists():
         media.write_video(src, frames=N, size=(W, H), fps=30, crf=8, content=content)
     yaml = tmp_path / "p.yaml"
-    yaml.write_text(f"stages:\n  - {stage}\noutput:\n  crf: 8\n  preset: veryfast\n")
+    yaml.write_text(f"stages:\n  - {stage}\noutput:\n  crf: 0\n  preset: veryfast\n")
     out = tmp_path / f"{name}_{stage.split(':')[0]}{tag}.mp4"
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(yaml)]) == 0
     return media.ffmpeg_rgb(src, "bt709", every_frame=True), media.ffmpeg_rgb(out, "bt709", every_frame=True)
@@ -376,16 +376,28 @@ def test_merge_averages_agreeing_copies_and_keeps_the_sharp_one():
 
 
 @pytest.mark.usefixtures("require_ffmpeg")
+@pytest.mark.xfail(
+    strict=True,
+    reason="clean sharp colourful input: the model's colour changes cost -0.90 dB (worst frame, lossless; "
+    "-0.65 mean), visible since the writer keeps chroma in place (2026-12-05); on noisy sharp footage they help",
+)
 def test_default_pipeline_keeps_sharp_input_sharp(tmp_path):
     """The whole default `motion` pipeline on sharp input: no frame more than 0.3 dB below the same
-    clip through the identity pipeline (same decode → encode chain). A strict xfail until 2026-12-04
-    (worst frame −0.37 dB): it passes since the gate was fitted on a steady hand's frames too
-    (``train.gate --steady``) and the second fusion stopped merging."""
+    clip through the identity pipeline (same decode → encode chain, lossless: PyAV's x264 at crf 8
+    encodes the same frames differently from run to run, up to ~0.2 dB a frame, which made this test
+    flaky). A strict xfail until 2026-12-04 (worst frame −0.37 dB); it passed from then (the gate
+    fitted on a steady hand's frames too, the second fusion no longer merging) until the writer's
+    chroma fix of 2026-12-05: before it, every output, the identity's included, had its colours moved
+    half a pixel (chroma ~30 dB), which hid the model's own colour changes on this clean clip. They
+    are real: the deblur stage alone costs it Cb −0.5 / Cr −0.3 dB. Keeping the input's chroma
+    (the model's change on luma only) fixed this clip (mean −0.01 dB) but cost noisy sharp footage
+    (``train.noharm`` still_0: +0.05 / −0.29 → −0.19 / −0.59 dB) and the dev set 0.06 dB: not
+    shipped. The model does not yet tell a clean frame from a noisy one (README, *Clean footage*)."""
     content = lambda i, w, h: scene(i, blurred=False)  # noqa: E731
     _, ident = fuse_clip(tmp_path, content, "sharp", "identity")
     src = tmp_path / "sharp.mp4"
     out = tmp_path / "sharp_motion.mp4"
-    assert main(["run", str(src), "-o", str(out), "--crf", "8"]) == 0
+    assert main(["run", str(src), "-o", str(out), "--crf", "0"]) == 0
     got = media.ffmpeg_rgb(out, "bt709", every_frame=True)
 
     def psnr(a: np.ndarray, b: np.ndarray) -> float:

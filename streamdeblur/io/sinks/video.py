@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from ..audio import AudioCopier
-from ..color import ColorInfo, chroma_label, chroma_of, rgb_to_frame, tag_codec
+from ..color import ColorInfo, chroma_label, chroma_of, chroma_siting, rgb_to_frame, tag_codec
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
@@ -95,6 +95,7 @@ class VideoSink:
             self.chroma_note = f"{chroma_label(got)} as " + ("the source" if chroma == "auto" else "asked")
             if codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1") and chroma == "auto":
                 self.chroma_note += "; browsers and phones play only 4:2:0: --chroma 420"
+        self._siting = chroma_siting(codec)  #: where this codec's decoders read subsampled chroma (io/color.py)
         self.width, self.height = info.width + info.width % 2, info.height + info.height % 2
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
@@ -157,6 +158,11 @@ class VideoSink:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0
         self._last_dts: int | None = None
+        self._prev_pts: int | None = None  #: the last frame's pts and time base (its duration: :meth:`write`)
+        self._prev_tb: Fraction | None = None
+        self._durations: dict[int, int] = {}  #: pts → duration of frames whose packets are not out yet
+        self._last_interval: int | None = None  #: the shortest interval between frames: the last frame's duration
+        self._held: av.Packet | None = None  #: the newest packet, muxed when the next one (or the end) tells its duration
         self._max_delay = int(64 / (rate * tb)) + 1  #: 64 frames in the stream's ticks: no encoder reorders more
         self.last_end: float | None = None
         self._closed = False
@@ -176,7 +182,7 @@ class VideoSink:
         img = frame.image
         if img.shape[:2] != (self.height, self.width):
             img = np.pad(img, ((0, self.height - img.shape[0]), (0, self.width - img.shape[1]), (0, 0)), mode="edge")
-        vf = rgb_to_frame(img, self.color, self.pix_fmt)
+        vf = rgb_to_frame(img, self.color, self.pix_fmt, self._siting)
         if self._tick_rate is not None:  # AVI: the frame's tick, strictly after the last one
             t = frame.time
             if t is not None and self._origin is None:
@@ -189,6 +195,17 @@ class VideoSink:
         else:
             vf.pts = frame.pts if frame.pts is not None else frame.index
             vf.time_base = frame.time_base or self.stream.codec_context.time_base
+            # each frame lasts until the next one (its packet gets that duration in _mux), the last
+            # one the shortest interval seen (the nominal rate's frame, where frames were dropped or
+            # the screen paused): the encoder gave the last frame one frame at the *average* rate, so
+            # a screen recording with a 10 s pause (30 fps while moving, 0.59 fps on average) came
+            # out 11.87 s long instead of 10.2 s
+            if self._prev_pts is not None and vf.pts > self._prev_pts and vf.time_base == self._prev_tb:
+                step = self._durations[self._prev_pts] = vf.pts - self._prev_pts
+                self._last_interval = min(step, self._last_interval or step)
+            elif self._prev_pts is None and self.info.fps:
+                self._last_interval = max(1, round(1 / (self.info.fps * vf.time_base)))
+            self._prev_pts, self._prev_tb = vf.pts, vf.time_base
         if self._failed:
             raise SinkError(f"writing {self.tmp} failed earlier")
         try:
@@ -220,6 +237,21 @@ class VideoSink:
             if pkt.dts > pkt.pts or (last is not None and pkt.dts <= last) or first_off:
                 pkt.dts = pkt.pts if last is None else last + 1
             self._last_dts = pkt.dts
+        if self._tick_rate is not None or pkt.pts is None or pkt.time_base != self._prev_tb:
+            self.container.mux(pkt)  # AVI counts ticks; foreign time bases: the encoder's durations
+            return
+        if self._held is not None:
+            self._release()
+        self._held = pkt
+
+    def _release(self) -> None:
+        """Mux the held packet with its frame's duration (the last frame's: the shortest interval seen)."""
+        pkt, self._held = self._held, None
+        duration = self._durations.pop(pkt.pts, None)
+        if duration is None and pkt.pts == self._prev_pts:
+            duration = self._last_interval
+        if duration:
+            pkt.duration = duration
         self.container.mux(pkt)
 
     def close(self, complete: bool = True) -> Path | None:
@@ -238,6 +270,8 @@ class VideoSink:
                 raise OSError("an earlier write failed")
             for pkt in self.stream.encode(None):
                 self._mux(pkt)
+            if self._held is not None:
+                self._release()
             if self.audio is not None:
                 self.audio.close(self.container, None if complete and not self.info.cut else self.last_end)
         except (av.error.FFmpegError, OSError) as exc:
