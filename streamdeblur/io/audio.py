@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,6 +17,12 @@ from .streamcopy import can_stream_copy
 from .tags import apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
+
+
+#: Codecs FFmpeg would copy into a container but most players do not play from it: a camera MOV's
+#: PCM written to MP4 becomes ISO 23003-5 ``ipcm`` (silent in QuickTime, browsers and phones; FFmpeg
+#: 5's own command line refuses it), Vorbis in MP4 is not in the standard. They are re-encoded.
+UNPLAYED: dict[str, tuple[str, ...]] = {"mp4": ("pcm_", "vorbis")}
 
 
 class AudioCopier:
@@ -34,14 +41,16 @@ class AudioCopier:
         self.warn = warn
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(str(source), metadata_errors="replace")
-        self._streams = []  # (in_stream, out_stream, encoder-or-None, resampler)
+        self._streams = []  # (in_stream, out_stream, resampler or None (copied), [next pts of a re-encoded stream])
         for s in self._in.streams.audio if audio else ():
             if s.codec_context is None or not s.codec_context.name:
                 continue
-            if can_stream_copy(s, fmt):
+            name = s.codec_context.name
+            unplayable = name.startswith(UNPLAYED.get(fmt, ()))
+            if can_stream_copy(s, fmt) and not unplayable:
                 out = container.add_stream_from_template(s)
                 apply_tags(out, keep_tags(s.metadata))  # language, title
-                self._streams.append((s, out, None))
+                self._streams.append((s, out, None, [None]))
             else:
                 codec, rate = AUDIO_FALLBACK.get(fmt, ("aac", None))
                 rate = rate or s.rate or 48000
@@ -53,17 +62,25 @@ class AudioCopier:
                 except Exception:  # noqa: BLE001
                     out.layout = "stereo"
                 resampler = av.AudioResampler(format=out.format.name if out.format else "fltp", layout=out.layout, rate=rate)
-                self._streams.append((s, out, resampler))
-                warn(f"audio codec {s.codec_context.name} cannot go into {fmt}; re-encoding it to {codec}")
+                self._streams.append((s, out, resampler, [None]))
+                lang = s.metadata.get("language", "")
+                lang = f", {lang}" if lang and lang != "und" else ""
+                which = f"audio track {len(self._streams)} ({name}{lang})"
+                why = (
+                    "is not played from MP4 by most players (QuickTime, browsers, phones)"
+                    if unplayable
+                    else "cannot be copied into " + fmt
+                )
+                warn(f"{which} {why}; re-encoding it to {codec}")
         for s in self._in.streams.subtitles if subtitles else ():
             name = s.codec_context.name if s.codec_context is not None else "unknown"
             if can_stream_copy(s, fmt):
                 out = container.add_stream_from_template(s)
                 apply_tags(out, keep_tags(s.metadata))
-                self._streams.append((s, out, None))
+                self._streams.append((s, out, None, [None]))
             else:
                 warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
-        self._demux: Iterator = self._in.demux(*[s for s, _, _ in self._streams]) if self._streams else iter(())
+        self._demux: Iterator = self._in.demux(*[s for s, *_ in self._streams]) if self._streams else iter(())
         self._pending = None
         self._done = not self._streams
 
@@ -91,7 +108,7 @@ class AudioCopier:
             self._mux(container, pkt)
 
     def _mux(self, container, pkt) -> None:
-        for s, out, resampler in self._streams:
+        for s, out, resampler, next_pts in self._streams:
             if pkt.stream is not s:
                 continue
             if resampler is None:
@@ -104,15 +121,28 @@ class AudioCopier:
                     self.warn(f"skipped an undecodable audio packet: {exc}")
                     return
                 for f in frames:
+                    if next_pts[0] is None:  # the first sound kept: where the re-encoded track starts
+                        t = f.pts * f.time_base if f.pts is not None and f.time_base else (pkt.pts or 0) * (pkt.time_base or 0)
+                        next_pts[0] = round(t * out.rate)
                     f.pts = None
                     for rf in resampler.resample(f):
-                        container.mux(out.encode(rf))
+                        self._encode(container, out, rf, next_pts)
+
+    @staticmethod
+    def _encode(container, out, frame, next_pts: list) -> None:
+        """Encode one resampled frame at the next sample position. A re-encoded track used to start at 0
+        whatever the source's first sound time (audio starting late, a cut, timestamps from 1 h): the
+        picture kept its times and the sound ran ahead of it. It now starts where the source's did and
+        runs on sample by sample, as FFmpeg's re-encoding does."""
+        frame.pts, frame.time_base = next_pts[0] or 0, Fraction(1, out.rate)
+        next_pts[0] = (next_pts[0] or 0) + frame.samples
+        container.mux(out.encode(frame))
 
     def _flush(self, container) -> None:
-        for _, out, resampler in self._streams:
+        for _, out, resampler, next_pts in self._streams:
             if resampler is not None:
                 for rf in resampler.resample(None):
-                    container.mux(out.encode(rf))
+                    self._encode(container, out, rf, next_pts)
                 container.mux(out.encode(None))
 
     def close(self, container, seconds: float | None) -> None:

@@ -92,6 +92,28 @@ def test_progress_without_a_terminal_prints_plain_lines_and_an_honest_last_line(
     assert f"{done} frames" in last and "/30" not in last
 
 
+def test_a_file_trimmed_without_re_encoding_is_not_called_truncated(tmp_path, identity_yaml, capsys):
+    # A phone's Trim (or ``ffmpeg -ss … -c copy``) keeps the frames before the cut in the index and an
+    # edit list that hides them: 45 listed, 42 shown. The run said "input ended early (42 of the 45
+    # frames its index lists)" and batch flagged the file as truncated.
+    src = tmp_path / "gop.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=2"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-bf", "2", str(src)],
+        check=True,
+    )
+    trimmed = tmp_path / "trimmed.mp4"
+    subprocess.run([media.FFMPEG, "-v", "error", "-ss", "0.6", "-i", str(src), "-c", "copy", str(trimmed)], check=True)
+    listed = int(next(s for s in media.probe(trimmed)["streams"] if s["codec_type"] == "video")["nb_frames"])
+    shown = media.count_frames(trimmed)
+    assert listed > shown  # the edit list hides frames the index lists
+    out = tmp_path / "o.mp4"
+    assert main(["run", str(trimmed), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert f"{shown} frames in" in err and "ended early" not in err, err
+    assert media.count_frames(out) == shown
+
+
 @pytest.mark.parametrize("before", [False, True])
 def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys, before):
     """Before or after the command (``streamdeblur --quiet run …`` used to lose the flag to run's default)."""

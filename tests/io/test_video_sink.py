@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from fractions import Fraction
 
+import cv2
 import media
 import numpy as np
 import pytest
@@ -210,3 +211,108 @@ def test_a_first_packet_with_an_unset_decode_time_is_written_as_a_playable_file(
     assert sink.close() == out
     assert media.count_frames(out) == 2
     assert _packet_times(out, "v") == pytest.approx([0.0, 1 / 30], abs=1e-6)
+
+
+def _planes_420(path, w: int, h: int) -> list[np.ndarray]:
+    """The first frame's Y, U, V planes as FFmpeg's decoder gives them (no conversion)."""
+    raw = subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    a = np.frombuffer(raw, np.uint8).astype(np.float64)
+    q = w * h // 4
+    return [a[: w * h].reshape(h, w), a[w * h : w * h + q].reshape(h // 2, w // 2), a[w * h + q :].reshape(h // 2, w // 2)]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a[2:-2, 2:-2] - b[2:-2, 2:-2]) ** 2)))
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, codec, capsys):
+    # H.264/H.265 decoders read 4:2:0 chroma left-sited; we wrote it centred (swscale's default for a
+    # frame made from RGB), so each run moved the colours half a pixel left: U/V 29.6/26.3 dB after
+    # one lossless identity run (FFmpeg's own RGB round trip: 39.9/39.0), worse after two.
+    w, h = 160, 96
+    src = tmp_path / "in.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=10", "-frames:v", "2"]
+        + ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-qp", "0", str(src)],
+        check=True,
+    )
+    first, second = tmp_path / "once.mkv", tmp_path / "twice.mkv"
+    for a, b in ((src, first), (first, second)):
+        argv = ["run", str(a), "-o", str(b), "--pipeline", str(identity_yaml), "--codec", codec, "--crf", "0"]
+        assert main(argv) == 0, capsys.readouterr().err
+    ref = _planes_420(src, w, h)
+    for out, floor in ((first, 36.0), (second, 33.0)):
+        got = _planes_420(out, w, h)
+        for name, r, g in zip("YUV", ref, got):
+            as_is = _psnr(r, g)
+            assert as_is >= floor, (out.name, name, as_is)
+            # and nothing moved: a quarter chroma sample either way (half a pixel) fits worse than none
+            for dx in (-0.25, 0.25):
+                shifted = cv2.warpAffine(r.astype(np.float32), np.float32([[1, 0, dx], [0, 1, 0]]), r.shape[::-1])
+                assert _psnr(shifted, g) < as_is, (out.name, name, dx)
+
+
+def _start_times(path) -> dict[str, float]:
+    return {s["codec_type"]: float(s["start_time"]) for s in media.probe(path)["streams"]}
+
+
+def test_re_encoded_audio_keeps_its_start_time(tmp_path, identity_yaml, capsys):
+    # Audio the container cannot hold is re-encoded (AAC into WebM: Opus). The new track started at 0
+    # whatever the source's first sound time, while the picture kept its times: sound starting 0.5 s
+    # late came out 0.5 s early, and a cut from 0.5 s had its sound half a second ahead.
+    src = tmp_path / "late.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=2", "-itsoffset", "0.5"]
+        + ["-f", "lavfi", "-i", "sine=duration=1.5:sample_rate=48000", "-map", "0:v", "-map", "1:a"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(src)],
+        check=True,
+    )
+    assert _start_times(src)["audio"] == pytest.approx(0.5, abs=0.03)
+    whole, cut = tmp_path / "whole.webm", tmp_path / "cut.webm"
+    assert main(["run", str(src), "-o", str(whole), "--pipeline", str(identity_yaml)]) == 0
+    assert "audio track 1 (aac) cannot be copied into webm; re-encoding it to libopus" in capsys.readouterr().err
+    t = _start_times(whole)
+    assert t["video"] == pytest.approx(0.0, abs=0.01) and t["audio"] == pytest.approx(0.5, abs=0.03), t
+    assert main(["run", str(src), "-o", str(cut), "--pipeline", str(identity_yaml), "--start", "1"]) == 0
+    t = _start_times(cut)
+    assert t["video"] == pytest.approx(1.0, abs=0.04) and t["audio"] == pytest.approx(1.0, abs=0.04), t
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_screen_recording_with_a_pause_keeps_its_length(tmp_path, identity_yaml, suffix, capsys):
+    # 30 fps while the screen moves, one 10 s pause: 0.59 fps on average. The encoder gave the last
+    # frame one frame at the average rate (1.7 s): 11.87 s written for 10.2 s of recording.
+    ticks = [0, 512, 1024, 155136, 155648, 156160]  # 1/15360 s: 0, 1/30, 2/30, 10.1, 10.133, 10.167 s
+    src = media.write_video(tmp_path / "screen.mp4", frames=6, size=(96, 64), fps=30, pts=ticks, time_base=Fraction(1, 15360))
+    out = tmp_path / f"out{suffix}"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+    length = float(media.probe(out)["format"]["duration"])
+    assert length == pytest.approx(10.2, abs=0.02), length
+    assert max(_packet_times(out, "v")) == pytest.approx(10.1667, abs=1e-3)
+
+
+def test_a_camera_movs_pcm_sound_becomes_aac_in_mp4_and_stays_pcm_in_mov(tmp_path, identity_yaml, capsys):
+    # Copied into MP4, PCM became ISO 23003-5 'ipcm', which QuickTime, browsers and phones do not play
+    # (FFmpeg 5's own command line refuses to write it); MOV holds PCM as cameras write it.
+    src = tmp_path / "camera.mov"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=1", "-itsoffset", "0.5"]
+        + ["-f", "lavfi", "-i", "sine=duration=0.5:sample_rate=48000", "-map", "0:v", "-map", "1:a"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "pcm_s16le", str(src)],
+        check=True,
+    )
+    mp4, mov = tmp_path / "out.mp4", tmp_path / "out.mov"
+    assert main(["run", str(src), "-o", str(mp4), "--pipeline", str(identity_yaml)]) == 0
+    assert "audio track 1 (pcm_s16le) is not played from MP4 by most players" in capsys.readouterr().err
+    audio = next(s for s in media.probe(mp4)["streams"] if s["codec_type"] == "audio")
+    assert audio["codec_name"] == "aac"
+    assert float(audio["start_time"]) == pytest.approx(0.5, abs=0.03)  # AAC's priming: 1024 samples before
+    assert media.audio_duration(mp4) == pytest.approx(0.5, abs=0.05)
+    assert main(["run", str(src), "-o", str(mov), "--pipeline", str(identity_yaml)]) == 0
+    assert "re-encoding" not in capsys.readouterr().err
+    assert next(s for s in media.probe(mov)["streams"] if s["codec_type"] == "audio")["codec_name"] == "pcm_s16le"

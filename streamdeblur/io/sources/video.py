@@ -103,6 +103,14 @@ class VideoSource(_LiveMixin):
             duration = c.duration / av.time_base
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
+        exact = bool(vs.frames)
+        if vs.frames and duration and vs.average_rate:
+            # a file trimmed without re-encoding (a phone's Trim, ``ffmpeg -ss … -c copy``) keeps the
+            # frames before the cut in its index and an edit list that hides them: 45 listed, 42 shown.
+            # What plays is the stream's duration at its average rate; the decoder gives exactly those.
+            shown = duration * float(vs.average_rate)
+            if vs.frames > round(shown):
+                frames, exact = round(shown), abs(shown - round(shown)) < 0.1
         width, height = self.orientation.size(cc.width, cc.height) if self.orientation else (cc.width, cc.height)
         sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio  # None or 0/1: square (or unknown)
         sar = Fraction(sar) if sar and Fraction(sar) != 1 else None
@@ -117,7 +125,7 @@ class VideoSource(_LiveMixin):
             color=color,
             live=self.live,
             frames=None if self.live else frames,
-            frames_exact=bool(vs.frames) and not self.live,
+            frames_exact=exact and not self.live,
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
             url=self.spec if self.is_url and not self.live else None,
