@@ -151,10 +151,16 @@ def file_table(path: str) -> Table:
     )
     t.add_row("audio", "copied" if i.has_audio else "none")
     o = load_pipeline("motion").output  # the default pipeline's encoder settings
-    enc = choose_encoder(o.codec, ".mp4", o.crf, o.preset)
+    suffix = Path(path).suffix.lower()  # a run without -o writes NAME_deblurred with the input's suffix
+    try:
+        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
+    except ValueError:  # a container we do not write (.m2ts …): say what an .mp4 gets
+        suffix = ".mp4"
+        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
     if c.bit_depth > 8:
-        enc = for_deep_source(enc, ".mp4")
-    t.add_row("output .mp4", f"encoder {enc.codec} (crf {enc.crf}, preset {enc.preset}; --codec, --crf, --preset to change)")
+        enc = for_deep_source(enc, suffix)
+    opts = ", ".join(f"{k} {v}" for k, v in (("crf", enc.crf), ("preset", enc.preset)) if v is not None)
+    t.add_row(f"output {suffix}", f"encoder {enc.codec} ({opts}; --codec, --crf, --preset to change)")
     return t
 
 

@@ -220,6 +220,8 @@ def build(
             files = list(getattr(source, "files", None) or []) if still else None
             folder = ImageSink(out, overwrite=job.overwrite, inputs=files)
             folder.check(files)  # before the model loads: no input or existing image is written over
+            if source.info.has_audio or source.info.has_subtitles:  # `-o result` (a typo for result.mp4?)
+                warn(f"{out} is a folder of images (no video suffix): the sound and subtitles of the input are not kept")
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)

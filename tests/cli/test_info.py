@@ -62,6 +62,7 @@ def test_info_on_files_says_what_a_run_will_do_with_each(tmp_path, capsys, monke
     second, third = rest.split("screen.mkv", 1)
     assert "rotated 90° clockwise: processed and written upright, 64x96" in first and "4:2:0, 10-bit" in first
     assert "encoder libx265" in first and "progressive" in first
+    assert "output .mov" in first and "output .mp4" in second  # what a run without -o writes: NAME_deblurred.mov
     assert "as stored" in second and "encoder libx264" in second and "copied" in second and "4:2:0, 8-bit" in second
     assert "4:4:4, 8-bit (kept in the output where the encoder can; --chroma 420 for browsers and phones)" in third
     assert main(["info", str(tmp_path / "missing.mp4")]) == 3

@@ -218,3 +218,14 @@ def test_a_photo_with_transparency_is_told_its_alpha_is_not_kept(tmp_path, ident
     cv2.imwrite(str(opaque), rgba[..., :3])
     assert main(["run", str(opaque), "-o", str(tmp_path / "o2.png"), "--pipeline", str(identity_yaml)]) == 0
     assert "alpha" not in capsys.readouterr().err
+
+
+def test_a_video_written_as_images_says_its_sound_is_not_kept(tmp_path, identity_yaml, capsys):
+    # `-o result` (no suffix: a folder of images, maybe a typo for result.mp4) dropped the sound silently
+    loud = media.write_video(tmp_path / "loud.mp4", frames=3, size=(64, 48), audio=True)
+    quiet = media.write_video(tmp_path / "quiet.mp4", frames=3, size=(64, 48))
+    assert main(["run", str(loud), "-o", str(tmp_path / "result"), "--pipeline", str(identity_yaml)]) == 0
+    assert "is a folder of images (no video suffix): the sound and subtitles of the input are not kept" in capsys.readouterr().err
+    assert len(list((tmp_path / "result").iterdir())) == 3
+    assert main(["run", str(quiet), "-o", str(tmp_path / "frames"), "--pipeline", str(identity_yaml)]) == 0
+    assert "not kept" not in capsys.readouterr().err
