@@ -52,3 +52,21 @@ def test_a_raw_h264_stream_without_timestamps_comes_out_at_its_frame_rate(tmp_pa
     times = [float(t) for t in media.frame_times(out)]
     assert len(times) == media.count_frames(raw) >= 5
     assert [round(t, 3) for t in times] == [round(i / 25, 3) for i in range(len(times))]
+
+
+def test_a_cover_picture_is_skipped_and_said_to_be_left_out(tmp_path, identity_yaml, capsys):
+    # an MP4 with album-style cover art (a second video stream marked attached_pic): the clip is what
+    # is processed, and the cover, which the output does not carry, was dropped without a word
+    cover = tmp_path / "cover.png"
+    subprocess.run([media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", str(cover)], check=True)
+    src = tmp_path / "with_cover.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=0.5", "-i", str(cover)]
+        + ["-map", "0:v", "-map", "1:v", "-c:v:0", "libx264", "-preset", "veryfast", "-c:v:1", "png"]
+        + ["-disposition:v:1", "attached_pic", str(src)],
+        check=True,
+    )
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "with_cover.mp4 carries a cover picture or attached files (1); they are not kept" in capsys.readouterr().err
+    assert media.count_frames(out) == 15

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.stream import Disposition
 
 from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
@@ -83,6 +84,9 @@ class VideoSource(_LiveMixin):
         self.info = self._describe()
         if has_alpha(self._container.streams.video[0]):
             self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
+        extras = [s for s in self._container.streams if s.type == "attachment" or s.disposition & Disposition.attached_pic]
+        if extras:  # an album-style cover (MP4/MKV) or files attached to an MKV: the output has none of them
+            self.warn(f"{self.info.name} carries a cover picture or attached files ({len(extras)}); they are not kept")
 
     def _open(self):
         return open_video(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
