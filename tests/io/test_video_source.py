@@ -58,7 +58,8 @@ def test_a_cover_picture_is_skipped_and_said_to_be_left_out(tmp_path, identity_y
     # an MP4 with album-style cover art (a second video stream marked attached_pic): the clip is what
     # is processed, and the cover, which the output does not carry, was dropped without a word
     cover = tmp_path / "cover.png"
-    subprocess.run([media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", str(cover)], check=True)
+    red = [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", str(cover)]
+    subprocess.run(red, check=True)
     src = tmp_path / "with_cover.mp4"
     subprocess.run(
         [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=0.5", "-i", str(cover)]
