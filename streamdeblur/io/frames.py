@@ -79,6 +79,7 @@ class SourceInfo:
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
+    start_time: float | None = None  #: the file's first presentation time, s (negative after an MPEG-TS clock wrap)
     orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)
     interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)
     sample_aspect: Fraction | None = None  #: pixel shape (``width/height`` of one pixel) when not square: anamorphic HDV, DV

@@ -316,3 +316,33 @@ def test_a_camera_movs_pcm_sound_becomes_aac_in_mp4_and_stays_pcm_in_mov(tmp_pat
     assert main(["run", str(src), "-o", str(mov), "--pipeline", str(identity_yaml)]) == 0
     assert "re-encoding" not in capsys.readouterr().err
     assert next(s for s in media.probe(mov)["streams"] if s["codec_type"] == "audio")["codec_name"] == "pcm_s16le"
+
+
+def test_a_recording_across_the_mpeg_ts_clock_wrap_plays_whole_from_mp4(tmp_path, identity_yaml, capsys):
+    # After FFmpeg unwraps a 33-bit PTS wrap, the first timestamps are negative; MP4's edit list then
+    # hid them: 44 of 60 frames (and 65 of 88 audio frames) played, while the run said 60.
+    gop = tmp_path / "gop.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=2"]
+        + ["-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(gop)],
+        check=True,
+    )
+    wrap = tmp_path / "wrap.ts"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(gop), "-c:v", "copy", "-c:a", "aac", "-bsf:v", "h264_mp4toannexb"]
+        + ["-output_ts_offset", "95441.8", "-f", "mpegts", str(wrap)],
+        check=True,
+    )
+    assert float(media.probe(wrap)["format"]["start_time"]) < 0
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(wrap), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+    counted = subprocess.run(
+        [media.FFPROBE, "-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames", "-of", "csv=p=0"]
+        + [str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    played = {t: int(n) for t, n in (x.split(",") for x in counted)}
+    assert played["video"] == 60, played
+    assert played["audio"] >= 85, played  # the sound's first frames too

@@ -65,14 +65,22 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
         raise SinkError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from None
 
 
-def container_options(fmt: str, time_base: Fraction | None) -> dict[str, str]:
+def container_options(fmt: str, time_base: Fraction | None, start_time: float | None = None) -> dict[str, str]:
     """Muxer options that keep timestamps exact.
 
     MP4/MOV store a stream's start offset (its first ``pts`` when that is not 0: a cut from a
     longer recording, a segment) in an edit list counted in the *movie* time scale, which FFmpeg
     sets to 1000 by default: the offset is rounded to a millisecond and every ``pts`` read back
     moves by up to one tick of it. Using the stream's own time scale keeps them exact.
+
+    A source that starts before 0 (an MPEG-TS recording across its 26.5-hour clock wrap) would
+    have its first frames and sound hidden by that edit list in MP4/MOV (44 of 60 frames played):
+    there every stream is moved by the same amount so that the file starts at 0, as FFmpeg's
+    command line does (``avoid_negative_ts=make_zero``).
     """
+    opts: dict[str, str] = {}
     if fmt in ("mp4", "mov") and time_base is not None and 0 < time_base.denominator < 2**31:
-        return {"movie_timescale": str(time_base.denominator)}
-    return {}
+        opts["movie_timescale"] = str(time_base.denominator)
+    if fmt in ("mp4", "mov") and start_time is not None and start_time < 0:
+        opts["avoid_negative_ts"] = "make_zero"
+    return opts

@@ -112,7 +112,7 @@ class VideoSink:
         # the footage's metadata (capture date, place, camera, language: io/tags.py) goes along
         origin = info.path if info.path is not None else info.url  # where audio and tags are read from
         tags = read_tags(origin)
-        options = {**container_options(fmt, tb), **tags.muxer_options(fmt)}
+        options = {**container_options(fmt, tb, info.start_time), **tags.muxer_options(fmt)}
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:

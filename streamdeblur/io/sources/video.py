@@ -130,6 +130,7 @@ class VideoSource(_LiveMixin):
             live=self.live,
             frames=None if self.live else frames,
             frames_exact=exact and not self.live,
+            start_time=c.start_time / av.time_base if c.start_time is not None and not self.live else None,
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
             url=self.spec if self.is_url and not self.live else None,
