@@ -346,3 +346,18 @@ def test_a_recording_across_the_mpeg_ts_clock_wrap_plays_whole_from_mp4(tmp_path
     played = {t: int(n) for t, n in (x.split(",") for x in counted)}
     assert played["video"] == 60, played
     assert played["audio"] >= 85, played  # the sound's first frames too
+
+
+def test_an_odd_sized_444_source_is_not_padded(tmp_path, identity_yaml, capsys):
+    # 4:2:0 needs even sides (padded, said); 4:4:4 does not, and was padded all the same
+    src = media.write_video(tmp_path / "odd.mkv", frames=2, size=(161, 97), pix_fmt="yuv444p", codec="libx264")
+    assert (_video(src)["width"], _video(src)["height"]) == (161, 97)
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "odd side" not in capsys.readouterr().err
+    v = _video(out)
+    assert (v["width"], v["height"], v["pix_fmt"]) == (161, 97, "yuv444p")
+    small = tmp_path / "small.mkv"
+    assert main(["run", str(src), "-o", str(small), "--pipeline", str(identity_yaml), "--chroma", "420"]) == 0
+    assert "161x97 has an odd side; the output is padded to 162x98" in capsys.readouterr().err
+    assert (_video(small)["width"], _video(small)["height"]) == (162, 98)
