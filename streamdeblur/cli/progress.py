@@ -227,6 +227,8 @@ def run_job(
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
         kept = result.output is not None and Path(result.output).exists()
         what = f"playable partial output: {result.output}" if kept else "no partial output kept"
+        if kept and pipe.live and Path(result.output).name == Path(job.output or "").name:
+            what = f"recording complete: {result.output}"  # a live source's normal end
         err.print(escape(f"interrupted after {final_line(p, stopped=True)}; {what}"))
         return code, result
     if p.done == 0 and job.output not in (None, "-") and job.context is None:

@@ -438,7 +438,9 @@ class Pipeline:
         if self._error is not None:
             self._stop.set()
         interrupted = self.signal_received is not None
-        complete = self._error is None and not interrupted
+        # a live recording ends when the user stops it (Ctrl-C, SIGTERM from a script): that is its
+        # normal end, so it gets its real name; a file stopped half way stays a partial file
+        complete = self._error is None and (not interrupted or self.live)
         output = None
         try:
             output = self.sink.close(complete)
@@ -476,8 +478,10 @@ class Pipeline:
         def handler(signum, frame):
             if self.signal_received is not None:
                 self._stop.set()  # second signal: stop at the next boundary
-            else:  # said at once: with windows of neighbours, the frames already read take a while
+            elif signum == signal.SIGINT:  # said at once: the frames already read (windows of neighbours) take a while
                 self.warn("stopping: finishing the frames already read (a second Ctrl-C stops sooner)")
+            else:
+                self.warn("stopping (SIGTERM): finishing the frames already read")
             self.signal_received = signum
             self.request_stop()
 

@@ -481,3 +481,28 @@ def test_first_live_frame_is_taken_after_the_backlog():
     assert first.index >= 14, first.index
     assert rest == sorted(rest) and rest[-1] == 17
     assert stats.dropped >= 13
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_recording_stopped_by_the_user_keeps_its_name_and_an_earlier_partial_stays(tmp_path, signum):
+    # Ctrl-C (or a script's SIGTERM) is how a record-only live session ends: it was left as
+    # rec.partial.mp4 (exit 130/143), and the next recording to the same -o wrote over that file.
+    from procs import interrupt_after_first_write
+
+    server = MJPEGServer(fps=30, size=(160, 96), max_seconds=120)
+    out = tmp_path / "rec.mp4"
+    earlier = tmp_path / "rec.partial.mp4"  # what a failed recording (or an older version) left
+    earlier.write_bytes(b"footage that exists nowhere else")
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages:\n  - identity\noutput:\n  preset: veryfast\n")
+    try:
+        args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, "--duration", "100"]
+        code, err = interrupt_after_first_write(args, signum)
+    finally:
+        server.close()
+    assert code == (130 if signum == signal.SIGINT else 143), err
+    assert f"recording complete: {out}" in err, err
+    assert media.count_frames(out) >= 1 and float(media.probe(out)["format"]["duration"]) > 0
+    assert earlier.read_bytes() == b"footage that exists nowhere else"
+    assert not (tmp_path / "rec.partial-2.mp4").exists()  # the run's own temporary file became rec.mp4
+    assert ("a second Ctrl-C" in err) == (signum == signal.SIGINT), err

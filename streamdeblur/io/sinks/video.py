@@ -62,6 +62,10 @@ class VideoSink:
     ) -> None:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
+        n = 2
+        while info.live and self.tmp.exists():  # an earlier live recording's: footage no run can make again
+            self.tmp = self.path.with_name(f"{self.path.stem}.partial-{n}{self.path.suffix}")
+            n += 1
         self.info = info
         self.warn = warn or (lambda m: log.warning(m))
         self.keep_partial = keep_partial
