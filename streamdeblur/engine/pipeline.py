@@ -481,7 +481,7 @@ class Pipeline:
             elif signum == signal.SIGINT:  # said at once: the frames already read (windows of neighbours) take a while
                 self.warn("stopping: finishing the frames already read (a second Ctrl-C stops sooner)")
             else:
-                self.warn("stopping (SIGTERM): finishing the frames already read")
+                self.warn("stopping: finishing the frames already read (SIGTERM)")
             self.signal_received = signum
             self.request_stop()
 
