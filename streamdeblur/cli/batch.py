@@ -227,6 +227,11 @@ def run_batch(args, cfg, cut=None) -> int:
             todo.append((f, target))
         elif state == "done":
             rows[f] = (shown[f], "skipped (done before)", "same input and pipeline", rel.as_posix())
+        elif state == "other":  # made by an earlier batch from another file of the same name (the next card)
+            failures += 1
+            made = ledger.made_from(target)
+            why = f"{rel.as_posix()} exists, made from {made}; pass --overwrite or another --out-dir"
+            rows[f] = (shown[f], "failed", why, "")
         else:  # a file this batch did not make: never replaced without --overwrite
             failures += 1
             rows[f] = (shown[f], "failed", f"{rel.as_posix()} exists and was not made by this batch; pass --overwrite", "")
@@ -314,13 +319,21 @@ class Ledger:
         return target.relative_to(self.path.parent).as_posix()
 
     def state(self, inp: Path, target: Path, cfg, extra: dict) -> str:
-        """``done`` (same key, output present), ``redo`` (ours but stale, or absent) or ``foreign`` (not ours)."""
+        """``done`` (same key, output present), ``redo`` (made from this input, but stale; or absent),
+        ``other`` (made by a batch from another input: a camera's next card reuses the names) or
+        ``foreign`` (not made by a batch)."""
         entry = self.entries.get(self._name(target))
         if not target.exists():
             return "redo"
         if entry is None:
             return "foreign"
+        if entry.get("input", {}).get("path") != str(inp.resolve()):
+            return "other"
         return "done" if entry == self.key(inp, cfg, extra) else "redo"
+
+    def made_from(self, target: Path) -> str:
+        """The input the ledger says ``target`` was made from."""
+        return str(self.entries.get(self._name(target), {}).get("input", {}).get("path", "another file"))
 
     def record(self, inp: Path, target: Path, cfg, extra: dict) -> None:
         """Note ``target`` as made from ``inp`` with ``cfg`` (written atomically)."""

@@ -114,6 +114,27 @@ def test_same_names_from_two_cards_never_share_an_output(tmp_path, identity_yaml
     assert sum("skipped" in r for r in rows) == 2, rows
 
 
+def test_the_next_cards_clip_of_a_name_never_replaces_an_earlier_batchs_output(tmp_path, identity_yaml, capsys, monkeypatch):
+    """Card 1 today, card 2 tomorrow, one --out-dir: the names repeat. The second batch took the first
+    one's record of GX010001.mp4 as "the input changed" and replaced the output, hours of work, silently."""
+    monkeypatch.setenv("COLUMNS", "250")
+    for card, frames in (("card1", 3), ("card2", 5)):
+        (tmp_path / card).mkdir()
+        media.write_video(tmp_path / card / "GX010001.MP4", frames=frames, size=(96, 64))
+    out = tmp_path / "out"
+    one = ["batch", str(tmp_path / "card1" / "GX010001.MP4"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    two = ["batch", str(tmp_path / "card2" / "GX010001.MP4"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(one) == 0
+    capsys.readouterr()
+    assert main(two) == 1
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"GX010001.mp4 exists, made from {(tmp_path / 'card1' / 'GX010001.MP4').resolve()}; pass --overwrite" in text, text
+    assert media.count_frames(out / "GX010001.mp4") == 3  # card 1's clip, kept
+    assert main(one) == 0 and "skipped" in capsys.readouterr().out  # the first card still resumes
+    assert main([*two, "--overwrite"]) == 0
+    assert media.count_frames(out / "GX010001.mp4") == 5
+
+
 def test_a_folder_is_read_recursively_and_mirrored_but_never_its_own_outputs(tmp_path, identity_yaml, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     src = tmp_path / "footage"
