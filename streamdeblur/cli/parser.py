@@ -120,11 +120,14 @@ def cut_from_args(args):
     from ..io.sources.cut import Cut
 
     given = {k: getattr(args, k, None) for k in ("start", "duration", "frames")}
-    for key, value in given.items():
+    scale = {k: getattr(args, k, None) for k in ("segments", "segment_seconds", "workers", "retries")}
+    for key, value in {**given, **scale}.items():
         try:
             check_value(key, value)
         except ValueError as exc:
-            raise UsageError(f"--{exc}") from None
+            raise UsageError(f"--{str(exc).replace('_', '-')}") from None
+    if scale["segments"] and scale["segment_seconds"]:
+        raise UsageError("give --segments or --segment-seconds, not both")
     cut = Cut(start=given["start"] or 0.0, duration=given["duration"], frames=given["frames"])
     if cut and (getattr(args, "segments", None) or getattr(args, "segment_seconds", None) or args.executor != "local"):
         raise UsageError("--start/--duration/--frames cannot be combined with segments or Ray yet")

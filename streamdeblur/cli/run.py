@@ -65,6 +65,13 @@ def run(args) -> int:
         args.output = "-"
     cut = cut_from_args(args)
     executor = executor_class(args.executor)
+    if args.segments or args.segment_seconds or executor.whole_batch:
+        from ..engine.build import is_video_output
+        from .info import is_image_input
+
+        if is_image_input(str(args.input)) or not is_video_output(args.output):
+            # cut at keyframes and joined by stream copy: it ran every segment, then failed at the join
+            raise UsageError(f"segments and Ray cut a video file into a video file; {args.output} from {args.input} is not that")
     if executor.whole_batch:
         executor.check()
         (oc,) = run_on_ray([(Path(args.input), Path(args.output))], config_from_args(args), args)

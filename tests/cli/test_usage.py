@@ -48,3 +48,24 @@ def test_info_lists_executors_and_benchmarks(capsys):
     assert "local" in executors and "ray" in executors
     benches = next(line for line in text.splitlines() if "benchmarks" in line)
     assert all(name in benches for name in ("throughput", "scan", "bf16", "memory"))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--segments", "-1"], "--segments must be 1…100000, got -1"),
+        (["--segment-seconds", "0"], "--segment-seconds must be at least 1, got 0"),
+        (["--segments", "2", "--segment-seconds", "3"], "give --segments or --segment-seconds, not both"),
+        (["--segments", "2", "-o", "frames/"], "segments and Ray cut a video file into a video file"),
+    ],
+)
+def test_segment_flags_are_checked_before_any_work(tmp_path, identity_yaml, capsys, extra, message):
+    # accepted silently before; an image-folder output ran every segment, then failed at the join
+    src = media.write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    argv = ["run", str(src), "--pipeline", str(identity_yaml), *extra]
+    if "-o" not in extra:
+        argv += ["-o", str(tmp_path / "out.mp4")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob("*.segments"))
