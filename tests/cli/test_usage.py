@@ -69,3 +69,22 @@ def test_segment_flags_are_checked_before_any_work(tmp_path, identity_yaml, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob("*.segments"))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--size", "10"], "--size must be WxH in pixels, e.g. 640x360, got '10'"),
+        (["--size", "0x0"], "--size must be WxH in pixels"),
+        (["--frames", "0"], "--frames must be at least 1, got 0"),
+        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
+        (["--tile", "7"], "--tile must be 0 (whole frames when they fit) or 64…8192, got 7"),
+        (["--threads", "-1"], "--threads must be 0 (leave as is) or 1…1024, got -1"),
+    ],
+)
+def test_bench_numbers_are_checked_like_runs(capsys, extra, message):
+    # raw Python errors before ("not enough values to unpack", "no median for empty data"), or a
+    # benchmark that ran with 7-px tiles
+    assert main(["bench", "--what", "throughput", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"streamdeblur: error: {message}" or (len(err.splitlines()) == 1 and message in err), err
