@@ -72,7 +72,7 @@ COUNTERS = (
     ("dropped", "dropped {}", "dropped {}"),
     ("skipped", "skipped-packets {}", "skipped {} corrupt packets"),
     ("repaired", "repaired-pts {}", "repaired {} timestamps"),
-    ("reconnects", "reconnects {}", "reconnected {} times"),
+    ("reconnects", "reconnects {}", "{} reconnection attempts"),
 )
 
 
@@ -242,6 +242,10 @@ def run_job(
         error(f"{why}; nothing written")
         return EXIT_INPUT, result
     rep.say(final_line(p))
+    if p.lost:  # the camera went away for good: the recording so far is complete, the session is not
+        kept = f"; the recording so far is kept: {result.output}" if result.output is not None else ""
+        error(f"the camera was lost before the end and no reconnection worked{kept}")
+        return EXIT_INPUT, result
     if result.output is not None and announce and not display.quiet:
         out.print(escape(f"wrote {result.output}"))
     return EXIT_OK, result

@@ -58,7 +58,8 @@ class Progress:
     dropped: int = 0
     skipped: int = 0  #: undecodable packets skipped
     repaired: int = 0  #: non-increasing timestamps moved forward
-    reconnects: int = 0  #: live sources: reopened after a disconnect
+    reconnects: int = 0  #: live sources: reopen attempts after a disconnect
+    lost: bool = False  #: live sources: gone for good (no reopen attempt worked)
     live: bool = False
     latency: float | None = None  #: live: seconds from capture to hand-over (sink), last frame
     recent: LatencyStats | None = None  #: live: delivered fps and latency percentiles, last few seconds
@@ -390,6 +391,7 @@ class Pipeline:
         p.skipped = stats.skipped_packets if stats else 0
         p.repaired = getattr(stats, "repaired_pts", 0)
         p.reconnects = getattr(stats, "reconnects", 0)
+        p.lost = bool(getattr(stats, "lost", False))
         if self.live:
             p.recent = self.latency.recent(time.monotonic())
             p.run_latency = self.latency.total()

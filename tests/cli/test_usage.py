@@ -88,3 +88,17 @@ def test_bench_numbers_are_checked_like_runs(capsys, extra, message):
     assert main(["bench", "--what", "throughput", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"streamdeblur: error: {message}" or (len(err.splitlines()) == 1 and message in err), err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--duration", "0"], "--duration must be at least 0.001, got 0"),
+        (["--reconnect", "-3"], "--reconnect must be 0…1000, got -3"),
+    ],
+)
+def test_webcam_numbers_are_checked_before_the_camera_opens(tmp_path, capsys, extra, message):
+    # --duration 0 recorded 8 frames and exited 0; --reconnect -3 was taken
+    argv = ["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "-o", str(tmp_path / "r.mp4"), *extra]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"streamdeblur: error: {message}"

@@ -31,7 +31,8 @@ class DecodeStats:
         self.dropped = 0  #: live frames overwritten before use
         self.skipped_packets = 0  #: undecodable packets skipped (non-strict mode)
         self.repaired_pts = 0  #: non-increasing timestamps moved forward
-        self.reconnects = 0
+        self.reconnects = 0  #: reopen attempts after a disconnect
+        self.lost = False  #: a live source that stayed gone after its last reopen attempt
 
 
 def _is_url(spec: str) -> bool:

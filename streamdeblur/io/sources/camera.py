@@ -115,6 +115,7 @@ class CameraSource(_LiveMixin):
                     attempts += 1
                     if attempts > self.reconnect:
                         self.warn(f"camera {self.spec} lost; no reconnection after {self.reconnect} attempts")
+                        self.stats.lost = True
                         return
                     delay = min(8.0, 0.5 * 2 ** (attempts - 1))
                     self.warn(f"camera {self.spec} lost; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")

@@ -324,6 +324,7 @@ class VideoSource(_LiveMixin):
             attempts += 1
             if attempts > self.reconnect:
                 self.warn(f"stream {self.spec} ended; no reconnection after {self.reconnect} attempts")
+                self.stats.lost = True
                 return
             delay = min(8.0, 0.5 * 2 ** (attempts - 1))
             self.warn(f"stream {self.spec} disconnected; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
