@@ -66,12 +66,18 @@ class BatchInput:
 
 
 def _walk(folder: Path, skip: Path | None, photos: list[Path] | None = None) -> list[Path]:
-    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs and ``skip``
-    left out. The photos met on the way are appended to ``photos`` (a folder gives its videos)."""
+    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs, ``skip``
+    and the output folders of earlier batches (they hold ``.streamdeblur-batch.json``: deblurring
+    their clips again is never what a later batch with another ``--out-dir`` means) left out. The
+    photos met on the way are appended to ``photos`` (a folder gives its videos)."""
     found = []
     for root, dirs, names in os.walk(folder):
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (here / d).resolve() != skip))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and (skip is None or (here / d).resolve() != skip) and not (here / d / Ledger.NAME).exists()
+        )
         names = [n for n in sorted(names) if not n.startswith(".") and ".partial." not in n]
         found += [here / n for n in names if Path(n).suffix.lower() in VIDEO_EXTS]
         if photos is not None:

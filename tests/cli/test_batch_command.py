@@ -158,6 +158,11 @@ def test_a_folder_is_read_recursively_and_mirrored_but_never_its_own_outputs(tmp
     assert main(["batch", str(src / "*"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     rows = _table(capsys.readouterr().out)
     assert sum("skipped" in r for r in rows) == 4 and len([r for r in rows if "clip" in r or "top" in r]) == 4, rows
+    # nor an earlier batch's output folder, when a later one writes elsewhere (it deblurred them again)
+    other = tmp_path / "elsewhere"
+    assert main(["batch", str(src), "--out-dir", str(other), "--pipeline", str(identity_yaml)]) == 0
+    made = sorted(p.relative_to(other).as_posix() for p in other.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert made == ["day1/clip.avi.mp4", "day1/clip.mp4", "day2/clip.mp4", "top.mp4"], made
 
 
 def test_out_dir_the_inputs_own_folder_is_refused_in_plain_words(tmp_path, identity_yaml, capsys, monkeypatch):
