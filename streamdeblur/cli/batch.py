@@ -26,7 +26,7 @@ from pathlib import Path, PurePath
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import EXIT_FAIL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
+from ..errors import EXIT_FAIL, EXIT_OK, EXIT_OUTPUT, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
 from ..io.sinks.base import FORMAT_BY_SUFFIX
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from .console import error, out, warn
@@ -219,6 +219,9 @@ def run_batch(args, cfg, cut=None) -> int:
     shown = {b.path: b.rel.as_posix() for b in inputs}  # a row's input: as mirrored (day1/GX010001.MP4)
     if len(set(shown.values())) < len(files):  # one name from two folders: rows say where each came from
         shown = {f: str(f) for f in files}
+    if out_dir.exists() and not out_dir.is_dir():
+        error(f"--out-dir {out_dir} is a file, not a folder")
+        return EXIT_OUTPUT
     out_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out_dir)
     key_extra = {"cut": [cut.start, cut.duration, cut.frames]} if cut else {}
@@ -329,7 +332,7 @@ class Ledger:
         ``other`` (made by a batch from another input: a camera's next card reuses the names) or
         ``foreign`` (not made by a batch)."""
         entry = self.entries.get(self._name(target))
-        if not target.exists():
+        if not target.exists() or (entry is not None and target.stat().st_size == 0):  # emptied: not done
             return "redo"
         if entry is None:
             return "foreign"

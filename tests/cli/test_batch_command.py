@@ -211,3 +211,20 @@ def test_an_unknown_suffix_is_a_usage_error_before_any_file(tmp_path, folder, id
         "streamdeblur: error: --suffix .gif: unknown output container; use one of " + ", ".join(FORMAT_BY_SUFFIX)
     ]
     assert not out.exists()
+
+
+def test_an_emptied_output_is_redone_and_an_out_dir_that_is_a_file_is_one_line(tmp_path, identity_yaml, capsys):
+    # a 0-byte output (a full disk, a sync tool) was skipped as done; --out-dir naming a file gave
+    # "[Errno 17]" and exit 1
+    src = media.write_video(tmp_path / "a.mp4", frames=3, size=(64, 48))
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(args) == 0
+    (out / "a.mp4").write_bytes(b"")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "skipped" not in capsys.readouterr().out and media.count_frames(out / "a.mp4") == 3
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    assert main(["batch", str(src), "--out-dir", str(blocker), "--pipeline", str(identity_yaml)]) == 4
+    assert capsys.readouterr().err.strip() == f"streamdeblur: error: --out-dir {blocker} is a file, not a folder"
