@@ -236,3 +236,9 @@ def test_each_run_computes_with_its_own_threads_and_flushes_denormals(identity_y
         torch.set_num_threads(before)
     assert len(result["frames"]) == 1
     assert seen == [(1, False)]
+
+
+def test_a_device_that_is_not_there_is_a_config_error_in_the_apis_words(identity_yaml):
+    # a ValueError in the command line's words ("--device cuda: …") before
+    with pytest.raises(ConfigError, match=r"^device cuda:99: (no CUDA device is available|only \d+ CUDA device)"):
+        streamdeblur.Deblurrer(str(identity_yaml), overrides={"device": "cuda:99"})

@@ -16,10 +16,10 @@ def choose_device(spec: str = "auto") -> torch.device:
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {spec}: no CUDA device is available (use cpu or auto)")
+            raise ValueError(f"device {spec}: no CUDA device is available (use cpu or auto)")
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise ValueError(f"device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
         return dev
     if spec == "cpu":
         return torch.device("cpu")

@@ -55,7 +55,10 @@ def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
 
 def _compute(cfg: PipelineConfig) -> tuple[torch.device, int, bool]:
     """Device chosen and configured (threads), then the batch and bf16 policy for it."""
-    device = choose_device(cfg.device)
+    try:
+        device = choose_device(cfg.device)
+    except ValueError as exc:  # the pipeline's device (a file's key, --device or an API override): its error kind
+        raise ConfigError(str(exc)) from None
     configure(device, cfg.threads)
     batch, bf16 = compute_policy(device, cfg.batch, cfg.bf16)
     return device, batch, bf16
