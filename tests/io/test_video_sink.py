@@ -257,6 +257,17 @@ def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, 
                 assert _psnr(shifted, g) < as_is, (out.name, name, dx)
 
 
+def _late_sound(path, seconds: float, audio_codec: str):
+    """A 96x64 clip of ``seconds`` whose sound (a tone, 48 kHz, ``audio_codec``) starts 0.5 s in; encoded by FFmpeg."""
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=96x64:rate=30:duration={seconds}", "-itsoffset", "0.5"]
+        + ["-f", "lavfi", "-i", f"sine=duration={seconds - 0.5}:sample_rate=48000", "-map", "0:v", "-map", "1:a"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-c:a", audio_codec, str(path)],
+        check=True,
+    )
+    return path
+
+
 def _start_times(path) -> dict[str, float]:
     return {s["codec_type"]: float(s["start_time"]) for s in media.probe(path)["streams"]}
 
@@ -265,13 +276,7 @@ def test_re_encoded_audio_keeps_its_start_time(tmp_path, identity_yaml, capsys):
     # Audio the container cannot hold is re-encoded (AAC into WebM: Opus). The new track started at 0
     # whatever the source's first sound time, while the picture kept its times: sound starting 0.5 s
     # late came out 0.5 s early, and a cut from 0.5 s had its sound half a second ahead.
-    src = tmp_path / "late.mp4"
-    subprocess.run(
-        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=2", "-itsoffset", "0.5"]
-        + ["-f", "lavfi", "-i", "sine=duration=1.5:sample_rate=48000", "-map", "0:v", "-map", "1:a"]
-        + ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(src)],
-        check=True,
-    )
+    src = _late_sound(tmp_path / "late.mp4", 2.0, "aac")
     assert _start_times(src)["audio"] == pytest.approx(0.5, abs=0.03)
     whole, cut = tmp_path / "whole.webm", tmp_path / "cut.webm"
     assert main(["run", str(src), "-o", str(whole), "--pipeline", str(identity_yaml)]) == 0
@@ -299,13 +304,7 @@ def test_a_screen_recording_with_a_pause_keeps_its_length(tmp_path, identity_yam
 def test_a_camera_movs_pcm_sound_becomes_aac_in_mp4_and_stays_pcm_in_mov(tmp_path, identity_yaml, capsys):
     # Copied into MP4, PCM became ISO 23003-5 'ipcm', which QuickTime, browsers and phones do not play
     # (FFmpeg 5's own command line refuses to write it); MOV holds PCM as cameras write it.
-    src = tmp_path / "camera.mov"
-    subprocess.run(
-        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=1", "-itsoffset", "0.5"]
-        + ["-f", "lavfi", "-i", "sine=duration=0.5:sample_rate=48000", "-map", "0:v", "-map", "1:a"]
-        + ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "pcm_s16le", str(src)],
-        check=True,
-    )
+    src = _late_sound(tmp_path / "camera.mov", 1.0, "pcm_s16le")
     mp4, mov = tmp_path / "out.mp4", tmp_path / "out.mov"
     assert main(["run", str(src), "-o", str(mp4), "--pipeline", str(identity_yaml)]) == 0
     assert "audio track 1 (pcm_s16le) is not played from MP4 by most players" in capsys.readouterr().err
