@@ -31,9 +31,10 @@ def test_api_errors_use_api_words(tmp_path, clip, identity_yaml):
 
 
 def test_api_returns_warnings_in_the_result(tmp_path, identity_yaml):
-    # an odd-sized input is padded to an even size for H.264: a warning the API used to drop
+    # an odd-sized input is padded to an even size for 4:2:0 H.264: a warning the API used to drop
+    # (a 4:4:4 source keeps its chroma, and then its size, unless 4:2:0 is asked for)
     odd = media.write_video(tmp_path / "odd.mkv", frames=4, size=(97, 64), codec="ffv1", pix_fmt="yuv444p")
-    result = streamdeblur.process(odd, tmp_path / "o.mp4", pipeline=str(identity_yaml))
+    result = streamdeblur.process(odd, tmp_path / "o.mp4", pipeline=str(identity_yaml), overrides={"chroma": "420"})
     assert result.ok
     assert any("odd side" in w for w in result.warnings)
 
