@@ -232,7 +232,11 @@ def run_batch(args, cfg, cut=None) -> int:
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         state = ledger.state(f, target, cfg, key_extra)
-        if args.overwrite or state == "redo":
+        if target.exists() and target.resolve() == f.resolve():  # --out-dir the input's own folder, same name
+            failures += 1
+            why = "its output would be the input file itself; refusing to overwrite it (choose another --out-dir)"
+            rows[f] = (shown[f], "failed", why, "")
+        elif args.overwrite or state == "redo":
             todo.append((f, target))
         elif state == "done":
             rows[f] = (shown[f], "skipped (done before)", "same input and pipeline", rel.as_posix())

@@ -179,6 +179,11 @@ def test_out_dir_the_inputs_own_folder_is_refused_in_plain_words(tmp_path, ident
     every = text.out + text.err
     assert "output the input" not in every
     assert "its output would be the input file itself; refusing to overwrite it" in every
+    # the same without --overwrite: it suggested --overwrite, which was then refused as above
+    code = main(["batch", str(d), "--out-dir", str(d), "--suffix", "", "--pipeline", str(identity_yaml)])
+    text = capsys.readouterr()
+    assert code != 0 and clip.read_bytes() == before
+    assert "refusing to overwrite it (choose another --out-dir)" in text.out and "pass --overwrite" not in text.out
 
 
 def test_photos_in_a_folder_are_said_not_taken(tmp_path, identity_yaml, capsys, monkeypatch):
