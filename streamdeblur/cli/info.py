@@ -19,6 +19,7 @@ from ..compute.cpus import cpu_model_name, usable_cpus
 from ..compute.runtime import auto_bf16, cpu_threads_line
 from ..errors import EXIT_OK
 from ..io.color import chroma_label
+from ..io.sources import reads_as_images
 from ..models import list_models
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
@@ -50,17 +51,8 @@ def run(args) -> int:
         out.print(info_table())
         return EXIT_OK
     for f in args.files:  # an unreadable file is the usual one-line error (exit 3)
-        out.print(image_table(f) if is_image_input(f) else file_table(f))
+        out.print(image_table(f) if reads_as_images(f) else file_table(f))
     return EXIT_OK
-
-
-def is_image_input(spec: str) -> bool:
-    """A folder, a glob or an image file: what ``run`` reads as photos (:func:`~streamdeblur.io.sources.open_source`)."""
-    from pathlib import Path
-
-    from ..io.sources import IMAGE_EXTS
-
-    return Path(spec).is_dir() or any(ch in spec for ch in "*?[") or Path(spec).suffix.lower() in IMAGE_EXTS
 
 
 def image_table(spec: str) -> Table:

@@ -67,9 +67,9 @@ def run(args) -> int:
     executor = executor_class(args.executor)
     if args.segments or args.segment_seconds or executor.whole_batch:
         from ..engine.build import is_video_output
-        from .info import is_image_input
+        from ..io.sources import reads_as_images
 
-        if is_image_input(str(args.input)) or not is_video_output(args.output):
+        if reads_as_images(str(args.input)) or not is_video_output(args.output):
             # cut at keyframes and joined by stream copy: it ran every segment, then failed at the join
             raise UsageError(f"segments and Ray cut a video file into a video file; {args.output} from {args.input} is not that")
     if executor.whole_batch:

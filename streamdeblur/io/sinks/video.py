@@ -100,9 +100,9 @@ class VideoSink:
             if codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1") and chroma == "auto":
                 self.chroma_note += "; browsers and phones play only 4:2:0: --chroma 420"
         self._siting = chroma_siting(codec)  #: where this codec's decoders read subsampled chroma (io/color.py)
-        sub = chroma_of(self.pix_fmt)  # 4:2:0 needs even sides, 4:2:2 an even width, 4:4:4 neither
-        self.width = info.width + info.width % 2 if sub != "444" else info.width
-        self.height = info.height + info.height % 2 if sub == "420" else info.height
+        # 4:2:0 needs even sides, 4:2:2 an even width, 4:4:4 neither
+        self.width = info.width + info.width % 2 if got != "444" else info.width
+        self.height = info.height + info.height % 2 if got == "420" else info.height
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
         rate = info.fps or Fraction(25)

@@ -38,9 +38,18 @@ __all__ = [
     "VideoSource",
     "open_source",
     "open_video",
+    "reads_as_images",
 ]
 
 Source = VideoSource | CameraSource | ImageSource
+
+
+def reads_as_images(spec: str) -> bool:
+    """Whether :func:`open_source` reads ``spec`` as photos: a folder, a glob or an image file (not a URL)."""
+    if _is_url(spec):
+        return False
+    p = Path(spec)
+    return p.is_dir() or any(ch in spec for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS
 
 
 def open_source(
@@ -68,8 +77,6 @@ def open_source(
     s = str(spec)
     if camera or s.isdigit() or s.startswith("/dev/video"):
         return CameraSource(s, reconnect=reconnect, on_warning=on_warning)
-    if not _is_url(s):
-        p = Path(s)
-        if p.is_dir() or any(ch in s for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS:
-            return ImageSource(s, fps, on_warning=on_warning)
+    if reads_as_images(s):
+        return ImageSource(s, fps, on_warning=on_warning)
     return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)
