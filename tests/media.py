@@ -276,6 +276,18 @@ def write_packed_avi(path: Path, frames: int = 24, size: tuple[int, int] = (128,
     return Path(path)
 
 
+def across_clock_wrap(src: Path, dst: Path) -> Path:
+    """``src`` as an MPEG-TS recording that crosses the 33-bit clock's wrap (every 26.5 h): once
+    FFmpeg unwraps it, its first timestamps are negative. Video stream-copied, audio (if any) AAC."""
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-i", str(src), "-c:v", "copy", "-c:a", "aac", "-bsf:v", "h264_mp4toannexb"]
+        + ["-output_ts_offset", "95441.8", "-f", "mpegts", str(dst)],
+        check=True,
+    )
+    assert float(probe(dst)["format"]["start_time"]) < 0
+    return dst
+
+
 def best_effort_times(path: Path) -> list[float | None]:
     """ffprobe's best_effort_timestamp of every video frame, in seconds (None where it has none)."""
     out = subprocess.run(

@@ -52,6 +52,9 @@ class SegmentSpec:
     end: int | None
     frames: int
     time_base: str  #: e.g. "1/15360" (a string, so plans serialise as JSON)
+    #: ticks added to every timestamp in the segment files (``seg-*.src.*`` and the processed
+    #: parts); :func:`join` takes them off again. Non-zero only for a source that starts before 0.
+    shift: int = 0
 
     @property
     def start_seconds(self) -> float:
@@ -117,6 +120,7 @@ def plan_cuts(path: str | Path, segments: int | None = None, seconds: float | No
     want = segments if segments else max(1, round(duration / seconds)) if seconds else 1
     keys = clean_keyframes(rows)
     first = min(r[0] for r in rows)
+    shift = _shift_for(first, tb)
     chosen: list[int] = []
     for k in range(1, want):
         target = first + (duration * k / want) / tb
@@ -132,8 +136,20 @@ def plan_cuts(path: str | Path, segments: int | None = None, seconds: float | No
         part = rows[bounds[j] : bounds[j + 1]]
         start = first if j == 0 else rows[bounds[j]][0]
         end = rows[bounds[j + 1]][0] if j + 1 < len(bounds) - 1 else None
-        specs.append(SegmentSpec(j, start, end, len(part), f"{tb.numerator}/{tb.denominator}"))
+        specs.append(SegmentSpec(j, start, end, len(part), f"{tb.numerator}/{tb.denominator}", shift))
     return specs
+
+
+def _shift_for(first: int, tb: Fraction) -> int:
+    """Ticks to add so that a source whose first pts is ``first`` starts at or after 0.
+
+    An MPEG-TS recording across its 26.5-hour clock wrap starts before 0 once FFmpeg unwraps it.
+    The segment files are MP4, whose muxer cannot hold negative decode times: it wrote them all as
+    0 and the first segment decoded nothing. The segment files therefore run ``shift`` ticks late,
+    one second more than needed (B-frames decode up to a few frames before they show), and the
+    join moves the timestamps back, so the output is what a single run writes.
+    """
+    return 0 if first >= 0 else int(-first + round(1 / tb))
 
 
 def _segment_format(stream) -> tuple[str, str]:
@@ -144,10 +160,12 @@ def _segment_format(stream) -> tuple[str, str]:
     raise SourceError(f"video codec {stream.codec_context.name} cannot be cut by stream copy")
 
 
-def _clone(p: av.Packet) -> av.Packet:
-    """A copy of a demuxed packet (data, timestamps, key flag)."""
+def _clone(p: av.Packet, shift: int = 0) -> av.Packet:
+    """A copy of a demuxed packet (data, timestamps ``shift`` ticks later, key flag)."""
     q = av.Packet(bytes(p))
-    q.pts, q.dts, q.duration, q.time_base, q.is_keyframe = p.pts, p.dts, p.duration, p.time_base, p.is_keyframe
+    q.pts = None if p.pts is None else p.pts + shift
+    q.dts = None if p.dts is None else p.dts + shift
+    q.duration, q.time_base, q.is_keyframe = p.duration, p.time_base, p.is_keyframe
     return q
 
 
@@ -229,7 +247,7 @@ def split(
                         outs[j] = (out, ostream)
                     if j in outs and lo <= n_seen < hi:
                         out, ostream = outs[j]
-                        q = _clone(p)  # muxing consumes a packet; context packets go to two files
+                        q = _clone(p, specs[0].shift)  # muxing consumes a packet; context packets go to two files
                         q.stream = ostream
                         out.mux(q)
                         if bounds[j] <= n_seen < bounds[j + 1]:
@@ -264,7 +282,14 @@ def count_frames(path: str | Path) -> int:
         return 0
 
 
-def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool = True, warn=print) -> Path:
+def join(
+    parts: list[Path],
+    source: str | Path | None,
+    output: Path,
+    audio: bool = True,
+    warn=print,
+    shift: Fraction = Fraction(0),
+) -> Path:
     """Concatenate processed segments by stream copy and copy the source's audio once.
 
     Args:
@@ -272,6 +297,7 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
         source: the original input (its audio streams are copied), or None.
         output: the final file (written as ``*.partial.*`` and renamed when complete).
         audio: copy audio from ``source``.
+        shift: seconds the parts' timestamps run late (:attr:`SegmentSpec.shift`); taken off.
 
     Returns:
         ``output``.
@@ -289,7 +315,9 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
             if c.streams.video[0].codec_context.extradata != extradata:
                 raise SinkError(f"{p.name} was encoded with different settings than {parts[0].name}; cannot join")
         tags = read_tags(source)
-        out = av.open(str(tmp), "w", format=fmt, options={**container_options(fmt, first.time_base), **tags.muxer_options(fmt)})
+        start = float(first.start_time * first.time_base - shift) if first.start_time is not None else None
+        options = {**container_options(fmt, first.time_base, start), **tags.muxer_options(fmt)}
+        out = av.open(str(tmp), "w", format=fmt, options=options)
         try:
             vo = out.add_stream_from_template(first)
             if fmt in ("mp4", "mov") and first.codec_tag:  # the template forgets the parts' tag (hvc1: Apple's players)
@@ -305,9 +333,13 @@ def join(parts: list[Path], source: str | Path | None, output: Path, audio: bool
             last_dts = None
             for c in ins:
                 vs = c.streams.video[0]
+                back = round(shift / vs.time_base)
                 for p in c.demux(vs):
                     if p.size == 0 and p.dts is None:
                         continue
+                    if back:
+                        p.pts = None if p.pts is None else p.pts - back
+                        p.dts = None if p.dts is None else p.dts - back
                     if p.dts is not None and last_dts is not None and p.dts * p.time_base <= last_dts:
                         # B-frame delay at a segment start can overlap the previous segment's last dts
                         p.dts = int(last_dts / p.time_base) + 1

@@ -25,6 +25,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from ..engine.config import PipelineConfig
@@ -75,8 +76,8 @@ class SegmentPlan:
         """What :class:`~streamdeblur.engine.build.Job` needs to tell segment ``i``'s context frames apart."""
         if not any(self.context):
             return None
-        s = self.specs[i]
-        return (s.start, s.end, *self.context)
+        s = self.specs[i]  # the segment files run s.shift ticks late (a source that starts before 0)
+        return (s.start + s.shift, None if s.end is None else s.end + s.shift, *self.context)
 
     def src(self, i: int) -> Path:
         return next(self.work.glob(f"seg-{i:04d}.src.*"))
@@ -152,6 +153,8 @@ def prepare(
                 and saved.get("ask") == ask
             ):
                 specs = [SegmentSpec(**s) for s in saved["segments"]]
+                if specs[0].start < 0 and not specs[0].shift:
+                    specs = None  # cut before segments learnt to start at 0: its first segment decodes nothing
             else:
                 warn(f"{work} belongs to a different input, config or segment count; starting over")
         except (ValueError, KeyError, TypeError):
@@ -191,7 +194,9 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
     """Join the processed segments into the output, copy the audio once, remove the work folder."""
     if plan.todo:
         raise RuntimeError(f"segments {plan.todo} are not processed yet")
-    result = join([plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn)
+    first = plan.specs[0]
+    shift = first.shift * Fraction(first.time_base)
+    result = join([plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn, shift=shift)
     shutil.rmtree(plan.work, ignore_errors=True)
     return result
 

@@ -326,13 +326,7 @@ def test_a_recording_across_the_mpeg_ts_clock_wrap_plays_whole_from_mp4(tmp_path
         + ["-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(gop)],
         check=True,
     )
-    wrap = tmp_path / "wrap.ts"
-    subprocess.run(
-        [media.FFMPEG, "-v", "error", "-i", str(gop), "-c:v", "copy", "-c:a", "aac", "-bsf:v", "h264_mp4toannexb"]
-        + ["-output_ts_offset", "95441.8", "-f", "mpegts", str(wrap)],
-        check=True,
-    )
-    assert float(media.probe(wrap)["format"]["start_time"]) < 0
+    wrap = media.across_clock_wrap(gop, tmp_path / "wrap.ts")
     out = tmp_path / "out.mp4"
     assert main(["run", str(wrap), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
     counted = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import media
@@ -71,3 +72,18 @@ def test_a_cover_picture_is_skipped_and_said_to_be_left_out(tmp_path, identity_y
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert "with_cover.mp4 carries a cover picture or attached files (1); they are not kept" in capsys.readouterr().err
     assert media.count_frames(out) == 15
+
+
+def test_an_mkv_whose_timestamps_start_at_one_hour_is_counted_by_its_frames(tmp_path, identity_yaml, capsys):
+    # FFmpeg's Matroska muxer writes the end time as the file's duration: a 1 s clip starting at 1 h
+    # was announced as 108030 frames lasting 3601 s, and the progress line's ETA followed it
+    mp4 = _ffmpeg_clip(tmp_path / "clip.mp4", "-c:v", "libx264", "-preset", "veryfast")
+    mkv = tmp_path / "offset.mkv"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(mp4), "-c", "copy", "-output_ts_offset", "3600", str(mkv)], check=True)
+    assert main(["info", str(mkv)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"30\.000 fps, 6 frames, 0\.20 s", out), out
+    dst = tmp_path / "out.mkv"
+    assert main(["-q", "run", str(mkv), "-o", str(dst), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(dst) == 6
+    assert float(media.frame_times(dst)[0]) == pytest.approx(3600.0, abs=0.01)

@@ -103,3 +103,21 @@ def test_with_memory_a_segmented_run_still_equals_a_single_run(tmp_path, monkeyp
     assert main(["run", str(src), "-o", str(short), "--pipeline", str(yaml), "--segments", "3"]) == 0
     _, c = decoded(short)
     assert (np.abs(a.astype(int) - c).max(axis=(1, 2, 3)) > 0).any()
+
+
+def test_a_recording_across_the_clock_wrap_segments_like_a_single_run(runs):
+    # An MPEG-TS recording that crosses the 26.5-hour clock wrap starts before 0: its MP4 segment
+    # files got every decode time written as 0, and the first segment decoded nothing ("nothing
+    # decodable in …seg-0000.src.mp4"). Now the segment files run late and the join moves them back:
+    # every frame, each at the single run's time, equal at the cuts (windowed stage, context used).
+    d, src, yaml, _, _ = runs
+    wrap = media.across_clock_wrap(src, d / "wrap.ts")
+    specs = plan_cuts(wrap, segments=3)
+    assert len(specs) == 3 and specs[0].start < 0 and specs[0].shift > 0
+    single, seg = d / "wrap_single.mp4", d / "wrap_seg.mp4"
+    assert main(["-q", "run", str(wrap), "-o", str(single), "--pipeline", str(yaml)]) == 0
+    assert main(["-q", "run", str(wrap), "-o", str(seg), "--pipeline", str(yaml), "--segments", "3"]) == 0
+    pts_a, a = decoded(single)
+    pts_b, b = decoded(seg)
+    assert len(a) == 30 and pts_a == pts_b
+    assert np.array_equal(a, b), np.abs(a.astype(int) - b).max(axis=(1, 2, 3))

@@ -105,6 +105,12 @@ class VideoSource(_LiveMixin):
             duration = float(vs.duration * vs.time_base)
         elif c.duration:
             duration = c.duration / av.time_base
+            start = c.start_time / av.time_base if c.start_time is not None else 0.0
+            if start > 0 and duration > start and c.format.name.startswith("matroska"):
+                # Matroska keeps no per-stream duration, and FFmpeg's muxer writes the segment's *end*
+                # time as its Duration: a 1 s clip whose timestamps start at 1 h "lasts" 3601 s
+                # (108030 frames). Where that end lies past the start, the span is end − start.
+                duration -= start
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
         exact = bool(vs.frames)
