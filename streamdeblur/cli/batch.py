@@ -23,12 +23,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_OUTPUT, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
 from ..io.sinks.base import FORMAT_BY_SUFFIX
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
+from ..scaleout.plan import work_dir
 from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
 from .progress import run_job
@@ -283,8 +286,12 @@ def run_batch(args, cfg, cut=None) -> int:
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result, reason = exit_code(exc), None, one_line(exc)
             error(_reason(reason, f), where=shown[f])
+        kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
+        if segmented and work_dir(target).is_dir():  # not the segment's partial, which is not in out_dir
+            kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
         if code in (EXIT_SIGINT, EXIT_SIGTERM):
-            rows[f] = (shown[f], "interrupted", "", Path(result.output).name if result and result.output else "")
+            resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
+            rows[f] = (shown[f], "interrupted", resume, kept)
             _summary([rows[g] for g in files if g in rows], out_dir)
             return code
         if code == EXIT_OK and result is not None:
@@ -295,7 +302,6 @@ def run_batch(args, cfg, cut=None) -> int:
         else:
             failures += 1
             reason = reason or (result.error if result is not None and result.error else f"exit {code}")
-            kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
             rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)
     _summary([rows[f] for f in files if f in rows], out_dir)
     return EXIT_FAIL if failures else EXIT_OK
@@ -363,5 +369,9 @@ def _summary(rows, out_dir: Path) -> None:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*(escape(str(x)) for x in r))
-    out.print(t)
+    if out.is_terminal:
+        out.print(t)
+    else:  # a log or a pipe: at its natural width, so that a file name stays on one line (grep)
+        wide = Measurement.get(out, out.options.update_width(10_000), t).maximum
+        Console(file=out.file, width=max(out.width, wide), highlight=False, color_system=None).print(t)
     out.print(escape(f"outputs in {out_dir}"))

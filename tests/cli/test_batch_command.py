@@ -3,7 +3,11 @@ pipeline, truncated inputs flagged, full paths, stable row order."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
 
 import media
 import pytest
@@ -233,3 +237,40 @@ def test_an_emptied_output_is_redone_and_an_out_dir_that_is_a_file_is_one_line(t
     blocker.write_text("x")
     assert main(["batch", str(src), "--out-dir", str(blocker), "--pipeline", str(identity_yaml)]) == 4
     assert capsys.readouterr().err.strip() == f"streamdeblur: error: --out-dir {blocker} is a file, not a folder"
+
+
+def test_a_logged_summary_keeps_each_file_name_on_one_line(tmp_path, identity_yaml, capsys, monkeypatch):
+    # piped into a log, the table was wrapped at 80 columns: "…/GX010001_a_long_clip_na" / "me.mp4",
+    # and grep for a file name found nothing
+    monkeypatch.setenv("COLUMNS", "80")
+    name = "GX010001_a_long_clip_name_from_an_action_camera_card_of_last_summer.mp4"
+    src = media.write_video(tmp_path / name, frames=2, size=(64, 48))
+    out = tmp_path / "deblurred_outputs_of_the_whole_summer"
+    assert main(["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    rows = [r for r in _table(capsys.readouterr().out) if name in r]
+    assert len(rows) == 1 and "done" in rows[0] and rows[0].count(name) == 2, rows
+
+
+def test_an_interrupted_segmented_file_points_at_its_kept_segments(tmp_path):
+    # Ctrl-C during a segmented file: the output column named "seg-0001.partial.mp4", a file that is
+    # not in --out-dir (it is in OUT/clip.mp4.segments/)
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / "clip.mp4", frames=40, size=(64, 48), gop=10)
+    slow = tmp_path / "slow.yaml"  # an unweighted model: slow enough to be stopped in the second segment
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "streamdeblur", "batch", str(src), "--out-dir", str(out), "--pipeline", str(slow)]
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen([*cmd, "--segments", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not (out / "clip.mp4.segments" / "seg-0000.mp4").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    row = [r for r in _table(stdout) if "clip.mp4" in r]
+    assert len(row) == 1 and "interrupted" in row[0], stdout
+    assert "clip.mp4.segments/" in row[0] and "the same command resumes" in row[0] and "partial" not in row[0], row
+    assert (out / "clip.mp4.segments" / "seg-0000.mp4").exists()
