@@ -131,9 +131,16 @@ _KEEP_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", *IMAGE_EXTS})
 
 def _out_suffix(inp: Path, suffix: str | None) -> str:
     """An output's suffix: the input's own container for .mp4/.mkv/.mov/.webm, its own image format
-    for a photo (one image file out), else .mp4; ``suffix`` overrides."""
+    for a photo (one image file out), else .mp4; ``suffix`` overrides, except a video container's
+    for a photo (it would come out a one-frame video)."""
+    if suffix and inp.suffix.lower() in IMAGE_EXTS and _dotted(suffix).lower() in FORMAT_BY_SUFFIX:
+        suffix = None
     suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
-    return suf if suf.startswith(".") else "." + suf
+    return _dotted(suf)
+
+
+def _dotted(suffix: str) -> str:
+    return suffix if suffix.startswith(".") else "." + suffix
 
 
 def _clashes(targets: list[PurePath]) -> dict[str, list[int]]:
@@ -218,6 +225,11 @@ def run_batch(args, cfg, cut=None) -> int:
         error("no input files found")
         return EXIT_USAGE
     rels = plan_outputs(inputs, args.suffix)  # a clash is a usage error before anything is written
+    video_suffix = bool(args.suffix) and args.suffix.lower() in FORMAT_BY_SUFFIX
+    kept = [b.path for b in inputs if video_suffix and b.path.suffix.lower() in IMAGE_EXTS]
+    if kept:
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        warn(f"--suffix {args.suffix} is for videos: photos keep their own format ({kept[0].name}{more})")
     files = [b.path for b in inputs]
     shown = {b.path: b.rel.as_posix() for b in inputs}  # a row's input: as mirrored (day1/GX010001.MP4)
     if len(set(shown.values())) < len(files):  # one name from two folders: rows say where each came from

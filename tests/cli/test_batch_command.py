@@ -81,7 +81,7 @@ def test_truncated_input_is_flagged_and_paths_are_whole(tmp_path, identity_yaml,
     assert str(out) in text and "…" not in text
 
 
-def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml):
+def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml, capsys):
     # a shell glob of photos hands batch each file by name: each comes out as one image of its own
     # name and format (it used to be a one-frame .mp4)
     import cv2
@@ -95,6 +95,14 @@ def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml):
     photos = [str(shots / "a.png"), str(shots / "b.jpg")]
     assert main(["batch", *photos, "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.png", "b.jpg"]
+    # --suffix .mp4 (for the videos among them) turned each photo into a one-frame H.264 video
+    clip = media.write_video(shots / "c.mov", frames=3, size=(64, 48))
+    out2 = tmp_path / "out2"
+    capsys.readouterr()
+    assert main(["batch", *photos, str(clip), "--out-dir", str(out2), "--pipeline", str(identity_yaml), "--suffix", ".mp4"]) == 0
+    assert sorted(p.name for p in out2.iterdir() if not p.name.startswith(".")) == ["a.png", "b.jpg", "c.mp4"]
+    assert "--suffix .mp4 is for videos: photos keep their own format (a.png and 1 more)" in capsys.readouterr().err
+    assert cv2.imread(str(out2 / "a.png")).shape == (48, 64, 3)
     assert np.array_equal(cv2.imread(str(out / "a.png")), cv2.imread(str(shots / "a.png")))
 
 
