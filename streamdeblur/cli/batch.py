@@ -131,9 +131,9 @@ _KEEP_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", *IMAGE_EXTS})
 
 def _out_suffix(inp: Path, suffix: str | None) -> str:
     """An output's suffix: the input's own container for .mp4/.mkv/.mov/.webm, its own image format
-    for a photo (one image file out), else .mp4; ``suffix`` overrides, except a video container's
-    for a photo (it would come out a one-frame video)."""
-    if suffix and inp.suffix.lower() in IMAGE_EXTS and _dotted(suffix).lower() in FORMAT_BY_SUFFIX:
+    for a photo (one image file out), else .mp4; ``suffix`` overrides for inputs of its kind (a
+    video container's would make a photo a one-frame video; an image format's is for photos)."""
+    if suffix and (inp.suffix.lower() in IMAGE_EXTS) != (_dotted(suffix).lower() in IMAGE_EXTS):
         suffix = None
     suf = suffix or (inp.suffix.lower() if inp.suffix.lower() in _KEEP_SUFFIXES else ".mp4")
     return _dotted(suf)
@@ -225,11 +225,13 @@ def run_batch(args, cfg, cut=None) -> int:
         error("no input files found")
         return EXIT_USAGE
     rels = plan_outputs(inputs, args.suffix)  # a clash is a usage error before anything is written
-    video_suffix = bool(args.suffix) and args.suffix.lower() in FORMAT_BY_SUFFIX
-    kept = [b.path for b in inputs if video_suffix and b.path.suffix.lower() in IMAGE_EXTS]
+    kept = [b.path for b in inputs if args.suffix and _out_suffix(b.path, args.suffix).lower() != args.suffix.lower()]
     if kept:
         more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
-        warn(f"--suffix {args.suffix} is for videos: photos keep their own format ({kept[0].name}{more})")
+        if args.suffix.lower() in IMAGE_EXTS:
+            warn(f"--suffix {args.suffix} is for photos: videos keep their own container ({kept[0].name}{more})")
+        else:
+            warn(f"--suffix {args.suffix} is for videos: photos keep their own format ({kept[0].name}{more})")
     files = [b.path for b in inputs]
     shown = {b.path: b.rel.as_posix() for b in inputs}  # a row's input: as mirrored (day1/GX010001.MP4)
     if len(set(shown.values())) < len(files):  # one name from two folders: rows say where each came from

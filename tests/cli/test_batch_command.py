@@ -103,6 +103,12 @@ def test_photos_given_by_name_come_out_as_photos(tmp_path, identity_yaml, capsys
     assert sorted(p.name for p in out2.iterdir() if not p.name.startswith(".")) == ["a.png", "b.jpg", "c.mp4"]
     assert "--suffix .mp4 is for videos: photos keep their own format (a.png and 1 more)" in capsys.readouterr().err
     assert cv2.imread(str(out2 / "a.png")).shape == (48, 64, 3)
+    # and --suffix .jpg (for the photos) made the video fail: "c.jpg is one image file, but the input is not one image"
+    out3 = tmp_path / "out3"
+    assert main(["batch", *photos, str(clip), "--out-dir", str(out3), "--pipeline", str(identity_yaml), "--suffix", ".jpg"]) == 0
+    assert sorted(p.name for p in out3.iterdir() if not p.name.startswith(".")) == ["a.jpg", "b.jpg", "c.mov"]
+    assert "--suffix .jpg is for photos: videos keep their own container (c.mov)" in capsys.readouterr().err
+    assert media.count_frames(out3 / "c.mov") == 3
     assert np.array_equal(cv2.imread(str(out / "a.png")), cv2.imread(str(shots / "a.png")))
 
 
