@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -73,7 +74,10 @@ class CameraSource(_LiveMixin):
     def _open(self) -> cv2.VideoCapture:
         if isinstance(self.spec, str) and not _is_url(self.spec) and not os.path.exists(self.spec):
             raise SourceError(f"camera not found: {self.spec}")
-        cap = cv2.VideoCapture(self.spec)
+        if isinstance(self.spec, int) and os.path.isdir("/dev") and sys.platform.startswith("linux"):
+            if not os.path.exists(f"/dev/video{self.spec}"):
+                raise SourceError(f"camera not found: {self.spec} (there is no /dev/video{self.spec})")
+        cap = _capture(self.spec)
         if not cap.isOpened():
             raise SourceError(f"cannot open camera {self.spec}")
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
@@ -123,7 +127,7 @@ class CameraSource(_LiveMixin):
                     if self._stop.wait(delay):
                         return
                     self._cap.release()
-                    self._cap = cv2.VideoCapture(self.spec)
+                    self._cap = _capture(self.spec)
                     continue
             else:
                 bgr, pending = pending, None
@@ -141,3 +145,21 @@ class CameraSource(_LiveMixin):
                 )
             )
             index += 1
+
+
+_log_lock = threading.Lock()
+
+
+def _capture(spec: str | int) -> cv2.VideoCapture:
+    """``cv2.VideoCapture(spec)`` without OpenCV's own log lines.
+
+    A camera that cannot be opened made OpenCV print a dozen lines of warnings from each backend it
+    tried (V4L2, FFmpeg, Orbbec) before the one-line error said the same; the error says it.
+    """
+    with _log_lock:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            return cv2.VideoCapture(spec)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
