@@ -71,6 +71,7 @@ def busy(p) -> str:
 COUNTERS = (
     ("dropped", "dropped {}", "dropped {}"),
     ("skipped", "skipped-packets {}", "skipped {} corrupt packets"),
+    ("skipped_images", "skipped-images {}", "skipped {} unreadable images"),
     ("repaired", "repaired-pts {}", "repaired {} timestamps"),
     ("reconnects", "reconnects {}", "{} reconnection attempts"),
 )

@@ -25,9 +25,12 @@ class Range:
     low: float
     high: float | None = None
     zero: str | None = None  #: meaning of 0 where 0 is allowed below ``low`` (e.g. "auto")
+    note: str = ""  #: said after the span (where the real bound depends on something else)
 
     def describe(self) -> str:
         span = f"{self.low:g}…{self.high:g}" if self.high is not None else f"at least {self.low:g}"
+        if self.note:
+            span = f"{span} ({self.note})"
         return f"0 ({self.zero}) or {span}" if self.zero else span
 
     def contains(self, value: float) -> bool:
@@ -42,7 +45,7 @@ RANGES: dict[str, Range] = {
     "batch": Range(1, 64, zero="auto"),
     "threads": Range(1, 1024, zero="leave as is"),
     # encoder (the encoder's own upper bound is checked by io.encoders)
-    "crf": Range(0, 63),
+    "crf": Range(0, 63, note="0…51 for H.264/H.265/MPEG-4, 0…63 for VP9/AV1"),
     # deblur / defocus stages
     "tile": Range(64, 8192, zero="whole frames when they fit"),
     "overlap": Range(0, 1024),

@@ -57,6 +57,7 @@ class Progress:
     fps: float = 0.0
     dropped: int = 0
     skipped: int = 0  #: undecodable packets skipped
+    skipped_images: int = 0  #: unreadable images of a folder skipped
     repaired: int = 0  #: non-increasing timestamps moved forward
     reconnects: int = 0  #: live sources: reopen attempts after a disconnect
     lost: bool = False  #: live sources: gone for good (no reopen attempt worked)
@@ -389,6 +390,7 @@ class Pipeline:
         stats = getattr(self.source, "stats", None)
         p.dropped = (stats.dropped if stats else 0) + self._dropped_q
         p.skipped = stats.skipped_packets if stats else 0
+        p.skipped_images = getattr(stats, "skipped_images", 0)
         p.repaired = getattr(stats, "repaired_pts", 0)
         p.reconnects = getattr(stats, "reconnects", 0)
         p.lost = bool(getattr(stats, "lost", False))

@@ -251,7 +251,16 @@ def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str, siting: str = "
             format=pix_fmt, dst_colorspace=info.sws_colorspace, dst_color_range=info.sws_range, interpolation=INTERP
         )
     tag_frame(out, info)
+    if is_rgb_format(pix_fmt):
+        tag_rgb(out)
     return out
+
+
+def tag_rgb(obj) -> None:
+    """Tag a frame or an encoder context as RGB (``gbr``, full range): an RGB encoder's stream
+    (libx264rgb) tagged with a YUV matrix played in other colours everywhere (11.8 dB)."""
+    obj.colorspace = 0  # AVCOL_SPC_RGB
+    obj.color_range = 2  # full
 
 
 def _cosite(pix_fmt: str, width: int, height: int) -> bool:

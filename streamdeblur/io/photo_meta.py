@@ -196,3 +196,73 @@ def photo_metadata(path: str | Path) -> list[bytes]:
     except OSError:
         return []
     return png_chunks(data) if data.startswith(_PNG) else metadata_segments(data)
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's data reach its end-of-image marker.
+
+    A file cut short (a copy interrupted, a card pulled out) decodes without an error: libjpeg fills
+    the missing rows with grey and prints "Premature end of JPEG file" without naming the file. The
+    markers are walked from the start and each scan's entropy-coded data skipped (``FF 00`` stuffing
+    and restart markers belong to it), so a thumbnail's marker inside EXIF or a trailer after the
+    picture (some phones append one) decides nothing.
+
+    Example:
+        >>> scan = b"\\xff\\xd8\\xff\\xda\\x00\\x02\\x12\\xff\\x00\\x34"  # SOI, SOS, data with a stuffed FF
+        >>> jpeg_complete(scan + b"\\xff\\xd9"), jpeg_complete(scan)
+        (True, False)
+    """
+    if data[:2] != b"\xff\xd8":
+        return False
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == _EOI:
+            return True
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers, TEM: no length
+            i += 2
+        else:
+            if i + 4 > n:
+                return False
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+            if marker == _SOS:  # entropy-coded data up to the next marker that is not stuffing or a restart
+                while True:
+                    i = data.find(b"\xff", i)
+                    if i < 0 or i + 1 >= n:
+                        return False
+                    nxt = data[i + 1]
+                    if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                        i += 1 if nxt == 0xFF else 2
+                        continue
+                    break
+    return False
+
+
+def tiff_orientation(data: bytes) -> int | None:
+    """The Orientation tag (1–8) in a TIFF file's first directory, or None."""
+    try:
+        order, off, n = _ifd0(data)
+    except (ValueError, struct.error):
+        return None
+    for k in range(n):
+        e = off + 2 + 12 * k
+        if e + 12 > len(data):
+            break
+        tag, typ = struct.unpack(order + "HH", data[e : e + 4])
+        if tag == 0x0112 and typ == 3:
+            return struct.unpack(order + "H", data[e + 8 : e + 10])[0]
+    return None
+
+
+def png_has_alpha(data: bytes) -> bool:
+    """Whether a PNG carries transparency: an alpha channel (colour types 4, 6) or a ``tRNS`` chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+        return False
+    if data[25] in (4, 6):
+        return True
+    head = data[: max(data.find(b"IDAT"), 0)]
+    return b"tRNS" in head

@@ -229,3 +229,99 @@ def test_a_video_written_as_images_says_its_sound_is_not_kept(tmp_path, identity
     assert len(list((tmp_path / "result").iterdir())) == 3
     assert main(["run", str(quiet), "-o", str(tmp_path / "frames"), "--pipeline", str(identity_yaml)]) == 0
     assert "not kept" not in capsys.readouterr().err
+
+
+def _tiff(rgb: np.ndarray, orientation: int) -> bytes:
+    """An uncompressed RGB TIFF (one strip) whose IFD0 carries the EXIF-style Orientation tag (274)."""
+    h, w, _ = rgb.shape
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, None), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, None)]
+    tags += [(274, 3, 1, orientation), (277, 3, 1, 3), (278, 3, 1, h), (279, 4, 1, h * w * 3), (284, 3, 1, 1)]
+    ifd_at = 8
+    extra_at = ifd_at + 2 + 12 * len(tags) + 4  # BitsPerSample's three values, then the pixels
+    pixels_at = extra_at + 6
+    entries = b""
+    for tag, typ, count, value in tags:
+        if tag == 258:
+            field = struct.pack("<I", extra_at)
+        elif tag == 273:
+            field = struct.pack("<I", pixels_at)
+        elif typ == 3:
+            field = struct.pack("<HH", value, 0)
+        else:
+            field = struct.pack("<I", value)
+        entries += struct.pack("<HHI", tag, typ, count) + field
+    head = b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack("<H", len(tags)) + entries + b"\x00" * 4
+    return head + struct.pack("<HHH", 8, 8, 8) + np.ascontiguousarray(rgb).tobytes()
+
+
+def test_a_tiff_stored_sideways_is_read_upright(tmp_path, identity_yaml, capsys):
+    # OpenCV 5 cannot turn a TIFF whose orientation is 5-8: "Internal imread issue", exit 3 ("cannot
+    # read image"), OpenCV's multi-line error on the terminal; phone and scanner TIFFs carry them
+    stored = media.pattern(2, 40, 24)  # RGB, 40 wide, 24 high as stored
+    upright = {  # EXIF's meaning of each value: what a viewer shows (independent of the code under test)
+        5: stored.transpose(1, 0, 2),
+        6: np.rot90(stored, -1),
+        7: np.rot90(stored.transpose(1, 0, 2), 2),
+        8: np.rot90(stored, 1),
+    }
+    for orientation, want in upright.items():
+        src = tmp_path / f"o{orientation}.tif"
+        src.write_bytes(_tiff(stored, orientation))
+        out = tmp_path / f"o{orientation}.png"
+        assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+        got = cv2.imread(str(out))[..., ::-1]
+        assert got.shape == want.shape, (orientation, got.shape)
+        assert np.abs(got.astype(int) - want).max() <= 1, orientation
+    assert "imread" not in capsys.readouterr().err
+
+
+def test_an_unreadable_or_truncated_photo_is_skipped_and_named_and_strict_stops(tmp_path, identity_yaml, capsys):
+    # one damaged file among a card's photos stopped the whole folder with nothing written (and called
+    # the empty folder "partial output kept"); a JPEG cut short came out with its missing rows grey,
+    # said only by libjpeg's "Premature end of JPEG file", naming no file
+    src = tmp_path / "card"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "c.png", "e.jpg")):
+        assert cv2.imwrite(str(src / name), media.pattern(i, 64, 48)[..., ::-1])
+    (src / "b.jpg").write_text("not an image")
+    whole = cv2.imencode(".jpg", media.pattern(3, 64, 48)[..., ::-1])[1].tobytes()
+    (src / "d.jpg").write_bytes(whole[: len(whole) * 2 // 3])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", f"{out}/", "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "c.png", "e.jpg"]
+    assert f"skipped: cannot read image {src / 'b.jpg'}" in err
+    assert f"skipped: {src / 'd.jpg'} is truncated" in err
+    assert "skipped 2 unreadable images" in err and "Premature end" not in err
+    strict = tmp_path / "strict"
+    assert main(["run", str(src), "-o", f"{strict}/", "--pipeline", str(identity_yaml), "--strict"]) == 3
+    assert f"cannot read image {src / 'b.jpg'}" in capsys.readouterr().err
+
+
+def test_transparency_in_any_photo_of_a_folder_is_said(tmp_path, identity_yaml, capsys):
+    # only the folder's first image was looked at: a later PNG lost its alpha without a word
+    src = tmp_path / "photos"
+    src.mkdir()
+    assert cv2.imwrite(str(src / "a.jpg"), media.pattern(0, 64, 48)[..., ::-1])
+    rgba = np.dstack([media.pattern(1, 64, 48)[..., ::-1], np.full((48, 64), 128, np.uint8)])
+    assert cv2.imwrite(str(src / "b.png"), rgba)
+    assert main(["run", str(src), "-o", f"{tmp_path / 'out'}/", "--pipeline", str(identity_yaml)]) == 0
+    assert "b.png has a transparency (alpha) channel; the output is opaque" in capsys.readouterr().err
+
+
+def test_photos_of_other_sizes_are_fitted_into_a_video(tmp_path, identity_yaml, capsys, require_ffmpeg):
+    # a larger image after the first crashed the run ("index can't contain negative values"); a
+    # smaller one was padded with its edge pixels repeated, silently
+    src = tmp_path / "photos"
+    src.mkdir()
+    assert cv2.imwrite(str(src / "1.png"), np.full((96, 160, 3), 100, np.uint8))
+    assert cv2.imwrite(str(src / "2.png"), np.full((192, 192, 3), 200, np.uint8))  # taller and wider: bars left and right
+    assert cv2.imwrite(str(src / "3.png"), np.full((48, 80, 3), 50, np.uint8))  # smaller, same shape: scaled up, no bars
+    out = tmp_path / "slides.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--crf", "0"]) == 0
+    assert "2.png is 192x192, the video 160x96: it and any other image of another size are fitted" in capsys.readouterr().err
+    frames = media.ffmpeg_rgb(out, "bt601", every_frame=True).astype(int)
+    assert frames.shape == (3, 96, 160, 3)
+    square = frames[1]
+    assert abs(square[:, 40:120].mean() - 200) < 3 and square[:, :30].max() < 20 and square[:, 130:].max() < 20
+    assert abs(frames[2].mean() - 50) < 3

@@ -229,7 +229,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / np.mean((a[2:-2, 2:-2] - b[2:-2, 2:-2]) ** 2)))
 
 
-@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+@pytest.mark.parametrize("codec", ["libx264", "libx265", "h264", "hevc"])  # FFmpeg's codec names too (ffmpeg -c:v h264)
 def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, codec, capsys):
     # H.264/H.265 decoders read 4:2:0 chroma left-sited; we wrote it centred (swscale's default for a
     # frame made from RGB), so each run moved the colours half a pixel left: U/V 29.6/26.3 dB after
@@ -354,3 +354,33 @@ def test_an_odd_sized_444_source_is_not_padded(tmp_path, identity_yaml, capsys):
     assert main(["run", str(src), "-o", str(small), "--pipeline", str(identity_yaml), "--chroma", "420"]) == 0
     assert "161x97 has an odd side; the output is padded to 162x98" in capsys.readouterr().err
     assert (_video(small)["width"], _video(small)["height"]) == (162, 98)
+
+
+def test_codec_names_choose_their_encoder_with_its_quality_preset_and_tag(tmp_path, identity_yaml, capsys):
+    # `--codec h264` / `--codec hevc` (what `ffmpeg -c:v` takes) ran FFmpeg's default encoder without
+    # --crf and --preset (crf 0 and crf 51 made the same file) and tagged H.265 hev1 (Apple refuses it)
+    src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    sizes = {}
+    for codec, crf in (("h264", "0"), ("h264", "51"), ("hevc", "20")):
+        out = tmp_path / f"{codec}_{crf}.mp4"
+        argv = ["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--codec", codec, "--crf", crf]
+        assert main(argv) == 0
+        sizes[codec, crf] = out.stat().st_size
+        assert f"(crf {crf}, preset veryfast)" in capsys.readouterr().err
+    assert sizes["h264", "0"] > 3 * sizes["h264", "51"], sizes
+    assert _video(tmp_path / "hevc_20.mp4")["codec_tag_string"] == "hvc1"
+
+
+def test_an_rgb_encoder_is_tagged_rgb(tmp_path, identity_yaml):
+    # libx264rgb writes RGB planes; tagged with the source's YUV matrix they played in other colours
+    # everywhere (11.8 dB against the input)
+    src = media.write_video(tmp_path / "in.mp4", frames=3, size=(96, 64))
+    rgb, yuv = tmp_path / "rgb.mp4", tmp_path / "yuv444.mkv"
+    base = ["--pipeline", str(identity_yaml), "--crf", "0"]
+    assert main(["run", str(src), "-o", str(rgb), *base, "--codec", "libx264rgb"]) == 0
+    assert main(["run", str(src), "-o", str(yuv), *base, "--codec", "libx264", "--chroma", "444"]) == 0
+    v = _video(rgb)
+    assert (v["pix_fmt"], v["color_space"], v["color_range"]) == ("gbrp", "gbr", "pc"), v
+    a = media.ffmpeg_rgb(rgb, "bt709", every_frame=True).astype(int)
+    b = media.ffmpeg_rgb(yuv, "bt709", every_frame=True).astype(int)
+    assert np.abs(a - b).max() <= 3, np.abs(a - b).max()

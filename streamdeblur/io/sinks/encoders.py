@@ -33,6 +33,7 @@ X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 #: Highest CRF each encoder accepts (lowest is 0; lower is better quality).
 CRF_MAX = {
     "libx264": 51,
+    "libx264rgb": 51,
     "libx265": 51,
     "libvpx-vp9": 63,
     "libvpx": 63,
@@ -58,7 +59,7 @@ def qscale_for(crf: int) -> int:
 
 
 #: Encoders that take a named x264-style preset, and those that take a number.
-NAMED_PRESET = ("libx264", "libx265")
+NAMED_PRESET = ("libx264", "libx264rgb", "libx265")
 NUMBERED_PRESET = {"libsvtav1": (-1, 13)}
 
 
@@ -70,6 +71,27 @@ class Encoder:
     crf: int | None
     preset: str | None  #: None: the encoder has no preset of this kind (not passed)
     note: str = ""  #: why this encoder, when not what was asked
+
+
+#: Names people type for an encoder that FFmpeg does not know as such.
+ALIASES = {"h265": "hevc", "x264": "libx264", "x265": "libx265", "avc": "h264", "vp9": "libvpx-vp9", "vp8": "libvpx"}
+
+
+def canonical(codec: str) -> str:
+    """The encoder FFmpeg picks for ``codec``: a codec name (``h264``, ``hevc``, ``av1``) gives its
+    default encoder (``libx264``, ``libx265``, ``libsvtav1``), as ``ffmpeg -c:v h264`` does. Quality,
+    preset, chroma siting and the MP4 tag are chosen by encoder name, so a run with ``--codec h264``
+    ignored ``--crf`` and ``--preset``, moved the colours half a pixel and tagged H.265 ``hev1``.
+
+    Example:
+        >>> canonical("h264"), canonical("hevc"), canonical("libx264")
+        ('libx264', 'libx265', 'libx264')
+    """
+    name = ALIASES.get(codec.lower(), codec)
+    try:
+        return av.codec.Codec(name, "w").name
+    except Exception:  # noqa: BLE001 - unknown: left as given (available() says no)
+        return codec
 
 
 def available(codec: str) -> bool:
@@ -147,9 +169,11 @@ def choose_encoder(codec: str, suffix: str, crf: int | None = None, preset: str 
     note = ""
     if codec in ("", "auto"):
         codec = default_codec(suffix)
-    elif not available(codec):
+    else:
+        codec = canonical(codec)
+    if not available(codec):
         raise ValueError(f"unknown video encoder {codec!r} (see 'streamdeblur info' for the available ones)")
-    elif not fits(codec, fmt):
+    if not fits(codec, fmt):
         if explicit:
             raise ValueError(f"{codec} cannot go in a {suffix} file; choose another codec or container")
         chosen = default_codec(suffix)

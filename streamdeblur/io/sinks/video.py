@@ -11,14 +11,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ..audio import AudioCopier
-from ..color import ColorInfo, chroma_label, chroma_of, chroma_siting, rgb_to_frame, tag_codec
+from ..color import ColorInfo, chroma_label, chroma_of, chroma_siting, is_rgb_format, rgb_to_frame, tag_codec, tag_rgb
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
-from .encoders import QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
+from .encoders import CRF_MAX, NAMED_PRESET, NUMBERED_PRESET, QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
 
 
 class VideoSink:
@@ -67,6 +68,7 @@ class VideoSink:
             self.tmp = self.path.with_name(f"{self.path.stem}.partial-{n}{self.path.suffix}")
             n += 1
         self.info = info
+        self._fitted_said = False  #: an image of another size was fitted into the frame (said once)
         self.warn = warn or (lambda m: log.warning(m))
         self.keep_partial = keep_partial
         fmt = FORMAT_BY_SUFFIX.get(self.path.suffix.lower())
@@ -137,7 +139,7 @@ class VideoSink:
         s.time_base = tb
         s.codec_context.time_base = tb
         opts = dict(options or {})
-        if crf is not None and codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "libvpx"):
+        if crf is not None and codec in CRF_MAX and codec not in QSCALE_CODECS:
             opts.setdefault("crf", str(crf))
             if codec in ("libvpx-vp9", "libvpx"):
                 opts.setdefault("b", "0")
@@ -145,7 +147,7 @@ class VideoSink:
             q = qscale_for(crf)
             s.codec_context.qmin = s.codec_context.qmax = q
             s.codec_context.bit_rate = 0
-        if preset and codec in ("libx264", "libx265", "libsvtav1"):
+        if preset and (codec in NAMED_PRESET or codec in NUMBERED_PRESET):
             opts.setdefault("preset", str(preset))
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
@@ -156,6 +158,8 @@ class VideoSink:
         if threads:
             s.codec_context.thread_count = threads
         tag_codec(s.codec_context, self.color)
+        if is_rgb_format(self.pix_fmt):
+            tag_rgb(s.codec_context)
         self.audio = None
         if origin is not None and ((audio and info.has_audio) or info.has_subtitles):
             try:
@@ -186,8 +190,19 @@ class VideoSink:
 
     def write(self, frame: Frame) -> None:
         img = frame.image
-        if img.shape[:2] != (self.height, self.width):
-            img = np.pad(img, ((0, self.height - img.shape[0]), (0, self.width - img.shape[1]), (0, 0)), mode="edge")
+        h, w = img.shape[:2]
+        if (h, w) != (self.height, self.width):
+            if (h, w) == (self.info.height, self.info.width):  # an odd side made even (said when opening)
+                img = np.pad(img, ((0, self.height - h), (0, self.width - w), (0, 0)), mode="edge")
+            else:  # a folder of photos of different sizes: each fitted into the video's frame
+                img = _letterbox(img, self.width, self.height)
+                if not self._fitted_said:
+                    self._fitted_said = True
+                    name = Path(frame.source).name if frame.source else f"frame {frame.index}"
+                    self.warn(
+                        f"{name} is {w}x{h}, the video {self.width}x{self.height}: "
+                        "it and any other image of another size are fitted into it with black bars"
+                    )
         vf = rgb_to_frame(img, self.color, self.pix_fmt, self._siting)
         if self._tick_rate is not None:  # AVI: the frame's tick, strictly after the last one
             t = frame.time
@@ -359,3 +374,20 @@ def _choose_pix_fmt(codec, bit_depth: int, chroma: str = "420") -> str:
         if not names or cand in names:
             return cand
     return names[0]
+
+
+def _letterbox(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``img`` scaled to fit ``width``×``height`` whole (its shape kept), centred on black.
+
+    Example:
+        >>> _letterbox(np.full((10, 40, 3), 255, np.uint8), 20, 20)[:, 10].ravel()[::3].tolist()
+        [0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0]
+    """
+    h, w = img.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    out = np.zeros((height, width, img.shape[2]), img.dtype)
+    y, x = (height - nh) // 2, (width - nw) // 2
+    out[y : y + nh, x : x + nw] = small
+    return out

@@ -68,7 +68,7 @@ def open_source(
     Args:
         spec: file, URL, image folder or glob, camera index or ``/dev/videoN``.
         camera: read URLs and indices through OpenCV's camera path (``webcam`` command).
-        strict: stop at the first undecodable packet.
+        strict: stop at the first undecodable packet (or unreadable image of a folder).
         live: force live (newest-frame) or file semantics for URLs.
         fps: frame rate given to image sequences.
         reconnect: live sources: reopen attempts after a disconnect (backoff 0.5, 1, 2, … 8 s).
@@ -78,5 +78,5 @@ def open_source(
     if camera or s.isdigit() or s.startswith("/dev/video"):
         return CameraSource(s, reconnect=reconnect, on_warning=on_warning)
     if reads_as_images(s):
-        return ImageSource(s, fps, on_warning=on_warning)
+        return ImageSource(s, fps, on_warning=on_warning, strict=strict)
     return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -30,6 +31,7 @@ class DecodeStats:
     def __init__(self) -> None:
         self.dropped = 0  #: live frames overwritten before use
         self.skipped_packets = 0  #: undecodable packets skipped (non-strict mode)
+        self.skipped_images = 0  #: unreadable images of a folder skipped (non-strict mode)
         self.repaired_pts = 0  #: non-increasing timestamps moved forward
         self.reconnects = 0  #: reopen attempts after a disconnect
         self.lost = False  #: a live source that stayed gone after its last reopen attempt
@@ -137,3 +139,21 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
         c.close()
         raise SourceError(f"no video stream in {spec}")
     return c
+
+
+_opencv_log_lock = threading.Lock()
+
+
+@contextmanager
+def quiet_opencv():
+    """OpenCV's own log lines off while inside (a camera that cannot be opened made each backend print
+    a dozen lines of warnings; a TIFF it cannot turn, "Internal imread issue"): our error says it."""
+    import cv2
+
+    with _opencv_log_lock:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            yield
+        finally:
+            cv2.utils.logging.setLogLevel(level)

@@ -18,7 +18,7 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from .base import DecodeStats, SourceError, _is_url, _LiveMixin, log
+from .base import DecodeStats, SourceError, _is_url, _LiveMixin, log, quiet_opencv
 
 
 class CameraSource(_LiveMixin):
@@ -147,19 +147,8 @@ class CameraSource(_LiveMixin):
             index += 1
 
 
-_log_lock = threading.Lock()
-
-
 def _capture(spec: str | int) -> cv2.VideoCapture:
-    """``cv2.VideoCapture(spec)`` without OpenCV's own log lines.
-
-    A camera that cannot be opened made OpenCV print a dozen lines of warnings from each backend it
-    tried (V4L2, FFmpeg, Orbbec) before the one-line error said the same; the error says it.
-    """
-    with _log_lock:
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            return cv2.VideoCapture(spec)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
+    """``cv2.VideoCapture(spec)`` without OpenCV's own log lines: a camera that cannot be opened
+    made each backend it tried (V4L2, FFmpeg, Orbbec) print warnings before our one-line error."""
+    with quiet_opencv():
+        return cv2.VideoCapture(spec)

@@ -23,7 +23,8 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError
+from ..photo_meta import jpeg_complete, png_has_alpha, tiff_orientation
+from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
 class ImageSource:
@@ -31,7 +32,7 @@ class ImageSource:
 
     live = False
 
-    def __init__(self, spec: str, fps: float = 25.0, on_warning=None) -> None:
+    def __init__(self, spec: str, fps: float = 25.0, on_warning=None, strict: bool = False) -> None:
         p = Path(spec)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
@@ -49,12 +50,23 @@ class ImageSource:
             raise SourceError(f"no images found in {spec}")
         self.files = files
         self.stats = DecodeStats()
+        self.strict = strict
+        self._warn = on_warning or (lambda msg: None)
+        self._alpha_said = False
         self._stop = threading.Event()
-        first = self._read(files[0])
+        self._first: tuple[Path, np.ndarray] | None = None
+        for f in files:  # the first readable image describes the sequence (size, depth)
+            try:
+                self._first = (f, self._read(f))
+                break
+            except SourceError as exc:
+                if strict or len(files) == 1:
+                    raise
+                self._skip(f, exc)
+        if self._first is None:
+            raise SourceError(f"no readable images in {spec} ({len(files)} unreadable)")
+        first = self._first[1]
         h, w = first.shape[:2]
-        header = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)  # the channels as stored (alpha included)
-        if on_warning is not None and header is not None and header.ndim == 3 and header.shape[2] == 4:
-            on_warning(f"{files[0].name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         rate = Fraction(fps).limit_denominator(1001)
         self.info = SourceInfo(
             name=p.name or spec,
@@ -69,16 +81,27 @@ class ImageSource:
             duration=len(files) / float(rate),
         )
 
-    @staticmethod
-    def _read(path: Path) -> np.ndarray:
-        # ANYDEPTH keeps 16-bit PNG/TIFF; COLOR gives 3 channels (grey expanded, alpha dropped) and,
-        # unlike IMREAD_UNCHANGED, applies the EXIF orientation
-        img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"cannot read image {path}")
+    def _read(self, path: Path) -> np.ndarray:
+        """One image as RGB (8 or 16 bits), upright; says once when transparency is dropped."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"cannot read image {path}: {exc.strerror or exc}") from None
+        if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
+            # libjpeg decodes the rest as grey and only prints "Premature end of JPEG file"
+            raise SourceError(f"{path} is truncated (the JPEG data stop before the end of the picture)")
+        img = read_image(data, path)
         if img.dtype not in (np.uint8, np.uint16):
             raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
+        if not self._alpha_said and _has_alpha(data, path):
+            self._alpha_said = True
+            self._warn(f"{path.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         return np.ascontiguousarray(img[..., ::-1])
+
+    def _skip(self, path: Path, exc: Exception) -> None:
+        self.stats.skipped_images += 1
+        if self.stats.skipped_images <= 3:
+            self._warn(f"skipped: {exc}")
 
     def stop(self) -> None:
         self._stop.set()
@@ -87,8 +110,78 @@ class ImageSource:
         self._stop.set()
 
     def frames(self) -> Iterator[Frame]:
-        for i, f in enumerate(self.files):
+        """The images in name order; an unreadable one is skipped, said and counted (``strict``: an error)."""
+        assert self._first is not None
+        start = self.files.index(self._first[0])
+        i = 0
+        for f in self.files[start:]:
             if self._stop.is_set():
                 return
-            img = self._read(f)
+            if f == self._first[0]:
+                img = self._first[1]
+                self._first = (f, img[:0])  # not held for the whole run
+            else:
+                try:
+                    img = self._read(f)
+                except SourceError as exc:
+                    if self.strict:
+                        raise
+                    self._skip(f, exc)
+                    continue
             yield Frame(img, i, i, self.info.time_base, self.info.color, str(f))  # the path: sinks keep name and metadata
+            i += 1
+
+
+def read_image(data: bytes, path: Path) -> np.ndarray:
+    """Decode an image file's bytes as OpenCV does (BGR, 8 or 16 bits, EXIF orientation applied).
+
+    ``ANYDEPTH`` keeps 16-bit PNG/TIFF; ``COLOR`` gives 3 channels (grey expanded, alpha dropped)
+    and, unlike ``IMREAD_UNCHANGED``, turns the picture upright. OpenCV 5 cannot turn a TIFF whose
+    orientation is 5–8 ("Internal imread issue", nothing decoded): such a TIFF is decoded as stored
+    and turned here. OpenCV's own log lines are kept off the terminal; the error says what failed.
+    """
+    buf = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR
+    with quiet_opencv():
+        try:
+            img = cv2.imdecode(buf, flags) if buf.size else None
+        except cv2.error:
+            img = None
+        if img is None and data[:4] in (b"II*\x00", b"MM\x00*"):
+            try:
+                img = cv2.imdecode(buf, flags | cv2.IMREAD_IGNORE_ORIENTATION)
+            except cv2.error:
+                img = None
+            if img is not None:
+                img = _turn(img, tiff_orientation(data) or 1)
+    if img is None:
+        raise SourceError(f"cannot read image {path}")
+    return img
+
+
+def _turn(img: np.ndarray, orientation: int) -> np.ndarray:
+    """A picture stored with EXIF ``orientation`` (1–8), upright."""
+    if orientation in (5, 6, 7, 8):
+        img = cv2.transpose(img)  # 5 as is; 6, 7, 8 turned further below
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    if orientation == 2:
+        return cv2.flip(img, 1)
+    if orientation == 3:
+        return cv2.flip(img, -1)
+    if orientation == 4:
+        return cv2.flip(img, 0)
+    return img
+
+
+def _has_alpha(data: bytes, path: Path) -> bool:
+    """Whether the file stores transparency (PNG from its header; TIFF/WebP asked of the decoder)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return png_has_alpha(data)
+    if path.suffix.lower() in (".tif", ".tiff", ".webp"):
+        with quiet_opencv():
+            try:
+                img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            except cv2.error:
+                return False
+        return img is not None and img.ndim == 3 and img.shape[2] == 4
+    return False
