@@ -207,7 +207,7 @@ def build(
     turn = source.info.orientation
     if turn is not None:
         say(
-            f"the video is {turn.describe()} for display (a phone's portrait clip): "
+            f"the video is {turn.describe()} for display{' (a phone' + chr(39) + 's portrait clip)' if turn.transpose else ''}: "
             f"processed and written upright, {source.info.width}x{source.info.height}"
         )
     if job.cut:

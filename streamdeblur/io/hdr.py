@@ -38,8 +38,10 @@ class HdrMetadata:
     max_fall: int | None = None
 
     def encoder_params(self, codec: str) -> str:
-        """The ``x265-params`` string that writes this metadata (empty for other encoders: this
-        build's x264 takes ``mastering-display`` without writing it; VP9 and AV1 are not wired)."""
+        """The ``x265-params`` (or ``svtav1-params``) string that writes this metadata (empty for other
+        encoders: this build's x264 takes ``mastering-display`` without writing it; VP9 has no field)."""
+        if codec == "libsvtav1":
+            return self._svt_params()
         if codec != "libx265":
             return ""
         parts = []
@@ -53,6 +55,21 @@ class HdrMetadata:
             parts.append(f"master-display=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(*self.white)}{lum}")
         if self.max_cll is not None:
             parts.append(f"max-cll={self.max_cll},{self.max_fall or 0}")
+        return ":".join(parts)
+
+    def _svt_params(self) -> str:
+        """SVT-AV1's spelling: chromaticities and luminance as decimals (cd/m², max first)."""
+        parts = []
+        if self.primaries is not None and self.white is not None and self.luminance is not None:
+            (rx, ry), (gx, gy), (bx, by) = self.primaries
+
+            def xy(x: float, y: float) -> str:
+                return f"({x:.4f},{y:.4f})"
+
+            lum = f"L({self.luminance[1]:.4f},{self.luminance[0]:.4f})"
+            parts.append(f"mastering-display=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(*self.white)}{lum}")
+        if self.max_cll is not None:
+            parts.append(f"content-light={self.max_cll},{self.max_fall or 0}")
         return ":".join(parts)
 
 

@@ -207,8 +207,9 @@ def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
     """The encoder for a source deeper than 8 bits, when the container's default was asked for.
 
     H.264 becomes H.265 (same CRF number, which is higher quality in x265's scale; a named preset
-    kept) in MP4, MOV and Matroska, where this FFmpeg build has libx265; anything else is returned
-    as it is. Call it only for ``auto``: a codec the user named is theirs.
+    kept) in MP4, MOV and Matroska, where this FFmpeg build has libx265; VP9 becomes AV1 (SVT-AV1,
+    10-bit) in WebM where this build's libvpx writes 8 bits only; anything else is returned as it is.
+    Call it only for ``auto``: a codec the user named is theirs.
 
     Args:
         encoder: what :func:`choose_encoder` chose for ``auto``.
@@ -217,6 +218,10 @@ def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
     Returns:
         the encoder to use, with a note saying why when it changed.
     """
+    if encoder.codec == "libvpx-vp9" and container_format(suffix) == "webm" and not _deep(encoder.codec) and _deep("libsvtav1"):
+        # this build's libvpx writes 8 bits only: a 10-bit (HDR) clip into WebM came out 8-bit, its PQ tags kept (banding)
+        note = "10-bit source: encoder libsvtav1 (AV1 10-bit in WebM; this build's VP9 writes 8 bits only)"
+        return Encoder("libsvtav1", encoder.crf, None, note)
     if encoder.codec != "libx264" or container_format(suffix) not in ("mp4", "mov", "matroska") or not available("libx265"):
         return encoder
     note = (
@@ -224,6 +229,13 @@ def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
         "(H.264 High 10 does not play on phones, QuickTime or most browsers; --codec libx264 keeps H.264)"
     )
     return Encoder("libx265", encoder.crf, encoder.preset, note)
+
+
+def _deep(codec: str) -> bool:
+    """Whether this build's ``codec`` writes more than 8 bits per sample."""
+    if not available(codec):
+        return False
+    return any("p10" in f.name or "p12" in f.name for f in av.codec.Codec(codec, "w").video_formats or [])
 
 
 def codec_tag(codec: str, fmt: str) -> str | None:

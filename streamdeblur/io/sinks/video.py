@@ -15,7 +15,17 @@ import cv2
 import numpy as np
 
 from ..audio import AudioCopier
-from ..color import ColorInfo, chroma_label, chroma_of, chroma_siting, is_rgb_format, rgb_to_frame, tag_codec, tag_rgb
+from ..color import (
+    ColorInfo,
+    bit_depth_of,
+    chroma_label,
+    chroma_of,
+    chroma_siting,
+    is_rgb_format,
+    rgb_to_frame,
+    tag_codec,
+    tag_rgb,
+)
 from ..frames import Frame, SourceInfo
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
@@ -87,6 +97,13 @@ class VideoSink:
         if wanted not in ("420", "422", "444"):
             raise SinkError(f"chroma must be auto, 420, 422 or 444, got {chroma!r}")
         self.pix_fmt = _choose_pix_fmt(codec_obj, info.color.bit_depth, wanted)
+        if info.color.bit_depth > 8 and bit_depth_of(self.pix_fmt) <= 8:
+            hdr = info.color.transfer in ("smpte2084", "arib-std-b67")
+            self.warn(
+                f"the source is {info.color.bit_depth}-bit{' HDR' if hdr else ''} but {codec} writes 8 bits: written 8-bit"
+                + (" (HDR in 8 bits shows banding)" if hdr else "")
+                + "; --codec libx265 keeps the depth"
+            )
         #: what became of the chroma, for the run's encoder line ("" for plain 4:2:0)
         self.chroma_note = ""
         got = chroma_of(self.pix_fmt)
@@ -133,8 +150,15 @@ class VideoSink:
             s.codec_tag = tag
         if info.sample_aspect is not None:
             # anamorphic pixels (HDV's 1440x1080 shown 16:9, DV): H.264/H.265 carry the shape in their
-            # bitstream; VP9 has no field for it and PyAV cannot set WebM's display size (a known gap)
+            # bitstream; VP9/AV1 do not, and Matroska's display size is written from a stream field
+            # that PyAV cannot set (a known gap): said, not silent
             s.codec_context.sample_aspect_ratio = info.sample_aspect
+            if fmt in ("webm", "matroska") and codec not in ("libx264", "libx265", "mpeg4"):
+                sar = Fraction(info.sample_aspect)
+                self.warn(
+                    f"the source's pixels are not square ({sar.numerator}:{sar.denominator}); {codec} in "
+                    f"{self.path.suffix} cannot keep that here: it will show squeezed (H.264/H.265 in .mkv or .mp4 keep it)"
+                )
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = tb
         s.codec_context.time_base = tb
@@ -153,7 +177,8 @@ class VideoSink:
             opts.setdefault("x265-params", "log-level=error")
         hdr = info.hdr.encoder_params(codec) if info.hdr is not None else ""
         if hdr:  # HDR10's mastering display and light levels (io/hdr.py), after the caller's own parameters
-            opts["x265-params"] = ":".join(p for p in (opts.get("x265-params", ""), hdr) if p)
+            key = "svtav1-params" if codec == "libsvtav1" else "x265-params"
+            opts[key] = ":".join(p for p in (opts.get(key, ""), hdr) if p)
         s.options = opts
         if threads:
             s.codec_context.thread_count = threads
