@@ -84,6 +84,7 @@ def test_a_rotated_clip_comes_out_upright_in_a_video_a_folder_and_segments(
     assert main(["run", str(clip), "-o", str(out), *ident]) == 0
     said = capsys.readouterr()
     assert f"rotated {'180°' if degrees == 180 else '90°'}" in said.out + said.err
+    assert ("portrait clip" in said.err) == (degrees != 180)  # upside down is not portrait
     stream = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
     assert (int(stream["width"]), int(stream["height"])) == (shown[0].shape[1], shown[0].shape[0])
     assert not stream.get("side_data_list"), stream.get("side_data_list")  # upright pixels: nothing left to turn
