@@ -118,7 +118,8 @@ def choose_output_encoder(cfg: PipelineConfig, out: str) -> Encoder:
     """The encoder for video file ``out`` (see :mod:`streamdeblur.io.sinks.encoders`), checked; ``ConfigError`` if unusable."""
     o = cfg.output
     try:
-        encoder = choose_encoder(o.codec, Path(out).suffix, o.crf, o.preset, explicit="codec" in cfg.overridden)
+        asked = cfg.overridden
+        encoder = choose_encoder(o.codec, Path(out).suffix, o.crf, o.preset, "codec" in asked, "preset" in asked)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     formats = av.codec.Codec(encoder.codec, "w").video_formats or []

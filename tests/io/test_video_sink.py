@@ -384,3 +384,15 @@ def test_an_rgb_encoder_is_tagged_rgb(tmp_path, identity_yaml):
     a = media.ffmpeg_rgb(rgb, "bt709", every_frame=True).astype(int)
     b = media.ffmpeg_rgb(yuv, "bt709", every_frame=True).astype(int)
     assert np.abs(a - b).max() <= 3, np.abs(a - b).max()
+
+
+def test_a_preset_asked_for_is_checked_or_said_to_be_ignored(tmp_path, identity_yaml, capsys):
+    # VP9 has no presets: --preset foo ran (exit 0) and --preset ultrafast was dropped without a word
+    src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    base = ["run", str(src), "--pipeline", str(identity_yaml)]
+    assert main([*base, "-o", str(tmp_path / "a.webm"), "--preset", "foo"]) == 2
+    assert capsys.readouterr().err.strip() == "streamdeblur: error: preset 'foo' is not a preset of libvpx-vp9"
+    assert main([*base, "-o", str(tmp_path / "b.webm"), "--preset", "ultrafast"]) == 0
+    assert "--preset ultrafast does not apply to libvpx-vp9; ignored" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "c.webm")]) == 0  # the pipeline file's own preset: not said
+    assert "--preset" not in capsys.readouterr().err

@@ -146,7 +146,14 @@ def default_codec(suffix: str) -> str:
     return "libx264"
 
 
-def choose_encoder(codec: str, suffix: str, crf: int | None = None, preset: str | None = None, explicit: bool = False) -> Encoder:
+def choose_encoder(
+    codec: str,
+    suffix: str,
+    crf: int | None = None,
+    preset: str | None = None,
+    explicit: bool = False,
+    preset_asked: bool = False,
+) -> Encoder:
     """Pick and check the encoder for a file with ``suffix``.
 
     Args:
@@ -158,6 +165,8 @@ def choose_encoder(codec: str, suffix: str, crf: int | None = None, preset: str 
         explicit: the codec was asked for by the user (a flag or an API override): a codec that does
             not fit the container is an error. Otherwise (a pipeline file's choice) the container's
             default replaces it, with a note.
+        preset_asked: the preset was asked for by the user: one that is no encoder's preset is an
+            error, one that this encoder has no use for is said (a pipeline file's default is not).
 
     Returns:
         The :class:`Encoder` to use.
@@ -183,7 +192,10 @@ def choose_encoder(codec: str, suffix: str, crf: int | None = None, preset: str 
     if crf is not None and top is not None and not 0 <= crf <= top:
         raise ValueError(f"crf must be 0…{top} for {codec}, got {crf}")
     if preset is not None:
-        preset = _check_preset(codec, str(preset), explicit)
+        asked = str(preset)
+        preset = _check_preset(codec, asked, explicit or preset_asked)
+        if preset is None and preset_asked:
+            note = "; ".join(x for x in (note, f"--preset {asked} does not apply to {codec}; ignored") if x)
     return Encoder(codec, crf if codec in CRF_MAX else None, preset, note)
 
 
@@ -198,7 +210,9 @@ def _check_preset(codec: str, preset: str, explicit: bool) -> str | None:
             if not lo <= int(preset) <= hi:
                 raise ValueError(f"preset must be {lo}…{hi} for {codec}, got {preset}")
             return preset
-    if explicit and preset not in X26X_PRESETS:
+    lo, hi = NUMBERED_PRESET["libsvtav1"]
+    some_encoders = preset in X26X_PRESETS or (preset.lstrip("-").isdigit() and lo <= int(preset) <= hi)
+    if explicit and not some_encoders:
         raise ValueError(f"preset {preset!r} is not a preset of {codec}")
     return None
 
