@@ -213,7 +213,8 @@ def run_batch(args, cfg, cut=None) -> int:
     executor = executor_class(getattr(args, "executor", "local"))
     out_dir = Path(args.out_dir)
     if args.suffix and args.suffix.lower() not in FORMAT_BY_SUFFIX and args.suffix.lower() not in IMAGE_EXTS:
-        error(f"--suffix {args.suffix}: unknown output container; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+        videos, images = ", ".join(FORMAT_BY_SUFFIX), ", ".join(sorted(IMAGE_EXTS))
+        error(f"--suffix {args.suffix}: unknown output container; use one of {videos} (for photos: {images})")
         return EXIT_USAGE
     photos: list[Path] = []
     inputs = expand_inputs(args.inputs, out_dir, photos)

@@ -91,7 +91,12 @@ def resolve(name_or_path: str) -> tuple[str, str]:
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
             raise ConfigError(f"pipeline file not found: {name_or_path}")
-        return p.read_text(), str(p)
+        try:
+            return p.read_text(encoding="utf-8"), str(p)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not a YAML text file (byte {exc.start} is not UTF-8)") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the pipeline file {p}: {exc.strerror or exc}") from None
     f = builtin_dir().joinpath(f"{name_or_path}.yaml")
     if not f.is_file():
         raise ConfigError(f"unknown pipeline {name_or_path!r}; shipped: {', '.join(list_pipelines())} (or give a .yaml path)")

@@ -231,7 +231,9 @@ def test_an_unknown_suffix_is_a_usage_error_before_any_file(tmp_path, folder, id
     assert main(["batch", str(folder), "--out-dir", str(out), "--suffix", ".gif", "--pipeline", str(identity_yaml)]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "streamdeblur: error: --suffix .gif: unknown output container; use one of " + ", ".join(FORMAT_BY_SUFFIX)
+        "streamdeblur: error: --suffix .gif: unknown output container; use one of "
+        + ", ".join(FORMAT_BY_SUFFIX)
+        + " (for photos: .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
     ]
     assert not out.exists()
 

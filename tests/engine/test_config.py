@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from streamdeblur.engine.config import ConfigError, apply_overrides, list_pipelines, load_pipeline, parse_pipeline
@@ -87,3 +89,11 @@ def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     (deblur,) = [s for s in cfg.stages if s.name == "deblur"]
     work = deblur.options["work_pixels"]
     assert pixel_cap(1080, 1920, work) == pytest.approx(1 / 3) and pixel_cap(360, 640, work) == 1.0
+
+
+def test_a_binary_pipeline_file_is_named_in_its_error(tmp_path):
+    # a binary file given as --pipeline said only "'utf-8' codec can't decode byte 0xff in position 0"
+    p = tmp_path / "photo.yaml"
+    p.write_bytes(b"\xff\xd8\xff\xe0 a JPEG saved under the wrong name")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(p))}: not a YAML text file \(byte 0 is not UTF-8\)$"):
+        load_pipeline(str(p))

@@ -325,3 +325,20 @@ def test_photos_of_other_sizes_are_fitted_into_a_video(tmp_path, identity_yaml, 
     square = frames[1]
     assert abs(square[:, 40:120].mean() - 200) < 3 and square[:, :30].max() < 20 and square[:, 130:].max() < 20
     assert abs(frames[2].mean() - 50) < 3
+
+
+def test_outputs_that_cannot_be_are_one_line(tmp_path, identity_yaml, capsys):
+    # -o /dev/stdout (no suffix: a folder of images) gave "[Errno 17] File exists"; a photo written
+    # as .gif was told only the video containers
+    photo = tmp_path / "a.png"
+    assert cv2.imwrite(str(photo), media.pattern(0, 64, 48)[..., ::-1])
+    blocker = tmp_path / "notes"
+    blocker.write_text("x")
+    assert main(["run", str(photo), "-o", str(blocker), "--pipeline", str(identity_yaml)]) == 4
+    err = capsys.readouterr().err.strip()
+    assert err == f"streamdeblur: error: {blocker} is not a folder: an output without a suffix is a folder of images " + (
+        "(give a video file name such as out.mp4, or a folder)"
+    )
+    assert blocker.read_text() == "x"
+    assert main(["run", str(photo), "-o", str(tmp_path / "a.gif"), "--pipeline", str(identity_yaml)]) == 2
+    assert "(or, for photos, .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err

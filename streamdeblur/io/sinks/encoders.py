@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import av
 
+from ..sources.base import IMAGE_EXTS
 from .base import FORMAT_BY_SUFFIX
 
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -135,7 +136,10 @@ def container_format(suffix: str) -> str:
     """FFmpeg muxer for a file suffix; ``ValueError`` for suffixes we do not write."""
     fmt = FORMAT_BY_SUFFIX.get(suffix.lower())
     if fmt is None:
-        raise ValueError(f"unknown output container {suffix!r}; use one of {', '.join(FORMAT_BY_SUFFIX)}")
+        images = ", ".join(sorted(IMAGE_EXTS))
+        raise ValueError(
+            f"unknown output container {suffix!r}; use one of {', '.join(FORMAT_BY_SUFFIX)} (or, for photos, {images})"
+        )
     return fmt
 
 

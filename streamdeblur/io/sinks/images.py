@@ -76,7 +76,15 @@ class ImageSink:
         inputs: list[Path] | None = None,
     ) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists() and not self.folder.is_dir():  # /dev/stdout, a file without a suffix
+            raise SinkError(
+                f"{self.folder} is not a folder: an output without a suffix is a folder of images "
+                "(give a video file name such as out.mp4, or a folder)"
+            )
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create the output folder {self.folder}: {exc.strerror or exc}") from None
         self.pattern = pattern
         self.overwrite = overwrite
         self.inputs = list(inputs or [])
