@@ -13,9 +13,10 @@ output JPEG as they are, but for two changes the new file needs:
 
 MPF segments (depth and gain maps of multi-picture JPEGs) are left out: their offsets point into
 the old file. A PNG written from a PNG keeps its colour chunks (``iCCP``, ``sRGB``, ``gAMA``,
-``cHRM``, ``cICP``: a Display-P3 screenshot stays P3) and text chunks (``tEXt``, ``iTXt``, ``zTXt``);
-its ``eXIf`` is left out (whether a reader turned the pixels by it is not settled). Other formats
-keep OpenCV's output as it is.
+``cHRM``, ``cICP``: a Display-P3 screenshot stays P3), text chunks (``tEXt``, ``iTXt``, ``zTXt``) and
+its ``eXIf`` (camera, date; Orientation 1, as for JPEG, so no reader turns the upright pixels). A
+JPEG written as PNG, or a PNG as JPEG, takes its EXIF, XMP and ICC profile over into the other
+format's places for them (:func:`metadata_for`). Other formats keep OpenCV's output as it is.
 
 Example:
     >>> tiff = b"MM\\x00*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from pathlib import Path
 
 _EXIF = b"Exif\x00\x00"
@@ -150,7 +152,7 @@ def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 #: PNG chunks carried from input to output: colour space first (they must precede the image data), then text.
-PNG_KEEP = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"tEXt", b"iTXt", b"zTXt")
+PNG_KEEP = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"eXIf", b"tEXt", b"iTXt", b"zTXt")
 
 
 def png_chunks(data: bytes, keep: tuple[bytes, ...] = PNG_KEEP) -> list[bytes]:
@@ -178,6 +180,7 @@ def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
     chunks = [c for c in chunks if c[4:8] in PNG_KEEP]  # PNG chunks of the kinds carried only
     if not chunks or not png.startswith(_PNG):
         return png
+    chunks = [_png_exif_upright(c) if c[4:8] == b"eXIf" else c for c in chunks]
     kinds = {c[4:8] for c in chunks}
     ihdr_end = len(_PNG) + 12 + struct.unpack(">I", png[len(_PNG) : len(_PNG) + 4])[0]
     rest, i = [], ihdr_end
@@ -266,3 +269,79 @@ def png_has_alpha(data: bytes) -> bool:
         return True
     head = data[: max(data.find(b"IDAT"), 0)]
     return b"tRNS" in head
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_exif_upright(chunk: bytes) -> bytes:
+    """A PNG ``eXIf`` chunk with Orientation 1 and no thumbnail (:func:`upright`)."""
+    tiff = chunk[8:-4]
+    seg = upright(b"\xff\xe1" + struct.pack(">H", min(len(tiff) + 8, 0xFFFF)) + _EXIF + tiff)
+    return _png_chunk(b"eXIf", seg[4 + len(_EXIF) :])
+
+
+_XMP_KEY = b"XML:com.adobe.xmp"
+
+
+def _png_from_jpeg(segments: list[bytes]) -> list[bytes]:
+    """JPEG metadata segments as PNG chunks: EXIF → ``eXIf``, ICC (all its APP2 parts) → ``iCCP``,
+    XMP → ``iTXt`` under Adobe's key."""
+    out, icc = [], []
+    for seg in segments:
+        body = upright(seg)[4:]  # the pixels are upright: EXIF's and XMP's orientation say 1
+        if body.startswith(_EXIF):
+            out.append(_png_chunk(b"eXIf", body[len(_EXIF) :]))
+        elif body.startswith(_XMP[0]):
+            out.append(_png_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + body[len(_XMP[0]) :]))
+        elif body.startswith(_ICC) and len(body) > len(_ICC) + 2:
+            icc.append((body[len(_ICC)], body[len(_ICC) + 2 :]))  # (sequence number, data)
+    if icc:
+        profile = b"".join(part for _, part in sorted(icc))
+        out.insert(0, _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(profile)))
+    return out
+
+
+def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
+    """PNG chunks as JPEG metadata segments: ``eXIf`` → EXIF APP1, ``iCCP`` → ICC APP2 parts,
+    Adobe's XMP ``iTXt`` → XMP APP1 (the rest has no place in a JPEG)."""
+    out = []
+    for chunk in chunks:
+        kind, data = chunk[4:8], chunk[8:-4]
+        if kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
+            out.append(b"\xff\xe1" + struct.pack(">H", len(data) + len(_EXIF) + 2) + _EXIF + data)
+        elif kind == b"iTXt" and data.startswith(_XMP_KEY + b"\x00\x00"):
+            rest = data[len(_XMP_KEY) + 3 :]  # flag, method, then language and translated keyword
+            text = rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
+            if text and len(text) + len(_XMP[0]) + 2 <= 0xFFFF:
+                out.append(b"\xff\xe1" + struct.pack(">H", len(text) + len(_XMP[0]) + 2) + _XMP[0] + text)
+        elif kind == b"iCCP":
+            try:
+                profile = zlib.decompress(data[data.index(b"\x00") + 2 :])
+            except (ValueError, zlib.error):
+                continue
+            size = 0xFFFF - 2 - len(_ICC) - 2
+            parts = [profile[i : i + size] for i in range(0, len(profile), size)]
+            for n, part in enumerate(parts, 1):
+                body = _ICC + bytes([n, len(parts)]) + part
+                out.append(b"\xff\xe2" + struct.pack(">H", len(body) + 2) + body)
+    return out
+
+
+def metadata_for(output_suffix: str, source: str | Path) -> list[bytes]:
+    """The metadata a JPEG or PNG written from the photo ``source`` gets, in the output's own form:
+    its segments (JPEG) or chunks (PNG), converted when the formats differ; nothing for other formats.
+
+    Example:
+        >>> _jpeg_from_png(_png_from_jpeg([b"\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*"]))
+        [b'\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*']
+    """
+    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+    out, src = kind.get(output_suffix.lower()), kind.get(Path(source).suffix.lower())
+    if out is None or src is None:
+        return []
+    meta = photo_metadata(source)
+    if out == src:
+        return meta
+    return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)

@@ -342,3 +342,37 @@ def test_outputs_that_cannot_be_are_one_line(tmp_path, identity_yaml, capsys):
     assert blocker.read_text() == "x"
     assert main(["run", str(photo), "-o", str(tmp_path / "a.gif"), "--pipeline", str(identity_yaml)]) == 2
     assert "(or, for photos, .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err
+
+
+def _png_kinds(path) -> list[bytes]:
+    data, i, kinds = path.read_bytes(), 8, []
+    while i + 12 <= len(data):
+        n = struct.unpack(">I", data[i : i + 4])[0]
+        kinds.append(data[i + 4 : i + 8])
+        i += 12 + n
+    return kinds
+
+
+def test_a_photos_metadata_crosses_between_jpeg_and_png(tmp_path, identity_yaml, require_ffmpeg):
+    # JPEG → PNG dropped EXIF (camera, capture date), XMP and the colour profile; PNG → PNG dropped
+    # eXIf; PNG → JPEG dropped everything. Judged at the end of JPEG → PNG → PNG → JPEG by ffprobe.
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:, :48] = (0, 0, 255)
+    src = tmp_path / "IMG_0001.jpg"
+    src.write_bytes(_phone_jpeg(img))
+    steps = [src, tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.jpg"]
+    for a, b in zip(steps, steps[1:]):
+        assert main(["run", str(a), "-o", str(b), "--pipeline", str(identity_yaml)]) == 0
+    for png in steps[1:3]:
+        kinds = _png_kinds(png)
+        assert {b"eXIf", b"iCCP", b"iTXt"} <= set(kinds) and kinds.index(b"eXIf") < kinds.index(b"IDAT"), kinds
+        assert b'tiff:Orientation="1"' in png.read_bytes() and b'tiff:Orientation="6"' not in png.read_bytes()
+    after = _ffprobe_photo(steps[-1])
+    assert (after["width"], after["height"]) == (64, 96)
+    assert after["tags"]["Orientation"].strip() == "1"
+    assert {k: after["tags"][k] for k in ("Make", "DateTime")} == {"Make": "Canon", "DateTime": "2024:07:14 10:20:30"}
+    assert {d["side_data_type"]: d["size"] for d in after["side_data_list"]}.get("ICC profile") == 128
+    data = steps[-1].read_bytes()
+    assert bytes(range(128)) in data and b'tiff:Orientation="1"' in data
+    shown = cv2.imread(str(steps[-1]))
+    assert shown.shape[:2] == (96, 64) and shown[:40, :, 2].mean() > 200 and shown[-40:, :, 2].mean() < 50

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import photo_metadata, png_with_chunks, with_metadata
+from ..photo_meta import metadata_for, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError, refuse_overwrite
 
@@ -42,10 +42,10 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     if not ok:
         raise SinkError(f"cannot write {tmp}")
     data = buf.tobytes()
-    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
-    if metadata_from is not None and kind.get(path.suffix.lower(), "") == kind.get(Path(metadata_from).suffix.lower()):
-        meta = photo_metadata(metadata_from)  # JPEG → JPEG: EXIF, XMP, ICC; PNG → PNG: colour and text chunks
-        data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
+    if metadata_from is not None:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
+        meta = metadata_for(path.suffix, metadata_from)
+        if meta:
+            data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
     try:
         tmp.write_bytes(data)
     except OSError as exc:
