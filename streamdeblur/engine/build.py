@@ -248,7 +248,7 @@ def build(
             )
             say(_describe(encoder, out, sinks[-1].chroma_note))
         elif is_image_out:
-            sinks.append(ImageFileSink(out))
+            sinks.append(ImageFileSink(out, warn=warn))
         elif folder is not None:
             sinks.append(folder)
         if preview:

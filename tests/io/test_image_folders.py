@@ -376,3 +376,20 @@ def test_a_photos_metadata_crosses_between_jpeg_and_png(tmp_path, identity_yaml,
     assert bytes(range(128)) in data and b'tiff:Orientation="1"' in data
     shown = cv2.imread(str(steps[-1]))
     assert shown.shape[:2] == (96, 64) and shown[:40, :, 2].mean() > 200 and shown[-40:, :, 2].mean() < 50
+
+
+def test_what_an_image_format_cannot_hold_is_said(tmp_path, identity_yaml, capsys):
+    # a 16-bit PNG written as JPEG lost half its bits, and a phone photo written as WebP its EXIF and
+    # colour profile, both without a word
+    deep = tmp_path / "deep.png"
+    assert cv2.imwrite(str(deep), (media.pattern(0, 64, 48).astype(np.uint16) * 257)[..., ::-1])
+    assert main(["run", str(deep), "-o", str(tmp_path / "deep.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    assert "the picture has 16 bits per channel; .jpg holds 8: written 8-bit (.png or .tif keep 16)" in capsys.readouterr().err
+    assert main(["run", str(deep), "-o", str(tmp_path / "deep_out.png"), "--pipeline", str(identity_yaml)]) == 0
+    assert "16 bits" not in capsys.readouterr().err
+    phone = tmp_path / "IMG_0001.jpg"
+    phone.write_bytes(_phone_jpeg(media.pattern(1, 64, 48)[..., ::-1]))
+    assert main(["run", str(phone), "-o", str(tmp_path / "shot.webp"), "--pipeline", str(identity_yaml)]) == 0
+    assert ".webp is written without the photo's EXIF, XMP and colour profile" in capsys.readouterr().err
+    assert main(["run", str(phone), "-o", str(tmp_path / "shot.png"), "--pipeline", str(identity_yaml)]) == 0
+    assert "without the photo's" not in capsys.readouterr().err

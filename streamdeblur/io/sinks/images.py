@@ -4,6 +4,7 @@ one (``IMG_0012.jpg`` → ``IMG_0012.jpg``), else numbered PNGs (frames of a vid
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import metadata_for, png_with_chunks, with_metadata
+from ..photo_meta import metadata_for, photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError, refuse_overwrite
 
@@ -137,18 +138,23 @@ class ImageFileSink:
     BMP, WebP) is rounded to 8 bits. A second frame is an error: an image file holds one picture.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in KEEP_FORMATS:
             raise SinkError(f"{self.path}: not an image format ({', '.join(KEEP_FORMATS)})")
         self.frames_written = 0
+        self.warn = warn or (lambda msg: None)
 
     def write(self, frame: Frame) -> None:
         if self.frames_written:
             raise SinkError(f"{self.path} is one image file and the input has more than one frame: give a folder (-o out/)")
         img = frame.image
-        if img.dtype == np.uint16 and self.path.suffix.lower() in EIGHT_BIT_FORMATS:
+        suffix = self.path.suffix.lower()
+        if img.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
+            self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
+        if frame.source and suffix not in (".jpg", ".jpeg", ".png") and photo_metadata(frame.source):
+            self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
         write_image(self.path, img, metadata_from=frame.source or None)
         self.frames_written += 1
 
