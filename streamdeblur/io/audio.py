@@ -7,6 +7,7 @@ where the container takes them, and are left out, with a warning, where it does 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +24,54 @@ AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 #: PCM written to MP4 becomes ISO 23003-5 ``ipcm`` (silent in QuickTime, browsers and phones; FFmpeg
 #: 5's own command line refuses it), Vorbis in MP4 is not in the standard. They are re-encoded.
 UNPLAYED: dict[str, tuple[str, ...]] = {"mp4": ("pcm_", "vorbis")}
+
+
+#: Text subtitle codecs whose text can be carried into another container's subtitle codec.
+TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "webvtt", "ass", "ssa", "text")
+#: The text subtitle codec each container holds.
+SUBTITLE_FOR = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
+_ASS_HEADER = (
+    b"[Script Info]\r\nScriptType: v4.00+\r\n\r\n[V4+ Styles]\r\nFormat: Name, Fontname, Fontsize, PrimaryColour, "
+    b"SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+    b"BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\r\nStyle: Default,Arial,16,&Hffffff,"
+    b"&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, "
+    b"Name, MarginL, MarginR, MarginV, Effect, Text\r\n"
+)
+
+
+class TextSubtitles:
+    """One text subtitle packet's payload from one codec's form into another's (the text, not its styling).
+
+    MP4's ``mov_text`` is a 2-byte length, the UTF-8 text, then style boxes; Matroska's SubRip and
+    WebM's WebVTT are the text itself (with ``<i>``-style tags); ASS/SSA events are comma-separated
+    fields whose last is the text, with ``{\\…}`` overrides and ``\\N`` for a new line.
+
+    Example:
+        >>> TextSubtitles("mov_text", "subrip").convert(b"\\x00\\x0bHello\\nworld")
+        b'Hello\\nworld'
+        >>> TextSubtitles("ass", "mov_text").convert(b"0,0,Default,,0,0,0,,{\\\\i1}Hi\\\\Nthere")
+        b'\\x00\\x08Hi\\nthere'
+    """
+
+    def __init__(self, source: str, target: str) -> None:
+        self.source, self.target = source, target
+
+    def convert(self, payload: bytes) -> bytes | None:
+        """The payload in the target codec's form; None for one without text."""
+        if self.source == "mov_text":
+            n = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 0
+            text = payload[2 : 2 + n].decode("utf-8", "replace")
+        else:
+            text = payload.decode("utf-8", "replace")
+            if self.source in ("ass", "ssa"):
+                text = text.split(",", 8)[-1]
+                text = re.sub(r"\{[^}]*\}", "", text).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+        if self.target == "mov_text":
+            text = re.sub(r"</?[a-zA-Z][^>]*>", "", text)  # SubRip/WebVTT markup would show as text
+        data = text.strip("\r\n").encode("utf-8")
+        if not data:
+            return None
+        return len(data).to_bytes(2, "big") + data if self.target == "mov_text" else data
 
 
 class AudioCopier:
@@ -78,6 +127,14 @@ class AudioCopier:
                 out = container.add_stream_from_template(s)
                 apply_tags(out, keep_tags(s.metadata))
                 self._streams.append((s, out, None, [None]))
+            elif name in TEXT_SUBTITLES and fmt in SUBTITLE_FOR:
+                # text subtitles go into every container, each in its own codec (ffmpeg -c:s srt/mov_text/webvtt)
+                out = container.add_stream(SUBTITLE_FOR[fmt])
+                out.time_base = s.time_base
+                out.codec_context.subtitle_header = _ASS_HEADER  # the encoder opens only with one (packets are ours)
+                apply_tags(out, keep_tags(s.metadata))
+                self._streams.append((s, out, TextSubtitles(name, SUBTITLE_FOR[fmt]), [None]))
+                warn(f"subtitle track ({name}) converted to {SUBTITLE_FOR[fmt]} for {fmt} (its text kept, not its styling)")
             else:
                 warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
         self._demux: Iterator = self._in.demux(*[s for s, *_ in self._streams]) if self._streams else iter(())
@@ -114,6 +171,14 @@ class AudioCopier:
             if resampler is None:
                 pkt.stream = out
                 container.mux(pkt)
+            elif isinstance(resampler, TextSubtitles):
+                text = resampler.convert(bytes(pkt))
+                if text is None:
+                    return
+                q = av.Packet(text)
+                q.pts, q.dts, q.duration, q.time_base = pkt.pts, pkt.dts, pkt.duration, pkt.time_base
+                q.stream = out
+                container.mux(q)
             else:
                 try:
                     frames = pkt.decode()
@@ -140,7 +205,7 @@ class AudioCopier:
 
     def _flush(self, container) -> None:
         for _, out, resampler, next_pts in self._streams:
-            if resampler is not None:
+            if resampler is not None and not isinstance(resampler, TextSubtitles):
                 for rf in resampler.resample(None):
                     self._encode(container, out, rf, next_pts)
                 container.mux(out.encode(None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import media
@@ -109,7 +110,7 @@ def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_cl
 
 def test_subtitle_tracks_ride_along_where_the_container_takes_them(tmp_path, phone_clip, identity_yaml, capsys):
     """A drone's telemetry as a subtitle track (mov_text in MP4): copied into MP4 outputs, whole and
-    segmented, text and times unchanged; a container that cannot hold it says so."""
+    segmented, text and times unchanged; converted (and said) for containers that hold another codec."""
     srt = tmp_path / "t.srt"
     srt.write_text(
         "1\n00:00:00,000 --> 00:00:00,500\nGPS 48.8584 2.2945\n\n2\n00:00:00,500 --> 00:00:01,000\nGPS 48.8585 2.2946\n"
@@ -151,6 +152,28 @@ def test_subtitle_tracks_ride_along_where_the_container_takes_them(tmp_path, pho
         out = tmp_path / name
         assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), *extra]) == 0
         assert text(out) == want, name
+    # other containers get the text in their own subtitle codec (it was left out: "cannot go into webm"),
+    # and back: MP4 → MKV (SubRip) → MP4 (mov_text) gives the track it started from
+    cues = [ln for ln in want.splitlines() if ln.startswith("GPS")]
     capsys.readouterr()
-    assert main(["run", str(src), "-o", str(tmp_path / "o.webm"), "--pipeline", str(identity_yaml)]) == 0
-    assert "subtitle track (mov_text) cannot go into webm; left out" in capsys.readouterr().err
+    for name, codec in (("o.webm", "webvtt"), ("o.mkv", "subrip")):
+        assert main(["run", str(src), "-o", str(tmp_path / name), "--pipeline", str(identity_yaml)]) == 0
+        assert f"subtitle track (mov_text) converted to {codec}" in capsys.readouterr().err
+        got = text(tmp_path / name)
+        assert [ln for ln in got.splitlines() if ln.startswith("GPS")] == cues, got
+        assert got.count("-->") == want.count("-->") == 2
+        assert max(abs(a - b) for a, b in zip(_cue_times(got), _cue_times(want))) <= 0.03, (got, want)
+    back = tmp_path / "back.mp4"
+    assert main(["run", str(tmp_path / "o.mkv"), "-o", str(back), "--pipeline", str(identity_yaml)]) == 0
+    assert "converted to mov_text" in capsys.readouterr().err
+    assert [ln for ln in text(back).splitlines() if ln.startswith("GPS")] == cues
+
+
+def _cue_times(srt: str) -> list[float]:
+    """Start and end of every cue of an SRT text, in seconds."""
+    out = []
+    for a, b in re.findall(r"(\d+:\d+:\d+,\d+) --> (\d+:\d+:\d+,\d+)", srt):
+        for t in (a, b):
+            h, m, rest = t.split(":")
+            out.append(int(h) * 3600 + int(m) * 60 + float(rest.replace(",", ".")))
+    return out
