@@ -298,6 +298,8 @@ def run_batch(args, cfg, cut=None) -> int:
             else:
                 job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=True, cut=cut)
                 code, result = run_job(job, label)
+        except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
+            code, result = EXIT_SIGINT, None
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result, reason = exit_code(exc), None, one_line(exc)
             error(_reason(reason, f), where=shown[f])

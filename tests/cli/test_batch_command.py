@@ -290,3 +290,26 @@ def test_an_interrupted_segmented_file_points_at_its_kept_segments(tmp_path):
     assert len(row) == 1 and "interrupted" in row[0], stdout
     assert "clip.mp4.segments/" in row[0] and "the same command resumes" in row[0] and "partial" not in row[0], row
     assert (out / "clip.mp4.segments" / "seg-0000.mp4").exists()
+
+
+def test_ctrl_c_between_two_segments_still_ends_with_the_summary(tmp_path, identity_yaml, capsys, monkeypatch):
+    # Ctrl-C that came after one segment was finished and before the next one started was not the
+    # pipeline's to handle: the batch died with "interrupted" and no summary at all (exit 130)
+    from streamdeblur.scaleout.plan import SegmentPlan
+
+    real = SegmentPlan.mark_done
+
+    def then_ctrl_c(self, i):
+        real(self, i)
+        if i == 0:
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, delivered between segments
+
+    monkeypatch.setattr(SegmentPlan, "mark_done", then_ctrl_c)
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / "clip.mp4", frames=40, size=(64, 48), gop=10)
+    out = tmp_path / "out"
+    code = main(["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml), "--segments", "4"])
+    assert code == 130
+    row = [r for r in _table(capsys.readouterr().out) if "clip.mp4" in r]
+    assert len(row) == 1 and "interrupted" in row[0] and "clip.mp4.segments/" in row[0], row

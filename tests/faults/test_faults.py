@@ -401,7 +401,8 @@ def test_one_case_per_family_through_the_real_command(tmp_path, family, expected
         for i in range(3):
             cv2.imwrite(str(frames / f"f{i}.png"), np.full((24, 32, 3), 50 * i, np.uint8))
         (frames / "f1.png").write_bytes((frames / "f1.png").read_bytes()[:40])
-        argv = ["run", frames, "-o", out, "--pipeline", fam.identity]
+        # a damaged image among good ones is skipped and said (exit 0, test_image_folders.py); --strict refuses it
+        argv = ["run", frames, "-o", out, "--pipeline", fam.identity, "--strict"]
     else:
         argv = ["run", fam.clip, "-o", out, "--tile", "x"]
     proc = run_cli(argv, tmp_path)
