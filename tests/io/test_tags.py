@@ -89,16 +89,21 @@ def test_chapters_are_kept(tmp_path, phone_clip, identity_yaml, suffix, segments
     ]
 
 
-def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_clip, identity_yaml):
-    """A camcorder's start timecode (MOV tmcd track): kept for the whole file; a cut would carry the
-    whole file's start, a wrong timecode, so it has none."""
-    src = tmp_path / "tc.mov"
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])  # a stream's tmcd track; Matroska's file-level TIMECODE tag
+def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_clip, identity_yaml, suffix):
+    """A camcorder's start timecode: kept for the whole file; a cut would carry the whole file's
+    start, a wrong timecode, so it has none (an MKV's, a file tag, was kept, and a MOV cut of it got a
+    tmcd track saying 01:00:00:00)."""
+    src = tmp_path / f"tc{suffix}"
     subprocess.run(
         [media.FFMPEG, "-v", "error", "-i", str(phone_clip), "-c", "copy", "-timecode", "01:00:00:00", str(src)], check=True
     )
 
     def timecodes(path) -> list:
-        return [s.get("tags", {}).get("timecode") for s in media.probe(path)["streams"] if s["codec_type"] in ("video", "data")]
+        info = media.probe(path)
+        streams = [s.get("tags", {}) for s in info["streams"] if s["codec_type"] in ("video", "data")]
+        tags = [*streams, info["format"].get("tags", {})]
+        return [v for t in tags for k, v in t.items() if k.lower() == "timecode"]
 
     assert "01:00:00:00" in timecodes(src)
     whole, cut = tmp_path / "whole.mov", tmp_path / "cut.mov"
