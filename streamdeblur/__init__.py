@@ -19,9 +19,31 @@ _LAZY = {
     "Pipeline": ".engine.pipeline",
     "Progress": ".engine.pipeline",
     "RunResult": ".engine.pipeline",
+    # the errors the API raises (all also in streamdeblur.errors)
+    "StreamdeblurError": ".errors",
+    "ConfigError": ".errors",
+    "SourceError": ".errors",
+    "SinkError": ".errors",
+    "OutputExistsError": ".errors",
+    "WeightsError": ".errors",
+    "UnknownNameError": ".errors",
 }
 
-__all__ = ["Deblurrer", "Pipeline", "Progress", "RunResult", "__version__", "process"]
+__all__ = [
+    "ConfigError",
+    "Deblurrer",
+    "OutputExistsError",
+    "Pipeline",
+    "Progress",
+    "RunResult",
+    "SinkError",
+    "SourceError",
+    "StreamdeblurError",
+    "UnknownNameError",
+    "WeightsError",
+    "__version__",
+    "process",
+]
 
 
 def __getattr__(name: str):

@@ -61,7 +61,8 @@ def test_dir_of_the_package_is_clean():
     ],
 )
 def test_api_overrides_are_checked_like_yaml(tmp_path, clip, overrides, words):
-    with pytest.raises(ConfigError) as e:
+    assert streamdeblur.ConfigError is ConfigError  # as the README names it (it was only in streamdeblur.errors)
+    with pytest.raises(streamdeblur.ConfigError) as e:
         streamdeblur.process(clip, tmp_path / "o.mp4", overrides=overrides)
     assert words in str(e.value)
     assert not (tmp_path / "o.mp4").exists()

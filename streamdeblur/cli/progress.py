@@ -109,9 +109,17 @@ def progress_line(p) -> str:
     return f"{p.done}{total} frames  {p.fps:.2f} fps  {when}{extra}{busy(p)}"
 
 
+def _kept(output) -> bool:
+    """Whether a failed run left something at ``output``: a file, or a folder with images in it."""
+    if not output:
+        return False
+    path = Path(output)
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
 def final_line(p, stopped: bool = False) -> str:
     """The last line: what was done, how long it took; ``input ended early`` when it did (not when
-    the run was ``stopped`` before the end: Ctrl-C)."""
+    the run was ``stopped`` before the end: Ctrl-C, an error, ``--strict``)."""
     line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps)"
     line += "".join(f", {c}" for c in counters(p, final=True))
     run = getattr(p, "run_latency", None)
@@ -218,8 +226,8 @@ def run_job(
         result = pipe.run(on_progress)
     p = result.progress
     if result.error:
-        where = f" (partial output kept: {result.output})" if result.output and Path(result.output).exists() else ""
-        rep.say(f"stopped after {final_line(p)}")
+        where = f" (partial output kept: {result.output})" if _kept(result.output) else ""
+        rep.say(f"stopped after {final_line(p, stopped=True)}")  # stopped by the error, not by the input's end
         if display.debug and pipe.trace:  # the traceback of the thread that failed (a stage, the reader, the writer)
             err.print(pipe.trace.rstrip(), markup=False, highlight=False)
         error(result.error + where)

@@ -76,8 +76,11 @@ class Progress:
 
     @property
     def ended_early(self) -> bool:
-        """The input held fewer frames than its index lists (a truncated file); meaningful once the run ended."""
-        return bool(self.total_exact and self.total and self.done < self.total)
+        """The input held fewer frames than its index lists (a truncated file); meaningful once the run ended.
+
+        Frames the index lists whose packets were read but could not be decoded are not missing:
+        they are counted and said on their own (``skipped N corrupt packets``)."""
+        return bool(self.total_exact and self.total and self.done + self.skipped < self.total)
 
     def shares(self) -> dict[str, float]:
         """Each part's busy time as a fraction of the elapsed time."""

@@ -84,6 +84,7 @@ class FootageTags:
                 chapters and start timecode (``timecode``: the muxer writes it as the MOV/MP4 ``tmcd``
                 track) would name the whole file's, so they are left out rather than wrong.
         """
+
         def kept(tags: dict[str, str]) -> dict[str, str]:
             # the timecode is a stream tag in a camera's MOV, a file tag in MKV (and MP4 with mdta keys)
             return {k: v for k, v in tags.items() if not (cut and k.lower() == "timecode")}

@@ -146,3 +146,38 @@ def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
     assert main(["-q", "run", str(src), "-o", os.devnull, "--overwrite", "--pipeline", str(identity_yaml)]) == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
+
+
+def test_input_ended_early_is_said_only_of_an_input_that_did(tmp_path, identity_yaml, capsys):
+    # "input ended early (24 of the 30 frames its index lists)" was said of complete files: one with
+    # corrupt packets skipped (counted on their own), a run --strict stopped, an AVI whose index lists
+    # an empty entry for a dropped frame; and "partial output kept" of an empty image folder
+    src = media.write_video(tmp_path / "in.mp4", frames=30, size=(96, 64))
+    fast = tmp_path / "fast.mp4"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(src), "-c", "copy", "-movflags", "+faststart", str(fast)], check=True)
+    data = bytearray(fast.read_bytes())
+    data[len(data) * 2 // 5 : len(data) * 3 // 5] = bytes(len(data) // 5)  # the index (at the front) intact
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    base = ["--pipeline", str(identity_yaml)]
+    assert main(["run", str(broken), "-o", str(tmp_path / "a.mp4"), *base]) == 0
+    err = capsys.readouterr().err
+    assert "corrupt packets" in err and "ended early" not in err, err
+    assert main(["run", str(broken), "-o", str(tmp_path / "b.mp4"), *base, "--strict"]) == 3
+    err = capsys.readouterr().err
+    assert "stopped after" in err and "ended early" not in err, err
+    avi = tmp_path / "gap.avi"  # a gap in the timestamps: the AVI muxer lists an empty entry (31 listed, 30 pictures)
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30:d=1", "-vf", "setpts='(N+gte(N,10))/30/TB'"]
+        + ["-fps_mode", "passthrough", "-c:v", "mpeg4", str(avi)],
+        check=True,
+    )
+    assert int(next(s for s in media.probe(avi)["streams"] if s["codec_type"] == "video")["nb_frames"]) == 31
+    assert main(["run", str(avi), "-o", str(tmp_path / "c.mp4"), *base]) == 0
+    err = capsys.readouterr().err
+    assert "30 frames in" in err and "ended early" not in err, err
+    photos = tmp_path / "card"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"\xff\xd8 not a whole picture")
+    assert main(["run", str(photos), "-o", f"{tmp_path / 'out'}/", *base, "--strict"]) == 3
+    assert "partial output kept" not in capsys.readouterr().err

@@ -396,3 +396,13 @@ def test_a_preset_asked_for_is_checked_or_said_to_be_ignored(tmp_path, identity_
     assert "--preset ultrafast does not apply to libvpx-vp9; ignored" in capsys.readouterr().err
     assert main([*base, "-o", str(tmp_path / "c.webm")]) == 0  # the pipeline file's own preset: not said
     assert "--preset" not in capsys.readouterr().err
+
+
+def test_an_output_inside_a_file_says_it_is_a_file(tmp_path, identity_yaml, capsys):
+    # -o photo.jpg/x.mp4 said "output folder does not exist: photo.jpg" of a file that exists
+    src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"x")
+    assert main(["run", str(src), "-o", str(photo / "x.mp4"), "--pipeline", str(identity_yaml)]) == 4
+    said = capsys.readouterr().err.strip()
+    assert said == f"streamdeblur: error: {photo} is a file, not a folder: cannot write x.mp4 inside it"

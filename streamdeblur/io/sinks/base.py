@@ -57,6 +57,8 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
     refuse_overwrite(path, inputs, overwrite)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        if folder.exists():  # -o photo.jpg/x.mp4
+            raise SinkError(f"{folder} is a file, not a folder: cannot write {path.name} inside it")
         raise SinkError(f"output folder does not exist: {folder}")
     try:  # a real write, not os.access: read-only filesystems and root-squashed mounts say no here
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".streamdeblur-probe-"):

@@ -113,7 +113,9 @@ class VideoSource(_LiveMixin):
                 duration -= start
         fps = vs.average_rate or vs.guessed_rate
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
-        exact = bool(vs.frames)
+        # an AVI's index lists the empty entries its muxer wrote for dropped frames (a gap in the
+        # timestamps): 31 listed, 30 pictures, in a complete file; its count is an upper bound
+        exact = bool(vs.frames) and c.format.name != "avi"
         if vs.frames and duration and vs.average_rate:
             # a file trimmed without re-encoding (a phone's Trim, ``ffmpeg -ss … -c copy``) keeps the
             # frames before the cut in its index and an edit list that hides them: 45 listed, 42 shown.
