@@ -174,7 +174,7 @@ def test_unwritable_output_reported_before_decoding(tmp_path, clip, identity_yam
     proc = run_cli(["run", clip, "-o", where, "--pipeline", identity_yaml], tmp_path)
     assert proc.returncode == 4
     line = one_error_line(proc.stderr)
-    assert "not writable" in line or "does not exist" in line
+    assert "not writable" in line or "does not exist" in line or "is a file, not a folder" in line
     assert "frames" not in proc.stderr  # nothing was decoded
 
 
