@@ -94,19 +94,7 @@ def _ifd0(tiff: bytes) -> tuple[str, int, int]:
 
 def exif_orientation(segment: bytes) -> int | None:
     """The Orientation tag (1–8) of an EXIF APP1 segment, or None."""
-    tiff = segment[4 + len(_EXIF) :]
-    try:
-        order, off, n = _ifd0(tiff)
-    except ValueError:
-        return None
-    for k in range(n):
-        e = off + 2 + 12 * k
-        if e + 12 > len(tiff):
-            break
-        tag, typ = struct.unpack(order + "HH", tiff[e : e + 4])
-        if tag == 0x0112 and typ == 3:
-            return struct.unpack(order + "H", tiff[e + 8 : e + 10])[0]
-    return None
+    return tiff_orientation(segment[4 + len(_EXIF) :])  # EXIF's body is a TIFF directory
 
 
 def upright(segment: bytes) -> bytes:
@@ -246,7 +234,7 @@ def jpeg_complete(data: bytes) -> bool:
 
 
 def tiff_orientation(data: bytes) -> int | None:
-    """The Orientation tag (1–8) in a TIFF file's first directory, or None."""
+    """The Orientation tag (1–8) in the first directory of a TIFF block (a TIFF file, EXIF's body), or None."""
     try:
         order, off, n = _ifd0(data)
     except (ValueError, struct.error):
