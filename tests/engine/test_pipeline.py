@@ -65,6 +65,9 @@ def test_an_encoder_that_writes_8_bits_says_it_reduced_a_10bit_source(tmp_path, 
     assert said in capsys.readouterr().err
     assert main(["run", str(src), "-o", str(tmp_path / "deep.mp4"), "--pipeline", str(identity_yaml)]) == 0
     assert "8 bits" not in capsys.readouterr().err
+    # VP9 named for WebM: this build's libvpx writes 8 bits; the way out in WebM is AV1, not x265
+    assert main(["run", str(src), "-o", str(tmp_path / "v.webm"), "--pipeline", str(identity_yaml), "--codec", "vp9"]) == 0
+    assert "libvpx-vp9 writes 8 bits: written 8-bit; --codec libsvtav1 keeps the depth" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])

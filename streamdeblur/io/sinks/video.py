@@ -102,7 +102,7 @@ class VideoSink:
             self.warn(
                 f"the source is {info.color.bit_depth}-bit{' HDR' if hdr else ''} but {codec} writes 8 bits: written 8-bit"
                 + (" (HDR in 8 bits shows banding)" if hdr else "")
-                + "; --codec libx265 keeps the depth"
+                + f"; --codec {'libsvtav1' if fmt == 'webm' else 'libx265'} keeps the depth"
             )
         #: what became of the chroma, for the run's encoder line ("" for plain 4:2:0)
         self.chroma_note = ""
