@@ -90,7 +90,9 @@ class AudioCopier:
         self.warn = warn
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(str(source), metadata_errors="replace")
-        self._streams = []  # (in_stream, out_stream, resampler or None (copied), [next pts of a re-encoded stream])
+        # (in_stream, out_stream, how: None (copied), a resampler (re-encoded audio) or TextSubtitles
+        # (converted subtitles), [next pts of a re-encoded stream])
+        self._streams = []
         for s in self._in.streams.audio if audio else ():
             if s.codec_context is None or not s.codec_context.name:
                 continue
