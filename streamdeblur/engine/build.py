@@ -226,6 +226,8 @@ def build(
             folder.check(files)  # before the model loads: no input or existing image is written over
             if source.info.has_audio or source.info.has_subtitles:  # `-o result` (a typo for result.mp4?)
                 warn(f"{out} is a folder of images (no video suffix): the sound and subtitles of the input are not kept")
+            if source.info.covers:
+                warn(f"{source.info.name} carries a cover picture or attached files ({source.info.covers}); they are not kept")
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)

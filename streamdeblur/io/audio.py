@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from .streamcopy import can_stream_copy
+from .streamcopy import can_stream_copy, is_cover
 from .tags import apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
@@ -139,6 +139,18 @@ class AudioCopier:
                 warn(f"subtitle track ({name}) converted to {SUBTITLE_FOR[fmt]} for {fmt} (its text kept, not its styling)")
             else:
                 warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
+        left = 0
+        for s in self._in.streams:  # a cover picture goes into MP4 as it is (ffmpeg -map 0 -c copy; MOV drops it)
+            if not is_cover(s):
+                continue
+            if s.type == "video" and fmt == "mp4" and can_stream_copy(s, fmt):
+                out = container.add_stream_from_template(s)
+                out.disposition = s.disposition
+                self._streams.append((s, out, None, [None]))
+            else:
+                left += 1
+        if left:
+            warn(f"{Path(source).name} carries a cover picture or attached files ({left}); they are not kept in {fmt}")
         self._demux: Iterator = self._in.demux(*[s for s, *_ in self._streams]) if self._streams else iter(())
         self._pending = None
         self._done = not self._streams

@@ -76,6 +76,7 @@ class SourceInfo:
     url: str | None = None  #: a video file read over the network (http/https), audio and tags copied from it
     has_audio: bool = False
     has_subtitles: bool = False  #: subtitle streams (copied with the audio)
+    covers: int = 0  #: cover pictures (attached pictures) and attached files (copied with the audio where they fit)
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)

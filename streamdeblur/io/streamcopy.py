@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import av
+from av.stream import Disposition
 
 
 def can_stream_copy(stream, fmt: str) -> bool:
@@ -30,3 +31,8 @@ def can_stream_copy(stream, fmt: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any refusal means "no"
         return False
+
+
+def is_cover(stream) -> bool:
+    """A cover picture (a video stream marked attached picture) or an attached file (MKV's fonts, images)."""
+    return stream.type == "attachment" or (stream.type == "video" and bool(stream.disposition & Disposition.attached_pic))

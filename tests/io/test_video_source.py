@@ -55,9 +55,9 @@ def test_a_raw_h264_stream_without_timestamps_comes_out_at_its_frame_rate(tmp_pa
     assert [round(t, 3) for t in times] == [round(i / 25, 3) for i in range(len(times))]
 
 
-def test_a_cover_picture_is_skipped_and_said_to_be_left_out(tmp_path, identity_yaml, capsys):
+def test_a_cover_picture_is_kept_in_mp4_and_said_to_be_left_out_elsewhere(tmp_path, identity_yaml, capsys):
     # an MP4 with album-style cover art (a second video stream marked attached_pic): the clip is what
-    # is processed, and the cover, which the output does not carry, was dropped without a word
+    # is processed; the cover was dropped without a word, then (said) from every output
     cover = tmp_path / "cover.png"
     red = [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", str(cover)]
     subprocess.run(red, check=True)
@@ -68,10 +68,24 @@ def test_a_cover_picture_is_skipped_and_said_to_be_left_out(tmp_path, identity_y
         + ["-disposition:v:1", "attached_pic", str(src)],
         check=True,
     )
-    out = tmp_path / "out.mp4"
+    out = tmp_path / "out.mkv"
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
-    assert "with_cover.mp4 carries a cover picture or attached files (1); they are not kept" in capsys.readouterr().err
+    said = "with_cover.mp4 carries a cover picture or attached files (1); they are not kept in matroska"
+    assert said in capsys.readouterr().err
     assert media.count_frames(out) == 15
+    # MP4 holds it (ffmpeg -map 0 -c copy keeps it there): the same picture, still marked as the cover
+    kept = tmp_path / "out.mp4"
+    assert main(["run", str(src), "-o", str(kept), "--pipeline", str(identity_yaml)]) == 0
+    assert "not kept" not in capsys.readouterr().err
+    covers = [s for s in media.probe(kept)["streams"] if s.get("disposition", {}).get("attached_pic")]
+    assert [s["codec_name"] for s in covers] == ["png"]
+    assert media.count_frames(kept) == 15
+
+    def picture(path) -> bytes:
+        cmd = [media.FFMPEG, "-v", "error", "-i", str(path), "-map", "0:v:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+        return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+    assert picture(kept) == picture(src) and len(picture(src)) == 64 * 64 * 3
 
 
 def test_an_mkv_whose_timestamps_start_at_one_hour_is_counted_by_its_frames(tmp_path, identity_yaml, capsys):

@@ -186,7 +186,7 @@ class VideoSink:
         if is_rgb_format(self.pix_fmt):
             tag_rgb(s.codec_context)
         self.audio = None
-        if origin is not None and ((audio and info.has_audio) or info.has_subtitles):
+        if origin is not None and ((audio and info.has_audio) or info.has_subtitles or info.covers):
             try:
                 self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start, audio=audio)
             except (av.error.FFmpegError, OSError, ValueError) as exc:

@@ -11,7 +11,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from av.stream import Disposition
 
 from ...errors import one_line
 from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
@@ -19,6 +18,7 @@ from ..deinterlace import Deinterlacer
 from ..frames import Frame, SourceInfo
 from ..hdr import HdrMetadata, frame_hdr
 from ..orientation import Orientation, frame_display_matrix
+from ..streamcopy import is_cover
 from ..timestamps import BestEffortTimestamps
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
 
@@ -84,9 +84,9 @@ class VideoSource(_LiveMixin):
         self.info = self._describe()
         if has_alpha(self._container.streams.video[0]):
             self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
-        extras = [s for s in self._container.streams if s.type == "attachment" or s.disposition & Disposition.attached_pic]
-        if extras:  # an album-style cover (MP4/MKV) or files attached to an MKV: the output has none of them
-            self.warn(f"{self.info.name} carries a cover picture or attached files ({len(extras)}); they are not kept")
+        # an album-style cover (MP4/MKV) or files attached to an MKV: copied with the audio where the
+        # output holds them (a cover into MP4/MOV), said where it does not (io/audio.py, engine/build.py)
+        self.info.covers = sum(1 for s in self._container.streams if is_cover(s))
 
     def _open(self):
         return open_video(self.spec, options=self.options, timeout=10.0 if self.is_url else None)
