@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ..errors import EXIT_OK, UsageError
 from .console import out
+from .parser import check_flags
 
 NAME = "bench"
 HELP = "throughput benchmark: model-only vs end-to-end vs a naive loop"
@@ -38,19 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check_args(args) -> None:
     """One-line usage errors (exit 2) before any benchmark runs, with the same table as ``run``
     (``engine/limits.py``): they gave raw Python errors, or ran silently with a 7-px tile."""
-    from ..engine.limits import check_value
-
     parts = str(args.size).lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"--size must be WxH in pixels, e.g. 640x360, got {args.size!r}")
     for key in ("frames", "rounds", "crop"):
         if getattr(args, key) < 1:
             raise UsageError(f"--{key} must be at least 1, got {getattr(args, key)}")
-    for key in ("batch", "tile", "threads"):
-        try:
-            check_value(key, getattr(args, key))
-        except ValueError as exc:
-            raise UsageError(f"--{exc}") from None
+    check_flags(args, ("batch", "tile", "threads"))
 
 
 def run(args) -> int:

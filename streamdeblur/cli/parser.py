@@ -107,6 +107,18 @@ def add_cut_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frames", type=int, help="process at most this many frames")
 
 
+def check_flags(args, keys) -> None:
+    """Each of ``args``' flags ``keys`` (attribute names) against the shared table of
+    ``engine/limits.py``; the first out of range is a one-line :class:`UsageError` naming the flag."""
+    from ..engine.limits import check_value
+
+    for key in keys:
+        try:
+            check_value(key, getattr(args, key, None))
+        except ValueError as exc:
+            raise UsageError(f"--{str(exc).replace('_', '-')}") from None
+
+
 def cut_from_args(args):
     """The ``--start``/``--duration``/``--frames`` part of a file, range-checked (None: the whole file).
 
@@ -116,16 +128,11 @@ def cut_from_args(args):
     Returns:
         A :class:`~streamdeblur.io.sources.cut.Cut`, or None when no part was asked for.
     """
-    from ..engine.limits import check_value
     from ..io.sources.cut import Cut
 
     given = {k: getattr(args, k, None) for k in ("start", "duration", "frames")}
     scale = {k: getattr(args, k, None) for k in ("segments", "segment_seconds", "workers", "retries")}
-    for key, value in {**given, **scale}.items():
-        try:
-            check_value(key, value)
-        except ValueError as exc:
-            raise UsageError(f"--{str(exc).replace('_', '-')}") from None
+    check_flags(args, [*given, *scale])
     if scale["segments"] and scale["segment_seconds"]:
         raise UsageError("give --segments or --segment-seconds, not both")
     cut = Cut(start=given["start"] or 0.0, duration=given["duration"], frames=given["frames"])

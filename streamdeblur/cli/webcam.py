@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from .parser import add_pipeline_flags, config_from_args
+from .parser import add_pipeline_flags, check_flags, config_from_args
 from .progress import run_job
 
 NAME = "webcam"
@@ -36,13 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..engine.build import Job
-    from ..engine.limits import check_value
 
-    for key in ("duration", "reconnect"):  # --duration 0 recorded 8 frames; --reconnect -3 was taken
-        try:
-            check_value(key, getattr(args, key))
-        except ValueError as exc:
-            raise UsageError(f"--{exc}") from None
+    check_flags(args, ("duration", "reconnect"))  # --duration 0 recorded 8 frames; --reconnect -3 was taken
     cfg = config_from_args(args)
     if args.output is None and not cfg.preview:
         raise UsageError("nothing to show or record: add --preview or -o RECORDING.mp4")

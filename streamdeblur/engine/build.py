@@ -207,8 +207,9 @@ def build(
             say(deep.note)
     turn = source.info.orientation
     if turn is not None:
+        portrait = " (a phone's portrait clip)" if turn.transpose else ""  # 180°: upside down, not portrait
         say(
-            f"the video is {turn.describe()} for display{' (a phone' + chr(39) + 's portrait clip)' if turn.transpose else ''}: "
+            f"the video is {turn.describe()} for display{portrait}: "
             f"processed and written upright, {source.info.width}x{source.info.height}"
         )
     if job.cut:

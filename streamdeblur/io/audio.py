@@ -179,14 +179,14 @@ class AudioCopier:
             self._mux(container, pkt)
 
     def _mux(self, container, pkt) -> None:
-        for s, out, resampler, next_pts in self._streams:
+        for s, out, how, next_pts in self._streams:
             if pkt.stream is not s:
                 continue
-            if resampler is None:
+            if how is None:
                 pkt.stream = out
                 container.mux(pkt)
-            elif isinstance(resampler, TextSubtitles):
-                text = resampler.convert(bytes(pkt))
+            elif isinstance(how, TextSubtitles):
+                text = how.convert(bytes(pkt))
                 if text is None:
                     return
                 q = av.Packet(text)
@@ -204,7 +204,7 @@ class AudioCopier:
                         t = f.pts * f.time_base if f.pts is not None and f.time_base else (pkt.pts or 0) * (pkt.time_base or 0)
                         next_pts[0] = round(t * out.rate)
                     f.pts = None
-                    for rf in resampler.resample(f):
+                    for rf in how.resample(f):
                         self._encode(container, out, rf, next_pts)
 
     @staticmethod
@@ -218,9 +218,9 @@ class AudioCopier:
         container.mux(out.encode(frame))
 
     def _flush(self, container) -> None:
-        for _, out, resampler, next_pts in self._streams:
-            if resampler is not None and not isinstance(resampler, TextSubtitles):
-                for rf in resampler.resample(None):
+        for _, out, how, next_pts in self._streams:
+            if isinstance(how, av.AudioResampler):  # re-encoded audio: the resampler's and encoder's tails
+                for rf in how.resample(None):
                     self._encode(container, out, rf, next_pts)
                 container.mux(out.encode(None))
 

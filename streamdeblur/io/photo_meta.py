@@ -233,8 +233,8 @@ def jpeg_complete(data: bytes) -> bool:
     return False
 
 
-def tiff_orientation(data: bytes) -> int | None:
-    """The Orientation tag (1–8) in the first directory of a TIFF block (a TIFF file, EXIF's body), or None."""
+def _ifd0_entry(data: bytes, wanted: int) -> tuple[int, bytes] | None:
+    """``(type, value field)`` of tag ``wanted`` in the first directory of a TIFF block, or None."""
     try:
         order, off, n = _ifd0(data)
     except (ValueError, struct.error):
@@ -244,9 +244,47 @@ def tiff_orientation(data: bytes) -> int | None:
         if e + 12 > len(data):
             break
         tag, typ = struct.unpack(order + "HH", data[e : e + 4])
-        if tag == 0x0112 and typ == 3:
-            return struct.unpack(order + "H", data[e + 8 : e + 10])[0]
+        if tag == wanted:
+            return typ, data[:2] + data[e + 8 : e + 12]  # the byte order travels with the field
     return None
+
+
+def _ifd0_short(data: bytes, tag: int) -> int | None:
+    """A SHORT tag's value in the first directory of a TIFF block, or None."""
+    entry = _ifd0_entry(data, tag)
+    if entry is None or entry[0] != 3:
+        return None
+    field = entry[1]
+    return struct.unpack({b"II": "<", b"MM": ">"}[field[:2]] + "H", field[2:4])[0]
+
+
+def tiff_orientation(data: bytes) -> int | None:
+    """The Orientation tag (1–8) in the first directory of a TIFF block (a TIFF file, EXIF's body), or None."""
+    return _ifd0_short(data, 0x0112)
+
+
+def tiff_has_alpha(data: bytes) -> bool:
+    """Whether a TIFF stores an extra (alpha) channel: ExtraSamples (338), or more samples per pixel
+    (277) than its colour model has (grey 1, RGB 3, CMYK 4; photometric interpretation 262)."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return False
+    if _ifd0_entry(data, 338) is not None:
+        return True
+    samples, model = _ifd0_short(data, 277) or 1, _ifd0_short(data, 262)
+    return samples > {0: 1, 1: 1, 2: 3, 5: 4}.get(model if model is not None else 2, 3)
+
+
+def webp_has_alpha(data: bytes) -> bool:
+    """Whether a WebP carries transparency: the extended header's alpha flag, or a lossless
+    bitstream's ``alpha_is_used`` bit (a simple lossy WebP has none)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return False
+    kind = data[12:16]
+    if kind == b"VP8X":
+        return bool(data[20] & 0x10)
+    if kind == b"VP8L" and data[20] == 0x2F:  # signature, then 14+14 bits of size, then the alpha bit
+        return bool(int.from_bytes(data[21:25], "little") >> 28 & 1)
+    return False
 
 
 def png_has_alpha(data: bytes) -> bool:

@@ -163,10 +163,16 @@ def _segment_format(stream) -> tuple[str, str]:
 def _clone(p: av.Packet, shift: int = 0) -> av.Packet:
     """A copy of a demuxed packet (data, timestamps ``shift`` ticks later, key flag)."""
     q = av.Packet(bytes(p))
-    q.pts = None if p.pts is None else p.pts + shift
-    q.dts = None if p.dts is None else p.dts + shift
-    q.duration, q.time_base, q.is_keyframe = p.duration, p.time_base, p.is_keyframe
+    q.pts, q.dts, q.duration, q.time_base, q.is_keyframe = p.pts, p.dts, p.duration, p.time_base, p.is_keyframe
+    _move(q, shift)
     return q
+
+
+def _move(p: av.Packet, ticks: int) -> None:
+    """Move a packet's timestamps by ``ticks`` of its time base (those it has)."""
+    if ticks:
+        p.pts = None if p.pts is None else p.pts + ticks
+        p.dts = None if p.dts is None else p.dts + ticks
 
 
 def context_ranges(rows: list[tuple[int, bool]], specs: list[SegmentSpec], past: int, future: int) -> list[tuple[int, int]]:
@@ -337,9 +343,7 @@ def join(
                 for p in c.demux(vs):
                     if p.size == 0 and p.dts is None:
                         continue
-                    if back:
-                        p.pts = None if p.pts is None else p.pts - back
-                        p.dts = None if p.dts is None else p.dts - back
+                    _move(p, -back)
                     if p.dts is not None and last_dts is not None and p.dts * p.time_base <= last_dts:
                         # B-frame delay at a segment start can overlap the previous segment's last dts
                         p.dts = int(last_dts / p.time_base) + 1

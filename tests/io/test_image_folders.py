@@ -393,3 +393,16 @@ def test_what_an_image_format_cannot_hold_is_said(tmp_path, identity_yaml, capsy
     assert ".webp is written without the photo's EXIF, XMP and colour profile" in capsys.readouterr().err
     assert main(["run", str(phone), "-o", str(tmp_path / "shot.png"), "--pipeline", str(identity_yaml)]) == 0
     assert "without the photo's" not in capsys.readouterr().err
+
+
+def test_transparency_is_read_from_the_header_as_the_decoder_sees_it():
+    # the alpha check reads headers (PNG colour type, TIFF samples, WebP flags) instead of decoding
+    # every TIFF and WebP of a folder a second time: it must agree with OpenCV's own decode
+    from streamdeblur.io.sources.images import _has_alpha
+
+    rgb = media.pattern(0, 32, 24)[..., ::-1]
+    for ext, params in ((".png", []), (".tif", []), (".webp", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])):
+        for img in (rgb, np.dstack([rgb, np.full((24, 32), 128, np.uint8)]), rgb[..., 0]):
+            data = cv2.imencode(ext, img, params)[1].tobytes()
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert _has_alpha(data) == (decoded.ndim == 3 and decoded.shape[2] == 4), (ext, params, img.shape)

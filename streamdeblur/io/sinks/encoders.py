@@ -75,7 +75,7 @@ class Encoder:
 
 
 #: Names people type for an encoder that FFmpeg does not know as such.
-ALIASES = {"h265": "hevc", "x264": "libx264", "x265": "libx265", "avc": "h264", "vp9": "libvpx-vp9", "vp8": "libvpx"}
+ALIASES = {"h265": "hevc", "x264": "libx264", "x265": "libx265", "avc": "h264"}  # vp9, av1 … FFmpeg resolves itself
 
 
 def canonical(codec: str) -> str:

@@ -23,7 +23,7 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from ..photo_meta import jpeg_complete, png_has_alpha, tiff_orientation
+from ..photo_meta import jpeg_complete, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
@@ -93,7 +93,7 @@ class ImageSource:
         img = read_image(data, path)
         if img.dtype not in (np.uint8, np.uint16):
             raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
-        if not self._alpha_said and _has_alpha(data, path):
+        if not self._alpha_said and _has_alpha(data):
             self._alpha_said = True
             self._warn(f"{path.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         return np.ascontiguousarray(img[..., ::-1])
@@ -173,15 +173,6 @@ def _turn(img: np.ndarray, orientation: int) -> np.ndarray:
     return img
 
 
-def _has_alpha(data: bytes, path: Path) -> bool:
-    """Whether the file stores transparency (PNG from its header; TIFF/WebP asked of the decoder)."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return png_has_alpha(data)
-    if path.suffix.lower() in (".tif", ".tiff", ".webp"):
-        with quiet_opencv():
-            try:
-                img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-            except cv2.error:
-                return False
-        return img is not None and img.ndim == 3 and img.shape[2] == 4
-    return False
+def _has_alpha(data: bytes) -> bool:
+    """Whether the file stores transparency, from its header (no second decode of every image)."""
+    return png_has_alpha(data) or tiff_has_alpha(data) or webp_has_alpha(data)

@@ -85,7 +85,7 @@ class VideoSource(_LiveMixin):
         if has_alpha(self._container.streams.video[0]):
             self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         # an album-style cover (MP4/MKV) or files attached to an MKV: copied with the audio where the
-        # output holds them (a cover into MP4/MOV), said where it does not (io/audio.py, engine/build.py)
+        # output holds them (a cover into MP4), said where it does not (io/audio.py, engine/build.py)
         self.info.covers = sum(1 for s in self._container.streams if is_cover(s))
 
     def _open(self):
@@ -100,13 +100,13 @@ class VideoSource(_LiveMixin):
         if cc.width <= 0 or cc.height <= 0:
             raise SourceError(f"cannot read the video size of {self.spec} (corrupt or unsupported stream)")
         color = describe_stream(cc.height, cc.pix_fmt, cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc)
+        start = c.start_time / av.time_base if c.start_time is not None else None
         duration = None
         if vs.duration is not None and vs.time_base:
             duration = float(vs.duration * vs.time_base)
         elif c.duration:
             duration = c.duration / av.time_base
-            start = c.start_time / av.time_base if c.start_time is not None else 0.0
-            if start > 0 and duration > start and c.format.name.startswith("matroska"):
+            if start and 0 < start < duration and c.format.name.startswith("matroska"):
                 # Matroska keeps no per-stream duration, and FFmpeg's muxer writes the segment's *end*
                 # time as its Duration: a 1 s clip whose timestamps start at 1 h "lasts" 3601 s
                 # (108030 frames). Where that end lies past the start, the span is end − start.
@@ -122,7 +122,7 @@ class VideoSource(_LiveMixin):
             # What plays is the stream's duration at its average rate; the decoder gives exactly those.
             shown = duration * float(vs.average_rate)
             if vs.frames > round(shown):
-                frames, exact = round(shown), abs(shown - round(shown)) < 0.1
+                frames, exact = round(shown), exact and abs(shown - round(shown)) < 0.1
         width, height = self.orientation.size(cc.width, cc.height) if self.orientation else (cc.width, cc.height)
         sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio  # None or 0/1: square (or unknown)
         sar = Fraction(sar) if sar and Fraction(sar) != 1 else None
@@ -138,7 +138,7 @@ class VideoSource(_LiveMixin):
             live=self.live,
             frames=None if self.live else frames,
             frames_exact=exact and not self.live,
-            start_time=c.start_time / av.time_base if c.start_time is not None and not self.live else None,
+            start_time=None if self.live else start,
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
             url=self.spec if self.is_url and not self.live else None,
