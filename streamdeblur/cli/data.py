@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, UsageError
 from .console import err, out
 from .parser import common_flags
 
@@ -30,6 +30,14 @@ def run(args) -> int:
     from ..train.dataset import make_eval_sets
 
     dest = Path(args.out)
+    for folder in args.source:
+        if not Path(folder).is_dir():
+            what = "is a file, not a folder" if Path(folder).exists() else "does not exist"
+            raise UsageError(f"--source {folder} {what} (give a folder of your sharp photos and videos)")
+    if args.no_debian and not args.source:
+        raise UsageError("--no-debian without --source leaves nothing to build from")
+    if args.eval_crops < 1:
+        raise UsageError(f"--eval-crops must be at least 1 (got {args.eval_crops})")
     opts = BuildOptions(
         out=dest,
         debian=not args.no_debian,

@@ -189,6 +189,9 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     """Build the dataset described in the module docstring; returns the manifest."""
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
+    removed = remove_previous_build(out)
+    if removed:
+        log(f"removed the {removed} images and clips of the previous build in {out}")
     entries: list[dict] = []
     if opts.debian:
         cat = load_catalog()
@@ -218,6 +221,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
             log(f"{entry['split']:5s} {f['package']}: {f['path']}")
     for folder in opts.sources:
         found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+        found = [p for p in found if not p.resolve().is_relative_to(out.resolve())]  # never our own output
         # split by the path inside the folder (stable wherever the folder lives), stratified so
         # that every folder of two or more files gives the evaluation split at least one
         rel = {src: src.relative_to(folder).as_posix() for src in found}
@@ -239,6 +243,36 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     manifest = {"version": 2, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def remove_previous_build(out: Path) -> int:
+    """Remove what an earlier build wrote into ``out`` (the images and clips its manifest lists, and the
+    manifest itself), so that a rebuild never leaves a photograph in a split it has left: a source that
+    moved from train to test (a folder's split depends on how many files it holds) stayed in
+    ``images/train`` beside its new test copy, and the training pool reads every file there. Files the
+    old manifest does not list are left alone. Returns how many images and clips were removed."""
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        return 0
+    try:
+        files = json.loads(manifest.read_text()).get("files", [])
+    except (ValueError, AttributeError):
+        return 0
+    n = 0
+    for e in files:
+        ident, split = e.get("id"), e.get("split")
+        if not (isinstance(ident, str) and split in ("train", "val", "test")) or "/" in ident:
+            continue
+        if e.get("kind") == "video":
+            clip = out / "clips" / split / ident
+            if clip.is_dir():
+                shutil.rmtree(clip)
+                n += 1
+        elif (img := out / "images" / split / f"{ident}.png").is_file():
+            img.unlink()
+            n += 1
+    manifest.unlink()  # a build that fails from here leaves no manifest describing files that are gone
+    return n
 
 
 def _group(f: dict) -> str:

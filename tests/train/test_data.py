@@ -84,3 +84,39 @@ def test_an_eval_set_of_shrunk_photographs_is_drawn_from_the_shrunk_pixels(built
         return float((t[..., 1:].float() - t[..., :-1].float()).abs().mean())
 
     assert detail(shrunk["sharp"]) > 1.3 * detail(plain["sharp"])
+
+
+def test_a_rebuild_leaves_no_photograph_in_a_split_it_has_left(tmp_path):
+    """A folder's split depends on how many files it holds: after the user adds photos and rebuilds into
+    the same ``--out``, sources move between splits. The earlier build's files must not stay behind (a
+    test photograph stayed in ``images/train``, and the training pool reads every file there); an
+    ``--out`` inside the source folder must not be read back in as the user's photos."""
+    src = media.sharp_folder(tmp_path / "mine", photos=14)
+    out = src / "ds"  # inside the source folder
+    args = ["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]
+    assert main(args) == 0
+    first = json.loads((out / "manifest.json").read_text())["files"]
+    media.sharp_folder(tmp_path / "more", photos=6)
+    for p in sorted((tmp_path / "more").glob("*.png")):
+        p.rename(src / f"q{p.name}")
+    assert main(args) == 0
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert len(files) == 14 + 6 + 1  # photos and the clip: nothing of ds/ read back in
+    listed = {(f["split"], f["id"]) for f in files if f["kind"] == "photo"}
+    on_disk = {(p.parent.name, p.stem) for p in (out / "images").glob("*/*.png")}
+    assert on_disk == listed
+    assert len(SharpPool.load(out, "train").images) == sum(f["split"] == "train" and f["kind"] == "photo" for f in files)
+    old_splits = {f["path"]: f["split"] for f in first}
+    assert any(old_splits.get(f["path"], f["split"]) != f["split"] for f in files)  # the case: some sources changed split
+
+
+def test_data_build_says_what_is_wrong_with_its_sources(tmp_path, capsys):
+    for args, says in (
+        (["--source", str(tmp_path / "nope")], "does not exist"),
+        (["--source", str(media.sharp_folder(tmp_path / "mine", photos=2) / "p00.png")], "is a file, not a folder"),
+        ([], "leaves nothing to build from"),
+        (["--source", str(tmp_path / "mine"), "--eval-crops", "0"], "--eval-crops must be at least 1"),
+    ):
+        assert main(["data", "build", "--no-debian", "--out", str(tmp_path / "ds"), *args]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "ds" / "manifest.json").exists()
