@@ -153,13 +153,24 @@ def _fill(filename: str, node: yaml.Node, cls, where: str, owner: str = "") -> d
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in dataclasses.fields(cls)]
     out: dict[str, Any] = {}
+    seen: dict[Any, yaml.Node] = {}
     for knode, vnode in node.value:
         key = _scalar(knode)
+        _once(filename, knode, key, seen, where)
         if key not in allowed:
             raise _err(filename, knode, f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed)) or '(none)'}")
         out[key] = _coerce(filename, vnode, hints[key], f"{where}: key {key!r}")
         _check(filename, vnode, key, out[key], owner, where)
     return out
+
+
+def _once(filename: str, knode: yaml.Node, key: Any, seen: dict, where: str = "") -> None:
+    """A key given twice in one mapping is an error: YAML loaders keep the last silently, so a second
+    ``output:`` dropped the first one's settings and a second ``stages:`` a stage, without a word."""
+    if key in seen:
+        first = seen[key].start_mark.line + 1
+        raise _err(filename, knode, f"{where + ': ' if where else ''}key {key!r} is given twice (first on line {first})")
+    seen[key] = knode
 
 
 def _check(filename: str, node: yaml.Node, key: str, value: Any, owner: str = "", where: str = "") -> None:
@@ -195,8 +206,10 @@ def _parse(text: str, filename: str) -> PipelineConfig:
         raise _err(filename, root, "a pipeline must be a mapping with keys like 'stages' and 'output'")
     cfg = PipelineConfig(source=filename)
     hints = typing.get_type_hints(PipelineConfig)
+    seen: dict[Any, yaml.Node] = {}
     for knode, vnode in root.value:
         key = _scalar(knode)
+        _once(filename, knode, key, seen)
         if key not in _TOP_KEYS:
             raise _err(filename, knode, f"unknown key {key!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
         if key == "stages":

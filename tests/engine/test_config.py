@@ -48,6 +48,13 @@ def test_every_shipped_pipeline_runs_a_video_to_the_end(tmp_path, name):
         ("- identity\n", r"<p>:1: a pipeline must be a mapping"),
         ("batch: 2\n", r"'stages' is missing"),
         ("stages: [identity]\n!!python/object:os.system {}: 1\n", r"<p>:2: could not determine a constructor"),
+        # a key given twice: YAML keeps the last one silently (a whole output: or stages: lost)
+        (
+            "stages: [identity]\noutput: {crf: 30}\noutput: {preset: veryfast}\n",
+            r"<p>:3: key 'output' is given twice \(first on line 2\)",
+        ),
+        ("stages: [identity]\nstages: [identity]\n", r"<p>:2: key 'stages' is given twice"),
+        ("stages:\n  - deblur:\n      tile: 0\n      tile: 256\n", r"<p>:4: stage 'deblur': key 'tile' is given twice"),
     ],
 )
 def test_errors_name_file_line_and_allowed_values(text, match):
