@@ -1,0 +1,40 @@
+"""The console script itself: what a Ctrl-C does before the command line is ready."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HOOK = '''
+import os, signal, sys
+
+class _InterruptAtTorch:
+    """A real SIGINT to this process at the moment the CLI starts importing PyTorch."""
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, _InterruptAtTorch())
+'''
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_ctrl_c_while_the_cli_is_importing_is_one_line_and_exit_130(tmp_path, how):
+    """Ctrl-C in the first second or two (PyTorch, OpenCV, PyAV being imported) printed a 20–40-line
+    traceback; now it is one line and exit 130, as later."""
+    (tmp_path / "sitecustomize.py").write_text(HOOK)
+    script = shutil.which("streamdeblur", path=str(Path(sys.executable).parent))
+    cmd = [script] if how == "script" else [sys.executable, "-m", "streamdeblur"]
+    if cmd[0] is None:
+        pytest.fail("the streamdeblur console script is not installed next to this Python")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([*cmd, "models"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 130, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and r.stderr.strip() == "streamdeblur: interrupted (while starting)", r.stderr
