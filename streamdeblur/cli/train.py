@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from rich.markup import escape
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from .console import err, out
 
 NAME = "train"
@@ -50,6 +51,11 @@ def run(args) -> int:
     except ResumeRefused as exc:
         raise UsageError(str(exc)) from exc
     trainer.run()
+    if trainer.stopped_by is not None:
+        # the checkpoint is saved and resumable; a half-trained model is not exported (nor carded)
+        if args.export:
+            err.print(f"interrupted: not exported (export the checkpoint with --export-only --export {escape(args.export)})")
+        return EXIT_SIGTERM if trainer.stopped_by == signal.SIGTERM else EXIT_SIGINT
     if args.export:
         out.print(f"exported {trainer.export(Path(args.export))}")
         _card(args, cfg)

@@ -243,6 +243,12 @@ class BlurConfig:
     p_h264: float = 0.8
     h264_crf: tuple[int, int] = (17, 28)  #: phones record ≈ crf 17-23; streamdeblur encodes at 18; shared video ≈ 23-28
     h264_presets: tuple[str, ...] = ("ultrafast", "veryfast", "medium")
+    #: share of samples from a *clean* camera: no sensor noise and nearly lossless H.264 at ``clean_crf``
+    #: (screen recordings, downscaled 4K, high-bitrate files): a model that has only seen noisy, compressed
+    #: input has no way to learn to leave clean input alone (tried: ``configs/motion-t-clean.yaml``, not shipped).
+    #: Drawn only when > 0, so older recipes draw as before.
+    p_clean: float = 0.0
+    clean_crf: tuple[int, int] = (8, 12)
 
 
 @dataclass
@@ -264,7 +270,13 @@ def random_kernel_size(rng: np.random.Generator, lo: int, hi: int) -> int:
 
 
 def degrade(rng: np.random.Generator, blurred_lin: np.ndarray, cfg: BlurConfig, info: dict) -> np.ndarray:
-    """Sensor noise on linear light, sRGB encoding, then JPEG or H.264 compression → uint8."""
+    """Sensor noise on linear light, sRGB encoding, then JPEG or H.264 compression → uint8 (or, for a
+    share ``p_clean``, no noise and nearly lossless H.264)."""
+    if cfg.p_clean > 0 and rng.uniform() < cfg.p_clean:
+        crf = int(rng.integers(cfg.clean_crf[0], cfg.clean_crf[1] + 1))
+        out = (linear_to_srgb(blurred_lin) * 255.0 + 0.5).astype(np.uint8)
+        info.update(clean=True, h264=crf)
+        return h264(out, crf, str(cfg.h264_presets[int(rng.integers(len(cfg.h264_presets)))]))
     if rng.uniform() < cfg.p_noise:
         shot, read = log_uniform(rng, *cfg.shot), log_uniform(rng, *cfg.read)
         blurred_lin = add_sensor_noise(rng, blurred_lin, shot, read)

@@ -181,7 +181,15 @@ EVAL_SETS = {
     "test_defocus": ("test", "defocus", False),
     "val_noblur": ("val", "motion", True),
     "test_noblur": ("test", "motion", True),
+    "val_clean": ("val", "motion", True),
+    "test_clean": ("test", "motion", True),
 }
+
+#: A clean camera: no sensor noise to speak of and nearly lossless H.264 (crf 8–12): screen recordings,
+#: downscaled 4K, high-bitrate files. The ``*_clean`` sets are the no-blur set's do-no-harm test on it.
+CLEAN_DEGRADATION = BlurConfig(shot=(1e-9, 2e-9), read=(1e-6, 2e-6), p_jpeg=0.0, p_h264=1.0, h264_crf=(8, 12))
+#: Degradations of the sets that do not use :class:`BlurConfig`'s defaults.
+EVAL_DEGRADATIONS = {"val_clean": CLEAN_DEGRADATION, "test_clean": CLEAN_DEGRADATION}
 
 
 def make_eval_set(
@@ -289,6 +297,12 @@ def make_eval_sets(root: Path, crops: dict[str, int] | None = None) -> dict[str,
     out = {}
     for name, (split, task, no_blur) in EVAL_SETS.items():
         out[name] = make_eval_set(
-            root, Path(root) / f"{name}.pt", crops_per_image=crops[split], task=task, split=split, no_blur=no_blur
+            root,
+            Path(root) / f"{name}.pt",
+            crops_per_image=crops[split],
+            task=task,
+            split=split,
+            no_blur=no_blur,
+            blur=EVAL_DEGRADATIONS.get(name),
         )
     return out

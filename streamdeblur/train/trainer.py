@@ -78,6 +78,7 @@ class TrainConfig:
     eval_every: int = 500
     eval_set: str | None = None
     eval_noblur_set: str | None = None  #: validation no-blur set (sharp + noise + compression)
+    eval_clean_set: str | None = None  #: validation clean no-blur set (sharp, no noise, crf 8–12: ``val_clean.pt``)
     eval_count: int = 16
     p_video: float = 0.1
     #: fused video frames of the training split (``python -m streamdeblur.train.fused``) and the share
@@ -111,6 +112,7 @@ class TrainConfig:
         "data",
         "eval_set",
         "eval_noblur_set",
+        "eval_clean_set",
         "eval_count",
         "eval_every",
         "steps",
@@ -214,6 +216,8 @@ class Trainer:
             "eval_psnr_input": [],
             "eval_noblur_psnr": [],
             "eval_noblur_psnr_input": [],
+            "eval_clean_psnr": [],
+            "eval_clean_psnr_input": [],
         }
         #: the run's log: ``init`` (weights file, hash, step), ``sessions`` and ``resumes``
         self.runlog: dict = {
@@ -236,7 +240,10 @@ class Trainer:
         )
         self.eval_data = self._eval_file(cfg.eval_set)
         self.eval_noblur = self._eval_file(cfg.eval_noblur_set)
+        self.eval_clean = self._eval_file(cfg.eval_clean_set)
         self._stop = False
+        #: the signal (SIGINT, SIGTERM) that stopped the last :meth:`run`, or None when it ran to its end
+        self.stopped_by: int | None = None
         self._loader: tuple[int, Iterator] | None = None  #: (crop, batches) from the worker processes
         self._resume()
 
@@ -364,6 +371,10 @@ class Trainer:
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p.detach(), 1 - d)
 
+    @property
+    def _validates(self) -> bool:
+        return any(d is not None for d in (self.eval_data, self.eval_noblur, self.eval_clean))
+
     @torch.no_grad()
     def evaluate(self, data: dict | None = None) -> tuple[float, float]:
         """Mean PSNR of the EMA model and of the input on the first ``eval_count`` samples of a
@@ -392,6 +403,11 @@ class Trainer:
             self.history["eval_noblur_psnr"].append(q)
             self.history["eval_noblur_psnr_input"].append(q0)
             msg += f"; no-blur {q:.3f} dB (input {q0:.3f}, {q - q0:+.3f})"
+        if self.eval_clean is not None:
+            c, c0 = self.evaluate(self.eval_clean)
+            self.history.setdefault("eval_clean_psnr", []).append(c)
+            self.history.setdefault("eval_clean_psnr_input", []).append(c0)
+            msg += f"; clean {c:.3f} dB (input {c0:.3f}, {c - c0:+.3f})"
         self.log(msg)
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -456,7 +472,7 @@ class Trainer:
         if session["h264"] != "libx264":
             self.log(f"no PyAV here: the H.264 step of the degradations is a {session['h264']} (streamdeblur.train.blur.h264)")
         self.runlog["sessions"].append(session)
-        if self.step == 0 and (self.eval_data is not None or self.eval_noblur is not None):
+        if self.step == 0 and self._validates:
             self.validate()  # the starting point of the validation curve (the init weights)
         t_train = time.monotonic()  # training rate measured from here (not counting that validation)
         fit_after = min(FIT_AFTER_S, 15.0 * (self.minutes or 0))
@@ -482,7 +498,7 @@ class Trainer:
                         f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
                     )
                     acc = []
-                if (self.eval_data is not None or self.eval_noblur is not None) and self.step % cfg.eval_every == 0:
+                if self._validates and self.step % cfg.eval_every == 0:
                     self.validate()
                 if time.monotonic() - last_save > save_every:
                     self.save()
@@ -492,7 +508,10 @@ class Trainer:
             self.save()
             for s, h in old.items():
                 signal.signal(s, h)
-        self.log(f"stopped at step {self.step}; checkpoint {self.ckpt_path}")
+        if self.stopped_by is not None:
+            self.log(f"interrupted at step {self.step}; checkpoint {self.ckpt_path} (the same command continues from it)")
+        else:
+            self.log(f"stopped at step {self.step}; checkpoint {self.ckpt_path}")
 
     def _fit_steps(self, session: dict, rate: float, remaining_s: float) -> None:
         """``steps: 0``: size the schedule to the time left, from the rate measured so far (less
@@ -510,6 +529,7 @@ class Trainer:
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
+        self.stopped_by = signum
 
 
 def _h264_mode() -> str:

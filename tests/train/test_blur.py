@@ -80,3 +80,23 @@ def test_defocus_disc_and_radius_map():
         assert np.abs(s.blurry[sharp_px].astype(int) - s.sharp[sharp_px].astype(int)).mean() < 3
     blurred_px = s.radius > 0.8 * s.radius.max()
     assert s.blurry[blurred_px].std() < s.sharp[blurred_px].std()
+
+
+def test_a_clean_camera_share_has_no_sensor_noise_and_light_compression():
+    """``p_clean``: the share of samples a clean camera gives (no sensor noise, H.264 at crf 8–12),
+    where every other sample is noisy and compressed at crf 17–28; the model must see both to tell them apart."""
+    import cv2
+
+    grey = cv2.GaussianBlur((np.random.default_rng(5).random((96, 96)) * 255).astype(np.uint8), (0, 0), 1.5)
+    img = np.repeat(grey[..., None], 3, -1)  # no colour: 4:2:0 loses nothing, the noise and crf tell
+    sharp_only = dict(p_sharp=1.0, p_identity=1.0)
+
+    def psnr(cfg: BlurConfig, seed: int) -> tuple[float, dict]:
+        s = synthesize(np.random.default_rng(seed), img, cfg, margin=0)
+        return float(10 * np.log10(255**2 / np.mean((s.blurry.astype(float) - s.sharp) ** 2))), s.info
+
+    clean = [psnr(BlurConfig(**sharp_only, p_clean=1.0), i) for i in range(4)]
+    noisy = [psnr(BlurConfig(**sharp_only, p_noise=1.0, read=(3e-3, 3e-3), p_jpeg=0.0, p_h264=1.0), i) for i in range(4)]
+    assert all(info.get("clean") and 8 <= info["h264"] <= 12 and "read" not in info for _, info in clean), clean
+    assert min(p for p, _ in clean) > max(p for p, _ in noisy) + 3, (clean, noisy)
+    assert "clean" not in noisy[0][1]

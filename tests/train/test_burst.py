@@ -192,3 +192,37 @@ def test_burst_installs_carried_wheels_where_its_jobs_find_them(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"PyAV 0.0-carried from {site}/av/__init__.py" in run.stdout
     assert "PyAV 0.0-carried" in (out / "burst.log").read_text()
+
+
+@pytest.mark.parametrize("sig,code", [(2, 130), (15, 143)])
+def test_an_interrupted_training_exits_130_or_143_and_exports_nothing(built, tmp_path, sig, code):
+    """Ctrl-C or SIGTERM during ``streamdeblur train CONFIG --export W.pt``: the checkpoint is saved (the
+    same command continues), the exit code says interrupted, and the half-trained model is not exported
+    (it exited 0 and exported it: ``train X --export W.pt && deploy W.pt`` shipped an unfinished model)."""
+    import os
+    import subprocess
+
+    import yaml
+
+    run = tmp_path / "run"
+    cfg = dict(_cfg(built, run, steps=100000, eval_set=None, threads=1).__dict__)
+    cfg.update(log_every=1, save_every_s=3600.0)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    weights = tmp_path / "w.pt"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "streamdeblur", "train", str(tmp_path / "c.yaml"), "--export", str(weights)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in p.stderr:  # wait for the training to be under way, then send the real signal
+        lines.append(line)
+        if line.startswith("step 2/"):
+            os.kill(p.pid, sig)
+            break
+    rest = p.communicate(timeout=120)[1]
+    assert p.returncode == code, (p.returncode, "".join(lines) + (rest or ""))
+    assert "interrupted at step" in rest and "not exported" in rest, rest
+    assert not weights.exists() and not weights.with_suffix(".state").exists()
+    assert (run / "last.pt").exists()
