@@ -296,6 +296,30 @@ def test_live_disconnect_reconnects_then_finalises(tmp_path):
     assert out.exists() and media.count_frames(out) >= 30
 
 
+def test_a_session_that_ends_while_the_camera_is_still_lost_is_cut_short_not_finished(tmp_path):
+    """``--duration`` running out during the reconnection backoff (0.5 + 1 + 2 + 4 + 8 s at the default
+    ``--reconnect 5``): the camera never came back, so the session was cut short, exit 3 as when the
+    attempts run out. It exited 0 with ``wrote``: any camera lost in the last ~16 s of a session was a success."""
+    server = MJPEGServer(fps=30, max_seconds=60)
+    out = tmp_path / "rec.mp4"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, "--duration", "6"]
+    proc, stdout, stderr = start_cli(args, ["--announce-writes"])
+    try:
+        stdout.wait_for(r"^written 29$", timeout=120)  # 30 frames recorded
+        server.close()  # camera unplugged for good, long before the 6 s are up
+        proc.wait(timeout=120)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    err = stderr.rest()
+    assert proc.returncode == 3, err
+    assert "still lost when the session ended" in err and "the recording so far is kept" in err, err
+    assert "Traceback" not in err and out.exists() and media.count_frames(out) >= 30
+
+
 # -- configuration and weights --------------------------------------------------------------------------
 
 

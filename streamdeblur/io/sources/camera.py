@@ -125,6 +125,10 @@ class CameraSource(_LiveMixin):
                     self.warn(f"camera {self.spec} lost; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
                     self.stats.reconnects += 1
                     if self._stop.wait(delay):
+                        # the session ended (``--duration``) with the camera still gone: a recording cut
+                        # short, as when the attempts run out (exit 3), not a finished one (it exited 0)
+                        self.warn(f"camera {self.spec} still lost when the session ended")
+                        self.stats.lost = True
                         return
                     self._cap.release()
                     self._cap = _capture(self.spec)
