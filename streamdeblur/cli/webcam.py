@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import UsageError
 from .parser import add_pipeline_flags, check_flags, config_from_args
@@ -39,8 +40,13 @@ def run(args) -> int:
 
     check_flags(args, ("duration", "reconnect"))  # --duration 0 recorded 8 frames; --reconnect -3 was taken
     cfg = config_from_args(args)
+    if args.output == "-":  # a live recording is a file: '-' recorded nothing and exited 0
+        raise UsageError("-o - records nothing: a recording is a file, e.g. -o RECORDING.mp4 (or --preview to only watch)")
     if args.output is None and not cfg.preview:
         raise UsageError("nothing to show or record: add --preview or -o RECORDING.mp4")
+    if args.output is not None and not Path(args.output).suffix and not Path(args.output).is_dir():
+        # a name without an extension is an image folder for `run`; a camera's recording is a video
+        raise UsageError(f"-o {args.output}: give the recording a video extension (.mp4, .mkv, .mov, .webm)")
     job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True, reconnect=args.reconnect)
     code, _ = run_job(job, f"camera {args.camera}", duration=args.duration)
     return code

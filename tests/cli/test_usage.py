@@ -102,3 +102,18 @@ def test_webcam_numbers_are_checked_before_the_camera_opens(tmp_path, capsys, ex
     argv = ["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "-o", str(tmp_path / "r.mp4"), *extra]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"streamdeblur: error: {message}"
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("-", "-o - records nothing: a recording is a file, e.g. -o RECORDING.mp4 (or --preview to only watch)"),
+        ("rec", "-o rec: give the recording a video extension (.mp4, .mkv, .mov, .webm)"),
+    ],
+)
+def test_webcam_output_must_be_a_recording(tmp_path, monkeypatch, capsys, output, message):
+    # -o - ran the whole session, recorded nothing and exited 0; -o rec wrote a folder of PNG frames
+    monkeypatch.chdir(tmp_path)
+    assert main(["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "-o", output]) == 2
+    assert capsys.readouterr().err.strip() == f"streamdeblur: error: {message}"
+    assert list(tmp_path.iterdir()) == []
