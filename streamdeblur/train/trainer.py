@@ -38,6 +38,7 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16
+from ..errors import ConfigError
 from ..models import create_model, load_weights
 from .blur import BlurConfig
 from .dataset import BlurPairs, SharpPool, to_tensor  # noqa: F401
@@ -92,15 +93,20 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> TrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a training config must be a mapping of keys")
+            raise ConfigError(f"{path}: a training config must be a mapping of keys")
         raw.update(overrides or {})
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            raise ValueError(f"{path}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-        return cls(**raw)
+            raise ConfigError(f"{path}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**{k: _checked(path, k, v) for k, v in raw.items()})
 
     #: Keys that change how a run executes but not what it learns (not part of the recipe hash).
     RUNTIME_KEYS = (
@@ -138,6 +144,70 @@ class TrainConfig:
             return self.lr
         t = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
+
+
+#: keys checked by :func:`_checked`: kind and smallest value (None: any)
+_NUMBERS = {
+    "steps": (int, 0),
+    "batch": (int, 1),
+    "lr": (float, 0.0),
+    "min_lr": (float, 0.0),
+    "warmup": (int, 0),
+    "weight_decay": (float, 0.0),
+    "clip_grad": (float, 0.0),
+    "fft_weight": (float, 0.0),
+    "mid_weight": (float, 0.0),
+    "ema": (float, 0.0),
+    "threads": (int, 1),
+    "save_every_s": (float, 1.0),
+    "log_every": (int, 1),
+    "eval_every": (int, 1),
+    "eval_count": (int, 1),
+    "p_video": (float, 0.0),
+    "p_fused": (float, 0.0),
+    "seed": (int, 0),
+    "workers": (int, 0),
+}
+_SHARES = ("ema", "p_video", "p_fused")
+_CHOICES = {"schedule": ("cosine", "constant"), "task": ("motion", "defocus")}
+_MAPPINGS = {"blur": "BlurConfig", "defocus": "DefocusConfig"}
+
+
+def _checked(path, key: str, value):
+    """One recipe value, checked: a clear error naming the key instead of a Python error later (or a
+    silent fallback: ``schedule: linear`` trained a cosine). YAML 1.1 reads ``1e-3`` as text (no dot):
+    a number written so is taken as the number it says."""
+    where = f"{path}: {key}"
+    if key in _NUMBERS:
+        kind, low = _NUMBERS[key]
+        if isinstance(value, str) and kind is float:
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if value < low or (key in _SHARES and value > 1):
+            top = " and at most 1" if key in _SHARES else ""
+            raise ConfigError(f"{where}: must be at least {low}{top}, got {value}")
+        return kind(value)
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{where}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
+    if key in _MAPPINGS:
+        cls = {"blur": BlurConfig, "defocus": DefocusConfig}[key]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of {_MAPPINGS[key]} fields, got {value!r}")
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(value) - known)
+        if bad:
+            raise ConfigError(f"{where}: unknown key {bad[0]!r}; allowed: {', '.join(sorted(known))}")
+    if key == "crop_schedule" and not (
+        isinstance(value, list)
+        and value
+        and all(isinstance(e, list) and len(e) == 2 and all(isinstance(n, int) and n >= 0 for n in e) for e in value)
+    ):
+        raise ConfigError(f"{where}: expected a list of [step, crop] pairs, e.g. [[0, 96], [8000, 128]], got {value!r}")
+    return value
 
 
 def code_hash() -> str:

@@ -1,0 +1,47 @@
+"""Training recipes are checked when read: a clear one-line error naming the key, exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamdeblur.cli import main
+from streamdeblur.train.trainer import TrainConfig
+
+BASE = "model: deeprftv2-t\ndata: {data}\nout: {out}\nsteps: 2\nbatch: 1\ncrop_schedule: [[0, 64]]\n"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("lr: fast", "lr: expected a number, got 'fast'"),
+        ("steps: ten", "steps: expected an integer, got 'ten'"),
+        ("batch: 0", "batch: must be at least 1, got 0"),
+        ("eval_every: 0", "eval_every: must be at least 1, got 0"),
+        ("log_every: 0", "log_every: must be at least 1, got 0"),
+        ("ema: 2", "ema: must be at least 0.0 and at most 1, got 2"),
+        ("schedule: linear", "schedule: expected one of cosine, constant, got 'linear'"),
+        ("crop_schedule: 64", "crop_schedule: expected a list of [step, crop] pairs"),
+        ("blur: {foo: 1}", "blur: unknown key 'foo'; allowed:"),
+        ("model: [unclosed", "invalid YAML"),
+    ],
+)
+def test_a_bad_recipe_value_is_one_line_naming_the_key(tmp_path, capsys, line, message):
+    # each was a Python error from deep inside the run ("'<=' not supported ...", "integer modulo by zero",
+    # "stack expects a non-empty TensorList"), exit 1, or a silent fallback (schedule: linear trained a cosine)
+    cfg = tmp_path / "c.yaml"
+    text = BASE.format(data=tmp_path / "none", out=tmp_path / "run")
+    key = line.split(":")[0] + ":"
+    text = "\n".join(x for x in text.splitlines() if not x.startswith(key)) + f"\n{line}\n"
+    cfg.write_text(text)
+    assert main(["train", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and str(cfg) in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_number_yaml_reads_as_text_is_the_number_it_says(tmp_path):
+    # YAML 1.1 reads 1e-3 (no dot) as a string; the shipped recipes write 1.0e-3
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE.format(data=tmp_path, out=tmp_path / "run") + "lr: 1e-3\nmin_lr: 1e-7\n")
+    c = TrainConfig.from_yaml(cfg)
+    assert c.lr == 0.001 and c.min_lr == 1e-7
