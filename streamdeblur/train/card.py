@@ -7,12 +7,17 @@ to choose anything), evaluated through the product's own stage with its defaults
 
 - the blurred test set of the weight's task (``test_<task>.pt`` of a built dataset);
 - the no-blur test set (``test_noblur.pt``: sharp + sensor noise + JPEG/H.264): do no harm;
+- the clean no-blur test set (``test_clean.pt``: sharp, no sensor noise, H.264 at crf 8–12: screen
+  recordings, downscaled 4K, high-bitrate files): do no harm on clean input too;
 - a small committed subset of both (``tests/data/card_subset_<task>.pt``: one 128-px centre crop
   per test image) that ``tests/train/test_card.py`` recomputes from a fresh clone.
 
 Run (writes the card next to the weights and prints the tables)::
 
     python -m streamdeblur.train.card streamdeblur/weights/deeprftv2-t-motion.pt --data data/sharp
+
+``--add clean`` evaluates only the clean no-blur set and adds it to an existing card (and its part to
+the committed subset), leaving the card's other numbers as they were measured.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from ..models.gate import gate_path
 from .evaluate import evaluate, public, table_row
 
 SUBSET_SIZE = 128
+#: card section → (subset part, test set file name; ``{task}`` filled in)
+PARTS = {"test": ("blur", "test_{task}.pt"), "noblur": ("noblur", "test_noblur.pt"), "clean": ("clean", "test_clean.pt")}
 #: The command that recomputes the committed subset numbers.
 SUBSET_COMMAND = "python -m pytest -q tests/train/test_card.py"
 
@@ -66,20 +73,24 @@ def make_subset(data: dict, size: int = SUBSET_SIZE) -> dict:
 
 
 def write_subset(root: Path, task: str, out: Path) -> Path:
-    """``{"blur": …, "noblur": …}`` subsets of a built dataset's test sets for ``task``."""
-    sets = {"blur": f"test_{task}.pt", "noblur": "test_noblur.pt"}
-    sub = {k: make_subset(torch.load(root / f, weights_only=True)) for k, f in sets.items()}
-    sub["noblur"]["task"] = task  # the no-blur crops go through this task's stage
+    """``{"blur": …, "noblur": …, "clean": …}`` subsets of a built dataset's test sets for ``task``
+    (``clean`` where the dataset has ``test_clean.pt``); parts already in ``out`` are kept as they are."""
+    sub = torch.load(out, weights_only=True) if out.exists() else {}
+    for part, name in PARTS.values():
+        path = root / name.format(task=task)
+        if part not in sub and path.exists():
+            sub[part] = make_subset(torch.load(path, weights_only=True))
+            sub[part]["task"] = task  # the no-blur crops go through this task's stage
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(sub, out)
     return out
 
 
 def subset_numbers(subset_file: Path, spec: str) -> dict:
-    """Mean PSNR of the input and of the model (``spec``) on both parts of a committed subset."""
+    """Mean PSNR of the input and of the model (``spec``) on every part of a committed subset."""
     sub = torch.load(subset_file, weights_only=True)
     out = {}
-    for part in ("blur", "noblur"):
+    for part in (p for p, _ in PARTS.values() if p in sub):
         res = evaluate(sub[part], [spec], with_rl=False)
         out[part] = {"blurry input": res["results"]["blurry input"]["psnr"], "model": res["results"][spec]["psnr"]}
     return out
@@ -137,18 +148,11 @@ def write_card(
     task = info.task
     spec = f"{name}:{weights}"
     gate = Path(gate_path(weights))  # the do-no-harm gate fitted for these weights (used by the stage)
-    test_sets = {"blur": root / f"test_{task}.pt", "noblur": root / "test_noblur.pt"}
-    results = {}
-    for part, path in test_sets.items():
-        log(f"{weights.name}: {part} test set {path} through the '{task}' stage")
-        data = torch.load(path, weights_only=True)
-        if data.get("split") != "test":
-            raise ValueError(f"{path} is not a test set (split {data.get('split')!r})")
-        data["task"] = task
-        results[part] = evaluate(data, [spec], with_rl=part == "blur", ungated=gate.is_file())
+    test_sets = {part: root / name.format(task=task) for part, name in PARTS.values()}
+    test_sets = {k: p for k, p in test_sets.items() if k != "clean" or p.exists()}  # datasets built before it: none
+    results = {part: _evaluate_part(weights, spec, task, part, path, gate, log) for part, path in test_sets.items()}
     subset_file = Path(subset_file or f"tests/data/card_subset_{task}.pt")
-    if not subset_file.exists():
-        write_subset(root, task, subset_file)
+    write_subset(root, task, subset_file)
     cfg = json.loads(meta.get("config", "{}"))
     runlog = json.loads(meta.get("runlog", "null") or "null")
     history = json.loads(meta.get("history", "{}") or "{}")
@@ -181,15 +185,54 @@ def write_card(
                 "sources": results[part]["sources"],
                 "results": _rows(public(results[part]), spec),
             }
-            for section, part in (("test", "blur"), ("noblur", "noblur"))
+            for section, (part, _) in PARTS.items()
+            if part in results
         },
         "subset": {"file": subset_file.as_posix(), "results": subset_numbers(subset_file, spec)},
-        "commands": {"test": cmd, "noblur": cmd, "subset": SUBSET_COMMAND},
+        "commands": {"test": cmd, "noblur": cmd, "subset": SUBSET_COMMAND} | ({"clean": cmd} if "clean" in results else {}),
     }
+    return _save(weights, card)
+
+
+def _evaluate_part(weights: Path, spec: str, task: str, part: str, path: Path, gate: Path, log) -> dict:
+    """One test set through the task's stage (the model with its gate and, where it has one, without)."""
+    log(f"{weights.name}: {part} test set {path} through the '{task}' stage")
+    data = torch.load(path, weights_only=True)
+    if data.get("split") != "test":
+        raise ValueError(f"{path} is not a test set (split {data.get('split')!r})")
+    data["task"] = task
+    return evaluate(data, [spec], with_rl=part == "blur", ungated=gate.is_file())
+
+
+def _save(weights: Path, card: dict) -> Path:
     jpath = weights.with_suffix(".json")
     jpath.write_text(json.dumps(card, indent=1) + "\n")
     weights.with_suffix(".md").write_text(card_markdown(card))
     return jpath
+
+
+def add_clean(weights: str | Path, root: str | Path, log=print) -> Path:
+    """Add the clean no-blur test (``test_clean.pt``) to an existing card, and its part to the committed
+    subset; the card's other sections stay as they were measured (the test split is read for this set only).
+
+    Returns:
+        The ``.json`` card's path.
+    """
+    weights, root = Path(weights), Path(root)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    task, spec, gate = card["task"], f"{card['model']}:{weights}", Path(gate_path(weights))
+    if card["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
+        raise ValueError(f"{weights.with_suffix('.json')} describes another weights file: write the whole card")
+    path = root / PARTS["clean"][1]
+    res = _evaluate_part(weights, spec, task, "clean", path, gate, log)
+    subset_file = Path(card["subset"]["file"])
+    write_subset(root, task, subset_file)
+    card["clean"] = {"n": res["n"], "images": res["images"], "sources": res["sources"], "results": _rows(public(res), spec)}
+    card["data"]["test_sets"]["clean"] = {"file": str(path), "pixels_sha256": tensor_digest(torch.load(path, weights_only=True))}
+    card["subset"]["results"]["clean"] = subset_numbers(subset_file, spec)["clean"]
+    card["commands"]["clean"] = f"python -m streamdeblur.train.card {weights.as_posix()} --data {root.as_posix()} --add clean"
+    card["clean_evaluated"] = {"date": date.today().isoformat(), "cpu": cpu_model_name(), "torch": torch.__version__}
+    return _save(weights, card)
 
 
 def _gate_section(gate: dict | None) -> str:
@@ -214,6 +257,7 @@ def _gate_section(gate: dict | None) -> str:
         if fit.get("steady") and (fit.get("steady_clips"), fit.get("steady_frames")) not in ((None, None), (8, 40)):
             video += f" --steady-clips {fit['steady_clips']} --steady-frames {fit['steady_frames']}"
         video += f" --clean-clips {fit['clean_clips']}" if fit.get("clean_clips") else ""
+        extra += " --clean" if fit.get("clean") else ""
         extra += f" --harm-tile {fit['harm_tile']}" if fit.get("harm_tile") else ""
         extra += f" --steps {fit['steps']}" if fit.get("steps", 3000) != 3000 else ""
         out = f"runs/gate-{fit['task']}" if model == MODELS[fit["task"]] else f"runs/gate-{model}"
@@ -295,6 +339,8 @@ def card_markdown(card: dict) -> str:
     test, nob, sub = card["test"], card["noblur"], card["subset"]["results"]
     gain = test["results"]["model"]["gain"]
     nb_gain = nob["results"]["model"]["gain"]
+    clean = card.get("clean")
+    clean_head = f"; clean no-blur input {clean['results']['model']['gain']:+.2f} dB" if clean else ""
     packages = ", ".join(f"{k} {v}" for k, v in d["packages"].items())
     ci = test["results"]["model"]["gain_ci"]
     sets = ", ".join(f"`{Path(v['file']).name}` `{v['pixels_sha256'][:16]}…`" for v in d["test_sets"].values())
@@ -310,7 +356,7 @@ Model `{card["model"]}` ({card["task"]} deblurring), fp16, {card["bytes"] / 2**2
 trained by the streamdeblur developers. Step {card["step"]}.
 
 **Test split, through the product's `{card["task"]}` stage: {gain:+.2f} dB over the blurry input
-(95 % CI {ci[0]:+.2f} … {ci[1]:+.2f}); no-blur input {nb_gain:+.2f} dB.**
+(95 % CI {ci[0]:+.2f} … {ci[1]:+.2f}); no-blur input {nb_gain:+.2f} dB{clean_head}.**
 
 ## Do-no-harm gate
 {_gate_section(card.get("gate"))}
@@ -339,7 +385,7 @@ trained by the streamdeblur developers. Step {card["step"]}.
 ## No-blur test (sharp + sensor noise + JPEG/H.264, {nob["n"]} crops from {nob["images"]} photographs): do no harm
 
 {_table(nob)}
-
+{_clean_section(card)}
 Evaluated {card["date"]} on {card["evaluated_on"]["cpu"]}, torch {card["evaluated_on"]["torch"]}, through the stage built
 from {card["evaluated_on"]["stage"]} (the runner's builder; bf16 as the product chooses on that machine).
 
@@ -347,8 +393,33 @@ from {card["evaluated_on"]["stage"]} (the runner's builder; bf16 as the product 
 - test and no-blur tables: `{card["commands"]["test"]}` (after `streamdeblur data build --out data/sharp`)
 - subset (`{card["subset"]["file"]}`, one 128-px crop per test photograph), recomputed from a fresh clone by
   `{card["commands"]["subset"]}`: blur {sub["blur"]["blurry input"]:.2f} → {sub["blur"]["model"]:.2f} dB,
-  no-blur {sub["noblur"]["blurry input"]:.2f} → {sub["noblur"]["model"]:.2f} dB.
+  no-blur {sub["noblur"]["blurry input"]:.2f} → {sub["noblur"]["model"]:.2f} dB{_clean_subset(sub)}.
 """
+
+
+def _clean_section(card: dict) -> str:
+    clean = card.get("clean")
+    if not clean:
+        return ""
+    when = card.get("clean_evaluated")
+    note = (
+        f" Added to this card on {when['date']} ({when['cpu']}, torch {when['torch']}): `{card['commands']['clean']}`."
+        if when
+        else ""
+    )
+    return f"""
+## Clean no-blur test: do no harm on clean input
+
+Sharp, no sensor noise, H.264 crf 8–12, {clean["n"]} crops from {clean["images"]} photographs.
+Screen recordings, downscaled 4K and high-bitrate files are cleaner than anything in the no-blur set above.{note}
+
+{_table(clean)}
+"""
+
+
+def _clean_subset(sub: dict) -> str:
+    c = sub.get("clean")
+    return f", clean no-blur {c['blurry input']:.2f} → {c['model']:.2f} dB" if c else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,8 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="data/sharp", help="a built dataset (test_<task>.pt, test_noblur.pt)")
     ap.add_argument("--subset", help="committed subset (default tests/data/card_subset_<task>.pt; written when missing)")
     ap.add_argument("--recipe", help="the recipe the weights were trained with (recorded in the card)")
+    ap.add_argument("--add", choices=["clean"], help="evaluate only this test set and add it to the existing card")
     args = ap.parse_args(argv)
-    path = write_card(args.weights, args.data, args.subset, args.recipe)
+    if args.add:
+        path = add_clean(args.weights, args.data)
+    else:
+        path = write_card(args.weights, args.data, args.subset, args.recipe)
     print(path.with_suffix(".md").read_text())
     return 0
 

@@ -27,6 +27,10 @@ clip measured (the bundled sample's sharp clip at crf 8: −0.61 → −0.75 dB)
 work size): two nearly flat validation crops (69 and 65 dB in) lose ~20 dB to the model's error floor
 and the gate learns to pass nothing (``val_motion`` +0.92 → +0.37 dB); not shipped (the deblur stage's
 ``floor`` handles those frames; README, *Large frames*).
+``--clean`` adds sharp crops from a clean camera (:data:`CLEAN_SET`: no sensor noise, H.264 crf 8–12)
+and ``val_clean`` to the validation: the defocus gate fitted without them kept half of the model's
+changes of clean crops (validation −0.54 dB, worst crop −5.75; the raw model −2.10); with them +0.08
+(worst −1.15), at a cost on blurred crops (+1.30 → +0.80 dB). Shipped for defocus (README, *Training*).
 The checkpoint kept is the one with the best validation score, the mean over the validation sets
 (``val_<task>.pt``, ``val_noblur.pt``, ``val_steady``) of their mean gain minus ``HARM_WEIGHT`` times
 their mean loss.
@@ -56,7 +60,7 @@ from torch.nn import functional as F
 
 from ..models.gate import HarmGate
 from .blur import BlurConfig
-from .dataset import make_eval_set
+from .dataset import CLEAN_DEGRADATION, make_eval_set
 from .evaluate import product_stage, through_stage
 from .shake import ShakeConfig
 
@@ -86,6 +90,36 @@ CLEAN_SHAKE = ShakeConfig(burst_px=(0.5, 3.0), crf=(8, 12), shot=(1e-9, 2e-9), r
 CRISP_SETS = [("crisp_blur", False, 3, 7011), ("crisp_noblur", True, 3, 7012)]
 CRISP_DOWNSCALE = (2.0, 3.0)
 CRISP_BLUR = BlurConfig(kernel_sizes=(5, 25), shot=(1e-7, 1e-5), read=(1e-5, 5e-4), p_jpeg=0.0, h264_crf=(8, 20))
+
+
+#: sharp crops from a clean camera (``clean``): no sensor noise, H.264 at crf 8–12
+#: (:data:`~streamdeblur.train.dataset.CLEAN_DEGRADATION`), the do-no-harm case every other sharp crop
+#: here misses (they all carry noise and crf 17–28). (kind, no_blur, crops per training photo, seed)
+CLEAN_SET = ("clean", True, 4, 7003)
+
+
+def clean_outputs(task: str, data: Path, folder: Path, model: str, log=print) -> dict:
+    """:data:`CLEAN_SET` of the train split with the frozen model's outputs (uint8 ``{"x", "y", "gt"}``,
+    cached in ``folder``)."""
+    cache = folder / f"cache_train_{task}_clean.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    kind, no_blur, cpi, seed = CLEAN_SET
+    d = make_eval_set(
+        data,
+        folder / f"train_{task}_{kind}.pt",
+        crops_per_image=cpi,
+        split="train",
+        no_blur=no_blur,
+        seed=seed,
+        blur=CLEAN_DEGRADATION,
+    )
+    t = time.time()
+    y = through_stage(product_stage(model, task, gate=False), d["blurry"].float() / 255)
+    log(f"{task} {kind}: {len(y)} crops through the model in {time.time() - t:.0f} s")
+    res = {kind: {"x": d["blurry"], "y": (y * 255).round().byte(), "gt": d["sharp"]}}
+    torch.save(res, cache)
+    return res
 
 
 def crisp_outputs(data: Path, folder: Path, split: str, model: str, log=print) -> dict:
@@ -159,13 +193,13 @@ def model_outputs(task: str, data: Path, cache: Path, log=print, model: str | No
     return res
 
 
-def val_outputs(task: str, data: Path, log=print, model: str | None = None, camera: bool = False) -> dict:
+def val_outputs(task: str, data: Path, log=print, model: str | None = None, camera: bool = False, clean: bool = False) -> dict:
     """The validation sets of ``task`` (blurred and no-blur) with the frozen model's outputs; with
     ``camera`` also ``val_camera``: the no-blur set's sharp crops as a camera delivers them
-    (:func:`camera_frames`, no added noise)."""
+    (:func:`camera_frames`, no added noise); with ``clean`` also ``val_clean`` (``val_clean.pt``)."""
     stage = product_stage(model or MODELS[task], task, gate=False)
     out = {}
-    for name in (f"val_{task}", "val_noblur"):
+    for name in (f"val_{task}", "val_noblur", *(("val_clean",) if clean else ())):
         d = torch.load(data / f"{name}.pt", weights_only=True)
         x = d["blurry"].float() / 255
         out[name] = {"x": x, "y": through_stage(stage, x), "gt": d["sharp"].float() / 255}
@@ -350,6 +384,7 @@ def fit(
     steady_frames: int = 40,
     clean_clips: int = 0,
     crisp: bool = False,
+    clean: bool = False,
 ) -> dict:
     """Fit a gate and write ``out/gate.pt`` (fp16 state dict) and ``out/gate.json`` (the record).
 
@@ -361,7 +396,8 @@ def fit(
     a quarter of the steps draw fused frames of a steady hand (:func:`steady_outputs`) and the
     validation adds ``val_steady`` (:func:`val_steady`); ``clean_clips`` clean-camera clips join that
     share (:data:`CLEAN_SHAKE`). With ``crisp`` (motion), pixel-sharp crops (:data:`CRISP_SETS`) join
-    the crops, and ``val_crisp_blur`` / ``val_crisp_noblur`` the validation.
+    the crops, and ``val_crisp_blur`` / ``val_crisp_noblur`` the validation. With ``clean``, sharp crops
+    from a clean camera (:data:`CLEAN_SET`) join the crops and ``val_clean`` the validation.
     """
     if camera and steady:
         raise ValueError("camera and steady are two pipelines' do-no-harm cases (live and files): fit one of them")
@@ -376,6 +412,8 @@ def fit(
     tr = model_outputs(task, data, out / f"cache_train_{task}.pt", log, model=model)
     if crisp:
         tr = tr | crisp_outputs(data, out, "train", model, log)
+    if clean:
+        tr = tr | clean_outputs(task, data, out, model, log)
     x, y, gt = (torch.cat([tr[k][n] for k in tr]) for n in ("x", "y", "gt"))  # blur, noblur (, crisp_*)
     pools = [(x, y, gt)]  # crops; fused video frames (VIDEO_SHARE of the steps); sharp camera frames (half of those)
     if video:
@@ -399,7 +437,7 @@ def fit(
         for extra in ("camera", "steady"):  # half of the video batches are the do-no-harm case
             if extra in v:
                 pools.append((v[extra]["x"], v[extra]["y"], v[extra]["gt"]))
-    val = val_outputs(task, data, log, model=model, camera=video and camera)
+    val = val_outputs(task, data, log, model=model, camera=video and camera, clean=clean)
     if steady:
         val["val_steady"] = val_steady(data, out / "cache_val_steady.pt", model, pipeline, log)
     if crisp:
@@ -456,6 +494,7 @@ def fit(
         "steady_frames": steady_frames if steady else None,
         "clean_clips": clean_clips if steady else None,
         "crisp": crisp,
+        "clean": clean,
         "train_crops": {k: len(tr[k]["x"]) for k in tr}
         | ({"fused video frames": len(pools[1][0])} if video else {})
         | ({("steady video frames" if steady else "sharp camera frames"): len(pools[2][0])} if len(pools) > 2 else {}),
@@ -484,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steady-frames", type=int, default=40, help="with --steady: frames per steady-hand clip")
     ap.add_argument("--clean-clips", type=int, default=0, help="with --steady: also this many clean-camera steady-hand clips")
     ap.add_argument("--crisp", action="store_true", help="also pixel-sharp crops (photos shrunk 2-3x)")
+    ap.add_argument("--clean", action="store_true", help="also sharp crops from a clean camera (no noise, crf 8-12)")
     ap.add_argument("--harm-tile", type=int, default=0, help="the loss weighs harm per square of this many pixels (0: per crop)")
     args = ap.parse_args(argv)
     rec = fit(
@@ -502,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         steady_frames=args.steady_frames,
         clean_clips=args.clean_clips,
         crisp=args.crisp,
+        clean=args.clean,
     )
     print(json.dumps({k: rec[k] for k in ("validation_raw_model", "validation_gated")}, indent=1))
     return 0

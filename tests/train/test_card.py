@@ -39,7 +39,8 @@ def test_card_numbers_recompute(name):
     assert weights.stat().st_size <= 25 * 2**20
     assert weights.with_suffix(".md").exists()
     want = card["subset"]["results"]
-    for part in ("blur", "noblur"):
+    assert set(want) == set(got), f"subset parts {sorted(got)}, card {sorted(want)}"
+    for part in want:
         for method in ("blurry input", "model"):
             diff = got[part][method] - want[part][method]
             assert abs(diff) <= TOLERANCE_DB, (
@@ -66,11 +67,36 @@ def test_no_harm_on_sharp_input(name):
     assert card["noblur"]["results"]["model"]["gain"] >= -NO_HARM_DB, "no-blur test split (card)"
 
 
+CLEAN_XFAIL = {
+    "fdikp": "defocus on clean sharp input: -0.16 dB [-0.51, +0.13] on the test split with the gate refitted on clean "
+    "crops (2026-12-06; -0.72 [-1.15, -0.31] with the gate before); the subset passes"
+}
+
+
+CLEAN_CASES = [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=CLEAN_XFAIL[n])) if n in CLEAN_XFAIL else n for n in SHIPPED
+]
+
+
+@pytest.mark.parametrize("name", CLEAN_CASES)
+def test_no_harm_on_clean_sharp_input(name):
+    """Sharp, clean input (no sensor noise, H.264 crf 8–12: screen recordings, downscaled 4K, high-bitrate
+    files): the model loses at most 0.1 dB on the card's clean test table and on the subset. The noisy
+    no-blur set above cannot see this: a gate fitted only on noisy sharp crops passed the defocus model's
+    changes of clean crops (test split −0.72 dB [−1.15, −0.31]; refitted with clean crops −0.16)."""
+    _, card, got = _recompute(name)
+    assert "clean" in card, "the card has no clean no-blur test (python -m streamdeblur.train.card W --add clean)"
+    loss = got["clean"]["blurry input"] - got["clean"]["model"]
+    assert loss <= NO_HARM_DB, f"clean no-blur subset: the model loses {loss:.2f} dB (allowed {NO_HARM_DB})"
+    gain = card["clean"]["results"]["model"]["gain"]
+    assert gain >= -NO_HARM_DB, f"clean no-blur test split (card): {gain:+.2f} dB"
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_test_table_is_the_test_split(name):
     """The card reports the test split (not validation), with intervals over photographs."""
     card = json.loads(bundled_weights_path(model_info(name).default_weights).with_suffix(".json").read_text())
-    for part in ("test", "noblur"):
+    for part in ("test", "noblur", "clean"):
         model = card[part]["results"]["model"]
         lo, hi = model["gain_ci"]
         assert lo <= model["gain"] <= hi
