@@ -269,27 +269,35 @@ def test_sigterm_with_remove_partial_says_nothing_was_kept(tmp_path):
 # -- live sources -------------------------------------------------------------------------------------
 
 
-def test_live_disconnect_reconnects_then_finalises(tmp_path):
+def _live_session(tmp_path, extra: list, unplug) -> tuple[int, str, Path]:
+    """A webcam recording of a served MJPEG camera: after 30 frames are written, ``unplug(server)``
+    (which may return the camera that replaces it); returns the exit code, stderr and the recording."""
     server = MJPEGServer(fps=30, max_seconds=60)
-    port = server.port
     out = tmp_path / "rec.mp4"
     yaml = tmp_path / "live.yaml"
     yaml.write_text("batch: 1\nstages: [identity]\n")
-    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, "--reconnect", "3"]
+    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, *extra]
     proc, stdout, stderr = start_cli(args, ["--announce-writes"])
     try:
         stdout.wait_for(r"^written 29$", timeout=120)  # 30 frames recorded
-        server.close()  # camera unplugged
-        stderr.wait_for("reconnecting", timeout=60)
-        server = MJPEGServer(fps=30, max_seconds=3, port=port)  # back for a moment, then gone for good
+        server = unplug(server, stderr) or server
         proc.wait(timeout=120)
     finally:
         server.close()
         if proc.poll() is None:
             proc.kill()
-    err = stderr.rest()
+    return proc.returncode, stderr.rest(), out
+
+
+def test_live_disconnect_reconnects_then_finalises(tmp_path):
+    def unplug(server, stderr):
+        server.close()  # camera unplugged
+        stderr.wait_for("reconnecting", timeout=60)
+        return MJPEGServer(fps=30, max_seconds=3, port=server.port)  # back for a moment, then gone for good
+
+    code, err, out = _live_session(tmp_path, ["--reconnect", "3"], unplug)
     # the recording is kept under its name, but the session did not end as asked: a script can tell
-    assert proc.returncode == 3, err
+    assert code == 3, err
     assert "no reconnection after 3 attempts" in err
     assert f"the camera was lost before the end and no reconnection worked; the recording so far is kept: {out}" in err
     assert "Traceback" not in err
@@ -300,22 +308,9 @@ def test_a_session_that_ends_while_the_camera_is_still_lost_is_cut_short_not_fin
     """``--duration`` running out during the reconnection backoff (0.5 + 1 + 2 + 4 + 8 s at the default
     ``--reconnect 5``): the camera never came back, so the session was cut short, exit 3 as when the
     attempts run out. It exited 0 with ``wrote``: any camera lost in the last ~16 s of a session was a success."""
-    server = MJPEGServer(fps=30, max_seconds=60)
-    out = tmp_path / "rec.mp4"
-    yaml = tmp_path / "live.yaml"
-    yaml.write_text("batch: 1\nstages: [identity]\n")
-    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, "--duration", "6"]
-    proc, stdout, stderr = start_cli(args, ["--announce-writes"])
-    try:
-        stdout.wait_for(r"^written 29$", timeout=120)  # 30 frames recorded
-        server.close()  # camera unplugged for good, long before the 6 s are up
-        proc.wait(timeout=120)
-    finally:
-        server.close()
-        if proc.poll() is None:
-            proc.kill()
-    err = stderr.rest()
-    assert proc.returncode == 3, err
+    # camera unplugged for good, long before the 6 s are up
+    code, err, out = _live_session(tmp_path, ["--duration", "6"], lambda server, _stderr: server.close())
+    assert code == 3, err
     assert "still lost when the session ended" in err and "the recording so far is kept" in err, err
     assert "Traceback" not in err and out.exists() and media.count_frames(out) >= 30
 
