@@ -386,6 +386,8 @@ class Trainer:
             self.runlog = {**old, "recipe_hash": self.runlog["recipe_hash"], "code_hash": self.runlog["code_hash"]}
             self.runlog["resumes"].append(resume)
             self.log(f"resumed {self.ckpt_path} at step {self.step}" + (f" (changed: {', '.join(changed)})" if changed else ""))
+            if self.cfg.init:  # the run's own weights win: said, not silent (a new start from init needs a new 'out')
+                self.log(f"init {self.cfg.init} is not used: it only starts a run, and {self.cfg.out} holds one")
         elif self.cfg.init:
             meta = load_weights(self.model, self.cfg.init)
             self.ema.load_state_dict(self.model.state_dict())

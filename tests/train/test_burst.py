@@ -226,3 +226,15 @@ def test_an_interrupted_training_exits_130_or_143_and_exports_nothing(built, tmp
     assert "interrupted at step" in rest and "not exported" in rest, rest
     assert not weights.exists() and not weights.with_suffix(".state").exists()
     assert (run / "last.pt").exists()
+
+
+def test_init_is_said_to_be_unused_when_the_run_folder_holds_a_run(built, tmp_path):
+    """``init:`` starts a run; a folder that already holds one is resumed, and the recipe's init was
+    ignored without a word (a user expecting a fresh start from new weights got the old run)."""
+    first = Trainer(_cfg(built, tmp_path / "run", steps=1, eval_set=None), log=lambda _m: None)
+    first.run()
+    weights = first.export(tmp_path / "w.pt")
+    logs: list[str] = []
+    again = Trainer(_cfg(built, tmp_path / "run", steps=2, eval_set=None, init=str(weights)), log=logs.append)
+    assert again.step == 1 and again.runlog["init"] is None
+    assert any(m.startswith(f"init {weights} is not used") for m in logs), logs
