@@ -41,7 +41,7 @@ from ..compute.runtime import auto_bf16
 from ..errors import ConfigError
 from ..models import create_model, load_weights
 from .blur import BlurConfig
-from .dataset import BlurPairs, SharpPool, to_tensor  # noqa: F401
+from .dataset import MARGIN, BlurPairs, SharpPool, to_tensor  # noqa: F401
 from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
@@ -308,6 +308,7 @@ class Trainer:
             fused=self._fused_pairs(cfg.fused_set),
             p_fused=cfg.p_fused,
         )
+        self._check_crops()
         self.eval_data = self._eval_file(cfg.eval_set)
         self.eval_noblur = self._eval_file(cfg.eval_noblur_set)
         self.eval_clean = self._eval_file(cfg.eval_clean_set)
@@ -318,6 +319,24 @@ class Trainer:
         self._resume()
 
     # -- state ----------------------------------------------------------------------------------
+
+    def _check_crops(self) -> None:
+        """The largest crop of the schedule against the training sources, at start-up: a source too small
+        for it was found only when the schedule reached it (hours into a run), a video clip never."""
+        cfg, pool = self.cfg, self.pairs.pool
+        largest = max(c for _, c in cfg.crop_schedule)
+        side = int(self.pairs.sides.max())
+        if side < largest + 2 * MARGIN:
+            raise ConfigError(
+                f"crop_schedule reaches {largest}-px crops, but the largest training photo of {cfg.data} is {side} px "
+                f"on its short side (a crop needs {largest + 2 * MARGIN} px with its {MARGIN}-px margins)"
+            )
+        small = [min(c[0].shape[:2]) for c in pool.clips if min(c[0].shape[:2]) < largest]
+        if small and cfg.p_video > 0:
+            raise ConfigError(
+                f"crop_schedule reaches {largest}-px crops, but {len(small)} training clip(s) of {cfg.data} are smaller "
+                f"({min(small)} px on the short side); use smaller crops or p_video: 0"
+            )
 
     @staticmethod
     def _new_runlog(recipe: str | None, code: str | None) -> dict:
@@ -372,6 +391,8 @@ class Trainer:
             self.model.load_state_dict(st["model"])
             self.ema.load_state_dict(st["ema"])
             self.opt.load_state_dict(st["opt"])
+            for g in self.opt.param_groups:  # the saved groups carry the old recipe's; the lr is set every step
+                g["betas"], g["weight_decay"] = tuple(self.cfg.betas), self.cfg.weight_decay
             self.step = int(st["step"])
             for k, v in st["history"].items():
                 self.history[k] = list(v)

@@ -238,3 +238,24 @@ def test_init_is_said_to_be_unused_when_the_run_folder_holds_a_run(built, tmp_pa
     again = Trainer(_cfg(built, tmp_path / "run", steps=2, eval_set=None, init=str(weights)), log=logs.append)
     assert again.step == 1 and again.runlog["init"] is None
     assert any(m.startswith(f"init {weights} is not used") for m in logs), logs
+
+
+def test_a_crop_the_sources_cannot_give_is_refused_at_start_up(built, tmp_path):
+    """The built photos are 320 px: a schedule that reaches 300-px crops (300 + 2 × 32 margins) failed
+    when it got there, hours into a real run; now before the first step."""
+    from streamdeblur.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"crop_schedule reaches 300-px crops, but the largest training photo .* is 320 px"):
+        Trainer(_cfg(built, tmp_path / "run", steps=10, eval_set=None, crop_schedule=[[0, 64], [5, 300]]), log=lambda _m: None)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_resume_with_a_changed_recipe_uses_its_optimizer_settings(built, tmp_path):
+    """``--resume-anyway`` after changing betas / weight decay: the optimizer kept the saved ones while the
+    checkpoint and the card recorded the new recipe."""
+    first = Trainer(_cfg(built, tmp_path / "run", steps=1, eval_set=None), log=lambda _m: None)
+    first.run()
+    changed = _cfg(built, tmp_path / "run", steps=2, eval_set=None, betas=[0.5, 0.6], weight_decay=0.25)
+    again = Trainer(changed, log=lambda _m: None, resume_anyway=True)
+    assert again.step == 1 and again.runlog["resumes"][-1]["changed"] == ["recipe"]
+    assert all(g["betas"] == (0.5, 0.6) and g["weight_decay"] == 0.25 for g in again.opt.param_groups)
