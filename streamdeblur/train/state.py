@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from ..models.weights import save_weights
+from ..errors import WeightsError
+from ..models.weights import read_checkpoint, save_weights
 
 #: Largest file a commit may hold (DEVELOPERS.md) — and a GPU burst may bring back is 16 MiB.
 MAX_BYTES = 25 * 2**20
@@ -91,14 +92,20 @@ def restore_state(weights: str | Path, out: str | Path) -> Path:
     """Rebuild ``<out>/last.pt`` from a weights file and its ``.state`` (see :func:`export_state`)."""
     weights = Path(weights)
     state_file = weights.with_name(weights.stem + STATE_SUFFIX)
+    if not weights.is_file():
+        raise FileNotFoundError(f"weights file not found: {weights}")
     if not state_file.exists():
         raise FileNotFoundError(f"{state_file} does not exist (export it with 'python -m streamdeblur.train.state export')")
     out = Path(out)
     ckpt = out / "last.pt"
     if ckpt.exists():
         raise FileExistsError(f"{ckpt} exists: the run is already there (move it away to restore the committed state)")
-    w = torch.load(weights, map_location="cpu", weights_only=True)
-    st = torch.load(state_file, map_location="cpu", weights_only=True)
+    # untrusted files: read as the product reads weights (refused if they would run code, one line if damaged)
+    w, st = read_checkpoint(weights), read_checkpoint(state_file)
+    for path, d, keys in ((weights, w, ("meta", "params")), (state_file, st, ("step", "model", "opt"))):
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"{path} is not an exported {'weights' if d is w else 'state'} file (no {missing[0]!r} in it)")
     if int(w["meta"].get("step", -1)) != int(st["step"]):
         raise ValueError(f"{weights} is step {w['meta'].get('step')} but {state_file} is step {st['step']}: not one export")
     runlog = json.loads(st.get("runlog", "null") or "null") or {}
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {p} ({p.stat().st_size / 2**20:.1f} MiB)")
         else:
             print(f"wrote {restore_state(args.weights, args.out)}")
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, WeightsError) as exc:
         print(f"error: {exc}")
         return 2
     return 0

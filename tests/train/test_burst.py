@@ -259,3 +259,31 @@ def test_a_resume_with_a_changed_recipe_uses_its_optimizer_settings(built, tmp_p
     again = Trainer(changed, log=lambda _m: None, resume_anyway=True)
     assert again.step == 1 and again.runlog["resumes"][-1]["changed"] == ["recipe"]
     assert all(g["betas"] == (0.5, 0.6) and g["weight_decay"] == 0.25 for g in again.opt.param_groups)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def test_restoring_a_state_reads_both_files_as_untrusted_weights(tmp_path, capsys):
+    """``python -m streamdeblur.train.state restore``: a pickle that asks for code printed PyTorch's
+    traceback (with its advice to load it unsafely); a damaged file gave ``error: 101``; a missing
+    weights file was reported as a missing ``.state``. One line each, exit 2, nothing written."""
+    from streamdeblur.train.state import main as state_main
+
+    torch.save({"params": {}, "x": _RunsCode()}, tmp_path / "evil.pt")
+    (tmp_path / "evil.state").write_bytes(b"")
+    (tmp_path / "junk.pt").write_text("not a checkpoint\n")
+    (tmp_path / "junk.state").write_text("not a checkpoint\n")
+    for name, says in (
+        ("evil.pt", "evil.pt refused: it would run code (it asks for "),
+        ("junk.pt", "junk.pt is not a PyTorch checkpoint"),
+        ("nope.pt", "weights file not found: "),
+    ):
+        assert state_main(["restore", str(tmp_path / name), "--out", str(tmp_path / "run")]) == 2
+        out = capsys.readouterr().out.strip()
+        assert len(out.splitlines()) == 1 and out.startswith("error: ") and says in out, out
+    assert not (tmp_path / "run").exists()
