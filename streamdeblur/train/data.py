@@ -41,7 +41,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io.photo_meta import jpeg_complete
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
+from ..io.sources.base import quiet_opencv
 
 #: Photos we leave out although they are photographs (reason recorded in the manifest).
 DROP = {
@@ -170,6 +172,29 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), rgb[..., ::-1])
 
 
+def unusable_source(path: Path) -> str | None:
+    """Why a file of a user's folder cannot be training content (None when it can): an image OpenCV
+    cannot decode (a text file named .jpg, macOS ``._`` resource files), a JPEG cut short (it decodes,
+    with grey rows where the data ended, and would be trained on), a video with no decodable frame. One
+    such file stopped the whole build, or got in as a half-grey picture."""
+    if path.suffix.lower() in VIDEO_EXTS:
+        import av
+
+        try:
+            with av.open(str(path)) as c:
+                if not c.streams.video or next(c.decode(video=0), None) is None:
+                    return "no video frames in it"
+        except (av.FFmpegError, OSError) as exc:
+            return f"not a readable video ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+        return None
+    data = path.read_bytes()
+    if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
+        return "truncated JPEG (its data end before the image does)"
+    with quiet_opencv():
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return "not a readable image" if img is None else None
+
+
 def _video_groups(path: Path, groups: int, length: int) -> list[list[np.ndarray]]:
     import av
 
@@ -222,6 +247,10 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     for folder in opts.sources:
         found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
         found = [p for p in found if not p.resolve().is_relative_to(out.resolve())]  # never our own output
+        unusable = {src: why for src in found if (why := unusable_source(src))}
+        for src, why in unusable.items():  # before the split, so a held-out place never falls on one
+            log(f"skipped {src}: {why}")
+        found = [p for p in found if p not in unusable]
         # split by the path inside the folder (stable wherever the folder lives), stratified so
         # that every folder of two or more files gives the evaluation split at least one
         rel = {src: src.relative_to(folder).as_posix() for src in found}

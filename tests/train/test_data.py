@@ -120,3 +120,25 @@ def test_data_build_says_what_is_wrong_with_its_sources(tmp_path, capsys):
         assert main(["data", "build", "--no-debian", "--out", str(tmp_path / "ds"), *args]) == 2
         assert says in capsys.readouterr().err
     assert not (tmp_path / "ds" / "manifest.json").exists()
+
+
+def test_unusable_files_of_a_source_folder_are_skipped_and_named(tmp_path, capsys):
+    """A text file named .jpg stopped the whole build; a JPEG cut short got in as a half-grey picture
+    (only libjpeg's unnamed line said anything); a broken .mp4 gave a raw errno. Now each is skipped,
+    named, and left out of the manifest; the rest is built."""
+    import cv2
+
+    src = media.sharp_folder(tmp_path / "mine")
+    ok, buf = cv2.imencode(".jpg", (np.random.default_rng(0).random((336, 336, 3)) * 255).astype(np.uint8))
+    (src / "cut.jpg").write_bytes(buf.tobytes()[: len(buf) * 3 // 5])  # decodes, grey where the data end
+    (src / "fake.jpg").write_text("not an image\n")
+    (src / "broken.mp4").write_text("garbage\n")
+    out = tmp_path / "ds"
+    assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
+    err = capsys.readouterr().err
+    bad = {"cut.jpg": "truncated JPEG", "fake.jpg": "not a readable image", "broken.mp4": "not a readable video"}
+    for name, why in bad.items():
+        assert f"skipped {src / name}: {why}" in err.replace("\n", ""), err
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert len(files) == 15 and not set(bad) & {f["path"].rsplit("/", 1)[-1] for f in files}
+    assert "Premature end" not in err
