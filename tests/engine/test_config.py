@@ -55,6 +55,11 @@ def test_every_shipped_pipeline_runs_a_video_to_the_end(tmp_path, name):
         ),
         ("stages: [identity]\nstages: [identity]\n", r"<p>:2: key 'stages' is given twice"),
         ("stages:\n  - deblur:\n      tile: 0\n      tile: 256\n", r"<p>:4: stage 'deblur': key 'tile' is given twice"),
+        # temporal_fusion's numbers are range-checked like the others
+        ("stages:\n  - temporal_fusion:\n      memory: -5\n", r"<p>:3: stage 'temporal_fusion': memory must be 0…600, got -5"),
+        ("stages:\n  - temporal_fusion:\n      block: 100000\n", r"<p>:3: stage 'temporal_fusion': block must be 8…1024"),
+        ("stages:\n  - temporal_fusion:\n      q_bonus: -7\n", r"<p>:3: stage 'temporal_fusion': q_bonus must be 0…100, got -7"),
+        ("stages:\n  - temporal_fusion:\n      max_width: 1\n", r"<p>:3: stage 'temporal_fusion': max_width must be 0 \(no"),
     ],
 )
 def test_errors_name_file_line_and_allowed_values(text, match):
