@@ -150,7 +150,10 @@ def write_card(
     gate = Path(gate_path(weights))  # the do-no-harm gate fitted for these weights (used by the stage)
     test_sets = {part: root / name.format(task=task) for part, name in PARTS.values()}
     test_sets = {k: p for k, p in test_sets.items() if k != "clean" or p.exists()}  # datasets built before it: none
-    results = {part: _evaluate_part(weights, spec, task, part, path, gate, log) for part, path in test_sets.items()}
+    results = {
+        part: _evaluate_part(weights, spec, task, part, path, torch.load(path, weights_only=True), gate, log)
+        for part, path in test_sets.items()
+    }
     subset_file = Path(subset_file or f"tests/data/card_subset_{task}.pt")
     write_subset(root, task, subset_file)
     cfg = json.loads(meta.get("config", "{}"))
@@ -178,30 +181,26 @@ def write_card(
         "validation_curve": history,
         "data": _data_section(root, test_sets),
         "evaluated_on": {"cpu": cpu_model_name(), "torch": torch.__version__, "stage": f"pipelines/{task}.yaml defaults"},
-        **{
-            section: {
-                "n": results[part]["n"],
-                "images": results[part]["images"],
-                "sources": results[part]["sources"],
-                "results": _rows(public(results[part]), spec),
-            }
-            for section, (part, _) in PARTS.items()
-            if part in results
-        },
+        **{section: _section(results[part], spec) for section, (part, _) in PARTS.items() if part in results},
         "subset": {"file": subset_file.as_posix(), "results": subset_numbers(subset_file, spec)},
         "commands": {"test": cmd, "noblur": cmd, "subset": SUBSET_COMMAND} | ({"clean": cmd} if "clean" in results else {}),
     }
     return _save(weights, card)
 
 
-def _evaluate_part(weights: Path, spec: str, task: str, part: str, path: Path, gate: Path, log) -> dict:
-    """One test set through the task's stage (the model with its gate and, where it has one, without)."""
+def _evaluate_part(weights: Path, spec: str, task: str, part: str, path: Path, data: dict, gate: Path, log) -> dict:
+    """One test set (``data``, read from ``path``) through the task's stage (the model with its gate and,
+    where it has one, without)."""
     log(f"{weights.name}: {part} test set {path} through the '{task}' stage")
-    data = torch.load(path, weights_only=True)
     if data.get("split") != "test":
         raise ValueError(f"{path} is not a test set (split {data.get('split')!r})")
     data["task"] = task
     return evaluate(data, [spec], with_rl=part == "blur", ungated=gate.is_file())
+
+
+def _section(res: dict, spec: str) -> dict:
+    """A card's table section from :func:`~streamdeblur.train.evaluate.evaluate`'s result."""
+    return {"n": res["n"], "images": res["images"], "sources": res["sources"], "results": _rows(public(res), spec)}
 
 
 def _save(weights: Path, card: dict) -> Path:
@@ -224,11 +223,11 @@ def add_clean(weights: str | Path, root: str | Path, log=print) -> Path:
     if card["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
         raise ValueError(f"{weights.with_suffix('.json')} describes another weights file: write the whole card")
     path = root / PARTS["clean"][1]
-    res = _evaluate_part(weights, spec, task, "clean", path, gate, log)
+    data = torch.load(path, weights_only=True)
+    card["clean"] = _section(_evaluate_part(weights, spec, task, "clean", path, data, gate, log), spec)
     subset_file = Path(card["subset"]["file"])
     write_subset(root, task, subset_file)
-    card["clean"] = {"n": res["n"], "images": res["images"], "sources": res["sources"], "results": _rows(public(res), spec)}
-    card["data"]["test_sets"]["clean"] = {"file": str(path), "pixels_sha256": tensor_digest(torch.load(path, weights_only=True))}
+    card["data"]["test_sets"]["clean"] = {"file": str(path), "pixels_sha256": tensor_digest(data)}
     card["subset"]["results"]["clean"] = subset_numbers(subset_file, spec)["clean"]
     card["commands"]["clean"] = f"python -m streamdeblur.train.card {weights.as_posix()} --data {root.as_posix()} --add clean"
     card["clean_evaluated"] = {"date": date.today().isoformat(), "cpu": cpu_model_name(), "torch": torch.__version__}

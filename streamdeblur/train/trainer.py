@@ -146,7 +146,7 @@ class TrainConfig:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
 
 
-#: keys checked by :func:`_checked`: kind and smallest value (None: any)
+#: keys checked by :func:`_checked`: kind and smallest value
 _NUMBERS = {
     "steps": (int, 0),
     "batch": (int, 1),
@@ -170,7 +170,7 @@ _NUMBERS = {
 }
 _SHARES = ("ema", "p_video", "p_fused")
 _CHOICES = {"schedule": ("cosine", "constant"), "task": ("motion", "defocus")}
-_MAPPINGS = {"blur": "BlurConfig", "defocus": "DefocusConfig"}
+_MAPPINGS = {"blur": BlurConfig, "defocus": DefocusConfig}
 
 
 def _checked(path, key: str, value):
@@ -194,9 +194,9 @@ def _checked(path, key: str, value):
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{where}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _MAPPINGS:
-        cls = {"blur": BlurConfig, "defocus": DefocusConfig}[key]
+        cls = _MAPPINGS[key]
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping of {_MAPPINGS[key]} fields, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {value!r}")
         known = {f.name for f in fields(cls)}
         bad = sorted(set(value) - known)
         if bad:
@@ -498,8 +498,8 @@ class Trainer:
             msg += f"; no-blur {q:.3f} dB (input {q0:.3f}, {q - q0:+.3f})"
         if self.eval_clean is not None:
             c, c0 = self.evaluate(self.eval_clean)
-            self.history.setdefault("eval_clean_psnr", []).append(c)
-            self.history.setdefault("eval_clean_psnr_input", []).append(c0)
+            self.history["eval_clean_psnr"].append(c)
+            self.history["eval_clean_psnr_input"].append(c0)
             msg += f"; clean {c:.3f} dB (input {c0:.3f}, {c - c0:+.3f})"
         self.log(msg)
 
