@@ -55,6 +55,7 @@ class MJPEGServer:
         self.sent_at: dict[int, float] = {}  #: seq → monotonic time it was published
         self.started = time.monotonic()
         self._stop = threading.Event()
+        self._frozen = threading.Event()
         self._broadcast = MJPEGBroadcast(port)
         self.port = self._broadcast.port
         threading.Thread(target=self._produce, daemon=True).start()
@@ -68,6 +69,9 @@ class MJPEGServer:
         t0 = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
             ok, buf = cv2.imencode(".jpg", self.content(seq, *self.size)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if self._frozen.is_set():  # a hung camera: connections stay open, nothing more is sent
+                time.sleep(1 / self.fps)
+                continue
             self.current = seq
             self.sent_at[seq] = time.monotonic()
             self._broadcast.publish(buf.tobytes())
@@ -76,9 +80,41 @@ class MJPEGServer:
         self._stop.set()
         self._broadcast.close()  # gone: streams end and new connections are refused, like an unplugged camera
 
+    def freeze(self) -> None:
+        """Stop sending frames but keep every connection open and accept new ones (a hung camera)."""
+        self._frozen.set()
+
     def close(self) -> None:
         self._stop.set()
         self._broadcast.close()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; ``connected`` is set at the first."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+        self.connected = threading.Event()
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+            self.connected.set()
+
+    def close(self) -> None:
+        self._sock.close()
+        for c in self._held:
+            c.close()
 
 
 def free_port() -> int:

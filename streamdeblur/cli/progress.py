@@ -213,7 +213,8 @@ def run_job(
     with Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
             pipe = build(job, warn=warn, stages=stages, say=say)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # opening the input or a camera, loading the model: said, not silent
+            err.print(escape(f"interrupted before the first frame ({label}); nothing written"))
             return sig.code, None
     start = time.monotonic()
     with Reporter(err, label, quiet=display.quiet, interval=display.interval) as rep:

@@ -219,6 +219,7 @@ def build(
         source = CutSource(source, job.cut)
     if job.context is not None:
         source = ContextRange(source, *job.context)
+    sinks: list = []
     try:
         folder = None
         if out and out != "-" and not is_video_out and not is_image_out:
@@ -232,7 +233,6 @@ def build(
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)
-        sinks = []
         if is_video_out:
             o = cfg.output
             sinks.append(
@@ -259,6 +259,11 @@ def build(
             say("preview window: q or Esc stops; o shows or hides the overlay (delivered fps, latency, drops)")
         sink = sinks[0] if len(sinks) == 1 else TeeSink(*sinks) if sinks else NullSink()
     except BaseException:
+        for s in sinks:  # Ctrl-C after the encoder opened: no empty partial file left
+            try:
+                s.close(complete=False)
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
         source.close()
         raise
     if still:  # still images keep the single-frame path: no neighbours to use

@@ -41,6 +41,9 @@ def test_webcam_with_output_and_no_display_records_and_says_so(tmp_path, no_disp
     assert code == 0, err
     assert media.count_frames(out) >= 3  # it recorded (the count depends on the machine's load)
     assert "no display" in err and "recording" in err and str(out) in err
+    # recorded fragmented (crash-safe), finished as a regular MP4 with one index: what editors expect
+    data = out.read_bytes()
+    assert b"moov" in data and b"moof" not in data and not list(tmp_path.glob("rec.partial*"))
 
 
 def test_webcam_previews_only_when_asked(capsys):

@@ -18,7 +18,7 @@ import media
 import numpy as np
 import pytest
 from procs import interrupt_after_first_write, start_cli
-from streams import MJPEGServer
+from streams import MJPEGServer, SilentServer
 
 from streamdeblur.models import create_model, save_weights
 
@@ -313,6 +313,71 @@ def test_a_session_that_ends_while_the_camera_is_still_lost_is_cut_short_not_fin
     assert code == 3, err
     assert "still lost when the session ended" in err and "the recording so far is kept" in err, err
     assert "Traceback" not in err and out.exists() and media.count_frames(out) >= 30
+
+
+def test_a_stalled_camera_is_said_and_a_session_ending_during_it_is_cut_short(tmp_path):
+    """A camera that hangs with its connection open (no frame, no error): OpenCV's read waited its default
+    30 s, during which ``--duration``, Ctrl-C and SIGTERM went unheard and nothing was said. Now a read gives
+    up after 5 s, the stall is said, and the session ends when asked, as cut short (exit 3)."""
+
+    def hang(server, stderr):
+        server.freeze()
+        stderr.wait_for(r"stalled \(no frame for 5 s\); reconnecting", timeout=20)  # within 30 s it said nothing
+
+    code, err, out = _live_session(tmp_path, ["--duration", "12"], hang)
+    assert code == 3, err
+    assert "still lost when the session ended" in err and "the recording so far is kept" in err, err
+    assert "Traceback" not in err and "WARN" not in err  # OpenCV's own "Stream timeout triggered" line
+    assert media.count_frames(out) >= 30
+
+
+def test_ctrl_c_while_a_camera_url_does_not_answer_stops_at_once(tmp_path):
+    """Opening a URL that accepts the connection and never answers held Ctrl-C for OpenCV's 30 s and
+    then exited 130 with nothing said."""
+    server = SilentServer()
+    out = tmp_path / "rec.mp4"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml]
+    proc, _stdout, stderr = start_cli(args)
+    try:
+        assert server.connected.wait(120), "the camera was never opened"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=8)  # the open gives up only after 10 s: the interrupt must not wait for it
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    err = stderr.rest()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"interrupted before the first frame (camera {server.url}); nothing written"]
+    assert not list(tmp_path.glob("rec*.mp4"))
+
+
+def test_a_killed_recording_still_plays_up_to_its_last_second(tmp_path):
+    """kill -9 (or an out-of-memory kill, a power cut) during a recording: the partial MP4 had no index
+    (written at the end) and FFmpeg's buffer held its first seconds: nothing played. Live footage cannot
+    be made again: it is written fragmented, each packet handed to the disk."""
+    server = MJPEGServer(fps=30, max_seconds=60)
+    out = tmp_path / "rec.mp4"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml]
+    proc, stdout, _stderr = start_cli(args, ["--announce-writes"])
+    try:
+        stdout.wait_for(r"^written 149$", timeout=120)  # 150 frames (5 s) handed to the encoder
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    partial = tmp_path / "rec.partial.mp4"
+    assert not out.exists() and partial.exists()
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(partial), "-f", "null", "-"], capture_output=True, text=True)
+    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+    # all but what x264's look-ahead and the last fragment held: 122 of 150 frames measured
+    assert media.count_frames(partial) >= 90
 
 
 # -- configuration and weights --------------------------------------------------------------------------

@@ -138,6 +138,11 @@ class VideoSink:
         origin = info.path if info.path is not None else info.url  # where audio and tags are read from
         tags = read_tags(origin)
         options = {**container_options(fmt, tb, info.start_time), **tags.muxer_options(fmt)}
+        #: a live recording survives a crash (kill -9, power loss, a native library's segfault): see :func:`crash_safe_options`
+        self.crash_safe = bool(info.live)
+        self._options = options  #: the regular file's muxer options (what :func:`defragment` writes with)
+        if self.crash_safe:
+            options = crash_safe_options(fmt, options)
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
@@ -339,6 +344,9 @@ class VideoSink:
             complete = False
         if complete and self.frames_written == 0:
             complete = False  # nothing was written: never present an empty file as a finished output
+        if complete and self.crash_safe and self.fmt in FRAGMENTED:
+            self._finish_fragmented()
+            return self.path
         if complete:
             os.replace(self.tmp, self.path)
             return self.path
@@ -346,6 +354,79 @@ class VideoSink:
             self.tmp.unlink(missing_ok=True)
             return None  # nothing kept
         return self.tmp
+
+    def _finish_fragmented(self) -> None:
+        """The finished recording as a regular MP4/MOV (one index, what editors expect), its packets
+        copied from the fragmented partial file; if that fails, the fragmented file (it plays) is kept."""
+        regular = self.tmp.with_name(f"{self.tmp.stem}.regular{self.tmp.suffix}")
+        try:
+            defragment(self.tmp, regular, self.fmt, self._options)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            regular.unlink(missing_ok=True)
+            self.warn(f"{self.path.name} is kept as a fragmented {self.fmt.upper()} (it plays; some editors refuse it): {exc}")
+            os.replace(self.tmp, self.path)
+            return
+        os.replace(regular, self.path)
+        self.tmp.unlink(missing_ok=True)
+
+
+#: containers a live recording is written fragmented into while it lasts
+FRAGMENTED = ("mp4", "mov")
+
+
+def crash_safe_options(fmt: str, options: dict[str, str]) -> dict[str, str]:
+    """Muxer options under which a recording cut off at any moment still plays up to its last second.
+
+    A regular MP4/MOV keeps its index (``moov``) for the end: a recording killed before it was
+    closed (kill -9, an out-of-memory kill, a power cut, a crash in a native library) had none and
+    would not play at all (``moov atom not found``), and FFmpeg's 32 KiB write buffer held its first
+    seconds back from the disk. Live footage cannot be made again, so while it is recorded:
+
+    * MP4/MOV are written *fragmented*: an empty index first, then a small index with each second
+      of video (``frag_duration``) — a cut-off file plays up to its last complete fragment. When the
+      recording ends normally it is copied into a regular file (:func:`defragment`).
+    * Every packet is handed to the disk as it is muxed (``flush_packets``); Matroska and WebM, which
+      need no index to play, then lose at most their last cluster; MPEG-TS and AVI, a few frames.
+
+    What is lost on a crash is what the encoder still held (x264's look-ahead: about a second).
+
+    Args:
+        fmt: FFmpeg muxer name.
+        options: the regular file's muxer options (``movflags`` already there are kept).
+
+    Returns:
+        the options to write the partial file with.
+
+    Example:
+        >>> crash_safe_options("mp4", {"movflags": "use_metadata_tags"})["movflags"]
+        'use_metadata_tags+frag_keyframe+empty_moov+default_base_moof'
+    """
+    out = {**options, "flush_packets": "1"}
+    if fmt in FRAGMENTED:
+        flags = [f for f in out.get("movflags", "").split("+") if f]
+        out["movflags"] = "+".join(flags + ["frag_keyframe", "empty_moov", "default_base_moof"])
+        out["frag_duration"] = "1000000"  # µs: a fragment a second
+    return out
+
+
+def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str]) -> None:
+    """Copy every packet of a fragmented MP4/MOV ``src`` into a regular one, ``dst`` (no re-encoding).
+
+    Timestamps, durations, colour tags and metadata go along unchanged (the streams are made from the
+    source's as templates).
+    """
+    with av.open(str(src)) as i, av.open(str(dst), "w", format=fmt, options=dict(options)) as o:
+        o.metadata.update(i.metadata)
+        streams = {}
+        for st in i.streams:
+            streams[st.index] = ost = o.add_stream_from_template(st)
+            ost.metadata.update(st.metadata)
+            ost.time_base = st.time_base
+        for pkt in i.demux():
+            if pkt.dts is None and pkt.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            pkt.stream = streams[pkt.stream.index]
+            o.mux(pkt)
 
 
 _LOG_LOCK = threading.Lock()

@@ -55,8 +55,13 @@ class LatestFrame:
     most ``settle_max`` seconds after the first one.
     """
 
-    def __init__(self, stats: DecodeStats, settle: float = 0.015, settle_max: float = 1.0) -> None:
+    def __init__(
+        self, stats: DecodeStats, settle: float = 0.015, settle_max: float = 1.0, stop: threading.Event | None = None
+    ) -> None:
         self._cond = threading.Condition()
+        #: the source's stop: ``get`` gives up waiting once it is set (a stalled camera held Ctrl-C and
+        #: ``--duration`` until OpenCV's read gave up, 30 s later)
+        self._stop = stop
         self._frame: Frame | None = None
         self._closed = False
         self._error: BaseException | None = None
@@ -77,12 +82,14 @@ class LatestFrame:
             self._cond.notify_all()
 
     def get(self, timeout: float = 0.2) -> Frame | None:
-        """The newest unseen frame; None at end of stream. Raises the grabber's error, if any."""
+        """The newest unseen frame; None at end of stream or once the source is stopped. Raises the grabber's error, if any."""
         with self._cond:
             while self._frame is None:
                 if self._closed:
                     if self._error is not None:
                         raise self._error
+                    return None
+                if self._stop is not None and self._stop.is_set():
                     return None
                 self._cond.wait(timeout)
             frame, self._frame = self._frame, None
@@ -106,7 +113,7 @@ class _LiveMixin:
     _grabber: threading.Thread
 
     def _start_grabber(self, grab: Callable[[Callable[[Frame], None]], None]) -> LatestFrame:
-        slot = LatestFrame(self.stats)
+        slot = LatestFrame(self.stats, stop=self._stop)
 
         def run() -> None:
             try:
@@ -142,18 +149,30 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
 
 
 _opencv_log_lock = threading.Lock()
+_opencv_log_users: list = [0, None]  #: [how many are inside quiet_opencv, the level the first one found]
 
 
 @contextmanager
 def quiet_opencv():
     """OpenCV's own log lines off while inside (a camera that cannot be opened made each backend print
-    a dozen lines of warnings; a TIFF it cannot turn, "Internal imread issue"): our error says it."""
+    a dozen lines of warnings; a stalled stream, "Stream timeout triggered"; a TIFF it cannot turn,
+    "Internal imread issue"): our error says it.
+
+    The level is process-wide: the first one in saves it, the last one out restores it. The lock is
+    held only around that bookkeeping, so a camera read waiting seconds for a stalled stream inside
+    does not hold up image decoding in another thread.
+    """
     import cv2
 
     with _opencv_log_lock:
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            yield
-        finally:
-            cv2.utils.logging.setLogLevel(level)
+        if _opencv_log_users[0] == 0:
+            _opencv_log_users[1] = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        _opencv_log_users[0] += 1
+    try:
+        yield
+    finally:
+        with _opencv_log_lock:
+            _opencv_log_users[0] -= 1
+            if _opencv_log_users[0] == 0:
+                cv2.utils.logging.setLogLevel(_opencv_log_users[1])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -18,7 +20,16 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from .base import DecodeStats, SourceError, _is_url, _LiveMixin, log, quiet_opencv
+from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, quiet_opencv
+
+#: A stream URL that has not answered within this many seconds cannot be opened (OpenCV's default: 30 s,
+#: during which Ctrl-C, SIGTERM and ``--duration`` went unheard).
+OPEN_TIMEOUT_S = 10.0
+#: A stream that delivers no frame for this long has stalled (connection open, nothing coming): it is
+#: reopened like a lost one. Slower than any camera's frame interval worth recording.
+READ_TIMEOUT_S = 5.0
+#: consecutive frames after a reopen that make a camera back (until then it is still lost)
+RECOVERED_AFTER = 3
 
 
 class CameraSource(_LiveMixin):
@@ -44,10 +55,13 @@ class CameraSource(_LiveMixin):
         self.stats = DecodeStats()
         self._stop = threading.Event()
         self.warn = on_warning or (lambda m: log.warning(m))
-        self._cap = self._open()
-        ok, first = self._cap.read()
+        self._down = False  #: the last read failed and no frame has come since (the camera is lost or stalled)
+        self._cap = _interruptible(self._open)
+        ok, first = _interruptible(lambda: _read(self._cap))
         if not ok:
-            raise SourceError(f"camera {self.spec} opened but delivered no frame")
+            self._cap.release()
+            wait = f" within {READ_TIMEOUT_S:g} s" if _is_url(str(self.spec)) else ""
+            raise SourceError(f"camera {self.spec} opened but delivered no frame{wait}")
         self._t0 = time.monotonic()
         self._first = first
         h, w = first.shape[:2]
@@ -77,9 +91,16 @@ class CameraSource(_LiveMixin):
         if isinstance(self.spec, int) and os.path.isdir("/dev") and sys.platform.startswith("linux"):
             if not os.path.exists(f"/dev/video{self.spec}"):
                 raise SourceError(f"camera not found: {self.spec} (there is no /dev/video{self.spec})")
+        t_open = time.monotonic()
         cap = _capture(self.spec)
         if not cap.isOpened():
-            raise SourceError(f"cannot open camera {self.spec}")
+            why = None
+            if isinstance(self.spec, str) and _is_url(self.spec):
+                timed_out = time.monotonic() - t_open >= 0.9 * OPEN_TIMEOUT_S
+                why = why_unreachable(self.spec) or (
+                    f"no picture came within {OPEN_TIMEOUT_S:g} s" if timed_out else "not a video stream FFmpeg can read"
+                )
+            raise SourceError(f"cannot open camera {self.spec}" + (f": {why}" if why else ""))
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
 
@@ -90,10 +111,12 @@ class CameraSource(_LiveMixin):
         """Stop the grabber; it releases the camera itself once its current read returns.
 
         Releasing the capture from here while the grabber is inside ``read()`` crashes OpenCV's
-        FFmpeg backend, so the grabber owns the capture until it ends.
+        FFmpeg backend, so the grabber owns the capture until it ends. A live camera's read returns
+        within a frame interval; a stalled one's only at :data:`READ_TIMEOUT_S` (a reopen: at
+        :data:`OPEN_TIMEOUT_S`), which nobody waits for: the grabber releases the capture when it returns.
         """
         self._stop.set()
-        self._grabber.join(timeout=2.0)
+        self._grabber.join(timeout=0.5)
 
     def frames(self) -> Iterator[Frame]:
         """The newest frame each time one is asked for; pts and index count from the first one delivered."""
@@ -102,6 +125,11 @@ class CameraSource(_LiveMixin):
         for f in self._drain(self._slot):
             first = first or f
             yield replace(f, index=f.index - first.index, pts=f.pts - first.pts)
+        if self._down and self._stop.is_set():
+            # the session ended (``--duration``, Ctrl-C) while the camera was gone or stalled, the grabber
+            # still inside a reopen or a read: a recording cut short (exit 3), not a finished one
+            self.warn(f"camera {self.spec} still lost when the session ended")
+            self.stats.lost = True
 
     def _grab(self, put: Callable[[Frame], None]) -> None:
         try:
@@ -112,30 +140,38 @@ class CameraSource(_LiveMixin):
     def _grab_frames(self, put: Callable[[Frame], None]) -> None:
         t0 = self._t0
         index, attempts, pending = 0, 0, self._first
+        #: good reads since the last reopen: one is not a recovery (a hung camera's server answers each new
+        #: connection with its last picture, then nothing: "back" each time, the attempts never ran out)
+        since_reopen = RECOVERED_AFTER
         while not self._stop.is_set():
             if pending is None:
-                ok, bgr = self._cap.read()
+                t_read = time.monotonic()
+                ok, bgr = _read(self._cap)
                 if not ok:
+                    self._down = True
+                    if self._stop.is_set():
+                        return
                     attempts += 1
+                    stalled = time.monotonic() - t_read >= 0.9 * READ_TIMEOUT_S and _is_url(str(self.spec))
+                    what = f"stalled (no frame for {READ_TIMEOUT_S:g} s)" if stalled else "lost"
                     if attempts > self.reconnect:
-                        self.warn(f"camera {self.spec} lost; no reconnection after {self.reconnect} attempts")
+                        self.warn(f"camera {self.spec} {what}; no reconnection after {self.reconnect} attempts")
                         self.stats.lost = True
                         return
                     delay = min(8.0, 0.5 * 2 ** (attempts - 1))
-                    self.warn(f"camera {self.spec} lost; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
+                    self.warn(f"camera {self.spec} {what}; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
                     self.stats.reconnects += 1
                     if self._stop.wait(delay):
-                        # the session ended (``--duration``) with the camera still gone: a recording cut
-                        # short, as when the attempts run out (exit 3), not a finished one (it exited 0)
-                        self.warn(f"camera {self.spec} still lost when the session ended")
-                        self.stats.lost = True
-                        return
+                        return  # the session ended with the camera still gone: frames() says so
                     self._cap.release()
                     self._cap = _capture(self.spec)
+                    since_reopen = 0
                     continue
             else:
                 bgr, pending = pending, None
-            attempts = 0
+            since_reopen += 1
+            if since_reopen >= RECOVERED_AFTER:
+                attempts, self._down = 0, False
             now = time.monotonic()
             put(
                 Frame(
@@ -152,7 +188,108 @@ class CameraSource(_LiveMixin):
 
 
 def _capture(spec: str | int) -> cv2.VideoCapture:
-    """``cv2.VideoCapture(spec)`` without OpenCV's own log lines: a camera that cannot be opened
-    made each backend it tried (V4L2, FFmpeg, Orbbec) print warnings before our one-line error."""
+    """``cv2.VideoCapture(spec)`` without OpenCV's own log lines (a camera that cannot be opened made each
+    backend it tried, V4L2, FFmpeg, Orbbec, print warnings before our one-line error); a URL through
+    FFmpeg with :data:`OPEN_TIMEOUT_S` and :data:`READ_TIMEOUT_S`."""
     with quiet_opencv():
+        if isinstance(spec, str) and _is_url(spec):
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(OPEN_TIMEOUT_S * 1000)]
+            timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(READ_TIMEOUT_S * 1000)]
+            return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, timeouts)
         return cv2.VideoCapture(spec)
+
+
+def _read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
+    """``cap.read()`` without OpenCV's log line when a stalled stream times out (we say it ourselves)."""
+    with quiet_opencv():
+        return cap.read()
+
+
+def _interruptible(call: Callable):
+    """``call()`` on a helper thread, waited for in short steps: a blocking OpenCV call (opening a URL that
+    does not answer) no longer holds Ctrl-C and SIGTERM back, whose handlers run only between bytecodes
+    of the main thread. On an interrupt the helper is left to finish on its own (a daemon thread)."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=run, name="camera-open", daemon=True)
+    t.start()
+    while t.is_alive():
+        t.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def why_unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why a camera URL could not be opened, found by trying it the way a browser would: unknown
+    scheme or host, connection refused, no answer, an HTTP error, or something that is not a video
+    stream. None when nothing is wrong that way (the stream itself is not one FFmpeg can read).
+
+    OpenCV gives no reason, so every failure read "cannot open camera URL": a wrong path, a camera
+    that is off and a typo in the host looked the same. Only asked after OpenCV failed: many IP
+    cameras serve one client at a time.
+
+    Example:
+        >>> why_unreachable("htp://127.0.0.1/cam")
+        "unknown scheme 'htp' (use one of http, https, tcp, udp, rtsp, rtmp, srt)"
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in LIVE_SCHEMES:
+        return f"unknown scheme {scheme!r} (use one of {', '.join(LIVE_SCHEMES)})"
+    if scheme not in ("http", "tcp", "rtsp", "rtmp"):
+        return None  # UDP has no connection to try; TLS and SRT need more than a socket
+    host = parts.hostname
+    try:
+        port = parts.port or {"http": 80, "rtsp": 554, "rtmp": 1935}.get(scheme)
+    except ValueError:
+        return f"bad port in {url}"
+    if port is None:
+        return f"no port in {url} (tcp:// needs one)"
+    if not host:
+        return f"no host in {url}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        return f"unknown host {host}"
+    except ConnectionRefusedError:
+        return f"{host}:{port} refused the connection (nothing is listening there)"
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+    with sock:
+        if scheme != "http":
+            return None
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        try:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+        except TimeoutError:
+            return f"{host}:{port} accepted the connection but sent nothing within {timeout:g} s"
+        except OSError as exc:
+            return f"{host}:{port}: {exc.strerror or exc}"
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = lines[0].split(None, 2)
+    if len(status) < 2 or not status[0].startswith("HTTP/"):
+        what = "did not answer as an HTTP server" if head else "closed the connection without an answer"
+        return f"{host}:{port} {what}"
+    if status[1] != "200":
+        return f"the server answered HTTP {' '.join(status[1:])}"
+    ctype = next((ln.split(":", 1)[1].strip() for ln in lines[1:] if ln.lower().startswith("content-type:")), "")
+    if ctype and not ctype.lower().startswith(("multipart/", "image/", "video/", "application/octet-stream")):
+        return f"the server sent {ctype.split(';')[0]}, not a video stream"
+    return None

@@ -1,0 +1,67 @@
+"""Camera URLs that cannot be opened: the reason, found the way a browser would (io/sources/camera.py)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from streams import SilentServer, free_port
+
+from streamdeblur.cli import main
+from streamdeblur.io.sources.camera import why_unreachable
+
+
+class _Pages(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/login":
+            body, status, ctype = b"<html>log in</html>", 200, "text/html; charset=utf-8"
+        elif self.path == "/stream.mjpg":
+            body, status, ctype = b"", 200, "multipart/x-mixed-replace; boundary=frame"
+        else:
+            body, status, ctype = b"nope", 404, "text/plain"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def pages():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_why_a_camera_url_cannot_be_opened(pages):
+    port = free_port()
+    refused = f"127.0.0.1:{port} refused the connection (nothing is listening there)"
+    assert why_unreachable(f"http://127.0.0.1:{port}/x") == refused
+    assert why_unreachable(f"tcp://127.0.0.1:{port}") == refused
+    assert why_unreachable(f"{pages}/cam.mjpg") == "the server answered HTTP 404 Not Found"
+    assert why_unreachable(f"{pages}/login") == "the server sent text/html, not a video stream"
+    assert why_unreachable(f"{pages}/stream.mjpg") is None  # reachable and a stream: FFmpeg's to judge
+    assert why_unreachable("htp://127.0.0.1/cam").startswith("unknown scheme 'htp'")
+    assert why_unreachable("tcp://127.0.0.1") == "no port in tcp://127.0.0.1 (tcp:// needs one)"
+    silent = SilentServer()
+    try:
+        said = why_unreachable(silent.url, timeout=0.3)
+        assert said == f"127.0.0.1:{silent.port} accepted the connection but sent nothing within 0.3 s"
+    finally:
+        silent.close()
+
+
+def test_a_camera_url_that_cannot_be_opened_is_one_line_with_its_reason(pages, tmp_path, capsys):
+    # every failure read "cannot open camera URL": a wrong path looked like a camera that is off
+    code = main(["webcam", "--camera", f"{pages}/cam.mjpg", "--no-preview", "-o", str(tmp_path / "r.mp4")])
+    err = capsys.readouterr().err
+    assert code == 3
+    why = "the server answered HTTP 404 Not Found"
+    assert err.strip().splitlines() == [f"streamdeblur: error: cannot open camera {pages}/cam.mjpg: {why}"]
+    assert not list(tmp_path.iterdir())
