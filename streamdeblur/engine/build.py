@@ -17,7 +17,7 @@ import torch
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.color import chroma_label, chroma_of
 from ..io.context import ContextRange
-from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_available
+from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_problem
 from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
 from ..io.sources import IMAGE_EXTS, ImageSource, open_source
 from ..io.sources.cut import Cut, CutSource
@@ -137,12 +137,13 @@ def preview_wanted(cfg: PipelineConfig, out: str | None, say: Callable[[str], No
     """
     if not cfg.preview:
         return False
-    if display_available():
+    problem = display_problem()
+    if problem is None:
         return True
     if out and out != "-":
-        say(f"no display (DISPLAY is not set): no preview window; recording to {out}")
+        say(f"no display ({problem}): no preview window; recording to {out}")
         return False
-    raise ConfigError("no display for the preview window (DISPLAY is not set): record with -o FILE, or run under a desktop/Xvfb")
+    raise ConfigError(f"no display for the preview window ({problem}): record with -o FILE, or run under a desktop/Xvfb")
 
 
 def build(

@@ -3,6 +3,7 @@ range checks before the model loads, the encoder chosen from the container."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import media
@@ -61,6 +62,21 @@ def test_preview_asked_without_display_and_nothing_to_record_is_a_usage_error(no
     code = main(["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "--preview"])
     err = capsys.readouterr().err
     assert code == 2 and len(_lines(err)) == 1 and "display" in err
+
+
+def test_a_display_that_cannot_be_reached_is_said_before_the_camera_opens(monkeypatch, tmp_path, capsys):
+    """``DISPLAY=:77`` (a stale SSH session's, a stopped Xvfb): the window process was started eleven
+    times, each printing Qt's ten lines ("Reinstalling the application may fix this problem"), and a
+    session with nothing to record ran to its end showing nothing, exit 0."""
+    number = next(n for n in range(77, 200) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    monkeypatch.setenv("DISPLAY", f":{number}")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "--preview"])
+    err = capsys.readouterr().err
+    assert code == 2 and _lines(err) == [
+        f"streamdeblur: error: no display for the preview window (cannot connect to display :{number}): "
+        "record with -o FILE, or run under a desktop/Xvfb"
+    ]
 
 
 def test_exit_codes_by_class(tmp_path, clip, no_display, capsys, identity_yaml):

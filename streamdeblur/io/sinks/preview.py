@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -21,9 +22,43 @@ from .preview_window import HEADER
 
 def display_available() -> bool:
     """True when a window can be opened (``cv2.imshow`` aborts the process without a display)."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    return display_problem() is None
+
+
+def display_problem() -> str | None:
+    """Why no window can be opened here (``DISPLAY is not set``, ``cannot connect to display :77``), or None.
+
+    An X display that is set but cannot be reached (a stale ``DISPLAY`` of an SSH session, a stopped
+    Xvfb) started the window process eleven times, each printing Qt's ten-line "no Qt platform plugin
+    could be initialized … Reinstalling the application may fix this problem", and a run with nothing to
+    record went on to its end showing nothing, exit 0. The X server's socket is tried first (a few ms).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return None if os.environ.get("WAYLAND_DISPLAY") else "DISPLAY is not set"
+    return None if _x_server_answers(display) else f"cannot connect to display {display}"
+
+
+def _x_server_answers(display: str) -> bool:
+    """Whether an X server listens at ``display`` (``:N``, ``unix:N``, ``host:N``, ``.S`` screen suffix)."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return True  # a form we do not parse: let Qt judge
+    if host in ("", "unix"):
+        for address in (f"/tmp/.X11-unix/X{number}", f"\0/tmp/.X11-unix/X{number}"):  # file, then Linux's abstract name
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(2.0)
+                s.connect(address)
+                return True
+        return False
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 class QtLogWatch:
@@ -128,8 +163,9 @@ class PreviewSink:
         status: Callable[[], list[str]] | None = None,
         overlay: bool = True,
     ) -> None:
-        if not display_available():
-            raise SinkError("no display for the preview window (DISPLAY is not set); drop --preview or run under a desktop/Xvfb")
+        problem = display_problem()
+        if problem:
+            raise SinkError(f"no display for the preview window ({problem}); drop --preview or run under a desktop/Xvfb")
         self.title = title
         self.on_quit = on_quit
         self.status = status  #: the overlay's lines for the frame being handed over (None: no overlay text)
