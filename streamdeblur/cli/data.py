@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
-
 from ..errors import EXIT_OK, UsageError
-from .console import err, out
+from .console import out, say
 from .parser import common_flags
 
 NAME = "data"
@@ -44,7 +42,7 @@ def run(args) -> int:
         sources=tuple(Path(s) for s in args.source),
         cache=Path(args.cache) if args.cache else None,
     )
-    manifest = build(opts, log=lambda m: err.print(escape(m)))
+    manifest = build(opts, log=say)
     sets = make_eval_sets(dest, {"val": args.eval_crops, "test": 2 * args.eval_crops})
     kept = [e for e in manifest["files"] if "split" in e]
     count = {s: sum(e["split"] == s for e in kept) for s in ("train", "val", "test")}

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
-from .console import err, out
+from .console import err, out, say
 
 NAME = "train"
 HELP = "train a model from a YAML recipe (resumable)"
@@ -38,16 +38,18 @@ def run(args) -> int:
 
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
+    if args.export:
+        _check_export_target(Path(args.export))  # before hours of training, not after
     if args.export_only:
         if not args.export:
             raise UsageError("--export-only needs --export PATH")
+        if not (Path(cfg.out) / "last.pt").exists():  # was a raw "[Errno 2] No such file or directory"
+            raise UsageError(f"no checkpoint in {cfg.out} to export (train first: streamdeblur train {args.config})")
         out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
         _card(args, cfg)
         return EXIT_OK
     try:
-        trainer = Trainer(
-            cfg, log=lambda m: err.print(escape(m)), device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway
-        )
+        trainer = Trainer(cfg, log=say, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
     except ResumeRefused as exc:
         raise UsageError(str(exc)) from exc
     trainer.run()
@@ -60,6 +62,15 @@ def run(args) -> int:
         out.print(f"exported {trainer.export(Path(args.export))}")
         _card(args, cfg)
     return EXIT_OK
+
+
+def _check_export_target(path: Path) -> None:
+    """The weights file ``--export`` names can be written: a folder there left ``NAME.partial`` (4 MiB)
+    behind and a raw "[Errno 21] Is a directory" after the training."""
+    if path.is_dir():
+        raise UsageError(f"--export {path} is a folder: give the weights file's name, e.g. {path / 'weights.pt'}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--export {path}: the folder {path.parent} does not exist")
 
 
 def _card(args, cfg) -> None:

@@ -95,5 +95,26 @@ def create_model(name: str, weights: str | Path | None = None, device: str | tor
             raise WeightsError(f"model {name!r} ships no trained weights; pass a checkpoint with --weights")
         weights = bundled_weights_path(info.default_weights)
     if weights is not None:
-        load_weights(model, weights)
+        try:
+            load_weights(model, weights)
+        except WeightsError as exc:
+            raise WeightsError(f"{exc}{_other_model_hint(weights, name)}") from None
     return model.to(device).eval()
+
+
+def _other_model_hint(weights: str | Path, name: str) -> str:
+    """``; these weights are for deeprftv2-s: add --model deeprftv2-s`` when the checkpoint's meta names
+    another registered model (a user's exported ``-s`` weights given to the default ``-t`` stage said
+    only how many keys did not fit); '' otherwise."""
+    from .weights import WeightsError, read_checkpoint
+
+    if not isinstance(weights, (str, Path)):
+        return ""
+    try:
+        meta = read_checkpoint(weights).get("meta")
+    except WeightsError:
+        return ""
+    other = meta.get("model") if isinstance(meta, dict) else None
+    if isinstance(other, str) and other != name and other in list_models():
+        return f"; these weights are for {other}: add --model {other}"
+    return ""

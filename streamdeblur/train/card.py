@@ -33,6 +33,7 @@ import torch
 from ..compute.cpus import cpu_model_name
 from ..models import load_weights, model_info
 from ..models.gate import gate_path
+from ..models.registry import bundled_weights_path
 from .evaluate import evaluate, public, table_row
 
 SUBSET_SIZE = 128
@@ -108,10 +109,12 @@ def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
     files = [e for e in manifest["files"] if "split" in e]
     packages: dict[str, str] = {}
     for e in files:
-        packages.setdefault(e.get("package", "user"), e.get("version") or "")
+        if e.get("package"):  # a user's own files have none
+            packages.setdefault(e["package"], e.get("version") or "")
     return {
         "manifest_sha256": hashlib.sha256(manifest_file.read_bytes()).hexdigest(),
         "packages": packages,
+        "own_files": sum(not e.get("package") for e in files),  #: the user's own photos and videos (``--source``)
         "sources": {s: sum(e["split"] == s for e in files) for s in ("train", "val", "test")},
         "test_sources": [
             {"id": e["id"], "package": e.get("package"), "path": e.get("path"), "sha256": e.get("sha256")}
@@ -174,6 +177,8 @@ def write_card(
             else None
         ),
         "date": date.today().isoformat(),
+        #: these are the project's weights when they sit in the package's weights folder; a user's export is not
+        "bundled": weights.resolve().parent == Path(bundled_weights_path("x")).resolve().parent,
         "step": meta.get("step"),
         "recipe": recipe,
         "train_config": cfg,
@@ -285,11 +290,13 @@ def _table(section: dict) -> str:
     res = section["results"]
     base = res["blurry input"]["psnr"]
     head = "| method | PSNR (dB) [95 % CI] | gain over input [95 % CI] | SSIM |\n|---|---|---|---|\n"
-    return head + "\n".join(table_row(k, v, base) for k, v in res.items())
+    return head + "\n".join(table_row(k, v, base, section.get("images")) for k, v in res.items())
 
 
-def _curve(history: dict) -> str:
+def _curve(history: dict, runlog: dict | None = None) -> str:
     steps = history.get("eval_step") or []
+    if not steps and runlog:  # a run that logs its sessions logs its validation too: it had none
+        return "none: the recipe named no validation set (`eval_set`)."
     if not steps:
         return "not stored in the weights file (trained before runs logged their validation)."
     rows = ["| step | val blur: model / input (dB) | val no-blur: model / input (dB) |", "|---|---|---|"]
@@ -340,7 +347,18 @@ def card_markdown(card: dict) -> str:
     nb_gain = nob["results"]["model"]["gain"]
     clean = card.get("clean")
     clean_head = f"; clean no-blur input {clean['results']['model']['gain']:+.2f} dB" if clean else ""
+    bundled = card.get("bundled", True)  # cards written before the field: the shipped ones
     packages = ", ".join(f"{k} {v}" for k, v in d["packages"].items())
+    content = (f"Debian packages {packages}" if packages else "") + (
+        f"{'; and ' if packages else ''}your own folders ({d['own_files']} files)" if d.get("own_files") else ""
+    )
+    who = "trained by the streamdeblur developers" if bundled else "trained with `streamdeblur train`"
+    rebuild = "`streamdeblur data build --out data/sharp`" if not d.get("own_files") else "the same `streamdeblur data build`"
+    check = f", recomputed from a fresh clone by\n  `{card['commands']['subset']}`" if bundled else ""
+    subset_numbers = (
+        f"blur {sub['blur']['blurry input']:.2f} → {sub['blur']['model']:.2f} dB,\n"
+        f"  no-blur {sub['noblur']['blurry input']:.2f} → {sub['noblur']['model']:.2f} dB{_clean_subset(sub)}"
+    )
     ci = test["results"]["model"]["gain_ci"]
     sets = ", ".join(f"`{Path(v['file']).name}` `{v['pixels_sha256'][:16]}…`" for v in d["test_sets"].values())
     recipe = (
@@ -348,11 +366,13 @@ def card_markdown(card: dict) -> str:
         f"({cfg.get('schedule', 'cosine')}, min {cfg.get('min_lr')}, warm-up {cfg.get('warmup')}, {cfg.get('steps')} steps), "
         f"L1 + {cfg.get('fft_weight')} × Fourier loss, EMA {cfg.get('ema')}, bf16 {cfg.get('bf16')}, seed {cfg.get('seed')}"
     )
-    sources = "\n".join(f"  - `{s['id']}` {s['package']}: `{s['path']}` sha256 `{s['sha256']}`" for s in d["test_sources"])
+    sources = "\n".join(
+        f"  - `{s['id']}` {s['package'] or 'your folder'}: `{s['path']}` sha256 `{s['sha256']}`" for s in d["test_sources"]
+    )
     return f"""# {card["file"]}
 
 Model `{card["model"]}` ({card["task"]} deblurring), fp16, {card["bytes"] / 2**20:.1f} MiB, sha256 `{card["sha256"]}`,
-trained by the streamdeblur developers. Step {card["step"]}.
+{who}. Step {card["step"]}.
 
 **Test split, through the product's `{card["task"]}` stage: {gain:+.2f} dB over the blurry input
 (95 % CI {ci[0]:+.2f} … {ci[1]:+.2f}); no-blur input {nb_gain:+.2f} dB{clean_head}.**
@@ -361,7 +381,7 @@ trained by the streamdeblur developers. Step {card["step"]}.
 {_gate_section(card.get("gate"))}
 
 ## Data
-- Sharp content: Debian packages {packages}; manifest sha256 `{d["manifest_sha256"]}`.
+- Sharp content: {content}; manifest sha256 `{d["manifest_sha256"]}`.
 - Sources per split (by scene): train {d["sources"]["train"]}, validation {d["sources"]["val"]}, test {d["sources"]["test"]}.
   Training sees only the training split; validation chose nothing on the test split.
 - Test sets (pixels sha256): {sets}.
@@ -375,7 +395,7 @@ trained by the streamdeblur developers. Step {card["step"]}.
 {_runs(card["runs"])}
 
 ## Validation curve (validation split; what checkpoints were chosen on)
-{_curve(card["validation_curve"])}
+{_curve(card["validation_curve"], card["runs"])}
 
 ## Test (test split, {test["n"]} crops of 256² from {test["images"]} photographs; intervals: bootstrap over photographs)
 
@@ -389,10 +409,8 @@ Evaluated {card["date"]} on {card["evaluated_on"]["cpu"]}, torch {card["evaluate
 from {card["evaluated_on"]["stage"]} (the runner's builder; bf16 as the product chooses on that machine).
 
 ## Reproduce
-- test and no-blur tables: `{card["commands"]["test"]}` (after `streamdeblur data build --out data/sharp`)
-- subset (`{card["subset"]["file"]}`, one 128-px crop per test photograph), recomputed from a fresh clone by
-  `{card["commands"]["subset"]}`: blur {sub["blur"]["blurry input"]:.2f} → {sub["blur"]["model"]:.2f} dB,
-  no-blur {sub["noblur"]["blurry input"]:.2f} → {sub["noblur"]["model"]:.2f} dB{_clean_subset(sub)}.
+- test and no-blur tables: `{card["commands"]["test"]}` (after {rebuild})
+- subset (`{card["subset"]["file"]}`, one 128-px crop per test photograph){check}: {subset_numbers}.
 """
 
 

@@ -44,6 +44,7 @@ import numpy as np
 from ..io.photo_meta import jpeg_complete
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..io.sources.base import quiet_opencv
+from .dataset import EVAL_CROP, MARGIN
 
 #: Photos we leave out although they are photographs (reason recorded in the manifest).
 DROP = {
@@ -86,6 +87,10 @@ def _hash(key: str) -> str:
 
 class ProvenanceError(RuntimeError):
     """A downloaded package or file differs from the catalogue (version or SHA-256)."""
+
+
+class DataError(ValueError):
+    """The sources cannot give what a dataset needs (a validation or test photograph to crop)."""
 
 
 def stratified_splits(groups_by_package: dict[str, set[str]]) -> dict[tuple[str, str], str]:
@@ -213,6 +218,23 @@ def video_group_starts(n_frames: int, groups: int, length: int) -> list[int]:
 def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     """Build the dataset described in the module docstring; returns the manifest."""
     out = opts.out
+    planned: list[tuple[Path, str, str, str]] = []  # (file, kind, path inside its folder, split)
+    for folder in opts.sources:
+        found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+        found = [p for p in found if not p.resolve().is_relative_to(out.resolve())]  # never our own output
+        unusable = {src: why for src in found if (why := unusable_source(src))}
+        for src, why in unusable.items():  # before the split, so a held-out place never falls on one
+            log(f"skipped {src}: {why}")
+        found = [p for p in found if p not in unusable]
+        # split by the path inside the folder (stable wherever the folder lives), stratified so
+        # that every folder of two or more files gives the evaluation split at least one
+        rel = {src: src.relative_to(folder).as_posix() for src in found}
+        user_split = stratified_splits({"user": set(rel.values())}) if len(found) > 1 else {}
+        for src in found:
+            kind = "video" if src.suffix.lower() in VIDEO_EXTS else "photo"
+            planned.append((src, kind, rel[src], user_split.get(("user", rel[src]), "train")))
+    if not opts.debian:
+        check_held_out(planned, opts.max_side)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     removed = remove_previous_build(out)
     if removed:
@@ -244,34 +266,60 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
             entry.update(bytes=src.stat().st_size, sha256=digest, group=_group(f), split=splits[(f["package"], _group(f))])
             entries.append(_ingest(src, entry, out, opts, QUALITY_SCALE.get(f.get("quality") or "", 1.0)))
             log(f"{entry['split']:5s} {f['package']}: {f['path']}")
-    for folder in opts.sources:
-        found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
-        found = [p for p in found if not p.resolve().is_relative_to(out.resolve())]  # never our own output
-        unusable = {src: why for src in found if (why := unusable_source(src))}
-        for src, why in unusable.items():  # before the split, so a held-out place never falls on one
-            log(f"skipped {src}: {why}")
-        found = [p for p in found if p not in unusable]
-        # split by the path inside the folder (stable wherever the folder lives), stratified so
-        # that every folder of two or more files gives the evaluation split at least one
-        rel = {src: src.relative_to(folder).as_posix() for src in found}
-        user_split = stratified_splits({"user": set(rel.values())}) if len(found) > 1 else {}
-        for src in found:
-            kind = "video" if src.suffix.lower() in VIDEO_EXTS else "photo"
-            entry = {
-                "package": None,
-                "path": str(src),
-                "kind": kind,
-                "licence": "user's own footage",
-                "bytes": src.stat().st_size,
-                "sha256": sha256(src),
-                "group": rel[src],
-                "split": user_split.get(("user", rel[src]), "train"),
-            }
-            entries.append(_ingest(src, entry, out, opts, 1.0))
-            log(f"{entry['split']:5s} user: {src}")
+    for src, kind, group, split in planned:
+        entry = {
+            "package": None,
+            "path": str(src),
+            "kind": kind,
+            "licence": "user's own footage",
+            "bytes": src.stat().st_size,
+            "sha256": sha256(src),
+            "group": group,
+            "split": split,
+        }
+        entries.append(_ingest(src, entry, out, opts, 1.0))
+        log(f"{entry['split']:5s} user: {src}")
     manifest = {"version": 2, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def check_held_out(planned: list[tuple[Path, str, str, str]], max_side: int) -> None:
+    """A build from the user's folders alone must give validation and test a photograph each that the
+    evaluation crops fit in; else one line saying why, before anything is written.
+
+    It failed after writing the images, with "no val photos in manifest.json (rebuild with 'streamdeblur
+    data build')" (the command just run) for a folder of fewer than 7 files, and with PyTorch's "stack
+    expects a non-empty TensorList" when the held-out photos were under 320 px.
+
+    Args:
+        planned: ``(file, kind, path inside its folder, split)`` of every usable file.
+        max_side: the longest side a photo is kept at (larger ones are shrunk first).
+
+    Raises:
+        DataError: a split without a usable photograph.
+    """
+    need = EVAL_CROP + 2 * MARGIN
+    for split, name in (("val", "validation"), ("test", "test")):
+        photos = [src for src, kind, _, sp in planned if sp == split and kind == "photo"]
+        if not photos:
+            raise DataError(
+                f"your folders give no {name} photograph: one file in {EVAL_EVERY} of a folder is held out, "
+                f"alternately for test and validation (videos give none), so a folder needs at least "
+                f"{EVAL_EVERY + 1} usable files ({len(planned)} found); add photos, or build with the "
+                "Debian content as well (no --no-debian)"
+            )
+        sizes = {}
+        for src in photos:
+            h, w = read_rgb(src).shape[:2]
+            k = min(1.0, max_side / max(h, w))
+            sizes[src] = (round(w * k), round(h * k))
+        if all(min(wh) < need for wh in sizes.values()):
+            listed = ", ".join(f"{src.name} {w}x{h}" for src, (w, h) in sizes.items())
+            raise DataError(
+                f"no {name} photograph is large enough: the evaluation crops need {need} px on the short side "
+                f"({EVAL_CROP} plus {MARGIN}-px margins); held out for {name}: {listed}"
+            )
 
 
 def remove_previous_build(out: Path) -> int:

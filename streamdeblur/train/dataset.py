@@ -27,6 +27,7 @@ TASKS = ("motion", "defocus")
 
 #: Pixels of context around a crop so the largest kernel (65 px) never sees the crop border.
 MARGIN = 32
+EVAL_CROP = 256  #: side of the evaluation crops (a photo needs it plus the margins on its short side)
 
 
 def to_tensor(img_u8: np.ndarray) -> torch.Tensor:
@@ -196,7 +197,7 @@ def make_eval_set(
     root: Path,
     out: Path,
     crops_per_image: int = 4,
-    size: int = 256,
+    size: int = EVAL_CROP,
     seed: int = 2024,
     blur: BlurConfig | None = None,
     task: str = "motion",
@@ -269,6 +270,11 @@ def make_eval_set(
             else:
                 wgt[: len(s.weights)] = torch.from_numpy(s.weights)
             weights.append(wgt)
+    if not blurry:  # (torch.stack's "expects a non-empty TensorList" said nothing of the cause)
+        raise FileNotFoundError(
+            f"{root}: no {split} photograph is at least {size + 2 * MARGIN} px on its short side "
+            f"(the evaluation crops are {size} px plus {MARGIN}-px margins)"
+        )
     data = {
         "blurry": torch.stack(blurry),
         "sharp": torch.stack(sharp),

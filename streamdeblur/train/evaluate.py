@@ -191,11 +191,14 @@ def public(res: dict) -> dict:
     return {k: v for k, v in res.items() if not k.startswith("_")}
 
 
-def table_row(name: str, r: dict, base: float) -> str:
-    """One Markdown row: method, PSNR [CI], gain [CI], SSIM."""
+def table_row(name: str, r: dict, base: float, images: int | None = None) -> str:
+    """One Markdown row: method, PSNR [CI], gain [CI], SSIM. With one photograph (``images == 1``) there is
+    no interval to give (a bootstrap over one image printed a zero-width one): ``n/a (1 photograph)``."""
     lo, hi = r["psnr_ci"]
     glo, ghi = r.get("gain_ci", (0.0, 0.0))
     gain = r.get("gain", r["psnr"] - base)
+    if images == 1:
+        return f"| {name} | {r['psnr']:.2f} [n/a: 1 photograph] | {gain:+.2f} [n/a] | {r['ssim']:.4f} |"
     return f"| {name} | {r['psnr']:.2f} [{lo:.2f}, {hi:.2f}] | {gain:+.2f} [{glo:+.2f}, {ghi:+.2f}] | {r['ssim']:.4f} |"
 
 
@@ -209,7 +212,7 @@ def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
         "|---|---|---|---|",
     ]
     for name, r in res["results"].items():
-        lines.append(table_row(name, r, base))
+        lines.append(table_row(name, r, base, res["images"]))
     md = out / "eval.md"
     md.write_text("\n".join(lines) + "\n")
     (out / "eval.json").write_text(json.dumps(public(res), indent=1))

@@ -32,7 +32,7 @@ import torch
 from ..errors import WeightsError
 from ..models.weights import read_checkpoint, save_weights
 
-#: Largest file a commit may hold (DEVELOPERS.md) — and a GPU burst may bring back is 16 MiB.
+#: Largest file a commit of this repository may hold (DEVELOPERS.md; the burst brings back at most 16 MiB).
 MAX_BYTES = 25 * 2**20
 STATE_SUFFIX = ".state"
 
@@ -82,9 +82,8 @@ def export_state(ckpt: str | Path, weights: str | Path, extra: dict | None = Non
     tmp = state.with_name(state.name + ".partial")
     torch.save(compact, tmp)
     tmp.replace(state)
-    for p in (weights, state):
-        if p.stat().st_size > MAX_BYTES:
-            raise ValueError(f"{p} is {p.stat().st_size / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:.0f} MiB a commit may hold")
+    # no size check here: MAX_BYTES is this repository's rule for committed files (tests/train/test_card.py
+    # holds the shipped weights to it); a user's deeprftv2-s export (31 MiB) failed with exit 2 after writing
     return weights, state
 
 

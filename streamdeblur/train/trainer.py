@@ -382,9 +382,15 @@ class Trainer:
             changed = [
                 what for what, key in (("recipe", "recipe_hash"), ("code", "code_hash")) if old.get(key) != self.runlog[key]
             ]
+            keys = self._recipe_changes(st.get("config"))
+            if "recipe" in changed and keys == ["fused_set"] and self._same_fused_set(old):
+                # the same fused set (its content hash) at another path: the dataset moved, the recipe did not
+                changed.remove("recipe")
+                self.log(f"fused set {self.cfg.fused_set}: the file the run used ({old['fused_set']['file']}), moved")
             if changed and not self.resume_anyway:
+                what = f" (changed: {', '.join(keys)})" if "recipe" in changed and keys else ""
                 raise ResumeRefused(
-                    f"{self.ckpt_path} was written by a different {' and '.join(changed)} "
+                    f"{self.ckpt_path} was written by a different {' and '.join(changed)}{what} "
                     f"(recipe {old.get('recipe_hash')} → {self.runlog['recipe_hash']}, code {old.get('code_hash')} → "
                     f"{self.runlog['code_hash']}); use --resume-anyway to continue it (recorded) or a new 'out'"
                 )
@@ -407,6 +413,7 @@ class Trainer:
             self.runlog = {**old, "recipe_hash": self.runlog["recipe_hash"], "code_hash": self.runlog["code_hash"]}
             self.runlog["resumes"].append(resume)
             self.log(f"resumed {self.ckpt_path} at step {self.step}" + (f" (changed: {', '.join(changed)})" if changed else ""))
+            self._continue_fitted_schedule()
             if self.cfg.init:  # the run's own weights win: said, not silent (a new start from init needs a new 'out')
                 self.log(f"init {self.cfg.init} is not used: it only starts a run, and {self.cfg.out} holds one")
         elif self.cfg.init:
@@ -415,6 +422,42 @@ class Trainer:
             digest = hashlib.sha256(Path(self.cfg.init).read_bytes()).hexdigest()
             self.runlog["init"] = {"file": str(self.cfg.init), "sha256": digest, "step": meta.get("step")}
             self.log(f"initialised from {self.cfg.init} (its step {meta.get('step')}; this schedule starts at 0)")
+
+    def _continue_fitted_schedule(self) -> None:
+        """``steps: 0`` resumed: the cosine an earlier session fitted to its budget goes on where it stopped.
+
+        Each session fitted a new cosine from its first step, so every resumed session of a budgeted run
+        began again at the peak learning rate: a silent warm restart. Once the fitted schedule has ended,
+        a new session does fit a new one (there is nothing left of the old): said, with the rate it restarts at.
+        """
+        if self.cfg.steps > 0:
+            return
+        fitted = [s["steps_fitted"] for s in self.runlog["sessions"] if s.get("steps_fitted")]
+        if not fitted:
+            return
+        if self.step < fitted[-1]:
+            self.cfg.steps = fitted[-1]
+            self.log(f"continuing the schedule an earlier session fitted to its budget: step {self.step} of {fitted[-1]}")
+        else:
+            self.log(
+                f"the schedule fitted earlier ended at step {fitted[-1]}: this session fits a new one to its budget "
+                f"(a warm restart: the learning rate goes back to {self.cfg.lr:.2e})"
+            )
+
+    def _recipe_changes(self, saved: str | None) -> list[str]:
+        """Recipe keys (not :attr:`TrainConfig.RUNTIME_KEYS`) whose value differs from the checkpoint's config:
+        a refusal named only two hashes, and finding what differed meant diffing JSON by hand."""
+        try:
+            before = json.loads(saved) if saved else {}
+        except ValueError:
+            return []
+        now = json.loads(json.dumps(asdict(self.cfg)))  # lists as the saved JSON holds them (tuples → lists)
+        return sorted(k for k in now.keys() | before.keys() if k not in TrainConfig.RUNTIME_KEYS and now.get(k) != before.get(k))
+
+    def _same_fused_set(self, old_runlog: dict) -> bool:
+        """The fused set now read has the content hash the run recorded for its own."""
+        then, now = old_runlog.get("fused_set") or {}, self.runlog.get("fused_set") or {}
+        return bool(then.get("sha256")) and then.get("sha256") == now.get("sha256")
 
     def save(self) -> None:
         st = {
@@ -586,8 +629,9 @@ class Trainer:
                     self.history["step"].append(self.step)
                     self.history["loss"].append(sum(acc) / len(acc))
                     rate = (self.step - s0) / max(1e-9, time.monotonic() - t_train)
+                    of = cfg.steps if cfg.steps > 0 else "?"  # steps 0: the schedule is not fitted yet
                     self.log(
-                        f"step {self.step}/{cfg.steps} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
+                        f"step {self.step}/{of} loss {sum(acc) / len(acc):.4f} lr {cfg.lr_at(self.step):.2e} "
                         f"crop {self.pairs.crop} {rate * 3600:.0f} steps/h"
                     )
                     acc = []

@@ -401,8 +401,8 @@ def test_bad_weights_via_cli(tmp_path, clip, kind):
     import torch
 
     w = tmp_path / "w.pt"
-    if kind == "wrong":
-        save_weights(create_model("deeprftv2-s"), w)
+    if kind == "wrong":  # a user's exported deeprftv2-s weights (their meta names the model)
+        save_weights(create_model("deeprftv2-s"), w, meta={"model": "deeprftv2-s"})
     elif kind == "truncated":
         save_weights(create_model("deeprftv2-t"), w)
         w.write_bytes(w.read_bytes()[:1000])
@@ -412,7 +412,9 @@ def test_bad_weights_via_cli(tmp_path, clip, kind):
     marker.unlink(missing_ok=True)
     proc = run_cli(["run", clip, "-o", tmp_path / "o.mp4", "--weights", w], tmp_path)
     assert proc.returncode == 5
-    one_error_line(proc.stderr)
+    line = one_error_line(proc.stderr)
+    if kind == "wrong":  # it said only how many keys did not fit
+        assert line.endswith("; these weights are for deeprftv2-s: add --model deeprftv2-s"), line
     assert not marker.exists() and not (tmp_path / "o.mp4").exists()
 
 

@@ -287,3 +287,92 @@ def test_restoring_a_state_reads_both_files_as_untrusted_weights(tmp_path, capsy
         out = capsys.readouterr().out.strip()
         assert len(out.splitlines()) == 1 and out.startswith("error: ") and says in out, out
     assert not (tmp_path / "run").exists()
+
+
+def test_weights_larger_than_this_repositorys_commit_limit_export_for_a_user(tmp_path):
+    """Exporting a deeprftv2-s run (31 MiB fp16) wrote both files, then failed with exit 2 over the 25 MiB
+    this repository allows a commit: a user's script took the export for failed."""
+    from streamdeblur.models import create_model
+    from streamdeblur.train.state import export_state
+
+    model = create_model("deeprftv2-s")
+    sd = model.state_dict()
+    opt = torch.optim.AdamW(model.parameters()).state_dict()
+    ckpt = {"step": 1, "config": json.dumps({"model": "deeprftv2-s"}), "history": {}, "ema": sd, "model": sd, "opt": opt}
+    torch.save(ckpt, tmp_path / "last.pt")
+    weights, state = export_state(tmp_path / "last.pt", tmp_path / "W.pt")
+    assert weights.stat().st_size > MAX_BYTES and state.exists()
+    restored = create_model("deeprftv2-s", weights=weights)
+    assert all(torch.equal(v.half().float(), restored.state_dict()[k].float()) for k, v in sd.items() if v.is_floating_point())
+
+
+def test_a_refused_resume_names_what_changed_and_a_moved_fused_set_is_no_change(built, tmp_path):
+    """A refusal named two recipe hashes only (finding the key meant diffing JSON by hand), and moving the
+    dataset (``fused_set: data/sharp/fused.pt`` → an absolute path) was refused as another recipe: a
+    committed state could not be continued on a fresh machine's paths."""
+    from streamdeblur.train.trainer import ResumeRefused
+
+    frames = torch.randint(0, 256, (4, 3, 120, 160), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    (tmp_path / "a").mkdir()
+    torch.save({"x": frames, "gt": frames.clone(), "meta": {"sha256": "f" * 64}}, tmp_path / "a" / "fused.pt")
+    kw = dict(steps=1, eval_set=None, p_fused=0.5)
+    Trainer(_cfg(built, tmp_path / "run", fused_set=str(tmp_path / "a" / "fused.pt"), **kw), log=lambda _m: None).run()
+    with pytest.raises(ResumeRefused, match=r"different recipe \(changed: lr, p_fused\)"):
+        Trainer(_cfg(built, tmp_path / "run", fused_set=str(tmp_path / "a" / "fused.pt"), **{**kw, "lr": 5e-4, "p_fused": 0.3}))
+    (tmp_path / "a").rename(tmp_path / "b")  # the dataset moved
+    logs: list[str] = []
+    moved = Trainer(_cfg(built, tmp_path / "run", fused_set=str(tmp_path / "b" / "fused.pt"), **kw), log=logs.append)
+    assert moved.step == 1 and moved.runlog["resumes"][-1]["changed"] == []
+    assert any("fused set" in m and "moved" in m for m in logs), logs
+    torch.save({"x": frames, "gt": frames.clone(), "meta": {"sha256": "0" * 64}}, tmp_path / "b" / "other.pt")
+    with pytest.raises(ResumeRefused, match=r"changed: fused_set"):  # another fused set is another recipe
+        Trainer(_cfg(built, tmp_path / "run", fused_set=str(tmp_path / "b" / "other.pt"), **kw), log=lambda _m: None)
+
+
+def test_an_export_target_that_cannot_be_written_is_refused_before_training(built, tmp_path, capsys):
+    """``--export`` naming a folder failed after the training ("[Errno 21] Is a directory") and left
+    ``NAME.partial`` behind; ``--export-only`` for a run that never trained gave a raw errno."""
+    import dataclasses
+
+    import yaml
+
+    from streamdeblur.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(dataclasses.asdict(_cfg(built, tmp_path / "run", steps=1, eval_set=None))))
+    (tmp_path / "w").mkdir()
+    for args, says in (
+        (["--export", str(tmp_path / "w")], f"--export {tmp_path / 'w'} is a folder: give the weights file's name"),
+        (["--export", str(tmp_path / "no" / "w.pt")], f"the folder {tmp_path / 'no'} does not exist"),
+        (["--export-only", "--export", str(tmp_path / "w.pt")], f"no checkpoint in {tmp_path / 'run'} to export (train first"),
+    ):
+        assert main(["train", str(recipe), *args]) == 2
+        err = capsys.readouterr().err
+        assert says in " ".join(err.split()) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists() and list((tmp_path / "w").iterdir()) == [] and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_budgeted_run_resumed_goes_on_with_the_schedule_it_fitted(built, tmp_path, monkeypatch):
+    """``steps: 0 --minutes M`` fits a cosine to the session's budget. Resumed, each session fitted a new
+    one from where it stood: the learning rate went back to its peak every time, without a word."""
+    monkeypatch.setattr(trainer_mod, "time", _Clock())
+    monkeypatch.setattr(trainer_mod, "FIT_AFTER_S", 2.0)
+    monkeypatch.setattr(trainer_mod, "FIT_MIN_STEPS", 2)
+    logs: list[str] = []
+
+    def stop_once_fitted(msg: str) -> None:  # the session ends early (a shutdown, Ctrl-C): its cosine is not over
+        logs.append(msg)
+        if "fitted to the budget" in msg:
+            first._stop = True
+
+    first = Trainer(_cfg(built, tmp_path / "run", eval_set=None), log=stop_once_fitted, minutes=0.2)
+    first.run()
+    fitted = first.runlog["sessions"][-1]["steps_fitted"]
+    assert 0 < first.step < fitted
+    again = Trainer(_cfg(built, tmp_path / "run", eval_set=None), log=logs.append, minutes=0.2)
+    assert again.cfg.steps == fitted and again.cfg.lr_at(again.step) < 0.9 * again.cfg.lr  # not back at the peak
+    assert logs[-1] == f"continuing the schedule an earlier session fitted to its budget: step {first.step} of {fitted}"
+    again.run()
+    assert again.step == fitted
+    third = Trainer(_cfg(built, tmp_path / "run", eval_set=None), log=logs.append, minutes=0.2)
+    assert third.cfg.steps == 0 and "(a warm restart: the learning rate goes back to 1.00e-04)" in logs[-1], logs[-1]

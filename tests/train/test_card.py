@@ -102,3 +102,28 @@ def test_card_test_table_is_the_test_split(name):
         assert lo <= model["gain"] <= hi
         assert card[part]["images"] >= 5 and card[part]["n"] >= card[part]["images"]
     assert all(Path(s["file"]).name.startswith("test_") for s in card["data"]["test_sets"].values())
+
+
+def test_a_card_for_your_own_weights_says_what_they_are(built, tmp_path):
+    """The card written by ``train --export W --card-subset S`` for a user's weights said "trained by the
+    streamdeblur developers", "Debian packages None", "`id` None: path", pointed at this repository's card
+    test, and gave zero-width intervals over one photograph; a shipped card still renders as committed."""
+    from streamdeblur.train.card import card_markdown, write_card
+    from streamdeblur.train.evaluate import table_row
+    from streamdeblur.train.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig(model="fdikp", task="defocus", data=str(built), out=str(tmp_path / "run"), steps=1, batch=2)
+    cfg.crop_schedule, cfg.eval_set, cfg.threads = [[0, 64]], None, 2
+    trainer = Trainer(cfg, log=lambda _m: None)
+    trainer.run()
+    weights = trainer.export(tmp_path / "mine.pt")
+    write_card(weights, built, tmp_path / "subset.pt", log=lambda _m: None)
+    md = weights.with_suffix(".md").read_text()
+    assert "trained with `streamdeblur train`" in md and "streamdeblur developers" not in md
+    assert "Sharp content: your own folders (15 files)" in md and "packages None" not in md and "` None: `" not in md
+    assert "your folder: `" in md and "tests/train/test_card.py" not in md
+    assert "the recipe named no validation set" in md
+    assert "[n/a: 1 photograph]" in table_row("model", {"psnr": 30.0, "psnr_ci": (30.0, 30.0), "ssim": 0.9}, 29.0, images=1)
+    for name in SHIPPED:  # the project's own cards are unchanged by this
+        card = bundled_weights_path(model_info(name).default_weights).with_suffix(".json")
+        assert card_markdown(json.loads(card.read_text())) == card.with_suffix(".md").read_text()

@@ -12,7 +12,7 @@ from streamdeblur.cli import main
 from streamdeblur.train.dataset import BlurPairs, SharpPool
 
 
-def test_data_build_from_user_folder(tmp_path):
+def test_data_build_from_user_folder(tmp_path, capsys):
     src = media.sharp_folder(tmp_path / "mine")
     out = tmp_path / "ds"
     assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
@@ -25,8 +25,10 @@ def test_data_build_from_user_folder(tmp_path):
         n_held = sum(f["split"] == split and f["kind"] == "photo" for f in files)
         ev = torch.load(out / f"{split}_motion.pt", weights_only=True)
         assert len(ev["blurry"]) >= n_held > 0 and ev["kernels"].shape[1:] == (2, 65, 65)  # held-out video frames add crops
+    assert "train user:" in capsys.readouterr().err  # each file's split is said ...
     # rebuilding gives the same split (fixed by source, not random)
-    main(["data", "build", "--no-debian", "--source", str(src), "--out", str(tmp_path / "ds2"), "--eval-crops", "1"])
+    main(["data", "build", "-q", "--no-debian", "--source", str(src), "--out", str(tmp_path / "ds2"), "--eval-crops", "1"])
+    assert capsys.readouterr().err == ""  # ... but not with -q ("print only errors": it printed every file)
     again = json.loads((tmp_path / "ds2" / "manifest.json").read_text())
     assert [f["split"] for f in again["files"]] == [f["split"] for f in files]
     pool = SharpPool.load(out, "train")
@@ -116,10 +118,23 @@ def test_data_build_says_what_is_wrong_with_its_sources(tmp_path, capsys):
         (["--source", str(media.sharp_folder(tmp_path / "mine", photos=2) / "p00.png")], "is a file, not a folder"),
         ([], "leaves nothing to build from"),
         (["--source", str(tmp_path / "mine"), "--eval-crops", "0"], "--eval-crops must be at least 1"),
+        # 5 photos and a clip: one held out (for test), none for validation. It failed after writing every
+        # image, with "no val photos in manifest.json (rebuild with 'streamdeblur data build')"
+        (
+            ["--source", str(media.sharp_folder(tmp_path / "few", photos=5))],
+            "your folders give no validation photograph: one file in 6 of a folder is held out, alternately for test "
+            "and validation (videos give none), so a folder needs at least 7 usable files (6 found)",
+        ),
+        # held-out photos too small for the 256-px evaluation crops: "stack expects a non-empty TensorList"
+        (
+            ["--source", str(media.sharp_folder(tmp_path / "small", photos=14, side=256))],
+            "no validation photograph is large enough: the evaluation crops need 320 px on the short side",
+        ),
     ):
         assert main(["data", "build", "--no-debian", "--out", str(tmp_path / "ds"), *args]) == 2
-        assert says in capsys.readouterr().err
-    assert not (tmp_path / "ds" / "manifest.json").exists()
+        err = capsys.readouterr().err
+        assert says in " ".join(err.split()) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "ds").exists()  # refused before anything was written
 
 
 def test_unusable_files_of_a_source_folder_are_skipped_and_named(tmp_path, capsys):
