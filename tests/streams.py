@@ -48,9 +48,11 @@ class MJPEGServer:
         max_seconds: float = 60.0,
         port: int = 0,
         content=None,
+        damage=None,
     ) -> None:
         self.fps, self.size, self.max_seconds = fps, size, max_seconds
         self.content = content or stamp  #: ``content(seq, w, h)`` → RGB uint8 frame
+        self.damage = damage  #: ``damage(seq, jpeg)`` → the bytes sent (a JPEG cut short in transit)
         self.current = -1
         self.sent_at: dict[int, float] = {}  #: seq → monotonic time it was published
         self.started = time.monotonic()
@@ -74,7 +76,8 @@ class MJPEGServer:
                 continue
             self.current = seq
             self.sent_at[seq] = time.monotonic()
-            self._broadcast.publish(buf.tobytes())
+            data = buf.tobytes()
+            self._broadcast.publish(self.damage(seq, data) if self.damage else data)
             seq += 1
             time.sleep(max(0.0, t0 + seq / self.fps - time.monotonic()))
         self._stop.set()

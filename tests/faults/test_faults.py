@@ -13,12 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
 import media
 import numpy as np
 import pytest
 from procs import interrupt_after_first_write, start_cli
-from streams import MJPEGServer, SilentServer
+from streams import MJPEGServer, SilentServer, read_stamp
 
 from streamdeblur.models import create_model, save_weights
 
@@ -352,6 +353,28 @@ def test_ctrl_c_while_a_camera_url_does_not_answer_stops_at_once(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"interrupted before the first frame (camera {server.url}); nothing written"]
     assert not list(tmp_path.glob("rec*.mp4"))
+
+
+def test_corrupt_camera_frames_are_skipped_counted_and_stop_a_strict_session(tmp_path):
+    """JPEGs cut short in transit (every third frame here): OpenCV handed them over as good frames, their
+    lower half grey, and the recording kept them without a word; ``--strict`` changed nothing."""
+    server = MJPEGServer(fps=30, max_seconds=60, damage=lambda seq, jpeg: jpeg[: len(jpeg) // 2] if seq % 3 == 1 else jpeg)
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    out, strict_out = tmp_path / "rec.mp4", tmp_path / "strict.mp4"
+    try:
+        args = ["webcam", "--camera", server.url, "--no-preview", "--pipeline", yaml, "--duration", "3"]
+        done = run_cli([*args, "-o", out], tmp_path)
+        strict = run_cli([*args, "-o", strict_out, "--strict"], tmp_path)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    assert "a corrupt JPEG frame skipped (cut short in transit)" in done.stderr
+    assert re.search(r"skipped \d+ corrupt packets", done.stderr), done.stderr
+    with av.open(str(out)) as c:
+        seqs = [read_stamp(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    assert len(seqs) >= 10 and not [s for s in seqs if s % 3 == 1], seqs  # no damaged frame recorded
+    assert strict.returncode == 3 and "a corrupt JPEG frame (--strict stops at the first)" in one_error_line(strict.stderr)
 
 
 def test_a_killed_recording_still_plays_up_to_its_last_second(tmp_path):

@@ -355,6 +355,7 @@ def run_fake_window(tmp_path, monkeypatch, mode: str, until) -> object:
     monkeypatch.setattr(preview.PreviewSink, "window_script", script)
     monkeypatch.setattr(preview, "EXPOSE_WAIT_S", 0.5)
     monkeypatch.setenv("DISPLAY", ":99")  # never opened: the stand-in shows nothing
+    monkeypatch.setattr(preview, "display_problem", lambda: None)  # nor needs an X server to start
     monkeypatch.delenv("QT_LOGGING_RULES", raising=False)
     sink = preview.PreviewSink(title="t")
     frame = Frame(image=np.full((24, 32, 3), 90, np.uint8), index=0, pts=0, time_base=None)

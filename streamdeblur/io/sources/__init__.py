@@ -76,7 +76,7 @@ def open_source(
     """
     s = str(spec)
     if camera or s.isdigit() or s.startswith("/dev/video"):
-        return CameraSource(s, reconnect=reconnect, on_warning=on_warning)
+        return CameraSource(s, reconnect=reconnect, on_warning=on_warning, strict=strict)
     if reads_as_images(s):
         return ImageSource(s, fps, on_warning=on_warning, strict=strict)
     return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)

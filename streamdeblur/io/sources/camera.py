@@ -20,6 +20,7 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
+from ..photo_meta import jpeg_complete
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, quiet_opencv
 
 #: A stream URL that has not answered within this many seconds cannot be opened (OpenCV's default: 30 s,
@@ -49,15 +50,19 @@ class CameraSource(_LiveMixin):
 
     live = True
 
-    def __init__(self, spec: str | int, reconnect: int = 5, on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, spec: str | int, reconnect: int = 5, on_warning: Callable[[str], None] | None = None, strict: bool = False
+    ) -> None:
         self.spec = int(spec) if isinstance(spec, str) and spec.isdigit() else spec
         self.reconnect = reconnect
+        self.strict = strict  #: stop at the first corrupt frame (else skipped and counted)
+        self._jpeg = False  #: the capture hands over each frame's JPEG, decoded here (:meth:`_read_frame`)
         self.stats = DecodeStats()
         self._stop = threading.Event()
         self.warn = on_warning or (lambda m: log.warning(m))
         self._down = False  #: the last read failed and no frame has come since (the camera is lost or stalled)
         self._cap = _interruptible(self._open)
-        ok, first = _interruptible(lambda: _read(self._cap))
+        ok, first = _interruptible(self._first_frame)
         if not ok:
             self._cap.release()
             wait = f" within {READ_TIMEOUT_S:g} s" if _is_url(str(self.spec)) else ""
@@ -102,7 +107,40 @@ class CameraSource(_LiveMixin):
                 )
             raise SourceError(f"cannot open camera {self.spec}" + (f": {why}" if why else ""))
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._jpeg = _jpeg_passthrough(cap)
         return cap
+
+    def _first_frame(self) -> tuple[bool, np.ndarray | None]:
+        """The first good frame (corrupt ones before it skipped, at most a few)."""
+        for _ in range(8):
+            ok, bgr = self._read_frame()
+            if not ok or bgr is not None:
+                return ok, bgr
+        return False, None
+
+    def _read_frame(self) -> tuple[bool, np.ndarray | None]:
+        """``(ok, BGR image)``; ``(True, None)`` for a corrupt frame of an MJPEG stream, skipped and counted.
+
+        OpenCV hands over a JPEG cut short in transit (Wi-Fi, a camera's overloaded server) as a good
+        frame, its lower part grey or green: a recording kept such frames without a word and
+        ``--strict`` changed nothing. An MJPEG stream's JPEGs are therefore taken as they came and
+        decoded here, each checked for its end-of-image marker first (:func:`jpeg_complete`), as
+        photos are; ``--strict`` stops at the first corrupt one.
+        """
+        ok, data = _read(self._cap)
+        if not ok or not self._jpeg:
+            return ok, data
+        img = None
+        if jpeg_complete(data.tobytes()):
+            with quiet_opencv():
+                img = cv2.imdecode(data.reshape(-1), cv2.IMREAD_COLOR)
+        if img is None:
+            self.stats.skipped_packets += 1
+            if self.strict:
+                raise SourceError(f"camera {self.spec}: a corrupt JPEG frame (--strict stops at the first)")
+            if self.stats.skipped_packets == 1:
+                self.warn(f"camera {self.spec}: a corrupt JPEG frame skipped (cut short in transit); such frames are counted")
+        return True, img
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,7 +184,9 @@ class CameraSource(_LiveMixin):
         while not self._stop.is_set():
             if pending is None:
                 t_read = time.monotonic()
-                ok, bgr = _read(self._cap)
+                ok, bgr = self._read_frame()
+                if ok and bgr is None:
+                    continue  # a corrupt frame: skipped (counted), the stream goes on
                 if not ok:
                     self._down = True
                     if self._stop.is_set():
@@ -165,6 +205,7 @@ class CameraSource(_LiveMixin):
                         return  # the session ended with the camera still gone: frames() says so
                     self._cap.release()
                     self._cap = _capture(self.spec)
+                    self._jpeg = _jpeg_passthrough(self._cap)
                     since_reopen = 0
                     continue
             else:
@@ -203,6 +244,14 @@ def _read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
     """``cap.read()`` without OpenCV's log line when a stalled stream times out (we say it ourselves)."""
     with quiet_opencv():
         return cap.read()
+
+
+def _jpeg_passthrough(cap: cv2.VideoCapture) -> bool:
+    """Ask an MJPEG stream's capture (OpenCV's FFmpeg backend) for each frame's JPEG instead of its pixels."""
+    if not cap.isOpened() or cap.getBackendName() != "FFMPEG":
+        return False
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+    return fourcc == b"MJPG" and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
 
 def _interruptible(call: Callable):
