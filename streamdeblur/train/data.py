@@ -177,21 +177,25 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), rgb[..., ::-1])
 
 
-def unusable_source(path: Path) -> str | None:
+def unusable_source(path: Path, clip_length: int = 7) -> str | None:
     """Why a file of a user's folder cannot be training content (None when it can): an image OpenCV
     cannot decode (a text file named .jpg, macOS ``._`` resource files), a JPEG cut short (it decodes,
-    with grey rows where the data ended, and would be trained on), a video with no decodable frame. One
-    such file stopped the whole build, or got in as a half-grey picture."""
+    with grey rows where the data ended, and would be trained on), a video with no decodable frame or
+    fewer frames than one training clip takes (``clip_length``: it was counted, held out or not, and
+    gave nothing). One such file stopped the whole build, or got in as a half-grey picture."""
     if path.suffix.lower() in VIDEO_EXTS:
         import av
 
         try:
             with av.open(str(path)) as c:
-                if not c.streams.video or next(c.decode(video=0), None) is None:
+                if not c.streams.video:
                     return "no video frames in it"
+                n = sum(1 for _, _ in zip(range(clip_length), c.decode(video=0)))  # stops at clip_length
         except (av.FFmpegError, OSError) as exc:
             return f"not a readable video ({getattr(exc, 'strerror', None) or type(exc).__name__})"
-        return None
+        if n == 0:
+            return "no video frames in it"
+        return f"only {n} frames (a training clip takes {clip_length})" if n < clip_length else None
     data = path.read_bytes()
     if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
         return "truncated JPEG (its data end before the image does)"
@@ -222,7 +226,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     for folder in opts.sources:
         found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
         found = [p for p in found if not p.resolve().is_relative_to(out.resolve())]  # never our own output
-        unusable = {src: why for src in found if (why := unusable_source(src))}
+        unusable = {src: why for src in found if (why := unusable_source(src, opts.clip_length))}
         for src, why in unusable.items():  # before the split, so a held-out place never falls on one
             log(f"skipped {src}: {why}")
         found = [p for p in found if p not in unusable]

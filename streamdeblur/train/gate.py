@@ -101,39 +101,18 @@ CLEAN_SET = ("clean", True, 4, 7003)
 def clean_outputs(task: str, data: Path, folder: Path, model: str, log=print) -> dict:
     """:data:`CLEAN_SET` of the train split with the frozen model's outputs (uint8 ``{"x", "y", "gt"}``,
     cached in ``folder``)."""
-    cache = folder / f"cache_train_{task}_clean.pt"
-    if cache.exists():
-        return torch.load(cache, weights_only=True)
     kind, no_blur, cpi, seed = CLEAN_SET
-    d = make_eval_set(
-        data,
-        folder / f"train_{task}_{kind}.pt",
-        crops_per_image=cpi,
-        split="train",
-        no_blur=no_blur,
-        seed=seed,
-        blur=CLEAN_DEGRADATION,
-    )
-    t = time.time()
-    y = through_stage(product_stage(model, task, gate=False), d["blurry"].float() / 255)
-    log(f"{task} {kind}: {len(y)} crops through the model in {time.time() - t:.0f} s")
-    res = {kind: {"x": d["blurry"], "y": (y * 255).round().byte(), "gt": d["sharp"]}}
-    torch.save(res, cache)
-    return res
+    sets = {
+        kind: dict(crops_per_image=cpi, split="train", no_blur=no_blur, seed=seed, blur=CLEAN_DEGRADATION),
+    }
+    return _frozen_outputs(data, folder, f"train_{task}_", folder / f"cache_train_{task}_clean.pt", sets, task, model, log)
 
 
 def crisp_outputs(data: Path, folder: Path, split: str, model: str, log=print) -> dict:
     """:data:`CRISP_SETS` of ``split`` (``crisp_*`` for train, ``val_crisp_*`` for val) with the frozen
     model's outputs, as uint8 ``{"x", "y", "gt"}`` per kind (cached in ``folder``)."""
-    cache = folder / f"cache_{split}_crisp.pt"
-    if cache.exists():
-        return torch.load(cache, weights_only=True)
-    stage = product_stage(model, "motion", gate=False)
-    res = {}
-    for kind, no_blur, cpi, seed in CRISP_SETS:
-        d = make_eval_set(
-            data,
-            folder / f"{split}_{kind}.pt",
+    sets = {
+        kind: dict(
             crops_per_image=cpi,
             split=split,
             no_blur=no_blur,
@@ -141,9 +120,26 @@ def crisp_outputs(data: Path, folder: Path, split: str, model: str, log=print) -
             blur=CRISP_BLUR,
             downscale=CRISP_DOWNSCALE,
         )
+        for kind, no_blur, cpi, seed in CRISP_SETS
+    }
+    return _frozen_outputs(data, folder, f"{split}_", folder / f"cache_{split}_crisp.pt", sets, "motion", model, log)
+
+
+def _frozen_outputs(
+    data: Path, folder: Path, prefix: str, cache: Path, sets: dict[str, dict], task: str, model: str, log
+) -> dict:
+    """Each evaluation set of ``sets`` (kind → :func:`make_eval_set` options; written as
+    ``folder/<prefix><kind>.pt``) through the product's stage without its gate, as uint8
+    ``{"x", "y", "gt"}`` per kind; read from ``cache`` when there, else written to it."""
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    stage = product_stage(model, task, gate=False)
+    res = {}
+    for kind, options in sets.items():
+        d = make_eval_set(data, folder / f"{prefix}{kind}.pt", **options)
         t = time.time()
         y = through_stage(stage, d["blurry"].float() / 255)
-        log(f"{split} {kind}: {len(y)} crops through the model in {time.time() - t:.0f} s")
+        log(f"{prefix.rstrip('_')} {kind}: {len(y)} crops through the model in {time.time() - t:.0f} s")
         res[kind] = {"x": d["blurry"], "y": (y * 255).round().byte(), "gt": d["sharp"]}
     torch.save(res, cache)
     return res

@@ -148,10 +148,16 @@ def test_unusable_files_of_a_source_folder_are_skipped_and_named(tmp_path, capsy
     (src / "cut.jpg").write_bytes(buf.tobytes()[: len(buf) * 3 // 5])  # decodes, grey where the data end
     (src / "fake.jpg").write_text("not an image\n")
     (src / "broken.mp4").write_text("garbage\n")
+    media.write_video(src / "short.mp4", frames=4, size=(320, 240))  # counted, gave no clip: a held-out place lost
     out = tmp_path / "ds"
     assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
     err = capsys.readouterr().err
-    bad = {"cut.jpg": "truncated JPEG", "fake.jpg": "not a readable image", "broken.mp4": "not a readable video"}
+    bad = {
+        "cut.jpg": "truncated JPEG",
+        "fake.jpg": "not a readable image",
+        "broken.mp4": "not a readable video",
+        "short.mp4": "only 4 frames (a training clip takes 7)",
+    }
     for name, why in bad.items():
         assert f"skipped {src / name}: {why}" in err.replace("\n", ""), err
     files = json.loads((out / "manifest.json").read_text())["files"]
