@@ -42,7 +42,9 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
         help="do-no-harm gate of the model stage: auto (the one shipped with the weights), off (raw model output), or a file",
     )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--tile", type=int, help="tile size in pixels (0: whole frames when they fit)")
+    p.add_argument(
+        "--tile", type=int, help="tile size in pixels (0: whole frames when they fit; a pipeline's overlap too large shrinks)"
+    )
     p.add_argument("--overlap", type=int, help="tile overlap in pixels")
     p.add_argument("--batch", type=int, help="frames per model call (0: auto — 1 on CPU, 2 on CUDA)")
     p.add_argument("--threads", type=int, help="CPU threads for the model")

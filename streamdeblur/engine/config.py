@@ -304,6 +304,14 @@ def apply_overrides(cfg: PipelineConfig, **overrides: Any) -> PipelineConfig:
                 break
         else:
             raise ConfigError(f"{key} does not apply: no stage of this pipeline has a {key!r} option")
+    if given.get("tile") and "overlap" not in given:
+        # --tile alone smaller than the pipeline's overlap allows (64 with the shipped overlap 32 was refused
+        # over a value the user never typed): that overlap shrinks to a quarter of the tile
+        for spec in cfg.stages:
+            fields = {f.name: f.default for f in dataclasses.fields(stage_class(spec.name).Options)}
+            if "overlap" in fields and spec.options.get("tile") == given["tile"]:
+                if 2 * spec.options.get("overlap", fields["overlap"]) >= given["tile"]:
+                    spec.options["overlap"] = given["tile"] // 4
     for spec in cfg.stages:
         try:
             check_stage(spec)

@@ -287,6 +287,35 @@ def webp_has_alpha(data: bytes) -> bool:
     return False
 
 
+def is_greyscale(data: bytes) -> bool:
+    """Whether an image file stores one grey channel (with or without alpha), from its header: PNG colour
+    types 0 and 4, a JPEG frame of one component, a TIFF with black/white-is-zero photometry and one
+    sample per pixel (plus extra samples). Other formats: False (WebP has no grey; BMP's grey is a palette).
+
+    Example:
+        >>> import cv2, numpy as np
+        >>> grey = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
+        >>> colour = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+        >>> is_greyscale(grey), is_greyscale(colour)
+        (True, False)
+    """
+    if data[:8] == _PNG:
+        return len(data) > 25 and data[25] in (0, 4)
+    if data[:2] == b"\xff\xd8":
+        try:
+            segments, _ = _segments(data)
+        except ValueError:
+            return False
+        for marker, seg in segments:  # start of frame: every SOFn but DHT (C4), JPG (C8), DAC (CC)
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(seg) > 9:
+                return seg[9] == 1
+        return False
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        samples = (_ifd0_short(data, 277) or 1) - (1 if _ifd0_entry(data, 338) is not None else 0)
+        return _ifd0_short(data, 262) in (0, 1) and samples == 1
+    return False
+
+
 def png_has_alpha(data: bytes) -> bool:
     """Whether a PNG carries transparency: an alpha channel (colour types 4, 6) or a ``tRNS`` chunk."""
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:

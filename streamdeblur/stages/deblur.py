@@ -18,6 +18,7 @@ from ..errors import WeightsError
 from ..models import create_model, model_info
 from ..models.gate import HarmGate, gate_path
 from ..models.registry import bundled_weights_path
+from ..models.weights import read_checkpoint
 from .base import Batch, Stage, StageContext, register_stage
 from .basic import gaussian_blur
 
@@ -123,12 +124,19 @@ class ModelStage(Stage):
         path = Path(gate_path(weights_file) if guard == "auto" else guard)
         if guard == "auto" and not path.is_file():
             return None
+        if not path.is_file():
+            raise WeightsError(f"do-no-harm gate not found: {path}")
+        try:  # untrusted: "not a PyTorch checkpoint", "refused: it would run code", in one line (was PyTorch's text, cut)
+            sd = read_checkpoint(path)
+        except WeightsError as exc:
+            raise WeightsError(f"cannot load the do-no-harm gate: {exc}") from None
+        if "params" in sd or "meta" in sd:  # the model's own weights, beside which its gate sits as <name>.gate.pt
+            raise WeightsError(f"{path} holds model weights, not a do-no-harm gate (a gate file is <weights>.gate.pt)")
+        gate = HarmGate()
         try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-            gate = HarmGate()
             gate.load_state_dict({k: v.float() for k, v in sd.items()})
-        except Exception as exc:  # noqa: BLE001 - any unreadable or mismatched file: one line
-            raise WeightsError(f"cannot load the do-no-harm gate {path}: {str(exc).splitlines()[0][:160]}") from None
+        except (RuntimeError, AttributeError, TypeError) as exc:  # other keys or shapes: one line
+            raise WeightsError(f"{path} is not a do-no-harm gate: {str(exc).splitlines()[0][:160]}") from None
         return gate.to(self.ctx.device).eval()
 
     def guarded(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -76,6 +76,16 @@ def test_overrides_apply_to_pipeline_stage_and_output():
         apply_overrides(parse_pipeline("stages: [identity]\n"), tile=256)
 
 
+@pytest.mark.parametrize("name", ["motion", "defocus"])
+def test_the_smallest_tile_alone_fits_the_pipelines_overlap_to_it(name):
+    """``--tile 64`` (the smallest allowed) was refused on every shipped pipeline: their overlap 32 is half of
+    it, an error over a value the user never typed. It shrinks to a quarter of the tile; one given stays."""
+    stage = next(s for s in apply_overrides(load_pipeline(name), tile=64).stages if "tile" in s.options)
+    assert (stage.options["tile"], stage.options["overlap"]) == (64, 16)
+    with pytest.raises(ConfigError, match="overlap must be less than half the tile"):
+        apply_overrides(load_pipeline(name), tile=64, overlap=32)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_pipeline(str(tmp_path / "nope.yaml"))

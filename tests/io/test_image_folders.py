@@ -10,8 +10,10 @@ import subprocess
 import cv2
 import media
 import numpy as np
+import torch
 
 from streamdeblur.cli import main
+from streamdeblur.stages import Stage, register_stage
 
 
 def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -406,3 +408,38 @@ def test_transparency_is_read_from_the_header_as_the_decoder_sees_it():
             data = cv2.imencode(ext, img, params)[1].tobytes()
             decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
             assert _has_alpha(data) == (decoded.ndim == 3 and decoded.shape[2] == 4), (ext, params, img.shape)
+
+
+@register_stage("test_tint")
+class _Tint(Stage):
+    """Test stage: moves R up and B down by 3 levels (a model treats the channels apart)."""
+
+    def __call__(self, batch):
+        shift = torch.tensor([3.0, 0.0, -3.0], dtype=batch.images.dtype, device=batch.images.device).view(1, 3, 1, 1) / 255
+        batch.images = (batch.images + shift).clamp(0, 1)
+        return batch
+
+
+def test_a_greyscale_photo_comes_out_greyscale(tmp_path):
+    """A grey photo was written back as a colour file, its channels apart by the model's 4-6 levels:
+    now one grey channel (the mean of the three), 8 and 16 bits, PNG and JPEG; a colour photo stays colour."""
+    tint = tmp_path / "tint.yaml"
+    tint.write_text("stages: [test_tint]\noutput: {preset: veryfast}\n")
+    grey = (media.pattern(3, 96, 64).mean(axis=2)).astype(np.uint8)
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "g8.png"), grey)
+    cv2.imwrite(str(src / "g16.png"), grey.astype(np.uint16) * 257)
+    cv2.imwrite(str(src / "gj.jpg"), grey, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    cv2.imwrite(str(src / "c.png"), media.pattern(3, 96, 64)[..., ::-1])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", f"{out}/", "--pipeline", str(tint)]) == 0
+    for name, dtype in (("g8.png", np.uint8), ("g16.png", np.uint16), ("gj.jpg", np.uint8)):
+        back = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        assert back.ndim == 2 and back.dtype == dtype, (name, back.shape, back.dtype)
+        diff = np.abs(back.astype(int) - cv2.imread(str(src / name), cv2.IMREAD_UNCHANGED).astype(int))
+        if name.endswith(".png"):  # the tint cancels in the mean: the grey comes back (to rounding)
+            assert diff.max() <= (257 if dtype == np.uint16 else 1), name
+        else:  # JPEG written again at q95: its own loss only
+            assert diff.mean() < 1.0, name
+    assert cv2.imread(str(out / "c.png"), cv2.IMREAD_UNCHANGED).ndim == 3

@@ -46,11 +46,19 @@ def test_closed_gate_gives_the_input_back_and_off_gives_the_model(tmp_path):
 
 
 def test_a_broken_gate_file_is_one_line(tmp_path):
+    """A file that is no checkpoint gave PyTorch's weights_only text cut at 160 characters ("Re-running
+    `torch."), the model's own weights given as a gate "'dict' object has no attribute 'float'"."""
     bad = tmp_path / "bad.gate.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(WeightsError, match="do-no-harm gate") as e:
-        create_stage("deblur", {"model": "deeprftv2-t", "guard": str(bad)}, StageContext())
-    assert "\n" not in str(e.value)
+    weights = bundled_weights_path(model_info("deeprftv2-t").default_weights)
+    for guard, says in (
+        (bad, f"cannot load the do-no-harm gate: {bad} is not a PyTorch checkpoint (no torch.save data in it)"),
+        (weights, f"{weights} holds model weights, not a do-no-harm gate (a gate file is <weights>.gate.pt)"),
+        (tmp_path / "nope.pt", f"do-no-harm gate not found: {tmp_path / 'nope.pt'}"),
+    ):
+        with pytest.raises(WeightsError) as e:
+            create_stage("deblur", {"model": "deeprftv2-t", "guard": str(guard)}, StageContext())
+        assert str(e.value) == says
 
 
 def test_custom_weights_without_a_gate_run_ungated(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import metadata_for, photo_metadata, png_with_chunks, with_metadata
+from ..photo_meta import is_greyscale, metadata_for, photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError, refuse_overwrite
 
@@ -27,6 +27,10 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     """Write RGB ``image`` to ``path`` atomically (``name.partial.ext`` renamed when complete), in the
     format of its extension (JPEG at :data:`JPEG_QUALITY`).
 
+    A picture made from a greyscale photo is written grey, one channel, the mean of the three: the
+    models treat R, G and B apart, so a grey photo came back as a colour file with up to 4–6 levels of
+    colour noise between its channels.
+
     Args:
         path: the output file.
         image: ``H×W×3`` RGB, uint8 or uint16.
@@ -36,8 +40,11 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
+    pixels = np.ascontiguousarray(image[..., ::-1])
+    if metadata_from is not None and _grey_source(metadata_from):
+        pixels = (image.astype(np.float32).mean(axis=2) + 0.5).astype(image.dtype)
     try:
-        ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(image[..., ::-1]), params)
+        ok, buf = cv2.imencode(path.suffix, pixels, params)
     except cv2.error:
         ok = False
     if not ok:
@@ -53,6 +60,14 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
         tmp.unlink(missing_ok=True)
         raise SinkError(f"cannot write {tmp}: {exc.strerror or exc}") from None
     os.replace(tmp, path)
+
+
+def _grey_source(path: str | Path) -> bool:
+    """Whether the photo at ``path`` stores one grey channel (:func:`~..photo_meta.is_greyscale`; the header only)."""
+    try:
+        return is_greyscale(Path(path).read_bytes())  # whole: a TIFF's directory may be at its end
+    except OSError:
+        return False
 
 
 class ImageSink:
