@@ -316,6 +316,35 @@ def is_greyscale(data: bytes) -> bool:
     return False
 
 
+def jpeg_sampling(data: bytes) -> int | None:
+    """A colour JPEG's chroma sampling as OpenCV's ``IMWRITE_JPEG_SAMPLING_FACTOR`` value (``0x111111``
+    for 4:4:4, ``0x221111`` for 4:2:0, ``0x211111`` for 4:2:2: each byte a component's horizontal and
+    vertical factors), read from its frame header; None for other files and grey JPEGs.
+
+    Example:
+        >>> import cv2, numpy as np
+        >>> params = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        >>> hex(jpeg_sampling(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8), params)[1].tobytes()))
+        '0x111111'
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    try:
+        segments, _ = _segments(data)
+    except ValueError:
+        return None
+    for marker, seg in segments:
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if len(seg) < 19 or seg[9] != 3 or seg[14] != seg[17]:
+                return None
+            (yh, yv), (ch, cv) = divmod(seg[11], 16), divmod(seg[14], 16)
+            if not ch or not cv or yh % ch or yv % cv:
+                return None
+            # relative factors: FFmpeg writes its 4:4:4 as 1x2 for every component
+            return (yh // ch) << 20 | (yv // cv) << 16 | 0x1111
+    return None
+
+
 def png_has_alpha(data: bytes) -> bool:
     """Whether a PNG carries transparency: an alpha channel (colour types 4, 6) or a ``tRNS`` chunk."""
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:

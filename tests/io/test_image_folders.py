@@ -443,3 +443,29 @@ def test_a_greyscale_photo_comes_out_greyscale(tmp_path):
         else:  # JPEG written again at q95: its own loss only
             assert diff.mean() < 1.0, name
     assert cv2.imread(str(out / "c.png"), cv2.IMREAD_UNCHANGED).ndim == 3
+
+
+def test_a_jpeg_keeps_its_chroma_sampling(tmp_path, identity_yaml):
+    """A 4:4:4 JPEG (cameras' fine mode, FFmpeg's default) was written back 4:2:0: half its colour
+    resolution gone. Each keeps its own: FFmpeg's 4:4:4 (1x2 factors on every component), OpenCV's
+    4:2:2 and 4:2:0, judged by ffprobe."""
+    from streamdeblur.io.photo_meta import jpeg_sampling
+
+    src = tmp_path / "in"
+    src.mkdir()
+    img = media.pattern(5, 96, 64)[..., ::-1]
+    for name, n in (("s422.jpg", "422"), ("s420.jpg", "420")):
+        cv2.imwrite(str(src / name), img, [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, getattr(cv2, f"IMWRITE_JPEG_SAMPLING_FACTOR_{n}")])
+    cv2.imwrite(str(tmp_path / "p.png"), img)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "p.png"), str(src / "ff444.jpg")], check=True)
+    assert jpeg_sampling((src / "ff444.jpg").read_bytes()) == cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", f"{out}/", "--pipeline", str(identity_yaml)]) == 0
+    for name, want in (("ff444.jpg", "yuvj444p"), ("s422.jpg", "yuvj422p"), ("s420.jpg", "yuvj420p")):
+        got = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=pix_fmt", "-of", "csv=p=0", str(out / name)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert got == want, (name, got)

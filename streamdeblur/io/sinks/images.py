@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import is_greyscale, metadata_for, photo_metadata, png_with_chunks, with_metadata
+from ..photo_meta import is_greyscale, jpeg_sampling, metadata_for, photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError, refuse_overwrite
 
@@ -41,8 +41,11 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
-    if metadata_from is not None and _grey_source(metadata_from):
+    source = _read_source(metadata_from)
+    if is_greyscale(source):
         pixels = (image.astype(np.float32).mean(axis=2) + 0.5).astype(image.dtype)
+    elif jpeg and jpeg_sampling(source) in JPEG_SAMPLINGS:  # a 4:4:4 photo stays 4:4:4 (OpenCV writes 4:2:0)
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, jpeg_sampling(source)]
     try:
         ok, buf = cv2.imencode(path.suffix, pixels, params)
     except cv2.error:
@@ -62,12 +65,19 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     os.replace(tmp, path)
 
 
-def _grey_source(path: str | Path) -> bool:
-    """Whether the photo at ``path`` stores one grey channel (:func:`~..photo_meta.is_greyscale`; the header only)."""
+#: the chroma samplings OpenCV's JPEG writer takes (``IMWRITE_JPEG_SAMPLING_FACTOR_*``)
+JPEG_SAMPLINGS = {getattr(cv2, f"IMWRITE_JPEG_SAMPLING_FACTOR_{n}") for n in ("411", "420", "422", "440", "444")}
+
+
+def _read_source(path: str | Path | None) -> bytes:
+    """The bytes of the photo a picture was made from (b"" when there is none or it cannot be read):
+    its header says whether it is grey and how its JPEG chroma is sampled (a TIFF's directory may be at its end)."""
+    if path is None:
+        return b""
     try:
-        return is_greyscale(Path(path).read_bytes())  # whole: a TIFF's directory may be at its end
+        return Path(path).read_bytes()
     except OSError:
-        return False
+        return b""
 
 
 class ImageSink:
