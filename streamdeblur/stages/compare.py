@@ -10,15 +10,28 @@ import torch
 
 from .base import Batch, Stage, register_stage
 
+#: the smallest capital-letter height a label is drawn at (smaller: no label)
+MIN_CAP = 8
 
-def label_overlay(text: str, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+
+def label_overlay(text: str, height: int, max_width: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
     """White text on a dark translucent box as (``3×h×w`` colour, ``1×h×w`` alpha).
 
     The capital letters are about 1/16 of the frame height (at least 14 px): readable on a phone at
-    360p and not shouting at 4K; the box keeps the contrast on bright and dark footage alike.
+    360p and not shouting at 4K; the box keeps the contrast on bright and dark footage alike. A label
+    wider than ``max_width`` (the half of a small or narrow frame it belongs to) is drawn smaller; none
+    (None) when it would need capitals under :data:`MIN_CAP` px: "before" ran across the divider into
+    "after" on a 64×48 frame.
     """
-    cap = max(14, round(height / 16))
     (_, th0), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)
+    cap = max(14, round(height / 16))
+    if max_width is not None:
+        (tw0, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, cap / th0, max(1, round(cap / 10)))
+        fit = cap * max_width / (tw0 + 2 * max(4, cap // 3))
+        if fit < cap:
+            cap = int(fit)
+        if cap < MIN_CAP:
+            return None
     scale = cap / th0
     thick = max(1, round(cap / 10))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -72,7 +85,8 @@ class Compare(Stage):
         super().__init__(options, ctx)
         if self.options.mode not in ("side_by_side", "wipe"):
             raise ValueError(f"compare: mode must be side_by_side or wipe, got {self.options.mode!r}")
-        self._labels: dict[tuple[str, int], tuple] = {}  #: (text, frame height) → label (sized to the frame)
+        #: (text, frame height, room) → label sized to the frame and its half (None: no room)
+        self._labels: dict[tuple[str, int, int], tuple | None] = {}
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return (height, 2 * width) if self.options.mode == "side_by_side" else (height, width)
@@ -91,12 +105,19 @@ class Compare(Stage):
                 divider(out, cut)
             starts = (0, cut)
         if self.options.labels:
-            for text, x0, right in ((self.options.before, starts[0], False), (self.options.after, starts[1], True)):
-                if (text, h) not in self._labels:
-                    self._labels[(text, h)] = label_overlay(text, h)
-                colour, alpha = self._labels[(text, h)]
+            m = max(6, h // 40)  # margin from the edges and the divider
+            room = (w, w) if self.options.mode == "side_by_side" else (starts[1], w - starts[1])
+            for text, x0, right, space in (
+                (self.options.before, starts[0], False, room[0]),
+                (self.options.after, starts[1], True, room[1]),
+            ):
+                key = (text, h, space)
+                if key not in self._labels:
+                    self._labels[key] = label_overlay(text, h, max_width=space - 2 * m)
+                if self._labels[key] is None:  # no room for it in this half
+                    continue
+                colour, alpha = self._labels[key]
                 lw = colour.shape[-1]
-                m = max(6, h // 40)  # margin from the edges and the divider
                 x = (x0 + m) if not right else max(x0 + m, (w if self.options.mode == "wipe" else x0 + w) - lw - m)
                 paste(out, colour, alpha, m, x)
         batch.images = out

@@ -46,3 +46,16 @@ def test_a_reused_stage_sizes_its_labels_to_each_frame():
     reused = create_stage("compare", {"mode": "side_by_side"})
     run(reused, 720, 1280)
     assert torch.equal(run(reused, 180, 320), run(create_stage("compare", {"mode": "side_by_side"}), 180, 320))
+
+
+@pytest.mark.parametrize("mode, h, w", [("side_by_side", 48, 64), ("side_by_side", 47, 33), ("wipe", 320, 48)])
+def test_a_label_stays_in_its_half_of_a_small_or_narrow_frame(mode, h, w):
+    """Labels were sized by the frame height alone: at 64×48 "before" ran across the divider under "after"
+    (its box about 70 px wide). A label is drawn smaller to fit its half, or not at all."""
+    out = _render(mode, 1.0, h=h, w=w)  # white footage: the label boxes are the only dark pixels
+    cut = w if mode == "side_by_side" else w // 2
+    dark = (out < 0.5).any(dim=0)
+    dark[max(0, cut - 3) : cut + 3] = False  # the divider's own dark edges
+    m = max(6, h // 40)
+    assert not dark[max(0, cut - m + 1) : cut - 2].any() and not dark[cut + 3 : cut + m].any(), dark.nonzero().flatten()
+    assert not dark[: m - 1].any() and not dark[out.shape[1] - m + 1 :].any()  # nor past the frame's edges
