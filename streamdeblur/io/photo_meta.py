@@ -180,12 +180,14 @@ def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
     return png[:ihdr_end] + b"".join(chunks) + b"".join(rest)
 
 
-def photo_metadata(path: str | Path) -> list[bytes]:
-    """The metadata segments (JPEG) or chunks (PNG) of the photo at ``path``; nothing if unreadable."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return []
+def photo_metadata(path: str | Path, data: bytes | None = None) -> list[bytes]:
+    """The metadata segments (JPEG) or chunks (PNG) of the photo at ``path`` (its bytes ``data`` when the
+    caller has read them already); nothing if unreadable."""
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return []
     return png_chunks(data) if data.startswith(_PNG) else metadata_segments(data)
 
 
@@ -413,9 +415,10 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
     return out
 
 
-def metadata_for(output_suffix: str, source: str | Path) -> list[bytes]:
-    """The metadata a JPEG or PNG written from the photo ``source`` gets, in the output's own form:
-    its segments (JPEG) or chunks (PNG), converted when the formats differ; nothing for other formats.
+def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = None) -> list[bytes]:
+    """The metadata a JPEG or PNG written from the photo ``source`` (its bytes ``data``, when read
+    already) gets, in the output's own form: its segments (JPEG) or chunks (PNG), converted when the
+    formats differ; nothing for other formats.
 
     Example:
         >>> _jpeg_from_png(_png_from_jpeg([b"\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*"]))
@@ -425,7 +428,7 @@ def metadata_for(output_suffix: str, source: str | Path) -> list[bytes]:
     out, src = kind.get(output_suffix.lower()), kind.get(Path(source).suffix.lower())
     if out is None or src is None:
         return []
-    meta = photo_metadata(source)
+    meta = photo_metadata(source, data)
     if out == src:
         return meta
     return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)

@@ -178,7 +178,7 @@ def write_card(
         ),
         "date": date.today().isoformat(),
         #: these are the project's weights when they sit in the package's weights folder; a user's export is not
-        "bundled": weights.resolve().parent == Path(bundled_weights_path("x")).resolve().parent,
+        "bundled": bundled_weights_path(weights.name).resolve() == weights.resolve(),
         "step": meta.get("step"),
         "recipe": recipe,
         "train_config": cfg,

@@ -23,7 +23,7 @@ from ..audio import AUDIO_FALLBACK, AudioCopier
 from .base import FORMAT_BY_SUFFIX, OutputExistsError, SinkError, check_output, container_options, partial_path
 from .images import ImageFileSink, ImageSink
 from .null import NullSink, TeeSink
-from .preview import PreviewSink, display_available, display_problem
+from .preview import PreviewSink, display_problem
 from .video import VideoSink
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "VideoSink",
     "check_output",
     "container_options",
-    "display_available",
     "display_problem",
     "partial_path",
 ]

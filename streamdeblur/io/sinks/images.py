@@ -41,11 +41,12 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
-    source = _read_source(metadata_from)
+    source = _read_source(metadata_from)  # read once: grey or not, its JPEG sampling, its metadata
+    sampling = jpeg_sampling(source) if jpeg else None
     if is_greyscale(source):
         pixels = (image.astype(np.float32).mean(axis=2) + 0.5).astype(image.dtype)
-    elif jpeg and jpeg_sampling(source) in JPEG_SAMPLINGS:  # a 4:4:4 photo stays 4:4:4 (OpenCV writes 4:2:0)
-        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, jpeg_sampling(source)]
+    elif sampling in JPEG_SAMPLINGS:  # a 4:4:4 photo stays 4:4:4 (OpenCV writes 4:2:0)
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling]
     try:
         ok, buf = cv2.imencode(path.suffix, pixels, params)
     except cv2.error:
@@ -53,8 +54,8 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     if not ok:
         raise SinkError(f"cannot write {tmp}")
     data = buf.tobytes()
-    if metadata_from is not None:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
-        meta = metadata_for(path.suffix, metadata_from)
+    if source:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
+        meta = metadata_for(path.suffix, metadata_from, source)
         if meta:
             data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
     try:

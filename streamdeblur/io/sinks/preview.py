@@ -20,13 +20,9 @@ from .base import SinkError
 from .preview_window import HEADER
 
 
-def display_available() -> bool:
-    """True when a window can be opened (``cv2.imshow`` aborts the process without a display)."""
-    return display_problem() is None
-
-
 def display_problem() -> str | None:
-    """Why no window can be opened here (``DISPLAY is not set``, ``cannot connect to display :77``), or None.
+    """Why no window can be opened here (``DISPLAY is not set``, ``cannot connect to display :77``), or None
+    (``cv2.imshow`` aborts the process without a display).
 
     An X display that is set but cannot be reached (a stale ``DISPLAY`` of an SSH session, a stopped
     Xvfb) started the window process eleven times, each printing Qt's ten-line "no Qt platform plugin

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -27,6 +26,7 @@ from ..color import (
     tag_rgb,
 )
 from ..frames import Frame, SourceInfo
+from ..loglevel import SharedQuiet
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
 from .encoders import CRF_MAX, NAMED_PRESET, NUMBERED_PRESET, QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
@@ -429,30 +429,18 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str]) -> None:
             o.mux(pkt)
 
 
-_LOG_LOCK = threading.Lock()
-_LOG_USERS: list = [0, None]  #: [how many are inside ffmpeg_log, the level the first one found]
+_ffmpeg_error_level = SharedQuiet(av.logging.get_level, av.logging.set_level, lambda: av.logging.ERROR)
 
 
 @contextmanager
 def ffmpeg_log() -> Iterator[None]:
     """Let FFmpeg's error lines reach PyAV's exceptions ("last error log: …") without printing them.
 
-    The level is process-wide: the first caller in saves it and the last one out restores it (two
-    pipelines opening their encoders in two threads at once otherwise left it at ERROR for good).
+    The level is process-wide (:class:`~..loglevel.SharedQuiet`: two pipelines opening their encoders in
+    two threads at once left it at ERROR for good).
     """
-    with _LOG_LOCK:
-        if _LOG_USERS[0] == 0:
-            _LOG_USERS[1] = av.logging.get_level()
-            av.logging.set_level(av.logging.ERROR)
-        _LOG_USERS[0] += 1
-    try:
-        with av.logging.Capture():
-            yield
-    finally:
-        with _LOG_LOCK:
-            _LOG_USERS[0] -= 1
-            if _LOG_USERS[0] == 0:
-                av.logging.set_level(_LOG_USERS[1])
+    with _ffmpeg_error_level(), av.logging.Capture():
+        yield
 
 
 def _ffmpeg_reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import av
 
 from ...errors import SourceError, one_line
 from ..frames import Frame
+from ..loglevel import SharedQuiet
 
 log = logging.getLogger("streamdeblur.io")
 
@@ -148,31 +149,23 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
     return c
 
 
-_opencv_log_lock = threading.Lock()
-_opencv_log_users: list = [0, None]  #: [how many are inside quiet_opencv, the level the first one found]
+def _cv2_logging():
+    import cv2  # imported when first needed: reading files needs PyAV only
+
+    return cv2.utils.logging
+
+
+_opencv_quiet = SharedQuiet(
+    lambda: _cv2_logging().getLogLevel(),
+    lambda level: _cv2_logging().setLogLevel(level),
+    lambda: _cv2_logging().LOG_LEVEL_SILENT,
+)
 
 
 @contextmanager
 def quiet_opencv():
     """OpenCV's own log lines off while inside (a camera that cannot be opened made each backend print
     a dozen lines of warnings; a stalled stream, "Stream timeout triggered"; a TIFF it cannot turn,
-    "Internal imread issue"): our error says it.
-
-    The level is process-wide: the first one in saves it, the last one out restores it. The lock is
-    held only around that bookkeeping, so a camera read waiting seconds for a stalled stream inside
-    does not hold up image decoding in another thread.
-    """
-    import cv2
-
-    with _opencv_log_lock:
-        if _opencv_log_users[0] == 0:
-            _opencv_log_users[1] = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        _opencv_log_users[0] += 1
-    try:
+    "Internal imread issue"): our error says it. The level is process-wide (:class:`~..loglevel.SharedQuiet`)."""
+    with _opencv_quiet():
         yield
-    finally:
-        with _opencv_log_lock:
-            _opencv_log_users[0] -= 1
-            if _opencv_log_users[0] == 0:
-                cv2.utils.logging.setLogLevel(_opencv_log_users[1])

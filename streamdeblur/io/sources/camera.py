@@ -97,7 +97,7 @@ class CameraSource(_LiveMixin):
             if not os.path.exists(f"/dev/video{self.spec}"):
                 raise SourceError(f"camera not found: {self.spec} (there is no /dev/video{self.spec})")
         t_open = time.monotonic()
-        cap = _capture(self.spec)
+        cap = self._capture()
         if not cap.isOpened():
             why = None
             if isinstance(self.spec, str) and _is_url(self.spec):
@@ -107,15 +107,21 @@ class CameraSource(_LiveMixin):
                 )
             raise SourceError(f"cannot open camera {self.spec}" + (f": {why}" if why else ""))
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+
+    def _capture(self) -> cv2.VideoCapture:
+        """A new capture of the camera (:func:`_capture`); an MJPEG stream's hands over each frame's JPEG."""
+        cap = _capture(self.spec)
         self._jpeg = _jpeg_passthrough(cap)
         return cap
 
     def _first_frame(self) -> tuple[bool, np.ndarray | None]:
         """The first good frame (corrupt ones before it skipped, at most a few)."""
-        for _ in range(8):
-            ok, bgr = self._read_frame()
-            if not ok or bgr is not None:
-                return ok, bgr
+        with quiet_opencv():  # a stalled stream's read: OpenCV's "Stream timeout triggered" (we say it)
+            for _ in range(8):
+                ok, bgr = self._read_frame()
+                if not ok or bgr is not None:
+                    return ok, bgr
         return False, None
 
     def _read_frame(self) -> tuple[bool, np.ndarray | None]:
@@ -127,13 +133,10 @@ class CameraSource(_LiveMixin):
         decoded here, each checked for its end-of-image marker first (:func:`jpeg_complete`), as
         photos are; ``--strict`` stops at the first corrupt one.
         """
-        ok, data = _read(self._cap)
+        ok, data = self._cap.read()  # inside quiet_opencv (the grabber's whole run)
         if not ok or not self._jpeg:
             return ok, data
-        img = None
-        if jpeg_complete(data.tobytes()):
-            with quiet_opencv():
-                img = cv2.imdecode(data.reshape(-1), cv2.IMREAD_COLOR)
+        img = cv2.imdecode(data.reshape(-1), cv2.IMREAD_COLOR) if jpeg_complete(data.tobytes()) else None
         if img is None:
             self.stats.skipped_packets += 1
             if self.strict:
@@ -170,8 +173,11 @@ class CameraSource(_LiveMixin):
             self.stats.lost = True
 
     def _grab(self, put: Callable[[Frame], None]) -> None:
+        # OpenCV's log off for the whole run, not toggled around every read (a stalled stream's timeout,
+        # a damaged JPEG and a reopen each print their own lines; we say what happened)
         try:
-            self._grab_frames(put)
+            with quiet_opencv():
+                self._grab_frames(put)
         finally:
             self._cap.release()
 
@@ -204,8 +210,7 @@ class CameraSource(_LiveMixin):
                     if self._stop.wait(delay):
                         return  # the session ended with the camera still gone: frames() says so
                     self._cap.release()
-                    self._cap = _capture(self.spec)
-                    self._jpeg = _jpeg_passthrough(self._cap)
+                    self._cap = self._capture()
                     since_reopen = 0
                     continue
             else:
@@ -238,12 +243,6 @@ def _capture(spec: str | int) -> cv2.VideoCapture:
             timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(READ_TIMEOUT_S * 1000)]
             return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, timeouts)
         return cv2.VideoCapture(spec)
-
-
-def _read(cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
-    """``cap.read()`` without OpenCV's log line when a stalled stream times out (we say it ourselves)."""
-    with quiet_opencv():
-        return cap.read()
 
 
 def _jpeg_passthrough(cap: cv2.VideoCapture) -> bool:
