@@ -5,9 +5,11 @@ test needs to observe or constrain it from outside:
   test sends its signal after real progress instead of after a guessed sleep;
 * ``--address-space-mib M``: after start-up (imports, a warmed thread pool), limit the address space
   to what is mapped then plus M MiB (``RLIMIT_AS``): allocations past it fail for real, as
-  ``DefaultCPUAllocator: can't allocate memory``.
+  ``DefaultCPUAllocator: can't allocate memory``;
+* ``--disk-full``: every video file is written through a link to ``/dev/full`` (its temporary file
+  is that link): each write fails with ENOSPC, as on a full disk.
 
-Usage: python cli_child.py [--announce-writes] [--address-space-mib M] -- streamdeblur-arguments...
+Usage: python cli_child.py [--announce-writes] [--address-space-mib M] [--disk-full] -- streamdeblur-arguments...
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ def announce_writes() -> None:
     VideoSink.write = announcing
 
 
+def disk_full() -> None:
+    from streamdeblur.io.sinks import video
+
+    def full(path):
+        link = path.with_name(f"{path.stem}.full.partial{path.suffix}")
+        link.symlink_to("/dev/full")
+        return link
+
+    video.temporary_path = full
+
+
 def limit_address_space(extra_mib: int) -> None:
     import torch
 
@@ -52,6 +65,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--announce-writes", action="store_true")
     ap.add_argument("--address-space-mib", type=int)
+    ap.add_argument("--disk-full", action="store_true")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     opts = ap.parse_args()
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
@@ -59,6 +73,8 @@ def main() -> int:
 
     if opts.announce_writes:
         announce_writes()
+    if opts.disk_full:
+        disk_full()
     if opts.address_space_mib:
         limit_address_space(opts.address_space_mib)
     return cli_main(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import subprocess
@@ -117,6 +118,13 @@ def write_video(
             for p in as_.encode(None):
                 c.mux(p)
     return path
+
+
+def partial_of(out: Path) -> Path | None:
+    """The temporary file a run writing ``out`` left beside it (``out.3f9a0c.partial.mp4``), or None."""
+    found = sorted(out.parent.glob(f"{glob.escape(out.stem)}.*.partial{out.suffix}"))
+    assert len(found) <= 1, found
+    return found[0] if found else None
 
 
 def probe(path: Path) -> dict:

@@ -245,6 +245,7 @@ def build(
                     preset=encoder.preset,
                     audio=o.audio,
                     keep_partial=o.keep_partial,
+                    overwrite=job.overwrite,
                     warn=warn,
                     threads=threads,
                     chroma=o.chroma,
@@ -252,7 +253,7 @@ def build(
             )
             say(_describe(encoder, out, sinks[-1].chroma_note))
         elif is_image_out:
-            sinks.append(ImageFileSink(out, warn=warn))
+            sinks.append(ImageFileSink(out, warn=warn, overwrite=job.overwrite))
         elif folder is not None:
             sinks.append(folder)
         if preview:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import av
 
-from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path
+from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
 from .sources import SourceError, open_video
 from .streamcopy import can_stream_copy
 from .tags import read_tags
@@ -301,7 +301,7 @@ def join(
     Args:
         parts: processed segment files, in order, all from the same encoder settings.
         source: the original input (its audio streams are copied), or None.
-        output: the final file (written as ``*.partial.*`` and renamed when complete).
+        output: the final file (written under a new temporary name and renamed when complete).
         audio: copy audio from ``source``.
         shift: seconds the parts' timestamps run late (:attr:`SegmentSpec.shift`); taken off.
 
@@ -312,7 +312,7 @@ def join(
     fmt = FORMAT_BY_SUFFIX.get(output.suffix.lower())
     if fmt is None:
         raise SinkError(f"unknown output container {output.suffix!r}")
-    tmp = partial_path(output)
+    tmp = temporary_path(output)
     ins = [open_video(p) for p in parts]
     try:
         first = ins[0].streams.video[0]
@@ -361,9 +361,13 @@ def join(
         finally:
             out.close()
     except av.error.FFmpegError as exc:
-        raise SinkError(f"joining segments into {tmp} failed: {exc}") from None
+        tmp.unlink(missing_ok=True)  # the segments are kept: joining again makes it
+        raise SinkError(f"joining segments into {output} failed: {exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         for c in ins:
             c.close()
-    os.replace(tmp, output)
+    publish(tmp, output)
     return output

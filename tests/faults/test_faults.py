@@ -82,10 +82,17 @@ def _unknown_codec(tmp_path):
         ("audio_only", "no video stream"),
         ("unknown_codec", "unsupported video codec"),
         ("missing", "not found"),
+        ("fifo", "is a pipe or a device, not a file"),  # "input is empty (0 bytes)", the writer left blocked
+        ("stdin", "standard input"),
     ],
 )
 def test_bad_inputs_one_line_exit_3(tmp_path, clip, case, expect):
-    if case == "empty":
+    if case == "fifo":
+        inp = tmp_path / "stream.mkv"
+        os.mkfifo(inp)
+    elif case == "stdin":
+        inp = "-"
+    elif case == "empty":
         inp = tmp_path / "empty.mp4"
         inp.write_bytes(b"")
     elif case == "random":
@@ -103,13 +110,13 @@ def test_bad_inputs_one_line_exit_3(tmp_path, clip, case, expect):
     else:
         inp = tmp_path / "missing.mp4"
     out = tmp_path / "out.mp4"
-    before = sha(inp) if inp.exists() else None
+    before = sha(inp) if Path(inp).is_file() else None
     (tmp_path / "id.yaml").write_text("stages: [identity]\n")
     proc = run_cli(["run", inp, "-o", out, "--pipeline", tmp_path / "id.yaml"], tmp_path)
     assert proc.returncode == 3
 
     assert re.search(expect, one_error_line(proc.stderr))
-    assert not out.exists() and not (tmp_path / "out.partial.mp4").exists()
+    assert not out.exists() and media.partial_of(out) is None
     if before:
         assert sha(inp) == before
 
@@ -169,6 +176,37 @@ def test_existing_output_refused_unless_overwrite(tmp_path, clip, identity_yaml)
     assert media.count_frames(out) == 24
 
 
+def test_an_input_named_like_the_outputs_temporary_file_is_read_not_written_over(tmp_path, clip, identity_yaml):
+    # The temporary file of out.mp4 was out.partial.mp4, whatever was there: an input of that name was
+    # truncated by the encoder while it was read, then renamed onto out.mp4 (33 of 75 frames, exit 0,
+    # the input gone), a photo too; a file of the user's of that name was written over (audit 9).
+    video = tmp_path / "out.partial.mp4"
+    video.write_bytes(clip.read_bytes())
+    photo = tmp_path / "a.partial.png"
+    cv2.imwrite(str(photo), media.pattern(3, 96, 64))
+    before = sha(video), sha(photo)
+    assert run_cli(["run", video, "-o", tmp_path / "out.mp4", "--pipeline", identity_yaml], tmp_path).returncode == 0
+    assert run_cli(["run", photo, "-o", tmp_path / "a.png", "--pipeline", identity_yaml], tmp_path).returncode == 0
+    assert (sha(video), sha(photo)) == before
+    assert media.count_frames(tmp_path / "out.mp4") == 24
+    assert np.array_equal(cv2.imread(str(tmp_path / "a.png")), cv2.imread(str(photo)))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".mp4", ".png")) == [
+        "a.partial.png",
+        "a.png",
+        "clip.mp4",
+        "out.mp4",
+        "out.partial.mp4",
+    ]
+
+
+def test_an_output_that_is_a_folder_is_refused_before_decoding(tmp_path, clip, identity_yaml):
+    # With --overwrite the whole job ran, then "[Errno 21] Is a directory", exit 1, its file left behind.
+    (tmp_path / "isdir.mp4").mkdir()
+    proc = run_cli(["run", clip, "-o", "isdir.mp4", "--pipeline", identity_yaml, "--overwrite"], tmp_path)
+    assert proc.returncode == 4 and "isdir.mp4 is a folder; give a file name" in one_error_line(proc.stderr)
+    assert "frames" not in proc.stderr and sorted(p.name for p in tmp_path.iterdir() if "isdir" in p.name) == ["isdir.mp4"]
+
+
 @pytest.mark.parametrize("where", ["/proc/streamdeblur-test/out.mp4", "/proc/out.mp4", "file/out.mp4"])
 def test_unwritable_output_reported_before_decoding(tmp_path, clip, identity_yaml, where):
     (tmp_path / "file").write_text("not a folder")
@@ -189,11 +227,12 @@ def _limited_fsize(limit: int):
     return pre
 
 
-@pytest.mark.parametrize("remove", [False, True])
-def test_write_error_mid_run_keeps_input_and_names_or_removes_partial(tmp_path, identity_yaml, remove):
+@pytest.mark.parametrize("remove,suffix", [(False, ".mkv"), (True, ".mkv"), (False, ".mp4")])
+def test_write_error_mid_run_keeps_input_and_names_or_removes_partial(tmp_path, identity_yaml, remove, suffix):
+    # A partial file is kept where it plays (Matroska); an MP4 cut off by a write error has no index
+    # and did not play, yet was kept and named ("partial output kept"), holding a full disk full.
     clip = media.write_video(tmp_path / "big.mp4", frames=90, size=(320, 240), crf=10)
-    out = tmp_path / "out.mp4"
-    partial = tmp_path / "out.partial.mp4"
+    out = tmp_path / f"out{suffix}"
     before = sha(clip)
     args = [sys.executable, "-m", "streamdeblur", "run", clip, "-o", out, "--pipeline", identity_yaml]
     args += ["--crf", "0"] + (["--remove-partial"] if remove else [])
@@ -204,32 +243,33 @@ def test_write_error_mid_run_keeps_input_and_names_or_removes_partial(tmp_path, 
     line = one_error_line(proc.stderr)
     assert "failed" in line
     assert sha(clip) == before and not out.exists()
-    if remove:
-        assert not partial.exists()
+    partial = media.partial_of(out)
+    if remove or suffix == ".mp4":
+        assert partial is None and "partial output kept" not in line
     else:
-        assert str(partial) in line and partial.exists()
+        assert partial is not None and str(partial) in line and media.count_frames(partial) > 0
 
 
 def test_a_write_that_fails_while_finishing_is_an_error_not_a_finished_file(tmp_path, clip, identity_yaml):
     # x264 at preset medium holds 40+ frames: all 24 of this clip reach the file while it is finished.
     # That failure was a warning, then "wrote out.partial.mp4" and exit 0.
     out = tmp_path / "out.mp4"
-    partial = tmp_path / "out.partial.mp4"
     args = [sys.executable, "-m", "streamdeblur", "run", clip, "-o", out, "--pipeline", identity_yaml, "--preset", "medium"]
     proc = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=120, preexec_fn=_limited_fsize(4096))
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 4, proc.stderr
     line = one_error_line(proc.stderr)
-    assert "finishing out.mp4 failed" in line and str(partial) in line
+    assert "finishing out.mp4 failed" in line and "partial output kept" not in line  # an MP4 without its index: removed
     assert "wrote" not in proc.stdout + proc.stderr
-    assert not out.exists() and partial.exists()
+    assert not out.exists() and media.partial_of(out) is None
 
 
 def test_disk_full_from_the_start_is_one_line(tmp_path, clip, identity_yaml):
-    partial = tmp_path / "out.partial.mp4"
-    partial.symlink_to("/dev/full")  # every write fails with ENOSPC
     before = sha(clip)
-    proc = run_cli(["run", clip, "-o", tmp_path / "out.mp4", "--pipeline", identity_yaml], tmp_path)
+    child = Path(__file__).parents[1] / "cli_child.py"  # its temporary file is a link to /dev/full: ENOSPC
+    args = [sys.executable, child, "--disk-full", "--", "run", clip, "-o", tmp_path / "out.mp4", "--pipeline", identity_yaml]
+    proc = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr
     assert proc.returncode == 4 and "No space left on device" in one_error_line(proc.stderr)
     assert sha(clip) == before and not (tmp_path / "out.mp4").exists()
 
@@ -243,9 +283,9 @@ def test_sigterm_finishes_batch_and_leaves_playable_file(tmp_path):
     slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
     out = tmp_path / "out.mp4"
     code, err = interrupt_after_first_write(["run", src, "-o", out, "--pipeline", slow], signal.SIGTERM)
-    partial = tmp_path / "out.partial.mp4"
+    partial = media.partial_of(out)
     assert code == 143, err
-    assert "Traceback" not in err and partial.exists() and not out.exists()
+    assert "Traceback" not in err and partial is not None and not out.exists()
     done = int(re.search(r"interrupted after (\d+) frames", err).group(1))  # the final count, not a progress line
     assert 0 < done < 90 and media.count_frames(partial) == done
     assert "input ended early" not in err  # the user stopped it; the input did not end
@@ -262,7 +302,7 @@ def test_sigterm_with_remove_partial_says_nothing_was_kept(tmp_path):
     args = ["run", src, "-o", out, "--pipeline", slow, "--remove-partial"]
     code, err = interrupt_after_first_write(args, signal.SIGTERM)
     assert code == 143, err
-    assert "Traceback" not in err and not (tmp_path / "out.partial.mp4").exists() and not out.exists()
+    assert "Traceback" not in err and media.partial_of(out) is None and not out.exists()
     last = err.strip().splitlines()[-1]
     assert last.startswith("interrupted after ") and last.endswith("; no partial output kept"), last
 
@@ -395,8 +435,8 @@ def test_a_killed_recording_still_plays_up_to_its_last_second(tmp_path):
         server.close()
         if proc.poll() is None:
             proc.kill()
-    partial = tmp_path / "rec.partial.mp4"
-    assert not out.exists() and partial.exists()
+    partial = media.partial_of(out)
+    assert not out.exists() and partial is not None
     decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(partial), "-f", "null", "-"], capture_output=True, text=True)
     assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
     # all but what x264's look-ahead and the last fragment held: 122 of 150 frames measured

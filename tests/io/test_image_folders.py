@@ -169,6 +169,12 @@ def test_an_image_folder_output_never_writes_over_what_is_there(tmp_path, identi
     assert main(["run", str(video), "-o", f"{frames}/", *ident]) == 0
     assert main(["run", str(video), "-o", f"{frames}/", *ident]) != 0  # its numbered frames are there now
     assert "frame_000000.png" in capsys.readouterr().err
+    later = tmp_path / "later"  # a numbered frame further on: it was met after 40 frames had been written (audit 9)
+    later.mkdir()
+    (later / "frame_000002.png").write_bytes(b"mine")
+    assert main(["run", str(video), "-o", f"{later}/", *ident]) != 0
+    assert "frame_000002.png" in capsys.readouterr().err
+    assert sorted(p.name for p in later.iterdir()) == ["frame_000002.png"]  # refused before any frame
 
 
 def test_run_on_a_folder_of_videos_points_to_batch(tmp_path, identity_yaml, capsys):

@@ -505,5 +505,8 @@ def test_a_recording_stopped_by_the_user_keeps_its_name_and_an_earlier_partial_s
     assert f"recording complete: {out}" in err, err
     assert media.count_frames(out) >= 1 and float(media.probe(out)["format"]["duration"]) > 0
     assert earlier.read_bytes() == b"footage that exists nowhere else"
-    assert not (tmp_path / "rec.partial-2.mp4").exists()  # the run's own temporary file became rec.mp4
+    assert sorted(p.name for p in tmp_path.glob("rec*")) == [
+        "rec.mp4",
+        "rec.partial.mp4",
+    ]  # its own temporary file became rec.mp4
     assert ("a second Ctrl-C" in err) == (signum == signal.SIGINT), err

@@ -406,3 +406,43 @@ def test_an_output_inside_a_file_says_it_is_a_file(tmp_path, identity_yaml, caps
     assert main(["run", str(src), "-o", str(photo / "x.mp4"), "--pipeline", str(identity_yaml)]) == 4
     said = capsys.readouterr().err.strip()
     assert said == f"streamdeblur: error: {photo} is a file, not a folder: cannot write x.mp4 inside it"
+
+
+def test_two_sinks_writing_one_output_never_mix_it_and_the_later_one_does_not_replace_the_first(tmp_path):
+    # Each writer of out.mp4 wrote out.partial.mp4: two runs at once truncated each other's file and
+    # both said "wrote" over one mixed file (audit 9). Now each writes a new file of its own; the one
+    # that finishes second, without --overwrite, finds the name taken and keeps its file under its own name.
+    from streamdeblur.io.color import ColorInfo
+    from streamdeblur.io.frames import Frame, SourceInfo
+    from streamdeblur.io.sinks import SinkError, VideoSink
+
+    info = SourceInfo("two", 64, 48, Fraction(30), Fraction(1, 15360), ColorInfo())
+    out = tmp_path / "out.mp4"
+    first = VideoSink(out, info, crf=16, preset="veryfast", audio=False, overwrite=False)
+    second = VideoSink(out, info, crf=40, preset="veryfast", audio=False, overwrite=False)
+    assert first.tmp != second.tmp and first.tmp.exists() and second.tmp.exists()
+    for i in range(6):
+        first.write(Frame(_stripes(i, 64, 48), i, i * 512, Fraction(1, 15360)))
+        second.write(Frame(_stripes(i + 3, 64, 48), i, i * 512, Fraction(1, 15360)))
+    assert second.close() == out
+    made = out.read_bytes()
+    with pytest.raises(SinkError, match=r"appeared while this run was writing it.*kept as .*\.partial\.mp4"):
+        first.close()
+    assert out.read_bytes() == made  # the finished file of the other writer, whole
+    assert media.count_frames(first.tmp) == 6 and media.count_frames(out) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", first.tmp.name])
+
+
+def test_an_output_name_of_251_bytes_is_written(tmp_path):
+    # Its temporary name was NAME.partial.mp4, 259 bytes: "[Errno 36] File name too long" naming a
+    # file the user never gave, exit 1, after decoding had started (audit 9).
+    from streamdeblur.io.color import ColorInfo
+    from streamdeblur.io.frames import Frame, SourceInfo
+    from streamdeblur.io.sinks import VideoSink
+
+    info = SourceInfo("long", 64, 48, Fraction(30), Fraction(1, 15360), ColorInfo())
+    out = tmp_path / ("é" * 123 + "b.mp4")  # 251 bytes in UTF-8: a name is cut in bytes, never inside a character
+    sink = VideoSink(out, info, crf=16, preset="veryfast", audio=False)
+    assert len(sink.tmp.name.encode()) <= 255
+    sink.write(Frame(_stripes(0, 64, 48), 0, 0, Fraction(1, 15360)))
+    assert sink.close() == out and media.count_frames(out) == 1

@@ -101,3 +101,28 @@ def test_an_mkv_whose_timestamps_start_at_one_hour_is_counted_by_its_frames(tmp_
     assert main(["-q", "run", str(mkv), "-o", str(dst), "--pipeline", str(identity_yaml)]) == 0
     assert media.count_frames(dst) == 6
     assert float(media.frame_times(dst)[0]) == pytest.approx(3600.0, abs=0.01)
+
+
+def test_a_recording_still_being_written_is_said_to_have_grown(tmp_path):
+    # A file another program was still writing (ffmpeg recording a .ts) was read up to its end at that
+    # moment: the output had 36 of 75 frames, exit 0, not a word (audit 9).
+    from streamdeblur.io.sources.video import VideoSource
+
+    full = media.write_video(tmp_path / "full.ts", frames=20, size=(96, 64))
+    data = full.read_bytes()
+    rec = tmp_path / "rec.ts"
+    rec.write_bytes(data[: len(data) // 2 // 188 * 188])  # whole TS packets: what a recorder has written so far
+    warnings: list[str] = []
+    src = VideoSource(str(rec), on_warning=warnings.append)
+    frames = src.frames()
+    next(frames)
+    with rec.open("ab") as f:  # the recorder goes on
+        f.write(data[len(data) // 2 // 188 * 188 :])
+    n = 1 + sum(1 for _ in frames)
+    src.close()
+    grown = [w for w in warnings if "grew while it was read" in w]
+    assert len(grown) == 1 and "still being recorded" in grown[0] and f"the {n} frames read" in grown[0], warnings
+    warnings.clear()
+    src = VideoSource(str(full), on_warning=warnings.append)
+    assert sum(1 for _ in src.frames()) == 20 and not [w for w in warnings if "grew" in w]  # a finished file: nothing said
+    src.close()

@@ -1,6 +1,6 @@
 """Sinks: video files (PyAV, audio kept), image folders and single image files, a preview window, and nothing.
 
-Video files are written under a temporary name next to the target (``name.partial.mp4``) and
+Video files are written under a new temporary name next to the target (``name.3f9a0c.partial.mp4``) and
 renamed when complete, so a finished file always means a finished run; an interrupted run still
 closes the container properly (the partial file plays) and says where it is.
 
@@ -20,7 +20,16 @@ Example:
 from __future__ import annotations
 
 from ..audio import AUDIO_FALLBACK, AudioCopier
-from .base import FORMAT_BY_SUFFIX, OutputExistsError, SinkError, check_output, container_options, partial_path
+from .base import (
+    FORMAT_BY_SUFFIX,
+    OutputExistsError,
+    SinkError,
+    check_output,
+    container_options,
+    partial_path,
+    publish,
+    temporary_path,
+)
 from .images import ImageFileSink, ImageSink
 from .null import NullSink, TeeSink
 from .preview import PreviewSink, display_problem
@@ -42,4 +51,7 @@ __all__ = [
     "container_options",
     "display_problem",
     "partial_path",
+    "partials_of",
+    "publish",
+    "temporary_path",
 ]

@@ -1,11 +1,15 @@
 """What every sink shares: the one-line :class:`SinkError`, container formats by suffix, and the
-temporary-name rule (``clip.partial.mp4`` until complete).
+temporary-name rule: a file is written under a new name of its own (``clip.3f9a0c.partial.mp4``) and
+given its final name when complete (:func:`temporary_path`, :func:`publish`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
+import secrets
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -26,8 +30,104 @@ FORMAT_BY_SUFFIX = {
 
 
 def partial_path(path: Path) -> Path:
-    """Where a file is written until it is complete: ``clip.mp4`` → ``clip.partial.mp4``."""
+    """``clip.mp4`` → ``clip.partial.mp4``: the fixed temporary name of a file in the tool's own work
+    folder (a segment); files beside the user's take :func:`temporary_path`."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+#: the longest file name most filesystems take (bytes)
+NAME_MAX = 255
+
+
+def _temporary_stem(path: Path) -> str:
+    """``path``'s stem, cut (in bytes, never inside a character) so that its temporary name fits :data:`NAME_MAX`."""
+    room = NAME_MAX - len(f".partial{path.suffix}".encode()) - 8  # ".3f9a0c" and a byte to spare
+    return path.stem.encode()[:room].decode(errors="ignore") or "out"
+
+
+def temporary_path(path: Path) -> Path:
+    """Create a new, empty file beside ``path`` to write it under until it is complete, and return its
+    path: ``clip.mp4`` → ``clip.3f9a0c.partial.mp4``.
+
+    The name is new (created with ``O_EXCL``, a random part tried again on a clash), so no file is ever
+    written over: not an input called ``clip.partial.mp4`` (a fixed ``NAME.partial.EXT`` name was
+    that input's, which the encoder truncated while it was still being read), not the temporary file
+    of another run writing the same output at the same time (the two interleaved into one file that
+    both called theirs), not a partial output an earlier run left. A long name is shortened in the
+    temporary name only: a 251-byte output name is valid, its temporary name must be too. The file's
+    mode follows the umask, as the output's would.
+
+    Raises:
+        SinkError: the folder does not take the file (one line, the output's name in it).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> t = temporary_path(folder / "clip.mp4")
+        >>> t.name.startswith("clip.") and t.name.endswith(".partial.mp4"), t.stat().st_size
+        (True, 0)
+    """
+    path = Path(path)
+    stem, tail = _temporary_stem(path), f".partial{path.suffix}"
+    for _ in range(100):
+        tmp = path.with_name(f"{stem}.{secrets.token_hex(3)}{tail}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SinkError(f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}") from None
+    raise SinkError(f"cannot find a free temporary name for {path} in {path.parent}")
+
+
+def partials_of(path: Path) -> list[Path]:
+    """The temporary files of ``path`` beside it (:func:`temporary_path`'s names: ``clip.3f9a0c.partial.mp4``), sorted."""
+    path = Path(path)
+    stem = _temporary_stem(path)
+    name = re.compile(re.escape(stem) + r"\.[0-9a-f]{6}" + re.escape(f".partial{path.suffix}") + r"\Z")
+    try:
+        return sorted(p for p in path.parent.iterdir() if name.match(p.name))
+    except OSError:
+        return []
+
+
+def publish(tmp: Path, path: Path, overwrite: bool = True) -> None:
+    """Give the finished file ``tmp`` its final name ``path``, in one step (a reader sees the old file or the new).
+
+    ``overwrite`` False: a file that appeared at ``path`` while this one was written (another run
+    writing the same output; the check before the run found none) is not replaced: the link that
+    makes the name fails if the name is taken, so the test and the naming are one step. Filesystems
+    without hard links (FAT, some network shares) are checked, then renamed.
+
+    Raises:
+        SinkError: ``path`` was taken meanwhile (``tmp`` is kept and named), or cannot be made.
+    """
+    if overwrite:
+        _rename(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise SinkError(
+            f"{path} appeared while this run was writing it (another run writing the same output?); "
+            f"this run's output is kept as {tmp}"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}") from None
+        if os.path.lexists(path):  # no hard links here: check, then rename
+            raise SinkError(f"{path} appeared while this run was writing it; this run's output is kept as {tmp}") from None
+        _rename(tmp, path)
+        return
+    tmp.unlink()
+
+
+def _rename(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}") from None
 
 
 def refuse_overwrite(path: Path, inputs: list[Path] | None = None, overwrite: bool = False, what: str = "the input file") -> None:
@@ -46,7 +146,7 @@ def refuse_overwrite(path: Path, inputs: list[Path] | None = None, overwrite: bo
             same = False
         if same or path.resolve() == Path(inp).resolve():
             raise SinkError(f"output {path} is {what}; refusing to overwrite it")
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # a dangling link too: the name is taken
         raise OutputExistsError(path)
 
 
@@ -54,6 +154,8 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
     """Refuse unsafe outputs before any decoding starts (same file as an input, existing file,
     unwritable folder)."""
     path = Path(path)
+    if path.is_dir():  # --overwrite would run the whole job, then fail to put the file there
+        raise SinkError(f"output {path} is a folder; give a file name (such as {path / ('out' + path.suffix)})")
     refuse_overwrite(path, inputs, overwrite)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():

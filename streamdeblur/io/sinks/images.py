@@ -3,7 +3,7 @@ one (``IMG_0012.jpg`` → ``IMG_0012.jpg``), else numbered PNGs (frames of a vid
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from ...errors import OutputExistsError
 from ..frames import Frame
 from ..photo_meta import is_greyscale, jpeg_sampling, metadata_for, photo_metadata, png_with_chunks, with_metadata
 from ..sources.base import IMAGE_EXTS
-from .base import SinkError, refuse_overwrite
+from .base import SinkError, publish, refuse_overwrite, temporary_path
 
 #: Image formats written under their input's name; others (and frames of videos) become PNG.
 KEEP_FORMATS = tuple(sorted(IMAGE_EXTS))  # the formats read as images are the ones written back
@@ -23,9 +23,9 @@ JPEG_QUALITY = 95
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None = None) -> None:
-    """Write RGB ``image`` to ``path`` atomically (``name.partial.ext`` renamed when complete), in the
-    format of its extension (JPEG at :data:`JPEG_QUALITY`).
+def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None = None, overwrite: bool = True) -> None:
+    """Write RGB ``image`` to ``path`` atomically (a new temporary file renamed when complete:
+    :func:`~.base.temporary_path`), in the format of its extension (JPEG at :data:`JPEG_QUALITY`).
 
     A picture made from a greyscale photo is written grey, one channel, the mean of the three: the
     models treat R, G and B apart, so a grey photo came back as a colour file with up to 4–6 levels of
@@ -36,8 +36,8 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
         image: ``H×W×3`` RGB, uint8 or uint16.
         metadata_from: the photo this one was made from: a JPEG written from a JPEG takes over its
             EXIF, XMP and ICC profile, a PNG from a PNG its colour and text chunks (:mod:`..photo_meta`).
+        overwrite: replace a file that is at ``path`` when the picture is complete (False: refuse).
     """
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
@@ -52,18 +52,23 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     except cv2.error:
         ok = False
     if not ok:
-        raise SinkError(f"cannot write {tmp}")
+        raise SinkError(f"cannot write {path}")
     data = buf.tobytes()
     if source:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
         meta = metadata_for(path.suffix, metadata_from, source)
         if meta:
             data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
+    tmp = temporary_path(path)
     try:
         tmp.write_bytes(data)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SinkError(f"cannot write {tmp}: {exc.strerror or exc}") from None
-    os.replace(tmp, path)
+        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        publish(tmp, path, overwrite)
+    except SinkError:
+        tmp.unlink(missing_ok=True)  # a picture is made again in a moment: no partial to keep
+        raise
 
 
 #: the chroma samplings OpenCV's JPEG writer takes (``IMWRITE_JPEG_SAMPLING_FACTOR_*``)
@@ -125,13 +130,20 @@ class ImageSink:
             SinkError: an output is one of the inputs (``-o`` the input folder).
             OutputExistsError: an output exists and ``overwrite`` was not given.
         """
-        if frame_sources is None:  # frames of a video: numbered
-            first = self.folder / self.pattern.format(index=0)
-            if not self.overwrite and first.exists():
-                raise OutputExistsError(first)
+        if frame_sources is None:  # frames of a video: numbered; any numbered frame there is met sooner or later
+            taken = self._numbered() if not self.overwrite else []
+            if taken:  # (frame_000040.png alone was found after 40 frames had been written: a mixed folder)
+                raise OutputExistsError(taken[0])
             return
         for src in frame_sources:
             self._check_one(self.folder / src.name, src)
+
+    def _numbered(self) -> list[Path]:
+        """The files in the folder that the numbered pattern names (``frame_000040.png``), sorted."""
+        head, _, rest = self.pattern.partition("{")
+        tail = rest.partition("}")[2]
+        number = re.compile(re.escape(head) + r"\d+" + re.escape(tail) + r"\Z")
+        return sorted(p for p in self.folder.iterdir() if number.match(p.name))
 
     def _check_one(self, target: Path, src: Path | None) -> None:
         if target.exists():  # the common case, a new name, costs one stat
@@ -150,7 +162,7 @@ class ImageSink:
     def write(self, frame: Frame) -> None:
         path = self.path_for(frame)
         self._check_one(path, Path(frame.source) if frame.source else None)  # the safety net behind check()
-        write_image(path, frame.image, metadata_from=frame.source or None)
+        write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
@@ -164,8 +176,9 @@ class ImageFileSink:
     BMP, WebP) is rounded to 8 bits. A second frame is an error: an image file holds one picture.
     """
 
-    def __init__(self, path: str | Path, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: str | Path, warn: Callable[[str], None] | None = None, overwrite: bool = True) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite  #: replace a file that took the name while the picture was made
         if self.path.suffix.lower() not in KEEP_FORMATS:
             raise SinkError(f"{self.path}: not an image format ({', '.join(KEEP_FORMATS)})")
         self.frames_written = 0
@@ -181,7 +194,7 @@ class ImageFileSink:
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
         if frame.source and suffix not in (".jpg", ".jpeg", ".png") and photo_metadata(frame.source):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
-        write_image(self.path, img, metadata_from=frame.source or None)
+        write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:

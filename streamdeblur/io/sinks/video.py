@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -28,7 +27,7 @@ from ..color import (
 from ..frames import Frame, SourceInfo
 from ..loglevel import SharedQuiet
 from ..tags import read_tags
-from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, partial_path
+from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, publish, temporary_path
 from .encoders import CRF_MAX, NAMED_PRESET, NUMBERED_PRESET, QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
 
 
@@ -43,6 +42,8 @@ class VideoSink:
         preset: encoder speed preset (x264/x265).
         audio: copy the source's audio streams.
         keep_partial: on failure keep ``*.partial.*`` (True) or delete it.
+        overwrite: the finished file may replace a file that took its name while it was written
+            (False: such a file is kept and this one stays under its temporary name; :func:`~.base.publish`).
         options: extra encoder options.
         threads: encoder threads; 0 lets the encoder choose (x264: 1.5 per core).
         chroma: chroma subsampling of the output, ``420``, ``422``, ``444``, or ``auto``: the
@@ -66,17 +67,14 @@ class VideoSink:
         preset: str | None = "medium",
         audio: bool = True,
         keep_partial: bool = True,
+        overwrite: bool = True,
         options: dict | None = None,
         warn: Callable[[str], None] | None = None,
         threads: int = 0,
         chroma: str = "auto",
     ) -> None:
         self.path = Path(path)
-        self.tmp = partial_path(self.path)
-        n = 2
-        while info.live and self.tmp.exists():  # an earlier live recording's: footage no run can make again
-            self.tmp = self.path.with_name(f"{self.path.stem}.partial-{n}{self.path.suffix}")
-            n += 1
+        self.overwrite = overwrite
         self.info = info
         self._fitted_said = False  #: an image of another size was fitted into the frame (said once)
         self.warn = warn or (lambda m: log.warning(m))
@@ -143,9 +141,12 @@ class VideoSink:
         self._options = options  #: the regular file's muxer options (what :func:`defragment` writes with)
         if self.crash_safe:
             options = crash_safe_options(fmt, options)
+        #: written here until complete (a new file: :func:`~.base.temporary_path` says why), then :func:`~.base.publish`\ ed
+        self.tmp = temporary_path(self.path)
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
+            self.tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
         self.stream = self.container.add_stream(codec, rate=rate)
         tags.write_to(self.container, self.stream, cut=info.cut)  # a cut: no chapters, no start timecode
@@ -258,7 +259,7 @@ class VideoSink:
                 self._last_interval = max(1, round(1 / (self.info.fps * vf.time_base)))
             self._prev_pts, self._prev_tb = vf.pts, vf.time_base
         if self._failed:
-            raise SinkError(f"writing {self.tmp} failed earlier")
+            raise SinkError(f"writing {self.path} failed earlier")
         try:
             for pkt in self.stream.encode(vf):
                 self._mux(pkt)
@@ -270,7 +271,7 @@ class VideoSink:
         except (av.error.FFmpegError, OSError) as exc:
             self._failed = True  # FFmpeg must not be fed again after an I/O error: it can crash
             msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise SinkError(f"writing {self.tmp} failed: {msg}") from None
+            raise SinkError(f"writing {self.path} failed: {msg}") from None
         self.frames_written += 1
 
     def _mux(self, pkt: av.Packet) -> None:
@@ -332,9 +333,13 @@ class VideoSink:
                 self.container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 error = error or exc
+        if (error is not None or self._failed) and self.tmp.exists() and not _plays(self.tmp):
+            # a write failed (a full disk): an MP4/MOV cut off so has no index and does not play; a
+            # partial file named as kept would only hold the disk full
+            self.tmp.unlink(missing_ok=True)
         if error is not None and not self._failed and complete:
             # the caller asked for a finished file and there is none: an error, not a warning
-            if not self.keep_partial or self.frames_written == 0:
+            if not self.keep_partial or self.frames_written == 0 or not self.tmp.exists():
                 self.tmp.unlink(missing_ok=True)
                 kept = ""
             else:
@@ -348,9 +353,9 @@ class VideoSink:
             self._finish_fragmented()
             return self.path
         if complete:
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path, self.overwrite)
             return self.path
-        if not self.keep_partial or self.frames_written == 0:
+        if not self.keep_partial or self.frames_written == 0 or not self.tmp.exists():
             self.tmp.unlink(missing_ok=True)
             return None  # nothing kept
         return self.tmp
@@ -364,10 +369,19 @@ class VideoSink:
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             regular.unlink(missing_ok=True)
             self.warn(f"{self.path.name} is kept as a fragmented {self.fmt.upper()} (it plays; some editors refuse it): {exc}")
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path, self.overwrite)
             return
-        os.replace(regular, self.path)
+        publish(regular, self.path, self.overwrite)
         self.tmp.unlink(missing_ok=True)
+
+
+def _plays(path: Path) -> bool:
+    """Whether a (partial) file opens and gives a first video frame."""
+    try:
+        with ffmpeg_log(), av.open(str(path)) as c:
+            return next(c.decode(video=0), None) is not None
+    except (av.error.FFmpegError, OSError, ValueError, IndexError):
+        return False
 
 
 #: containers a live recording is written fragmented into while it lasts

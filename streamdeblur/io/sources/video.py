@@ -67,12 +67,21 @@ class VideoSource(_LiveMixin):
         self.warn = on_warning or (lambda m: log.warning(m))
         if not self.is_url:
             p = Path(spec)
+            if spec == "-" and not p.exists():
+                raise SourceError("input '-' (standard input) is not read: give a file (save the stream to one first)")
             if not p.exists():
                 raise SourceError(f"input not found: {spec}")
             if p.is_dir():
                 raise SourceError(f"input is a directory: {spec} (use a glob or 'batch' for folders)")
+            if not p.is_file():  # its size is 0 whatever flows through it: it was called "empty"
+                raise SourceError(
+                    f"input is a pipe or a device, not a file: {spec} (its sound and tags are read in a second pass; "
+                    "save the stream to a file first)"
+                )
             if p.stat().st_size == 0:
                 raise SourceError(f"input is empty (0 bytes): {spec}")
+        #: the file's size when opened: one that grows meanwhile is still being written (a recording)
+        self._opened_size = None if self.is_url else Path(spec).stat().st_size
         self._container = self._open()
         if live is None and self.is_url and spec.split(":", 1)[0].lower() in ("http", "https") and self._container.duration:
             self.live = False  # a video file on a web server (it has a duration; a camera's stream has none): every frame
@@ -313,6 +322,23 @@ class VideoSource(_LiveMixin):
                 yield emit(out, waiting.popleft())
         if index == start_index and not self.live and not self._stop.is_set():
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
+        self._check_grown(index - start_index)
+
+    def _check_grown(self, frames: int) -> None:
+        """Say so when the input file grew while it was read (a recording still being written: what
+        was added after its end was reached is not in the output, which said nothing and exited 0)."""
+        if self._opened_size is None or self._stop.is_set():
+            return
+        try:
+            now = Path(self.spec).stat().st_size
+        except OSError:
+            return
+        if now > self._opened_size:
+            self.warn(
+                f"{self.spec} grew while it was read ({self._opened_size} → {now} bytes): is it still being recorded? "
+                f"The output has the {frames} frames read; run it again once the recording has finished"
+            )
+            self._opened_size = now  # said once
 
     def _grab_live(self, put: Callable[[Frame], None]) -> None:
         attempts, index = 0, 0
