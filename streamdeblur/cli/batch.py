@@ -2,11 +2,18 @@
 
 * Resume is keyed by input and pipeline: an output is skipped only when ``.streamdeblur-batch.json``
   in the output folder says it was made from the same input with the same pipeline (a changed
-  pipeline, model, weights or encoder redoes it); an unfinished ``*.partial.*`` file is redone. An
+  pipeline, model, weights or encoder redoes it); an unfinished ``*.partial.*`` file is redone (and removed). An
   existing file the batch did not make is never replaced without ``--overwrite``.
 * Each failed row says why (FFmpeg's own words); a truncated input is flagged ``input ended early``.
 * One failing file is reported and the others go on; the summary table lists every file.
-* Ctrl-C stops after the file in progress has been closed (playable, kept as partial).
+* Ctrl-C stops after the file in progress has been closed (playable, kept as partial); the files not
+  started are listed as such.
+* One batch at a time writes into an output folder (a second one started meanwhile is refused: two
+  writing one folder replaced each other's files and ledger entries). Each file is noted in the ledger
+  as this batch's before it starts, so an output finished while the ledger could not be written (a full
+  disk) is redone by the next run instead of being taken for a file the batch did not make.
+* The outputs an earlier batch wrote into a folder are never read as inputs (``--out-dir`` the input
+  folder itself: the same command twice deblurred its own outputs the second time).
 * Folders are read recursively and mirrored: ``footage/day1/GX010001.MP4`` → ``OUT/day1/GX010001.mp4``.
   Two inputs never share an output: names that would clash (``GX010001.MP4`` of two cards given by
   glob, ``clip.avi`` beside ``clip.mp4``) get their folders mirrored, then their own extension in the
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import glob
 import json
 import os
@@ -29,7 +37,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_OUTPUT, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
-from ..io.sinks.base import FORMAT_BY_SUFFIX
+from ..io.sinks.base import FORMAT_BY_SUFFIX, partials_of
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..scaleout.plan import work_dir
 from .console import error, out, warn
@@ -68,24 +76,29 @@ class BatchInput:
     rel: PurePath
 
 
-def _walk(folder: Path, skip: Path | None, photos: list[Path] | None = None) -> list[Path]:
-    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs, ``skip``
-    and the output folders of earlier batches (they hold ``.streamdeblur-batch.json``: deblurring
-    their clips again is never what a later batch with another ``--out-dir`` means) left out. The
-    photos met on the way are appended to ``photos`` (a folder gives its videos)."""
+def _walk(folder: Path, skip: Path | None, photos: list[Path] | None = None, made: frozenset[Path] = frozenset()) -> list[Path]:
+    """The videos under ``folder``, recursively, sorted; hidden entries, unfinished outputs, ``skip``,
+    the output folders of earlier batches (they hold ``.streamdeblur-batch.json``: deblurring their
+    clips again is never what a later batch with another ``--out-dir`` means), segmented runs' work
+    folders and the files in ``made`` (outputs this batch's ledger lists) left out. The photos met on
+    the way are appended to ``photos`` (a folder gives its videos)."""
     found = []
     for root, dirs, names in os.walk(folder):
         here = Path(root)
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".") and (skip is None or (here / d).resolve() != skip) and not (here / d / Ledger.NAME).exists()
-        )
+        dirs[:] = sorted(d for d in dirs if not _skipped_folder(here / d, skip))
         names = [n for n in sorted(names) if not n.startswith(".") and ".partial." not in n]
-        found += [here / n for n in names if Path(n).suffix.lower() in VIDEO_EXTS]
+        found += [here / n for n in names if Path(n).suffix.lower() in VIDEO_EXTS and (here / n).resolve() not in made]
         if photos is not None:
-            photos += [here / n for n in names if Path(n).suffix.lower() in IMAGE_EXTS]
+            photos += [here / n for n in names if Path(n).suffix.lower() in IMAGE_EXTS and (here / n).resolve() not in made]
     return found
+
+
+def _skipped_folder(d: Path, skip: Path | None) -> bool:
+    """A folder never searched for inputs: hidden, the batch's output folder, an earlier batch's, or a
+    segmented run's work folder (``clip.mp4.segments``: its parts are pieces of an output)."""
+    if d.name.startswith(".") or (skip is not None and d.resolve() == skip) or (d / Ledger.NAME).exists():
+        return True
+    return d.name.endswith(".segments") and Path(d.name[: -len(".segments")]).suffix.lower() in FORMAT_BY_SUFFIX
 
 
 def expand_inputs(items: list[str], out_dir: Path | None = None, photos: list[Path] | None = None) -> list[BatchInput]:
@@ -101,19 +114,24 @@ def expand_inputs(items: list[str], out_dir: Path | None = None, photos: list[Pa
         the inputs, each once (by resolved path), in the order given.
     """
     skip = out_dir.resolve() if out_dir is not None else None
+    made = Ledger(out_dir, quiet=True).outputs() if out_dir is not None else frozenset()
     found: list[BatchInput] = []
     for it in items:
         p = Path(it)
         if p.is_dir():
-            found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip, photos)]
+            found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip, photos, made)]
         elif any(ch in it for ch in "*?["):
+            # 'footage/*' gives the videos there, as a folder does; 'footage/*.xyz' names its files' kind itself
+            named = p.suffix and not any(ch in p.suffix for ch in "*?[")
             for f in map(Path, sorted(glob.glob(it))):
                 if f.is_dir():  # footage/* matching day1/, day2/: their videos, mirrored under their names
-                    if skip is None or f.resolve() != skip:
-                        found += [BatchInput(g, PurePath(f.name) / g.relative_to(f)) for g in _walk(f, skip, photos)]
-                elif f.suffix.lower() not in IMAGE_EXTS:
+                    if not _skipped_folder(f, skip):
+                        found += [BatchInput(g, PurePath(f.name) / g.relative_to(f)) for g in _walk(f, skip, photos, made)]
+                elif f.name.startswith(".") or ".partial." in f.name or f.resolve() in made:
+                    continue  # as a folder's walk: unfinished outputs and this batch's own outputs are not inputs
+                elif f.suffix.lower() in VIDEO_EXTS or (named and f.suffix.lower() not in IMAGE_EXTS):  # not readme.txt
                     found.append(BatchInput(f, PurePath(f.name)))
-                elif photos is not None:
+                elif photos is not None and f.suffix.lower() in IMAGE_EXTS:
                     photos.append(f)
         else:
             found.append(BatchInput(p, PurePath(p.name)))
@@ -207,7 +225,6 @@ def run_batch(args, cfg, cut=None) -> int:
     Returns:
         The exit code: 0 when every file is done or was done before, 1 when any failed.
     """
-    from ..engine.build import Job
     from ..scaleout import executor_class
 
     executor = executor_class(getattr(args, "executor", "local"))
@@ -241,6 +258,24 @@ def run_batch(args, cfg, cut=None) -> int:
         error(f"--out-dir {out_dir} is a file, not a folder")
         return EXIT_OUTPUT
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        held = Ledger.lock(out_dir)  # held until the batch ends (and released if the process dies)
+    except OutputBusyError as exc:
+        error(str(exc))
+        return EXIT_OUTPUT
+    except OSError as exc:
+        error(f"cannot write into --out-dir {out_dir}: {exc.strerror or exc}")
+        return EXIT_OUTPUT
+    try:
+        return _run_files(args, cfg, cut, executor, out_dir, files, rels, shown)
+    finally:
+        os.close(held)
+
+
+def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels: list[PurePath], shown: dict) -> int:
+    """The batch's work once its output folder is held: each file planned, run, noted in the ledger."""
+    from ..engine.build import Job
+
     ledger = Ledger(out_dir)
     key_extra = {"cut": [cut.start, cut.duration, cut.frames]} if cut else {}
     rows: dict[Path, tuple] = {}
@@ -267,18 +302,33 @@ def run_batch(args, cfg, cut=None) -> int:
             failures += 1
             rows[f] = (shown[f], "failed", f"{rel.as_posix()} exists and was not made by this batch; pass --overwrite", "")
     out_name = {f: rel.as_posix() for f, rel in zip(files, rels)}
+    claimed = []
+    for f, target in todo:  # noted as this batch's first: what it finishes is its own even if the ledger
+        try:  # cannot be written then; and a full disk is met here, before any file is processed
+            ledger.claim(f, target)
+            claimed.append((f, target))
+        except OSError as exc:
+            failures += 1
+            rows[f] = (shown[f], "failed", f"cannot write the batch's ledger in {out_dir}: {exc.strerror or exc}", "")
+    todo = claimed
+
+    def done(f: Path, target: Path, details: str) -> None:
+        nonlocal failures
+        try:
+            ledger.record(f, target, cfg, key_extra)
+        except OSError as exc:  # the output is whole; the next run redoes it (the claim stays)
+            failures += 1
+            details += f"; not noted in the batch's ledger ({exc.strerror or exc}): the next run redoes it"
+        for stale in partials_of(target):  # what an interrupted run of this batch kept of it: done now
+            stale.unlink(missing_ok=True)
+        rows[f] = (shown[f], "done", details, out_name[f])
+
     if executor.whole_batch and todo:
         executor.check()
         for oc in run_on_ray(todo, cfg, args):
             if oc.ok:
-                ledger.record(oc.input, Path(oc.output), cfg, key_extra)
                 reused = f", {oc.reused} segments reused" if oc.reused else ""
-                rows[oc.input] = (
-                    shown[oc.input],
-                    "done",
-                    f"{oc.frames} frames, {oc.segments} segments{reused}",
-                    out_name[oc.input],
-                )
+                done(oc.input, Path(oc.output), f"{oc.frames} frames, {oc.segments} segments{reused}")
             else:
                 failures += 1
                 rows[oc.input] = (shown[oc.input], "failed", _reason(oc.error or "failed", oc.input), "")
@@ -292,8 +342,7 @@ def run_batch(args, cfg, cut=None) -> int:
             if segmented:
                 code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args)
                 if code == EXIT_OK:
-                    ledger.record(f, target, cfg, key_extra)
-                    rows[f] = (shown[f], "done", "segmented", out_name[f])
+                    done(f, target, "segmented")
                     continue
             else:
                 job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=True, cut=cut)
@@ -309,13 +358,14 @@ def run_batch(args, cfg, cut=None) -> int:
         if code in (EXIT_SIGINT, EXIT_SIGTERM):
             resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
             rows[f] = (shown[f], "interrupted", resume, kept)
+            for g, _ in todo[i:]:  # every file has its row: these were never started
+                rows[g] = (shown[g], "not started", "the same command goes on with it", "")
             _summary([rows[g] for g in files if g in rows], out_dir)
             return code
         if code == EXIT_OK and result is not None:
             p = result.progress
-            ledger.record(f, target, cfg, key_extra)
             early = f"; input ended early ({p.done} of the {p.total} frames its index lists)" if p.ended_early else ""
-            rows[f] = (shown[f], "done", f"{p.done} frames, {p.fps:.2f} fps{early}", out_name[f])
+            done(f, target, f"{p.done} frames, {p.fps:.2f} fps{early}")
         else:
             failures += 1
             reason = reason or (result.error if result is not None and result.error else f"exit {code}")
@@ -336,13 +386,35 @@ class Ledger:
     """
 
     NAME = ".streamdeblur-batch.json"
+    #: held (``flock``) by the batch writing into the folder
+    LOCK = ".streamdeblur-batch.lock"
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, quiet: bool = False) -> None:
         self.path = out_dir / self.NAME
+        self.entries: dict = {}
         try:
-            self.entries: dict = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.entries = {}
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            text, why = "", exc.strerror or str(exc)
+        else:
+            why = "not a batch ledger"
+        try:
+            entries = json.loads(text)
+        except ValueError as exc:
+            entries, why = None, f"{why if not text else 'cut short or damaged'} ({exc})"
+        if isinstance(entries, dict):
+            self.entries = entries
+        elif not quiet:  # silently empty, every output there failed as "not made by this batch"
+            warn(
+                f"{self.path} cannot be read: {why}; the outputs already in {out_dir} count as not made by a batch "
+                "(--overwrite redoes them)"
+            )
+
+    def outputs(self) -> frozenset[Path]:
+        """The files the ledger lists as made (resolved paths): a batch's outputs, never its inputs."""
+        return frozenset((self.path.parent / name).resolve() for name in self.entries)
 
     @staticmethod
     def key(inp: Path, cfg, extra: dict) -> dict:
@@ -371,12 +443,62 @@ class Ledger:
         """The input the ledger says ``target`` was made from."""
         return str(self.entries.get(self._name(target), {}).get("input", {}).get("path", "another file"))
 
+    def claim(self, inp: Path, target: Path) -> None:
+        """Note ``target`` as this batch's, being made from ``inp`` (not done yet: a later run redoes it).
+
+        Raises:
+            OSError: the ledger cannot be written (a full disk: said before the file is processed).
+        """
+        from ..scaleout.plan import _identity
+
+        self._write(self._name(target), {"input": _identity(inp), "pending": True})
+
     def record(self, inp: Path, target: Path, cfg, extra: dict) -> None:
-        """Note ``target`` as made from ``inp`` with ``cfg`` (written atomically)."""
-        self.entries[self._name(target)] = self.key(inp, cfg, extra)
+        """Note ``target`` as made from ``inp`` with ``cfg`` (written atomically).
+
+        Raises:
+            OSError: the ledger cannot be written.
+        """
+        self._write(self._name(target), self.key(inp, cfg, extra))
+
+    def _write(self, name: str, entry: dict) -> None:
+        self.entries[name] = entry
         tmp = self.path.with_name(self.path.name + ".partial")
-        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError:
+            if tmp.is_file():
+                tmp.unlink()
+            raise
+
+    @classmethod
+    def lock(cls, out_dir: Path) -> int:
+        """Hold ``out_dir`` for this batch until the process ends (an ``flock``: released when it
+        dies, however it dies); returns the lock file's descriptor, to keep open.
+
+        Raises:
+            OutputBusyError: another batch holds it.
+        """
+        path = out_dir / cls.LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise OutputBusyError(
+                f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
+                "or give another --out-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return fd
+
+
+class OutputBusyError(Exception):
+    """Another batch writes into the output folder."""
 
 
 def _summary(rows, out_dir: Path) -> None:

@@ -313,3 +313,130 @@ def test_ctrl_c_between_two_segments_still_ends_with_the_summary(tmp_path, ident
     assert code == 130
     row = [r for r in _table(capsys.readouterr().out) if "clip.mp4" in r]
     assert len(row) == 1 and "interrupted" in row[0] and "clip.mp4.segments/" in row[0], row
+
+
+def test_a_second_batch_into_a_folder_another_batch_is_writing_is_refused(tmp_path, folder, identity_yaml, capsys):
+    # Two batches into one --out-dir wrote each other's files (one output: crf 18's size, crf 35's
+    # header) and each rewrote the ledger from its own copy, dropping the other's entries: every output
+    # of the other batch then failed "not made by this batch" (audit 9).
+    from streamdeblur.cli.batch import Ledger
+
+    (folder / "b_notes.mp4").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    held = Ledger.lock(out)  # what a running batch holds (an flock, another open file: it conflicts here too)
+    try:
+        code = main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)])
+    finally:
+        os.close(held)
+    text = capsys.readouterr()
+    assert code == 4 and f"another streamdeblur batch (process {os.getpid()}) is writing into {out}" in text.err
+    assert sorted(p.name for p in out.iterdir()) == [Ledger.LOCK]  # nothing written
+    assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(out / "a.mp4") == 4 and media.count_frames(out / "c.mp4") == 4
+
+
+def test_the_same_batch_into_the_inputs_own_folder_twice_never_takes_its_own_outputs(
+    tmp_path, identity_yaml, capsys, monkeypatch
+):
+    # Run 2 took its own a.mp4 as an input, then redid a.mkv into a new a.mkv.mp4 (the names now
+    # clashed); run 3 refused everything (audit 9).
+    monkeypatch.setenv("COLUMNS", "200")
+    d = tmp_path / "clips"
+    d.mkdir()
+    media.write_video(d / "a.mkv", frames=3, size=(96, 64))
+    args = ["batch", str(d), "--out-dir", str(d), "--suffix", ".mp4", "--pipeline", str(identity_yaml)]
+    assert main(args) == 0
+    made = (d / "a.mp4").read_bytes()
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(args) == 0
+        rows = _table(capsys.readouterr().out)
+        assert len([r for r in rows if ".mkv" in r or ".mp4" in r]) == 1 and "skipped (done before)" in rows[-1], rows
+    assert (d / "a.mp4").read_bytes() == made
+    assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == ["a.mkv", "a.mp4"]
+
+
+def test_a_glob_gives_the_videos_it_matches_not_notes_nor_an_earlier_batchs_outputs(tmp_path, identity_yaml, capsys, monkeypatch):
+    # 'src/*' took readme.txt as a video (the batch failed) and deblurred an earlier batch's output
+    # folder again, which a folder argument skips (audit 9).
+    monkeypatch.setenv("COLUMNS", "200")
+    src = tmp_path / "src"
+    src.mkdir()
+    media.write_video(src / "a.mp4", frames=3, size=(96, 64))
+    (src / "readme.txt").write_text("shot on the pier\n")
+    assert main(["batch", str(src / "a.mp4"), "--out-dir", str(src / "out"), "--pipeline", str(identity_yaml)]) == 0
+    capsys.readouterr()
+    assert main(["batch", str(src / "*"), "--out-dir", str(tmp_path / "out2"), "--pipeline", str(identity_yaml)]) == 0
+    rows = [r for r in _table(capsys.readouterr().out) if ".mp4" in r or ".txt" in r]
+    assert len(rows) == 1 and "a.mp4" in rows[0] and "done" in rows[0], rows
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir() if not p.name.startswith(".")) == ["a.mp4"]
+    notes = tmp_path / "notes"  # a glob that names its kind takes what it names, as before
+    notes.mkdir()
+    (notes / "x.vid").write_text("not a video\n")
+    assert main(["batch", str(notes / "*.vid"), "--out-dir", str(tmp_path / "out3"), "--pipeline", str(identity_yaml)]) == 1
+
+
+def test_a_ledger_that_cannot_be_written_fails_its_files_before_they_run_and_the_summary_comes(
+    tmp_path, folder, identity_yaml, capsys, monkeypatch
+):
+    # A ledger write that failed (a full disk) stopped the whole batch with a bare "[Errno 28]", no
+    # summary, the other files never tried; the output just finished then counted as "not made by
+    # this batch" for good (audit 9). Each file is now noted before it runs: a failing ledger fails
+    # it there, the summary says why, the next run does it.
+    from streamdeblur.cli.batch import Ledger
+
+    monkeypatch.setenv("COLUMNS", "200")
+    (folder / "b_notes.mp4").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    blocker = out / (Ledger.NAME + ".partial")
+    blocker.mkdir()  # the ledger's temporary file cannot be written: a real OSError (Is a directory)
+    code = main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)])
+    text = capsys.readouterr()
+    assert code == 1 and "Errno" not in text.out + text.err
+    rows = [r for r in _table(text.out) if ".mp4" in r]
+    assert len(rows) == 2 and all("cannot write the batch's ledger" in r and "Is a directory" in r for r in rows), rows
+    assert not (out / "a.mp4").exists() and not (out / "c.mp4").exists()  # nothing processed for nothing
+    blocker.rmdir()
+    assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    (out / Ledger.NAME).write_text('{"a.mp4": {"input": ')  # cut short
+    code = main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)])
+    text = capsys.readouterr()
+    assert code == 1 and "cannot be read: cut short or damaged" in text.err and "--overwrite redoes them" in text.err
+
+
+def test_an_interrupted_batch_lists_the_files_it_never_started(tmp_path, folder, identity_yaml, capsys, monkeypatch):
+    # The summary after Ctrl-C listed only the files done and the one interrupted (audit 9).
+    from streamdeblur.cli import batch
+
+    monkeypatch.setenv("COLUMNS", "200")
+    (folder / "b_notes.mp4").unlink()
+    for name in ("d.mp4", "e.mp4"):
+        media.write_video(folder / name, frames=3, size=(96, 64))
+    real, calls = batch.run_job, []
+
+    def ctrl_c_on_the_second(job, label):
+        calls.append(label)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, while the second file starts
+        return real(job, label)
+
+    monkeypatch.setattr(batch, "run_job", ctrl_c_on_the_second)
+    code = main(["batch", str(folder), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)])
+    assert code == 130
+    rows = {r.split("│")[1].strip(): r for r in _table(capsys.readouterr().out) if ".mp4" in r}
+    assert "done" in rows["a.mp4"] and "interrupted" in rows["c.mp4"], rows
+    assert all("not started" in rows[n] for n in ("d.mp4", "e.mp4")), rows
+
+
+def test_a_file_redone_by_a_batch_leaves_no_partial_of_an_earlier_interrupted_run(tmp_path, folder, identity_yaml, capsys):
+    # Each run writes a new temporary file: an interrupted run's kept partial would stay beside the
+    # finished output for good; the batch removes its own (that name pattern only) once the file is done.
+    (folder / "b_notes.mp4").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    media.write_video(out / "c.0a1b2c.partial.mp4", frames=2, size=(96, 64))  # what Ctrl-C on an earlier run kept
+    (out / "c.partial.mp4").write_bytes(b"a file of the user's")
+    assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.mp4", "c.mp4", "c.partial.mp4"]
