@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 
+from .paths import ffmpeg_name
 from .streamcopy import can_stream_copy, is_cover
 from .tags import apply_tags, keep_tags
 
@@ -89,7 +90,7 @@ class AudioCopier:
     ) -> None:
         self.warn = warn
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
-        self._in = av.open(str(source), metadata_errors="replace")
+        self._in = av.open(ffmpeg_name(source), metadata_errors="replace")
         # (in_stream, out_stream, how: None (copied), a resampler (re-encoded audio) or TextSubtitles
         # (converted subtitles), [next pts of a re-encoded stream])
         self._streams = []

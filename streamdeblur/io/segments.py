@@ -37,6 +37,7 @@ from pathlib import Path
 
 import av
 
+from .paths import ffmpeg_name
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
 from .sources import SourceError, open_video
 from .streamcopy import can_stream_copy
@@ -247,7 +248,9 @@ def split(
                 for j in want:
                     lo, hi = ranges[j]
                     if n_seen == lo and j not in outs:
-                        out = av.open(str(partial_path(files[j])), "w", format=fmt, options=container_options(fmt, vs.time_base))
+                        out = av.open(
+                            ffmpeg_name(partial_path(files[j])), "w", format=fmt, options=container_options(fmt, vs.time_base)
+                        )
                         ostream = out.add_stream_from_template(vs)
                         ostream.time_base = vs.time_base
                         outs[j] = (out, ostream)
@@ -281,7 +284,7 @@ def split(
 def count_frames(path: str | Path) -> int:
     """Video packets in a file (= frames for the codecs we write); 0 if unreadable."""
     try:
-        with av.open(str(path)) as c:
+        with av.open(ffmpeg_name(path)) as c:
             vs = c.streams.video[0]
             return sum(1 for p in c.demux(vs) if not (p.size == 0 and p.dts is None))
     except Exception:  # noqa: BLE001 - unreadable means not done
@@ -323,7 +326,7 @@ def join(
         tags = read_tags(source)
         start = float(first.start_time * first.time_base - shift) if first.start_time is not None else None
         options = {**container_options(fmt, first.time_base, start), **tags.muxer_options(fmt)}
-        out = av.open(str(tmp), "w", format=fmt, options=options)
+        out = av.open(ffmpeg_name(tmp), "w", format=fmt, options=options)
         try:
             vo = out.add_stream_from_template(first)
             if fmt in ("mp4", "mov") and first.codec_tag:  # the template forgets the parts' tag (hvc1: Apple's players)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import av
 
+from .paths import ffmpeg_name
+
 #: Tags about the file, not the footage (lower case; Matroska's statistics tags match by prefix too).
 DROPPED = frozenset(
     {"encoder", "major_brand", "minor_version", "compatible_brands", "rotate", "duration", "bps", "number_of_frames"}
@@ -110,7 +112,7 @@ def read_tags(path: str | Path | None) -> FootageTags:
     if path is None:
         return FootageTags()
     try:
-        with av.open(str(path), metadata_errors="replace") as c:
+        with av.open(ffmpeg_name(path), metadata_errors="replace") as c:
             video = keep_tags(c.streams.video[0].metadata) if c.streams.video else {}
             try:
                 chapters = [dict(ch, metadata=keep_tags(ch.get("metadata", {}))) for ch in c.chapters()]

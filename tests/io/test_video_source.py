@@ -126,3 +126,13 @@ def test_a_recording_still_being_written_is_said_to_have_grown(tmp_path):
     src = VideoSource(str(full), on_warning=warnings.append)
     assert sum(1 for _ in src.frames()) == 20 and not [w for w in warnings if "grew" in w]  # a finished file: nothing said
     src.close()
+
+
+def test_files_whose_names_have_a_colon_are_read_and_written_as_files(tmp_path, identity_yaml, monkeypatch):
+    # FFmpeg took "http:x.mp4" for a URL ("cannot open http:x.mp4: Input/output error") and could not
+    # write "a:b.mp4" ("Protocol not found"); files of such names are files (audit 9).
+    monkeypatch.chdir(tmp_path)
+    media.write_video(tmp_path / "http:x.mp4", frames=5, size=(96, 64), audio=True)
+    assert main(["run", "http:x.mp4", "-o", "a:b.mp4", "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(tmp_path / "a:b.mp4") == 5
+    assert abs(media.audio_duration(tmp_path / "a:b.mp4") - media.audio_duration(tmp_path / "http:x.mp4")) <= 1 / 30

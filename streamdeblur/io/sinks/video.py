@@ -26,6 +26,7 @@ from ..color import (
 )
 from ..frames import Frame, SourceInfo
 from ..loglevel import SharedQuiet
+from ..paths import ffmpeg_name
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, publish, temporary_path
 from .encoders import CRF_MAX, NAMED_PRESET, NUMBERED_PRESET, QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
@@ -144,7 +145,7 @@ class VideoSink:
         #: written here until complete (a new file: :func:`~.base.temporary_path` says why), then :func:`~.base.publish`\ ed
         self.tmp = temporary_path(self.path)
         try:
-            self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
+            self.container = av.open(ffmpeg_name(self.tmp), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
             self.tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
@@ -378,7 +379,7 @@ class VideoSink:
 def _plays(path: Path) -> bool:
     """Whether a (partial) file opens and gives a first video frame."""
     try:
-        with ffmpeg_log(), av.open(str(path)) as c:
+        with ffmpeg_log(), av.open(ffmpeg_name(path)) as c:
             return next(c.decode(video=0), None) is not None
     except (av.error.FFmpegError, OSError, ValueError, IndexError):
         return False
@@ -429,7 +430,7 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str]) -> None:
     Timestamps, durations, colour tags and metadata go along unchanged (the streams are made from the
     source's as templates).
     """
-    with av.open(str(src)) as i, av.open(str(dst), "w", format=fmt, options=dict(options)) as o:
+    with av.open(ffmpeg_name(src)) as i, av.open(ffmpeg_name(dst), "w", format=fmt, options=dict(options)) as o:
         o.metadata.update(i.metadata)
         streams = {}
         for st in i.streams:
