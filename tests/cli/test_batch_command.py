@@ -440,3 +440,15 @@ def test_a_file_redone_by_a_batch_leaves_no_partial_of_an_earlier_interrupted_ru
     (out / "c.partial.mp4").write_bytes(b"a file of the user's")
     assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.mp4", "c.mp4", "c.partial.mp4"]
+
+
+def test_a_folder_of_camcorder_and_phone_clips_is_found(tmp_path, identity_yaml, capsys, monkeypatch):
+    # AVCHD camcorders write .m2ts, old phones .3gp: a folder of them was "no input files found".
+    monkeypatch.setenv("COLUMNS", "200")
+    src = tmp_path / "card"
+    src.mkdir()
+    for name, fmt in (("00001.m2ts", "mpegts"), ("VID_0001.3gp", "3gp")):
+        cmd = [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=25:d=0.2", "-c:v", "libx264"]
+        subprocess.run([*cmd, "-pix_fmt", "yuv420p", "-f", fmt, str(src / name)], check=True)
+    assert main(["batch", str(src), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(tmp_path / "out" / "00001.mp4") == 5 and media.count_frames(tmp_path / "out" / "VID_0001.mp4") == 5

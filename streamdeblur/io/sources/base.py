@@ -24,7 +24,12 @@ log = logging.getLogger("streamdeblur.io")
 LIVE_SCHEMES = ("http", "https", "tcp", "udp", "rtsp", "rtmp", "srt")
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  #: read as image sequences
 #: video files, as folders are searched for them (``batch``, ``data build``)
-VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
+#: what a folder's videos are (batch, data build): the containers cameras, phones and editors write —
+#: AVCHD's .m2ts/.mts, HDV's .m2t, JVC's .mod/.tod, phones' .3gp/.3g2, pro cameras' .mxf, DV, DVD's .vob
+VIDEO_EXTS = {
+    *(".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".m2ts", ".m2t", ".mpg", ".mpeg"),
+    *(".wmv", ".asf", ".flv", ".3gp", ".3g2", ".mxf", ".dv", ".vob", ".mod", ".tod", ".ogv"),
+}
 
 
 class DecodeStats:
