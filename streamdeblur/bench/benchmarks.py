@@ -22,7 +22,9 @@ and without recomputation (``save_memory``) at the same batch size.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import shutil
 import tempfile
 import threading
 import time
@@ -39,6 +41,17 @@ from ..engine.config import PipelineConfig, StageSpec
 from ..stages import Batch, StageContext, create_stage
 from ..temporal.fba import FBAParams, fba_fuse
 from .registry import Report, register_bench
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str):
+    """A new folder in the system's temporary folder for a benchmark's clips, removed with what is in
+    it when the benchmark ends, however it ends (each run left one in /tmp: clips and outputs)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class PeakRSS:
@@ -106,53 +119,53 @@ def throughput(args) -> dict:
     device = choose_device(args.device)
     configure(device, args.threads)
     args.batch, args.bf16 = compute_policy(device, args.batch, args.bf16)  # auto → what the pipeline picks
-    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-bench-"))
-    clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
-    res: dict = {
-        "size": f"{w}x{h}",
-        "frames": args.frames,
-        "device": str(device),
-        "model": args.model,
-        "batch": args.batch,
-        "bf16": args.bf16,
-        "threads": torch.get_num_threads(),
-    }
-    # model-only: frames already decoded, through the same stage
-    with av.open(str(clip)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    stage = create_stage(
-        "deblur", {"model": args.model, "weights": "none", "tile": args.tile}, StageContext(device=device, bf16=args.bf16)
-    )
-    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
-    stage(Batch(x[: args.batch].to(device), [], x[: args.batch]))  # warm-up
-    _sync(device)
-    t0 = time.perf_counter()
-    for i in range(0, len(frames), args.batch):
-        xb = x[i : i + args.batch].to(device)
-        stage(Batch(xb, [], xb))
-    _sync(device)
-    res["model_only_fps"] = len(frames) / (time.perf_counter() - t0)
-    del stage
-    gc.collect()
-    # end-to-end pipeline
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    with PeakRSS() as rss:
-        pipe = build(Job(str(clip), str(tmp / "out.mp4"), _config(args), overwrite=True), warn=lambda m: None)
-        result = pipe.run()
-    if result.error:
-        raise RuntimeError(result.error)
-    p = result.progress
-    res["end_to_end_fps"] = p.fps
-    res["busy_s"] = {k: round(v, 3) for k, v in p.busy.items()}
-    res["peak_rss_mib"] = round(rss.peak)
-    if device.type == "cuda":
-        res["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
-    # naive serial loop: decode one, infer fp32 batch 1, encode, repeat
-    res["naive_fps"] = naive_loop(clip, tmp / "naive.mp4", args.model, device)
-    res["e2e_over_model_only"] = res["end_to_end_fps"] / res["model_only_fps"]
-    res["speedup_over_naive"] = res["end_to_end_fps"] / res["naive_fps"]
-    return res
+    with scratch_folder("streamdeblur-bench-") as tmp:
+        clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+        res: dict = {
+            "size": f"{w}x{h}",
+            "frames": args.frames,
+            "device": str(device),
+            "model": args.model,
+            "batch": args.batch,
+            "bf16": args.bf16,
+            "threads": torch.get_num_threads(),
+        }
+        # model-only: frames already decoded, through the same stage
+        with av.open(str(clip)) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        stage = create_stage(
+            "deblur", {"model": args.model, "weights": "none", "tile": args.tile}, StageContext(device=device, bf16=args.bf16)
+        )
+        x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
+        stage(Batch(x[: args.batch].to(device), [], x[: args.batch]))  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        for i in range(0, len(frames), args.batch):
+            xb = x[i : i + args.batch].to(device)
+            stage(Batch(xb, [], xb))
+        _sync(device)
+        res["model_only_fps"] = len(frames) / (time.perf_counter() - t0)
+        del stage
+        gc.collect()
+        # end-to-end pipeline
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        with PeakRSS() as rss:
+            pipe = build(Job(str(clip), str(tmp / "out.mp4"), _config(args), overwrite=True), warn=lambda m: None)
+            result = pipe.run()
+        if result.error:
+            raise RuntimeError(result.error)
+        p = result.progress
+        res["end_to_end_fps"] = p.fps
+        res["busy_s"] = {k: round(v, 3) for k, v in p.busy.items()}
+        res["peak_rss_mib"] = round(rss.peak)
+        if device.type == "cuda":
+            res["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+        # naive serial loop: decode one, infer fp32 batch 1, encode, repeat
+        res["naive_fps"] = naive_loop(clip, tmp / "naive.mp4", args.model, device)
+        res["e2e_over_model_only"] = res["end_to_end_fps"] / res["model_only_fps"]
+        res["speedup_over_naive"] = res["end_to_end_fps"] / res["naive_fps"]
+        return res
 
 
 def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
@@ -247,39 +260,39 @@ def bf16_bench(args) -> dict:
 
 def memory_bench(args) -> dict:
     """Peak RSS vs clip length (10 s, 60 s; identity pipeline, 640×360) and a 4K frame through 256-px tiles."""
-    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-mem-"))
-    res: dict = {}
-    for seconds in (10, 60):
-        clip = make_clip(tmp / f"c{seconds}.mp4", 640, 360, 30 * seconds)
-        cfg = PipelineConfig(batch=4, stages=[StageSpec("identity")])
-        cfg.output.preset = "ultrafast"
+    with scratch_folder("streamdeblur-mem-") as tmp:
+        res: dict = {}
+        for seconds in (10, 60):
+            clip = make_clip(tmp / f"c{seconds}.mp4", 640, 360, 30 * seconds)
+            cfg = PipelineConfig(batch=4, stages=[StageSpec("identity")])
+            cfg.output.preset = "ultrafast"
+            with PeakRSS() as rss:
+                r = build(Job(str(clip), str(tmp / f"o{seconds}.mp4"), cfg, overwrite=True), warn=lambda m: None).run()
+            res[f"peak_rss_{seconds}s_mib"] = round(rss.peak)
+            res[f"frames_{seconds}s"] = r.progress.done
+        stage = create_stage("deblur", {"model": args.model, "weights": "none", "tile": 256, "overlap": 32, "max_tiles": 4})
+        x = torch.rand(1, 3, 2160, 3840)
+        gc.collect()
         with PeakRSS() as rss:
-            r = build(Job(str(clip), str(tmp / f"o{seconds}.mp4"), cfg, overwrite=True), warn=lambda m: None).run()
-        res[f"peak_rss_{seconds}s_mib"] = round(rss.peak)
-        res[f"frames_{seconds}s"] = r.progress.done
-    stage = create_stage("deblur", {"model": args.model, "weights": "none", "tile": 256, "overlap": 32, "max_tiles": 4})
-    x = torch.rand(1, 3, 2160, 3840)
-    gc.collect()
-    with PeakRSS() as rss:
-        base = rss.current()
-        stage(Batch(x, [], x))
-    res["uhd_tile256_peak_rss_mib"] = round(rss.peak)
-    res["uhd_tile256_increase_mib"] = round(rss.peak - base)
-    # one 4K frame fused with ten registered neighbours and the memory's frame, as motion's first fusion
-    # (lucky blocks; the neighbours here are noisy copies: the same arithmetic, none of the registration)
-    del x, stage
-    g = torch.Generator().manual_seed(0)
-    cur = torch.rand(3, 2160, 3840, generator=g)
-    nb = (cur[None] + 0.05 * torch.randn(11, 3, 2160, 3840, generator=g)).clamp_(0, 1)
-    conf = torch.rand(11, 1, 2160, 3840, generator=g)
-    gc.collect()
-    with PeakRSS() as rss:
-        base = rss.current()
-        t = time.perf_counter()
-        fba_fuse(cur, nb, conf, FBAParams(p=0, q=24, pixel_tol=0.12), return_weights=True)
-        res["uhd_fusion_k11_s"] = round(time.perf_counter() - t, 1)
-    res["uhd_fusion_k11_increase_mib"] = round(rss.peak - base)
-    return res
+            base = rss.current()
+            stage(Batch(x, [], x))
+        res["uhd_tile256_peak_rss_mib"] = round(rss.peak)
+        res["uhd_tile256_increase_mib"] = round(rss.peak - base)
+        # one 4K frame fused with ten registered neighbours and the memory's frame, as motion's first fusion
+        # (lucky blocks; the neighbours here are noisy copies: the same arithmetic, none of the registration)
+        del x, stage
+        g = torch.Generator().manual_seed(0)
+        cur = torch.rand(3, 2160, 3840, generator=g)
+        nb = (cur[None] + 0.05 * torch.randn(11, 3, 2160, 3840, generator=g)).clamp_(0, 1)
+        conf = torch.rand(11, 1, 2160, 3840, generator=g)
+        gc.collect()
+        with PeakRSS() as rss:
+            base = rss.current()
+            t = time.perf_counter()
+            fba_fuse(cur, nb, conf, FBAParams(p=0, q=24, pixel_tol=0.12), return_weights=True)
+            res["uhd_fusion_k11_s"] = round(time.perf_counter() - t, 1)
+        res["uhd_fusion_k11_increase_mib"] = round(rss.peak - base)
+        return res
 
 
 def train_memory_bench(args) -> dict:
@@ -338,21 +351,21 @@ def ladder_bench(args) -> dict:
     from .ladder import run_ladder
 
     w, h = (int(v) for v in args.size.lower().split("x"))
-    tmp = Path(tempfile.mkdtemp(prefix="streamdeblur-ladder-"))
-    clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
-    warm = make_clip(tmp / "warm.mp4", w, h, 2)
-    threads = args.threads or default_threads()
-    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
-    r = run_ladder(clip, warm, args.model, args.rounds, threads, tmp)
-    r.update(
-        model=args.model,
-        size=f"{w}x{h}",
-        threads=threads,
-        cpu=cpu_description(),
-        rounds=args.rounds,
-        load=f"{load} → {Path('/proc/loadavg').read_text().split()[0] if load != '?' else '?'}",
-    )
-    return r
+    with scratch_folder("streamdeblur-ladder-") as tmp:
+        clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+        warm = make_clip(tmp / "warm.mp4", w, h, 2)
+        threads = args.threads or default_threads()
+        load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+        r = run_ladder(clip, warm, args.model, args.rounds, threads, tmp)
+        r.update(
+            model=args.model,
+            size=f"{w}x{h}",
+            threads=threads,
+            cpu=cpu_description(),
+            rounds=args.rounds,
+            load=f"{load} → {Path('/proc/loadavg').read_text().split()[0] if load != '?' else '?'}",
+        )
+        return r
 
 
 def _two(title: str, columns: tuple[str, str], rows) -> Report:

@@ -99,7 +99,15 @@ def single_frame_stages(stages: list, say: Callable[[str], None]) -> list:
 def _stages(
     cfg: PipelineConfig, device, bf16: bool, warn: Callable[[str], None], say: Callable[[str], None] | None = None
 ) -> list:
-    ctx = StageContext(device=device, warn=warn, bf16=bf16, say=say or (lambda m: None))
+    said: set[str] = set()
+
+    def once(message: str) -> None:  # two stages of a kind say the same (motion's two fusions at 640×360): once
+        if message not in said:
+            said.add(message)
+            if say is not None:
+                say(message)
+
+    ctx = StageContext(device=device, warn=warn, bf16=bf16, say=once)
     return [create_stage(s.name, s.options, dataclasses.replace(ctx, provide=p)) for s, p in zip(cfg.stages, _needs(cfg))]
 
 

@@ -17,7 +17,10 @@
 * **Order** is kept by frame index (one worker; the writer checks it).
 * **Shutdown**: the first exception in any thread stops all of them and is reported once, as one
   line. :meth:`Pipeline.request_stop` (Ctrl-C) stops reading, lets the batch in flight finish,
-  flushes the encoder and closes the file so it plays.
+  flushes the encoder and closes the file so it plays. A file's frames already read but not yet
+  processed (the queue, and the frames the windows hold for their neighbours: up to a dozen with the
+  default pipeline, minutes at 1080p on a CPU) are left: SIGTERM from Docker or systemd is followed
+  by SIGKILL after 10–90 s. A live source's stop is its normal end: its few frames are finished.
 
 The worker builds batches itself rather than a separate batcher thread: batching on demand is what
 keeps live batches fresh, and one thread owning the device keeps CUDA streams and autocast simple.
@@ -30,6 +33,7 @@ import signal
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +49,29 @@ from ..stages.window import WindowedStage
 from .latency import LatencyMeter, LatencyStats
 
 _END = object()
+
+
+#: seconds over which the ETA's rate is measured
+RATE_WINDOW_S = 30.0
+
+
+def recent_rate(written: deque[tuple[float, int]], now: float, done: int, window: float = RATE_WINDOW_S) -> float | None:
+    """Frames per second over the last ``window`` seconds, from ``(time, frames done)`` at each write.
+
+    ``written`` is pruned: its oldest entry is kept the last write at least ``window`` ago. None while
+    the writes seen span less than half a window (the average since the start says more then).
+
+    Example:
+        >>> w = deque([(0.0, 1), (10.0, 100), (40.0, 130), (55.0, 145)])  # 10 fps, then 1 fps
+        >>> recent_rate(w, now=60.0, done=150), len(w)
+        (1.0, 3)
+    """
+    while len(written) > 1 and now - written[1][0] >= window:
+        written.popleft()
+    if not written or now - written[0][0] < window / 2:
+        return None
+    t, d = written[0]
+    return (done - d) / (now - t)
 
 
 @dataclass
@@ -67,11 +94,18 @@ class Progress:
     run_latency: LatencyStats | None = None  #: live: the same over the whole run
     busy: dict[str, float] = field(default_factory=dict)  #: busy seconds per part (decode, stages, encode)
     total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
+    #: frames per second over the last :data:`RATE_WINDOW_S` (None until that much of the run has passed)
+    recent_fps: float | None = None
 
     @property
     def eta(self) -> float | None:
-        if self.total and self.fps > 0 and self.done <= self.total:
-            return (self.total - self.done) / self.fps
+        """Seconds left at the recent rate (the average since the start, early on).
+
+        The average since the start kept a first frame's warm-up and window filling, and a machine
+        that got busier half way (at 13 % of a run it said 2:31 to go; it took 5:48)."""
+        rate = self.recent_fps if self.recent_fps is not None else self.fps
+        if self.total and rate > 0 and self.done <= self.total:
+            return (self.total - self.done) / rate
         return None
 
     @property
@@ -159,12 +193,15 @@ class Pipeline:
         self.warn = warn or (lambda m: None)
         self._stop = threading.Event()  # hard stop: error
         self._drain = threading.Event()  # graceful: stop reading, finish in flight
+        self._cut = threading.Event()  # a file stopped by the user: nothing more is processed after the batch in flight
         self._error: tuple[str, str] | None = None
         self._exception: BaseException | None = None
         self._lock = threading.Lock()
         self._t0 = 0.0
         self._progress = Progress(total=source.info.frames, live=self.live, total_exact=source.info.frames_exact)
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
+        self._running: tuple[str, float] | None = None  #: the stage call in progress and when it started
+        self._written: deque[tuple[float, int]] = deque(maxlen=100_000)  #: (time, frames done) at each write
         self._dropped_q = 0
         windowed = [i for i, s in enumerate(stages) if isinstance(s, WindowedStage)]
         for i in windowed:
@@ -179,7 +216,10 @@ class Pipeline:
     # -- control ------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Graceful stop (Ctrl-C): no more frames are read; the batch in flight is finished and written."""
+        """Graceful stop (Ctrl-C): no more frames are read; the batch in flight is finished and written
+        (a live source's frames already read too: its stop is its normal end)."""
+        if not self.live:
+            self._cut.set()
         self._drain.set()
         try:
             self.source.stop()
@@ -258,7 +298,7 @@ class Pipeline:
         q = self.frames_q
         frames = [pending] if pending is not None else []
         while not frames:
-            if self._stop.is_set() or (self._drain.is_set() and q.empty()):
+            if self._stop.is_set() or self._cut.is_set() or (self._drain.is_set() and q.empty()):
                 return [], True, None
             try:
                 item = q.get(timeout=0.1)
@@ -298,7 +338,7 @@ class Pipeline:
                     self._shape = frames[0].image.shape
                     self._emit(self._process(frames))
                 if ended or self._drain.is_set():
-                    if not self._stop.is_set():
+                    if not self._stop.is_set() and not self._cut.is_set():
                         self._emit(self._flush())  # end of stream: the frames still waiting for their future
                     break  # graceful stop: the batch in flight is done
         except BaseException as exc:  # noqa: BLE001
@@ -320,14 +360,20 @@ class Pipeline:
             if batch is None or len(batch) == 0:
                 return None
             t = time.perf_counter()
+            self._running = (stage.name, t)
             # no stage needs gradients; and a tensor one stage made under inference mode (a model's
             # output) may only be changed in place by the next one inside it (the kernel overlay)
             with torch.inference_mode():
                 batch = stage(batch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            self._busy[stage.name] += time.perf_counter() - t
+            self._stage_done(stage.name, t)
         return batch
+
+    def _stage_done(self, name: str, start: float) -> None:
+        with self._lock:  # with the snapshot in :meth:`progress`: the call is counted once, running or done
+            self._busy[name] += time.perf_counter() - start
+            self._running = None
 
     def _to_frames(self, batch: Batch | None) -> list[Frame]:
         if batch is None or len(batch) == 0:
@@ -350,9 +396,10 @@ class Pipeline:
         for i, stage in enumerate(self.stages):
             if isinstance(stage, WindowedStage):
                 t = time.perf_counter()
+                self._running = (stage.name, t)
                 with _COMPUTE:
                     tail = stage.flush()
-                self._busy[stage.name] += time.perf_counter() - t
+                self._stage_done(stage.name, t)
                 out += self._to_frames(self._run_stages(tail, i + 1))
         return out
 
@@ -379,6 +426,7 @@ class Pipeline:
                     self._busy["encode"] += time.perf_counter() - t
                     with self._lock:
                         self._progress.done += 1
+                        self._written.append((time.perf_counter(), self._progress.done))
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "writer")
 
@@ -388,6 +436,11 @@ class Pipeline:
         """Current snapshot (thread-safe)."""
         with self._lock:
             p = replace(self._progress, busy=dict(self._busy))
+            if self._running is not None:  # a call still running counts too: a 50-s model call at 1080p
+                name, start = self._running  # was nowhere in the busy shares while the line looked stalled
+                p.busy[name] += time.perf_counter() - start
+            if self._t0:
+                p.recent_fps = recent_rate(self._written, time.perf_counter(), p.done)
         p.elapsed = time.perf_counter() - self._t0 if self._t0 else 0.0
         p.fps = p.done / p.elapsed if p.elapsed > 0 else 0.0
         stats = getattr(self.source, "stats", None)
@@ -485,10 +538,10 @@ class Pipeline:
         def handler(signum, frame):
             if self.signal_received is not None:
                 self._stop.set()  # second signal: stop at the next boundary
-            elif signum == signal.SIGINT:  # said at once: the frames already read (windows of neighbours) take a while
-                self.warn("stopping: finishing the frames already read (a second Ctrl-C stops sooner)")
-            else:
-                self.warn("stopping: finishing the frames already read (SIGTERM)")
+            else:  # said at once: a model call at 1080p on a CPU takes seconds
+                what = "the frames already read" if self.live else "the frame in progress"
+                how = "a second Ctrl-C stops sooner" if signum == signal.SIGINT else "SIGTERM"
+                self.warn(f"stopping: finishing {what} ({how})")
             self.signal_received = signum
             self.request_stop()
 

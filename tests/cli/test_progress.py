@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streamdeblur.cli.progress import progress_line
 from streamdeblur.engine.pipeline import Progress
 
@@ -12,3 +14,20 @@ def test_progress_line_reports_repaired_timestamps_and_reconnects():
     assert "repaired-pts 3" in line and "reconnects 2" in line and "dropped 1" in line
     quiet = progress_line(Progress(done=10, total=20, elapsed=2.0, fps=5.0))
     assert "repaired" not in quiet and "reconnects" not in quiet
+
+
+def test_the_eta_follows_the_recent_rate_not_the_average_since_the_start():
+    # At 13 % of a run the average since the start said 2:31 to go; the machine got busier and it took
+    # 5:48 (audit 10). The rate of the last 30 s is what the rest of the run will most likely go at.
+    from collections import deque
+
+    from streamdeblur.engine.pipeline import Progress, recent_rate
+
+    written = deque((float(t), 10 * t) for t in range(1, 31))  # 10 fps for 30 s
+    written += deque((30.0 + 2 * k, 300 + k) for k in range(1, 31))  # then 0.5 fps for 60 s
+    rate = recent_rate(written, now=90.0, done=330)
+    assert rate == pytest.approx(0.5, rel=0.05)
+    p = Progress(done=330, total=400, elapsed=90.0, fps=330 / 90, recent_fps=rate)
+    assert p.eta == pytest.approx(140, rel=0.05)  # not 70 / 3.67 = 19 s
+    assert recent_rate(deque([(0.0, 1), (5.0, 50)]), now=10.0, done=60) is None  # too little seen: the average
+    assert Progress(done=50, total=100, elapsed=10.0, fps=5.0).eta == pytest.approx(10.0)

@@ -98,3 +98,18 @@ def test_fusion_at_reduced_width_leaves_a_static_scene_untouched():
     ]
     assert all(torch.allclose(o.images, b.images, atol=1e-5) for o in outs)  # identical frames: nothing to fuse
     assert any("fusing at 64×36 for 128×72 frames" in s for s in said), said
+
+
+def test_two_fusions_at_one_working_size_say_it_once(tmp_path, capsys):
+    # motion's two fusions each said "temporal_fusion: fusing at 640×360 …": the same line twice a run (audit 10)
+    import media
+
+    from streamdeblur.cli import main
+
+    clip = media.write_video(tmp_path / "c.mp4", frames=3, size=(128, 72))
+    yaml = tmp_path / "two.yaml"
+    fusion = "  - temporal_fusion:\n      radius: 1\n      max_width: 64\n      block: 16\n"
+    yaml.write_text(f"stages:\n{fusion}{fusion}output:\n  preset: veryfast\n")
+    assert main(["run", str(clip), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(yaml)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("fusing at 64×36 for 128×72 frames") == 1, err

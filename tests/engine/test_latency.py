@@ -144,3 +144,39 @@ def test_live_window_gets_the_camera_frames_just_before_it_not_the_last_processe
     assert all(n == [c - 2, c - 1] for c, n in full), full  # neighbours 1/30 s apart, as the camera sent them
     written = [read_stamp(img) for img in sink.images]
     assert written == sorted(set(written)) and len(written) == result.progress.done  # context frames never written
+
+
+def test_a_stage_call_in_progress_counts_in_the_busy_shares(tmp_path):
+    # The shares counted a call only once it had returned: during a 50-s model call at 1080p the line
+    # read "0/3 frames … [busy: temporal_fusion 94%→9%]" and never named the model (audit 10).
+    import threading
+
+    import media
+
+    from streamdeblur.io.sinks import NullSink
+    from streamdeblur.io.sources.video import VideoSource
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Held(Stage):
+        name = "held"
+
+        def __call__(self, batch):
+            entered.set()
+            release.wait(timeout=60)
+            return batch
+
+    clip = media.write_video(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    pipe = Pipeline(VideoSource(str(clip)), [Held()], NullSink(), batch=1)
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.setdefault("r", pipe.run()))
+    worker.start()
+    try:
+        assert entered.wait(timeout=60)
+        first = pipe.progress().busy["held"]
+        second = pipe.progress().busy["held"]
+        assert 0 < first < second and pipe.progress().done == 0  # growing while the first call runs
+    finally:
+        release.set()
+        worker.join(timeout=60)
+    assert result["r"].progress.done == 2 and result["r"].progress.busy["held"] > 0
