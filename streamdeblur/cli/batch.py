@@ -397,19 +397,20 @@ class Ledger:
         except FileNotFoundError:
             return
         except OSError as exc:
-            text, why = "", exc.strerror or str(exc)
-        else:
-            why = "not a batch ledger"
+            return self._unreadable(exc.strerror or str(exc), quiet)
         try:
             entries = json.loads(text)
-        except ValueError as exc:
-            entries, why = None, f"{why if not text else 'cut short or damaged'} ({exc})"
-        if isinstance(entries, dict):
-            self.entries = entries
-        elif not quiet:  # silently empty, every output there failed as "not made by this batch"
+        except ValueError:
+            return self._unreadable("cut short or damaged", quiet)
+        if not isinstance(entries, dict):
+            return self._unreadable("not a batch ledger", quiet)
+        self.entries = entries
+
+    def _unreadable(self, why: str, quiet: bool) -> None:
+        if not quiet:  # it was read as empty in silence: every output there failed as "not made by this batch"
             warn(
-                f"{self.path} cannot be read: {why}; the outputs already in {out_dir} count as not made by a batch "
-                "(--overwrite redoes them)"
+                f"{self.path} cannot be read: {why}; the outputs already in {self.path.parent} count as not made "
+                "by a batch (--overwrite redoes them)"
             )
 
     def outputs(self) -> frozenset[Path]:
