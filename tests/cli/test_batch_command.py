@@ -15,6 +15,15 @@ import pytest
 from streamdeblur.cli import main
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt in this process for the test, as from a terminal (a shell's
+    background job without job control, `make test &`, starts with SIGINT ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _table(text: str) -> list[str]:
     return [ln for ln in text.splitlines() if "│" in ln or "|" in ln]
 
@@ -292,7 +301,7 @@ def test_an_interrupted_segmented_file_points_at_its_kept_segments(tmp_path):
     assert (out / "clip.mp4.segments" / "seg-0000.mp4").exists()
 
 
-def test_ctrl_c_between_two_segments_still_ends_with_the_summary(tmp_path, identity_yaml, capsys, monkeypatch):
+def test_ctrl_c_between_two_segments_still_ends_with_the_summary(tmp_path, identity_yaml, capsys, monkeypatch, ctrl_c_raises):
     # Ctrl-C that came after one segment was finished and before the next one started was not the
     # pipeline's to handle: the batch died with "interrupted" and no summary at all (exit 130)
     from streamdeblur.scaleout.plan import SegmentPlan
@@ -406,7 +415,9 @@ def test_a_ledger_that_cannot_be_written_fails_its_files_before_they_run_and_the
     assert code == 1 and "cannot be read: cut short or damaged" in text.err and "--overwrite redoes them" in text.err
 
 
-def test_an_interrupted_batch_lists_the_files_it_never_started(tmp_path, folder, identity_yaml, capsys, monkeypatch):
+def test_an_interrupted_batch_lists_the_files_it_never_started(
+    tmp_path, folder, identity_yaml, capsys, monkeypatch, ctrl_c_raises
+):
     # The summary after Ctrl-C listed only the files done and the one interrupted (audit 9).
     from streamdeblur.cli import batch
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,10 @@ sys.meta_path.insert(0, _InterruptAtTorch())
 '''
 
 
+def _ctrl_c_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", ["script", "module"])
 def test_ctrl_c_while_the_cli_is_importing_is_one_line_and_exit_130(tmp_path, how):
     """Ctrl-C in the first second or two (PyTorch, OpenCV, PyAV being imported) printed a 20–40-line
@@ -35,6 +40,8 @@ def test_ctrl_c_while_the_cli_is_importing_is_one_line_and_exit_130(tmp_path, ho
     if cmd[0] is None:
         pytest.fail("the streamdeblur console script is not installed next to this Python")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([*cmd, "models"], env=env, capture_output=True, text=True, timeout=120)
+    # as from a terminal: a shell's background job (`make test &` without job control) ignores SIGINT,
+    # and so would this child, which inherits that
+    r = subprocess.run([*cmd, "models"], env=env, capture_output=True, text=True, timeout=120, preexec_fn=_ctrl_c_default)
     assert r.returncode == 130, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr and r.stderr.strip() == "streamdeblur: interrupted (while starting)", r.stderr
