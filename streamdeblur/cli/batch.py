@@ -353,6 +353,10 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             code, result, reason = exit_code(exc), None, one_line(exc)
             error(_reason(reason, f), where=shown[f])
         kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
+        if code != EXIT_OK:  # this run's partial file (named in its row) stands for the earlier runs' ones
+            for stale in partials_of(target):
+                if stale.name != kept:
+                    stale.unlink(missing_ok=True)
         if segmented and work_dir(target).is_dir():  # not the segment's partial, which is not in out_dir
             kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
         if code in (EXIT_SIGINT, EXIT_SIGTERM):

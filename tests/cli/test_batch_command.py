@@ -463,3 +463,13 @@ def test_a_folder_of_camcorder_and_phone_clips_is_found(tmp_path, identity_yaml,
         subprocess.run([*cmd, "-pix_fmt", "yuv420p", "-f", fmt, str(src / name)], check=True)
     assert main(["batch", str(src), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 0
     assert media.count_frames(tmp_path / "out" / "00001.mp4") == 5 and media.count_frames(tmp_path / "out" / "VID_0001.mp4") == 5
+
+
+def test_a_file_that_fails_again_leaves_no_pile_of_partials(tmp_path, folder, identity_yaml, capsys):
+    # Each rerun of a file that kept failing added one more NAME.<hex>.partial.mp4 (audit 11): a failed
+    # file keeps at most the partial of its last run, the one its row names.
+    out = tmp_path / "out"
+    out.mkdir()
+    media.write_video(out / "b_notes.0a1b2c.partial.mp4", frames=2, size=(96, 64))  # an earlier run's
+    assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.mp4", "c.mp4"]

@@ -446,3 +446,26 @@ def test_an_output_name_of_251_bytes_is_written(tmp_path):
     assert len(sink.tmp.name.encode()) <= 255
     sink.write(Frame(_stripes(0, 64, 48), 0, 0, Fraction(1, 15360)))
     assert sink.close() == out and media.count_frames(out) == 1
+
+
+def test_a_recording_whose_name_was_taken_meanwhile_keeps_one_whole_file_and_names_it(tmp_path):
+    # A live recording is written fragmented, then copied into a regular MP4: when rec.mp4 appeared
+    # meanwhile, both copies stayed (100 frames each) and the fragmented one was named nowhere, under
+    # a name (…partial.regular.mp4) a batch's clean-up did not know (audit 11).
+    import dataclasses
+
+    from streamdeblur.io.color import ColorInfo
+    from streamdeblur.io.frames import Frame, SourceInfo
+    from streamdeblur.io.sinks import SinkError, VideoSink, partials_of
+
+    info = dataclasses.replace(SourceInfo("cam", 64, 48, Fraction(30), Fraction(1, 15360), ColorInfo()), live=True)
+    out = tmp_path / "rec.mp4"
+    sink = VideoSink(out, info, crf=16, preset="veryfast", audio=False, overwrite=False)
+    for i in range(5):
+        sink.write(Frame(_stripes(i, 64, 48), i, i * 512, Fraction(1, 15360)))
+    out.write_bytes(b"another program's file")
+    with pytest.raises(SinkError, match="appeared while this run was writing it") as caught:
+        sink.close()
+    kept = partials_of(out)
+    assert len(kept) == 1 and str(kept[0]) in str(caught.value) and media.count_frames(kept[0]) == 5
+    assert out.read_bytes() == b"another program's file"

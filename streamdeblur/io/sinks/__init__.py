@@ -27,6 +27,7 @@ from .base import (
     check_output,
     container_options,
     partial_path,
+    partials_of,
     publish,
     temporary_path,
 )

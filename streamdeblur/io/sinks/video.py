@@ -364,7 +364,7 @@ class VideoSink:
     def _finish_fragmented(self) -> None:
         """The finished recording as a regular MP4/MOV (one index, what editors expect), its packets
         copied from the fragmented partial file; if that fails, the fragmented file (it plays) is kept."""
-        regular = self.tmp.with_name(f"{self.tmp.stem}.regular{self.tmp.suffix}")
+        regular = temporary_path(self.path)  # a partial file's name too: a batch's clean-up knows it
         try:
             defragment(self.tmp, regular, self.fmt, self._options)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -372,8 +372,8 @@ class VideoSink:
             self.warn(f"{self.path.name} is kept as a fragmented {self.fmt.upper()} (it plays; some editors refuse it): {exc}")
             publish(self.tmp, self.path, self.overwrite)
             return
+        self.tmp.unlink(missing_ok=True)  # the regular copy is whole: one file is kept, the one named
         publish(regular, self.path, self.overwrite)
-        self.tmp.unlink(missing_ok=True)
 
 
 def _plays(path: Path) -> bool:
