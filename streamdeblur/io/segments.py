@@ -37,6 +37,7 @@ from pathlib import Path
 
 import av
 
+from ..errors import one_line
 from .paths import ffmpeg_name
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
 from .sources import SourceError, open_video
@@ -365,7 +366,8 @@ def join(
             out.close()
     except av.error.FFmpegError as exc:
         tmp.unlink(missing_ok=True)  # the segments are kept: joining again makes it
-        raise SinkError(f"joining segments into {output} failed: {exc}") from None
+        reason = exc.strerror or one_line(exc)  # FFmpeg's words; its file name was the partial just removed
+        raise SinkError(f"joining segments into {output} failed: {reason}; the segments are kept in {parts[0].parent}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

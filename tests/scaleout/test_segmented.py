@@ -143,3 +143,23 @@ def test_changed_input_invalidates_the_plan(tmp_path, identity_yaml, capsys):
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--segments", "3"]) == 0
     assert "starting over" in capsys.readouterr().err
     assert media.frame_times(out) == media.frame_times(src)
+
+
+def test_a_join_that_fails_names_only_what_is_left(tmp_path, identity_yaml, capsys):
+    # An AAC header the muxer cannot parse (the input's sound, copied at the join) failed the join with
+    # FFmpeg's message naming the join's partial file, which had just been removed (audit 11).
+    from streamdeblur.cli import main
+
+    clip = media.write_video(tmp_path / "a.ts", frames=30, size=(96, 64), audio=True)
+    data = bytearray(clip.read_bytes())
+    with av.open(str(clip)) as c:
+        pos = [p.pos for p in c.demux(c.streams.audio[0]) if p.size][3]
+    at = data.index(b"\xff\xf1", pos)  # the ADTS sync word of the fourth audio packet
+    data[at : at + 2] = b"\x00\x00"
+    bad = tmp_path / "bad.ts"
+    bad.write_bytes(bytes(data))
+    code = main(["run", str(bad), "-o", str(tmp_path / "o.mp4"), "--segments", "2", "--pipeline", str(identity_yaml)])
+    err = capsys.readouterr().err
+    line = [ln for ln in err.splitlines() if "error:" in ln][-1]
+    assert code == 4 and "joining segments into" in line and ".partial." not in line, line
+    assert f"the segments are kept in {tmp_path / 'o.mp4.segments'}" in line and (tmp_path / "o.mp4.segments").is_dir()
