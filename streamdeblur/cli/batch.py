@@ -319,8 +319,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         except OSError as exc:  # the output is whole; the next run redoes it (the claim stays)
             failures += 1
             details += f"; not noted in the batch's ledger ({exc.strerror or exc}): the next run redoes it"
-        for stale in partials_of(target):  # what an interrupted run of this batch kept of it: done now
-            stale.unlink(missing_ok=True)
+        _drop_partials(target)  # what an interrupted run of this batch kept of it: done now
         rows[f] = (shown[f], "done", details, out_name[f])
 
     if executor.whole_batch and todo:
@@ -354,9 +353,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             error(_reason(reason, f), where=shown[f])
         kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
         if code != EXIT_OK:  # this run's partial file (named in its row) stands for the earlier runs' ones
-            for stale in partials_of(target):
-                if stale.name != kept:
-                    stale.unlink(missing_ok=True)
+            _drop_partials(target, keep=kept)
         if segmented and work_dir(target).is_dir():  # not the segment's partial, which is not in out_dir
             kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
         if code in (EXIT_SIGINT, EXIT_SIGTERM):
@@ -376,6 +373,13 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)
     _summary([rows[f] for f in files if f in rows], out_dir)
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def _drop_partials(target: Path, keep: str = "") -> None:
+    """Remove the partial files earlier runs of this batch left of ``target``, but the one named ``keep``."""
+    for stale in partials_of(target):
+        if stale.name != keep:
+            stale.unlink(missing_ok=True)
 
 
 class Ledger:
