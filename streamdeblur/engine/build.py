@@ -257,6 +257,7 @@ def build(
                     warn=warn,
                     threads=threads,
                     chroma=o.chroma,
+                    strict=cfg.strict,
                 )
             )
             say(_describe(encoder, out, sinks[-1].chroma_note))

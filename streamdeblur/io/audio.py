@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 
+from ..errors import SourceError
 from .paths import ffmpeg_name
 from .streamcopy import can_stream_copy, is_cover
 from .tags import apply_tags, keep_tags
@@ -87,8 +88,10 @@ class AudioCopier:
         start: float = 0.0,
         audio: bool = True,
         subtitles: bool = True,
+        strict: bool = False,
     ) -> None:
         self.warn = warn
+        self.strict = strict  #: a damaged input packet stops the run (``--strict``) instead of being left out
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
         self._in = av.open(ffmpeg_name(source), metadata_errors="replace")
         # (in_stream, out_stream, how: None (copied), a resampler (re-encoded audio) or TextSubtitles
@@ -155,6 +158,7 @@ class AudioCopier:
         self._demux: Iterator = self._in.demux(*[s for s, *_ in self._streams]) if self._streams else iter(())
         self._pending = None
         self._done = not self._streams
+        self._skipped: dict[int, int] = {}  #: input stream index → damaged packets left out
 
     @property
     def active(self) -> bool:
@@ -185,7 +189,13 @@ class AudioCopier:
                 continue
             if how is None:
                 pkt.stream = out
-                container.mux(pkt)
+                try:
+                    container.mux(pkt)
+                except (av.error.InvalidDataError, av.error.PatchWelcomeError) as exc:
+                    # The packet itself is broken (a damaged recording: the ADTS header of a TS's AAC that
+                    # MP4's aac_adtstoasc cannot parse). The muxer rejects that packet only; the output is
+                    # fine and the next packets go in. Left out, counted and said once, as a player skips it.
+                    self._bad_input(s, pkt, exc)
             elif isinstance(how, TextSubtitles):
                 text = how.convert(bytes(pkt))
                 if text is None:
@@ -207,6 +217,21 @@ class AudioCopier:
                     f.pts = None
                     for rf in how.resample(f):
                         self._encode(container, out, rf, next_pts)
+
+    def _bad_input(self, stream, pkt, exc: Exception) -> None:
+        """A damaged input packet left out: the first said at once, how many in all at the end (``close``)."""
+        t = float(pkt.pts * pkt.time_base) if pkt.pts is not None and pkt.time_base else None
+        if t is not None and self._in.start_time is not None:  # a player's clock: from the file's start
+            t -= self._in.start_time / av.time_base
+        at = f" at {t:.2f} s" if t is not None else ""
+        reason = getattr(exc, "strerror", None) or str(exc)
+        where = f"the input's {stream.type} stream #{stream.index} has a damaged packet{at} ({reason})"
+        if self.strict:
+            raise SourceError(f"{where} (--strict)")
+        n = self._skipped.get(stream.index, 0)
+        self._skipped[stream.index] = n + 1
+        if n == 0:
+            self.warn(f"{where}; left out")
 
     @staticmethod
     def _encode(container, out, frame, next_pts: list) -> None:
@@ -235,3 +260,6 @@ class AudioCopier:
                 self._done = True
                 self._flush(container)
         self._in.close()
+        for index, n in self._skipped.items():
+            if n > 1:
+                self.warn(f"{n} damaged packets of the input's stream #{index} left out in all")

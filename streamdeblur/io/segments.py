@@ -299,6 +299,7 @@ def join(
     audio: bool = True,
     warn=print,
     shift: Fraction = Fraction(0),
+    strict: bool = False,
 ) -> Path:
     """Concatenate processed segments by stream copy and copy the source's audio once.
 
@@ -308,6 +309,8 @@ def join(
         output: the final file (written under a new temporary name and renamed when complete).
         audio: copy audio from ``source``.
         shift: seconds the parts' timestamps run late (:attr:`SegmentSpec.shift`); taken off.
+        strict: a damaged packet of the source's sound is a :class:`~streamdeblur.errors.SourceError`
+            (``--strict``), not left out with a warning.
 
     Returns:
         ``output``.
@@ -337,7 +340,7 @@ def join(
             copier = None
             if source is not None:  # its audio (unless left out) and subtitle tracks
                 try:
-                    copier = AudioCopier(Path(source), out, fmt, warn, audio=audio)
+                    copier = AudioCopier(Path(source), out, fmt, warn, audio=audio, strict=strict)
                 except (av.error.FFmpegError, OSError, ValueError) as exc:
                     warn(f"audio not copied (unreadable audio in the input): {exc}")
             last_dts = None
@@ -368,6 +371,9 @@ def join(
         tmp.unlink(missing_ok=True)  # the segments are kept: joining again makes it
         reason = exc.strerror or one_line(exc)  # FFmpeg's words; its file name was the partial just removed
         raise SinkError(f"joining segments into {output} failed: {reason}; the segments are kept in {parts[0].parent}") from None
+    except SourceError as exc:  # --strict and a damaged sound packet
+        tmp.unlink(missing_ok=True)
+        raise SourceError(f"{exc}; the segments are kept in {parts[0].parent}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

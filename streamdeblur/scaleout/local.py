@@ -62,4 +62,4 @@ class LocalExecutor(Executor):
                 report(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
                 return code, result
             plan.mark_done(i)
-        return 0, finish(plan, audio=cfg.output.audio, warn=warn)
+        return 0, finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)

@@ -190,13 +190,16 @@ def prepare(
     return plan
 
 
-def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = print) -> Path:
-    """Join the processed segments into the output, copy the audio once, remove the work folder."""
+def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = print, strict: bool = False) -> Path:
+    """Join the processed segments into the output, copy the audio once (``strict``: a damaged sound packet
+    is an error, not left out), remove the work folder."""
     if plan.todo:
         raise RuntimeError(f"segments {plan.todo} are not processed yet")
     first = plan.specs[0]
     shift = first.shift * Fraction(first.time_base)
-    result = join([plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn, shift=shift)
+    result = join(
+        [plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn, shift=shift, strict=strict
+    )
     shutil.rmtree(plan.work, ignore_errors=True)
     return result
 

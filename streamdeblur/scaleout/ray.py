@@ -316,7 +316,7 @@ def run_ray(
 
 def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn) -> None:
     try:
-        finish(plan, audio=cfg.output.audio, warn=warn)
+        finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
         oc.ok = True
     except Exception as exc:  # noqa: BLE001
         oc.error = one_line(f"join failed: {exc}")

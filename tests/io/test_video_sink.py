@@ -469,3 +469,59 @@ def test_a_recording_whose_name_was_taken_meanwhile_keeps_one_whole_file_and_nam
     kept = partials_of(out)
     assert len(kept) == 1 and str(kept[0]) in str(caught.value) and media.count_frames(kept[0]) == 5
     assert out.read_bytes() == b"another program's file"
+
+
+def _ts_with_a_damaged_sound_packet(tmp_path) -> tuple:
+    """A 2 s MPEG-TS (H.264 + ADTS AAC) whose 40th sound packet's ADTS header names no sampling rate."""
+    good, bad = tmp_path / "good.ts", tmp_path / "damaged.ts"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30:duration=2"]
+        + ["-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(good)],
+        check=True,
+    )
+    import av
+
+    sounds = 0
+    with av.open(str(good)) as src, av.open(str(bad), "w") as dst:
+        outs = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for pkt in src.demux():
+            if pkt.size == 0:
+                continue
+            out = outs[pkt.stream.index]
+            if pkt.stream.type == "audio":
+                sounds += 1
+                if sounds == 40:
+                    data = bytearray(bytes(pkt))
+                    assert data[0] == 0xFF and data[1] >> 4 == 0xF  # an ADTS header
+                    data[2] |= 0x3C  # sampling-frequency index 15: reserved
+                    damaged = av.Packet(bytes(data))
+                    damaged.pts, damaged.dts, damaged.time_base = pkt.pts, pkt.dts, pkt.time_base
+                    pkt = damaged
+            pkt.stream = out
+            dst.mux(pkt)
+    return bad, sounds
+
+
+def test_a_damaged_sound_packet_is_left_out_not_blamed_on_the_output(tmp_path, identity_yaml, capsys):
+    # A TS recording with one damaged AAC packet (an ADTS header MP4's aac_adtstoasc cannot parse) failed
+    # as "writing out.mp4 failed: Invalid data found" (exit 4, the output blamed, the rest not written); FFmpeg
+    # rejects that one packet only: it is left out, said, and the rest written. --strict stops (exit 3).
+    src, sounds = _ts_with_a_damaged_sound_packet(tmp_path)
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert "the input's audio stream #1 has a damaged packet at 0.9" in err and "left out" in err, err
+    assert media.count_frames(out) == 60
+    counted = subprocess.run(
+        [media.FFPROBE, "-v", "error", "-select_streams", "a", "-count_packets", "-show_entries", "stream=nb_read_packets"]
+        + ["-of", "csv=p=0", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(counted) == sounds - 1, (counted, sounds)
+    strict = tmp_path / "strict.mp4"
+    assert main(["run", str(src), "-o", str(strict), "--pipeline", str(identity_yaml), "--strict"]) == 3
+    err = capsys.readouterr().err
+    assert "damaged packet at 0.9" in err and "(--strict)" in err and "writing" not in err, err
+    assert not strict.exists()

@@ -145,9 +145,30 @@ def test_changed_input_invalidates_the_plan(tmp_path, identity_yaml, capsys):
     assert media.frame_times(out) == media.frame_times(src)
 
 
-def test_a_join_that_fails_names_only_what_is_left(tmp_path, identity_yaml, capsys):
-    # An AAC header the muxer cannot parse (the input's sound, copied at the join) failed the join with
-    # FFmpeg's message naming the join's partial file, which had just been removed (audit 11).
+def test_a_join_that_fails_names_only_what_is_left(tmp_path, identity_yaml, capsys, monkeypatch):
+    # A join that failed (a full disk here: its file is a link to /dev/full) said FFmpeg's message naming
+    # the join's partial file, which had just been removed (audit 11).
+    from streamdeblur.cli import main
+    from streamdeblur.io import segments
+
+    def full(path):
+        link = path.with_name(f"{path.stem}.full.partial{path.suffix}")
+        link.symlink_to("/dev/full")
+        return link
+
+    monkeypatch.setattr(segments, "temporary_path", full)
+    clip = media.write_video(tmp_path / "a.mp4", frames=30, size=(96, 64), audio=True, gop=10)
+    code = main(["run", str(clip), "-o", str(tmp_path / "o.mp4"), "--segments", "2", "--pipeline", str(identity_yaml)])
+    err = capsys.readouterr().err
+    line = [ln for ln in err.splitlines() if "error:" in ln][-1]
+    assert code == 4 and "joining segments into" in line and "No space left on device" in line, line
+    assert ".partial." not in line and not list(tmp_path.glob("*.partial.*")), line
+    assert f"the segments are kept in {tmp_path / 'o.mp4.segments'}" in line and (tmp_path / "o.mp4.segments").is_dir()
+
+
+def test_a_damaged_sound_packet_is_left_out_at_the_join_and_stops_it_under_strict(tmp_path, identity_yaml, capsys):
+    # The sound is copied once, at the join: an AAC packet whose ADTS header is damaged failed the whole
+    # join (exit 4, "joining segments ... failed"); it is left out and said, as in a single run.
     from streamdeblur.cli import main
 
     clip = media.write_video(tmp_path / "a.ts", frames=30, size=(96, 64), audio=True)
@@ -158,8 +179,11 @@ def test_a_join_that_fails_names_only_what_is_left(tmp_path, identity_yaml, caps
     data[at : at + 2] = b"\x00\x00"
     bad = tmp_path / "bad.ts"
     bad.write_bytes(bytes(data))
-    code = main(["run", str(bad), "-o", str(tmp_path / "o.mp4"), "--segments", "2", "--pipeline", str(identity_yaml)])
+    out = tmp_path / "o.mp4"
+    assert main(["run", str(bad), "-o", str(out), "--segments", "2", "--pipeline", str(identity_yaml)]) == 0
+    assert "audio stream #1 has a damaged packet" in capsys.readouterr().err
+    assert media.count_frames(out) == 30 and media.audio_duration(out) > 0.8
+    strict = tmp_path / "s.mp4"
+    code = main(["run", str(bad), "-o", str(strict), "--segments", "2", "--strict", "--pipeline", str(identity_yaml)])
     err = capsys.readouterr().err
-    line = [ln for ln in err.splitlines() if "error:" in ln][-1]
-    assert code == 4 and "joining segments into" in line and ".partial." not in line, line
-    assert f"the segments are kept in {tmp_path / 'o.mp4.segments'}" in line and (tmp_path / "o.mp4.segments").is_dir()
+    assert code == 3 and "damaged packet" in err and "(--strict); the segments are kept in" in err and not strict.exists(), err

@@ -50,6 +50,8 @@ class VideoSink:
         chroma: chroma subsampling of the output, ``420``, ``422``, ``444``, or ``auto``: the
             source's (``info.color.chroma``) where the encoder can write it, else 4:2:0 with a
             warning. A subsampling asked for that the encoder cannot write is a :class:`SinkError`.
+        strict: a damaged packet of the input's copied audio is a :class:`~streamdeblur.errors.SourceError`
+            (``--strict``), not a packet left out with a warning.
 
     Why ``auto`` keeps the source's chroma: a 4:4:4 source (a screen recording, an RGB or ProRes 4444
     intermediate) went in with a colour per pixel on purpose, and 4:2:0 visibly smears coloured text
@@ -73,6 +75,7 @@ class VideoSink:
         warn: Callable[[str], None] | None = None,
         threads: int = 0,
         chroma: str = "auto",
+        strict: bool = False,
     ) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
@@ -195,7 +198,7 @@ class VideoSink:
         self.audio = None
         if origin is not None and ((audio and info.has_audio) or info.has_subtitles or info.covers):
             try:
-                self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start, audio=audio)
+                self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start, audio=audio, strict=strict)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
         self.frames_written = 0
