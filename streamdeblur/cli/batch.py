@@ -365,7 +365,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             return code
         if code == EXIT_OK and result is not None:
             p = result.progress
-            early = f"; input ended early ({p.done} of the {p.total} frames its index lists)" if p.ended_early else ""
+            early = f"; {p.early_note}" if p.early_note else ""
             done(f, target, f"{p.done} frames, {p.fps:.2f} fps{early}")
         else:
             failures += 1

@@ -125,8 +125,9 @@ def final_line(p, stopped: bool = False) -> str:
     run = getattr(p, "run_latency", None)
     if p.live and run is not None and run.p50 is not None:
         line += f", latency {run.p50 * 1000:.0f} ms median, {run.p95 * 1000:.0f} ms p95"
-    if p.ended_early and not stopped:
-        line += f"; input ended early ({p.done} of the {p.total} frames its index lists)"
+    note = None if stopped else p.early_note
+    if note:
+        line += f"; {note}"
     return line + busy(p)
 
 

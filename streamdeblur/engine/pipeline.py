@@ -43,7 +43,7 @@ import torch
 from ..compute.runtime import configure
 from ..compute.transfer import images_to_tensor, tensor_to_images
 from ..errors import one_line
-from ..io.frames import Frame, SourceInfo
+from ..io.frames import Frame, SourceInfo, cut_short
 from ..stages.base import Batch, Stage
 from ..stages.window import WindowedStage
 from .latency import LatencyMeter, LatencyStats
@@ -96,6 +96,10 @@ class Progress:
     total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
     #: frames per second over the last :data:`RATE_WINDOW_S` (None until that much of the run has passed)
     recent_fps: float | None = None
+    #: a file without a frame index (Matroska): where it says its video starts and ends, s
+    #: (:attr:`~streamdeblur.io.frames.SourceInfo.video_span`), and where the frames written reached
+    declared: tuple[float, float] | None = None
+    reached: float | None = None
 
     @property
     def eta(self) -> float | None:
@@ -115,6 +119,18 @@ class Progress:
         Frames the index lists whose packets were read but could not be decoded are not missing:
         they are counted and said on their own (``skipped N corrupt packets``)."""
         return bool(self.total_exact and self.total and self.done + self.skipped < self.total)
+
+    @property
+    def early_note(self) -> str | None:
+        """``input ended early (…)`` when the input held less than it said: fewer frames than its index
+        lists, or (a file without an index: a Matroska file cut short by a full card or an interrupted
+        copy) a last frame more than a second (and 2 %) before where the file says its video ends.
+        None otherwise; meaningful once the run ended."""
+        if self.ended_early:
+            return f"input ended early ({self.done} of the {self.total} frames its index lists)"
+        if self.declared is not None and self.reached is not None:
+            return cut_short(self.declared[0], self.reached, self.declared[1])
+        return None
 
     def shares(self) -> dict[str, float]:
         """Each part's busy time as a fraction of the elapsed time."""
@@ -198,7 +214,11 @@ class Pipeline:
         self._exception: BaseException | None = None
         self._lock = threading.Lock()
         self._t0 = 0.0
-        self._progress = Progress(total=source.info.frames, live=self.live, total_exact=source.info.frames_exact)
+        info = source.info
+        self._progress = Progress(total=info.frames, live=self.live, total_exact=info.frames_exact)
+        if info.video_span is not None and not self.live:
+            self._progress.declared = info.video_span
+        self._interval = float(1 / info.fps) if info.fps else 0.0  #: one frame's duration, s (where the last one ends)
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
         self._running: tuple[str, float] | None = None  #: the stage call in progress and when it started
         self._written: deque[tuple[float, int]] = deque(maxlen=100_000)  #: (time, frames done) at each write
@@ -427,6 +447,8 @@ class Pipeline:
                     with self._lock:
                         self._progress.done += 1
                         self._written.append((time.perf_counter(), self._progress.done))
+                        if frame.time is not None:
+                            self._progress.reached = frame.time + self._interval
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "writer")
 

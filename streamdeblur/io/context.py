@@ -29,7 +29,7 @@ class ContextRange:
     @property
     def info(self):
         # the file's index counts the context frames too, which are never written: not an exact total
-        return replace(self.source.info, frames_exact=False)
+        return replace(self.source.info, frames_exact=False, video_span=None)
 
     def frames(self) -> Iterator[Frame]:
         before: deque[Frame] = deque(maxlen=self.past)

@@ -72,6 +72,9 @@ class SourceInfo:
     frames: int | None = None  #: expected frame count (estimate) or None
     frames_exact: bool = False  #: ``frames`` is the container's index count (so fewer frames means the input ended early)
     duration: float | None = None  #: seconds, or None
+    #: presentation times (s) where the file's video starts and where the file says it ends, for a file
+    #: without a frame index (Matroska's per-track ``DURATION``): one cut short is known by its last frame
+    video_span: tuple[float, float] | None = None
     path: Path | None = None  #: local file (audio is copied from it)
     url: str | None = None  #: a video file read over the network (http/https), audio and tags copied from it
     has_audio: bool = False
@@ -85,3 +88,20 @@ class SourceInfo:
     interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)
     sample_aspect: Fraction | None = None  #: pixel shape (``width/height`` of one pixel) when not square: anamorphic HDV, DV
     hdr: HdrMetadata | None = None  #: HDR10 mastering display and light levels, passed to the encoder
+
+
+def cut_short(start: float, reached: float, end: float) -> str | None:
+    """``input ended early (…)`` when a file's video stops more than a second (and 2 %) before the
+    ``end`` it declares (:attr:`SourceInfo.video_span`), having started at ``start`` and ``reached`` its last
+    frame's end; None when it holds what it says.
+
+    Example:
+        >>> cut_short(0.0, 1.58, 3.02)
+        'input ended early (its video stops at 1.58 s of the 3.02 s the file declares: cut short?)'
+        >>> cut_short(0.0, 2.96, 3.0) is None
+        True
+    """
+    if end - reached > max(1.0, 0.02 * (end - start)):
+        stops, length = reached - start, end - start
+        return f"input ended early (its video stops at {stops:.2f} s of the {length:.2f} s the file declares: cut short?)"
+    return None

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from itertools import accumulate
@@ -38,9 +39,10 @@ from pathlib import Path
 import av
 
 from ..errors import one_line
+from .frames import cut_short
 from .paths import ffmpeg_name
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
-from .sources import SourceError, open_video
+from .sources import SourceError, declared_end, open_video
 from .streamcopy import can_stream_copy
 from .tags import read_tags
 
@@ -66,13 +68,17 @@ class SegmentSpec:
         return asdict(self)
 
 
-def _packets(path: str | Path) -> tuple[list[tuple[int, bool]], Fraction, float]:
-    """Video packets in decode order as ``(pts, keyframe)``, the time base and the duration (s)."""
+def _packets(path: str | Path, warn: Callable[[str], None] | None = None) -> tuple[list[tuple[int, bool]], Fraction, float]:
+    """Video packets in decode order as ``(pts, keyframe)``, the time base and the duration (s).
+
+    ``warn`` hears of a file whose video stops well before where it says it ends (a Matroska file cut
+    short: :func:`~.frames.cut_short`); its segments hold what there is."""
     c = open_video(path)
     try:
         vs = c.streams.video[0]
         tb = vs.time_base
         rows: list[tuple[int, bool]] = []
+        length = 0  # the last packet's duration (where the video ends)
         try:
             for p in c.demux(vs):
                 if p.size == 0 and p.dts is None:
@@ -81,12 +87,18 @@ def _packets(path: str | Path) -> tuple[list[tuple[int, bool]], Fraction, float]
                 if pts is None:
                     raise SourceError(f"{path}: packets without timestamps cannot be cut by stream copy")
                 rows.append((int(pts), bool(p.is_keyframe)))
+                length = p.duration or length
         except av.error.FFmpegError as exc:
             raise SourceError(f"{path}: unreadable video ({exc})") from None
         if not rows:
             raise SourceError(f"{path}: no video packets")
         first = min(r[0] for r in rows)
         last = max(r[0] for r in rows)
+        end = declared_end(vs)
+        if warn is not None and end is not None and not vs.frames:
+            note = cut_short(float(first * tb), float((last + length) * tb), end)
+            if note:
+                warn(f"{Path(path).name}: {note}")
         return rows, tb, float((last - first) * tb)
     finally:
         c.close()
@@ -107,18 +119,21 @@ def clean_keyframes(rows: list[tuple[int, bool]]) -> list[int]:
     return out
 
 
-def plan_cuts(path: str | Path, segments: int | None = None, seconds: float | None = None) -> list[SegmentSpec]:
+def plan_cuts(
+    path: str | Path, segments: int | None = None, seconds: float | None = None, warn: Callable[[str], None] | None = None
+) -> list[SegmentSpec]:
     """Choose cut points for ``segments`` segments (or one per ``seconds`` of video).
 
     Args:
         path: the source video.
         segments: how many segments to aim for.
         seconds: or: aim for segments of about this length.
+        warn: hears of a file cut short (its video stops well before where it says it ends).
 
     Returns:
         The segments, in order; fewer than asked when the video has too few clean keyframes.
     """
-    rows, tb, duration = _packets(path)
+    rows, tb, duration = _packets(path, warn)
     want = segments if segments else max(1, round(duration / seconds)) if seconds else 1
     keys = clean_keyframes(rows)
     first = min(r[0] for r in rows)

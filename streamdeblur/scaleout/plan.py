@@ -162,7 +162,7 @@ def prepare(
         if specs is None:
             shutil.rmtree(work)
     if specs is None:
-        specs = plan_cuts(inp, segments=segments, seconds=seconds)
+        specs = plan_cuts(inp, segments=segments, seconds=seconds, warn=warn)
         work.mkdir(parents=True, exist_ok=True)
         tmp = plan_file.with_suffix(".tmp")
         tmp.write_text(

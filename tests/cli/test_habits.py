@@ -92,6 +92,35 @@ def test_progress_without_a_terminal_prints_plain_lines_and_an_honest_last_line(
     assert f"{done} frames" in last and "/30" not in last
 
 
+def test_a_matroska_file_cut_short_is_said_to_have_ended_early(tmp_path, identity_yaml, capsys):
+    # Matroska has no frame index: a file cut short (a full card, an interrupted copy) came out short
+    # with exit 0 and not a word, in a single run and in a segmented one. Its per-track DURATION tag,
+    # written up front, says where the video should end. A whole file whose sound outlasts its picture
+    # by 2 s is not cut short.
+    whole = tmp_path / "whole.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=3"]
+        + ["-f", "lavfi", "-i", "sine=duration=5", "-c:v", "libx264", "-preset", "veryfast", "-g", "10", "-c:a", "aac"]
+        + [str(whole)],
+        check=True,
+    )
+    assert main(["run", str(whole), "-o", str(tmp_path / "w.mp4"), "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert "75 frames in" in err and "ended early" not in err, err
+    cut = tmp_path / "cut.mkv"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    out = tmp_path / "o.mp4"
+    assert main(["run", str(cut), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    last = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()][-1]
+    done = media.count_frames(out)
+    assert done < 50 and f"{done} frames in" in last, (done, last)
+    assert f"input ended early (its video stops at {done / 25:.2f} s of the 3.00 s the file declares" in last, last
+    segmented = tmp_path / "s.mp4"
+    assert main(["run", str(cut), "-o", str(segmented), "--segments", "2", "--pipeline", str(identity_yaml)]) == 0
+    assert "cut.mkv: input ended early (its video stops at" in capsys.readouterr().err
+
+
 def test_a_file_trimmed_without_re_encoding_is_not_called_truncated(tmp_path, identity_yaml, capsys):
     # A phone's Trim (or ``ffmpeg -ss … -c copy``) keeps the frames before the cut in the index and an
     # edit list that hides them: 45 listed, 42 shown. The run said "input ended early (42 of the 45

@@ -61,7 +61,7 @@ class CutSource:
             expected = max(0, round(span * float(info.fps))) if span is not None else None
         if cut.frames is not None:
             expected = cut.frames if expected is None else min(expected, cut.frames)
-        self.info = replace(info, frames=expected, frames_exact=False, cut_start=cut.start, cut=True)
+        self.info = replace(info, frames=expected, frames_exact=False, video_span=None, cut_start=cut.start, cut=True)
         self.stats = source.stats
 
     def stop(self) -> None:

@@ -158,6 +158,7 @@ class VideoSource(_LiveMixin):
             interlaced=self.interlaced,
             sample_aspect=sar,
             hdr=self.hdr,
+            video_span=None if self.live or exact else _span(vs, start),
         )
 
     def _probe_first_frame(self) -> tuple[Orientation | None, bool, HdrMetadata | None]:
@@ -391,3 +392,34 @@ def has_alpha(stream) -> bool:
         return any(getattr(c, "is_alpha", False) for c in av.VideoFormat(fmt).components) if fmt else False
     except (ValueError, TypeError):
         return False
+
+
+def _span(stream, start: float | None) -> tuple[float, float] | None:
+    """Where the video stream starts (its first timestamp, else the file's) and where it says it ends."""
+    end = declared_end(stream)
+    if end is None:
+        return None
+    first = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else start
+    return (first or 0.0, end)
+
+
+def declared_end(stream) -> float | None:
+    """Where a Matroska/WebM file says its video track ends, s: its ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``).
+
+    FFmpeg's muxer (and mkvmerge) write it per track as the track's end time, in the same clock as the
+    timestamps (a file whose times start at 1 h ends at ``01:00:02``); it is written up front, so a file
+    cut short still carries it. None where the track has none.
+
+    Example:
+        >>> class S: metadata = {"DURATION": "00:01:02.500000000"}
+        >>> declared_end(S())
+        62.5
+    """
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if not tag:
+        return None
+    try:
+        h, m, sec = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
