@@ -150,7 +150,7 @@ def file_table(path: str) -> Table:
         suffix = ".mp4"
         enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
     if c.bit_depth > 8:
-        enc = for_deep_source(enc, suffix)
+        enc = for_deep_source(enc, suffix, c.bit_depth)
     opts = ", ".join(f"{k} {v}" for k, v in (("crf", enc.crf), ("preset", enc.preset)) if v is not None)
     t.add_row(f"output {suffix}", f"encoder {enc.codec} ({opts}; --codec, --crf, --preset to change)")
     return t

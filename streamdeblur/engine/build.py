@@ -210,7 +210,7 @@ def build(
     if source.info.interlaced:
         say("interlaced video: deinterlaced as it is decoded (FFmpeg's bwdif, one frame per frame, timestamps kept)")
     if encoder is not None and cfg.output.codec in ("", "auto") and source.info.color.bit_depth > 8:  # "--codec auto" too
-        deep = for_deep_source(encoder, Path(out).suffix)
+        deep = for_deep_source(encoder, Path(out).suffix, source.info.color.bit_depth)
         if deep is not encoder:  # changed: say why (an unchanged one keeps its own note, already warned)
             encoder = deep
             say(deep.note)

@@ -84,6 +84,11 @@ class SourceInfo:
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
     start_time: float | None = None  #: the file's first presentation time, s (negative after an MPEG-TS clock wrap)
+    #: where the file's own clock starts, s: its first presentation time for an MPEG transport or program
+    #: stream (a camcorder's ``.mts``, a broadcast ``.ts``, a DVD's ``.vob``), whose timestamps are the
+    #: recorder's clock (1.4 s, 10 h …), not a place in the recording; 0 for every other file. The
+    #: output starts that much earlier (at 0, as FFmpeg's own does), ``--start`` counts from it.
+    origin: float = 0.0
     orientation: Orientation | None = None  #: display turn applied to every decoded picture (``width``, ``height``: upright)
     interlaced: bool = False  #: interlaced source: every decoded frame is deinterlaced (``io/deinterlace.py``)
     sample_aspect: Fraction | None = None  #: pixel shape (``width/height`` of one pixel) when not square: anamorphic HDV, DV

@@ -42,7 +42,7 @@ from ..errors import one_line
 from .frames import cut_short
 from .paths import ffmpeg_name
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
-from .sources import SourceError, declared_end, open_video
+from .sources import SourceError, clock_origin, declared_end, open_video
 from .streamcopy import can_stream_copy
 from .tags import read_tags
 
@@ -344,7 +344,11 @@ def join(
                 raise SinkError(f"{p.name} was encoded with different settings than {parts[0].name}; cannot join")
         tags = read_tags(source)
         start = float(first.start_time * first.time_base - shift) if first.start_time is not None else None
-        options = {**container_options(fmt, first.time_base, start), **tags.muxer_options(fmt)}
+        origin = 0.0  # a transport stream's clock: taken off, as in a single run
+        if source is not None:
+            with open_video(source) as src:
+                origin = clock_origin(src)
+        options = {**container_options(fmt, first.time_base, start, origin), **tags.muxer_options(fmt)}
         out = av.open(ffmpeg_name(tmp), "w", format=fmt, options=options)
         try:
             vo = out.add_stream_from_template(first)

@@ -70,6 +70,20 @@ def test_an_encoder_that_writes_8_bits_says_it_reduced_a_10bit_source(tmp_path, 
     assert "libvpx-vp9 writes 8 bits: written 8-bit; --codec libsvtav1 keeps the depth" in capsys.readouterr().err
 
 
+def test_a_12bit_source_keeps_its_12_bits_or_says_where_they_went(tmp_path, identity_yaml, capsys):
+    # HEVC Main 12 and ProRes 4444 (12 bits) came out 10-bit, the run saying "10-bit source" and not a
+    # word of the 2 bits lost, though this build's x265 writes 12 bits.
+    src = media.write_video(tmp_path / "deep.mkv", frames=3, size=(96, 64), codec="libx265", pix_fmt="yuv420p12le")
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "12-bit source: encoder libx265" in capsys.readouterr().err
+    assert media.probe(out)["streams"][0]["pix_fmt"] == "yuv420p12le"
+    av1 = tmp_path / "out.webm"  # SVT-AV1 writes 10 bits at most: said
+    assert main(["run", str(src), "-o", str(av1), "--pipeline", str(identity_yaml)]) == 0
+    assert "the source is 12-bit but libsvtav1 writes 10 bits at most: written 10-bit" in capsys.readouterr().err
+    assert media.probe(av1)["streams"][0]["pix_fmt"] == "yuv420p10le"
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
 def test_a_10bit_phone_clip_gets_an_encoder_its_phone_can_play(tmp_path, identity_yaml, suffix, capsys):
     """Default encoder for a 10-bit source: H.265 Main 10 (tagged hvc1 in MP4/MOV, as Apple's players need), not H.264 High 10."""
@@ -161,7 +175,7 @@ def test_anamorphic_pixels_keep_their_shape(tmp_path, identity_yaml, suffix, req
     assert (v["sample_aspect_ratio"], v["display_aspect_ratio"]) == ("4:3", "16:9")
 
 
-def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, identity_yaml, require_ffmpeg):
+def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, identity_yaml, require_ffmpeg, capsys):
     """An HDR10 clip (PQ, ST 2086 mastering display, MaxCLL/MaxFALL) made by Debian's ffmpeg and x265; judged by ffprobe."""
     src = tmp_path / "hdr10.mp4"
     x265 = "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400"
@@ -202,3 +216,9 @@ def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, identity_ya
     got, ref = values(hdr_side_data(webm)), values(want)
     assert got.keys() == ref.keys()
     assert all(abs(got[k] - ref[k]) <= 1e-3 * max(1.0, abs(ref[k])) for k in ref), (got, ref)
+    # H.264 named for compatibility: 10 bits and the PQ tags kept, the mastering data not (x264 cannot
+    # write it), which the run did not say
+    h264 = tmp_path / "h264.mp4"
+    assert main(["run", str(src), "-o", str(h264), "--pipeline", str(identity_yaml), "--codec", "libx264"]) == 0
+    assert "libx264 does not carry the source's HDR10 mastering display and light levels" in capsys.readouterr().err
+    assert hdr_side_data(h264) == {}

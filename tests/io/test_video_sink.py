@@ -525,3 +525,24 @@ def test_a_damaged_sound_packet_is_left_out_not_blamed_on_the_output(tmp_path, i
     err = capsys.readouterr().err
     assert "damaged packet at 0.9" in err and "(--strict)" in err and "writing" not in err, err
     assert not strict.exists()
+
+
+def test_a_camcorder_clip_starts_at_zero_not_at_its_recorders_clock(tmp_path, identity_yaml, capsys):
+    # An MPEG-TS's timestamps are the recorder's clock: a 0.4 s .mts whose clock read 1 h came out as a
+    # 3601.8 s MP4 (3601.4 s of empty edit before the picture), segmented runs too. The output starts
+    # at 0, as FFmpeg's own does, and the sound keeps its place against the picture.
+    mts = tmp_path / "cam.mts"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine=r=48000"]
+        + ["-t", "2", "-c:v", "libx264", "-preset", "veryfast", "-g", "10", "-c:a", "aac", "-output_ts_offset", "3600", str(mts)],
+        check=True,
+    )
+    src = _start_times(mts)
+    assert src["video"] > 3600
+    for out, extra in ((tmp_path / "o.mp4", []), (tmp_path / "seg.mp4", ["--segments", "2"])):
+        assert main(["run", str(mts), "-o", str(out), "--pipeline", str(identity_yaml), *extra]) == 0, capsys.readouterr().err
+        assert float(media.probe(out)["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+        t = _start_times(out)
+        assert min(t.values()) == pytest.approx(0.0, abs=1e-3), t
+        assert t["video"] - t["audio"] == pytest.approx(src["video"] - src["audio"], abs=1e-3), (t, src)
+    assert sorted(_packet_times(tmp_path / "o.mp4", "v")) == sorted(_packet_times(tmp_path / "seg.mp4", "v"))

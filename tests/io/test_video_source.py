@@ -136,3 +136,37 @@ def test_files_whose_names_have_a_colon_are_read_and_written_as_files(tmp_path, 
     assert main(["run", "http:x.mp4", "-o", "a:b.mp4", "--pipeline", str(identity_yaml)]) == 0
     assert media.count_frames(tmp_path / "a:b.mp4") == 5
     assert abs(media.audio_duration(tmp_path / "a:b.mp4") - media.audio_duration(tmp_path / "http:x.mp4")) <= 1 / 30
+
+
+def _video_times(path) -> list[float]:
+    out = subprocess.run(
+        [media.FFPROBE, "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(float(x.split(",")[0]) for x in out.split())
+
+
+def test_start_on_a_transport_stream_keeps_every_frame_from_it(tmp_path, identity_yaml, capsys):
+    # A TS has no index: FFmpeg's seek there lands near the time asked for, often after the keyframe
+    # before it. `--start 2.3` on a clip with keyframes every second gave one frame of six, `--start 2`
+    # "the input has no video frames from --start", and the times counted from the transport's clock
+    # (FFmpeg's TS starts at 1.4 s), not from the file's start as a player shows them.
+    ts = tmp_path / "cam.ts"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "4"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", str(ts)],
+        check=True,
+    )
+    whole = _video_times(ts)
+    assert whole[0] > 1.0  # the transport's clock, not 0
+    offset = whole[0]
+    for start in (0.5, 1.3, 2.0, 2.3, 3.7):
+        out = tmp_path / f"s{start}.mp4"
+        cut = ["--start", str(start), "--duration", "0.2"]
+        code = main(["run", str(ts), "-o", str(out), "--pipeline", str(identity_yaml), *cut])
+        assert code == 0, capsys.readouterr().err
+        got = _video_times(out)
+        want = [t - offset for t in whole if start - 1e-6 <= t - offset < start + 0.2 - 1e-6]
+        assert got == pytest.approx(want, abs=1e-3), (start, got, want)

@@ -169,7 +169,9 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
         raise SinkError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from None
 
 
-def container_options(fmt: str, time_base: Fraction | None, start_time: float | None = None) -> dict[str, str]:
+def container_options(
+    fmt: str, time_base: Fraction | None, start_time: float | None = None, origin: float = 0.0
+) -> dict[str, str]:
     """Muxer options that keep timestamps exact.
 
     MP4/MOV store a stream's start offset (its first ``pts`` when that is not 0: a cut from a
@@ -181,10 +183,20 @@ def container_options(fmt: str, time_base: Fraction | None, start_time: float | 
     have its first frames and sound hidden by that edit list in MP4/MOV (44 of 60 frames played):
     there every stream is moved by the same amount so that the file starts at 0, as FFmpeg's
     command line does (``avoid_negative_ts=make_zero``).
+
+    ``origin`` (:attr:`~streamdeblur.io.frames.SourceInfo.origin`): a transport stream's clock start,
+    taken off every stream's timestamps as they are written (``output_ts_offset``): a 0.4 s camcorder clip
+    whose clock read 1 h became a 1-hour MP4 of empty lead-in; it starts at 0, as FFmpeg's own does.
+
+    Example:
+        >>> container_options("mp4", Fraction(1, 90000), 3601.4, origin=3601.4)
+        {'movie_timescale': '90000', 'output_ts_offset': '-3601.400000'}
     """
     opts: dict[str, str] = {}
     if fmt in ("mp4", "mov") and time_base is not None and 0 < time_base.denominator < 2**31:
         opts["movie_timescale"] = str(time_base.denominator)
-    if fmt in ("mp4", "mov") and start_time is not None and start_time < 0:
+    if origin:
+        opts["output_ts_offset"] = f"{-origin:.6f}"
+    elif fmt in ("mp4", "mov") and start_time is not None and start_time < 0:
         opts["avoid_negative_ts"] = "make_zero"
     return opts

@@ -221,7 +221,7 @@ def _check_preset(codec: str, preset: str, explicit: bool) -> str | None:
     return None
 
 
-def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
+def for_deep_source(encoder: Encoder, suffix: str, depth: int = 10) -> Encoder:
     """The encoder for a source deeper than 8 bits, when the container's default was asked for.
 
     H.264 becomes H.265 (same CRF number, which is higher quality in x265's scale; a named preset
@@ -232,19 +232,21 @@ def for_deep_source(encoder: Encoder, suffix: str) -> Encoder:
     Args:
         encoder: what :func:`choose_encoder` chose for ``auto``.
         suffix: the output file's suffix.
+        depth: the source's bits per sample (said in the note).
 
     Returns:
         the encoder to use, with a note saying why when it changed.
     """
     if encoder.codec == "libvpx-vp9" and container_format(suffix) == "webm" and not _deep(encoder.codec) and _deep("libsvtav1"):
         # this build's libvpx writes 8 bits only: a 10-bit (HDR) clip into WebM came out 8-bit, its PQ tags kept (banding)
-        note = "10-bit source: encoder libsvtav1 (AV1 10-bit in WebM; this build's VP9 writes 8 bits only)"
+        note = f"{depth}-bit source: encoder libsvtav1 (AV1 10-bit in WebM; this build's VP9 writes 8 bits only)"
         return Encoder("libsvtav1", encoder.crf, None, note)
     if encoder.codec != "libx264" or container_format(suffix) not in ("mp4", "mov", "matroska") or not available("libx265"):
         return encoder
     note = (
-        "10-bit source: encoder libx265 "
-        "(H.264 High 10 does not play on phones, QuickTime or most browsers; --codec libx264 keeps H.264)"
+        f"{depth}-bit source: encoder libx265 "
+        f"(H.264 {'High 10' if depth <= 10 else 'deeper than 8 bits'} does not play on phones, QuickTime or most browsers; "
+        "--codec libx264 keeps H.264)"
     )
     return Encoder("libx265", encoder.crf, encoder.preset, note)
 

@@ -106,6 +106,9 @@ class VideoSink:
                 + (" (HDR in 8 bits shows banding)" if hdr else "")
                 + f"; --codec {'libsvtav1' if fmt == 'webm' else 'libx265'} keeps the depth"
             )
+        elif 8 < bit_depth_of(self.pix_fmt) < info.color.bit_depth:
+            got = bit_depth_of(self.pix_fmt)
+            self.warn(f"the source is {info.color.bit_depth}-bit but {codec} writes {got} bits at most: written {got}-bit")
         #: what became of the chroma, for the run's encoder line ("" for plain 4:2:0)
         self.chroma_note = ""
         got = chroma_of(self.pix_fmt)
@@ -139,7 +142,7 @@ class VideoSink:
         # the footage's metadata (capture date, place, camera, language: io/tags.py) goes along
         origin = info.path if info.path is not None else info.url  # where audio and tags are read from
         tags = read_tags(origin)
-        options = {**container_options(fmt, tb, info.start_time), **tags.muxer_options(fmt)}
+        options = {**container_options(fmt, tb, info.start_time, info.origin), **tags.muxer_options(fmt)}
         #: a live recording survives a crash (kill -9, power loss, a native library's segfault): see :func:`crash_safe_options`
         self.crash_safe = bool(info.live)
         self._options = options  #: the regular file's muxer options (what :func:`defragment` writes with)
@@ -189,6 +192,11 @@ class VideoSink:
         if hdr:  # HDR10's mastering display and light levels (io/hdr.py), after the caller's own parameters
             key = "svtav1-params" if codec == "libsvtav1" else "x265-params"
             opts[key] = ":".join(p for p in (opts.get(key, ""), hdr) if p)
+        elif info.hdr is not None and bit_depth_of(self.pix_fmt) > 8:  # (8 bits: said above, with the depth)
+            self.warn(
+                f"{codec} does not carry the source's HDR10 mastering display and light levels (TVs tone-map with "
+                "them); libx265 or libsvtav1 keeps them"
+            )
         s.options = opts
         if threads:
             s.codec_context.thread_count = threads
@@ -478,8 +486,9 @@ def _choose_pix_fmt(codec, bit_depth: int, chroma: str = "420") -> str:
     """The encoder's pixel format closest to the source: its depth (8 or 10/12 bits), then its chroma
     subsampling, then 4:2:0."""
     names = [f.name for f in (codec.video_formats or [])]
-    if bit_depth > 8:
-        for cand in (f"yuv{chroma}p10le", f"yuv{chroma}p12le", "yuv420p10le", "yuv420p12le", "yuv444p10le"):
+    if bit_depth > 8:  # a 12-bit source (HEVC Main 12, ProRes 4444) keeps its 12 bits where the encoder writes them
+        deep = ("12", "10") if bit_depth >= 12 else ("10", "12")
+        for cand in (*(f"yuv{chroma}p{d}le" for d in deep), *(f"yuv420p{d}le" for d in deep), "yuv444p10le"):
             if cand in names:
                 return cand
     for cand in (f"yuv{chroma}p", "yuv420p", "yuvj420p", "yuv444p", "rgb24"):

@@ -23,7 +23,7 @@ from pathlib import Path
 from .base import IMAGE_EXTS, LIVE_SCHEMES, VIDEO_EXTS, DecodeStats, LatestFrame, SourceError, _is_url, open_video
 from .camera import CameraSource
 from .images import ImageSource
-from .video import VideoSource, declared_end
+from .video import VideoSource, clock_origin, declared_end
 
 __all__ = [
     "IMAGE_EXTS",
@@ -36,6 +36,7 @@ __all__ = [
     "SourceError",
     "VIDEO_EXTS",
     "VideoSource",
+    "clock_origin",
     "declared_end",
     "open_source",
     "open_video",

@@ -4,7 +4,8 @@ The cut is made by presentation time, like ``ffmpeg -ss START -t DURATION`` with
 file is seeked to the keyframe at or before ``start`` (fast, even hours in), the frames before
 ``start`` are decoded and dropped, and the frames kept **keep their own timestamps** — a frame at
 12.480 s in the input is at 12.480 s in the output, so the cut lines up with the original and its
-audio (which is cut to the same span by the sink).
+audio (which is cut to the same span by the sink). Times count from the file's start as a player
+shows them: an MPEG transport stream's clock (``SourceInfo.origin``, 1.4 s or 10 h in) is taken off.
 
 Example:
     >>> src = CutSource(open_source("long.mp4"), Cut(start=60, duration=5))   # doctest: +SKIP
@@ -61,7 +62,10 @@ class CutSource:
             expected = max(0, round(span * float(info.fps))) if span is not None else None
         if cut.frames is not None:
             expected = cut.frames if expected is None else min(expected, cut.frames)
-        self.info = replace(info, frames=expected, frames_exact=False, video_span=None, cut_start=cut.start, cut=True)
+        self.origin = info.origin  # a transport stream's clock: --start counts from the file's start
+        self.info = replace(
+            info, frames=expected, frames_exact=False, video_span=None, cut_start=self.origin + cut.start, cut=True
+        )
         self.stats = source.stats
 
     def stop(self) -> None:
@@ -72,10 +76,10 @@ class CutSource:
 
     def frames(self) -> Iterator[Frame]:
         if self.cut.start and hasattr(self.source, "seek"):
-            self.source.seek(self.cut.start)
+            self.source.seek(self.origin + self.cut.start)
         kept, end = 0, self.cut.end
         for frame in self.source.frames():
-            t = frame.time
+            t = frame.time - self.origin if frame.time is not None else None
             if t is not None and t < self.cut.start - 1e-9:
                 continue
             if (end is not None and t is not None and t >= end - 1e-9) or (

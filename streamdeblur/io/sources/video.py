@@ -26,6 +26,11 @@ from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, l
 INTERLACED_ORDERS = frozenset({"2", "3", "4", "5", "tt", "bb", "tb", "bt"})
 
 
+#: FFmpeg's names of the formats whose timestamps are the recorder's clock (MPEG transport and program
+#: streams: AVCHD ``.mts``/``.m2ts``, broadcast ``.ts``, ``.vob``/``.mod``), not a place in the recording
+CLOCK_FORMATS = ("mpegts", "mpeg")
+
+
 class VideoSource(_LiveMixin):
     """A video file or network stream read with PyAV (``thread_type="AUTO"``).
 
@@ -148,6 +153,7 @@ class VideoSource(_LiveMixin):
             frames=None if self.live else frames,
             frames_exact=exact and not self.live,
             start_time=None if self.live else start,
+            origin=0.0 if self.live else clock_origin(c),
             duration=None if self.live else duration,
             path=None if self.is_url else Path(self.spec),
             url=self.spec if self.is_url and not self.live else None,
@@ -214,14 +220,52 @@ class VideoSource(_LiveMixin):
         self._stop.set()
 
     def seek(self, seconds: float) -> None:
-        """Start decoding at the keyframe at or before ``seconds`` (presentation time; files only)."""
+        """Start decoding at the keyframe at or before ``seconds`` (presentation time; files only).
+
+        A transport stream has no index: FFmpeg's seek there is a search by timestamp that lands on
+        whatever packet is near, often after the keyframe before ``seconds`` (``--start 2.3`` on a clip
+        with keyframes at 1.48 and 2.48 s gave only 2.48 on; ``--start 3.5`` landed where nothing
+        decoded). There the landing is checked: the first frame decoded from it must be at or before
+        ``seconds``, else the seek goes further back (1, 4, 16 … s), down to the file's start.
+        """
         vs = self._container.streams.video[0]
         if self.live or not vs.time_base:
             return
         try:
-            self._container.seek(int(seconds / vs.time_base), stream=vs, backward=True, any_frame=False)
+            if self._container.format.name not in CLOCK_FORMATS:
+                self._container.seek(int(seconds / vs.time_base), stream=vs, backward=True, any_frame=False)
+                return
+            start = self.info.start_time if self.info.start_time is not None else 0.0
+            margin = 1.0
+            while seconds - margin > start:
+                target = int((seconds - margin) / vs.time_base)
+                probe = self._open()  # a second demuxer: the main one's decoder stays unopened (threads set later)
+                try:
+                    probe.seek(target, stream=probe.streams.video[0], backward=True, any_frame=False)
+                    first = self._first_time(probe)
+                finally:
+                    probe.close()
+                if first is not None and first <= seconds + 1e-6:
+                    self._container.seek(target, stream=vs, backward=True, any_frame=False)  # lands where the probe did
+                    return
+                margin *= 4
+            self._close_container()  # from the start: a fresh demuxer (a seek to the start may land after it)
+            self._container = self._open()
         except av.error.FFmpegError as exc:  # not seekable (a pipe, a broken index): decode from the start
             self.warn(f"cannot seek in {self.spec} ({exc}); decoding from the start")
+
+    @staticmethod
+    def _first_time(container) -> float | None:
+        """The presentation time of the first frame decoded from where ``container`` stands (None: none)."""
+        vs = container.streams.video[0]
+        for packet in container.demux(vs):
+            try:
+                for vf in packet.decode():
+                    if vf.pts is not None:
+                        return float(vf.pts * vs.time_base)
+            except av.error.FFmpegError:
+                continue
+        return None
 
     def frames(self) -> Iterator[Frame]:
         if self.live:
@@ -423,3 +467,11 @@ def declared_end(stream) -> float | None:
         return int(h) * 3600 + int(m) * 60 + float(sec)
     except ValueError:
         return None
+
+
+def clock_origin(container) -> float:
+    """Where a file's own clock starts, s (:attr:`~streamdeblur.io.frames.SourceInfo.origin`): the first
+    presentation time of an MPEG transport or program stream, 0 for other files."""
+    if container.format.name in CLOCK_FORMATS and container.start_time is not None:
+        return container.start_time / av.time_base
+    return 0.0
