@@ -147,7 +147,13 @@ def common_flags() -> argparse.ArgumentParser:
     """Options accepted before or after the subcommand (``streamdeblur run … --debug``)."""
     c = argparse.ArgumentParser(add_help=False)
     c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks with errors")
-    c.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
+    c.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on stderr only errors and warnings (results, wrote … and a batch's table, still go to stdout)",
+    )
     c.add_argument(
         "--progress-interval",
         type=float,

@@ -238,6 +238,8 @@ def run_job(
         code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
         kept = result.output is not None and Path(result.output).exists()
         what = f"playable partial output: {result.output}" if kept else "no partial output kept"
+        if kept and Path(result.output).is_dir():  # a folder of images: each one finished, nothing to play
+            what = f"the images finished so far are in {result.output}"
         if kept and pipe.live and Path(result.output).name == Path(job.output or "").name:
             what = f"recording complete: {result.output}"  # a live source's normal end
         err.print(escape(f"interrupted after {final_line(p, stopped=True)}; {what}"))

@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.markup import escape
-
-from .console import err, out, warn
+from .console import out, say, warn
 from .progress import progress_bar, run_job
 
 
@@ -28,7 +26,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
         seconds=args.segment_seconds,
         overwrite=args.overwrite,
         warn=warn,
-        report=lambda line: err.print(escape(line)),
+        report=say,  # the plan line: nothing with --quiet
     )
     if code == 0:
         out.print(f"wrote {result}")

@@ -45,7 +45,7 @@ class LocalExecutor(Executor):
             segments: number of segments to aim for; or ``seconds`` per segment.
             overwrite: replace an existing final output.
             warn: receives warnings.
-            report: receives the plan and resume lines.
+            report: receives the plan line (the resume line after a failed segment goes to ``warn``).
 
         Returns:
             ``(0, output path)`` when joined, else the failing segment's ``(code, result)``.
@@ -59,7 +59,8 @@ class LocalExecutor(Executor):
             job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
             code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
             if code != 0:
-                report(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
+                # said even with --quiet (a warning): how to go on is part of the failure
+                warn(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
                 return code, result
             plan.mark_done(i)
         return 0, finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
