@@ -201,15 +201,31 @@ def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
     return out.to_ndarray()
 
 
-#: Encoders whose decoders place 4:2:0 / 4:2:2 chroma *left* (co-sited with the even luma columns,
-#: MPEG-2 style: H.264, H.265 and MPEG-4 Part 2 when the stream does not say otherwise, which ours
-#: do not); every other encoder's output is read as centred (FFmpeg: VP8/VP9, AV1, FFV1, MJPEG).
-LEFT_SITED_CODECS = frozenset({"libx264", "libx265", "mpeg4"})
+#: Encoders whose output is read with 4:2:0 / 4:2:2 chroma *centred* between the luma columns: JPEG's
+#: convention (MJPEG). Every other encoder's is read *left* (co-sited with the even luma columns, MPEG-2
+#: style): H.264, H.265 and MPEG-4 Part 2 by their standards, and VP9, AV1, FFV1 and ProRes by FFmpeg
+#: when the stream does not say (measured with FFmpeg 8.1 through PyAV: an identity run of a left-sited
+#: H.264 clip into lossless FFV1 written centred came back at RGB 24.8 dB, written left 37.4 dB).
+CENTRE_SITED_CODECS = frozenset({"mjpeg"})
+#: Encoders whose decoders read chroma left by their standard, with nothing in the stream: the others
+#: written left are also *tagged* left (Matroska's ChromaSiting, AV1's chroma_sample_position), so
+#: players that follow the tag place it there whatever their default (:func:`siting_tag`).
+LEFT_BY_STANDARD = frozenset({"libx264", "libx265", "mpeg4"})
 
 
 def chroma_siting(codec: str) -> str:
-    """Where ``codec``'s decoders put subsampled chroma: ``left`` (H.264/H.265/MPEG-4) or ``center``."""
-    return "left" if codec in LEFT_SITED_CODECS else "center"
+    """Where ``codec``'s decoders put subsampled chroma: ``center`` (MJPEG) or ``left`` (every other).
+
+    Example:
+        >>> chroma_siting("libvpx-vp9"), chroma_siting("mjpeg")
+        ('left', 'center')
+    """
+    return "center" if codec in CENTRE_SITED_CODECS else "left"
+
+
+def siting_tag(codec: str) -> str | None:
+    """The ``chroma_sample_location`` to tag ``codec``'s stream with (None: its standard says it already)."""
+    return None if codec in LEFT_BY_STANDARD else chroma_siting(codec)
 
 
 def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str, siting: str = "center") -> VideoFrame:

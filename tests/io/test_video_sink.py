@@ -229,11 +229,14 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / np.mean((a[2:-2, 2:-2] - b[2:-2, 2:-2]) ** 2)))
 
 
-@pytest.mark.parametrize("codec", ["libx264", "libx265", "h264", "hevc"])  # FFmpeg's codec names too (ffmpeg -c:v h264)
+@pytest.mark.parametrize("codec", ["libx264", "libx265", "h264", "hevc", "ffv1", "libvpx-vp9", "libsvtav1"])
 def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, codec, capsys):
+    # (h264, hevc: FFmpeg's codec names, as ffmpeg -c:v takes them)
     # H.264/H.265 decoders read 4:2:0 chroma left-sited; we wrote it centred (swscale's default for a
     # frame made from RGB), so each run moved the colours half a pixel left: U/V 29.6/26.3 dB after
-    # one lossless identity run (FFmpeg's own RGB round trip: 39.9/39.0), worse after two.
+    # one lossless identity run (FFmpeg's own RGB round trip: 39.9/39.0), worse after two. FFV1, VP9 and
+    # AV1 were still written centred, untagged, and read left by FFmpeg: 30.1/27.0 into lossless FFV1
+    # (audit 12); they are written left and tagged so.
     w, h = 160, 96
     src = tmp_path / "in.mp4"
     subprocess.run(
@@ -246,6 +249,7 @@ def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, 
         argv = ["run", str(a), "-o", str(b), "--pipeline", str(identity_yaml), "--codec", codec, "--crf", "0"]
         assert main(argv) == 0, capsys.readouterr().err
     ref = _planes_420(src, w, h)
+    assert _video(first)["chroma_location"] == "left"
     for out, floor in ((first, 36.0), (second, 33.0)):
         got = _planes_420(out, w, h)
         for name, r, g in zip("YUV", ref, got):
