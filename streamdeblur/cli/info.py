@@ -134,7 +134,10 @@ def file_table(path: str) -> Table:
         timing.append(f"{i.frames} frames")
     if i.duration:
         timing.append(f"{i.duration:.2f} s")
-    t.add_row("timing", ", ".join(timing) + "; every frame keeps its timestamp")
+    keep = "every frame keeps its timestamp"
+    if i.origin:  # a transport stream: its recorder's clock is taken off (io/frames.py, SourceInfo.origin)
+        keep += f" from the file's start (its clock starts at {i.origin:.3f} s; the output at 0)"
+    t.add_row("timing", ", ".join(timing) + "; " + keep)
     tags = read_tags(path)
     kept = sorted({*tags.file, *tags.video} - {"language", "handler_name"})
     t.add_row(

@@ -531,7 +531,7 @@ def test_a_damaged_sound_packet_is_left_out_not_blamed_on_the_output(tmp_path, i
     assert not strict.exists()
 
 
-def test_a_camcorder_clip_starts_at_zero_not_at_its_recorders_clock(tmp_path, identity_yaml, capsys):
+def test_a_camcorder_clip_starts_at_zero_not_at_its_recorders_clock(tmp_path, identity_yaml, capsys, monkeypatch):
     # An MPEG-TS's timestamps are the recorder's clock: a 0.4 s .mts whose clock read 1 h came out as a
     # 3601.8 s MP4 (3601.4 s of empty edit before the picture), segmented runs too. The output starts
     # at 0, as FFmpeg's own does, and the sound keeps its place against the picture.
@@ -550,3 +550,7 @@ def test_a_camcorder_clip_starts_at_zero_not_at_its_recorders_clock(tmp_path, id
         assert min(t.values()) == pytest.approx(0.0, abs=1e-3), t
         assert t["video"] - t["audio"] == pytest.approx(src["video"] - src["audio"], abs=1e-3), (t, src)
     assert sorted(_packet_times(tmp_path / "o.mp4", "v")) == sorted(_packet_times(tmp_path / "seg.mp4", "v"))
+    monkeypatch.setenv("COLUMNS", "250")
+    capsys.readouterr()
+    assert main(["info", str(mts)]) == 0
+    assert "its clock starts at 3601." in capsys.readouterr().out  # 3600 s + the muxer's 1.4 s
