@@ -14,12 +14,14 @@ from pathlib import Path
 
 import av
 
-from ..errors import SourceError
+from ..errors import SinkError, SourceError
 from .paths import ffmpeg_name
-from .streamcopy import can_stream_copy, is_cover
+from .streamcopy import can_stream_copy, codec_name, is_cover
 from .tags import apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
+#: the channel layouts libopus encodes (Vorbis order), by channel count
+OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 #: Codecs FFmpeg would copy into a container but most players do not play from it: a camera MOV's
@@ -100,7 +102,7 @@ class AudioCopier:
         for s in self._in.streams.audio if audio else ():
             if s.codec_context is None or not s.codec_context.name:
                 continue
-            name = s.codec_context.name
+            name = codec_name(s)
             unplayable = name.startswith(UNPLAYED.get(fmt, ()))
             if can_stream_copy(s, fmt) and not unplayable:
                 out = container.add_stream_from_template(s)
@@ -112,6 +114,8 @@ class AudioCopier:
                 out = container.add_stream(codec, rate=rate)
                 apply_tags(out, keep_tags(s.metadata))
                 layout = s.layout.name if s.layout else "stereo"
+                if codec == "libopus":  # Opus takes the Vorbis channel layouts only: 5.1(side) (AC-3, E-AC-3, DTS) is 5.1
+                    layout = OPUS_LAYOUTS.get(s.channels, "stereo") if layout not in OPUS_LAYOUTS.values() else layout
                 try:
                     out.layout = layout
                 except Exception:  # noqa: BLE001
@@ -121,6 +125,14 @@ class AudioCopier:
                 lang = s.metadata.get("language", "")
                 lang = f", {lang}" if lang and lang != "und" else ""
                 which = f"audio track {len(self._streams)} ({name}{lang})"
+                try:  # opened here: a refusal names the sound, not the video encoder the container opens with it
+                    out.codec_context.open()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    reason = getattr(exc, "strerror", None) or str(exc)
+                    raise SinkError(
+                        f"{which}, {layout}, cannot be re-encoded to {codec} for {fmt}: {reason} "
+                        "(--no-audio leaves the sound out; .mkv copies it as it is)"
+                    ) from None
                 why = (
                     "is not played from MP4 by most players (QuickTime, browsers, phones)"
                     if unplayable
@@ -128,7 +140,7 @@ class AudioCopier:
                 )
                 warn(f"{which} {why}; re-encoding it to {codec}")
         for s in self._in.streams.subtitles if subtitles else ():
-            name = s.codec_context.name if s.codec_context is not None else "unknown"
+            name = codec_name(s)
             if can_stream_copy(s, fmt):
                 out = container.add_stream_from_template(s)
                 apply_tags(out, keep_tags(s.metadata))
@@ -143,6 +155,10 @@ class AudioCopier:
                 warn(f"subtitle track ({name}) converted to {SUBTITLE_FOR[fmt]} for {fmt} (its text kept, not its styling)")
             else:
                 warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
+        if fmt == "avi":
+            self._avi_offsets(warn)
+        for s, out, *_ in self._streams:  # which track plays by default, forced subtitles, a commentary: as marked
+            out.disposition = s.disposition  # (ffmpeg -c copy keeps them; the first track became the default)
         left = 0
         for s in self._in.streams:  # a cover picture goes into MP4 as it is (ffmpeg -map 0 -c copy; MOV drops it)
             if not is_cover(s):
@@ -159,6 +175,25 @@ class AudioCopier:
         self._pending = None
         self._done = not self._streams
         self._skipped: dict[int, int] = {}  #: input stream index → damaged packets left out
+
+    def _avi_offsets(self, warn: Callable[[str], None]) -> None:
+        """AVI keeps no start times: each stream plays from the file's start, so sound that starts later
+        or earlier than the picture in the source (a camera's late first audio frame, an edit) comes out
+        that much out of sync. Said, with where it is kept (FFmpeg's own AVI does the same, silently)."""
+        video = self._in.streams.video[0] if self._in.streams.video else None
+        if video is None or video.start_time is None or not video.time_base:
+            return
+        v0 = float(video.start_time * video.time_base)
+        for n, (s, *_) in enumerate(x for x in self._streams if x[0].type == "audio"):
+            if s.start_time is None or not s.time_base:
+                continue
+            offset = float(s.start_time * s.time_base) - v0
+            if abs(offset) > 0.04:  # more than a frame at 25 fps
+                when = "after" if offset > 0 else "before"
+                warn(
+                    f"audio track {n + 1} starts {abs(offset):.2f} s {when} the picture, and AVI keeps no start times: "
+                    "it will play that much out of sync (.mkv or .mp4 keep it in sync)"
+                )
 
     @property
     def active(self) -> bool:

@@ -554,3 +554,70 @@ def test_a_camcorder_clip_starts_at_zero_not_at_its_recorders_clock(tmp_path, id
     capsys.readouterr()
     assert main(["info", str(mts)]) == 0
     assert "its clock starts at 3601." in capsys.readouterr().out  # 3600 s + the muxer's 1.4 s
+
+
+def test_a_transport_stream_output_gets_sound_it_can_play(tmp_path, identity_yaml, capsys):
+    # MPEG-TS's muxer takes any stream, but writes one it has no stream type for as private data: a camera
+    # MOV's PCM sound into .ts came out as `bin_data`, no audio stream at all, exit 0 and not a word (its
+    # mov_text subtitles too). It is re-encoded to AAC and said; the subtitles are left out and said.
+    src = _late_sound(tmp_path / "camera.mov", 1.0, "pcm_s16le")
+    out = tmp_path / "out.ts"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "audio track 1 (pcm_s16le) cannot be copied into mpegts; re-encoding it to aac" in capsys.readouterr().err
+    kinds = [(s["codec_type"], s["codec_name"]) for s in media.probe(out)["streams"]]
+    assert sorted(kinds) == [("audio", "aac"), ("video", "h264")], kinds
+    assert media.audio_duration(out) == pytest.approx(0.5, abs=0.06)
+
+
+def test_surround_sound_from_a_film_goes_into_webm(tmp_path, identity_yaml, capsys):
+    # AC-3 / E-AC-3 5.1 is laid out 5.1(side); Opus takes the Vorbis layouts only, so a WebM of a film
+    # failed (exit 4) with a message blaming the video encoder. Its six channels become Opus 5.1.
+    src = tmp_path / "film.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=1", "-f", "lavfi"]
+        + ["-i", "sine=duration=1:sample_rate=48000"]
+        + ["-filter_complex", "[1:a]pan=5.1(side)|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0[a]"]
+        + ["-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "ac3", str(src)],
+        check=True,
+    )
+    assert next(s for s in media.probe(src)["streams"] if s["codec_type"] == "audio")["channel_layout"] == "5.1(side)"
+    out = tmp_path / "out.webm"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+    a = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "audio")
+    assert (a["codec_name"], a["channels"]) == ("opus", 6), a
+    import av
+
+    with av.open(str(out)) as c:  # the sound decodes whole (WebM keeps no stream duration to read)
+        seconds = sum(f.samples for f in c.decode(audio=0)) / 48000
+    assert seconds == pytest.approx(1.0, abs=0.06)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_the_default_track_stays_the_default_and_flags_are_kept(tmp_path, identity_yaml, suffix, capsys):
+    # A film whose default sound is its second track (Japanese, the English dub first) came out with the
+    # English one default in MP4 and no default at all in MKV; forced subtitles and a commentary lost their flags.
+    src = tmp_path / "film.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=1"]
+        + ["-f", "lavfi", "-i", "sine=duration=1", "-f", "lavfi", "-i", "sine=duration=1:frequency=880"]
+        + ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"]
+        + ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=jpn"]
+        + ["-disposition:a:0", "comment", "-disposition:a:1", "default", str(src)],
+        check=True,
+    )
+    out = tmp_path / f"out{suffix}"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+    sounds = [s for s in media.probe(out)["streams"] if s["codec_type"] == "audio"]
+    got = [(s["tags"].get("language"), s["disposition"]["default"], s["disposition"]["comment"]) for s in sounds]
+    assert got == [("eng", 0, 1), ("jpn", 1, 0)], got
+
+
+def test_sound_that_avi_cannot_keep_in_sync_is_said(tmp_path, identity_yaml, capsys):
+    # AVI has no start times: sound starting 0.48 s after the picture (0.5 s less AAC's priming) plays from the start
+    # that much early, and the run said nothing (MKV and MP4 keep the offset).
+    src = _late_sound(tmp_path / "late.mp4", 1.5, "aac")
+    assert main(["run", str(src), "-o", str(tmp_path / "out.avi"), "--pipeline", str(identity_yaml)]) == 0
+    said = "audio track 1 starts 0.48 s after the picture, and AVI keeps no start times: it will play that much out of sync"
+    assert said in capsys.readouterr().err
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
+    assert "out of sync" not in capsys.readouterr().err

@@ -212,6 +212,10 @@ class VideoSink:
                 self.audio = AudioCopier(origin, self.container, fmt, self.warn, start=info.cut_start, audio=audio, strict=strict)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 self.warn(f"audio not copied (unreadable audio in the input): {exc}")
+            except SinkError:  # a sound this container needs re-encoded and the encoder refuses
+                self.container.close()
+                self.tmp.unlink(missing_ok=True)
+                raise
         self.frames_written = 0
         self._last_dts: int | None = None
         self._prev_pts: int | None = None  #: the last frame's pts and time base (its duration: :meth:`write`)
