@@ -76,7 +76,7 @@ class FootageTags:
     video: dict[str, str] = field(default_factory=dict)
     chapters: list[dict] = field(default_factory=list)  #: PyAV's form: id, start, end, time_base, metadata
 
-    def write_to(self, container, video_stream, cut: bool = False) -> None:
+    def write_to(self, container, video_stream, cut: bool = False, fmt: str = "") -> list[str]:
         """Set the tags and chapters on a PyAV output before its header is written.
 
         Args:
@@ -85,23 +85,74 @@ class FootageTags:
             cut: the output is a part of the footage (``--start``/``--duration``/``--frames``): its
                 chapters and start timecode (``timecode``: the muxer writes it as the MOV/MP4 ``tmcd``
                 track) would name the whole file's, so they are left out rather than wrong.
+            fmt: the output's muxer name: what AVI and MPEG-TS cannot hold is left out and named.
+
+        Returns:
+            what was left out (``chapters``, what the tags describe: :func:`describe_lost`), for a warning.
         """
 
         def kept(tags: dict[str, str]) -> dict[str, str]:
             # the timecode is a stream tag in a camera's MOV, a file tag in MKV (and MP4 with mdta keys)
             return {k: v for k, v in tags.items() if not (cut and k.lower() == "timecode")}
 
-        apply_tags(container, kept(self.file))
+        file = kept(self.file)
+        lost: list[str] = []
+        if fmt in HOLDS:  # AVI's RIFF INFO and MPEG-TS keep a few keys; a capture date goes in AVI's ICRD
+            if fmt == "avi" and "creation_time" in file and "date" not in file:
+                file["date"] = file["creation_time"][:10]
+            lost = [k for k in file if k.lower() not in HOLDS[fmt] and not (k == "creation_time" and fmt == "avi")]
+            lost = [k for k in lost if not (k.lower() == "timecode" and "timecode" in self.video)]  # the stream's
+            file = {k: v for k, v in file.items() if k.lower() in HOLDS[fmt]}
+        apply_tags(container, file)
         apply_tags(video_stream, kept(self.video))
-        if not cut and self.chapters:
+        if self.chapters and (cut or fmt in HOLDS):
+            lost.append("chapters")
+        elif self.chapters:
             try:
                 container.set_chapters(self.chapters)
             except (av.error.FFmpegError, TypeError, ValueError, AttributeError):  # a muxer without chapters
-                pass
+                lost.append("chapters")
+        said = describe_lost(lost)
+        if fmt == "avi" and "date" in file:  # the capture day went into ICRD
+            said = [w for w in said if w != "capture date"]
+        return said
 
     def muxer_options(self, fmt: str) -> dict[str, str]:
         """Options the muxer needs to write these tags (see :func:`muxer_flags`)."""
         return muxer_flags(fmt, self.file)  # stream tags (language, handler, timecode) need no flag
+
+
+#: The container tags AVI (its RIFF INFO list, FFmpeg's ``ff_riff_info_conv``) and MPEG-TS (its service
+#: description) hold; the rest of a phone's tags (capture date and place, camera) and chapters they cannot.
+HOLDS = {
+    "avi": frozenset({"title", "artist", "album", "comment", "copyright", "date", "genre", "language", "composer"}),
+    "mpegts": frozenset({"service_name", "service_provider"}),
+}
+
+
+def describe_lost(keys: list[str]) -> list[str]:
+    """What tags left out describe, each said once and in words: a phone's dozen keys are its capture date,
+    its place and its camera.
+
+    Example:
+        >>> describe_lost(["location-eng", "com.apple.quicktime.location.ISO6709", "com.apple.quicktime.make", "chapters"])
+        ['location', 'camera', 'chapters']
+    """
+    out: list[str] = []
+    for k in keys:
+        low = k.lower()
+        word = (
+            "capture date"
+            if "creationdate" in low or low in ("creation_time", "date")
+            else "location"
+            if "location" in low or "iso6709" in low or low.endswith("xyz")
+            else "camera"
+            if low.endswith((".make", ".model", ".software")) or low in ("make", "model")
+            else low
+        )
+        if word not in out:
+            out.append(word)
+    return out
 
 
 def read_tags(path: str | Path | None) -> FootageTags:

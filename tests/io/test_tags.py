@@ -89,6 +89,37 @@ def test_chapters_are_kept(tmp_path, phone_clip, identity_yaml, suffix, segments
     ]
 
 
+def test_what_avi_and_ts_cannot_hold_is_said_and_a_cut_says_its_chapters_are_left_out(
+    tmp_path, phone_clip, identity_yaml, capsys
+):
+    # AVI (RIFF INFO) and MPEG-TS hold almost none of a phone's tags and no chapters: the capture date,
+    # place and camera were dropped without a word (`info` had listed them as kept), as were a cut's chapters.
+    meta = tmp_path / "chapters.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=All\n")
+    src = tmp_path / "chaptered.mov"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(phone_clip), "-i", str(meta), "-map_chapters", "1", "-map_metadata", "0"]
+        + ["-c", "copy", "-movflags", "use_metadata_tags", str(src)],
+        check=True,
+    )
+    avi = tmp_path / "out.avi"
+    assert main(["run", str(src), "-o", str(avi), "--pipeline", str(identity_yaml)]) == 0
+
+    def left_out(err: str, fmt: str) -> set[str]:
+        line = next(ln for ln in err.splitlines() if f"{fmt} cannot hold the source's " in ln)
+        assert line.endswith(": left out (.mp4, .mov or .mkv keep them)"), line
+        return set(line.split("the source's ")[1].split(":")[0].split(", "))
+
+    assert left_out(capsys.readouterr().err, "avi") == {"location", "camera", "chapters"}
+    fmt, _ = _tags(avi)
+    assert fmt.get("date") == "2024-07-14" and fmt.get("title") == "Eiffel", fmt  # the capture day: RIFF's ICRD
+    assert main(["run", str(src), "-o", str(tmp_path / "out.ts"), "--pipeline", str(identity_yaml)]) == 0
+    assert left_out(capsys.readouterr().err, "mpegts") == {"capture date", "location", "title", "camera", "chapters"}
+    cut = tmp_path / "cut.mkv"
+    assert main(["run", str(src), "-o", str(cut), "--pipeline", str(identity_yaml), "--start", "0.5"]) == 0
+    assert "the source's chapters are left out of a cut" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("suffix", [".mov", ".mkv"])  # a stream's tmcd track; Matroska's file-level TIMECODE tag
 def test_a_start_timecode_is_kept_whole_and_left_out_of_a_cut(tmp_path, phone_clip, identity_yaml, suffix):
     """A camcorder's start timecode: kept for the whole file; a cut would carry the whole file's

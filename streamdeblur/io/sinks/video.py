@@ -157,7 +157,14 @@ class VideoSink:
             self.tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
         self.stream = self.container.add_stream(codec, rate=rate)
-        tags.write_to(self.container, self.stream, cut=info.cut)  # a cut: no chapters, no start timecode
+        lost = tags.write_to(self.container, self.stream, cut=info.cut, fmt=fmt)  # a cut: no chapters, no start timecode
+        if lost == ["chapters"] and info.cut:
+            self.warn(
+                "the source's chapters are left out of a cut (--start, --duration, --frames): they name the whole file's times"
+            )
+        elif lost:
+            shown = ", ".join(lost[:6]) + (f" and {len(lost) - 6} more tags" if len(lost) > 6 else "")
+            self.warn(f"{fmt} cannot hold the source's {shown}: left out (.mp4, .mov or .mkv keep them)")
         s = self.stream
         tag = codec_tag(codec, fmt)
         if tag:
