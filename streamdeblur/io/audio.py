@@ -167,6 +167,9 @@ class AudioCopier:
                 out = container.add_stream_from_template(s)
                 out.disposition = s.disposition
                 self._streams.append((s, out, None, [None]))
+            elif s.type == "attachment" and fmt == "matroska" and s.name:
+                # an MKV's attached fonts (its ASS subtitles are drawn with them), a cover image: kept as they are
+                container.add_attachment(name=s.name, mimetype=s.mimetype or "application/octet-stream", data=bytes(s.data))
             else:
                 left += 1
         if left:

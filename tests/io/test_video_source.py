@@ -170,3 +170,26 @@ def test_start_on_a_transport_stream_keeps_every_frame_from_it(tmp_path, identit
         got = _video_times(out)
         want = [t - offset for t in whole if start - 1e-6 <= t - offset < start + 0.2 - 1e-6]
         assert got == pytest.approx(want, abs=1e-3), (start, got, want)
+
+
+def test_an_mkvs_attached_fonts_stay_attached_in_mkv(tmp_path, identity_yaml, capsys):
+    # Fansub and karaoke MKVs carry the fonts their ASS subtitles are drawn with; the subtitles were kept
+    # and the fonts dropped ("not kept in matroska", the container made for them). Kept byte for byte.
+    font = tmp_path / "Title.ttf"
+    font.write_bytes(bytes(range(256)) * 8)  # the bytes travel as they are: any content is a fair check
+    src = tmp_path / "fansub.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.4"]
+        + ["-c:v", "libx264", "-preset", "veryfast", "-attach", str(font), "-metadata:s:t", "mimetype=font/ttf", str(src)],
+        check=True,
+    )
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "not kept" not in capsys.readouterr().err
+    att = [s for s in media.probe(out)["streams"] if s["codec_type"] == "attachment"]
+    assert [(s["tags"]["filename"], s["tags"]["mimetype"]) for s in att] == [("Title.ttf", "font/ttf")]
+    dumped = tmp_path / "dumped.ttf"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-dump_attachment:t:0", str(dumped), "-i", str(out), "-f", "null", "-"], check=False
+    )
+    assert dumped.read_bytes() == font.read_bytes()
