@@ -138,7 +138,8 @@ class AudioCopier:
                     if unplayable
                     else "cannot be copied into " + fmt
                 )
-                warn(f"{which} {why}; re-encoding it to {codec}")
+                resampled = f" at {rate / 1000:g} kHz (it is {s.rate / 1000:g} kHz)" if s.rate and s.rate != rate else ""
+                warn(f"{which} {why}; re-encoding it to {codec}{resampled}")
         for s in self._in.streams.subtitles if subtitles else ():
             name = codec_name(s)
             if can_stream_copy(s, fmt):

@@ -284,7 +284,8 @@ def test_re_encoded_audio_keeps_its_start_time(tmp_path, identity_yaml, capsys):
     assert _start_times(src)["audio"] == pytest.approx(0.5, abs=0.03)
     whole, cut = tmp_path / "whole.webm", tmp_path / "cut.webm"
     assert main(["run", str(src), "-o", str(whole), "--pipeline", str(identity_yaml)]) == 0
-    assert "audio track 1 (aac) cannot be copied into webm; re-encoding it to libopus" in capsys.readouterr().err
+    said = "audio track 1 (aac) cannot be copied into webm; re-encoding it to libopus"
+    assert said + "\n" in capsys.readouterr().err  # 48 kHz already: no rate said
     t = _start_times(whole)
     assert t["video"] == pytest.approx(0.0, abs=0.01) and t["audio"] == pytest.approx(0.5, abs=0.03), t
     assert main(["run", str(src), "-o", str(cut), "--pipeline", str(identity_yaml), "--start", "1"]) == 0
@@ -584,7 +585,7 @@ def test_surround_sound_from_a_film_goes_into_webm(tmp_path, identity_yaml, caps
     out = tmp_path / "out.webm"
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
     a = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "audio")
-    assert (a["codec_name"], a["channels"]) == ("opus", 6), a
+    assert (a["codec_name"], a["channels"], a["sample_rate"]) == ("opus", 6, "48000"), a
     import av
 
     with av.open(str(out)) as c:  # the sound decodes whole (WebM keeps no stream duration to read)
@@ -621,3 +622,16 @@ def test_sound_that_avi_cannot_keep_in_sync_is_said(tmp_path, identity_yaml, cap
     assert said in capsys.readouterr().err
     assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
     assert "out of sync" not in capsys.readouterr().err
+
+
+def test_a_sound_resampled_on_the_way_says_so(tmp_path, identity_yaml, capsys):
+    # A 96 kHz recording re-encoded to Opus for WebM comes out at 48 kHz (Opus's rate): it was not said.
+    src = tmp_path / "hires.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.4", "-f", "lavfi"]
+        + ["-i", "sine=duration=0.4:sample_rate=96000", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "flac", str(src)],
+        check=True,
+    )
+    assert main(["run", str(src), "-o", str(tmp_path / "out.webm"), "--pipeline", str(identity_yaml)]) == 0
+    said = "audio track 1 (flac) cannot be copied into webm; re-encoding it to libopus at 48 kHz (it is 96 kHz)"
+    assert said in capsys.readouterr().err
