@@ -17,7 +17,7 @@ import av
 from ..errors import SinkError, SourceError
 from .paths import ffmpeg_name
 from .streamcopy import can_stream_copy, codec_name, is_cover
-from .tags import apply_tags, keep_tags
+from .tags import MOV_SPELLING, apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
 #: the channel layouts libopus encodes (Vorbis order), by channel count
@@ -160,6 +160,9 @@ class AudioCopier:
             self._avi_offsets(warn)
         for s, out, *_ in self._streams:  # which track plays by default, forced subtitles, a commentary: as marked
             out.disposition = s.disposition  # (ffmpeg -c copy keeps them; the first track became the default)
+            lang = out.metadata.get("language", "")
+            if fmt == "mov" and lang.lower() in MOV_SPELLING:  # MOV's language list spells it the other way
+                out.metadata["language"] = MOV_SPELLING[lang.lower()]
         left = 0
         for s in self._in.streams:  # a cover picture goes into MP4 as it is (ffmpeg -map 0 -c copy; MOV drops it)
             if not is_cover(s):

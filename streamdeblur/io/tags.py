@@ -130,6 +130,17 @@ HOLDS = {
 }
 
 
+#: MOV stores a track's language as an old Macintosh language number, from a list that spells some
+#: languages in ISO 639-2/T and others in /B (FFmpeg's ``mov_mdhd_language_map``: ``fra`` but ``ger``):
+#: a French track tagged ``fre`` (Matroska's usual spelling) came out of a MOV with no language. The
+#: other spelling of each such language, to the list's.
+MOV_SPELLING = {
+    "fre": "fra", "deu": "ger", "nld": "dut", "ell": "gre", "isl": "ice", "zho": "chi", "sqi": "alb", "rum": "ron",
+    "cze": "ces", "slo": "slk", "mkd": "mac", "hye": "arm", "kat": "geo", "bod": "tib", "mya": "bur", "msa": "may",
+    "cym": "wel",
+}  # fmt: skip
+
+
 def describe_lost(keys: list[str]) -> list[str]:
     """What tags left out describe, each said once and in words: a phone's dozen keys are its capture date,
     its place and its camera.

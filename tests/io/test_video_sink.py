@@ -593,16 +593,17 @@ def test_surround_sound_from_a_film_goes_into_webm(tmp_path, identity_yaml, caps
     assert seconds == pytest.approx(1.0, abs=0.06)
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
 def test_the_default_track_stays_the_default_and_flags_are_kept(tmp_path, identity_yaml, suffix, capsys):
-    # A film whose default sound is its second track (Japanese, the English dub first) came out with the
-    # English one default in MP4 and no default at all in MKV; forced subtitles and a commentary lost their flags.
+    # A film whose default sound is its second track (French, the English dub first) came out with the
+    # English one default in MP4 and no default at all in MKV; forced subtitles and a commentary lost their
+    # flags. MOV lost the language itself: its list spells French `fra`, Matroska's tag said `fre`.
     src = tmp_path / "film.mkv"
     subprocess.run(
         [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=1"]
         + ["-f", "lavfi", "-i", "sine=duration=1", "-f", "lavfi", "-i", "sine=duration=1:frequency=880"]
         + ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"]
-        + ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=jpn"]
+        + ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre"]
         + ["-disposition:a:0", "comment", "-disposition:a:1", "default", str(src)],
         check=True,
     )
@@ -610,7 +611,8 @@ def test_the_default_track_stays_the_default_and_flags_are_kept(tmp_path, identi
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
     sounds = [s for s in media.probe(out)["streams"] if s["codec_type"] == "audio"]
     got = [(s["tags"].get("language"), s["disposition"]["default"], s["disposition"]["comment"]) for s in sounds]
-    assert got == [("eng", 0, 1), ("jpn", 1, 0)], got
+    mov = suffix == ".mov"  # MOV has no place for a commentary flag (MP4's `kind` box)
+    assert got == [("eng", 0, 0 if mov else 1), ("fra" if mov else "fre", 1, 0)], got
 
 
 def test_sound_that_avi_cannot_keep_in_sync_is_said(tmp_path, identity_yaml, capsys):
