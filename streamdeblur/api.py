@@ -57,8 +57,9 @@ def process(
 
     Raises:
         the same one-line errors the CLI reports (``SourceError``, ``SinkError``, ``ConfigError`` …),
-        in this API's words (``overwrite=True``); errors during processing are returned in
-        ``RunResult.error`` instead.
+        in this API's words (``overwrite=True``), for what is found while the run is set up: the
+        input, the output and its encoders (a sound the output's container needs re-encoded and the
+        encoder refuses, too), the config. Errors once frames flow are returned in ``RunResult.error``.
     """
     warnings: list[str] = []
 
