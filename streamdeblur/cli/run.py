@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import EXIT_OK, ProcessingError, UsageError
-from .console import out
+from .console import out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
 from .progress import run_job
 from .scale import run_on_ray, run_segmented
@@ -83,5 +83,18 @@ def run(args) -> int:
         code, _ = run_segmented(args.input, args.output, config_from_args(args), args)
         return code
     job = Job(args.input, args.output, config_from_args(args), overwrite=args.overwrite, fps=args.fps, cut=cut)
-    code, _ = run_job(job, Path(str(args.input)).name or str(args.input))
+    code, result = run_job(job, Path(str(args.input)).name or str(args.input))
+    if code == EXIT_OK and result is not None and result.output is not None and Path(result.output).is_file():
+        _other_partials(Path(result.output))
     return code
+
+
+def _other_partials(output: Path) -> None:
+    """Say the partial files of ``output`` an earlier, interrupted or failed run left beside it: never
+    removed by a run (they may be someone's only copy, or another run's work in progress), easy to forget."""
+    from ..io.sinks.base import partials_of
+
+    left = partials_of(output)
+    if left:
+        names = ", ".join(p.name for p in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        warn(f"partial output of an earlier or running run still beside {output.name}, not removed: {names}")

@@ -210,3 +210,20 @@ def test_input_ended_early_is_said_only_of_an_input_that_did(tmp_path, identity_
     (photos / "a.jpg").write_bytes(b"\xff\xd8 not a whole picture")
     assert main(["run", str(photos), "-o", f"{tmp_path / 'out'}/", *base, "--strict"]) == 3
     assert "partial output kept" not in capsys.readouterr().err
+
+
+def test_a_run_says_the_partial_output_an_earlier_run_left_beside_its_output(tmp_path, identity_yaml, capsys):
+    # Ctrl-C keeps a playable partial (out.3f9a0c.partial.mp4); the run made again finished and said nothing
+    # of it, which then sat beside the output for good (audit 11). Said, never removed (it may be the only copy).
+    src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    out = tmp_path / "out.mp4"
+    earlier = tmp_path / "out.3f9a0c.partial.mp4"
+    earlier.write_bytes(b"an interrupted run's frames")
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    said = "partial output of an earlier or running run still beside out.mp4, not removed: out.3f9a0c.partial.mp4"
+    assert said in capsys.readouterr().err
+    assert earlier.read_bytes() == b"an interrupted run's frames"
+    out.unlink()
+    earlier.unlink()
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "partial output" not in capsys.readouterr().err
