@@ -40,7 +40,7 @@ class Job:
     reconnect: int = 5
     #: segmented runs: (start pts, end pts or None, past, future) — frames outside [start, end) are
     #: temporal context only (:class:`~streamdeblur.io.context.ContextRange`)
-    context: tuple[int, int | None, int, int] | None = None
+    context: tuple[int, int | None, int, int, int] | None = None
     cut: Cut | None = None  #: only a part of a file (``--start``/``--duration``/``--frames``)
 
 

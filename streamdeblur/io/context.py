@@ -22,14 +22,17 @@ from .frames import Frame
 class ContextRange:
     """A source whose frames outside ``[start, end)`` are context-only (at most ``past`` + ``future``)."""
 
-    def __init__(self, source, start: int, end: int | None, past: int, future: int) -> None:
+    def __init__(self, source, start: int, end: int | None, past: int, future: int, frames: int | None = None) -> None:
         self.source, self.start, self.end = source, start, end
         self.past, self.future = max(0, past), max(0, future)
+        self.own = frames  #: the frames of ``[start, end)``: what a segment writes (None: unknown)
 
     @property
     def info(self):
-        # the file's index counts the context frames too, which are never written: not an exact total
-        return replace(self.source.info, frames_exact=False, video_span=None)
+        # the file's index counts the context frames too, which are never written: the segment's own
+        # count is the total (a segment of 24 frames showed 11/33 and an ETA for 33)
+        info = self.source.info
+        return replace(info, frames=self.own if self.own is not None else info.frames, frames_exact=False, video_span=None)
 
     def frames(self) -> Iterator[Frame]:
         before: deque[Frame] = deque(maxlen=self.past)

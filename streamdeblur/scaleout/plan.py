@@ -72,12 +72,13 @@ class SegmentPlan:
     done: set[int] = field(default_factory=set)
     context: tuple[int, int] = (0, 0)  #: (past, future) frames decoded beyond each cut for windowed stages
 
-    def job_context(self, i: int) -> tuple[int, int | None, int, int] | None:
-        """What :class:`~streamdeblur.engine.build.Job` needs to tell segment ``i``'s context frames apart."""
+    def job_context(self, i: int) -> tuple[int, int | None, int, int, int] | None:
+        """What :class:`~streamdeblur.engine.build.Job` needs to tell segment ``i``'s context frames apart
+        (its start and end ticks, the context before and after, its own frame count)."""
         if not any(self.context):
             return None
         s = self.specs[i]  # the segment files run s.shift ticks late (a source that starts before 0)
-        return (s.start + s.shift, None if s.end is None else s.end + s.shift, *self.context)
+        return (s.start + s.shift, None if s.end is None else s.end + s.shift, *self.context, s.frames)
 
     def src(self, i: int) -> Path:
         return next(self.work.glob(f"seg-{i:04d}.src.*"))

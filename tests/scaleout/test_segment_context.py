@@ -3,6 +3,7 @@ so a segmented run equals a single run, frames at the cuts included."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -121,3 +122,17 @@ def test_a_recording_across_the_clock_wrap_segments_like_a_single_run(runs):
     pts_b, b = decoded(seg)
     assert len(a) == 30 and pts_a == pts_b
     assert np.array_equal(a, b), np.abs(a.astype(int) - b).max(axis=(1, 2, 3))
+
+
+def test_a_segments_progress_counts_its_own_frames_not_its_context(runs, capsys):
+    # The segment file holds its context frames too (a window's neighbours beyond its cuts), which are never
+    # written: a segment of 10 frames showed "4/13 frames" and an ETA for 13 (audit 11).
+    d, src, yaml, _, _ = runs
+    out = d / "progress.mp4"
+    capsys.readouterr()
+    argv = ["--progress-interval", "0.01", "run", str(src), "-o", str(out), "--pipeline", str(yaml), "--segments", "3"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    totals = {int(k): int(t) for k, t in re.findall(r"segment (\d)/3: \d+/(\d+) frames", err)}
+    own = {s.index + 1: s.frames for s in plan_cuts(src, segments=3)}
+    assert totals and all(totals[k] == own[k] for k in totals), (totals, own)
