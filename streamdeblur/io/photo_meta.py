@@ -182,13 +182,57 @@ def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
 
 def photo_metadata(path: str | Path, data: bytes | None = None) -> list[bytes]:
     """The metadata segments (JPEG) or chunks (PNG) of the photo at ``path`` (its bytes ``data`` when the
-    caller has read them already); nothing if unreadable."""
+    caller has read them already); nothing if unreadable. A TIFF's ICC profile and a WebP's ICC profile,
+    EXIF and XMP come as PNG chunks (:func:`_tiff_chunks`, :func:`_webp_chunks`)."""
     if data is None:
         try:
             data = Path(path).read_bytes()
         except OSError:
             return []
-    return png_chunks(data) if data.startswith(_PNG) else metadata_segments(data)
+    if data.startswith(_PNG):
+        return png_chunks(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_chunks(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_chunks(data)
+    return metadata_segments(data)
+
+
+def _iccp(profile: bytes) -> bytes:
+    return _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(profile))
+
+
+def _tiff_chunks(data: bytes) -> list[bytes]:
+    """A TIFF's ICC profile (tag 34675, as Lightroom and Capture One export Adobe RGB and ProPhoto) as a PNG
+    ``iCCP`` chunk; nothing when it has none. (Its own camera tags are the TIFF's directory, not an EXIF
+    block: they are not carried.)"""
+    try:
+        order, off, n = _ifd0(data)
+        for k in range(n):
+            e = off + 2 + 12 * k
+            tag, typ, count, value = struct.unpack(order + "HHII", data[e : e + 12])
+            if tag == 34675 and typ in (1, 7) and 4 < count <= len(data) - value:
+                return [_iccp(data[value : value + count])]
+    except (ValueError, struct.error):
+        pass
+    return []
+
+
+def _webp_chunks(data: bytes) -> list[bytes]:
+    """A WebP's ``ICCP``, ``EXIF`` and ``XMP `` chunks (its extended format's metadata) as PNG chunks."""
+    out, i = [], 12
+    while i + 8 <= len(data):
+        kind, size = data[i : i + 4], int.from_bytes(data[i + 4 : i + 8], "little")
+        body = data[i + 8 : i + 8 + size]
+        if kind == b"ICCP" and body:
+            out.insert(0, _iccp(body))
+        elif kind == b"EXIF" and body:
+            tiff = body[len(_EXIF) :] if body.startswith(_EXIF) else body
+            out.append(_png_exif_upright(_png_chunk(b"eXIf", tiff)))
+        elif kind == b"XMP " and body:
+            out.append(_png_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + body))
+        i += 8 + size + (size & 1)
+    return out
 
 
 def jpeg_complete(data: bytes) -> bool:
@@ -425,7 +469,8 @@ def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = No
         [b'\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*']
     """
     kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
-    out, src = kind.get(output_suffix.lower()), kind.get(Path(source).suffix.lower())
+    out = kind.get(output_suffix.lower())
+    src = {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())  # their chunks: PNG's
     if out is None or src is None:
         return []
     meta = photo_metadata(source, data)

@@ -475,3 +475,51 @@ def test_a_jpeg_keeps_its_chroma_sampling(tmp_path, identity_yaml):
             check=True,
         ).stdout.strip()
         assert got == want, (name, got)
+
+
+def _tiff_with_icc(tiff: bytes, icc: bytes) -> bytes:
+    """OpenCV's TIFF with an InterColorProfile tag (34675) added: a new first directory at the end."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    off = struct.unpack(order + "I", tiff[4:8])[0]
+    (n,) = struct.unpack(order + "H", tiff[off : off + 2])
+    entries = [tiff[off + 2 + 12 * k : off + 14 + 12 * k] for k in range(n)]
+    data_at = len(tiff) + (len(tiff) & 1)
+    ifd_at = data_at + len(icc) + (len(icc) & 1)
+    entries.append(struct.pack(order + "HHII", 34675, 7, len(icc), data_at))
+    entries.sort(key=lambda e: struct.unpack(order + "H", e[:2])[0])
+    body = tiff[:4] + struct.pack(order + "I", ifd_at) + tiff[8:] + b"\x00" * (data_at - len(tiff))
+    body += icc + b"\x00" * (ifd_at - data_at - len(icc))
+    return body + struct.pack(order + "H", len(entries)) + b"".join(entries) + struct.pack(order + "I", 0)
+
+
+def _webp_with_icc(webp: bytes, icc: bytes, w: int, h: int) -> bytes:
+    """OpenCV's simple WebP as an extended one (VP8X) carrying an ICCP chunk, as a P3 WebP export does."""
+    vp8x = (
+        b"VP8X" + struct.pack("<I", 10) + bytes([0x20, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+    )
+    iccp = b"ICCP" + struct.pack("<I", len(icc)) + icc + b"\x00" * (len(icc) & 1)
+    payload = b"WEBP" + vp8x + iccp + webp[12:]
+    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+def test_a_tiff_or_webp_colour_profile_reaches_a_jpeg_or_png(tmp_path, identity_yaml, capsys):
+    # A Display P3 / Adobe RGB TIFF (Lightroom's export) or WebP lost its profile in every output, its
+    # pixels not converted either: a colour-managed viewer showed them as sRGB (P3 red off by ΔE 32).
+    icc = bytearray(600)  # a header readers accept: its size and the 'acsp' signature
+    icc[0:4], icc[36:40] = struct.pack(">I", 600), b"acsp"
+    icc[128:] = bytes(range(256)) + bytes(range(216))
+    rgb = media.pattern(2, 64, 48)[..., ::-1]
+    tif = tmp_path / "export.tif"
+    tif.write_bytes(_tiff_with_icc(cv2.imencode(".tif", rgb)[1].tobytes(), bytes(icc)))
+    webp = tmp_path / "shot.webp"
+    webp.write_bytes(_webp_with_icc(cv2.imencode(".webp", rgb, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(), bytes(icc), 64, 48))
+    for src in (tif, webp):
+        assert np.array_equal(cv2.imread(str(src)), rgb), src  # the pictures read as they were made
+        for suffix in (".png", ".jpg"):
+            out = tmp_path / f"{src.stem}{suffix}"
+            assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+            frame = _ffprobe_photo(out)
+            assert [(d["side_data_type"], d["size"]) for d in frame["side_data_list"]] == [("ICC profile", 600)], out
+    same = tmp_path / "again.tif"  # OpenCV's TIFF writer holds no profile: said
+    assert main(["run", str(tif), "-o", str(same), "--pipeline", str(identity_yaml)]) == 0
+    assert ".tif is written without the photo's EXIF, XMP and colour profile" in capsys.readouterr().err
