@@ -523,3 +523,26 @@ def test_a_tiff_or_webp_colour_profile_reaches_a_jpeg_or_png(tmp_path, identity_
     same = tmp_path / "again.tif"  # OpenCV's TIFF writer holds no profile: said
     assert main(["run", str(tif), "-o", str(same), "--pipeline", str(identity_yaml)]) == 0
     assert ".tif is written without the photo's EXIF, XMP and colour profile" in capsys.readouterr().err
+
+
+def test_a_card_folder_skips_hidden_twins_and_says_what_its_subfolders_hold(tmp_path, identity_yaml, capsys):
+    # macOS leaves a `._NAME` twin (its resource fork) beside every photo on a card: each was an
+    # "unreadable image" and --strict stopped at the first. Subfolders were skipped without a word, and
+    # a DCIM folder (photos only in 100APPLE/, 101APPLE/) said "no images found".
+    card = tmp_path / "card"
+    card.mkdir()
+    photo = cv2.imencode(".jpg", media.pattern(3, 64, 48)[..., ::-1])[1].tobytes()
+    (card / "IMG_0001.JPG").write_bytes(photo)
+    (card / "._IMG_0001.JPG").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (card / "100APPLE").mkdir()
+    (card / "100APPLE" / "IMG_0002.JPG").write_bytes(photo)
+    out = tmp_path / "out"
+    assert main(["run", str(card), "-o", str(out), "--pipeline", str(identity_yaml), "--strict"]) == 0
+    err = capsys.readouterr().err
+    assert "subfolders are not read: its subfolders hold 1 images (100APPLE)" in err and "._IMG" not in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_0001.JPG"]
+    dcim = tmp_path / "DCIM"
+    (dcim / "101APPLE").mkdir(parents=True)
+    (dcim / "101APPLE" / "IMG_0101.JPG").write_bytes(photo)
+    assert main(["run", str(dcim), "-o", str(tmp_path / "d"), "--pipeline", str(identity_yaml)]) == 3
+    assert "no images in " in (err := capsys.readouterr().err) and "its subfolders hold 1 images (101APPLE)" in err, err

@@ -27,6 +27,32 @@ from ..photo_meta import jpeg_complete, png_has_alpha, tiff_has_alpha, tiff_orie
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
+def _photo_name(f: Path) -> bool:
+    """An image by its name: a known suffix, not hidden (``.name``; macOS's ``._IMG_0001.JPG`` twins on
+    a card, which are its resource forks, not photos: each was an "unreadable image" and --strict stopped at it)."""
+    return f.suffix.lower() in IMAGE_EXTS and not f.name.startswith(".")
+
+
+def _nested_images(folder: Path, limit: int = 1000) -> list[Path]:
+    """Images in the subfolders of ``folder`` (not hidden ones), at most ``limit`` looked at."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if Path(root) == folder:
+            continue
+        found += [Path(root) / n for n in sorted(names) if _photo_name(Path(n))]
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _where(folder: Path, nested: list[Path]) -> str:
+    """``its subfolders hold 12 images (100APPLE, 101APPLE)``."""
+    subs = sorted({f.relative_to(folder).parts[0] for f in nested})
+    shown = ", ".join(subs[:3]) + (", …" if len(subs) > 3 else "")
+    return f"its subfolders hold {len(nested)}{'+' if len(nested) >= 1000 else ''} images ({shown})"
+
+
 class ImageSource:
     """Images from a folder, a glob or one file, in name order; pts = index at ``fps``; sizes may differ."""
 
@@ -34,9 +60,12 @@ class ImageSource:
 
     def __init__(self, spec: str, fps: float = 25.0, on_warning=None, strict: bool = False) -> None:
         p = Path(spec)
+        on_warning = on_warning or (lambda msg: None)
+        nested: list[Path] = []
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
-        elif any(ch in spec for ch in "*?["):
+            files = sorted(f for f in p.iterdir() if _photo_name(f) and f.is_file())
+            nested = _nested_images(p)
+        elif any(ch in spec for ch in "*?["):  # a glob names what it wants; hidden files only if it says so
             files = sorted(Path(f) for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_EXTS)
         else:
             files = [p]
@@ -47,7 +76,11 @@ class ImageSource:
                     f"{spec} holds videos ({videos[0]}{', …' if len(videos) > 1 else ''}), not images: "
                     f"streamdeblur batch {spec} --out-dir OUT processes each of them"
                 )
+            if nested:  # a camera card's DCIM/100APPLE, 101APPLE …: "no images found" was untrue
+                raise SourceError(f"no images in {spec} itself; {_where(p, nested)}: give each subfolder (-o a folder for each)")
             raise SourceError(f"no images found in {spec}")
+        if nested:
+            on_warning(f"subfolders are not read: {_where(p, nested)} (give each subfolder to process them)")
         self.files = files
         self.stats = DecodeStats()
         self.strict = strict
