@@ -233,7 +233,7 @@ def build(
         folder = None
         if out and out != "-" and not is_video_out and not is_image_out:
             files = list(getattr(source, "files", None) or []) if still else None
-            folder = ImageSink(out, overwrite=job.overwrite, inputs=files)
+            folder = ImageSink(out, overwrite=job.overwrite, inputs=files, warn=warn)
             folder.check(files)  # before the model loads: no input or existing image is written over
             if source.info.has_audio or source.info.has_subtitles:  # `-o result` (a typo for result.mp4?)
                 warn(f"{out} is a folder of images (no video suffix): the sound and subtitles of the input are not kept")

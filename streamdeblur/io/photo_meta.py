@@ -477,3 +477,26 @@ def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = No
     if out == src:
         return meta
     return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)
+
+
+def profile_space(meta: list[bytes]) -> str | None:
+    """The colour space (``RGB``, ``GRAY``, ``CMYK`` …) of the ICC profile among JPEG segments or PNG
+    chunks ``meta`` (from its header, bytes 16–20), or None when there is no profile."""
+    for part in meta:
+        if part[4:8] == b"iCCP":  # PNG: name, 0, method, then the zlib stream
+            try:
+                body = part[8:-4]
+                profile = zlib.decompressobj().decompress(body[body.index(b"\x00") + 2 :], 24)
+            except (ValueError, zlib.error):
+                return None
+            return profile[16:20].decode("latin-1").strip() if len(profile) >= 20 else None
+        body = part[4:]
+        if body.startswith(_ICC) and len(body) > len(_ICC) + 2 and body[len(_ICC)] == 1:  # the first part: the header
+            profile = body[len(_ICC) + 2 :]
+            return profile[16:20].decode("latin-1").strip() if len(profile) >= 20 else None
+    return None
+
+
+def without_profile(meta: list[bytes]) -> list[bytes]:
+    """``meta`` without its ICC profile (JPEG's APP2 parts, PNG's ``iCCP``)."""
+    return [m for m in meta if m[4:8] != b"iCCP" and not m[4:].startswith(_ICC)]

@@ -546,3 +546,18 @@ def test_a_card_folder_skips_hidden_twins_and_says_what_its_subfolders_hold(tmp_
     (dcim / "101APPLE" / "IMG_0101.JPG").write_bytes(photo)
     assert main(["run", str(dcim), "-o", str(tmp_path / "d"), "--pipeline", str(identity_yaml)]) == 3
     assert "no images in " in (err := capsys.readouterr().err) and "its subfolders hold 1 images (101APPLE)" in err, err
+
+
+def test_a_cmyk_profile_does_not_tag_the_rgb_picture(tmp_path, identity_yaml, capsys):
+    # A print shop's CMYK JPEG is read as RGB pixels; its CMYK profile was copied onto the RGB JPEG written,
+    # an invalid file (Photoshop and lcms-based tools refuse or ignore the profile). Left out, said.
+    icc = bytearray(200)
+    icc[0:4], icc[16:20], icc[36:40] = struct.pack(">I", 200), b"CMYK", b"acsp"
+    jpeg = cv2.imencode(".jpg", media.pattern(4, 64, 48)[..., ::-1])[1].tobytes()
+    seg = b"ICC_PROFILE\x00\x01\x01" + bytes(icc)
+    src = tmp_path / "print.jpg"
+    src.write_bytes(jpeg[:2] + b"\xff\xe2" + struct.pack(">H", len(seg) + 2) + seg + jpeg[2:])
+    out = tmp_path / "out.jpg"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "print.jpg's CMYK colour profile is left out: the picture is written RGB" in capsys.readouterr().err
+    assert b"ICC_PROFILE" not in out.read_bytes()

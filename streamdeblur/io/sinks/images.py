@@ -12,7 +12,16 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
-from ..photo_meta import is_greyscale, jpeg_sampling, metadata_for, photo_metadata, png_with_chunks, with_metadata
+from ..photo_meta import (
+    is_greyscale,
+    jpeg_sampling,
+    metadata_for,
+    photo_metadata,
+    png_with_chunks,
+    profile_space,
+    with_metadata,
+    without_profile,
+)
 from ..sources.base import IMAGE_EXTS
 from .base import SinkError, publish, refuse_overwrite, temporary_path
 
@@ -23,7 +32,13 @@ JPEG_QUALITY = 95
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None = None, overwrite: bool = True) -> None:
+def write_image(
+    path: Path,
+    image: np.ndarray,
+    metadata_from: str | Path | None = None,
+    overwrite: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> None:
     """Write RGB ``image`` to ``path`` atomically (a new temporary file renamed when complete:
     :func:`~.base.temporary_path`), in the format of its extension (JPEG at :data:`JPEG_QUALITY`).
 
@@ -37,6 +52,7 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
         metadata_from: the photo this one was made from: a JPEG written from a JPEG takes over its
             EXIF, XMP and ICC profile, a PNG from a PNG its colour and text chunks (:mod:`..photo_meta`).
         overwrite: replace a file that is at ``path`` when the picture is complete (False: refuse).
+        warn: hears what of the photo's metadata cannot go along (a CMYK profile on the RGB picture).
     """
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
@@ -56,6 +72,11 @@ def write_image(path: Path, image: np.ndarray, metadata_from: str | Path | None 
     data = buf.tobytes()
     if source:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
         meta = metadata_for(path.suffix, metadata_from, source)
+        space = profile_space(meta)
+        if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
+            meta = without_profile(meta)
+            if warn is not None:
+                warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
         if meta:
             data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
     tmp = temporary_path(path)
@@ -106,7 +127,9 @@ class ImageSink:
         pattern: str = "frame_{index:06d}.png",
         overwrite: bool = False,
         inputs: list[Path] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
+        self.warn = warn
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():  # /dev/stdout, a file without a suffix
             raise SinkError(
@@ -162,7 +185,7 @@ class ImageSink:
     def write(self, frame: Frame) -> None:
         path = self.path_for(frame)
         self._check_one(path, Path(frame.source) if frame.source else None)  # the safety net behind check()
-        write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite)
+        write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
@@ -194,7 +217,7 @@ class ImageFileSink:
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
         if frame.source and suffix not in (".jpg", ".jpeg", ".png") and photo_metadata(frame.source):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
-        write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite)
+        write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
