@@ -571,3 +571,17 @@ def test_a_png_written_as_jpeg_keeps_a_colour_per_pixel(tmp_path, identity_yaml)
     out = tmp_path / "chart.jpg"
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert media.probe(out)["streams"][0]["pix_fmt"] == "yuvj444p"
+
+
+def test_a_lossy_webp_stays_lossy(tmp_path, identity_yaml):
+    # OpenCV writes WebP lossless by default: a lossy WebP photo came back 5.5 times its size (audit 14).
+    src = tmp_path / "shot.webp"
+    cv2.imwrite(str(src), media.pattern(6, 160, 120)[..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, 80])
+    out = tmp_path / "out.webp"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert out.read_bytes()[12:16] == b"VP8 "  # lossy (a lossless one is VP8L)
+    lossless = tmp_path / "lossless.webp"
+    cv2.imwrite(str(lossless), media.pattern(6, 160, 120)[..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, 101])
+    out2 = tmp_path / "out2.webp"
+    assert main(["run", str(lossless), "-o", str(out2), "--pipeline", str(identity_yaml)]) == 0
+    assert out2.read_bytes()[12:16] == b"VP8L"

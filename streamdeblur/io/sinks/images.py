@@ -58,6 +58,9 @@ def write_image(
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
     source = _read_source(metadata_from)  # read once: grey or not, its JPEG sampling, its metadata
+    if path.suffix.lower() == ".webp" and source[:4] == b"RIFF" and not _full_chroma(source):
+        # a lossy WebP stays lossy (OpenCV's default is lossless: 5.5 times the size of the photo it came from)
+        params = [cv2.IMWRITE_WEBP_QUALITY, JPEG_QUALITY]
     sampling = jpeg_sampling(source) if jpeg else None
     if is_greyscale(source):
         pixels = (image.astype(np.float32).mean(axis=2) + 0.5).astype(image.dtype)
