@@ -72,13 +72,19 @@ def _is_metadata(marker: int, seg: bytes) -> bool:
     return (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP))) or (marker == 0xE2 and body.startswith(_ICC))
 
 
+_JFIF = b"JFIF\x00"
+
+
 def metadata_segments(data: bytes) -> list[bytes]:
-    """The EXIF, XMP and ICC segments of a JPEG, in file order (nothing for a file that is not a JPEG)."""
+    """The EXIF, XMP and ICC segments of a JPEG, in file order (nothing for a file that is not a JPEG), after
+    its JFIF header (its pixel density, the DPI a print layout uses; any thumbnail in it left out)."""
     try:
         segs, _ = _segments(data)
     except ValueError:
         return []
-    return [seg for marker, seg in segs if _is_metadata(marker, seg)]
+    jfif = [seg for marker, seg in segs if marker == 0xE0 and seg[4:].startswith(_JFIF) and len(seg) >= 18]
+    head = [b"\xff\xe0\x00\x10" + jfif[0][4:16] + b"\x00\x00"] if jfif else []  # version, units, densities; no thumbnail
+    return head + [seg for marker, seg in segs if _is_metadata(marker, seg)]
 
 
 def _ifd0(tiff: bytes) -> tuple[str, int, int]:
@@ -140,7 +146,7 @@ def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 #: PNG chunks carried from input to output: colour space first (they must precede the image data), then text.
-PNG_KEEP = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"eXIf", b"tEXt", b"iTXt", b"zTXt")
+PNG_KEEP = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"pHYs", b"eXIf", b"tEXt", b"iTXt", b"zTXt")
 
 
 def png_chunks(data: bytes, keep: tuple[bytes, ...] = PNG_KEEP) -> list[bytes]:

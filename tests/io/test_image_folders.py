@@ -585,3 +585,18 @@ def test_a_lossy_webp_stays_lossy(tmp_path, identity_yaml):
     out2 = tmp_path / "out2.webp"
     assert main(["run", str(lossless), "-o", str(out2), "--pipeline", str(identity_yaml)]) == 0
     assert out2.read_bytes()[12:16] == b"VP8L"
+
+
+def test_a_photos_pixel_density_is_kept(tmp_path, identity_yaml, capsys):
+    # A 300-dpi scan or print layout: the JPEG's JFIF density and the PNG's pHYs were replaced by OpenCV's
+    # 1:1 / none (audit 14). Kept; and a density alone is no metadata a TIFF output is said to lose.
+    jpeg = bytearray(cv2.imencode(".jpg", media.pattern(7, 64, 48)[..., ::-1])[1].tobytes())
+    assert jpeg[6:11] == b"JFIF\x00"
+    jpeg[13:18] = b"\x01\x01\x2c\x01\x2c"  # units: dots per inch; 300 × 300
+    src = tmp_path / "scan.jpg"
+    src.write_bytes(bytes(jpeg))
+    out = tmp_path / "out.jpg"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert out.read_bytes()[6:20] == bytes(jpeg[6:18]) + b"\x00\x00"  # its density; no thumbnail
+    assert main(["run", str(src), "-o", str(tmp_path / "out.tif"), "--pipeline", str(identity_yaml)]) == 0
+    assert "written without" not in capsys.readouterr().err

@@ -228,7 +228,12 @@ class ImageFileSink:
         if img.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
-        if frame.source and suffix not in (".jpg", ".jpeg", ".png") and photo_metadata(frame.source):
+        described = (
+            [m for m in photo_metadata(frame.source) if not m[4:].startswith(b"JFIF") and m[4:8] != b"pHYs"]
+            if frame.source
+            else []
+        )
+        if described and suffix not in (".jpg", ".jpeg", ".png"):  # (a pixel density alone: nothing to say)
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
         write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
