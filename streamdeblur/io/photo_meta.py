@@ -208,20 +208,91 @@ def _iccp(profile: bytes) -> bytes:
     return _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(profile))
 
 
+#: The TIFF tags of a photo's own directory that describe the shot (EXIF's IFD0 holds them too): make,
+#: model, date, artist, copyright, description; with the links to its EXIF and GPS directories.
+_TIFF_SHOT_TAGS = frozenset({270, 271, 272, 305, 306, 315, 33432, 34665, 34853})
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+_SUB_IFDS = (34665, 34853, 40965)  # EXIF, GPS and interoperability directories
+
+
 def _tiff_chunks(data: bytes) -> list[bytes]:
     """A TIFF's ICC profile (tag 34675, as Lightroom and Capture One export Adobe RGB and ProPhoto) as a PNG
-    ``iCCP`` chunk; nothing when it has none. (Its own camera tags are the TIFF's directory, not an EXIF
-    block: they are not carried.)"""
+    ``iCCP`` chunk, and its camera tags (make, model, date; its EXIF and GPS directories) as an ``eXIf``
+    chunk (:func:`_exif_from_tiff`); nothing it does not have."""
+    out = []
     try:
         order, off, n = _ifd0(data)
         for k in range(n):
             e = off + 2 + 12 * k
             tag, typ, count, value = struct.unpack(order + "HHII", data[e : e + 12])
             if tag == 34675 and typ in (1, 7) and 4 < count <= len(data) - value:
-                return [_iccp(data[value : value + count])]
+                out.append(_iccp(data[value : value + count]))
+        exif = _exif_from_tiff(data)
+        if exif is not None and len(exif) + len(_EXIF) + 2 <= 0xFFFF:
+            out.append(_png_chunk(b"eXIf", exif))
     except (ValueError, struct.error):
-        pass
-    return []
+        return out
+    return out
+
+
+def _exif_from_tiff(data: bytes) -> bytes | None:
+    """An EXIF block (a TIFF block of its own: header, IFD0, the EXIF and GPS directories, every value
+    moved to its new place) with a TIFF photo's camera tags (:data:`_TIFF_SHOT_TAGS`), or None when it
+    has none. Orientation is left out: the pixels are upright.
+
+    Raises:
+        ValueError, struct.error: a directory or value outside the file.
+    """
+    order, off, _ = _ifd0(data)
+    out = bytearray(data[:2] + struct.pack(order + "HI", 42, 8))
+
+    def entries(at: int, keep) -> list[tuple[int, int, int, bytes]]:
+        (n,) = struct.unpack(order + "H", data[at : at + 2])
+        got = []
+        for k in range(n):
+            e = at + 2 + 12 * k
+            tag, typ, count = struct.unpack(order + "HHI", data[e : e + 8])
+            if not keep(tag) or typ not in _TIFF_SIZES:
+                continue
+            size = _TIFF_SIZES[typ] * count
+            if size <= 4:
+                raw = data[e + 8 : e + 8 + size]
+            else:
+                (where,) = struct.unpack(order + "I", data[e + 8 : e + 12])
+                if where + size > len(data):
+                    raise ValueError("a TIFF value outside the file")
+                raw = data[where : where + size]
+            got.append((tag, typ, count, raw))
+        return got
+
+    def write(items: list[tuple[int, int, int, bytes]]) -> int:
+        """Write one directory (and, after it, its long values and sub-directories); its offset."""
+        at = len(out)
+        out.extend(struct.pack(order + "H", len(items)) + b"\x00" * (12 * len(items)) + b"\x00\x00\x00\x00")
+        for k, (tag, typ, count, raw) in enumerate(sorted(items)):
+            e = at + 2 + 12 * k
+            if tag in _SUB_IFDS:
+                (child,) = struct.unpack(order + "I", raw[:4])
+                if child + 2 > len(data):
+                    raise ValueError("a TIFF directory outside the file")
+                field = struct.pack(order + "I", write(entries(child, lambda t: t not in _SUB_IFDS or t == 40965)))
+                out[e : e + 12] = struct.pack(order + "HHI", tag, 4, 1) + field
+                continue
+            if len(raw) <= 4:
+                field = raw + b"\x00" * (4 - len(raw))
+            else:
+                if len(out) & 1:
+                    out.append(0)
+                field = struct.pack(order + "I", len(out))
+                out.extend(raw)
+            out[e : e + 12] = struct.pack(order + "HHI", tag, typ, count) + field
+        return at
+
+    shot = entries(off, lambda t: t in _TIFF_SHOT_TAGS)
+    if not shot:
+        return None
+    write(shot)
+    return bytes(out)
 
 
 def _webp_chunks(data: bytes) -> list[bytes]:

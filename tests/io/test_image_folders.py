@@ -600,3 +600,45 @@ def test_a_photos_pixel_density_is_kept(tmp_path, identity_yaml, capsys):
     assert out.read_bytes()[6:20] == bytes(jpeg[6:18]) + b"\x00\x00"  # its density; no thumbnail
     assert main(["run", str(src), "-o", str(tmp_path / "out.tif"), "--pipeline", str(identity_yaml)]) == 0
     assert "written without" not in capsys.readouterr().err
+
+
+def _tiff_with_camera_tags(tiff: bytes) -> bytes:
+    """OpenCV's TIFF with Make, Model and an EXIF directory (DateTimeOriginal) in its first directory,
+    as a camera's or Lightroom's TIFF carries them; a new first directory at the end."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    off = struct.unpack(order + "I", tiff[4:8])[0]
+    (n,) = struct.unpack(order + "H", tiff[off : off + 2])
+    entries = [tiff[off + 2 + 12 * k : off + 14 + 12 * k] for k in range(n)]
+    body = bytearray(tiff + b"\x00" * (len(tiff) & 1))
+
+    def put(raw: bytes) -> int:
+        at = len(body)
+        body.extend(raw + b"\x00" * (len(raw) & 1))
+        return at
+
+    make, model, when = b"NIKON CORPORATION\x00", b"NIKON Z 6\x00", b"2024:07:14 10:20:30\x00"
+    sub = put(struct.pack(order + "H", 1) + struct.pack(order + "HHII", 36867, 2, len(when), 0) + b"\x00" * 4)
+    struct.pack_into(order + "I", body, sub + 2 + 8, put(when))
+    entries += [
+        struct.pack(order + "HHII", 271, 2, len(make), put(make)),
+        struct.pack(order + "HHII", 272, 2, len(model), put(model)),
+        struct.pack(order + "HHII", 34665, 4, 1, sub),
+    ]
+    entries.sort(key=lambda e: struct.unpack(order + "H", e[:2])[0])
+    ifd = put(struct.pack(order + "H", len(entries)) + b"".join(entries) + b"\x00" * 4)
+    struct.pack_into(order + "I", body, 4, ifd)
+    return bytes(body)
+
+
+def test_a_tiffs_camera_tags_reach_a_jpeg(tmp_path, identity_yaml):
+    # A TIFF's camera, lens and date are its own directory's tags, not an EXIF block: they were dropped
+    # even into JPEG and PNG (audit 14). They go as an EXIF block with its EXIF directory.
+    src = tmp_path / "shot.tif"
+    src.write_bytes(_tiff_with_camera_tags(cv2.imencode(".tif", media.pattern(8, 64, 48)[..., ::-1])[1].tobytes()))
+    assert np.array_equal(cv2.imread(str(src)), media.pattern(8, 64, 48)[..., ::-1])
+    out = tmp_path / "shot.jpg"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    tags = _ffprobe_photo(out)["tags"]
+    assert (tags["Make"], tags["Model"], tags["DateTimeOriginal"]) == ("NIKON CORPORATION", "NIKON Z 6", "2024:07:14 10:20:30"), (
+        tags
+    )
