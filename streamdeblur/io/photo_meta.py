@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 _EXIF = b"Exif\x00\x00"
@@ -295,12 +296,19 @@ def _exif_from_tiff(data: bytes) -> bytes | None:
     return bytes(out)
 
 
-def _webp_chunks(data: bytes) -> list[bytes]:
-    """A WebP's ``ICCP``, ``EXIF`` and ``XMP `` chunks (its extended format's metadata) as PNG chunks."""
-    out, i = [], 12
+def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """A WebP's chunks, ``(kind, body)``, in file order (after its 12-byte RIFF header)."""
+    i = 12
     while i + 8 <= len(data):
         kind, size = data[i : i + 4], int.from_bytes(data[i + 4 : i + 8], "little")
-        body = data[i + 8 : i + 8 + size]
+        yield kind, data[i + 8 : i + 8 + size]
+        i += 8 + size + (size & 1)
+
+
+def _webp_chunks(data: bytes) -> list[bytes]:
+    """A WebP's ``ICCP``, ``EXIF`` and ``XMP `` chunks (its extended format's metadata) as PNG chunks."""
+    out = []
+    for kind, body in _riff_chunks(data):
         if kind == b"ICCP" and body:
             out.insert(0, _iccp(body))
         elif kind == b"EXIF" and body:
@@ -308,8 +316,21 @@ def _webp_chunks(data: bytes) -> list[bytes]:
             out.append(_png_exif_upright(_png_chunk(b"eXIf", tiff)))
         elif kind == b"XMP " and body:
             out.append(_png_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + body))
-        i += 8 + size + (size & 1)
     return out
+
+
+def full_chroma(data: bytes) -> bool:
+    """Whether an image file stores a colour for every pixel: PNG, TIFF, BMP, lossless WebP (not JPEG,
+    not lossy WebP), from its header."""
+    if data.startswith((b"\x89PNG", b"II*\x00", b"MM\x00*", b"BM")):
+        return True
+    return data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"VP8L" in data[12:40] and b"VP8 " not in data[12:40]
+
+
+def describes_photo(meta: list[bytes]) -> list[bytes]:
+    """The parts of ``meta`` that say something of the photo (EXIF, XMP, a profile, text): not its pixel
+    density alone (JPEG's JFIF header, PNG's ``pHYs``), which every file has."""
+    return [m for m in meta if not m[4:].startswith(_JFIF) and m[4:8] != b"pHYs"]
 
 
 def jpeg_complete(data: bytes) -> bool:

@@ -100,8 +100,7 @@ class FootageTags:
         if fmt in HOLDS:  # AVI's RIFF INFO and MPEG-TS keep a few keys; a capture date goes in AVI's ICRD
             if fmt == "avi" and "creation_time" in file and "date" not in file:
                 file["date"] = file["creation_time"][:10]
-            lost = [k for k in file if k.lower() not in HOLDS[fmt] and not (k == "creation_time" and fmt == "avi")]
-            lost = [k for k in lost if not (k.lower() == "timecode" and "timecode" in self.video)]  # the stream's
+            lost = [k for k in file if k.lower() not in HOLDS[fmt] and not (k.lower() == "timecode" and "timecode" in self.video)]
             file = {k: v for k, v in file.items() if k.lower() in HOLDS[fmt]}
         apply_tags(container, file)
         apply_tags(video_stream, kept(self.video))

@@ -13,6 +13,8 @@ import numpy as np
 from ...errors import OutputExistsError
 from ..frames import Frame
 from ..photo_meta import (
+    describes_photo,
+    full_chroma,
     is_greyscale,
     jpeg_sampling,
     metadata_for,
@@ -58,7 +60,7 @@ def write_image(
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
     source = _read_source(metadata_from)  # read once: grey or not, its JPEG sampling, its metadata
-    if path.suffix.lower() == ".webp" and source[:4] == b"RIFF" and not _full_chroma(source):
+    if path.suffix.lower() == ".webp" and source[:4] == b"RIFF" and not full_chroma(source):
         # a lossy WebP stays lossy (OpenCV's default is lossless: 5.5 times the size of the photo it came from)
         params = [cv2.IMWRITE_WEBP_QUALITY, JPEG_QUALITY]
     sampling = jpeg_sampling(source) if jpeg else None
@@ -66,7 +68,7 @@ def write_image(
         pixels = (image.astype(np.float32).mean(axis=2) + 0.5).astype(image.dtype)
     elif sampling in JPEG_SAMPLINGS:  # a 4:4:4 photo stays 4:4:4 (OpenCV writes 4:2:0)
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling]
-    elif jpeg and source and _full_chroma(source):  # a PNG, TIFF, BMP or lossless WebP has a colour per pixel:
+    elif jpeg and source and full_chroma(source):  # a PNG, TIFF, BMP or lossless WebP has a colour per pixel:
         # kept so (OpenCV's 4:2:0 cost a saturated chart 26.4 dB against 52.2, a photo 39.2 against 41.3)
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
     try:
@@ -96,13 +98,6 @@ def write_image(
     except SinkError:
         tmp.unlink(missing_ok=True)  # a picture is made again in a moment: no partial to keep
         raise
-
-
-def _full_chroma(data: bytes) -> bool:
-    """Whether an image file stores a colour for every pixel: PNG, TIFF, BMP, lossless WebP (not JPEG, not lossy WebP)."""
-    if data.startswith((b"\x89PNG", b"II*\x00", b"MM\x00*", b"BM")):
-        return True
-    return data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"VP8L" in data[12:40] and b"VP8 " not in data[12:40]
 
 
 #: the chroma samplings OpenCV's JPEG writer takes (``IMWRITE_JPEG_SAMPLING_FACTOR_*``)
@@ -228,12 +223,7 @@ class ImageFileSink:
         if img.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
-        described = (
-            [m for m in photo_metadata(frame.source) if not m[4:].startswith(b"JFIF") and m[4:8] != b"pHYs"]
-            if frame.source
-            else []
-        )
-        if described and suffix not in (".jpg", ".jpeg", ".png"):  # (a pixel density alone: nothing to say)
+        if frame.source and suffix not in (".jpg", ".jpeg", ".png") and describes_photo(photo_metadata(frame.source)):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
         write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1

@@ -196,8 +196,9 @@ class VideoSink:
             opts.setdefault("preset", str(preset))
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
-        if siting_tag(codec) and chroma_of(self.pix_fmt) != "444" and not is_rgb_format(self.pix_fmt):
-            opts.setdefault("chroma_sample_location", siting_tag(codec))  # where rgb_to_frame puts it
+        siting = siting_tag(codec)
+        if siting and chroma_of(self.pix_fmt) != "444" and not is_rgb_format(self.pix_fmt):
+            opts.setdefault("chroma_sample_location", siting)  # where rgb_to_frame puts it
         hdr = info.hdr.encoder_params(codec) if info.hdr is not None else ""
         if hdr:  # HDR10's mastering display and light levels (io/hdr.py), after the caller's own parameters
             key = "svtav1-params" if codec == "libsvtav1" else "x265-params"
