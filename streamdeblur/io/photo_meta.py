@@ -324,7 +324,10 @@ def full_chroma(data: bytes) -> bool:
     not lossy WebP), from its header."""
     if data.startswith((b"\x89PNG", b"II*\x00", b"MM\x00*", b"BM")):
         return True
-    return data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"VP8L" in data[12:40] and b"VP8 " not in data[12:40]
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    # the picture's chunk: after an extended WebP's header and profile, which can be any length
+    return next((kind == b"VP8L" for kind, _ in _riff_chunks(data) if kind in (b"VP8 ", b"VP8L")), False)
 
 
 def describes_photo(meta: list[bytes]) -> list[bytes]:

@@ -642,3 +642,19 @@ def test_a_tiffs_camera_tags_reach_a_jpeg(tmp_path, identity_yaml):
     assert (tags["Make"], tags["Model"], tags["DateTimeOriginal"]) == ("NIKON CORPORATION", "NIKON Z 6", "2024:07:14 10:20:30"), (
         tags
     )
+
+
+def test_a_lossless_webp_with_a_colour_profile_stays_lossless(tmp_path, identity_yaml):
+    # An extended WebP (a profile or EXIF ahead of the picture) was told lossless from lossy by looking
+    # 40 bytes in: a lossless one with a profile was rewritten lossy, and went into JPEG at 4:2:0.
+    icc = bytearray(600)
+    icc[0:4], icc[36:40] = struct.pack(">I", 600), b"acsp"
+    rgb = media.pattern(9, 64, 48)[..., ::-1]
+    src = tmp_path / "shot.webp"
+    src.write_bytes(_webp_with_icc(cv2.imencode(".webp", rgb, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(), bytes(icc), 64, 48))
+    out = tmp_path / "out.webp"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert out.read_bytes()[12:16] == b"VP8L"
+    jpg = tmp_path / "out.jpg"
+    assert main(["run", str(src), "-o", str(jpg), "--pipeline", str(identity_yaml)]) == 0
+    assert media.probe(jpg)["streams"][0]["pix_fmt"] == "yuvj444p"
