@@ -125,10 +125,14 @@ def upright(segment: bytes) -> bytes:
             tiff[nxt : nxt + 4] = b"\x00\x00\x00\x00"  # no IFD1: its thumbnail is the old picture
         return segment[:4] + _EXIF + bytes(tiff)
     if body.startswith(_XMP):  # same length: one digit for one digit
-        body = re.sub(rb'(tiff:Orientation=")[1-8](")', rb"\g<1>1\g<2>", body)
-        body = re.sub(rb"(<tiff:Orientation>)[1-8](</tiff:Orientation>)", rb"\g<1>1\g<2>", body)
-        return segment[:4] + body
+        return segment[:4] + xmp_upright(body)
     return segment
+
+
+def xmp_upright(xmp: bytes) -> bytes:
+    """``xmp`` with ``tiff:Orientation`` 1 (the same length: one digit for one digit)."""
+    xmp = re.sub(rb'(tiff:Orientation=")[1-8](")', rb"\g<1>1\g<2>", xmp)
+    return re.sub(rb"(<tiff:Orientation>)[1-8](</tiff:Orientation>)", rb"\g<1>1\g<2>", xmp)
 
 
 def with_metadata(jpeg: bytes, segments: list[bytes]) -> bytes:
@@ -175,7 +179,7 @@ def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
     chunks = [c for c in chunks if c[4:8] in PNG_KEEP]  # PNG chunks of the kinds carried only
     if not chunks or not png.startswith(_PNG):
         return png
-    chunks = [_png_exif_upright(c) if c[4:8] == b"eXIf" else c for c in chunks]
+    chunks = [_png_exif_upright(c) if c[4:8] == b"eXIf" else _png_xmp_upright(c) if c[4:8] == b"iTXt" else c for c in chunks]
     kinds = {c[4:8] for c in chunks}
     ihdr_end = len(_PNG) + 12 + struct.unpack(">I", png[len(_PNG) : len(_PNG) + 4])[0]
     rest, i = [], ihdr_end
@@ -189,8 +193,8 @@ def png_with_chunks(png: bytes, chunks: list[bytes]) -> bytes:
 
 def photo_metadata(path: str | Path, data: bytes | None = None) -> list[bytes]:
     """The metadata segments (JPEG) or chunks (PNG) of the photo at ``path`` (its bytes ``data`` when the
-    caller has read them already); nothing if unreadable. A TIFF's ICC profile and a WebP's ICC profile,
-    EXIF and XMP come as PNG chunks (:func:`_tiff_chunks`, :func:`_webp_chunks`)."""
+    caller has read them already); nothing if unreadable. A TIFF's ICC profile and a WebP's or HEIC's ICC
+    profile, EXIF and XMP come as PNG chunks (:func:`_tiff_chunks`, :func:`_webp_chunks`, :func:`.heif.heif_chunks`)."""
     if data is None:
         try:
             data = Path(path).read_bytes()
@@ -202,6 +206,10 @@ def photo_metadata(path: str | Path, data: bytes | None = None) -> list[bytes]:
         return _tiff_chunks(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_chunks(data)
+    if data[4:8] == b"ftyp":  # a HEIC photo's (io/heif.py; pillow-heif, imported for HEIF files only)
+        from .heif import heif_chunks, is_heif  # noqa: PLC0415
+
+        return heif_chunks(data) if is_heif(data) else []
     return metadata_segments(data)
 
 
@@ -516,6 +524,14 @@ def _png_exif_upright(chunk: bytes) -> bytes:
 _XMP_KEY = b"XML:com.adobe.xmp"
 
 
+def _png_xmp_upright(chunk: bytes) -> bytes:
+    """A PNG ``iTXt`` chunk: Adobe's XMP with ``tiff:Orientation`` 1 (:func:`xmp_upright`); other text as it is."""
+    body = chunk[8:-4]
+    if not body.startswith(_XMP_KEY + b"\x00\x00\x00"):  # uncompressed XMP only
+        return chunk
+    return _png_chunk(b"iTXt", xmp_upright(body))
+
+
 def _png_from_jpeg(segments: list[bytes]) -> list[bytes]:
     """JPEG metadata segments as PNG chunks: EXIF → ``eXIf``, ICC (all its APP2 parts) → ``iCCP``,
     XMP → ``iTXt`` under Adobe's key."""
@@ -543,8 +559,7 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
         if kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
             out.append(b"\xff\xe1" + struct.pack(">H", len(data) + len(_EXIF) + 2) + _EXIF + data)
         elif kind == b"iTXt" and data.startswith(_XMP_KEY + b"\x00\x00"):
-            rest = data[len(_XMP_KEY) + 3 :]  # flag, method, then language and translated keyword
-            text = rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
+            text = xmp_from_itxt(data)
             if text and len(text) + len(_XMP[0]) + 2 <= 0xFFFF:
                 out.append(b"\xff\xe1" + struct.pack(">H", len(text) + len(_XMP[0]) + 2) + _XMP[0] + text)
         elif kind == b"iCCP":
@@ -560,16 +575,24 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
     return out
 
 
+def xmp_from_itxt(data: bytes) -> bytes:
+    """The XMP packet of a PNG ``iTXt`` chunk's data under Adobe's key (uncompressed), else b""."""
+    if not data.startswith(_XMP_KEY + b"\x00\x00"):
+        return b""
+    rest = data[len(_XMP_KEY) + 3 :]  # flag, method, then language and translated keyword
+    return rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
+
+
 def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = None) -> list[bytes]:
-    """The metadata a JPEG or PNG written from the photo ``source`` (its bytes ``data``, when read
-    already) gets, in the output's own form: its segments (JPEG) or chunks (PNG), converted when the
-    formats differ; nothing for other formats.
+    """The metadata a JPEG, PNG or HEIC written from the photo ``source`` (its bytes ``data``, when read
+    already) gets, in the output's own form: its segments (JPEG) or chunks (PNG; a HEIC is written from
+    them: :func:`.heif.encode_heif`), converted when the formats differ; nothing for other formats.
 
     Example:
         >>> _jpeg_from_png(_png_from_jpeg([b"\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*"]))
         [b'\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*']
     """
-    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".heic": "png", ".heif": "png"}  # HEIC: written from PNG's
     out = kind.get(output_suffix.lower())
     src = {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())  # their chunks: PNG's
     if out is None or src is None:
@@ -578,6 +601,29 @@ def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = No
     if out == src:
         return meta
     return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)
+
+
+#: CICP values (H.273) that say plain sRGB/BT.709 (or nothing): what a reader assumes anyway
+PLAIN_PRIMARIES = (1, 2)
+PLAIN_TRANSFER = (1, 2, 13)
+#: CICP colour primaries by name
+_PRIMARIES_NAMES = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
+
+
+def cicp_name(chunks: list[bytes]) -> str | None:
+    """``Display P3`` (or ``CICP 9/16``) for a ``cICP`` chunk among PNG ``chunks`` that says more than
+    sRGB, else None (none, or plain sRGB/BT.709: what a reader assumes anyway)."""
+    for c in chunks:
+        if c[4:8] == b"cICP" and len(c) >= 14:
+            primaries, transfer = c[8], c[9]
+            if primaries in PLAIN_PRIMARIES and transfer in PLAIN_TRANSFER:
+                return None
+            return (
+                _PRIMARIES_NAMES.get(primaries, f"CICP {primaries}/{transfer}")
+                if transfer in PLAIN_TRANSFER
+                else (f"CICP {primaries}/{transfer}")
+            )
+    return None
 
 
 def profile_space(meta: list[bytes]) -> str | None:

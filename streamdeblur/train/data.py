@@ -41,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io.heif import decode_heif, is_heif
 from ..io.photo_meta import jpeg_complete
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..io.sources.base import quiet_opencv
@@ -166,7 +167,15 @@ def _resize(img: np.ndarray, scale: float, max_side: int) -> tuple[np.ndarray, f
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """A photo as 8-bit RGB, upright (EXIF orientation applied; a HEIC's own turn: io/heif.py)."""
+    data = path.read_bytes()
+    if is_heif(data):
+        try:
+            pixels = decode_heif(data).pixels
+        except ValueError:
+            raise ValueError(f"cannot read image {path}") from None
+        return pixels if pixels.dtype == np.uint8 else (pixels.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
         raise ValueError(f"cannot read image {path}")
     return img[..., ::-1].copy()
@@ -197,6 +206,12 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
             return "no video frames in it"
         return f"only {n} frames (a training clip takes {clip_length})" if n < clip_length else None
     data = path.read_bytes()
+    if is_heif(data):  # an iPhone's photo: decoded in full (HEIC has no cheap reduced decode as JPEG has)
+        try:
+            decode_heif(data)
+        except ValueError as exc:
+            return f"not a readable HEIC photo ({exc})"
+        return None
     jpeg = data[:2] == b"\xff\xd8"
     if jpeg and not jpeg_complete(data):
         return "truncated JPEG (its data end before the image does)"

@@ -349,7 +349,7 @@ def test_outputs_that_cannot_be_are_one_line(tmp_path, identity_yaml, capsys):
     )
     assert blocker.read_text() == "x"
     assert main(["run", str(photo), "-o", str(tmp_path / "a.gif"), "--pipeline", str(identity_yaml)]) == 2
-    assert "(or, for photos, .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err
+    assert "(or, for photos, .bmp, .heic, .heif, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err
 
 
 def _png_kinds(path) -> list[bytes]:

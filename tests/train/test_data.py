@@ -149,6 +149,11 @@ def test_unusable_files_of_a_source_folder_are_skipped_and_named(tmp_path, capsy
     (src / "fake.jpg").write_text("not an image\n")
     (src / "broken.mp4").write_text("garbage\n")
     media.write_video(src / "short.mp4", frames=4, size=(320, 240))  # counted, gave no clip: a held-out place lost
+    import pillow_heif
+
+    photo = media.pattern(7, 336, 336)  # an iPhone's HEIC is content (it was passed over), a damaged one is not
+    pillow_heif.from_bytes("RGB", (336, 336), photo.tobytes()).save(src / "IMG_0100.HEIC", quality=90)
+    (src / "IMG_0101.HEIC").write_bytes((src / "IMG_0100.HEIC").read_bytes()[:300])
     out = tmp_path / "ds"
     assert main(["data", "build", "--no-debian", "--source", str(src), "--out", str(out), "--eval-crops", "1"]) == 0
     err = capsys.readouterr().err
@@ -157,9 +162,11 @@ def test_unusable_files_of_a_source_folder_are_skipped_and_named(tmp_path, capsy
         "fake.jpg": "not a readable image",
         "broken.mp4": "not a readable video",
         "short.mp4": "only 4 frames (a training clip takes 7)",
+        "IMG_0101.HEIC": "not a readable HEIC photo",
     }
     for name, why in bad.items():
         assert f"skipped {src / name}: {why}" in err.replace("\n", ""), err
     files = json.loads((out / "manifest.json").read_text())["files"]
-    assert len(files) == 15 and not set(bad) & {f["path"].rsplit("/", 1)[-1] for f in files}
+    assert len(files) == 16 and not set(bad) & {f["path"].rsplit("/", 1)[-1] for f in files}
+    assert str(src / "IMG_0100.HEIC") in {f["path"] for f in files}
     assert "Premature end" not in err

@@ -12,7 +12,9 @@ import numpy as np
 
 from ...errors import OutputExistsError
 from ..frames import Frame
+from ..heif import HEIF_EXTS, encode_heif
 from ..photo_meta import (
+    cicp_name,
     describes_photo,
     full_chroma,
     is_greyscale,
@@ -71,20 +73,28 @@ def write_image(
     elif jpeg and source and full_chroma(source):  # a PNG, TIFF, BMP or lossless WebP has a colour per pixel:
         # kept so (OpenCV's 4:2:0 cost a saturated chart 26.4 dB against 52.2, a photo 39.2 against 41.3)
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    try:
-        ok, buf = cv2.imencode(path.suffix, pixels, params)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise SinkError(f"cannot write {path}")
-    data = buf.tobytes()
-    if source:  # JPEG/PNG → JPEG/PNG: EXIF, XMP, ICC (and PNG's colour and text chunks)
-        meta = metadata_for(path.suffix, metadata_from, source)
-        space = profile_space(meta)
-        if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
-            meta = without_profile(meta)
-            if warn is not None:
-                warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
+    meta = metadata_for(path.suffix, metadata_from, source) if source else []  # EXIF, XMP, ICC (PNG's colour, text)
+    space = profile_space(meta)
+    if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
+        meta = without_profile(meta)
+        if warn is not None:
+            warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
+    cicp = cicp_name(photo_metadata(metadata_from, source)) if jpeg and source else None
+    if cicp and warn is not None:  # a HEIC's or PNG's CICP colour space: JPEG has no place for it
+        warn(
+            f"{Path(metadata_from).name}'s colour space ({cicp}) has no place in a JPEG: read as sRGB, "
+            "its colours look dull (.png or .heic keep it)"
+        )
+    if path.suffix.lower() in HEIF_EXTS:  # grey as three equal channels: a HEIC written here is RGB
+        data = encode_heif(image if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2), meta)
+    else:
+        try:
+            ok, buf = cv2.imencode(path.suffix, pixels, params)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise SinkError(f"cannot write {path}")
+        data = buf.tobytes()
         if meta:
             data = with_metadata(data, meta) if jpeg else png_with_chunks(data, meta)
     tmp = temporary_path(path)
@@ -223,7 +233,7 @@ class ImageFileSink:
         if img.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
-        if frame.source and suffix not in (".jpg", ".jpeg", ".png") and describes_photo(photo_metadata(frame.source)):
+        if frame.source and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and describes_photo(photo_metadata(frame.source)):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
         write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1

@@ -22,7 +22,8 @@ from ..paths import ffmpeg_name
 log = logging.getLogger("streamdeblur.io")
 
 LIVE_SCHEMES = ("http", "https", "tcp", "udp", "rtsp", "rtmp", "srt")
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  #: read as image sequences
+#: read as image sequences; HEIC/HEIF (iPhone photos) through pillow-heif (io/heif.py)
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 #: video files, as folders are searched for them (``batch``, ``data build``)
 #: what a folder's videos are (batch, data build): the containers cameras, phones and editors write —
 #: AVCHD's .m2ts/.mts, HDV's .m2t, JVC's .mod/.tod, phones' .3gp/.3g2, pro cameras' .mxf, DV, DVD's .vob

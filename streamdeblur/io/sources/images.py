@@ -23,6 +23,7 @@ import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
+from ..heif import decode_heif, is_heif
 from ..photo_meta import jpeg_complete, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
@@ -86,6 +87,7 @@ class ImageSource:
         self.strict = strict
         self._warn = on_warning or (lambda msg: None)
         self._alpha_said = False
+        self._extras_said = False  #: a HEIC's depth map or gain map, said once
         self._stop = threading.Event()
         self._first: tuple[Path, np.ndarray] | None = None
         for f in files:  # the first readable image describes the sequence (size, depth)
@@ -123,13 +125,24 @@ class ImageSource:
         if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
             # libjpeg decodes the rest as grey and only prints "Premature end of JPEG file"
             raise SourceError(f"{path} is truncated (the JPEG data stop before the end of the picture)")
-        img = read_image(data, path)
-        if img.dtype not in (np.uint8, np.uint16):
-            raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
-        if not self._alpha_said and _has_alpha(data):
+        if is_heif(data):  # an iPhone's photo (io/heif.py): RGB already, upright by its own irot
+            try:
+                pic = decode_heif(data)
+            except ValueError as exc:
+                raise SourceError(f"cannot read image {path} (HEIF: {exc})") from None
+            if pic.left_out and not self._extras_said:
+                self._extras_said = True
+                self._warn(f"{path.name} holds {' and '.join(pic.left_out)}: left out (they describe the old pixels)")
+            img, alpha = pic.pixels, pic.has_alpha
+        else:
+            img = read_image(data, path)
+            if img.dtype not in (np.uint8, np.uint16):
+                raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
+            img, alpha = img[..., ::-1], _has_alpha(data)
+        if alpha and not self._alpha_said:
             self._alpha_said = True
             self._warn(f"{path.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
-        return np.ascontiguousarray(img[..., ::-1])
+        return np.ascontiguousarray(img)
 
     def _skip(self, path: Path, exc: Exception) -> None:
         self.stats.skipped_images += 1
