@@ -184,3 +184,13 @@ def test_a_damaged_heic_is_a_one_line_error(tmp_path, identity_yaml, capsys, dam
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"streamdeblur: error: cannot read image {src}") and "\n" not in err, err
     assert not (tmp_path / "x.jpg").exists()
+
+
+def test_a_picture_libheif_cannot_encode_is_a_one_line_output_error(tmp_path, identity_yaml, capsys):
+    src = tmp_path / "strip.png"  # x265 refuses a 70000-pixel-wide picture ("could not be opened")
+    assert cv2.imwrite(str(src), np.full((2, 70000, 3), 100, np.uint8))
+    out = tmp_path / "strip.heic"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 4
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the run's own last line
+    assert err.startswith(f"streamdeblur: error: cannot write {out}: ") and "x265" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "strip.png"]

@@ -86,7 +86,10 @@ def write_image(
             "its colours look dull (.png or .heic keep it)"
         )
     if path.suffix.lower() in HEIF_EXTS:  # grey as three equal channels: a HEIC written here is RGB
-        data = encode_heif(image if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2), meta)
+        try:
+            data = encode_heif(image if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2), meta)
+        except (ValueError, RuntimeError, OSError) as exc:  # libheif's encoder refused
+            raise SinkError(f"cannot write {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     else:
         try:
             ok, buf = cv2.imencode(path.suffix, pixels, params)
