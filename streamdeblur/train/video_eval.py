@@ -31,6 +31,7 @@ import numpy as np
 
 from ..engine.build import Job, build
 from ..engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline, parse_pipeline
+from .metrics import PSNR_CAP
 from .video_metrics import (
     aligned_psnr_frames,
     flow_pairs,
@@ -83,6 +84,10 @@ class ClipResult:
     #: with ``--ceiling``: the clip's lucky-frame ceiling, gain over the input (the same for every
     #: pipeline; :func:`.video_metrics.lucky_ceiling_frames`)
     ceiling_gain: float | None = None
+
+    def identical(self) -> tuple[int, int]:
+        """How many input and output frames equal their reference (each counted at the PSNR cap)."""
+        return sum(v >= PSNR_CAP for v in self.psnr_in_frames), sum(v >= PSNR_CAP for v in self.psnr_out_frames)
 
 
 def find_clips(folder: str | Path, only: list[str] | None = None) -> list[ClipPair]:
@@ -247,6 +252,13 @@ def report(results: list[ClipResult], command: str = "") -> str:
             ],
             "",
         ]
+    same = [(r, *r.identical()) for r in results if any(r.identical())]
+    if same:  # a mean over frames that holds capped ones says less than it seems: said, per clip
+        lines += [
+            f"Frames identical to their reference count at the {PSNR_CAP:.0f} dB cap: "
+            + "; ".join(f"{r.clip} ({r.pipeline}): {i} of {r.frames} input, {o} of {r.frames} output" for r, i, o in same),
+            "",
+        ]
     lines += [
         "PSNR/SSIM: mean over frames, 8-bit RGB, against the sharp reference; gain = PSNR out − in; "
         "worst Δ = min over frames of PSNR(out_t) − PSNR(in_t); tPSNR: PSNR of consecutive-frame differences "
@@ -274,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ceiling", action="store_true", help="also each clip's lucky-frame ceiling (diagnostic, slow)")
     a = ap.parse_args(argv)
     try:
+        if a.out is not None and not a.out.parent.is_dir():  # before the work, not after it
+            raise ValueError(f"--out {a.out}: no folder {a.out.parent}")
         pipelines = [resolve_pipeline(p) for p in (a.pipeline or ["motion"])]
         pairs = find_clips(a.clips, a.only)
         if not pairs:
@@ -289,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
                 _write_atomic(a.out, report(results, cmd))
                 _write_atomic(a.out.with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
         print("\n".join(summary_rows(results)))
+        for r in results:
+            i, o = r.identical()
+            if i or o:
+                print(
+                    f"{r.clip} ({r.pipeline}): {i} input and {o} output frames equal their reference ({PSNR_CAP:.0f} dB, the cap)"
+                )
     except (OSError, ValueError, RuntimeError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Video quality and temporal consistency against a sharp reference, on lists of ``H×W×3`` uint8 RGB frames.
 
-* :func:`psnr_frames` / :func:`ssim_frames` — per-frame fidelity (8-bit scale; identical frames give ``inf`` dB).
+* :func:`psnr_frames` / :func:`ssim_frames` — per-frame fidelity (8-bit scale; identical frames give the 100 dB cap).
 * :func:`tpsnr` — temporal PSNR: PSNR of the consecutive-frame differences ``out_t − out_{t−1}`` against
   ``ref_t − ref_{t−1}``. Flicker (a change the reference does not have) lowers it even when every frame
   alone is as close to its reference as before.
@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..io.color import describe_frame, frame_to_rgb
+from .metrics import PSNR_CAP
 
 Frames = list[np.ndarray]
 
@@ -64,7 +65,10 @@ def read_frames(path: str | Path) -> Frames:
         return out
     with av.open(str(p)) as c:
         # decode() also drains the decoder at the end (the final flush packet), so no frame is lost
-        return [frame_to_rgb(f, describe_frame(f)) for f in c.decode(video=0)]
+        frames = [frame_to_rgb(f, describe_frame(f)) for f in c.decode(video=0)]
+    # a 10-bit clip decodes to 16-bit RGB: judged on the same 8-bit scale as the rest (it scored −45 dB
+    # against an 8-bit reference, and the flow refused it)
+    return [f if f.dtype == np.uint8 else (f.astype(np.float32) / 257.0 + 0.5).astype(np.uint8) for f in frames]
 
 
 def _check(a: Frames, b: Frames, what: str) -> None:
@@ -75,13 +79,13 @@ def _check(a: Frames, b: Frames, what: str) -> None:
 
 
 def _psnr_from_mse(mse: np.ndarray | float) -> np.ndarray:
+    """PSNR in dB of 8-bit MSEs, :data:`~.metrics.PSNR_CAP` for a zero one (identical frames)."""
     mse = np.asarray(mse, np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-300)), np.inf)
+    return np.minimum(10 * np.log10(255.0**2 / np.maximum(mse, 1e-300)), PSNR_CAP)
 
 
 def psnr_frames(out: Frames, ref: Frames) -> np.ndarray:
-    """Per-frame PSNR in dB (8-bit RGB; ``inf`` for identical frames).
+    """Per-frame PSNR in dB (8-bit RGB; :data:`~.metrics.PSNR_CAP` for identical frames).
 
     Args:
         out, ref: equally long lists of equally sized ``H×W×3`` uint8 frames.
@@ -131,7 +135,7 @@ def tpsnr_frames(out: Frames, ref: Frames) -> np.ndarray:
 
 
 def tpsnr(out: Frames, ref: Frames) -> float:
-    """Temporal PSNR of a clip: the mean of :func:`tpsnr_frames` (``inf`` when every difference matches)."""
+    """Temporal PSNR of a clip: the mean of :func:`tpsnr_frames` (the cap where a difference matches exactly)."""
     v = tpsnr_frames(out, ref)
     return float(np.mean(v)) if len(v) else float("nan")
 

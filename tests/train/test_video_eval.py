@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import cv2
 import media
@@ -71,9 +72,29 @@ def test_ceiling_shows_what_the_calm_frames_hold(clips, tmp_path):
     assert f"| tiny | identity | +0.00 | {row['ceiling_gain']:+.2f} |" in rep.read_text()
 
 
+def test_frames_equal_to_their_reference_are_counted_at_the_cap_and_said(clips, tmp_path, capsys, require_ffmpeg):
+    # A clip whose input equals its reference reported "PSNR in inf, gain +nan", and one that did in some
+    # frames an inf mean that hid every other frame: now 100 dB each, counted and said.
+    same = tmp_path / "same"
+    same.mkdir()
+    sharp = clips / "tiny.sharp.mkv"
+    (same / "tiny.sharp.mkv").write_bytes(sharp.read_bytes())
+    lossless = ["-c:v", "libx264rgb", "-qp", "0", "-pix_fmt", "bgr24"]
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(sharp), *lossless, str(same / "tiny.blurry.mp4")], check=True)
+    rep = tmp_path / "same.md"
+    assert main(["--clips", str(same), "--pipeline", "identity", "--out", str(rep)]) == 0
+    (row,) = json.loads(rep.with_suffix(".json").read_text())
+    assert row["psnr_in"] == row["psnr_out"] == 100.0 and row["gain"] == 0.0
+    assert "tiny (identity): 10 of 10 input, 10 of 10 output" in rep.read_text()
+    assert "tiny (identity): 10 input and 10 output frames equal their reference (100 dB, the cap)" in capsys.readouterr().out
+
+
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
     assert main(["--clips", str(tmp_path / "nowhere"), "--pipeline", "identity"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
     assert main(["--clips", str(tmp_path), "--pipeline", "no-such-pipeline"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    # a report into a folder that is not there: said before any clip is evaluated (it failed after all of them)
+    assert main(["--clips", str(tmp_path / "nowhere"), "--out", str(tmp_path / "no" / "r.md")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'no' / 'r.md'}: no folder {tmp_path / 'no'}"

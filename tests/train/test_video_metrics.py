@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import cv2
 import media
 import numpy as np
@@ -23,14 +25,40 @@ def _encode(path, content, crf: int = 4):
     return vm.read_frames(path)
 
 
-def test_identical_videos_give_infinite_psnr_and_tpsnr(tmp_path):
+def test_identical_frames_count_at_the_cap_so_a_clip_mean_stays_a_number(tmp_path):
+    # An identical frame was inf dB: a clip two thirds of which was misaligned (14.7 dB) reported
+    # "PSNR in inf, gain +nan"; the image evaluator floored it at 148 dB instead. Both now say 100.
     ref = _encode(tmp_path / "ref.mp4", _panning)
     again = vm.read_frames(tmp_path / "ref.mp4")
     assert len(ref) == N  # decoded through the final flush
-    assert np.all(np.isinf(vm.psnr_frames(again, ref)))
-    assert np.isinf(vm.tpsnr(again, ref))
+    assert np.all(vm.psnr_frames(again, ref) == 100.0) and vm.tpsnr(again, ref) == 100.0
     assert np.allclose(vm.ssim_frames(again, ref), 1.0)
     assert vm.worst_frame_delta(vm.psnr_frames(again, ref), vm.psnr_frames(ref, ref)) == 0.0
+    shifted = [np.roll(f, 3, axis=1) for f in ref]
+    mixed = vm.psnr_frames(again[:4] + shifted[4:], ref)
+    assert np.all(mixed[:4] == 100.0) and np.all(mixed[4:] < 40) and np.isfinite(mixed.mean())
+    one_level = [f.copy() for f in ref]
+    one_level[0][0, 0, 0] ^= 1  # the smallest real difference in a 128×96 frame: 93.8 dB, under the cap
+    assert abs(vm.psnr_frames(one_level[:1], ref[:1])[0] - 10 * np.log10(255.0**2 * ref[0].size)) < 1e-9
+    import torch
+
+    from streamdeblur.train.metrics import psnr
+
+    t = torch.from_numpy(ref[0]).permute(2, 0, 1)[None].float() / 255
+    assert psnr(t, t) == 100.0  # the image evaluator's rule is the same
+
+
+def test_a_10_bit_clip_is_judged_on_the_8_bit_scale(tmp_path, require_ffmpeg):
+    # A 10-bit clip decoded to 16-bit RGB: a lossless copy scored −45 dB against its 8-bit reference and
+    # the warping error's flow refused it (an OpenCV assertion that stopped the whole evaluation).
+    ref = _encode(tmp_path / "ref.mp4", _panning)
+    deep = tmp_path / "deep.mkv"
+    cmd = [media.FFMPEG, "-v", "error", "-i", str(tmp_path / "ref.mp4"), "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p10le"]
+    subprocess.run([*cmd, str(deep)], check=True)
+    frames = vm.read_frames(deep)
+    assert frames[0].dtype == np.uint8 and len(frames) == N
+    assert vm.psnr_frames(frames, ref).mean() > 40
+    assert vm.warping_error(frames, frames) < 1e-3
 
 
 def test_flicker_lowers_tpsnr_not_psnr(tmp_path):
