@@ -31,7 +31,7 @@ from ..errors import SourceError, UsageError
 from ..stages import Batch, stage_class
 from ..stages.basic import unsharp_mask
 from .blur import linear_to_srgb, srgb_to_linear
-from .metrics import bootstrap_ci, psnr, ssim
+from .metrics import PSNR_CAP, bootstrap_ci, psnr, ssim
 
 UNSHARP = {"sigma": 1.5, "amount": 1.0}
 RL_ITERATIONS = 10  # more amplifies the noise and compression further (measured: 5 → 27.2, 20 → 25.7 dB)
@@ -191,14 +191,20 @@ def public(res: dict) -> dict:
     return {k: v for k, v in res.items() if not k.startswith("_")}
 
 
+#: fewer photographs than this give no interval: a bootstrap over two images has three outcomes, and its
+#: "95 % interval" was the two photographs' means (+0.55 [+0.47, +0.63] from two pictures)
+MIN_CI_IMAGES = 5
+
+
 def table_row(name: str, r: dict, base: float, images: int | None = None) -> str:
-    """One Markdown row: method, PSNR [CI], gain [CI], SSIM. With one photograph (``images == 1``) there is
-    no interval to give (a bootstrap over one image printed a zero-width one): ``n/a (1 photograph)``."""
+    """One Markdown row: method, PSNR [CI], gain [CI], SSIM. With fewer than :data:`MIN_CI_IMAGES`
+    photographs there is no interval to give: ``[n/a: 2 photographs]``."""
     lo, hi = r["psnr_ci"]
     glo, ghi = r.get("gain_ci", (0.0, 0.0))
     gain = r.get("gain", r["psnr"] - base)
-    if images == 1:
-        return f"| {name} | {r['psnr']:.2f} [n/a: 1 photograph] | {gain:+.2f} [n/a] | {r['ssim']:.4f} |"
+    if images is not None and images < MIN_CI_IMAGES:
+        few = f"n/a: {images} photograph{'s' if images != 1 else ''}"
+        return f"| {name} | {r['psnr']:.2f} [{few}] | {gain:+.2f} [n/a] | {r['ssim']:.4f} |"
     return f"| {name} | {r['psnr']:.2f} [{lo:.2f}, {hi:.2f}] | {gain:+.2f} [{glo:+.2f}, {ghi:+.2f}] | {r['ssim']:.4f} |"
 
 
@@ -213,6 +219,13 @@ def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
     ]
     for name, r in res["results"].items():
         lines.append(table_row(name, r, base, res["images"]))
+    same = {k: sum(v >= PSNR_CAP for v in r["psnr_crops"]) for k, r in res["results"].items()}
+    if any(same.values()):  # a mean holding capped crops says less than it seems
+        lines += [
+            "",
+            f"Crops equal to their reference count {PSNR_CAP:.0f} dB (the cap): "
+            + ", ".join(f"{k} {n} of {res['n']}" for k, n in same.items() if n),
+        ]
     md = out / "eval.md"
     md.write_text("\n".join(lines) + "\n")
     (out / "eval.json").write_text(json.dumps(public(res), indent=1))
@@ -236,6 +249,10 @@ def load_eval_set(path: str | Path) -> dict:
         SourceError: no such file, or a file that is not an evaluation set (one line each).
     """
     path = Path(path)
+    if path.is_dir():  # "no evaluation set at imgs" of a folder that is there
+        sets = sorted(p.name for p in path.glob("*.pt"))
+        hint = f": give one of its sets ({', '.join(sets[:4])})" if sets else " (evaluation sets are .pt files)"
+        raise SourceError(f"{path} is a folder, not an evaluation set{hint}")
     if not path.is_file():
         raise SourceError(f"no evaluation set at {path} ('streamdeblur data build' makes them under data/sharp/)")
     try:
@@ -256,6 +273,6 @@ def run_eval(args, out) -> int:
     models = args.model or ["deeprftv2-t" if data.get("task", "motion") == "motion" else "fdikp"]
     res = evaluate(data, models, args.limit)
     md, png = write_report(res, Path(args.out))
-    out.print(md.read_text())
+    out.print(md.read_text(), markup=False)  # "[n/a: 1 photograph]" is not markup (it printed as nothing)
     out.print(f"table: {md}  examples (blurry | {models[-1]} | sharp): {png}")
     return 0
