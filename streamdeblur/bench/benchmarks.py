@@ -35,6 +35,7 @@ import av
 import numpy as np
 import torch
 
+from ..compute.cpus import cpu_description
 from ..compute.runtime import choose_device, compute_policy, configure
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
@@ -114,14 +115,28 @@ def _config(args) -> PipelineConfig:
     return cfg
 
 
+#: frames of the synthetic clip when ``--frames`` is not given
+DEFAULT_FRAMES = 24
+
+
+def load_average() -> str:
+    """The 1-minute load average (``?`` where the system has none): other work on the machine moves every timing."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def throughput(args) -> dict:
     w, h = (int(v) for v in args.size.lower().split("x"))
+    args.frames = args.frames or DEFAULT_FRAMES
     device = choose_device(args.device)
     configure(device, args.threads)
     args.batch, args.bf16 = compute_policy(device, args.batch, args.bf16)  # auto → what the pipeline picks
     with scratch_folder("streamdeblur-bench-") as tmp:
         clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
         res: dict = {
+            "load_before": load_average(),
             "size": f"{w}x{h}",
             "frames": args.frames,
             "device": str(device),
@@ -150,6 +165,8 @@ def throughput(args) -> dict:
         # end-to-end pipeline
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
+        warm = make_clip(tmp / "warm_e2e.mp4", w, h, 2)  # the first calls' one-time costs, as model-only's warm-up
+        build(Job(str(warm), str(tmp / "warm_out.mp4"), _config(args), overwrite=True), warn=lambda m: None).run()
         with PeakRSS() as rss:
             pipe = build(Job(str(clip), str(tmp / "out.mp4"), _config(args), overwrite=True), warn=lambda m: None)
             result = pipe.run()
@@ -161,20 +178,23 @@ def throughput(args) -> dict:
         res["peak_rss_mib"] = round(rss.peak)
         if device.type == "cuda":
             res["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
-        # naive serial loop: decode one, infer fp32 batch 1, encode, repeat
-        res["naive_fps"] = naive_loop(clip, tmp / "naive.mp4", args.model, device)
+        # naive serial loop: decode one, infer fp32 batch 1, encode, repeat (after a 2-frame warm-up, as the others)
+        res["naive_fps"] = naive_loop(clip, tmp / "naive.mp4", args.model, device, warm=make_clip(tmp / "warm.mp4", w, h, 2))
+        res["load_after"] = load_average()
         res["e2e_over_model_only"] = res["end_to_end_fps"] / res["model_only_fps"]
         res["speedup_over_naive"] = res["end_to_end_fps"] / res["naive_fps"]
         return res
 
 
-def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device) -> float:
+def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device, warm: Path | None = None) -> float:
     """The public tools' loop (the ladder's first rung, :func:`~streamdeblur.bench.ladder.serial_loop`):
-    one frame at a time, fp32, NCHW, synchronous; returns fps."""
+    one frame at a time, fp32, NCHW, synchronous; returns fps (after running ``warm`` once, untimed)."""
     from ..models import create_model
     from .ladder import RUNGS, serial_loop
 
     model = create_model(model_name, device=device)
+    if warm is not None:
+        serial_loop(warm, out, model, RUNGS[0])
     t0 = time.perf_counter()
     n = serial_loop(clip, out, model, RUNGS[0])
     return n / (time.perf_counter() - t0)
@@ -219,6 +239,26 @@ BF16_TASKS = {
 }
 
 
+#: the checkout this package runs from (the committed eval subsets are in its tests/data)
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def subset_path(subset: str, given: bool) -> Path:
+    """An eval subset's file: as given, or (the committed ones) in the checkout, from any working folder.
+
+    Raises:
+        FileNotFoundError: not there (one line).
+    """
+    path = Path(subset)
+    if not path.is_file() and not given and (REPOSITORY / subset).is_file():
+        path = REPOSITORY / subset  # "run from the repository root" was asked of the user
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"eval subset {subset} not found" + ("" if given else f" (it is in the repository's {subset}; pass --subset FILE)")
+        )
+    return path
+
+
 def _through(stage, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``x`` (CPU, ``N×3×H×W``) through one stage on ``device``."""
     return stage(Batch(x.to(device), [], x)).images
@@ -234,9 +274,7 @@ def bf16_bench(args) -> dict:
     configure(device, args.threads)
     res: dict = {}
     for subset in [args.subset] if args.subset else [s for _, s in BF16_TASKS.values()]:
-        path = Path(subset)
-        if not path.is_file():
-            raise FileNotFoundError(f"eval subset {path} not found (run from the repository root, or pass --subset)")
+        path = subset_path(subset, given=bool(args.subset))
         data = torch.load(path, weights_only=True)
         task = data.get("task", "motion")
         blurry, sharp = data["blurry"].float() / 255, data["sharp"].float() / 255
@@ -352,10 +390,10 @@ def ladder_bench(args) -> dict:
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     with scratch_folder("streamdeblur-ladder-") as tmp:
-        clip = make_clip(tmp / "clip.mp4", w, h, args.frames)
+        clip = make_clip(tmp / "clip.mp4", w, h, args.frames or DEFAULT_FRAMES)
         warm = make_clip(tmp / "warm.mp4", w, h, 2)
         threads = args.threads or default_threads()
-        load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+        load = load_average()
         r = run_ladder(clip, warm, args.model, args.rounds, threads, tmp)
         r.update(
             model=args.model,
@@ -363,7 +401,7 @@ def ladder_bench(args) -> dict:
             threads=threads,
             cpu=cpu_description(),
             rounds=args.rounds,
-            load=f"{load} → {Path('/proc/loadavg').read_text().split()[0] if load != '?' else '?'}",
+            load=f"{load} → {load_average()}",
         )
         return r
 
@@ -388,9 +426,23 @@ def throughput_report(args) -> list[Report]:
         rows.append(("peak CUDA memory", f"{r['peak_cuda_mib']} MiB"))
     title = (
         f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
-        f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads"
+        f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads; {cpu_description()}; "
+        f"load average {r['load_before']} → {r['load_after']}; one timed run each, after a warm-up"
     )
+    rows.append(("to compare like with like", "--what ladder: every rung in one run, rounds shuffled, each round shown"))
+    if _busy(r["load_before"]):  # three runs minutes apart gave "speed-up over naive" 1.45×, 0.85× and 1.42×
+        rows.append(("the machine was busy before it started", f"load {r['load_before']}: these numbers move run to run"))
     return [_two(title, ("measure", "value"), rows)]
+
+
+def _busy(load: str) -> bool:
+    """Whether other work was running: a 1-minute load average of at least half the usable cores."""
+    from ..compute.runtime import default_threads
+
+    try:
+        return float(load) >= max(1.0, default_threads() / 2)
+    except ValueError:
+        return False
 
 
 @register_bench("scan", in_all=True, help="selective scan: inference and chunked vs sequential; training, chunked vs parallel")
@@ -438,7 +490,17 @@ def bf16_report(args) -> list[Report]:
 @register_bench("memory", help="peak RSS for a 10 s and a 60 s clip, a 4K frame through tiles and through fusion")
 def memory_report(args) -> list[Report]:
     r = memory_bench(args)
-    return [_two("memory", ("measure", "MiB"), [(k, str(v)) for k, v in r.items()])]
+    rows = [
+        ("peak RSS, 10 s clip (300 frames)", f"{r['peak_rss_10s_mib']} MiB"),
+        ("peak RSS, 60 s clip (1800 frames)", f"{r['peak_rss_60s_mib']} MiB"),
+        ("frames written, 10 s / 60 s", f"{r['frames_10s']} / {r['frames_60s']}"),
+        (f"3840x2160 frame through {args.model} in 256-px tiles: peak RSS", f"{r['uhd_tile256_peak_rss_mib']} MiB"),
+        ("   … increase over before it", f"{r['uhd_tile256_increase_mib']} MiB"),
+        ("3840x2160 frame fused with 11 neighbours (motion's first fusion): time", f"{r['uhd_fusion_k11_s']} s"),
+        ("   … memory increase", f"{r['uhd_fusion_k11_increase_mib']} MiB"),
+    ]
+    title = "memory: peak RSS against clip length (identity pipeline, 640x360, so the pipeline's own buffers), and 4K frames"
+    return [_two(title, ("measure", "value"), rows)]
 
 
 @register_bench("train-memory", help="training-step peak memory with and without recomputation")
@@ -454,7 +516,7 @@ def train_memory_report(args) -> list[Report]:
 def temporal_report(args) -> list[Report]:
     from .temporal import temporal_bench
 
-    r = temporal_bench(args.size, frames=6, model=args.model, device=str(choose_device(args.device)))
+    r = temporal_bench(args.size, frames=args.frames or 6, model=args.model, device=str(choose_device(args.device)))
     rows = [
         ("temporal_fusion, per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
         (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -66,7 +66,17 @@ def bench_entry(name: str) -> BenchEntry:
         raise UsageError(f"unknown benchmark {name!r}; available: all, {', '.join(_BENCHES)}") from None
 
 
-def run_benches(what: str, args) -> list[Report]:
-    """Run ``what`` (a name, or ``all``) and return its reports in order."""
+def run_benches(what: str, args, before: Callable[[str], None] | None = None) -> Iterator[Report]:
+    """Run ``what`` (a name, or ``all``), yielding each benchmark's reports as soon as it has measured
+    them (``all`` gave nothing until its last benchmark ended, and nothing at all when one failed).
+
+    Args:
+        what: a benchmark's name, or ``all``.
+        args: the command's arguments.
+        before: hears each benchmark's name before it starts (the command's "measuring …" line).
+    """
     names = list_benches(in_all=True) if what == "all" else [bench_entry(what).name]
-    return [rep for n in names for rep in _BENCHES[n].fn(args)]
+    for n in names:
+        if before is not None:
+            before(n)
+        yield from _BENCHES[n].fn(args)

@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from ..errors import EXIT_OK, UsageError
-from .console import out
+from .console import out, say
 from .parser import check_flags
 
 NAME = "bench"
@@ -18,8 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..bench import list_benches
 
     p.add_argument("--model", default="deeprftv2-t", help="model to measure (default deeprftv2-t)")
-    p.add_argument("--size", default="640x360", help="frame size WxH of the synthetic clip (default 640x360)")
-    p.add_argument("--frames", type=int, default=24, help="frames of the synthetic clip (default 24)")
+    p.add_argument("--size", help="frame size WxH of the synthetic clip (default 640x360; memory's sizes are fixed)")
+    p.add_argument("--frames", type=int, help="frames of the synthetic clip (default 24; temporal: 6; memory's are fixed)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch", type=int, default=0, help="frames per model call (0: auto, as in the pipeline)")
     p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frames)")
@@ -39,24 +39,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check_args(args) -> None:
     """One-line usage errors (exit 2) before any benchmark runs, with the same table as ``run``
     (``engine/limits.py``): they gave raw Python errors, or ran silently with a 7-px tile."""
-    parts = str(args.size).lower().split("x")
+    if args.what == "memory" and (args.size is not None or args.frames is not None):  # it measured its own, silently
+        raise UsageError(
+            "--what memory measures fixed sizes (640x360 for 10 s and 60 s, one 3840x2160 frame): drop --size/--frames"
+        )
+    parts = str(args.size or "640x360").lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"--size must be WxH in pixels, e.g. 640x360, got {args.size!r}")
+    args.size = args.size or "640x360"
     for key in ("frames", "rounds", "crop"):
-        if getattr(args, key) < 1:
+        if getattr(args, key) is not None and getattr(args, key) < 1:
             raise UsageError(f"--{key} must be at least 1, got {getattr(args, key)}")
     check_flags(args, ("batch", "tile", "threads"))
 
 
 def run(args) -> int:
-    from ..bench import run_benches
+    from ..bench import bench_entry, run_benches
 
     check_args(args)
-    for rep in run_benches(args.what, args):
+    for rep in run_benches(args.what, args, before=lambda name: say(f"bench {name}: {bench_entry(name).help} …")):
         t = Table(title=rep.title)
         for i, col in enumerate(rep.columns):
             t.add_column(col, justify="right" if len(rep.columns) == 2 and i == 1 else "left")
         for row in rep.rows:
             t.add_row(*row)
-        out.print(t)
+        if out.is_terminal:
+            out.print(t)
+        else:  # in a log or a pipe (80 columns) the cells were cut to "syn…", "78/…": as wide as they need
+            width, out.width = out.width, 400
+            try:
+                out.print(t)
+            finally:
+                out.width = width
     return EXIT_OK
