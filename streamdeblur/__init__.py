@@ -27,6 +27,8 @@ _LAZY = {
     "OutputExistsError": ".errors",
     "WeightsError": ".errors",
     "UnknownNameError": ".errors",
+    "ProcessingError": ".errors",
+    "UsageError": ".errors",
 }
 
 __all__ = [
@@ -34,12 +36,14 @@ __all__ = [
     "Deblurrer",
     "OutputExistsError",
     "Pipeline",
+    "ProcessingError",
     "Progress",
     "RunResult",
     "SinkError",
     "SourceError",
     "StreamdeblurError",
     "UnknownNameError",
+    "UsageError",
     "WeightsError",
     "__version__",
     "process",

@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -49,7 +51,9 @@ def process(
             ``codec`` …; :data:`~streamdeblur.engine.config.OVERRIDES`), checked like the YAML file:
             an unknown name or a value out of range raises ``ConfigError``.
         overwrite: replace an existing output.
-        on_progress: called with a :class:`Progress` a few times per second.
+        on_progress: called with a :class:`Progress` a few times per second (from another thread).
+            An exception it raises **stops the run**, as Ctrl-C does, and is raised by ``process``
+            once the output is closed: the way to cancel a run from a progress hook or a GUI.
         warn: also receives each warning as it happens (they are all in ``RunResult.warnings``).
 
     Returns:
@@ -60,7 +64,15 @@ def process(
         in this API's words (``overwrite=True``), for what is found while the run is set up: the
         input, the output and its encoders (a sound the output's container needs re-encoded and the
         encoder refuses, too), the config. Errors once frames flow are returned in ``RunResult.error``.
+        TypeError: ``input`` or ``output`` is not a ``str`` or ``os.PathLike`` path.
+        KeyboardInterrupt: Ctrl-C (SIGINT) during the run, called from the main thread: the batch in
+            flight is finished and written first, and a file's output is kept under its temporary name
+            (``NAME.<id>.partial.mp4``, playable up to where it stopped). SIGTERM likewise reaches the
+            program's own handler (or ends the process) once the output is closed.
     """
+    for what, path in (("input", input), ("output", output)):
+        if not (isinstance(path, (str, os.PathLike)) or (what == "output" and path is None)) or isinstance(path, bytes):
+            raise TypeError(f"{what} must be a str or os.PathLike path, got {type(path).__name__}")
     warnings: list[str] = []
 
     def collect(message: str) -> None:
@@ -74,8 +86,26 @@ def process(
         pipe = build(job, warn=collect)
     except OutputExistsError as exc:
         raise OutputExistsError(exc.path, hint="overwrite=True") from None
-    result = pipe.run(on_progress)
+    raised: list[BaseException] = []  # the first exception on_progress raised: the run is cancelled
+
+    def hook(p: Progress) -> None:
+        if raised:
+            return
+        try:
+            on_progress(p)
+        except BaseException as exc:  # noqa: BLE001 - the caller's own, raised again below
+            raised.append(exc)
+            pipe.cancel()
+
+    result = pipe.run(hook if on_progress is not None else None)
     result.warnings = warnings
+    if raised:
+        raise raised[0]
+    if pipe.signal_received is not None and threading.current_thread() is threading.main_thread():
+        # the graceful stop is done and the pipeline's handlers are gone: the signal goes on to the
+        # program's own (Python's SIGINT raises KeyboardInterrupt here; it was swallowed, and a batch loop
+        # went on to the next file with `error` None)
+        signal.raise_signal(pipe.signal_received)
     return result
 
 

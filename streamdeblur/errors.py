@@ -86,9 +86,12 @@ class WeightsError(StreamdeblurError):
     exit_code = EXIT_WEIGHTS
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(StreamdeblurError, KeyError):
     """A name no registry entry has; the message lists the known ones (a ``KeyError`` that reads as a
-    sentence; bad usage when raised while a command sets up, see :func:`exit_code`)."""
+    sentence, and a :class:`StreamdeblurError`: a typo in a model name escaped ``except
+    StreamdeblurError``; bad usage when raised while a command sets up, see :func:`exit_code`)."""
+
+    exit_code = EXIT_USAGE
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -125,6 +128,8 @@ def exit_code(exc: BaseException, during_run: bool = False) -> int:
     Returns:
         The exit code (see the module's table).
     """
+    if isinstance(exc, UnknownNameError) and during_run:
+        return EXIT_FAIL
     if isinstance(exc, StreamdeblurError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):

@@ -3,9 +3,13 @@ the result, errors in the API's words, registries that list what they know, a cl
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 
 import cv2
 import media
@@ -15,6 +19,7 @@ import pytest
 import streamdeblur
 from streamdeblur.engine.config import ConfigError
 from streamdeblur.models import create_model
+from streamdeblur.stages import Stage, register_stage
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +250,83 @@ def test_a_device_that_is_not_there_is_a_config_error_in_the_apis_words(identity
     # a ValueError in the command line's words ("--device cuda: …") before
     with pytest.raises(ConfigError, match=r"^device cuda:99: (no CUDA device is available|only \d+ CUDA device)"):
         streamdeblur.Deblurrer(str(identity_yaml), overrides={"device": "cuda:99"})
+
+
+@register_stage("test_signal_at_batch")
+class _SignalAtBatch(Stage):
+    """Test stage: sends its own process the signal ``signal`` when its third batch comes."""
+
+    @dataclass
+    class Options:
+        signal: int = 2
+
+    calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls == 3:
+            os.kill(os.getpid(), self.options.signal)
+        return batch
+
+
+def _signalling(tmp_path, signum: int):
+    yaml = tmp_path / "sig.yaml"
+    yaml.write_text(f"batch: 1\nstages:\n  - test_signal_at_batch:\n      signal: {signum}\noutput: {{preset: ultrafast}}\n")
+    return media.write_video(tmp_path / "long.mp4", frames=40, size=(96, 64)), yaml
+
+
+def test_ctrl_c_during_process_is_a_keyboard_interrupt_once_the_partial_is_closed(tmp_path):
+    # SIGINT made process() return as if nothing had happened (error None): a batch loop went on to
+    # the next file. Now the frame in flight is written, the partial closed, then KeyboardInterrupt.
+    clip, yaml = _signalling(tmp_path, signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        streamdeblur.process(clip, tmp_path / "o.mp4", pipeline=str(yaml))
+    (partial,) = tmp_path.glob("o.*.partial.mp4")
+    assert not (tmp_path / "o.mp4").exists()
+    assert 3 <= media.count_frames(partial) < 40  # playable up to where it stopped
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the program's handler is back
+
+
+def test_sigterm_during_process_reaches_the_programs_own_handler(tmp_path):
+    heard = []
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))  # a service's graceful shutdown
+    try:
+        clip, yaml = _signalling(tmp_path, signal.SIGTERM)
+        result = streamdeblur.process(clip, tmp_path / "o.mp4", pipeline=str(yaml))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert heard == [signal.SIGTERM] and result.interrupted and not result.ok  # it was bypassed
+
+
+def test_an_exception_from_on_progress_cancels_the_run(tmp_path, identity_yaml):
+    # It was swallowed while all the frames were processed and the output published, then raised:
+    # a retry met OutputExistsError. Now it stops the run as Ctrl-C does and is raised after.
+    clip = media.write_video(tmp_path / "long.mp4", frames=400, size=(96, 64))
+
+    def cancel(p):
+        if p.done >= 1:
+            raise RuntimeError("cancelled by the user")
+
+    with pytest.raises(RuntimeError, match="cancelled by the user"):
+        streamdeblur.process(clip, tmp_path / "o.mp4", pipeline=str(identity_yaml), on_progress=cancel)
+    assert not (tmp_path / "o.mp4").exists()
+    (partial,) = tmp_path.glob("o.*.partial.mp4")
+    assert media.count_frames(partial) < 400
+
+
+def test_api_mistakes_are_the_documented_errors(tmp_path, clip, identity_yaml, shaky_frames, deblur_motion):
+    # an unknown model escaped `except StreamdeblurError`; ProcessingError/UsageError were not exported;
+    # a bytes path read as "unknown output container \".mp4'\""; fps NaN as "cannot convert NaN to integer ratio"
+    with pytest.raises(streamdeblur.StreamdeblurError, match="unknown model 'nosuch'"):
+        streamdeblur.process(clip, tmp_path / "o.mp4", overrides={"model": "nosuch"})
+    assert issubclass(streamdeblur.UnknownNameError, KeyError)  # as create_model's callers catch it
+    assert issubclass(streamdeblur.ProcessingError, streamdeblur.StreamdeblurError) and streamdeblur.UsageError
+    for bad in (b"in.mp4", io.BytesIO(b"")):
+        with pytest.raises(TypeError, match=f"input must be a str or os.PathLike path, got {type(bad).__name__}"):
+            streamdeblur.process(bad, tmp_path / "o.mp4", pipeline=str(identity_yaml))
+    with pytest.raises(TypeError, match="output must be a str or os.PathLike path, got BytesIO"):
+        streamdeblur.process(clip, io.BytesIO(), pipeline=str(identity_yaml))
+    with pytest.raises(ValueError, match="fps must be a positive number, got nan"):
+        deblur_motion.frames(shaky_frames[:2], fps=float("nan"))
+    with pytest.raises(ValueError, match="frame 1: uint16 pixels in a stream of uint8 ones"):  # it came back uint8
+        list(deblur_motion.frames([shaky_frames[0], shaky_frames[1].astype(np.uint16) * 257]))

@@ -246,6 +246,15 @@ class Pipeline:
         except Exception:  # noqa: BLE001
             pass
 
+    #: stopped by :meth:`cancel`: the run is interrupted (a file's output stays a partial), as by a signal
+    _cancelled = False
+
+    def cancel(self) -> None:
+        """Stop as Ctrl-C does, from any thread (the API's ``on_progress`` raising): the batch in flight is
+        finished and written, the result is interrupted and a file's output keeps its temporary name."""
+        self._cancelled = True
+        self.request_stop()
+
     def _fail(self, exc: BaseException, where: str) -> None:
         with self._lock:
             if self._error is None:
@@ -519,7 +528,7 @@ class Pipeline:
         monitor.join(2.0)
         if self._error is not None:
             self._stop.set()
-        interrupted = self.signal_received is not None
+        interrupted = self.signal_received is not None or self._cancelled
         # a live recording ends when the user stops it (Ctrl-C, SIGTERM from a script): that is its
         # normal end, so it gets its real name; a file stopped half way stays a partial file
         complete = self._error is None and (not interrupted or self.live)
@@ -567,7 +576,10 @@ class Pipeline:
             self.signal_received = signum
             self.request_stop()
 
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # a signal the process ignores (SIGINT under nohup, a host that masks it) stays ignored
+        return {
+            sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) != signal.SIG_IGN
+        }
 
     def _restore_signals(self, old: dict) -> None:
         for sig, h in old.items():

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -62,8 +63,8 @@ class ArraySource:
     live = False
 
     def __init__(self, images: Iterable[np.ndarray], fps: float = 30.0, bgr: bool = False, name: str = "frames") -> None:
-        if not fps or fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+        if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:  # NaN: "cannot convert NaN to integer ratio"
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
         self._it = iter(images)
         self.bgr = bgr
         self.stats = DecodeStats()
@@ -74,6 +75,7 @@ class ArraySource:
             raise ValueError("no frames given") from None
         first = check_image(first, 0)
         self._first: np.ndarray | None = first
+        self._dtype = first.dtype  #: every frame's: the stream's bit depth is the first frame's
         rate = Fraction(fps).limit_denominator(1001)
         h, w = first.shape[:2]
         self.info = SourceInfo(
@@ -99,5 +101,7 @@ class ArraySource:
             if self._stop.is_set():
                 return
             image = image if i < start else check_image(image, i)
+            if image.dtype != self._dtype:  # the stages give back the stream's depth: a uint16 frame came back uint8
+                raise ValueError(f"frame {i}: {image.dtype} pixels in a stream of {self._dtype} ones (one bit depth per run)")
             rgb = np.ascontiguousarray(image[..., ::-1]) if self.bgr else image
             yield Frame(rgb, i, i, self.info.time_base, self.info.color, self.info.name)
