@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
 from rich.table import Table
 
 from ..errors import EXIT_OK, UsageError
@@ -63,12 +64,6 @@ def run(args) -> int:
             t.add_column(col, justify="right" if len(rep.columns) == 2 and i == 1 else "left")
         for row in rep.rows:
             t.add_row(*row)
-        if out.is_terminal:
-            out.print(t)
-        else:  # in a log or a pipe (80 columns) the cells were cut to "syn…", "78/…": as wide as they need
-            width, out.width = out.width, 400
-            try:
-                out.print(t)
-            finally:
-                out.width = width
+        # in a log or a pipe (80 columns) the cells were cut to "syn…", "78/…": as wide as they need there
+        (out if out.is_terminal else Console(file=out.file, highlight=False, soft_wrap=True, width=400)).print(t)
     return EXIT_OK

@@ -7,6 +7,7 @@ everything is joined and the audio copied once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class LocalExecutor(Executor):
         n = len(plan.specs)
         report(f"{name}: {n} segments (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
         stages = build_stages(cfg, warn=warn) if plan.todo else None
+        t0 = time.perf_counter()
         for i in plan.todo:
             job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
             code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
@@ -63,4 +65,11 @@ class LocalExecutor(Executor):
                 warn(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
                 return code, result
             plan.mark_done(i)
-        return 0, finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
+        joined = finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
+        # the whole run in one line, after each segment's own (there was no total)
+        secs, done = time.perf_counter() - t0, sum(plan.specs[i].frames for i in plan.todo)
+        total = sum(s.frames for s in plan.specs)
+        rate = f"{done / secs:.2f} fps" if secs > 0 and done else "nothing to process"
+        reused = f", {total - done} of them reused" if done < total else ""
+        report(f"{name}: {total} frames in {n} segments{reused}; {done} processed in {secs:.1f} s ({rate}), joined")
+        return 0, joined

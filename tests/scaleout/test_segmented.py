@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,9 @@ def test_killed_run_resumes_only_unfinished_segments(long_clip, tmp_path, identi
     assert main(cmd[3:]) == 0
     err = capsys.readouterr().err
     assert f"reusing {len(finished)} finished, processing {4 - len(finished)}" in err
+    # the whole run in one line after the segments' own (there was no total)
+    total = re.search(rf"{long_clip.name}: 900 frames in 4 segments, (\d+) of them reused; (\d+) processed in [\d.]+ s", err)
+    assert total and int(total[1]) + int(total[2]) == 900 and int(total[1]) > 0, err
     assert len(labels) == 4 - len(finished)
     assert all("segment 1/4" not in s and "segment 2/4" not in s for s in labels)
     assert media.count_frames(out) == 900
