@@ -86,6 +86,22 @@ def image_table(spec: str) -> Table:
     return t
 
 
+def _variable_rate(path: str) -> float | None:
+    """The fastest frame rate of a video whose rate varies (its container's base rate, FFmpeg's
+    ``r_frame_rate``, more than 1 % above the average), else None."""
+    import av
+
+    try:
+        with av.open(path) as c:
+            vs = c.streams.video[0]
+            base, avg = vs.base_rate, vs.average_rate
+    except (av.FFmpegError, OSError, IndexError):
+        return None
+    if not base or not avg or float(base) <= float(avg) * 1.01 or float(base) > 240:
+        return None
+    return float(base)
+
+
 def file_table(path: str) -> Table:
     """What ``streamdeblur run`` will read in video file ``path`` and do with it."""
     from fractions import Fraction
@@ -130,10 +146,15 @@ def file_table(path: str) -> Table:
             hdr.append(f"MaxCLL {i.hdr.max_cll}, MaxFALL {i.hdr.max_fall or 0}")
         t.add_row("HDR10", escape(", ".join(hdr) + " (carried into H.265 outputs)"))
     timing = [f"{float(i.fps):.3f} fps" if i.fps else "frame rate unknown"]
+    fastest = None if i.interlaced else _variable_rate(path)  # (an interlaced file's base rate is its field rate)
+    if fastest is not None and i.fps:  # a phone's variable rate read as one number ("16.667 fps") said nothing of it
+        timing[0] = f"{float(i.fps):.3f} fps on average, variable (up to {fastest:.3f} fps)"
     if i.frames:
         timing.append(f"{i.frames} frames")
     if i.duration:
         timing.append(f"{i.duration:.2f} s")
+    if i.start_time and abs(i.start_time) >= 0.005 and not i.origin:  # the duration counts from here, not from 0
+        timing.append(f"starting at {i.start_time:.3f} s")
     keep = "every frame keeps its timestamp"
     if i.origin:  # a transport stream: its recorder's clock is taken off (io/frames.py, SourceInfo.origin)
         keep += f" from the file's start (its clock starts at {i.origin:.3f} s; the output at 0)"

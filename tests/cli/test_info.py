@@ -4,6 +4,7 @@ cuts names when piped."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from importlib import metadata
 
 from streamdeblur.cli import main
@@ -105,3 +106,24 @@ def test_info_on_photos_a_folder_and_a_glob_describes_them_as_photos(tmp_path, c
     (tmp_path / "nothing").mkdir()
     assert main(["info", str(tmp_path / "nothing")]) == 3
     assert capsys.readouterr().err.strip() == f"streamdeblur: error: no images found in {tmp_path / 'nothing'}"
+
+
+def test_info_says_a_variable_frame_rate_and_a_late_start(tmp_path, capsys, monkeypatch):
+    # A phone's variable rate read as one number ("16.667 fps, 30 frames, 1.80 s") and a file starting
+    # at 0.5 s as "1.00 s" without a word of either (audit 15)
+    import media
+
+    monkeypatch.setenv("COLUMNS", "250")
+    ms = [i * 33 for i in range(15)] + [495 + i * 100 for i in range(1, 16)]  # 30 fps, then 10 fps
+    vfr = media.write_video(tmp_path / "phone.mp4", frames=30, size=(96, 64), pts=ms, time_base=Fraction(1, 1000))
+    late = media.write_video(
+        tmp_path / "late.mp4", frames=30, size=(96, 64), pts=[500 + 33 * i for i in range(30)], time_base=Fraction(1, 1000)
+    )
+    steady = media.write_video(tmp_path / "steady.mp4", frames=30, size=(96, 64))
+    assert main(["info", str(vfr), str(late), str(steady)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    first, rest = text.split("late.mp4", 1)
+    second, third = rest.split("steady.mp4", 1)
+    assert "fps on average, variable (up to 30." in first, first
+    assert "starting at 0.500 s" in second and "variable" not in second
+    assert "30.000 fps, 30 frames, 1.00 s;" in third and "variable" not in third and "starting at" not in third
