@@ -96,6 +96,9 @@ class Progress:
     total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
     #: frames per second over the last :data:`RATE_WINDOW_S` (None until that much of the run has passed)
     recent_fps: float | None = None
+    #: frames per second since the first frame was written (0.0 until a second write; None before the
+    #: first): the start-up (model load, the first window's look-ahead) left out of the rate
+    steady_fps: float | None = None
     #: a file without a frame index (Matroska): where it says its video starts and ends, s
     #: (:attr:`~streamdeblur.io.frames.SourceInfo.video_span`), and where the frames written reached
     declared: tuple[float, float] | None = None
@@ -103,11 +106,13 @@ class Progress:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the recent rate (the average since the start, early on).
+        """Seconds left at the recent rate; early on, at the rate since the first frame was written
+        (None until a second write).
 
         The average since the start kept a first frame's warm-up and window filling, and a machine
-        that got busier half way (at 13 % of a run it said 2:31 to go; it took 5:48)."""
-        rate = self.recent_fps if self.recent_fps is not None else self.fps
+        that got busier half way (at 13 % of a run it said 2:31 to go; it took 5:48); with the
+        motion pipeline's look-ahead, one frame out after 12 s said 11:43 to go where 51 s were left."""
+        rate = self.recent_fps if self.recent_fps is not None else self.steady_fps if self.steady_fps is not None else self.fps
         if self.total and rate > 0 and self.done <= self.total:
             return (self.total - self.done) / rate
         return None
@@ -222,6 +227,7 @@ class Pipeline:
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
         self._running: tuple[str, float] | None = None  #: the stage call in progress and when it started
         self._written: deque[tuple[float, int]] = deque(maxlen=100_000)  #: (time, frames done) at each write
+        self._first_write: tuple[float, int] | None = None  #: (time, frames done) at the first write
         self._dropped_q = 0
         windowed = [i for i, s in enumerate(stages) if isinstance(s, WindowedStage)]
         for i in windowed:
@@ -456,6 +462,8 @@ class Pipeline:
                     with self._lock:
                         self._progress.done += 1
                         self._written.append((time.perf_counter(), self._progress.done))
+                        if self._first_write is None:
+                            self._first_write = self._written[-1]
                         if frame.time is not None:
                             self._progress.reached = frame.time + self._interval
         except BaseException as exc:  # noqa: BLE001
@@ -471,7 +479,11 @@ class Pipeline:
                 name, start = self._running  # was nowhere in the busy shares while the line looked stalled
                 p.busy[name] += time.perf_counter() - start
             if self._t0:
-                p.recent_fps = recent_rate(self._written, time.perf_counter(), p.done)
+                now = time.perf_counter()
+                p.recent_fps = recent_rate(self._written, now, p.done)
+                if self._first_write is not None:
+                    t0, d0 = self._first_write
+                    p.steady_fps = (p.done - d0) / (now - t0) if p.done > d0 and now > t0 else 0.0
         p.elapsed = time.perf_counter() - self._t0 if self._t0 else 0.0
         p.fps = p.done / p.elapsed if p.elapsed > 0 else 0.0
         stats = getattr(self.source, "stats", None)

@@ -31,3 +31,14 @@ def test_the_eta_follows_the_recent_rate_not_the_average_since_the_start():
     assert p.eta == pytest.approx(140, rel=0.05)  # not 70 / 3.67 = 19 s
     assert recent_rate(deque([(0.0, 1), (5.0, 50)]), now=10.0, done=60) is None  # too little seen: the average
     assert Progress(done=50, total=100, elapsed=10.0, fps=5.0).eta == pytest.approx(10.0)
+
+
+def test_the_eta_leaves_the_start_up_out():
+    # With the motion pipeline's look-ahead the first frame came out after 12 s: "1/36 frames, ETA 11:43"
+    # where 51 s were left (audit 15). The rate counts from the first frame written; until a second
+    # write there is no rate to give.
+    first_only = Progress(done=1, total=36, elapsed=20.0, fps=0.05, steady_fps=0.0)
+    assert first_only.eta is None and "ETA --:--" in progress_line(first_only)
+    later = Progress(done=9, total=36, elapsed=30.0, fps=0.3, steady_fps=0.8)
+    assert later.eta == pytest.approx(27 / 0.8)  # not 27 / 0.3
+    assert Progress(done=9, total=36, elapsed=30.0, fps=0.3, steady_fps=0.8, recent_fps=0.5).eta == pytest.approx(54)
