@@ -330,3 +330,18 @@ def test_api_mistakes_are_the_documented_errors(tmp_path, clip, identity_yaml, s
         deblur_motion.frames(shaky_frames[:2], fps=float("nan"))
     with pytest.raises(ValueError, match="frame 1: uint16 pixels in a stream of uint8 ones"):  # it came back uint8
         list(deblur_motion.frames([shaky_frames[0], shaky_frames[1].astype(np.uint16) * 257]))
+
+
+def test_using_the_api_leaves_the_programs_environment_as_it_was(tmp_path, identity_yaml, clip):
+    # The first use of the API set OPENCV_FFMPEG_LOGLEVEL=-8 for the whole process: the host's own
+    # cv2.VideoCapture lost its FFmpeg log. Now only opening a camera sets it.
+    code = (
+        "import os, numpy as np, streamdeblur\n"
+        f"d = streamdeblur.Deblurrer({str(identity_yaml)!r})\n"
+        "d.image(np.zeros((32, 32, 3), np.uint8))\n"
+        f"streamdeblur.process({str(clip)!r}, {str(tmp_path / 'o.mp4')!r}, pipeline={str(identity_yaml)!r})\n"
+        "print(sorted(k for k in os.environ if k.startswith('OPENCV')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[]", out

@@ -12,11 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 
+import cv2
 import numpy as np
-
-# OpenCV's bundled FFmpeg prints its own errors to stderr; we report failures ourselves, in one line.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
@@ -236,7 +233,13 @@ class CameraSource(_LiveMixin):
 def _capture(spec: str | int) -> cv2.VideoCapture:
     """``cv2.VideoCapture(spec)`` without OpenCV's own log lines (a camera that cannot be opened made each
     backend it tried, V4L2, FFmpeg, Orbbec, print warnings before our one-line error); a URL through
-    FFmpeg with :data:`OPEN_TIMEOUT_S` and :data:`READ_TIMEOUT_S`."""
+    FFmpeg with :data:`OPEN_TIMEOUT_S` and :data:`READ_TIMEOUT_S`.
+
+    OpenCV's bundled FFmpeg prints its own errors to stderr (we report failures ourselves, in one line):
+    quieted by ``OPENCV_FFMPEG_LOGLEVEL``, which OpenCV reads when its FFmpeg backend first opens. It is
+    set here, when a camera is opened, not when the package is imported: a program that only imported
+    streamdeblur lost the log of its own ``cv2.VideoCapture`` (a host's explicit value is kept)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     with quiet_opencv():
         if isinstance(spec, str) and _is_url(spec):
             timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(OPEN_TIMEOUT_S * 1000)]

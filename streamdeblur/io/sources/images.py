@@ -15,11 +15,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
-
-# OpenCV's bundled FFmpeg prints its own errors to stderr; we report failures ourselves, in one line.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-import cv2  # noqa: E402
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
