@@ -259,6 +259,6 @@ def run_job(
         kept = f"; the recording so far is kept: {result.output}" if result.output is not None else ""
         error(f"the camera was lost before the end and no reconnection worked{kept}")
         return EXIT_INPUT, result
-    if result.output is not None and announce and not display.quiet:
+    if result.output is not None and announce:  # a result, on stdout even with --quiet (a script reads it there)
         out.print(escape(f"wrote {result.output}"))
     return EXIT_OK, result

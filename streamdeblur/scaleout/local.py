@@ -56,8 +56,8 @@ class LocalExecutor(Executor):
         n = len(plan.specs)
         report(f"{name}: {n} segments (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
         stages = build_stages(cfg, warn=warn) if plan.todo else None
-        t0 = time.perf_counter()
-        for i in plan.todo:
+        t0, todo = time.perf_counter(), list(plan.todo)  # (mark_done takes each off plan.todo)
+        for i in todo:
             job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
             code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
             if code != 0:
@@ -67,7 +67,7 @@ class LocalExecutor(Executor):
             plan.mark_done(i)
         joined = finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
         # the whole run in one line, after each segment's own (there was no total)
-        secs, done = time.perf_counter() - t0, sum(plan.specs[i].frames for i in plan.todo)
+        secs, done = time.perf_counter() - t0, sum(plan.specs[i].frames for i in todo)
         total = sum(s.frames for s in plan.specs)
         rate = f"{done / secs:.2f} fps" if secs > 0 and done else "nothing to process"
         reused = f", {total - done} of them reused" if done < total else ""

@@ -144,13 +144,15 @@ def test_a_file_trimmed_without_re_encoding_is_not_called_truncated(tmp_path, id
 
 
 @pytest.mark.parametrize("before", [False, True])
-def test_quiet_prints_nothing_but_errors(tmp_path, identity_yaml, capsys, before):
-    """Before or after the command (``streamdeblur --quiet run …`` used to lose the flag to run's default)."""
+def test_quiet_prints_nothing_but_errors_and_the_result(tmp_path, identity_yaml, capsys, before):
+    """Before or after the command (``streamdeblur --quiet run …`` used to lose the flag to run's default).
+    The result, ``wrote …``, stays on stdout as ``--help`` and the README say (a script reads the path
+    there; it was dropped too)."""
     src = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
     argv = ["run", str(src), "-o", str(tmp_path / "o.mp4"), "--pipeline", str(identity_yaml)]
     assert main(["--quiet", *argv] if before else [*argv, "--quiet"]) == 0
     cap = capsys.readouterr()
-    assert cap.err.strip() == "" and cap.out.strip() == ""
+    assert cap.err.strip() == "" and cap.out.strip() == f"wrote {tmp_path / 'o.mp4'}"
     assert (tmp_path / "o.mp4").exists()
 
 

@@ -77,14 +77,16 @@ def test_split_partitions_every_frame_exactly_once(long_clip, tmp_path):
     assert got == src_pts  # every frame in exactly one segment, in order, with its own pts
 
 
-def test_four_segments_equal_one_run(long_clip, tmp_path, identity_yaml):
+def test_four_segments_equal_one_run(long_clip, tmp_path, identity_yaml, capsys):
     # crf 4 (near-lossless): the two outputs are separate x264 encodes, and at crf 16 x264's own
     # noise between two encodes of this clip is ~40 dB (each is ~38 dB from the source) — that
     # would measure the encoder, not the segmentation
     one, seg = tmp_path / "one.mp4", tmp_path / "seg.mp4"
     flags = ["--pipeline", str(identity_yaml), "--crf", "4"]
     assert main(["run", str(long_clip), "-o", str(one), *flags]) == 0
+    capsys.readouterr()
     assert main(["run", str(long_clip), "-o", str(seg), *flags, "--segments", "4"]) == 0
+    assert re.search(rf"{long_clip.name}: 900 frames in 4 segments; 900 processed in [\d.]+ s", capsys.readouterr().err)
     assert not work_dir(seg).exists()  # removed after the join
     assert media.count_frames(seg) == media.count_frames(one) == 900
     assert media.frame_times(seg) == media.frame_times(one)
@@ -130,7 +132,7 @@ def test_killed_run_resumes_only_unfinished_segments(long_clip, tmp_path, identi
     assert f"reusing {len(finished)} finished, processing {4 - len(finished)}" in err
     # the whole run in one line after the segments' own (there was no total)
     total = re.search(rf"{long_clip.name}: 900 frames in 4 segments, (\d+) of them reused; (\d+) processed in [\d.]+ s", err)
-    assert total and int(total[1]) + int(total[2]) == 900 and int(total[1]) > 0, err
+    assert total and int(total[1]) + int(total[2]) == 900 and int(total[1]) > 0 and int(total[2]) > 0, err
     assert len(labels) == 4 - len(finished)
     assert all("segment 1/4" not in s and "segment 2/4" not in s for s in labels)
     assert media.count_frames(out) == 900
