@@ -238,9 +238,12 @@ def run_batch(args, cfg, cut=None) -> int:
     if photos:
         first = photos[0].as_posix()
         more = f" and {len(photos) - 1} more" if len(photos) > 1 else ""
-        warn(f"not taken: {len(photos)} photo(s) ({first}{more}): folders and globs give their videos; name photos one by one")
+        warn(
+            f"not taken: {len(photos)} photo(s) ({first}{more}): folders and globs give their videos; name photos "
+            "one by one, or process a folder of photos with 'streamdeblur run FOLDER -o OUT/'"
+        )
     if not inputs:
-        error("no input files found")
+        error("no input files found" + (" (no videos; the photos were not taken: see above)" if photos else ""))
         return EXIT_USAGE
     rels = plan_outputs(inputs, args.suffix)  # a clash is a usage error before anything is written
     kept = [b.path for b in inputs if args.suffix and _out_suffix(b.path, args.suffix).lower() != args.suffix.lower()]

@@ -40,10 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check_args(args) -> None:
     """One-line usage errors (exit 2) before any benchmark runs, with the same table as ``run``
     (``engine/limits.py``): they gave raw Python errors, or ran silently with a 7-px tile."""
-    if args.what == "memory" and (args.size is not None or args.frames is not None):  # it measured its own, silently
-        raise UsageError(
-            "--what memory measures fixed sizes (640x360 for 10 s and 60 s, one 3840x2160 frame): drop --size/--frames"
-        )
+    fixed = {  # what these measure whatever --size/--frames say (they were ignored, silently)
+        "memory": "fixed sizes (640x360 for 10 s and 60 s, one 3840x2160 frame)",
+        "bf16": "the eval subsets' crops",
+        "scan": "fixed sequence lengths",
+    }
+    if args.what in fixed and (args.size is not None or args.frames is not None):
+        raise UsageError(f"--what {args.what} measures {fixed[args.what]}: drop --size/--frames")
     parts = str(args.size or "640x360").lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"--size must be WxH in pixels, e.g. 640x360, got {args.size!r}")

@@ -43,8 +43,9 @@ def test_the_bf16_benchmark_finds_the_committed_subsets_from_any_folder(tmp_path
 
 
 def test_options_a_benchmark_would_ignore_are_refused_or_used(capsys):
-    assert main(["bench", "--what", "memory", "--size", "320x240"]) == 2  # it measured its own sizes, silently
-    assert "--what memory measures fixed sizes" in capsys.readouterr().err
+    for what, frames in (("memory", "--size"), ("bf16", "--frames"), ("scan", "--size")):  # their own sizes, silently
+        assert main(["bench", "--what", what, frames, "320x240" if frames == "--size" else "4"]) == 2
+        assert f"--what {what} measures " in capsys.readouterr().err
     assert main(["bench", "--what", "temporal", "--size", "64x48", "--frames", "2"]) == 0  # printed "6 frames"
     assert "64x48, R = 3, 2 frames alternated" in capsys.readouterr().out
 

@@ -230,6 +230,11 @@ def test_photos_in_a_folder_are_said_not_taken(tmp_path, identity_yaml, capsys, 
     first = (d / "img1.png").as_posix()
     assert f"warning: not taken: 2 photo(s) ({first} and 1 more): folders and globs give their videos" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.mp4"]
+    (d / "a.mp4").unlink()  # a folder of photos only (an iPhone's HEICs): what to do instead is said
+    assert main(["batch", str(d), "--out-dir", str(tmp_path / "out2"), "--pipeline", str(identity_yaml)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "or process a folder of photos with 'streamdeblur run FOLDER -o OUT/'" in err
+    assert err.endswith("error: no input files found (no videos; the photos were not taken: see above)")
 
 
 def test_an_unknown_suffix_is_a_usage_error_before_any_file(tmp_path, folder, identity_yaml, capsys):

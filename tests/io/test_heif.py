@@ -146,7 +146,7 @@ def test_a_display_p3_colour_space_goes_into_png_and_heic_and_jpeg_says_it_canno
     assert (nclx["color_primaries"], nclx["transfer_characteristics"]) == (12, 13)
     capsys.readouterr()
     assert main(["run", str(src), "-o", str(tmp_path / "p3.jpg"), "--pipeline", str(identity_yaml)]) == 0
-    assert "p3.heic's colour space (Display P3) has no place in a JPEG" in capsys.readouterr().err
+    assert "p3.heic's colour space (Display P3) is given as CICP, which a JPEG cannot hold" in capsys.readouterr().err
     plain = tmp_path / "srgb.heic"  # pillow-heif writes sRGB's nclx on every file: nothing to say
     _phone_heic(plain, media.pattern(4, 64, 48))
     assert main(["run", str(plain), "-o", str(tmp_path / "srgb.jpg"), "--pipeline", str(identity_yaml)]) == 0

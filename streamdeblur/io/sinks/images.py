@@ -82,8 +82,8 @@ def write_image(
     cicp = cicp_name(photo_metadata(metadata_from, source)) if jpeg and source else None
     if cicp and warn is not None:  # a HEIC's or PNG's CICP colour space: JPEG has no place for it
         warn(
-            f"{Path(metadata_from).name}'s colour space ({cicp}) has no place in a JPEG: read as sRGB, "
-            "its colours look dull (.png or .heic keep it)"
+            f"{Path(metadata_from).name}'s colour space ({cicp}) is given as CICP, which a JPEG cannot hold (it takes "
+            "ICC profiles only): read as sRGB, its colours look dull (.png or .heic keep it)"
         )
     if path.suffix.lower() in HEIF_EXTS:  # grey as three equal channels: a HEIC written here is RGB
         try:
@@ -237,7 +237,7 @@ class ImageFileSink:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
             self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
         if frame.source and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and describes_photo(photo_metadata(frame.source)):
-            self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg and .png keep them)")
+            self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg, .png and .heic keep them)")
         write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 
