@@ -210,6 +210,7 @@ def _reason(message: str, inp: Path) -> str:
     for spelling in (str(inp), str(inp.resolve()), inp.name):
         # --out-dir the inputs' own folder: the output path is the input's ("output the input is the input file")
         message = message.replace(f"output {spelling} is the input file", "its output would be the input file itself")
+        message = message.replace(f"cannot read image {spelling}", "cannot read the image")  # not "image the input"
         message = message.replace(spelling, "the input")
     return message
 

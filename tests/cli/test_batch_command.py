@@ -478,3 +478,13 @@ def test_a_file_that_fails_again_leaves_no_pile_of_partials(tmp_path, folder, id
     media.write_video(out / "b_notes.0a1b2c.partial.mp4", frames=2, size=(96, 64))  # an earlier run's
     assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 1
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.mp4", "c.mp4"]
+
+
+def test_an_unreadable_photo_is_said_in_its_row_in_plain_words(tmp_path, identity_yaml, capsys, monkeypatch):
+    # the row read "cannot read image the input (HEIF: …)": the path taken out of the middle of the sentence
+    monkeypatch.setenv("COLUMNS", "250")
+    bad = tmp_path / "IMG_0001.HEIC"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 40)
+    assert main(["batch", str(bad), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cannot read the image (HEIF: " in out and "image the input" not in out, out
