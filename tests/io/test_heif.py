@@ -122,7 +122,7 @@ def test_a_folder_of_heic_and_jpeg_photos_keeps_each_name_and_format(tmp_path, i
     assert _psnr(after, before) > 40  # 47.3 dB: HEIC at quality 80 again
 
 
-def test_a_10_bit_heic_keeps_its_depth_in_png(tmp_path, identity_yaml, require_ffmpeg):
+def test_a_10_bit_heic_keeps_its_depth_in_png(tmp_path, identity_yaml, require_ffmpeg, capsys):
     ramp = (np.linspace(0, 1, 64)[None, :, None] * np.ones((48, 1, 3)) * 65535).astype(np.uint16)
     src = tmp_path / "deep.heic"
     _phone_heic(src, ramp)
@@ -133,6 +133,11 @@ def test_a_10_bit_heic_keeps_its_depth_in_png(tmp_path, identity_yaml, require_f
     back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     levels = np.unique(back[24, :, 1])
     assert len(levels) > 48 and np.any(levels % 257 != 0)  # more than 8 bits of levels
+    capsys.readouterr()  # a 10-bit photo was called "16-bit" (its pixels are scaled to 16 bits)
+    assert main(["info", str(src)]) == 0
+    assert "deep.heic: 64x48, 10-bit" in capsys.readouterr().out
+    assert main(["run", str(src), "-o", str(tmp_path / "deep.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    assert "the picture has 10 bits per channel; .jpg holds 8" in capsys.readouterr().err
 
 
 def test_a_display_p3_colour_space_goes_into_png_and_heic_and_jpeg_says_it_cannot(tmp_path, identity_yaml, capsys):

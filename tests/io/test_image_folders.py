@@ -392,7 +392,7 @@ def test_what_an_image_format_cannot_hold_is_said(tmp_path, identity_yaml, capsy
     deep = tmp_path / "deep.png"
     assert cv2.imwrite(str(deep), (media.pattern(0, 64, 48).astype(np.uint16) * 257)[..., ::-1])
     assert main(["run", str(deep), "-o", str(tmp_path / "deep.jpg"), "--pipeline", str(identity_yaml)]) == 0
-    assert "the picture has 16 bits per channel; .jpg holds 8: written 8-bit (.png or .tif keep 16)" in capsys.readouterr().err
+    assert "the picture has 16 bits per channel; .jpg holds 8: written 8-bit (.png or .tif keep them)" in capsys.readouterr().err
     assert main(["run", str(deep), "-o", str(tmp_path / "deep_out.png"), "--pipeline", str(identity_yaml)]) == 0
     assert "16 bits" not in capsys.readouterr().err
     phone = tmp_path / "IMG_0001.jpg"

@@ -235,7 +235,8 @@ class ImageFileSink:
         suffix = self.path.suffix.lower()
         if img.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
-            self.warn(f"the picture has 16 bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep 16)")
+            bits = frame.color.bit_depth if frame.color.bit_depth > 8 else 16  # a 10-bit HEIC's pixels are scaled to 16
+            self.warn(f"the picture has {bits} bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep them)")
         if frame.source and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and describes_photo(photo_metadata(frame.source)):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg, .png and .heic keep them)")
         write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)

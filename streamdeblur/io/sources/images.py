@@ -106,9 +106,7 @@ class ImageSource:
             height=h,
             fps=rate,
             time_base=1 / rate,
-            color=ColorInfo(
-                "bt709" if h >= 720 else "bt601", "tv", "bt709", "iec61966-2-1", 16 if first.dtype == np.uint16 else 8, False
-            ),
+            color=ColorInfo("bt709" if h >= 720 else "bt601", "tv", "bt709", "iec61966-2-1", self._depth, False),
             frames=len(files),
             duration=len(files) / float(rate),
         )
@@ -131,11 +129,13 @@ class ImageSource:
                 self._extras_said = True
                 self._warn(f"{path.name} holds {' and '.join(pic.left_out)}: left out (they describe the old pixels)")
             img, alpha = pic.pixels, pic.has_alpha
+            self._depth = pic.bit_depth  # a 10-bit photo is not "16-bit" (its pixels are scaled to 16)
         else:
             img = read_image(data, path)
             if img.dtype not in (np.uint8, np.uint16):
                 raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
             img, alpha = img[..., ::-1], _has_alpha(data)
+            self._depth = 16 if img.dtype == np.uint16 else 8
         if alpha and not self._alpha_said:
             self._alpha_said = True
             self._warn(f"{path.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
