@@ -583,10 +583,10 @@ def xmp_from_itxt(data: bytes) -> bytes:
     return rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
 
 
-def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = None) -> list[bytes]:
-    """The metadata a JPEG, PNG or HEIC written from the photo ``source`` (its bytes ``data``, when read
-    already) gets, in the output's own form: its segments (JPEG) or chunks (PNG; a HEIC is written from
-    them: :func:`.heif.encode_heif`), converted when the formats differ; nothing for other formats.
+def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> list[bytes]:
+    """The metadata a JPEG, PNG or HEIC written from the photo ``source`` gets, from the photo's own
+    ``meta`` (:func:`photo_metadata`), in the output's form: its segments (JPEG) or chunks (PNG; a HEIC is
+    written from them: :func:`.heif.encode_heif`), converted when the formats differ; nothing for other formats.
 
     Example:
         >>> _jpeg_from_png(_png_from_jpeg([b"\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*"]))
@@ -597,7 +597,6 @@ def metadata_for(output_suffix: str, source: str | Path, data: bytes | None = No
     src = {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())  # their chunks: PNG's
     if out is None or src is None:
         return []
-    meta = photo_metadata(source, data)
     if out == src:
         return meta
     return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)

@@ -73,13 +73,14 @@ def write_image(
     elif jpeg and source and full_chroma(source):  # a PNG, TIFF, BMP or lossless WebP has a colour per pixel:
         # kept so (OpenCV's 4:2:0 cost a saturated chart 26.4 dB against 52.2, a photo 39.2 against 41.3)
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    meta = metadata_for(path.suffix, metadata_from, source) if source else []  # EXIF, XMP, ICC (PNG's colour, text)
+    own = photo_metadata(metadata_from, source) if source else []  # parsed once: what goes along, what cannot
+    meta = metadata_for(path.suffix, metadata_from, own)  # EXIF, XMP, ICC (PNG's colour, text)
     space = profile_space(meta)
     if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
         meta = without_profile(meta)
         if warn is not None:
             warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
-    cicp = cicp_name(photo_metadata(metadata_from, source)) if jpeg and source else None
+    cicp = cicp_name(own) if jpeg else None
     if cicp and warn is not None:  # a HEIC's or PNG's CICP colour space: JPEG has no place for it
         warn(
             f"{Path(metadata_from).name}'s colour space ({cicp}) is given as CICP, which a JPEG cannot hold (it takes "

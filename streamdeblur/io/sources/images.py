@@ -82,7 +82,7 @@ class ImageSource:
         self.files = files
         self.stats = DecodeStats()
         self.strict = strict
-        self._warn = on_warning or (lambda msg: None)
+        self._warn = on_warning
         self._alpha_said = False
         self._extras_said = False  #: a HEIC's depth map or gain map, said once
         self._stop = threading.Event()
