@@ -314,6 +314,85 @@ def test_preview_overlay_shows_the_live_numbers_under_xvfb(tmp_path, overlay):
     assert "o shows or hides the overlay" in stderr
 
 
+def close_window(display: str, title: str) -> int:
+    """Press the close button of the top-level window named ``title`` on ``display``: send it the
+    ``WM_DELETE_WINDOW`` message a window manager sends (Xlib through ctypes); the windows found."""
+    import ctypes
+
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultRootWindow.restype = ctypes.c_ulong
+    x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    win_p = ctypes.POINTER(ctypes.c_ulong)
+    uint_p = ctypes.POINTER(ctypes.c_uint)
+    x11.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, win_p, win_p, ctypes.POINTER(win_p), uint_p]
+    x11.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("serial", ctypes.c_ulong),
+            ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("window", ctypes.c_ulong),
+            ("message_type", ctypes.c_ulong),
+            ("format", ctypes.c_int),
+            ("l", ctypes.c_long * 5),
+        ]
+
+    class XEvent(ctypes.Union):
+        _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(XEvent)]
+    dpy = x11.XOpenDisplay(display.encode())
+    assert dpy, f"cannot open {display}"
+    root, parent, children, n = ctypes.c_ulong(), ctypes.c_ulong(), win_p(), ctypes.c_uint()
+    top = x11.XDefaultRootWindow(dpy)
+    x11.XQueryTree(dpy, top, ctypes.byref(root), ctypes.byref(parent), ctypes.byref(children), ctypes.byref(n))
+    found = 0
+    for i in range(n.value):
+        name = ctypes.c_char_p()
+        if x11.XFetchName(dpy, children[i], ctypes.byref(name)) and name.value == title.encode():
+            ev = XEvent()
+            ev.xclient.type, ev.xclient.window, ev.xclient.format = 33, children[i], 32  # ClientMessage
+            ev.xclient.message_type = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+            ev.xclient.l[0] = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+            x11.XSendEvent(dpy, children[i], 0, 0, ctypes.byref(ev))
+            found += 1
+    x11.XFlush(ctypes.c_void_p(dpy))
+    x11.XCloseDisplay(ctypes.c_void_p(dpy))
+    return found
+
+
+def test_the_preview_windows_close_button_stops_the_run_and_keeps_the_recording(tmp_path):
+    # OpenCV re-creates a window it no longer has at the next imshow: a closed preview came straight
+    # back and the run went on (audit 19); the close button now does what q does
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\npreview: true\nstages:\n  - identity\n")
+    rec = tmp_path / "rec.mp4"
+    server = MJPEGServer(fps=30, max_seconds=120)
+    cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--preview", "--pipeline", str(yaml)]
+    cmd += ["--duration", "90", "-o", str(rec)]
+    with xvfb() as display:
+        proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
+        try:
+            start = time.monotonic()
+            while find_stamped_frame(screenshot(display)) is None and proc.poll() is None:
+                assert time.monotonic() - start < 120, "no camera frame appeared in the preview window"
+            assert close_window(display, "streamdeblur") >= 1
+            _, stderr = proc.communicate(timeout=60)  # ends by itself (it ran on for the 90 s before)
+            assert find_stamped_frame(screenshot(display)) is None  # and the window did not come back
+        finally:
+            server.close()
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert media.count_frames(rec) > 0  # the recording is finished and playable
+
+
 # A stand-in for the window process, to cause the faults on purpose. Its "Qt" starts (a qt.qpa.xcb
 # line); then, by the mode written beside it: "unseen", on its first start it never logs an Expose
 # for its window, as the real Qt does when it misses the map events; "abort", its first start cannot

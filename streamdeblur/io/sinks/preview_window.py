@@ -10,8 +10,10 @@ Protocol on stdin: per frame a 16-byte header (height, width, channels, text len
 little-endian uint32), then ``height*width*channels`` bytes of BGR, then the overlay's text (UTF-8,
 lines separated by ``\n``). End of stdin closes the window.
 
-Keys: ``q`` or Esc asks the pipeline to stop; ``o`` shows or hides the overlay (delivered fps,
-latency, drops), which is drawn here, on the shown picture only, never on the recording.
+Keys: ``q`` or Esc asks the pipeline to stop, and so does the window's close button (OpenCV would
+otherwise open a new window with the next frame, and a window the user closed came straight back);
+``o`` shows or hides the overlay (delivered fps, latency, drops), which is drawn here, on the shown
+picture only, never on the recording.
 """
 
 from __future__ import annotations
@@ -112,18 +114,21 @@ def main(title: str, overlay: bool = True) -> int:
     threading.Thread(target=reader, daemon=True).start()
     cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: the picture only
     cv2.waitKey(1)  # let Qt map the window before the first picture
-    sized = False
+    sized = closed = False
     while True:  # all GUI calls on this (main) thread
         with cond:
             cond.wait_for(lambda: state["frame"] is not None or state["eof"], timeout=0.02)
             img, state["frame"] = state["frame"], None
             eof, text = state["eof"], state["text"]
-        if img is not None:
+        if img is not None and not closed:
             cv2.imshow(title, draw_overlay(img, text) if state["overlay"] else img)
             if not sized:  # the frame's own size (Qt's default is 400×300, letterboxed), once it is shown
                 cv2.resizeWindow(title, *window_size(img.shape[1], img.shape[0]))
                 sized = True
-        if on_key(cv2.waitKey(1), state):
+        stop = on_key(cv2.waitKey(1), state) if not closed else False
+        if sized and not closed and not window_open(title):
+            closed = stop = True  # the close button
+        if stop:
             sys.stdout.write("q\n")
             sys.stdout.flush()
         if eof:
@@ -131,6 +136,15 @@ def main(title: str, overlay: bool = True) -> int:
     cv2.destroyAllWindows()
     cv2.waitKey(1)
     return 0
+
+
+def window_open(title: str) -> bool:
+    """Whether the window ``title`` is still on screen: the close button makes Qt hide it (visible 0),
+    destroy it (-1) or, with it the last window, the GUI thread's receiver (an OpenCV error)."""
+    try:
+        return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1
+    except cv2.error:
+        return False
 
 
 def window_size(w: int, h: int, max_w: int = 1280, max_h: int = 720) -> tuple[int, int]:
