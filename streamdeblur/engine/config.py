@@ -248,6 +248,10 @@ def _parse_stages(filename: str, node: yaml.Node) -> list[StageSpec]:
             check_stage(spec)
         except ValueError as exc:
             raise _err(filename, item, f"stage {name!r}: {exc}") from None
+        if cls.requires and not cls.requires & set().union(*(stage_class(s.name).provides for s in specs)):
+            # kernel_overlay with no model stage before it ran and drew nothing, silently (audit 19)
+            makers = " or ".join(n for n in _list_stages() if stage_class(n).provides & cls.requires)
+            raise _err(filename, item, f"stage {name!r} draws what a {makers} stage before it estimates: put one before it")
         specs.append(spec)
     return specs
 

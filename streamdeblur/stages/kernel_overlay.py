@@ -45,21 +45,30 @@ def crop_support(kernel: torch.Tensor, floor: float = 0.05, margin: int = 2) -> 
 
 def kernel_panel(entries: list, height: int, width: int, max_cell: int = 96) -> torch.Tensor:
     """``3×h×w`` panel: one cell per tile (same layout as the tiles), each kernel cropped to its
-    support, normalised and drawn large, plus a legend; ``height``/``width`` are the frame's."""
+    support, normalised and drawn large, plus a legend; ``height``/``width`` are the frame's.
+
+    The cells take at most a third of the frame's height and a quarter of its width (24 px or more
+    where the frame has room, 8 at least); the legend is drawn at a fixed, legible size, smaller on a
+    narrow frame, and left out where it would not fit half the frame's width: on a 64×48 frame the
+    panel covered the whole picture."""
     from .compare import label_overlay
 
     ys, xs = sorted({e[0] for e in entries}), sorted({e[1] for e in entries})
     rows, cols = len(ys), len(xs)
     crops = [crop_support(e[4]) for e in entries]
     side = max(c.shape[-1] for c in crops)
-    cell = max(24, min(max_cell, height // 3 // rows, width // 4 // cols))
+    room = min(height // 3 // rows, width // 4 // cols)
+    cell = max(min(24, room), 8, min(max_cell, room))
     grid = torch.zeros(3, rows * cell, cols * cell)
     for (y, x, *_), k in zip(entries, crops):
         r, q = ys.index(y), xs.index(x)
         pad = (side - k.shape[-1]) // 2
         k = F.pad(k.float(), (pad, pad, pad, pad))  # the same scale in every cell
         grid[:, r * cell : (r + 1) * cell, q * cell : (q + 1) * cell] = inset_image(k, cell)
-    legend_c, legend_a = label_overlay(f"kernels {side}x{side}px", 224)
+    legend = label_overlay(f"kernels {side}x{side}px", 224, max_width=width // 2)
+    if legend is None:
+        return grid
+    legend_c, legend_a = legend
     lw = legend_c.shape[-1]
     panel_w = max(grid.shape[-1], lw)
     panel = torch.zeros(3, grid.shape[-2] + legend_c.shape[-2], panel_w)
@@ -68,9 +77,16 @@ def kernel_panel(entries: list, height: int, width: int, max_cell: int = 96) -> 
     return panel
 
 
-def corner_origin(position: str, h: int, w: int, size: int, margin: int = 8) -> tuple[int, int]:
-    y = margin if position.startswith("top") else max(0, h - size - margin)
-    x = margin if position.endswith("left") else max(0, w - size - margin)
+def corner_origin(position: str, h: int, w: int, inset_h: int, inset_w: int, margin: int = 8) -> tuple[int, int]:
+    """Top-left ``(y, x)`` of an ``inset_h×inset_w`` inset in corner ``position`` of an ``h×w`` frame,
+    ``margin`` px from both edges (a square's origin put a flat blur map 34 px above the bottom).
+
+    Example:
+        >>> corner_origin("bottom-right", 180, 320, 34, 60)
+        (138, 252)
+    """
+    y = margin if position.startswith("top") else max(0, h - inset_h - margin)
+    x = margin if position.endswith("left") else max(0, w - inset_w - margin)
     return y, x
 
 
@@ -116,11 +132,7 @@ class KernelOverlay(Stage):
                     entries = [(0, 0, H, W, torch.stack([e[4] for e in entries]).mean(0))]
                 if entries:
                     panel = kernel_panel(entries, H, W, o.size)
-                    ph, pw = panel.shape[-2:]
-                    y0, x0 = corner_origin(o.position, H, W, max(ph, pw))
-                    y0 = y0 if o.position.startswith("top") else max(0, H - ph - 8)
-                    x0 = x0 if o.position.endswith("left") else max(0, W - pw - 8)
-                    self._blend(img, panel, y0, x0)
+                    self._blend(img, panel, *corner_origin(o.position, H, W, *panel.shape[-2:]))
             if blurmap is not None:
                 m = blurmap[i].float()
                 m = (m / m.max().clamp_min(1e-6))[None, None]
@@ -128,5 +140,5 @@ class KernelOverlay(Stage):
                 hh = max(8, round(s * H / W))
                 small = F.interpolate(m, size=(hh, s), mode="bilinear", align_corners=False)[0, 0]
                 pic = torch.stack([small, small * 0.6, 1 - small]).clamp(0, 1)
-                self._blend(img, pic, *corner_origin(o.position, H, W, max(s, hh)))
+                self._blend(img, pic, *corner_origin(o.position, H, W, hh, s))
         return batch
