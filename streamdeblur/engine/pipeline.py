@@ -224,7 +224,9 @@ class Pipeline:
         if info.video_span is not None and not self.live:
             self._progress.declared = info.video_span
         self._interval = float(1 / info.fps) if info.fps else 0.0  #: one frame's duration, s (where the last one ends)
-        self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, "encode": 0.0}
+        #: the writer's share is named after what it does: "encode", "preview" (a window only), ...
+        self._out_label = getattr(sink, "busy_label", "encode")
+        self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, self._out_label: 0.0}
         self._running: tuple[str, float] | None = None  #: the stage call in progress and when it started
         self._written: deque[tuple[float, int]] = deque(maxlen=100_000)  #: (time, frames done) at each write
         self._first_write: tuple[float, int] | None = None  #: (time, frames done) at the first write
@@ -458,7 +460,7 @@ class Pipeline:
                         self._progress.latency = now - frame.captured
                     t = time.perf_counter()
                     self.sink.write(frame)
-                    self._busy["encode"] += time.perf_counter() - t
+                    self._busy[self._out_label] += time.perf_counter() - t
                     with self._lock:
                         self._progress.done += 1
                         self._written.append((time.perf_counter(), self._progress.done))

@@ -180,3 +180,21 @@ def test_a_stage_call_in_progress_counts_in_the_busy_shares(tmp_path):
         release.set()
         worker.join(timeout=60)
     assert result["r"].progress.done == 2 and result["r"].progress.busy["held"] > 0
+
+
+def test_the_writers_share_is_named_after_what_it_writes_to(tmp_path):
+    # a preview-only live run said "[busy: decode 98% encode 4%]" with nothing encoded (audit 19)
+    import media
+
+    from streamdeblur.io.sinks import NullSink, TeeSink, VideoSink
+    from streamdeblur.io.sinks.preview import PreviewSink
+    from streamdeblur.io.sources.video import VideoSource
+
+    clip = media.write_video(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    result = Pipeline(VideoSource(str(clip)), [], NullSink(), batch=1).run()
+    assert "output" in result.progress.busy and "encode" not in result.progress.busy
+    assert PreviewSink.busy_label == "preview" and getattr(VideoSink, "busy_label", "encode") == "encode"
+    tee = TeeSink(NullSink(), NullSink())
+    assert tee.busy_label == "output"
+    tee.sinks.append(object())  # a sink without a label counts as encoding, named once each
+    assert TeeSink(*tee.sinks).busy_label == "output+encode"

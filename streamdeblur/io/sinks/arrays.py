@@ -31,6 +31,8 @@ class ArraySink:
         maxsize: images held before the pipeline waits.
     """
 
+    busy_label = "output"  #: the progress line's name for the time spent handing images over
+
     def __init__(self, bgr: bool = False, maxsize: int = 4) -> None:
         self.bgr = bgr
         self.frames_written = 0

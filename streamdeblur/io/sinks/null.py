@@ -8,6 +8,8 @@ from ..frames import Frame
 class NullSink:
     """Discards frames (benchmarks)."""
 
+    busy_label = "output"  #: the progress line's name for the time spent in :meth:`write`
+
     def __init__(self) -> None:
         self.frames_written = 0
 
@@ -23,6 +25,8 @@ class TeeSink:
 
     def __init__(self, *sinks) -> None:
         self.sinks = list(sinks)
+        #: "encode+preview" for a recording shown live
+        self.busy_label = "+".join(dict.fromkeys(getattr(s, "busy_label", "encode") for s in self.sinks))
 
     @property
     def frames_written(self) -> int:

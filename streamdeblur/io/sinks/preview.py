@@ -151,6 +151,7 @@ class PreviewSink:
     """
 
     window_script = Path(__file__).with_name("preview_window.py")  #: what the window process runs
+    busy_label = "preview"  #: the progress line's name for the time spent in :meth:`write` (not "encode")
 
     def __init__(
         self,
