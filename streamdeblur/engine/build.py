@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -42,6 +43,11 @@ class Job:
     #: temporal context only (:class:`~streamdeblur.io.context.ContextRange`)
     context: tuple[int, int | None, int, int, int] | None = None
     cut: Cut | None = None  #: only a part of a file (``--start``/``--duration``/``--frames``)
+    #: a segment of a segmented run: (the final output's name, the whole input's frame rate). The
+    #: segment's encoder is the one a single run chooses for that output (VP9 for .webm: H.264 parts
+    #: could not be joined into it), at the whole input's rate (each part's own average rate gave a
+    #: variable-rate clip's parts different H.264 levels, which cannot be joined)
+    encode_as: tuple[str, Fraction | None] | None = None
 
 
 def _needs(cfg: PipelineConfig) -> list[frozenset[str]]:
@@ -184,7 +190,8 @@ def build(
     if is_video_out:
         inputs = [Path(job.input)] if Path(str(job.input)).exists() else []
         check_output(Path(out), inputs, job.overwrite)
-        encoder = choose_output_encoder(cfg, out)
+        like = job.encode_as[0] if job.encode_as else out  # the encoder is chosen for this name
+        encoder = choose_output_encoder(cfg, like)
         if encoder.note:
             warn(encoder.note)
     elif is_image_out:
@@ -210,7 +217,7 @@ def build(
     if source.info.interlaced:
         say("interlaced video: deinterlaced as it is decoded (FFmpeg's bwdif, one frame per frame, timestamps kept)")
     if encoder is not None and cfg.output.codec in ("", "auto") and source.info.color.bit_depth > 8:  # "--codec auto" too
-        deep = for_deep_source(encoder, Path(out).suffix, source.info.color.bit_depth)
+        deep = for_deep_source(encoder, Path(like).suffix, source.info.color.bit_depth)
         if deep is not encoder:  # changed: say why (an unchanged one keeps its own note, already warned)
             encoder = deep
             say(deep.note)
@@ -242,6 +249,8 @@ def build(
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)
+        if job.encode_as and job.encode_as[1]:
+            info = dataclasses.replace(info, fps=job.encode_as[1])
         if is_video_out:
             o = cfg.output
             sinks.append(

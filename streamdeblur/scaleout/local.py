@@ -58,7 +58,14 @@ class LocalExecutor(Executor):
         stages = build_stages(cfg, warn=warn) if plan.todo else None
         t0, todo = time.perf_counter(), list(plan.todo)  # (mark_done takes each off plan.todo)
         for i in todo:
-            job = Job(str(plan.src(i)), str(plan.dst(i)), segment_config(cfg), overwrite=True, context=plan.job_context(i))
+            job = Job(
+                str(plan.src(i)),
+                str(plan.dst(i)),
+                segment_config(cfg),
+                overwrite=True,
+                context=plan.job_context(i),
+                encode_as=plan.encode_as,
+            )
             code, result = run_segment(job, f"{name} segment {i + 1}/{n}", stages)
             if code != 0:
                 # said even with --quiet (a warning): how to go on is part of the failure

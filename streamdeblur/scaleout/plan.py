@@ -28,9 +28,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..engine.config import PipelineConfig
+import av
+
+from ..engine.config import ConfigError, PipelineConfig
+from ..io.paths import ffmpeg_name
 from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
-from ..io.sinks import check_output
+from ..io.sinks import FORMAT_BY_SUFFIX, check_output
+from ..io.sinks.encoders import fits
 
 PLAN_VERSION = 1
 RUNTIME_KEYS = ("device", "threads", "preview", "source", "description", "overridden")  # do not change the output
@@ -71,6 +75,14 @@ class SegmentPlan:
     reused: int = 0  #: segments found finished when the run (re)started
     done: set[int] = field(default_factory=set)
     context: tuple[int, int] = (0, 0)  #: (past, future) frames decoded beyond each cut for windowed stages
+    suffix: str = ".mp4"  #: the processed parts' container (:func:`segment_suffix`)
+    rate: Fraction | None = None  #: the whole input's frame rate, which every part is encoded at
+
+    @property
+    def encode_as(self) -> tuple[str, Fraction | None]:
+        """What :attr:`~streamdeblur.engine.build.Job.encode_as` needs: the parts are encoded as a single
+        run would encode the output (its encoder, the input's rate), so that they join into it."""
+        return str(self.output), self.rate
 
     def job_context(self, i: int) -> tuple[int, int | None, int, int, int] | None:
         """What :class:`~streamdeblur.engine.build.Job` needs to tell segment ``i``'s context frames apart
@@ -84,7 +96,7 @@ class SegmentPlan:
         return next(self.work.glob(f"seg-{i:04d}.src.*"))
 
     def dst(self, i: int) -> Path:
-        return self.work / f"seg-{i:04d}.mp4"  # MP4 keeps the time base and absolute pts exactly
+        return self.work / f"seg-{i:04d}{self.suffix}"  # MP4/MOV keep the time base and absolute pts exactly
 
     @property
     def todo(self) -> list[int]:
@@ -106,6 +118,46 @@ def temporal_context(cfg: PipelineConfig) -> tuple[int, int]:
             p, f = cls.context_of(cls.Options(**spec.options))
             past, future = past + p, future + f
     return past, future
+
+
+def segment_suffix(output: Path, codec: str) -> str:
+    """The container of the processed parts of ``output``: MOV for a .mov output (ProRes, which MP4
+    cannot hold), else MP4 (it keeps the time base and absolute pts exactly), Matroska for a codec
+    that MP4 cannot hold (FFV1 into .mkv)."""
+    fmt = FORMAT_BY_SUFFIX.get(output.suffix.lower())
+    if fmt == "mov":
+        return ".mov"
+    return ".mp4" if fits(codec, "mp4") else ".mkv"
+
+
+def check_joinable(output: Path, cfg: PipelineConfig) -> str:
+    """Refuse, before any work, an output that processed parts cannot be joined into; returns the
+    container of the parts (:func:`segment_suffix`).
+
+    Raises:
+        ConfigError: AVI (it keeps no timestamps to join parts by: a segmented .avi came out without
+            its picture), or an encoder the output cannot hold (it failed at the join, after all the work).
+    """
+    from ..engine.build import choose_output_encoder
+
+    fmt = FORMAT_BY_SUFFIX.get(output.suffix.lower())
+    if fmt == "avi":
+        raise ConfigError(
+            f"segmented runs cannot write {output.suffix} (AVI keeps no timestamps to join the parts by): "
+            "write .mkv or .mp4, or run without --segments"
+        )
+    return segment_suffix(output, choose_output_encoder(cfg, str(output)).codec)
+
+
+def input_rate(path: Path) -> Fraction | None:
+    """The input's frame rate as a single run reads it (average, else FFmpeg's guess)."""
+    try:
+        with av.open(ffmpeg_name(path)) as c:
+            vs = c.streams.video[0]
+            rate = vs.average_rate or vs.guessed_rate
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None
+    return Fraction(rate) if rate else None
 
 
 def _identity(path: Path) -> dict:
@@ -138,6 +190,7 @@ def prepare(
 
         raise SourceError(f"segmented runs need a local video file; {input} is not one")
     check_output(out, [inp], overwrite)
+    suffix = check_joinable(out, cfg)
     work = work_dir(out)
     fp = config_fingerprint(cfg)
     ident = _identity(inp)
@@ -179,7 +232,7 @@ def prepare(
             )
         )
         tmp.replace(plan_file)
-    plan = SegmentPlan(inp, out, work, specs, fp, context=temporal_context(cfg))
+    plan = SegmentPlan(inp, out, work, specs, fp, context=temporal_context(cfg), suffix=suffix, rate=input_rate(inp))
     for s in specs:
         d = plan.dst(s.index)
         if d.exists() and count_frames(d) == s.frames:
@@ -206,13 +259,21 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
 
 
 def process_segment(
-    src: Path, dst: Path, cfg: PipelineConfig, stages: list | None = None, warn=print, on_progress=None, context=None
+    src: Path,
+    dst: Path,
+    cfg: PipelineConfig,
+    stages: list | None = None,
+    warn=print,
+    on_progress=None,
+    context=None,
+    encode_as: tuple[str, Fraction | None] | None = None,
 ):
     """Run the pipeline over one segment file (no audio); returns the :class:`RunResult`.
 
     ``context``: :meth:`SegmentPlan.job_context` of the segment (frames beyond its cuts are
-    neighbours for windowed stages, never written)."""
+    neighbours for windowed stages, never written); ``encode_as``: :attr:`SegmentPlan.encode_as`."""
     from ..engine.build import Job, build
 
-    pipe = build(Job(str(src), str(dst), segment_config(cfg), overwrite=True, context=context), warn=warn, stages=stages)
+    job = Job(str(src), str(dst), segment_config(cfg), overwrite=True, context=context, encode_as=encode_as)
+    pipe = build(job, warn=warn, stages=stages)
     return pipe.run(on_progress)

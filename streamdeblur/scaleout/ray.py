@@ -129,14 +129,25 @@ def _worker_class(ray):
         def niceness(self) -> int:
             return self.nice
 
-        def process(self, key, data: bytes, suffix: str, cfg: PipelineConfig, fingerprint: str, board=None, context=None):
+        def process(
+            self,
+            key,
+            data: bytes,
+            suffix: str,
+            cfg: PipelineConfig,
+            fingerprint: str,
+            board=None,
+            context=None,
+            encode_as=None,
+            out_suffix: str = ".mp4",
+        ):
             from ..engine.build import build_stages
 
             warnings: list[str] = []
             if fingerprint not in self._stages:
                 self._stages = {fingerprint: build_stages(cfg, warn=warnings.append)}  # one model per worker
             with tempfile.TemporaryDirectory(prefix="streamdeblur-seg-") as d:
-                src, dst = Path(d) / f"in{suffix}", Path(d) / "out.mp4"
+                src, dst = Path(d) / f"in{suffix}", Path(d) / f"out{out_suffix}"
                 src.write_bytes(data)
                 last = [0.0]
 
@@ -154,6 +165,7 @@ def _worker_class(ray):
                         warn=warnings.append,
                         on_progress=on_progress,
                         context=context,
+                        encode_as=encode_as,
                     )
                 except Exception as exc:  # noqa: BLE001 - returned to the driver as one line
                     return key, False, one_line(f"{type(exc).__name__}: {exc}"), 0
@@ -260,7 +272,8 @@ def run_ray(
                     continue
                 plan, actor = plans[fi], idle.pop()
                 src = plan.src(i)
-                ref = actor.process.remote((fi, i), src.read_bytes(), src.suffix, cfg, fp, board, plan.job_context(i))
+                data, ctx = src.read_bytes(), plan.job_context(i)
+                ref = actor.process.remote((fi, i), data, src.suffix, cfg, fp, board, ctx, plan.encode_as, plan.dst(i).suffix)
                 running[ref] = (actor, (fi, i))
             if not running:
                 break

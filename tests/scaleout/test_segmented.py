@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -193,3 +194,35 @@ def test_a_damaged_sound_packet_is_left_out_at_the_join_and_stops_it_under_stric
     code = main(["run", str(bad), "-o", str(strict), "--segments", "2", "--strict", "--pipeline", str(identity_yaml)])
     err = capsys.readouterr().err
     assert code == 3 and "damaged packet" in err and "(--strict); the segments are kept in" in err and not strict.exists(), err
+
+
+def test_a_variable_rate_clip_joins_like_a_single_run(tmp_path, identity_yaml, capsys):
+    # 30, then 15, then 60 fps: each part's encoder was given the part's own average rate, so x264
+    # wrote levels 1.1 / 1.0 / 1.2 and the join refused ("encoded with different settings"), every
+    # rerun again after reusing the parts (audit 20). Every part is now encoded at the input's rate
+    steps = [2] * 40 + [4] * 40 + [1] * 40
+    pts = [sum(steps[:i]) for i in range(len(steps))]
+    clip = media.write_video(tmp_path / "vfr.mp4", frames=120, size=(160, 120), pts=pts, time_base=Fraction(1, 60), gop=20)
+    one, seg = tmp_path / "one.mp4", tmp_path / "seg.mp4"
+    flags = ["--pipeline", str(identity_yaml), "--crf", "4"]
+    assert main(["run", str(clip), "-o", str(one), *flags]) == 0
+    assert main(["run", str(clip), "-o", str(seg), *flags, "--segments", "3"]) == 0, capsys.readouterr().err
+    assert "3 segments" in capsys.readouterr().err
+    assert media.count_frames(seg) == media.count_frames(one) == 120
+    assert media.frame_times(seg) == media.frame_times(one)  # the rate's changes kept, as a single run keeps them
+
+
+def test_a_webm_output_is_segmented_in_vp9_and_an_avi_one_refused_before_any_work(tmp_path, identity_yaml, capsys):
+    # .webm: the parts were H.264 (chosen for their own .mp4 name), and the join into WebM failed
+    # after all the work, on every rerun; .avi: the join wrote a file with no picture, exit 0 (audit 20)
+    clip = media.write_video(tmp_path / "c.mp4", frames=40, size=(160, 120), audio=True, gop=10)
+    webm = tmp_path / "out.webm"
+    assert main(["run", str(clip), "-o", str(webm), "--pipeline", str(identity_yaml), "--segments", "2"]) == 0
+    assert "2 segments" in capsys.readouterr().err
+    video = [s for s in media.probe(webm)["streams"] if s["codec_type"] == "video"]
+    assert [s["codec_name"] for s in video] == ["vp9"] and media.count_frames(webm) == 40
+    avi = tmp_path / "out.avi"
+    assert main(["run", str(clip), "-o", str(avi), "--pipeline", str(identity_yaml), "--segments", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "segmented runs cannot write .avi" in err and "segments" not in err.split("cannot write")[0].replace("segmented", "")
+    assert not avi.exists() and not work_dir(avi).exists()  # refused before any part was cut
