@@ -67,6 +67,15 @@ class SinkError(StreamdeblurError):
     exit_code = EXIT_OUTPUT
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM that stopped a command which has already said what it kept and how to go on;
+    ``exit_code`` is 130 or 143."""
+
+    def __init__(self, exit_code: int = EXIT_SIGINT) -> None:
+        super().__init__()
+        self.exit_code = exit_code
+
+
 class OutputExistsError(SinkError):
     """The output file exists and replacing it was not asked for (``--overwrite`` / ``overwrite=True``).
 

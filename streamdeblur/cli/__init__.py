@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EXIT_SIGINT, exit_code, one_line
+from ..errors import EXIT_SIGINT, Interrupted, exit_code, one_line
 from . import batch, bench, data, eval, info, models, parser, run, train, webcam
 from .console import display, err, error
 
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     display.debug = bool(args.debug)
     try:
         return COMMANDS[args.command].run(args)
+    except Interrupted as exc:  # said already, with what was kept
+        return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_SIGINT

@@ -3,11 +3,14 @@ progress bar for a whole cluster's work (``ray``)."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
+from ..errors import EXIT_SIGTERM, Interrupted
+from ..scaleout.plan import work_dir
 from .console import out, say, warn
-from .progress import progress_bar, run_job
+from .progress import Signals, progress_bar, run_job
 
 
 def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
@@ -34,30 +37,54 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
 
 
 def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
-    """Files (and their segments) over a Ray cluster, with one progress bar for all of them."""
-    from ..scaleout.ray import RayExecutor
+    """Files (and their segments) over a Ray cluster, with one progress bar for all of them.
 
+    Ctrl-C and SIGTERM stop it with the finished segments kept and a line on how to resume (exit 130
+    or 143). Ray's start puts a handler of its own on SIGTERM (a C++ stack dump, exit 134): Ray is
+    started first, this command's handler set after it. A Ray this command started is shut down here,
+    with the signals ignored (a Ctrl-C during Ray's shutdown at exit printed a traceback and crashed
+    the process, exit 139, after the output was complete)."""
+    from ..scaleout.ray import RayExecutor, import_ray, start_ray
+
+    ray = import_ray()
+    started = not ray.is_initialized()
+    start_ray(args.address, args.worker_nice)
     prog = progress_bar()
     start = time.monotonic()
-    with prog:
-        task = prog.add_task("ray", total=None, line="")  # frames of all files and segments
+    signals = Signals()
+    try:
+        with signals, prog:
+            task = prog.add_task("ray", total=None, line="")  # frames of all files and segments
 
-        def on_progress(done: int, total: int, files_done: int, files: int) -> None:
-            fps = done / max(time.monotonic() - start, 1e-6)
-            prog.update(
-                task, completed=done, total=total, line=f"{done}/{total} frames  {fps:.2f} fps  files {files_done}/{files}"
+            def on_progress(done: int, total: int, files_done: int, files: int) -> None:
+                fps = done / max(time.monotonic() - start, 1e-6)
+                prog.update(
+                    task, completed=done, total=total, line=f"{done}/{total} frames  {fps:.2f} fps  files {files_done}/{files}"
+                )
+
+            return RayExecutor.run(
+                pairs,
+                cfg,
+                segments=args.segments,
+                seconds=args.segment_seconds,
+                address=args.address,
+                workers=args.workers,
+                retries=args.retries,
+                worker_nice=args.worker_nice,
+                overwrite=args.overwrite,
+                warn=warn,
+                on_progress=on_progress,
             )
-
-        return RayExecutor.run(
-            pairs,
-            cfg,
-            segments=args.segments,
-            seconds=args.segment_seconds,
-            address=args.address,
-            workers=args.workers,
-            retries=args.retries,
-            worker_nice=args.worker_nice,
-            overwrite=args.overwrite,
-            warn=warn,
-            on_progress=on_progress,
-        )
+    except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if signals.code == EXIT_SIGTERM else "interrupted"
+        folders = ", ".join(str(work_dir(out)) for _, out in pairs[:2]) + (" …" if len(pairs) > 2 else "")
+        warn(f"{what}: the finished segments are kept ({folders}); run the same command again to resume")
+        raise Interrupted(signals.code) from None
+    finally:
+        if started:
+            old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                ray.shutdown()
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)

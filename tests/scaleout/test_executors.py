@@ -120,3 +120,61 @@ def test_ray_missing_is_one_line(tmp_path, identity_yaml, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and 'pip install "streamdeblur[ray]"' in err[0]
+
+
+def test_more_workers_than_the_cluster_can_start_are_cut_to_what_it_has(tmp_path, ray_local):
+    # --workers 6 on 2 CPUs: 4 actors never started, the driver waited 300 s for them, then gave them
+    # segments that waited forever: nothing written, no progress (audit 20)
+    import threading
+
+    clip = media.write_video(tmp_path / "a.mp4", frames=24, size=(96, 64), gop=6)
+    yaml = tmp_path / "id.yaml"
+    yaml.write_text("batch: 1\nstages:\n  - identity\n")
+    out = tmp_path / "out.mp4"
+    warnings: list[str] = []
+    result: dict = {}
+    cfg = load_pipeline(str(yaml))
+    run = threading.Thread(
+        target=lambda: result.setdefault("oc", run_ray([(clip, out)], cfg, segments=4, workers=6, warn=warnings.append)),
+        daemon=True,
+    )
+    run.start()
+    run.join(timeout=240)
+    assert not run.is_alive(), f"the run hung; warnings: {warnings}"
+    (oc,) = result["oc"]
+    assert oc.ok, (oc.error, warnings)
+    assert any("--workers 6: this Ray cluster has 2 CPUs; using 2 workers" in w for w in warnings), warnings
+    assert media.count_frames(out) == 24
+
+
+def test_sigterm_stops_a_ray_run_with_its_segments_kept_and_says_how_to_resume(tmp_path):
+    # SIGTERM (systemd, docker stop, timeout) reached Ray's own handler: a C++ stack dump, exit 134,
+    # nothing from the command (audit 20); now it stops as the local executor does
+    pytest.importorskip("ray", reason="the test extras install Ray")
+    import subprocess
+    import time
+
+    from streamdeblur.scaleout.plan import work_dir
+
+    clip = media.write_video(tmp_path / "c.mp4", frames=60, size=(160, 96), gop=10)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "o.mp4"
+    cmd = [sys.executable, "-m", "streamdeblur", "run", str(clip), "-o", str(out), "--pipeline", str(slow), "--segments", "6"]
+    cmd += ["--executor", "ray", "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        start = time.monotonic()
+        while not (work_dir(out) / "seg-0000.mp4").exists() and proc.poll() is None:
+            assert time.monotonic() - start < 240, "no segment finished"
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM): the finished segments are kept" in err and "run the same command again to resume" in err
+    assert "*** SIGTERM" not in err and "Traceback" not in err, err
+    assert not out.exists() and (work_dir(out) / "seg-0000.mp4").exists()
