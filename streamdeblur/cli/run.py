@@ -77,7 +77,7 @@ def run(args) -> int:
         (oc,) = run_on_ray([(Path(args.input), Path(args.output))], config_from_args(args), args)
         if not oc.ok:
             raise ProcessingError(oc.error or "failed")
-        out.print(f"wrote {oc.output} ({oc.segments} segments, {oc.reused} reused)")
+        out.print(f"wrote {oc.output} ({oc.segments} segment{'s' if oc.segments > 1 else ''}, {oc.reused} reused)")
         return EXIT_OK
     if args.segments or args.segment_seconds:
         code, _ = run_segmented(args.input, args.output, config_from_args(args), args)

@@ -128,7 +128,8 @@ def plan_cuts(
         path: the source video.
         segments: how many segments to aim for.
         seconds: or: aim for segments of about this length.
-        warn: hears of a file cut short (its video stops well before where it says it ends).
+        warn: hears of a file cut short (its video stops well before where it says it ends), and of
+            fewer segments than asked for, with the reason (an open-GOP file has no clean cut).
 
     Returns:
         The segments, in order; fewer than asked when the video has too few clean keyframes.
@@ -147,6 +148,14 @@ def plan_cuts(
         if best not in chosen:
             chosen.append(best)
     chosen.sort()
+    if warn is not None and len(chosen) + 1 < want:
+        why = (
+            "it has no place to cut: no keyframe starts a closed group of pictures (open-GOP encoding)"
+            if not keys
+            else f"it has {len(keys)} place{'s' if len(keys) > 1 else ''} to cut "
+            "(keyframes that start a closed group of pictures)"
+        )
+        warn(f"{Path(path).name}: {len(chosen) + 1} segment{'s' if chosen else ''} instead of {want}: {why}")
     bounds = [0] + chosen + [len(rows)]
     specs = []
     for j in range(len(bounds) - 1):

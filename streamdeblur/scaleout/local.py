@@ -54,7 +54,8 @@ class LocalExecutor(Executor):
         name = Path(input).name
         plan = prepare(input, output, cfg, segments=segments, seconds=seconds, overwrite=overwrite, warn=warn)
         n = len(plan.specs)
-        report(f"{name}: {n} segments (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
+        segs = f"{n} segment{'s' if n > 1 else ''}"
+        report(f"{name}: {segs} (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")
         stages = build_stages(cfg, warn=warn) if plan.todo else None
         t0, todo = time.perf_counter(), list(plan.todo)  # (mark_done takes each off plan.todo)
         for i in todo:
@@ -78,5 +79,5 @@ class LocalExecutor(Executor):
         total = sum(s.frames for s in plan.specs)
         rate = f"{done / secs:.2f} fps" if secs > 0 and done else "nothing to process"
         reused = f", {total - done} of them reused" if done < total else ""
-        report(f"{name}: {total} frames in {n} segments{reused}; {done} processed in {secs:.1f} s ({rate}), joined")
+        report(f"{name}: {total} frames in {segs}{reused}; {done} processed in {secs:.1f} s ({rate}), joined")
         return 0, joined

@@ -226,3 +226,20 @@ def test_a_webm_output_is_segmented_in_vp9_and_an_avi_one_refused_before_any_wor
     err = capsys.readouterr().err
     assert "segmented runs cannot write .avi" in err and "segments" not in err.split("cannot write")[0].replace("segmented", "")
     assert not avi.exists() and not work_dir(avi).exists()  # refused before any part was cut
+
+
+def test_an_open_gop_clip_says_why_it_is_one_segment(tmp_path, identity_yaml, capsys):
+    # --segments 4 became "1 segments", no reason given: no resume, no parallelism, no word why (audit 20)
+    clip = tmp_path / "open.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-t", "4", "-c:v", "libx264"]
+        + ["-x264-params", "open-gop=1:keyint=30:bframes=3", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )
+    out = tmp_path / "o.mp4"
+    assert main(["run", str(clip), "-o", str(out), "--pipeline", str(identity_yaml), "--segments", "4"]) == 0
+    err = capsys.readouterr().err
+    said = re.search(r"open\.mp4: (\d) segments? instead of 4: it has (\d) places? to cut \(keyframes that start a closed", err)
+    assert said and int(said[1]) == int(said[2]) + 1 < 4, err
+    assert f"120 frames in {said[1]} segment" in err
+    assert media.count_frames(out) == 120
