@@ -36,7 +36,18 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from ..errors import EXIT_FAIL, EXIT_OK, EXIT_OUTPUT, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, UsageError, exit_code, one_line
+from ..errors import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    Interrupted,
+    UsageError,
+    exit_code,
+    one_line,
+)
 from ..io.sinks.base import FORMAT_BY_SUFFIX, partials_of
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..scaleout.plan import work_dir
@@ -328,11 +339,25 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
 
     if executor.whole_batch and todo:
         executor.check()
-        for oc in run_on_ray(todo, cfg, args):
-            if oc.ok:
-                reused = f", {oc.reused} segments reused" if oc.reused else ""
-                done(oc.input, Path(oc.output), f"{oc.frames} frames, {oc.segments} segments{reused}")
-            else:
+        joined: set[Path] = set()
+
+        def file_done(oc) -> None:  # as each file is joined: noted done even if the run is stopped later
+            joined.add(oc.input)
+            reused = f", {oc.reused} segments reused" if oc.reused else ""
+            done(oc.input, Path(oc.output), f"{oc.frames} frames, {oc.segments} segments{reused}")
+
+        try:
+            outcomes = run_on_ray(todo, cfg, args, on_file=file_done)
+        except Interrupted:
+            for f, _ in todo:
+                if f not in joined:
+                    rows[f] = (shown[f], "interrupted", "its finished segments are kept; the same command resumes", "")
+            _summary([rows[f] for f in files if f in rows], out_dir)
+            raise
+        for oc in outcomes:
+            if oc.ok and oc.input not in joined:
+                file_done(oc)
+            elif not oc.ok:
                 failures += 1
                 rows[oc.input] = (shown[oc.input], "failed", _reason(oc.error or "failed", oc.input), "")
         _summary([rows[f] for f in files if f in rows], out_dir)

@@ -36,14 +36,14 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     return code, result
 
 
-def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
+def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None) -> list:
     """Files (and their segments) over a Ray cluster, with one progress bar for all of them.
 
     Ctrl-C and SIGTERM stop it with the finished segments kept and a line on how to resume (exit 130
     or 143). Ray's start puts a handler of its own on SIGTERM (a C++ stack dump, exit 134): Ray is
     started first, this command's handler set after it. A Ray this command started is shut down here,
     with the signals ignored (a Ctrl-C during Ray's shutdown at exit printed a traceback and crashed
-    the process, exit 139, after the output was complete)."""
+    the process, exit 139, after the output was complete). ``on_file`` hears of each file once joined."""
     from ..scaleout.ray import RayExecutor, import_ray, start_ray
 
     ray = import_ray()
@@ -74,6 +74,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args) -> list:
                 overwrite=args.overwrite,
                 warn=warn,
                 on_progress=on_progress,
+                on_file=on_file,
             )
     except KeyboardInterrupt:
         what = "terminated (SIGTERM)" if signals.code == EXIT_SIGTERM else "interrupted"

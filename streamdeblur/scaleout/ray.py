@@ -201,6 +201,7 @@ def run_ray(
     warn: Callable[[str], None] = print,
     on_progress: Callable[[int, int, int, int], None] | None = None,
     worker_nice: int = 0,
+    on_file: Callable[[FileOutcome], None] | None = None,
 ) -> list[FileOutcome]:
     """Process ``(input, output)`` pairs as segments on Ray; returns one outcome per pair.
 
@@ -215,6 +216,8 @@ def run_ray(
         overwrite: replace existing final outputs.
         on_progress: ``(frames done, frames total, files finished, files)``, a few times per second.
         worker_nice: niceness the workers run at above this process's (module docstring).
+        on_file: hears of each file as soon as it is joined (a batch notes it done then: a Ctrl-C later
+            in the run left finished files noted as pending, and the next run made them again).
     """
     ray = start_ray(address, worker_nice)
     res = ray.cluster_resources()
@@ -261,7 +264,7 @@ def run_ray(
         oc.frames = sum(s.frames for s in plan.specs if s.index in plan.done)
         queue += [(fi, i) for i in plan.todo]
         if not plan.todo:
-            _finish(plan, oc, cfg, warn)
+            _finish(plan, oc, cfg, warn, on_file)
     total = sum(s.frames for p in plans.values() for s in p.specs)
     base = sum(oc.frames for oc in outcomes)
     fp = config_fingerprint(cfg)
@@ -307,7 +310,7 @@ def run_ray(
                     plan.mark_done(i)
                     oc.frames += plan.specs[i].frames
                     if not plan.todo:
-                        _finish(plan, oc, cfg, warn)
+                        _finish(plan, oc, cfg, warn, on_file)
                 elif fi not in failed:
                     oc.attempts[i] = oc.attempts.get(i, 1) + 1
                     if oc.attempts[i] <= retries + 1:
@@ -331,12 +334,15 @@ def run_ray(
     return outcomes
 
 
-def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn) -> None:
+def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn, on_file=None) -> None:
     try:
         finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
         oc.ok = True
     except Exception as exc:  # noqa: BLE001
         oc.error = one_line(f"join failed: {exc}")
+        return
+    if on_file is not None:
+        on_file(oc)
 
 
 @register_executor("ray")

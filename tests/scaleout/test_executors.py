@@ -178,3 +178,40 @@ def test_sigterm_stops_a_ray_run_with_its_segments_kept_and_says_how_to_resume(t
     assert "terminated (SIGTERM): the finished segments are kept" in err and "run the same command again to resume" in err
     assert "*** SIGTERM" not in err and "Traceback" not in err, err
     assert not out.exists() and (work_dir(out) / "seg-0000.mp4").exists()
+
+
+def test_a_ray_batch_stopped_midway_keeps_its_finished_files_noted_done(tmp_path):
+    # Ctrl-C/SIGTERM after a file was joined: the ledger still called it pending (the outcomes came only
+    # at the end), the table was not printed, and the next run made it again (audit 20)
+    pytest.importorskip("ray", reason="the test extras install Ray")
+    import subprocess
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    media.write_video(src / "a.mp4", frames=6, size=(96, 64), gop=6)
+    media.write_video(src / "b.mp4", frames=30, size=(96, 64), gop=10)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "streamdeblur", "batch", str(src), "--out-dir", str(out), "--pipeline", str(slow)]
+    cmd += ["--executor", "ray", "--workers", "1", "--segments", "3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        start = time.monotonic()
+        while not (out / "a.mp4").exists() and proc.poll() is None:
+            assert time.monotonic() - start < 240, "a.mp4 was not joined"
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        table, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    entries = json.loads((out / ".streamdeblur-batch.json").read_text())
+    assert not entries["a.mp4"].get("pending") and entries["b.mp4"].get("pending"), entries
+    assert "a.mp4" in table and "done" in table and "interrupted" in table, table  # the table, with what was kept
+    rerun = subprocess.run(cmd, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "skipped (done before)" in rerun.stdout and media.count_frames(out / "b.mp4") == 30
