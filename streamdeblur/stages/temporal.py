@@ -68,6 +68,13 @@ class TemporalFusion(WindowedStage):
         p: float = 0.0
         sigma: float = 1.5  #: smoothing of the magnitudes with ``p`` > 0 (frequency bins; see FBAParams.sigma)
         gate_tol: float = 0.05  #: low-frequency disagreement at which a neighbour's block is half gated
+        #: a neighbour's block gated below this gets no weight at all (FBAParams.gate_min), and
+        #: blocks darker than ``floor_dark`` (mean, [0, 1]) are gated against a smaller noise floor
+        #: (FBAParams.floor_dark). Without them a fade to black took the previous shot's faint,
+        #: "sharper" copies (black frames came out at 1.5–12 levels, the boats readable; a fade
+        #: slowed); dev set, fusion alone: mean +1.14 -> +1.14 dB, still_3 +2.38 -> +2.37. 0: off
+        gate_min: float = 1e-4
+        floor_dark: float = 0.25
         bonus: float = 0.5  #: with ``p`` > 0: how much stronger (relative) a neighbour's frequency must be to win
         noise_aware: bool = True  #: sharpness and magnitudes are measured above each block's noise floor
         q: float = 24.0  #: block-sharpness exponent (lucky blocks, FBAParams.q): the sharpest agreeing copy of a block wins

@@ -96,6 +96,15 @@ class FBAParams:
     #: within the noise they are averaged (noise and compression artefacts fall), where one is
     #: blurrier or misplaced the selected block's frequency stays. Block mode (``p = 0``) only. 0: off
     merge: float = 0.0
+    #: a neighbour's block whose gate is below this gets no weight at all. The gate enters the weights
+    #: as ``log g`` (−28 at most, ``g`` clamped at 1e-12) beside the sharpness term (``q/2 · log S``),
+    #: which on a flat block (a black frame, a clear sky) is hundreds lower than on any textured
+    #: copy: with ``q`` > 0 a closed gate could not keep a textured copy out of a flat block. 0: off
+    gate_min: float = 0.0
+    #: blocks darker than this mean ([0, 1]) get a proportionally smaller ``gate_floor`` (down to 1 %
+    #: of it): the floor's few levels are most of what a block near black holds, and a faint copy of
+    #: other content (the previous shot in a fade to black) passed under it. 0: off
+    floor_dark: float = 0.0
 
 
 #: values ((K+1) copies × 3 colours × block pixels) of one band of blocks fused at once (``fba_fuse``):
@@ -505,7 +514,11 @@ def _fuse_band(blocks: torch.Tensor, gblocks: torch.Tensor | None, p: FBAParams,
     win_low = torch.cat([win[:c, :c], win[-c + 1 :, :c]], dim=0) if c > 1 else win[:1, :1]
     ac = low[:1] - low[:1, ..., :1, :1] / win[0, 0] * win_low
     contrast = ((ac.real**2 + ac.imag**2) * lp).sum((-2, -1)).sum(1)  # 1×L
-    rel = diff / (contrast + p.gate_floor * npx * npx * 3)
+    floor_px = p.gate_floor * npx * npx * 3
+    if p.floor_dark > 0:
+        cur_mean = (low[:1, ..., 0, 0].real / win[0, 0].real).mean(1)  # 1×L
+        floor_px = floor_px * (cur_mean / p.floor_dark).clamp(0.01, 1.0)
+    rel = diff / (contrast + floor_px)
     gate = torch.exp(-math.log(2) * (rel / p.gate_tol) ** 2)  # 1 at agreement, ½ at gate_tol
     re_im = torch.view_as_real(spec)
     power = torch.addcmul(re_im[..., 0] * re_im[..., 0], re_im[..., 1], re_im[..., 1])  # |F|², (K+1)×3×L×B×(B/2+1)
@@ -515,6 +528,8 @@ def _fuse_band(blocks: torch.Tensor, gblocks: torch.Tensor | None, p: FBAParams,
     power = _smooth_freq(power, p.sigma if p.p > 0 else 0.0)  # a block sum needs no smoothing
     g_all = torch.cat([torch.ones_like(gate[:1]), gate])  # (K+1)×L, the current frame's 1
     logg = torch.log(g_all.clamp_min(1e-12))
+    if p.gate_min > 0:
+        logg[1:] = logg[1:].masked_fill(gate < p.gate_min, -math.inf)
     # noise floor per block: the high band of the blurriest copy is mostly noise (blur removes
     # signal, not noise); above it frequencies compete by their signal power, at or below it all
     # copies are averaged (noise is not "sharpness": picking the largest noise would add noise)

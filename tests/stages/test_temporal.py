@@ -434,3 +434,26 @@ def test_first_fusion_on_a_clean_panning_clip_pastes_nothing(tmp_path):
     res = measure(sharp, [str(yaml)], sigma=0, crf=8, log=lambda *a: None)
     r = next(iter(res["pipelines"].values()))
     assert len(r["per_frame"]) == 16 and r["worst"] > -1.0, r
+
+
+@pytest.mark.usefixtures("require_ffmpeg")
+def test_a_fade_to_black_stays_black_through_the_default_pipeline(tmp_path):
+    # a faded copy of the shot is "sharper" than flat black and, near black, within the gate's noise
+    # floor: the default pipeline painted the previous shot into the black frames of a fade (means
+    # 1.5–3 levels, boats readable; audit 21) and slowed the fade itself
+    gains = [1.0] * 5 + [0.6, 0.35, 0.12] + [0.0] * (N - 8)
+
+    def content(i: int, w: int, h: int) -> np.ndarray:
+        return (scene(i, blurred=True, square=False).astype(np.float32) * gains[i] + 0.5).astype(np.uint8)
+
+    src = tmp_path / "fade.mp4"
+    media.write_video(src, frames=N, size=(W, H), fps=30, crf=8, content=content)
+    out = tmp_path / "fade_motion.mp4"
+    assert main(["run", str(src), "-o", str(out), "--crf", "8"]) == 0
+    got = media.ffmpeg_rgb(out, "bt709", every_frame=True).astype(np.float32)
+    inp = media.ffmpeg_rgb(src, "bt709", every_frame=True).astype(np.float32)
+    assert inp[8:].max() <= 2  # the test can fail: the input's black frames are black
+    for i in range(8, N):
+        assert got[i].mean() < 0.3 and (got[i].max(-1) > 12).sum() == 0, (i, got[i].mean(), int(got[i].max()))
+    for i in range(5, 8):  # the fade keeps its pace: each frame as bright as it went in
+        assert abs(got[i].mean() - inp[i].mean()) < 0.05 * inp[i].mean() + 0.5, (i, got[i].mean(), inp[i].mean())
