@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -17,6 +19,8 @@ from streamdeblur.engine.config import load_pipeline
 from streamdeblur.scaleout.ray import run_ray, start_ray
 
 pytestmark = pytest.mark.usefixtures("require_ffmpeg")
+
+SLOW = "batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n"  #: a model with random weights
 
 
 def _zeroed_video(clip: Path, dest: Path) -> Path:
@@ -64,7 +68,7 @@ def _processes_below(root: int) -> dict[int, tuple[str, int]]:
 def test_worker_killed_mid_segment_is_replaced_and_the_file_completes(tmp_path, ray_local):
     clip = media.write_video(tmp_path / "a.mp4", frames=48, size=(160, 96), gop=12, audio=True)
     slow = tmp_path / "slow.yaml"
-    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    slow.write_text(SLOW)
     out = tmp_path / "out.mp4"
     killed: list[tuple[int, int]] = []
 
@@ -147,33 +151,35 @@ def test_more_workers_than_the_cluster_can_start_are_cut_to_what_it_has(tmp_path
     assert media.count_frames(out) == 24
 
 
+def terminate_when(cmd: list[str], ready: Path) -> tuple[subprocess.Popen, str, str]:
+    """Run ``cmd``; once ``ready`` exists (≤ 240 s) send it SIGTERM; its process, stdout and stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        start = time.monotonic()
+        while not ready.exists() and proc.poll() is None:
+            assert time.monotonic() - start < 240, f"{ready.name} did not appear"
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, out, err
+
+
 def test_sigterm_stops_a_ray_run_with_its_segments_kept_and_says_how_to_resume(tmp_path):
     # SIGTERM (systemd, docker stop, timeout) reached Ray's own handler: a C++ stack dump, exit 134,
     # nothing from the command (audit 20); now it stops as the local executor does
     pytest.importorskip("ray", reason="the test extras install Ray")
-    import subprocess
-    import time
-
     from streamdeblur.scaleout.plan import work_dir
 
     clip = media.write_video(tmp_path / "c.mp4", frames=60, size=(160, 96), gop=10)
     slow = tmp_path / "slow.yaml"
-    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    slow.write_text(SLOW)
     out = tmp_path / "o.mp4"
     cmd = [sys.executable, "-m", "streamdeblur", "run", str(clip), "-o", str(out), "--pipeline", str(slow), "--segments", "6"]
-    cmd += ["--executor", "ray", "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        start = time.monotonic()
-        while not (work_dir(out) / "seg-0000.mp4").exists() and proc.poll() is None:
-            assert time.monotonic() - start < 240, "no segment finished"
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, _, err = terminate_when(cmd + ["--executor", "ray", "--workers", "1"], work_dir(out) / "seg-0000.mp4")
     assert proc.returncode == 143, err
     assert "terminated (SIGTERM): the finished segments are kept" in err and "run the same command again to resume" in err
     assert "*** SIGTERM" not in err and "Traceback" not in err, err
@@ -184,30 +190,16 @@ def test_a_ray_batch_stopped_midway_keeps_its_finished_files_noted_done(tmp_path
     # Ctrl-C/SIGTERM after a file was joined: the ledger still called it pending (the outcomes came only
     # at the end), the table was not printed, and the next run made it again (audit 20)
     pytest.importorskip("ray", reason="the test extras install Ray")
-    import subprocess
-    import time
-
     src = tmp_path / "in"
     src.mkdir()
     media.write_video(src / "a.mp4", frames=6, size=(96, 64), gop=6)
     media.write_video(src / "b.mp4", frames=30, size=(96, 64), gop=10)
     slow = tmp_path / "slow.yaml"
-    slow.write_text("batch: 1\nstages:\n  - deblur:\n      model: deeprftv2-t\n      weights: none\n")
+    slow.write_text(SLOW)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "streamdeblur", "batch", str(src), "--out-dir", str(out), "--pipeline", str(slow)]
     cmd += ["--executor", "ray", "--workers", "1", "--segments", "3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        start = time.monotonic()
-        while not (out / "a.mp4").exists() and proc.poll() is None:
-            assert time.monotonic() - start < 240, "a.mp4 was not joined"
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGTERM)
-        table, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, table, err = terminate_when(cmd, out / "a.mp4")
     assert proc.returncode == 143, err
     entries = json.loads((out / ".streamdeblur-batch.json").read_text())
     assert not entries["a.mp4"].get("pending") and entries["b.mp4"].get("pending"), entries
