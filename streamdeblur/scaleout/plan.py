@@ -28,13 +28,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from ..engine.config import ConfigError, PipelineConfig
-from ..io.paths import ffmpeg_name
 from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import FORMAT_BY_SUFFIX, check_output
 from ..io.sinks.encoders import fits
+from ..io.sources import nominal_rate, open_video
 
 PLAN_VERSION = 1
 RUNTIME_KEYS = ("device", "threads", "preview", "source", "description", "overridden")  # do not change the output
@@ -150,14 +148,9 @@ def check_joinable(output: Path, cfg: PipelineConfig) -> str:
 
 
 def input_rate(path: Path) -> Fraction | None:
-    """The input's frame rate as a single run reads it (average, else FFmpeg's guess)."""
-    try:
-        with av.open(ffmpeg_name(path)) as c:
-            vs = c.streams.video[0]
-            rate = vs.average_rate or vs.guessed_rate
-    except (av.error.FFmpegError, IndexError, OSError):
-        return None
-    return Fraction(rate) if rate else None
+    """The input's frame rate as a single run reads it (:func:`~streamdeblur.io.sources.nominal_rate`)."""
+    with open_video(path) as c:  # it was cut already: it opens
+        return nominal_rate(c.streams.video[0])
 
 
 def _identity(path: Path) -> dict:

@@ -58,7 +58,8 @@ def kernel_panel(entries: list, height: int, width: int, max_cell: int = 96) -> 
     crops = [crop_support(e[4]) for e in entries]
     side = max(c.shape[-1] for c in crops)
     room = min(height // 3 // rows, width // 4 // cols)
-    cell = max(min(24, room), 8, min(max_cell, room))
+    cell = max(24, min(max_cell, room))  # large enough to read where the frame has room
+    cell = max(8, min(cell, room))  # and never beyond it (a 64×48 frame)
     grid = torch.zeros(3, rows * cell, cols * cell)
     for (y, x, *_), k in zip(entries, crops):
         r, q = ys.index(y), xs.index(x)

@@ -23,7 +23,7 @@ from pathlib import Path
 from .base import IMAGE_EXTS, LIVE_SCHEMES, VIDEO_EXTS, DecodeStats, LatestFrame, SourceError, _is_url, open_video
 from .camera import CameraSource
 from .images import ImageSource
-from .video import VideoSource, clock_origin, declared_end
+from .video import VideoSource, clock_origin, declared_end, nominal_rate
 
 __all__ = [
     "IMAGE_EXTS",
@@ -38,6 +38,7 @@ __all__ = [
     "VideoSource",
     "clock_origin",
     "declared_end",
+    "nominal_rate",
     "open_source",
     "open_video",
     "reads_as_images",

@@ -31,6 +31,12 @@ INTERLACED_ORDERS = frozenset({"2", "3", "4", "5", "tt", "bb", "tb", "bt"})
 CLOCK_FORMATS = ("mpegts", "mpeg")
 
 
+def nominal_rate(vs) -> Fraction | None:
+    """A video stream's frame rate as a run writes it: the average, else FFmpeg's guess (None if neither)."""
+    rate = vs.average_rate or vs.guessed_rate
+    return Fraction(rate) if rate else None
+
+
 class VideoSource(_LiveMixin):
     """A video file or network stream read with PyAV (``thread_type="AUTO"``).
 
@@ -125,7 +131,7 @@ class VideoSource(_LiveMixin):
                 # time as its Duration: a 1 s clip whose timestamps start at 1 h "lasts" 3601 s
                 # (108030 frames). Where that end lies past the start, the span is end − start.
                 duration -= start
-        fps = vs.average_rate or vs.guessed_rate
+        fps = nominal_rate(vs)
         frames = vs.frames or (round(duration * float(fps)) if duration and fps else None)
         # an AVI's index lists the empty entries its muxer wrote for dropped frames (a gap in the
         # timestamps): 31 listed, 30 pictures, in a complete file; its count is an upper bound
