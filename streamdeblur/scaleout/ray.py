@@ -225,7 +225,8 @@ def run_ray(
     n = workers or (gpus if gpus else max(1, int(res.get("CPU", 1)) // 2))
     room, unit = (gpus, "GPU") if gpus else (max(1, int(res.get("CPU", 1))), "CPU")
     if n > room:  # each worker takes one: the others never started, and segments given to them waited forever
-        warn(f"--workers {n}: this Ray cluster has {room} {unit}{'s' if room > 1 else ''}; using {room} workers (one per {unit})")
+        plural = "s" if room > 1 else ""
+        warn(f"--workers {n}: this Ray cluster has {room} {unit}{plural}; using {room} worker{plural} (one per {unit})")
         n = room
     cpus = max(1, int(res.get("CPU", 1)) // n) if not gpus else 1
     if not cfg.threads:

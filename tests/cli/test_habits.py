@@ -179,6 +179,17 @@ def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
 
 
+def test_output_dash_says_nothing_was_written(tmp_path, identity_yaml, capsys):
+    """``-o -`` is the dry run, but a user who meant "to stdout" (``| ffplay -``) got every frame
+    processed, an empty pipe and exit 0 without a word; the last line now says nothing was written."""
+    src = media.write_video(tmp_path / "in.mp4", frames=3, size=(96, 64))
+    assert main(["run", str(src), "-o", "-", "--pipeline", str(identity_yaml)]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == ""  # no video (nor anything else) on stdout
+    assert "-o -: processed, nothing written" in cap.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
+
+
 def test_input_ended_early_is_said_only_of_an_input_that_did(tmp_path, identity_yaml, capsys):
     # "input ended early (24 of the 30 frames its index lists)" was said of complete files: one with
     # corrupt packets skipped (counted on their own), a run --strict stopped, an AVI whose index lists

@@ -147,7 +147,7 @@ def test_more_workers_than_the_cluster_can_start_are_cut_to_what_it_has(tmp_path
     assert not run.is_alive(), f"the run hung; warnings: {warnings}"
     (oc,) = result["oc"]
     assert oc.ok, (oc.error, warnings)
-    assert any("--workers 6: this Ray cluster has 2 CPUs; using 2 workers" in w for w in warnings), warnings
+    assert any("--workers 6: this Ray cluster has 2 CPUs; using 2 workers (one per CPU)" in w for w in warnings), warnings
     assert media.count_frames(out) == 24
 
 
