@@ -658,3 +658,19 @@ def test_a_lossless_webp_with_a_colour_profile_stays_lossless(tmp_path, identity
     jpg = tmp_path / "out.jpg"
     assert main(["run", str(src), "-o", str(jpg), "--pipeline", str(identity_yaml)]) == 0
     assert media.probe(jpg)["streams"][0]["pix_fmt"] == "yuvj444p"
+
+
+def test_photos_are_read_with_opencv_4s_log_level_calls(tmp_path, identity_yaml, monkeypatch):
+    """OpenCV 4's wheels (4.10–4.12, inside the declared range) have no ``cv2.utils.logging``: every
+    photo failed with "module 'cv2.utils' has no attribute 'logging'". Their ``cv2.setLogLevel`` /
+    ``getLogLevel`` are used then: silent while reading, the level put back after."""
+    levels = [3]
+    monkeypatch.delattr(cv2.utils, "logging")
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: levels[-1], raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", levels.append, raising=False)
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), np.full((24, 32, 3), 90, np.uint8))
+    out = tmp_path / "out.png"
+    assert main(["-q", "run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert cv2.imread(str(out)).shape == (24, 32, 3)
+    assert 0 in levels and levels[-1] == 3

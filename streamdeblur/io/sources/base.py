@@ -156,10 +156,21 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
     return c
 
 
+class _Cv2Log4:
+    """OpenCV 4's log level: ``cv2.setLogLevel`` / ``getLogLevel`` (its wheels have no ``cv2.utils.logging``,
+    and every photo and camera failed there with "module 'cv2.utils' has no attribute 'logging'")."""
+
+    LOG_LEVEL_SILENT = 0
+
+    def __init__(self, cv2) -> None:
+        self.getLogLevel, self.setLogLevel = cv2.getLogLevel, cv2.setLogLevel
+
+
 def _cv2_logging():
     import cv2  # imported when first needed: reading files needs PyAV only
 
-    return cv2.utils.logging
+    log = getattr(cv2.utils, "logging", None)
+    return log if log is not None else _Cv2Log4(cv2)
 
 
 _opencv_quiet = SharedQuiet(
