@@ -56,8 +56,10 @@ def small_grey(images: torch.Tensor, scale: float) -> list[np.ndarray]:
     return list(q)
 
 
-#: the smallest image side DIS registers (OpenCV: "the input image must have either width or height >= 12")
-MIN_SIDE = 12
+#: the smallest image side DIS is given. OpenCV refuses sides under 12 ("the input image must have
+#: either width or height >= 12"), and a height of 12-15 px at widths from about 40 px crashed the
+#: process inside it (SIGSEGV: a 1280×64 camera fused at 256×13, a 200×14 clip)
+MIN_SIDE = 16
 _DIS = threading.local()  # per thread: a DIS instance keeps its pyramids and fields between calls
 
 

@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..io.color import describe_frame, frame_to_rgb
+from ..temporal.registration import MIN_SIDE
 from .metrics import PSNR_CAP
 
 Frames = list[np.ndarray]
@@ -168,6 +169,9 @@ def flow_pairs(inp: Frames) -> list[tuple[np.ndarray, np.ndarray]]:
     dis = _dis()
     grey = [_grey_small(f) for f in inp]
     out = []
+    if grey and min(grey[0].shape[:2]) < MIN_SIDE:  # too small for DIS (it crashes): nothing measurable
+        shape = grey[0].shape[:2]
+        return [(np.zeros((*shape, 2), np.float32), np.zeros(shape, bool)) for _ in range(len(inp) - 1)]
     for t in range(len(inp) - 1):
         fwd = dis.calc(grey[t], grey[t + 1], None)
         bwd = dis.calc(grey[t + 1], grey[t], None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 from fractions import Fraction
 
 import media
@@ -165,6 +166,19 @@ def test_frames_too_small_to_register_still_go_through_the_default_pipeline(tmp_
     out = tmp_path / "out.mkv"
     assert main(["-q", "run", str(src), "-o", str(out)]) == 0
     assert media.count_frames(out) == 5
+
+
+@pytest.mark.parametrize("size", [(200, 14), (64, 12)])
+def test_a_strip_of_frames_12_to_15_px_high_is_fused_not_crashed_on(tmp_path, size):
+    """OpenCV's DIS optical flow crashed the process (SIGSEGV, no message, only a partial file) on grey
+    images 12–15 px high and wider than about 40 px: a 200×14 clip, a 1280×64 camera fused at 256×13.
+    In a child process, so that a crash fails the test instead of ending the suite."""
+    src = media.write_video(tmp_path / "strip.mkv", frames=4, size=size, codec="ffv1", pix_fmt="yuv444p")
+    out = tmp_path / "out.mkv"
+    args = [sys.executable, "-m", "streamdeblur", "-q", "run", str(src), "-o", str(out), "--pipeline", "motion-fast"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])
+    assert media.count_frames(out) == 4
 
 
 def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
