@@ -24,6 +24,7 @@ line and the Python API check too. Command-line flags and API overrides replace 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -86,9 +87,20 @@ def list_pipelines() -> list[str]:
 
 
 def resolve(name_or_path: str) -> tuple[str, str]:
-    """(text, filename) of a pipeline given by shipped name or path."""
+    """(text, filename) of a pipeline given by shipped name or path.
+
+    A shipped name (``motion``) is the shipped pipeline even where the current folder holds a file or
+    folder of that name (a folder ``motion/`` there failed every run, the default one too: "pipeline
+    file not found: motion"); ``./motion`` names the file.
+    """
+    if not name_or_path.strip():
+        raise ConfigError(f"no pipeline given (an empty name); shipped: {', '.join(list_pipelines())} (or give a .yaml path)")
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    written_as_path = p.suffix in (".yaml", ".yml") or any(sep in name_or_path for sep in ("/", os.sep))
+    shipped = not written_as_path and builtin_dir().joinpath(f"{name_or_path}.yaml").is_file()
+    if written_as_path or (not shipped and p.exists()):
+        if p.is_dir():
+            raise ConfigError(f"{name_or_path} is a folder, not a pipeline file")
         if not p.is_file():
             raise ConfigError(f"pipeline file not found: {name_or_path}")
         try:
@@ -100,7 +112,7 @@ def resolve(name_or_path: str) -> tuple[str, str]:
     f = builtin_dir().joinpath(f"{name_or_path}.yaml")
     if not f.is_file():
         raise ConfigError(f"unknown pipeline {name_or_path!r}; shipped: {', '.join(list_pipelines())} (or give a .yaml path)")
-    return f.read_text(), f"{name_or_path}.yaml"
+    return f.read_text(encoding="utf-8"), f"{name_or_path}.yaml"
 
 
 def load_pipeline(name_or_path: str) -> PipelineConfig:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from streamdeblur.engine.config import ConfigError, apply_overrides, list_pipelines, load_pipeline, parse_pipeline
+from streamdeblur.engine.config import ConfigError, apply_overrides, builtin_dir, list_pipelines, load_pipeline, parse_pipeline
 
 SHIPPED = ["batch", "compare", "defocus", "motion", "motion-fast", "overlay", "webcam", "webcam-rt"]
 
@@ -111,6 +111,23 @@ def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     (deblur,) = [s for s in cfg.stages if s.name == "deblur"]
     work = deblur.options["work_pixels"]
     assert pixel_cap(1080, 1920, work) == pytest.approx(1 / 3) and pixel_cap(360, 640, work) == 1.0
+
+
+def test_a_shipped_name_is_the_shipped_pipeline_whatever_the_current_folder_holds(tmp_path, monkeypatch):
+    """A folder ``motion/`` in the current folder (a user's footage, say) failed every run, the
+    default one too: "pipeline file not found: motion". The shipped name wins; ``./motion`` is the path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "motion").mkdir()
+    (tmp_path / "compare").write_text("not: [a pipeline\n")
+    assert load_pipeline("motion").stages == load_pipeline(str(builtin_dir() / "motion.yaml")).stages
+    assert load_pipeline("compare").stages[-1].name == "compare"
+    with pytest.raises(ConfigError, match=r"^\./motion is a folder, not a pipeline file$"):
+        load_pipeline("./motion")
+    with pytest.raises(ConfigError, match="empty name"):
+        load_pipeline("")
+    own = tmp_path / "mine"  # not a shipped name: an existing file without .yaml is read as before
+    own.write_text("stages:\n  - identity\n")
+    assert [s.name for s in load_pipeline("mine").stages] == ["identity"]
 
 
 def test_a_binary_pipeline_file_is_named_in_its_error(tmp_path):
