@@ -101,6 +101,26 @@ def test_webcam_command_records_a_stream(tmp_path):
     assert times == sorted(times) and 2.0 <= times[-1] - times[0] <= 4.0  # capture-time stamps: real time
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_a_slow_cameras_recording_with_b_frames_starts_at_its_first_frame(tmp_path, ext):
+    """x264's B-frames made the fragmented muxer delay every timestamp by two *delivered* frame
+    intervals; the regular file copied from it kept the delay: a 5 fps camera's recording showed
+    nothing for its first 0.37 s (an empty edit) and said 3.54 s for a 3 s session (2 s at 1 fps)."""
+    server = MJPEGServer(fps=5, max_seconds=30)
+    out = tmp_path / f"rec{ext}"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages:\n  - unsharp\noutput:\n  preset: medium\n")  # medium: B-frames
+    try:
+        args = ["-q", "webcam", "--camera", server.url, "--no-preview", "-o", str(out), "--pipeline", str(yaml)]
+        assert main([*args, "--duration", "3"]) == 0
+    finally:
+        server.close()
+    times = [float(t) for t in media.frame_times(out)]
+    assert len(times) >= 8 and times[0] == 0.0, times[:3]
+    probe = media.probe(out)
+    assert float(probe["format"]["duration"]) < times[-1] + 0.3, (probe["format"]["duration"], times[-1])
+
+
 @functools.lru_cache(maxsize=64)
 def _scene(phase: int, w: int, h: int, blurred: bool) -> np.ndarray:
     rng = np.random.default_rng(11)

@@ -230,6 +230,7 @@ class VideoSink:
         self._prev_tb: Fraction | None = None
         self._durations: dict[int, int] = {}  #: pts → duration of frames whose packets are not out yet
         self._last_interval: int | None = None  #: the shortest interval between frames: the last frame's duration
+        self._first_time: float | None = None  #: the first frame's presentation time, seconds (:meth:`_finish_fragmented`)
         self._held: av.Packet | None = None  #: the newest packet, muxed when the next one (or the end) tells its duration
         self._max_delay = int(64 / (rate * tb)) + 1  #: 64 frames in the stream's ticks: no encoder reorders more
         self.last_end: float | None = None
@@ -285,6 +286,8 @@ class VideoSink:
             elif self._prev_pts is None and self.info.fps:
                 self._last_interval = max(1, round(1 / (self.info.fps * vf.time_base)))
             self._prev_pts, self._prev_tb = vf.pts, vf.time_base
+            if self._first_time is None and vf.time_base:
+                self._first_time = float(vf.pts * vf.time_base)
         if self._failed:
             raise SinkError(f"writing {self.path} failed earlier")
         try:
@@ -392,7 +395,7 @@ class VideoSink:
         copied from the fragmented partial file; if that fails, the fragmented file (it plays) is kept."""
         regular = temporary_path(self.path)  # a partial file's name too: a batch's clean-up knows it
         try:
-            defragment(self.tmp, regular, self.fmt, self._options)
+            defragment(self.tmp, regular, self.fmt, self._options, start=self._first_time)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             regular.unlink(missing_ok=True)
             self.warn(f"{self.path.name} is kept as a fragmented {self.fmt.upper()} (it plays; some editors refuse it): {exc}")
@@ -450,11 +453,17 @@ def crash_safe_options(fmt: str, options: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str]) -> None:
+def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str], start: float | None = None) -> None:
     """Copy every packet of a fragmented MP4/MOV ``src`` into a regular one, ``dst`` (no re-encoding).
 
-    Timestamps, durations, colour tags and metadata go along unchanged (the streams are made from the
-    source's as templates).
+    Durations, colour tags and metadata go along unchanged (the streams are made from the source's as
+    templates), and so do timestamps, but for one shift: a fragment cannot hold a decoding time
+    before zero, so where the encoder reorders frames (x264's B-frames: the first frame decoded two
+    frames before it is shown) the fragmented muxer delays *every* timestamp by that reordering. Its
+    size is two frame intervals at the rate frames were *delivered*: 0.4 s at a live 5 fps, 2 s at 1 fps.
+    Copied as it was, a recording started that late behind an empty edit and its file said 3.54 s for
+    a 3 s session. ``start`` (seconds), the first frame's time as the sink gave it, takes it back: the
+    regular file starts where the recording did (its decoding times before zero, as any MP4 with B-frames).
     """
     with av.open(ffmpeg_name(src)) as i, av.open(ffmpeg_name(dst), "w", format=fmt, options=dict(options)) as o:
         o.metadata.update(i.metadata)
@@ -463,9 +472,17 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str]) -> None:
             streams[st.index] = ost = o.add_stream_from_template(st)
             ost.metadata.update(st.metadata)
             ost.time_base = st.time_base
+        shift = 0.0
+        video = i.streams.video[0] if i.streams.video else None
+        if start is not None and video is not None and video.start_time is not None and video.time_base:
+            shift = max(0.0, float(video.start_time * video.time_base) - start)
         for pkt in i.demux():
             if pkt.dts is None and pkt.size == 0:
                 continue  # the demuxer's end-of-stream marker
+            if shift and pkt.time_base:
+                ticks = round(shift / pkt.time_base)
+                pkt.pts = None if pkt.pts is None else pkt.pts - ticks
+                pkt.dts = None if pkt.dts is None else pkt.dts - ticks
             pkt.stream = streams[pkt.stream.index]
             o.mux(pkt)
 
