@@ -12,6 +12,7 @@ code  meaning                                     raised as
 3     unreadable input                            :class:`SourceError`
 4     output cannot be written                    :class:`SinkError`
 5     unusable weights                            :class:`WeightsError`
+129   hung up (SIGHUP: the terminal closed, an SSH session dropped)
 130   interrupted (Ctrl-C)
 143   terminated (SIGTERM)
 ====  ==========================================  =========================================
@@ -27,8 +28,20 @@ Example:
 
 from __future__ import annotations
 
+import signal
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_WEIGHTS = 0, 1, 2, 3, 4, 5
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM = 129, 130, 143
+
+#: the signals that stop a run as Ctrl-C does (the work in flight finished and kept), by number. SIGHUP
+#: came with a closed terminal or a dropped SSH session and killed a live recording on the spot: its
+#: fragmented file held no frame yet (x264 still had them), so nothing at all was kept
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def signal_exit_code(signum: int) -> int:
+    """The exit status of a command a signal stopped: 128 + its number (129 SIGHUP, 130 SIGINT, 143 SIGTERM)."""
+    return 128 + int(signum)
 
 
 class StreamdeblurError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -60,8 +61,12 @@ def start_cli(args: list, child_options: list[str] = (), **kwargs) -> tuple[subp
 
 
 def interrupt_after_first_write(args: list, signum: int, timeout: float = 300) -> tuple[int, str]:
-    """Run ``streamdeblur ARGS``, send ``signum`` once its first frame is in the output; returns (exit status, stderr)."""
-    proc, stdout, stderr = start_cli(args, ["--announce-writes"])
+    """Run ``streamdeblur ARGS``, send ``signum`` once its first frame is in the output; returns (exit status, stderr).
+
+    The child starts with the signal's default disposition: under ``nohup`` (a CI runner's) SIGHUP
+    would be inherited as ignored, and the child rightly keeps a signal its parent ignores.
+    """
+    proc, stdout, stderr = start_cli(args, ["--announce-writes"], preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     try:
         stdout.wait_for(r"^written 0$", timeout=timeout)
         proc.send_signal(signum)

@@ -40,6 +40,7 @@ from ..errors import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_OUTPUT,
+    EXIT_SIGHUP,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     EXIT_USAGE,
@@ -385,7 +386,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             _drop_partials(target, keep=kept)
         if segmented and work_dir(target).is_dir():  # not the segment's partial, which is not in out_dir
             kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
-        if code in (EXIT_SIGINT, EXIT_SIGTERM):
+        if code in (EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM):
             resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
             rows[f] = (shown[f], "interrupted", resume, kept)
             for g, _ in todo[i:]:  # every file has its row: these were never started

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
-from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code
+from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, exit_code, signal_exit_code
 from .console import display, err, error, out, say, warn
 
 #: Seconds between plain progress lines when stderr is not a terminal.
@@ -34,17 +34,17 @@ PLAIN_INTERVAL = 5.0
 
 
 class Signals:
-    """SIGINT/SIGTERM → KeyboardInterrupt in the main thread, remembering which one came."""
+    """SIGINT/SIGTERM/SIGHUP → KeyboardInterrupt in the main thread, remembering which one came."""
 
     def __init__(self) -> None:
         self.code = EXIT_SIGINT
 
     def __enter__(self):
         def handler(signum, frame):
-            self.code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+            self.code = signal_exit_code(signum)
             raise KeyboardInterrupt
 
-        self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._old = {s: signal.signal(s, handler) for s in STOP_SIGNALS if signal.getsignal(s) != signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc):
@@ -235,7 +235,7 @@ def run_job(
         error(result.error + where)
         return exit_code(result.exception, during_run=True), result
     if result.interrupted:
-        code = EXIT_SIGTERM if pipe.signal_received == signal.SIGTERM else EXIT_SIGINT
+        code = signal_exit_code(pipe.signal_received) if pipe.signal_received is not None else EXIT_SIGINT
         kept = result.output is not None and Path(result.output).exists()
         what = f"playable partial output: {result.output}" if kept else "no partial output kept"
         if kept and Path(result.output).is_dir():  # a folder of images: each one finished, nothing to play

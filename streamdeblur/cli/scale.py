@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from ..errors import EXIT_SIGTERM, Interrupted
+from ..errors import EXIT_SIGHUP, EXIT_SIGTERM, STOP_SIGNALS, Interrupted
 from ..scaleout.plan import work_dir
 from .console import out, say, warn
 from .progress import Signals, progress_bar, run_job
@@ -77,13 +77,13 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None) -> list:
                 on_file=on_file,
             )
     except KeyboardInterrupt:
-        what = "terminated (SIGTERM)" if signals.code == EXIT_SIGTERM else "interrupted"
+        what = {EXIT_SIGTERM: "terminated (SIGTERM)", EXIT_SIGHUP: "hung up (SIGHUP)"}.get(signals.code, "interrupted")
         folders = ", ".join(str(work_dir(out)) for _, out in pairs[:2]) + (" …" if len(pairs) > 2 else "")
         warn(f"{what}: the finished segments are kept ({folders}); run the same command again to resume")
         raise Interrupted(signals.code) from None
     finally:
         if started:
-            old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+            old = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
             try:
                 ray.shutdown()
             finally:

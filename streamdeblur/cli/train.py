@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 from pathlib import Path
 
 from rich.markup import escape
 
-from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from ..errors import EXIT_OK, UsageError, signal_exit_code
 from .console import err, out, say
 
 NAME = "train"
@@ -57,7 +56,7 @@ def run(args) -> int:
         # the checkpoint is saved and resumable; a half-trained model is not exported (nor carded)
         if args.export:
             err.print(f"interrupted: not exported (export the checkpoint with --export-only --export {escape(args.export)})")
-        return EXIT_SIGTERM if trainer.stopped_by == signal.SIGTERM else EXIT_SIGINT
+        return signal_exit_code(trainer.stopped_by)
     if args.export:
         out.print(f"exported {trainer.export(Path(args.export))}")
         _card(args, cfg)

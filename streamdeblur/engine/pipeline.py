@@ -42,7 +42,7 @@ import torch
 
 from ..compute.runtime import configure
 from ..compute.transfer import images_to_tensor, tensor_to_images
-from ..errors import one_line
+from ..errors import STOP_SIGNALS, one_line
 from ..io.frames import Frame, SourceInfo, cut_short
 from ..stages.base import Batch, Stage
 from ..stages.window import WindowedStage
@@ -585,15 +585,16 @@ class Pipeline:
                 self._stop.set()  # second signal: stop at the next boundary
             else:  # said at once: a model call at 1080p on a CPU takes seconds
                 what = "the frames already read" if self.live else "the frame in progress"
-                how = "a second Ctrl-C stops sooner" if signum == signal.SIGINT else "SIGTERM"
-                self.warn(f"stopping: finishing {what} ({how})")
+                how = {signal.SIGINT: "a second Ctrl-C stops sooner"}.get(signum, signal.Signals(signum).name)
+                try:
+                    self.warn(f"stopping: finishing {what} ({how})")
+                except OSError:  # SIGHUP: the terminal it would be said on is gone (EIO); the stop goes on
+                    pass
             self.signal_received = signum
             self.request_stop()
 
         # a signal the process ignores (SIGINT under nohup, a host that masks it) stays ignored
-        return {
-            sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) != signal.SIG_IGN
-        }
+        return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
 
     def _restore_signals(self, old: dict) -> None:
         for sig, h in old.items():

@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16
-from ..errors import ConfigError
+from ..errors import STOP_SIGNALS, ConfigError
 from ..models import create_model, load_weights
 from .blur import BlurConfig
 from .dataset import MARGIN, BlurPairs, SharpPool, to_tensor  # noqa: F401
@@ -587,9 +587,9 @@ class Trainer:
         return float(loss.detach())
 
     def run(self) -> None:
-        """Train until ``cfg.steps``, the time budget, or SIGINT/SIGTERM; checkpoint on the way out."""
+        """Train until ``cfg.steps``, the time budget, or SIGINT/SIGTERM/SIGHUP; checkpoint on the way out."""
         cfg = self.cfg
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS if signal.getsignal(s) != signal.SIG_IGN}
         if cfg.steps <= 0 and self.minutes is None:
             raise ValueError("steps: 0 (as many as fit) needs a time budget (--minutes)")
         save_every = min(cfg.save_every_s, 60.0) if self.minutes is not None else cfg.save_every_s
