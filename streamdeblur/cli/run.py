@@ -59,6 +59,8 @@ def run(args) -> int:
     from ..engine.build import Job
     from ..scaleout import executor_class
 
+    if args.output is not None and not args.output.strip():  # an unset shell variable
+        raise UsageError("-o is empty: give the output file or folder (or leave -o out for NAME_deblurred.EXT)")
     if args.output is None:
         args.output = default_output(args.input)
     elif args.output == os.devnull:  # ffmpeg's habit for a dry run: process, keep nothing (as -o -)

@@ -39,6 +39,10 @@ def run(args) -> int:
     from ..engine.build import Job
 
     check_flags(args, ("duration", "reconnect"))  # --duration 0 recorded 8 frames; --reconnect -3 was taken
+    if not str(args.camera).strip():  # said "camera not found: " with nothing after it, exit 3
+        raise UsageError("--camera is empty: give a device number (0), a stream URL or a device path")
+    if args.output is not None and not args.output.strip():  # an unset shell variable: a whole session recorded nothing
+        raise UsageError("-o is empty: give the recording's file, e.g. -o RECORDING.mp4")
     cfg = config_from_args(args)
     if args.output == "-":  # a live recording is a file: '-' recorded nothing and exited 0
         raise UsageError("-o - records nothing: a recording is a file, e.g. -o RECORDING.mp4 (or --preview to only watch)")

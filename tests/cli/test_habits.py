@@ -204,6 +204,20 @@ def test_output_dash_says_nothing_was_written(tmp_path, identity_yaml, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
 
 
+def test_an_empty_output_or_camera_is_refused_before_any_work(tmp_path, identity_yaml, capsys):
+    """``-o "$OUT"`` with OUT unset: ``webcam`` recorded a whole session into nothing and exited 0
+    ("-o -: processed, nothing written"); ``--camera ""`` said "camera not found: " and exit 3."""
+    src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    for argv in (
+        ["run", str(src), "-o", "", "--pipeline", str(identity_yaml)],
+        ["webcam", "--camera", "http://127.0.0.1:9/stream.mjpg", "-o", " ", "--duration", "1"],
+        ["webcam", "--camera", "", "-o", str(tmp_path / "rec.mp4"), "--duration", "1"],
+    ):
+        assert main(argv) == 2, argv
+        assert "is empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
+
+
 def test_input_ended_early_is_said_only_of_an_input_that_did(tmp_path, identity_yaml, capsys):
     # "input ended early (24 of the 30 frames its index lists)" was said of complete files: one with
     # corrupt packets skipped (counted on their own), a run --strict stopped, an AVI whose index lists
