@@ -124,3 +124,47 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class EmptyPartServer:
+    """An MJPEG-over-HTTP camera at ``fps`` whose every ``every``-th part on each connection is empty
+    (``Content-Length: 0``), as some cameras' servers send when a frame is not ready; ``connections``
+    counts the connections it took. Bounded by ``max_seconds``."""
+
+    def __init__(self, fps: float = 10.0, every: int = 5, max_seconds: float = 60.0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        ok, jpeg = cv2.imencode(".jpg", stamp(0, 160, 120)[..., ::-1])
+        data, started, srv = jpeg.tobytes(), time.monotonic(), self
+        self.connections = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                srv.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i, t0 = 0, time.monotonic()
+                try:
+                    while time.monotonic() - started < max_seconds:
+                        part = b"" if i % every == every - 1 else data
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(part))
+                        self.wfile.write(part + b"\r\n")
+                        self.wfile.flush()
+                        i += 1
+                        time.sleep(max(0.0, t0 + i / fps - time.monotonic()))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -257,7 +257,10 @@ def run_job(
     rep.say(final_line(p))
     if p.lost:  # the camera went away for good: the recording so far is complete, the session is not
         kept = f"; the recording so far is kept: {result.output}" if result.output is not None else ""
-        error(f"the camera was lost before the end and no reconnection worked{kept}")
+        if p.lost_at_end:  # "no reconnection worked" was said of sessions in which six had worked
+            error(f"the camera was still lost when the session ended{kept}")
+        else:
+            error(f"the camera was lost before the end and no reconnection worked{kept}")
         return EXIT_INPUT, result
     if result.output is not None and announce:  # a result, on stdout even with --quiet (a script reads it there)
         out.print(escape(f"wrote {result.output}"))

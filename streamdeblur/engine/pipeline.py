@@ -88,6 +88,7 @@ class Progress:
     repaired: int = 0  #: non-increasing timestamps moved forward
     reconnects: int = 0  #: live sources: reopen attempts after a disconnect
     lost: bool = False  #: live sources: gone for good (no reopen attempt worked)
+    lost_at_end: bool = False  #: … or still gone when the session ended (``DecodeStats.lost_at_end``)
     live: bool = False
     latency: float | None = None  #: live: seconds from capture to hand-over (sink), last frame
     recent: LatencyStats | None = None  #: live: delivered fps and latency percentiles, last few seconds
@@ -495,6 +496,7 @@ class Pipeline:
         p.repaired = getattr(stats, "repaired_pts", 0)
         p.reconnects = getattr(stats, "reconnects", 0)
         p.lost = bool(getattr(stats, "lost", False))
+        p.lost_at_end = bool(getattr(stats, "lost_at_end", False))
         if self.live:
             p.recent = self.latency.recent(time.monotonic())
             p.run_latency = self.latency.total()

@@ -43,6 +43,9 @@ class DecodeStats:
         self.repaired_pts = 0  #: non-increasing timestamps moved forward
         self.reconnects = 0  #: reopen attempts after a disconnect
         self.lost = False  #: a live source that stayed gone after its last reopen attempt
+        #: ``lost`` because the session ended (``--duration``, a signal) while it was gone, not because
+        #: the attempts ran out: reconnections may have worked earlier in the session
+        self.lost_at_end = False
 
 
 def _is_url(spec: str) -> bool:

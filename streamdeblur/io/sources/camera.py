@@ -167,7 +167,7 @@ class CameraSource(_LiveMixin):
             # the session ended (``--duration``, Ctrl-C) while the camera was gone or stalled, the grabber
             # still inside a reopen or a read: a recording cut short (exit 3), not a finished one
             self.warn(f"camera {self.spec} still lost when the session ended")
-            self.stats.lost = True
+            self.stats.lost = self.stats.lost_at_end = True
 
     def _grab(self, put: Callable[[Frame], None]) -> None:
         # OpenCV's log off for the whole run, not toggled around every read (a stalled stream's timeout,
@@ -201,8 +201,12 @@ class CameraSource(_LiveMixin):
                         self.warn(f"camera {self.spec} {what}; no reconnection after {self.reconnect} attempts")
                         self.stats.lost = True
                         return
-                    delay = min(8.0, 0.5 * 2 ** (attempts - 1))
-                    self.warn(f"camera {self.spec} {what}; reconnecting in {delay:.1f}s ({attempts}/{self.reconnect})")
+                    # the first reopen at once: one malformed part of an MJPEG stream (a zero-length part,
+                    # bytes between boundaries) breaks OpenCV's read as a lost camera does, and a camera
+                    # that sent such a part every half second spent the session in backoff
+                    delay = 0.0 if attempts == 1 else min(8.0, 0.5 * 2 ** (attempts - 2))
+                    when = "now" if delay == 0 else f"in {delay:.1f}s"
+                    self.warn(f"camera {self.spec} {what}; reconnecting {when} ({attempts}/{self.reconnect})")
                     self.stats.reconnects += 1
                     if self._stop.wait(delay):
                         return  # the session ended with the camera still gone: frames() says so
