@@ -15,7 +15,7 @@ HELP = "train a model from a YAML recipe (resumable)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="training recipe (YAML), e.g. streamdeblur/train/configs/motion-t.yaml")
+    p.add_argument("config", help="training recipe: a YAML file or a shipped recipe's name (motion-t, defocus-fdikp, …)")
     p.add_argument("--steps", type=int, help="override the step count")
     p.add_argument("--threads", type=int, help="override the CPU threads (runtime only; the recipe is unchanged)")
     p.add_argument("--minutes", type=float, help="time budget of this session (checkpoints every minute; resumable)")

@@ -48,6 +48,30 @@ from .metrics import psnr
 from .plot import line_plot
 from .state import export_state
 
+#: the folder holding the package (a checkout's root, or site-packages)
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+#: the training recipes shipped with the package
+RECIPES = Path(__file__).resolve().parent / "configs"
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A training recipe's file: a path, a shipped recipe's name (``motion-t``), or the path a shipped
+    recipe has in a checkout (``streamdeblur/train/configs/motion-t.yaml``), from any folder: an
+    installed package answered both with "[Errno 2] No such file or directory".
+
+    Raises:
+        ConfigError: none of these (one line, with the shipped names).
+    """
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    name = p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml"
+    shipped = RECIPES / name
+    if shipped.is_file() and (len(p.parts) == 1 or p.as_posix().endswith(f"streamdeblur/train/configs/{name}")):
+        return shipped
+    names = ", ".join(sorted(f.stem for f in RECIPES.glob("*.yaml")))
+    raise ConfigError(f"training recipe not found: {name_or_path} (shipped: {names})")
+
 
 @dataclass
 class TrainConfig:
@@ -93,8 +117,9 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> TrainConfig:
+        path = recipe_path(path)
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}" if mark else ""
@@ -102,6 +127,9 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a training config must be a mapping of keys")
         raw.update(overrides or {})
+        init = raw.get("init")
+        if isinstance(init, str) and init.startswith("streamdeblur/") and not Path(init).exists():
+            raw["init"] = str(PACKAGE_PARENT / init)  # the shipped weights, wherever the package is installed
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - allowed)
         if unknown:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from streamdeblur.cli import main
+from streamdeblur.errors import ConfigError
 from streamdeblur.train.trainer import TrainConfig
 
 BASE = "model: deeprftv2-t\ndata: {data}\nout: {out}\nsteps: 2\nbatch: 1\ncrop_schedule: [[0, 64]]\n"
@@ -45,3 +48,21 @@ def test_a_number_yaml_reads_as_text_is_the_number_it_says(tmp_path):
     cfg.write_text(BASE.format(data=tmp_path, out=tmp_path / "run") + "lr: 1e-3\nmin_lr: 1e-7\n")
     c = TrainConfig.from_yaml(cfg)
     assert c.lr == 0.001 and c.min_lr == 1e-7
+
+
+def test_a_shipped_recipe_is_found_by_name_or_checkout_path_from_any_folder(tmp_path, monkeypatch):
+    """Installed from a wheel, ``streamdeblur train streamdeblur/train/configs/motion-t.yaml`` (the
+    README's command) and ``train motion-t`` both said "[Errno 2] No such file or directory", and a
+    recipe's ``init: streamdeblur/weights/…`` was read relative to the current folder."""
+    from streamdeblur.train.trainer import recipe_path
+
+    monkeypatch.chdir(tmp_path)
+    assert recipe_path("motion-t") == recipe_path("streamdeblur/train/configs/motion-t.yaml")
+    assert recipe_path("motion-t").is_file()
+    init = Path(TrainConfig.from_yaml("motion-t-clean").init)
+    assert init.is_file() and init.name == "deeprftv2-t-motion.pt"
+    with pytest.raises(ConfigError, match=r"^training recipe not found: elsewhere/motion-t.yaml \(shipped: .*motion-t,"):
+        recipe_path("elsewhere/motion-t.yaml")  # a path that is not the shipped one's is not quietly replaced
+    own = tmp_path / "motion-t.yaml"  # the user's own file of a shipped recipe's name wins when it is there
+    own.write_text("model: deeprftv2-t\nsteps: 3\n")
+    assert recipe_path("motion-t.yaml").resolve() == own and TrainConfig.from_yaml("motion-t.yaml").steps == 3
