@@ -41,7 +41,7 @@ from torch.nn import functional as F
 
 from ..compute.scale import downscale, upscale, work_size
 from ..temporal.blur_match import blur_like, fit_blur
-from ..temporal.fba import FBAParams, fba_fuse
+from ..temporal.fba import FBAParams, fba_fuse, screen_static
 from ..temporal.registration import fb_consistency, refine_homography, register_pair, small_grey, upsample_flow, warp
 from .base import Batch, register_stage
 from .window import WindowedStage, WindowItem
@@ -120,6 +120,10 @@ class TemporalFusion(WindowedStage):
         #: rather than an upscaled correction. Block mode without ``merge`` only (``p`` 0, ``merge`` 0).
         #: The memory's candidates are then held at full size (half precision; a few, ``memory`` at most)
         full_detail: bool = False
+        #: a neighbour's pixels that are fixed on the screen while the scene moved (a burned-in timestamp,
+        #: a logo: :func:`~streamdeblur.temporal.fba.screen_static`) are not trusted; registered to the
+        #: scene they carry the overlay displaced, and the fused frame showed it doubled
+        overlay_gate: bool = True
 
     def __init__(self, options=None, ctx=None) -> None:
         o = options or self.Options()
@@ -261,7 +265,11 @@ class TemporalFusion(WindowedStage):
         flow = torch.stack([upsample_flow(f, (h, w)) for f in flows]).to(cur.device)
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
-        warped = warp(torch.stack([self._work_image(n, size) for n in others]), flow)
+        raw = torch.stack([self._work_image(n, size) for n in others])
+        warped = warp(raw, flow)
+        if o.overlay_gate:
+            conf = conf * (1 - screen_static(cur, raw, warped, flow))
+        del raw
         compare = None
         if key is not None and o.key_match:  # the key is the last copy
             # the blur is fitted on small greys, where DIS's placement is as good as ECC's: a frame

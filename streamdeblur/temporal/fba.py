@@ -348,6 +348,72 @@ def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
     return torch.exp(-math.log(2) * mag / (tol * tol))
 
 
+def screen_static(
+    current: torch.Tensor, raw: torch.Tensor, warped: torch.Tensor, flow: torch.Tensor, size: int = 7
+) -> torch.Tensor:
+    """Where each neighbour shows something fixed *on the screen* while the scene moved: ``K×1×H×W`` in [0, 1].
+
+    A timestamp, a channel logo or a recorder's overlay is burned into every frame at the same pixels;
+    registered to the scene, a neighbour carries it displaced by the camera's motion, and the gates let
+    thin strokes through (their low-pass barely differs): the fused frame showed the overlay doubled,
+    a second "2026" a few pixels off. Such pixels match the current frame far better *unwarped* than
+    warped. Per pixel, over a ``size``-px box: the mean absolute difference of the unwarped neighbour
+    (``e_id``) and of the warped one (``e_w``) to the current frame; static where ``e_id`` is under a
+    quarter of ``e_w`` (half: not at all), ``e_w`` above the noise (4 levels), and the camera moved at
+    least a pixel there (else warped and unwarped are the same picture). Then grown by a box, so the
+    overlay's anti-aliased edges go with it.
+
+    Args:
+        current: ``3×H×W`` in [0, 1].
+        raw: ``K×3×H×W``: the neighbours as they are (not warped).
+        warped: ``K×3×H×W``: the same, warped onto ``current``.
+        flow: ``K×2×H×W``: the warp's flow, in pixels.
+        size: box size, pixels.
+
+    Returns:
+        ``K×1×H×W``: 1 where the neighbour's pixel is screen-static content, to be distrusted.
+    """
+    if raw.shape != warped.shape or raw.shape[1:] != current.shape or flow.shape[0] != raw.shape[0]:
+        shapes = [tuple(t.shape) for t in (current, raw, warped, flow)]
+        raise ValueError(f"screen_static: current 3×H×W, raw and warped K×3×H×W, flow K×2×H×W; got {shapes}")
+    if current.device.type != "cpu":
+        return _screen_static_torch(current, raw, warped, flow, size)
+    cur = current[None].float()
+    noise = _STATIC_NOISE
+    kernel = np.ones((size, size), np.uint8)
+    out = []
+    for i in range(raw.shape[0]):  # one neighbour at a time, single-channel maps, OpenCV's filters: 6× faster on CPU
+        e_id = (raw[i : i + 1].float() - cur).abs_().mean(1)[0].numpy()
+        e_w = (warped[i : i + 1].float() - cur).abs_().mean(1)[0].numpy()
+        e_id = cv2.blur(e_id, (size, size), borderType=cv2.BORDER_REPLICATE)
+        e_w = cv2.blur(e_w, (size, size), borderType=cv2.BORDER_REPLICATE)
+        fx, fy = flow[i].float().numpy()
+        moved = np.clip(cv2.magnitude(fx, fy) - 0.5, 0, 1)
+        s = np.clip((0.5 - e_id / (e_w + 1e-6)) / 0.25, 0, 1) * np.clip((e_w - noise) / noise, 0, 1) * moved
+        out.append(torch.from_numpy(cv2.dilate(s.astype(np.float32), kernel)))
+    return torch.stack(out)[:, None]
+
+
+#: :func:`screen_static`: differences under this (4 levels) are noise, not content
+_STATIC_NOISE = 4.0 / 255
+
+
+def _screen_static_torch(
+    current: torch.Tensor, raw: torch.Tensor, warped: torch.Tensor, flow: torch.Tensor, size: int = 7
+) -> torch.Tensor:
+    """:func:`screen_static` in PyTorch, for tensors on a GPU (no copy to the host; on CPU OpenCV is 6× faster)."""
+    cur, pad, noise = current[None].float(), size // 2, _STATIC_NOISE
+
+    def box(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, size, stride=1, padding=pad, count_include_pad=False)
+
+    e_id = box((raw.float() - cur).abs().mean(1, keepdim=True))
+    e_w = box((warped.float() - cur).abs().mean(1, keepdim=True))
+    moved = (flow.float().square().sum(1, keepdim=True).sqrt() - 0.5).clamp(0, 1)
+    s = ((0.5 - e_id / (e_w + 1e-6)) / 0.25).clamp(0, 1) * ((e_w - noise) / noise).clamp(0, 1) * moved
+    return F.max_pool2d(s, size, stride=1, padding=pad)
+
+
 def _result(out, gate, weights, return_gate: bool, return_weights: bool):
     if return_gate and return_weights:
         return out, gate, weights

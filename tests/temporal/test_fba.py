@@ -69,3 +69,29 @@ def test_a_band_is_padded_as_the_whole_frame_would_be(h, w, block):
         for r1 in range(r0 + 1, nh + 1):
             band = fba._padded_rows(x, geo, block, r0, r1)
             assert torch.equal(band, whole[..., r0 * step : (r1 - 1) * step + block, :])
+
+
+def _overlay_case() -> tuple[torch.Tensor, ...]:
+    """A textured scene moved 3 px right between two frames, a striped bar (text-like: 2-px strokes)
+    fixed on the screen in both."""
+    g = torch.Generator().manual_seed(1)
+    world = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 70, 100, generator=g), 3, 1, 1)[0]
+    cur, nb = world[:, :, 3:99].clone(), world[:, :, 0:96].clone()  # nb(x) = cur(x + 3): the camera moved
+    strokes = (torch.arange(40) // 2 % 2).float()  # 1, 1, 0, 0, …
+    for img in (cur, nb):
+        img[:, 20:26, 30:70] = strokes  # the overlay, at the same pixels in both
+    flow = torch.zeros(1, 2, 70, 96)
+    flow[:, 0] = 3.0
+    warped = torch.roll(nb, -3, dims=-1)[None]  # nb sampled at x + 3: the scene lines up, the bar does not
+    return cur, nb[None], warped, flow
+
+
+def test_screen_static_finds_the_overlay_and_only_it():
+    cur, raw, warped, flow = _overlay_case()
+    s = fba.screen_static(cur, raw, warped, flow)[0, 0]
+    assert s.shape == (70, 96)
+    assert float(s[21:25, 35:65].min()) == 1.0  # the bar (and the pixels it was moved to): distrusted
+    assert float(s[45:65, 10:85].max()) == 0.0  # the scene that lines up: trusted
+    assert float(fba.screen_static(cur, raw, warped, torch.zeros_like(flow)).max()) == 0.0  # no motion, no overlay
+    torch_s = fba._screen_static_torch(cur, raw, warped, flow)[0, 0]  # the GPU path agrees (inside the borders)
+    assert torch.allclose(torch_s[8:-8, 8:-8], s[8:-8, 8:-8], atol=1e-4)
