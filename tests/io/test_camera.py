@@ -65,3 +65,15 @@ def test_a_camera_url_that_cannot_be_opened_is_one_line_with_its_reason(pages, t
     why = "the server answered HTTP 404 Not Found"
     assert err.strip().splitlines() == [f"streamdeblur: error: cannot open camera {pages}/cam.mjpg: {why}"]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_video_file_given_as_a_camera_is_pointed_to_run(tmp_path, capsys):
+    """``webcam --camera clip.mp4`` read the file as fast as it decoded, then took its end for a lost
+    camera, reopened it five times and exited 3 ("no reconnection worked")."""
+    import media
+
+    clip = media.write_video(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    assert main(["webcam", "--camera", str(clip), "-o", str(tmp_path / "rec.mp4"), "--duration", "2"]) == 3
+    err = capsys.readouterr().err
+    assert f"{clip} is a video file, not a camera: `streamdeblur run {clip}`" in err
+    assert "reconnect" not in err and not (tmp_path / "rec.mp4").exists()

@@ -117,8 +117,8 @@ def test_a_slow_cameras_recording_with_b_frames_starts_at_its_first_frame(tmp_pa
         server.close()
     times = [float(t) for t in media.frame_times(out)]
     assert len(times) >= 8 and times[0] == 0.0, times[:3]
-    probe = media.probe(out)
-    assert float(probe["format"]["duration"]) < times[-1] + 0.3, (probe["format"]["duration"], times[-1])
+    duration = float(media.probe(out)["format"]["duration"])
+    assert times[-1] + 0.1 < duration < times[-1] + 0.3, (duration, times[-1])  # the last frame: one interval
 
 
 @functools.lru_cache(maxsize=64)

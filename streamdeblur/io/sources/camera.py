@@ -90,6 +90,12 @@ class CameraSource(_LiveMixin):
     def _open(self) -> cv2.VideoCapture:
         if isinstance(self.spec, str) and not _is_url(self.spec) and not os.path.exists(self.spec):
             raise SourceError(f"camera not found: {self.spec}")
+        if isinstance(self.spec, str) and os.path.isfile(self.spec):
+            # read as fast as it decodes, then "lost" and reopened five times: exit 3 after 3 s
+            raise SourceError(
+                f"{self.spec} is a video file, not a camera: `streamdeblur run {self.spec}` deblurs it "
+                f"(to try the live path, serve it as a camera: python -m streamdeblur.bench.serve {self.spec})"
+            )
         if isinstance(self.spec, int) and os.path.isdir("/dev") and sys.platform.startswith("linux"):
             if not os.path.exists(f"/dev/video{self.spec}"):
                 raise SourceError(f"camera not found: {self.spec} (there is no /dev/video{self.spec})")
