@@ -105,7 +105,7 @@ class CameraSource(_LiveMixin):
             why = None
             if isinstance(self.spec, str) and _is_url(self.spec):
                 timed_out = time.monotonic() - t_open >= 0.9 * OPEN_TIMEOUT_S
-                why = why_unreachable(self.spec) or (
+                why = why_unreachable(self.spec, waited=time.monotonic() - t_open) or (
                     f"no picture came within {OPEN_TIMEOUT_S:g} s" if timed_out else "not a video stream FFmpeg can read"
                 )
             raise SourceError(f"cannot open camera {self.spec}" + (f": {why}" if why else ""))
@@ -287,14 +287,15 @@ def _interruptible(call: Callable):
     return box["value"]
 
 
-def why_unreachable(url: str, timeout: float = 3.0) -> str | None:
+def why_unreachable(url: str, timeout: float = 3.0, waited: float = 0.0) -> str | None:
     """Why a camera URL could not be opened, found by trying it the way a browser would: unknown
     scheme or host, connection refused, no answer, an HTTP error, or something that is not a video
     stream. None when nothing is wrong that way (the stream itself is not one FFmpeg can read).
 
     OpenCV gives no reason, so every failure read "cannot open camera URL": a wrong path, a camera
     that is off and a typo in the host looked the same. Only asked after OpenCV failed: many IP
-    cameras serve one client at a time.
+    cameras serve one client at a time. ``waited``: seconds OpenCV already waited for the same URL,
+    counted in a "sent nothing within N s" (said after 13 s as "within 3 s").
 
     Example:
         >>> why_unreachable("htp://127.0.0.1/cam")
@@ -340,7 +341,7 @@ def why_unreachable(url: str, timeout: float = 3.0) -> str | None:
                     break
                 head += chunk
         except TimeoutError:
-            return f"{host}:{port} accepted the connection but sent nothing within {timeout:g} s"
+            return f"{host}:{port} accepted the connection but sent nothing within {timeout + waited:.3g} s"
         except OSError as exc:
             return f"{host}:{port}: {exc.strerror or exc}"
     lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
