@@ -241,6 +241,8 @@ def run_batch(args, cfg, cut=None) -> int:
     from ..scaleout import executor_class
 
     executor = executor_class(getattr(args, "executor", "local"))
+    if not str(args.out_dir).strip():  # an unset shell variable: "" wrote into the current folder, " " made a folder " "
+        raise UsageError("--out-dir is empty: give the folder for the outputs")
     out_dir = Path(args.out_dir)
     if args.suffix and args.suffix.lower() not in FORMAT_BY_SUFFIX and args.suffix.lower() not in IMAGE_EXTS:
         videos, images = ", ".join(FORMAT_BY_SUFFIX), ", ".join(sorted(IMAGE_EXTS))

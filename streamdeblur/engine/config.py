@@ -102,7 +102,9 @@ def resolve(name_or_path: str) -> tuple[str, str]:
         if p.is_dir():
             raise ConfigError(f"{name_or_path} is a folder, not a pipeline file")
         if not p.is_file():
-            raise ConfigError(f"pipeline file not found: {name_or_path}")
+            stem = p.name[: -len(p.suffix)] if p.suffix in (".yaml", ".yml") else ""
+            hint = f" (the shipped one is named without .yaml: {stem})" if stem in list_pipelines() else ""
+            raise ConfigError(f"pipeline file not found: {name_or_path}{hint}")
         try:
             return p.read_text(encoding="utf-8"), str(p)
         except UnicodeDecodeError as exc:

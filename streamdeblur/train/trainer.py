@@ -62,6 +62,8 @@ def recipe_path(name_or_path: str | Path) -> Path:
     Raises:
         ConfigError: none of these (one line, with the shipped names).
     """
+    if not str(name_or_path).strip():
+        raise ConfigError("no training recipe given (an empty name)")
     p = Path(name_or_path)
     if p.is_file():
         return p
@@ -69,6 +71,8 @@ def recipe_path(name_or_path: str | Path) -> Path:
     shipped = RECIPES / name
     if shipped.is_file() and (len(p.parts) == 1 or p.as_posix().endswith(f"streamdeblur/train/configs/{name}")):
         return shipped
+    if p.is_dir():
+        raise ConfigError(f"{name_or_path} is a folder, not a training recipe")
     names = ", ".join(sorted(f.stem for f in RECIPES.glob("*.yaml")))
     raise ConfigError(f"training recipe not found: {name_or_path} (shipped: {names})")
 

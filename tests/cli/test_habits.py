@@ -204,14 +204,17 @@ def test_output_dash_says_nothing_was_written(tmp_path, identity_yaml, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
 
 
-def test_an_empty_output_or_camera_is_refused_before_any_work(tmp_path, identity_yaml, capsys):
+def test_an_empty_output_or_camera_is_refused_before_any_work(tmp_path, identity_yaml, capsys, monkeypatch):
     """``-o "$OUT"`` with OUT unset: ``webcam`` recorded a whole session into nothing and exited 0
     ("-o -: processed, nothing written"); ``--camera ""`` said "camera not found: " and exit 3."""
     src = media.write_video(tmp_path / "in.mp4", frames=2, size=(64, 48))
+    monkeypatch.chdir(tmp_path)  # where an empty --out-dir wrote
     for argv in (
         ["run", str(src), "-o", "", "--pipeline", str(identity_yaml)],
         ["webcam", "--camera", "http://127.0.0.1:9/stream.mjpg", "-o", " ", "--duration", "1"],
         ["webcam", "--camera", "", "-o", str(tmp_path / "rec.mp4"), "--duration", "1"],
+        ["batch", str(src), "--out-dir", "", "--pipeline", str(identity_yaml)],  # wrote into the current folder
+        ["batch", str(src), "--out-dir", " ", "--pipeline", str(identity_yaml)],  # made a folder named " "
     ):
         assert main(argv) == 2, argv
         assert "is empty" in capsys.readouterr().err

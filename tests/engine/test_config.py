@@ -125,6 +125,9 @@ def test_a_shipped_name_is_the_shipped_pipeline_whatever_the_current_folder_hold
         load_pipeline("./motion")
     with pytest.raises(ConfigError, match="empty name"):
         load_pipeline("")
+    shipped_hint = r"^pipeline file not found: motion.yaml \(the shipped one is named without .yaml: motion\)$"
+    with pytest.raises(ConfigError, match=shipped_hint):
+        load_pipeline("motion.yaml")
     own = tmp_path / "mine"  # not a shipped name: an existing file without .yaml is read as before
     own.write_text("stages:\n  - identity\n")
     assert [s.name for s in load_pipeline("mine").stages] == ["identity"]

@@ -66,3 +66,16 @@ def test_a_shipped_recipe_is_found_by_name_or_checkout_path_from_any_folder(tmp_
     own = tmp_path / "motion-t.yaml"  # the user's own file of a shipped recipe's name wins when it is there
     own.write_text("model: deeprftv2-t\nsteps: 3\n")
     assert recipe_path("motion-t.yaml").resolve() == own and TrainConfig.from_yaml("motion-t.yaml").steps == 3
+
+
+def test_an_empty_or_folder_recipe_is_said_as_such(tmp_path, monkeypatch):
+    from streamdeblur.train.trainer import recipe_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ConfigError, match=r"^no training recipe given \(an empty name\)$"):
+        recipe_path("")
+    with pytest.raises(ConfigError, match=r"^runs is a folder, not a training recipe$"):
+        recipe_path("runs")
+    (tmp_path / "motion-t").mkdir()  # a folder of a shipped recipe's name: the shipped recipe, as for pipelines
+    assert recipe_path("motion-t").parent.name == "configs"
