@@ -348,6 +348,10 @@ def pixel_gate(diff: torch.Tensor, sigma: float, tol: float) -> torch.Tensor:
     return torch.exp(-math.log(2) * mag / (tol * tol))
 
 
+#: :func:`screen_static`: differences under this (4 levels) are noise, not content
+_STATIC_NOISE = 4.0 / 255
+
+
 def screen_static(
     current: torch.Tensor, raw: torch.Tensor, warped: torch.Tensor, flow: torch.Tensor, size: int = 7
 ) -> torch.Tensor:
@@ -392,10 +396,6 @@ def screen_static(
         s = np.clip((0.5 - e_id / (e_w + 1e-6)) / 0.25, 0, 1) * np.clip((e_w - noise) / noise, 0, 1) * moved
         out.append(torch.from_numpy(cv2.dilate(s.astype(np.float32), kernel)))
     return torch.stack(out)[:, None]
-
-
-#: :func:`screen_static`: differences under this (4 levels) are noise, not content
-_STATIC_NOISE = 4.0 / 255
 
 
 def _screen_static_torch(
