@@ -28,6 +28,7 @@ import fcntl
 import glob
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -223,7 +224,9 @@ def _reason(message: str, inp: Path) -> str:
         # --out-dir the inputs' own folder: the output path is the input's ("output the input is the input file")
         message = message.replace(f"output {spelling} is the input file", "its output would be the input file itself")
         message = message.replace(f"cannot read image {spelling}", "cannot read the image")  # not "image the input"
-        message = message.replace(spelling, "the input")
+        # the path or name standing alone, not inside another path: the output has the input's name
+        # ("output out/clip.mp4 exists" read "output out/the input exists")
+        message = re.sub(rf"(?<![\w./-]){re.escape(spelling)}(?![\w./-])", "the input", message)
     return message
 
 
@@ -287,7 +290,7 @@ def run_batch(args, cfg, cut=None) -> int:
     try:
         return _run_files(args, cfg, cut, executor, out_dir, files, rels, shown)
     finally:
-        os.close(held)
+        Ledger.unlock(out_dir, held)
 
 
 def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels: list[PurePath], shown: dict) -> int:
@@ -340,7 +343,11 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         _drop_partials(target)  # what an interrupted run of this batch kept of it: done now
         rows[f] = (shown[f], "done", details, out_name[f])
 
-    if executor.whole_batch and todo:
+    # photos are one image each, never cut: on this machine, in the loop below (a cluster's segment
+    # planning took a photo for a video and failed it, "unknown output container '.jpg'")
+    remote = [(f, t) for f, t in todo if f.suffix.lower() not in IMAGE_EXTS] if executor.whole_batch else []
+    if remote:
+        todo = [(f, t) for f, t in todo if f.suffix.lower() in IMAGE_EXTS]
         executor.check()
         joined: set[Path] = set()
 
@@ -350,11 +357,14 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             done(oc.input, Path(oc.output), f"{oc.frames} frames, {oc.segments} segments{reused}")
 
         try:
-            outcomes = run_on_ray(todo, cfg, args, on_file=file_done)
+            # every file to do is new, this batch's own to redo, or --overwrite: as a single run's Job below
+            outcomes = run_on_ray(remote, cfg, args, on_file=file_done, overwrite=True)
         except Interrupted:
-            for f, _ in todo:
+            for f, _ in remote:
                 if f not in joined:
                     rows[f] = (shown[f], "interrupted", "its finished segments are kept; the same command resumes", "")
+            for f, _ in todo:
+                rows[f] = (shown[f], "not started", "the same command goes on with it", "")
             _summary([rows[f] for f in files if f in rows], out_dir)
             raise
         for oc in outcomes:
@@ -363,15 +373,13 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             elif not oc.ok:
                 failures += 1
                 rows[oc.input] = (shown[oc.input], "failed", _reason(oc.error or "failed", oc.input), "")
-        _summary([rows[f] for f in files if f in rows], out_dir)
-        return EXIT_FAIL if failures else EXIT_OK
     segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
     for i, (f, target) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {shown[f]}"
         reason = None
         try:
-            if segmented:
-                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args)
+            if segmented and f.suffix.lower() not in IMAGE_EXTS:  # a photo has nothing to cut: run as one
+                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args, overwrite=True)
                 if code == EXIT_OK:
                     done(f, target, "segmented")
                     continue
@@ -522,20 +530,39 @@ class Ledger:
             OutputBusyError: another batch holds it.
         """
         path = out_dir / cls.LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip()
+        for _ in range(8):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip()
+                os.close(fd)
+                by = f" (process {holder})" if holder.isdigit() else ""
+                raise OutputBusyError(
+                    f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
+                    "or give another --out-dir"
+                ) from None
+            try:  # the file a finishing batch removed (:meth:`unlock`) after we opened it holds nothing
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                return fd
             os.close(fd)
-            by = f" (process {holder})" if holder.isdigit() else ""
-            raise OutputBusyError(
-                f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
-                "or give another --out-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        return fd
+        raise OutputBusyError(f"batches keep starting and ending in {out_dir}; run this one again")
+
+    @classmethod
+    def unlock(cls, out_dir: Path, fd: int) -> None:
+        """Let ``out_dir`` go (:meth:`lock`'s descriptor): the lock file is removed while still held, so
+        a finished batch leaves only its outputs and ledger (a batch that opened it meanwhile tries again)."""
+        try:
+            os.unlink(out_dir / cls.LOCK)
+        except OSError:
+            pass  # gone, or a folder that became read-only: the lock goes with the descriptor anyway
+        finally:
+            os.close(fd)
 
 
 class OutputBusyError(Exception):

@@ -120,8 +120,11 @@ def _kept(output) -> bool:
 def final_line(p, stopped: bool = False) -> str:
     """The last line: what was done, how long it took; ``input ended early`` when it did (not when
     the run was ``stopped`` before the end: Ctrl-C, an error, ``--strict``)."""
-    line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps)"
-    line += "".join(f", {c}" for c in counters(p, final=True))
+    line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps"
+    there = p.elapsed - p.offline
+    if p.live and p.offline >= 1.0 and there > 0:  # the average over a session the camera was half gone from
+        line += f"; {p.done / there:.2f} fps in the {clock(there)} the camera was there"
+    line += ")" + "".join(f", {c}" for c in counters(p, final=True))
     run = getattr(p, "run_latency", None)
     if p.live and run is not None and run.p50 is not None:
         line += f", latency {run.p50 * 1000:.0f} ms median, {run.p95 * 1000:.0f} ms p95"
@@ -257,7 +260,9 @@ def run_job(
     rep.say(final_line(p))
     if p.lost:  # the camera went away for good: the recording so far is complete, the session is not
         kept = f"; the recording so far is kept: {result.output}" if result.output is not None else ""
-        if p.lost_at_end:  # "no reconnection worked" was said of sessions in which six had worked
+        if p.lost_why:
+            error(f"{p.lost_why}{kept}")
+        elif p.lost_at_end:  # "no reconnection worked" was said of sessions in which six had worked
             error(f"the camera was still lost when the session ended{kept}")
         else:
             error(f"the camera was lost before the end and no reconnection worked{kept}")

@@ -13,8 +13,11 @@ from .console import out, say, warn
 from .progress import Signals, progress_bar, run_job
 
 
-def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
-    """One video in segments on this machine (the ``local`` executor), each with its progress bar."""
+def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = None) -> tuple[int, object]:
+    """One video in segments on this machine (the ``local`` executor), each with its progress bar.
+
+    ``overwrite``: replace an existing output (default ``args.overwrite``; a batch redoing its own output: True).
+    """
     from ..scaleout.local import LocalExecutor
 
     def run_segment(job, label: str, stages) -> tuple[int, object]:
@@ -27,7 +30,7 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
         run_segment,
         segments=args.segments,
         seconds=args.segment_seconds,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite if overwrite is None else overwrite,
         warn=warn,
         report=say,  # the plan line: nothing with --quiet
     )
@@ -36,14 +39,15 @@ def run_segmented(inp: str, output: str, cfg, args) -> tuple[int, object]:
     return code, result
 
 
-def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None) -> list:
+def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrite: bool | None = None) -> list:
     """Files (and their segments) over a Ray cluster, with one progress bar for all of them.
 
     Ctrl-C and SIGTERM stop it with the finished segments kept and a line on how to resume (exit 130
     or 143). Ray's start puts a handler of its own on SIGTERM (a C++ stack dump, exit 134): Ray is
     started first, this command's handler set after it. A Ray this command started is shut down here,
     with the signals ignored (a Ctrl-C during Ray's shutdown at exit printed a traceback and crashed
-    the process, exit 139, after the output was complete). ``on_file`` hears of each file once joined."""
+    the process, exit 139, after the output was complete). ``on_file`` hears of each file once joined;
+    ``overwrite`` as for :func:`run_segmented`."""
     from ..scaleout.ray import RayExecutor, import_ray, start_ray
 
     ray = import_ray()
@@ -71,7 +75,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None) -> list:
                 workers=args.workers,
                 retries=args.retries,
                 worker_nice=args.worker_nice,
-                overwrite=args.overwrite,
+                overwrite=args.overwrite if overwrite is None else overwrite,
                 warn=warn,
                 on_progress=on_progress,
                 on_file=on_file,

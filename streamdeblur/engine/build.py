@@ -249,6 +249,9 @@ def build(
         if stages is None:
             stages = _stages(cfg, device, bf16, warn, say)
         info = output_info(source.info, stages)
+        seen = source.rate_seen() if is_video_out and hasattr(source, "rate_seen") else None
+        if seen is not None:  # a camera's rate as its frames come, not OpenCV's guess (25 for MJPEG over HTTP)
+            info = dataclasses.replace(info, fps=seen)
         if job.encode_as and job.encode_as[1]:
             info = dataclasses.replace(info, fps=job.encode_as[1])
         if is_video_out:

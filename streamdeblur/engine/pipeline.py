@@ -89,6 +89,8 @@ class Progress:
     reconnects: int = 0  #: live sources: reopen attempts after a disconnect
     lost: bool = False  #: live sources: gone for good (no reopen attempt worked)
     lost_at_end: bool = False  #: … or still gone when the session ended (``DecodeStats.lost_at_end``)
+    lost_why: str | None = None  #: … and why, where known (``DecodeStats.lost_why``)
+    offline: float = 0.0  #: live sources: seconds the camera was gone (``DecodeStats.offline``)
     live: bool = False
     latency: float | None = None  #: live: seconds from capture to hand-over (sink), last frame
     recent: LatencyStats | None = None  #: live: delivered fps and latency percentiles, last few seconds
@@ -497,6 +499,8 @@ class Pipeline:
         p.reconnects = getattr(stats, "reconnects", 0)
         p.lost = bool(getattr(stats, "lost", False))
         p.lost_at_end = bool(getattr(stats, "lost_at_end", False))
+        p.lost_why = getattr(stats, "lost_why", None)
+        p.offline = float(getattr(stats, "offline", 0.0))
         if self.live:
             p.recent = self.latency.recent(time.monotonic())
             p.run_latency = self.latency.total()

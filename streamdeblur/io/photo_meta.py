@@ -344,8 +344,9 @@ def describes_photo(meta: list[bytes]) -> list[bytes]:
     return [m for m in meta if not m[4:].startswith(_JFIF) and m[4:8] != b"pHYs"]
 
 
-def jpeg_complete(data: bytes) -> bool:
-    """Whether a JPEG's data reach its end-of-image marker.
+def jpeg_state(data: bytes) -> str:
+    """Whether a JPEG's data reach its end-of-image marker: ``"complete"``, ``"truncated"`` (they stop
+    before it) or ``"malformed"`` (not a JPEG's structure: no start marker, bytes where a marker must be).
 
     A file cut short (a copy interrupted, a card pulled out) decodes without an error: libjpeg fills
     the missing rows with grey and prints "Premature end of JPEG file" without naming the file. The
@@ -355,37 +356,47 @@ def jpeg_complete(data: bytes) -> bool:
 
     Example:
         >>> scan = b"\\xff\\xd8\\xff\\xda\\x00\\x02\\x12\\xff\\x00\\x34"  # SOI, SOS, data with a stuffed FF
-        >>> jpeg_complete(scan + b"\\xff\\xd9"), jpeg_complete(scan)
-        (True, False)
+        >>> jpeg_state(scan + b"\\xff\\xd9"), jpeg_state(scan), jpeg_state(b"\\xff\\xd8\\x00\\x01")
+        ('complete', 'truncated', 'malformed')
     """
     if data[:2] != b"\xff\xd8":
-        return False
+        return "malformed"
     i, n = 2, len(data)
     while i + 1 < n:
         if data[i] != 0xFF:
-            return False
+            return "malformed"
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
         elif marker == _EOI:
-            return True
+            return "complete"
         elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers, TEM: no length
             i += 2
         else:
             if i + 4 > n:
-                return False
+                return "truncated"
             i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
             if marker == _SOS:  # entropy-coded data up to the next marker that is not stuffing or a restart
                 while True:
                     i = data.find(b"\xff", i)
                     if i < 0 or i + 1 >= n:
-                        return False
+                        return "truncated"
                     nxt = data[i + 1]
                     if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
                         i += 1 if nxt == 0xFF else 2
                         continue
                     break
-    return False
+    return "truncated"
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's data reach its end-of-image marker (:func:`jpeg_state` says why not).
+
+    Example:
+        >>> jpeg_complete(b"\\xff\\xd8\\xff\\xd9"), jpeg_complete(b"\\xff\\xd8\\xff\\xda\\x00\\x02\\x12")
+        (True, False)
+    """
+    return jpeg_state(data) == "complete"
 
 
 def _ifd0_entry(data: bytes, wanted: int) -> tuple[int, bytes] | None:

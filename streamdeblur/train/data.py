@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from ..io.heif import decode_heif, is_heif
-from ..io.photo_meta import jpeg_complete
+from ..io.photo_meta import jpeg_state
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..io.sources.base import quiet_opencv
 from .dataset import EVAL_CROP, MARGIN
@@ -213,8 +213,11 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
             return f"not a readable HEIC photo ({exc})"
         return None
     jpeg = data[:2] == b"\xff\xd8"
-    if jpeg and not jpeg_complete(data):
+    state = jpeg_state(data) if jpeg else "complete"
+    if state == "truncated":
         return "truncated JPEG (its data end before the image does)"
+    if state == "malformed":
+        return "damaged JPEG (its structure is broken before the image ends)"
     # a JPEG decoded at an eighth of its size (libjpeg scales in the DCT: a 12 MP photo in 15 ms, not 51):
     # readable or not is all this asks, and the photo is decoded in full once more when it is taken in
     flag = cv2.IMREAD_REDUCED_COLOR_8 if jpeg else cv2.IMREAD_COLOR

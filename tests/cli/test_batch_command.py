@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import media
 import pytest
@@ -348,6 +349,9 @@ def test_a_second_batch_into_a_folder_another_batch_is_writing_is_refused(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == [Ledger.LOCK]  # nothing written
     assert main(["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert media.count_frames(out / "a.mp4") == 4 and media.count_frames(out / "c.mp4") == 4
+    assert not (out / Ledger.LOCK).exists()  # a finished batch leaves its outputs and ledger only (audit 25)
+    held = Ledger.lock(out)  # and the folder can be held again
+    Ledger.unlock(out, held)
 
 
 def test_the_same_batch_into_the_inputs_own_folder_twice_never_takes_its_own_outputs(
@@ -488,3 +492,60 @@ def test_an_unreadable_photo_is_said_in_its_row_in_plain_words(tmp_path, identit
     assert main(["batch", str(bad), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "cannot read the image (HEIF: " in out and "image the input" not in out, out
+
+
+def test_a_lock_file_removed_while_it_was_being_taken_is_taken_afresh(tmp_path, monkeypatch):
+    # a finishing batch removes its lock file while it still holds it: a batch that had opened that file
+    # just before would hold a lock on nothing, and a third one could take the folder beside it
+    import fcntl
+
+    from streamdeblur.cli.batch import Ledger
+
+    real, taken = fcntl.flock, []
+
+    def flock(fd, op):
+        real(fd, op)
+        if not taken:  # the other batch's unlink, between our open and our lock
+            taken.append(fd)
+            os.unlink(tmp_path / Ledger.LOCK)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    fd = Ledger.lock(tmp_path)
+    try:
+        assert taken and os.fstat(fd).st_ino == os.stat(tmp_path / Ledger.LOCK).st_ino
+    finally:
+        Ledger.unlock(tmp_path, fd)
+    assert not (tmp_path / Ledger.LOCK).exists()
+
+
+def test_a_segmented_batch_redoes_its_own_output_when_a_setting_changes_and_takes_photos_whole(tmp_path, identity_yaml, capsys):
+    # --segments: a re-run with another --crf failed "output out/the input exists; pass --overwrite" and
+    # left the ledger pending, so even the first command failed from then on; a photo named beside the
+    # video failed "unknown output container '.jpg'" (audit 26)
+    import cv2
+
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / "clip.mp4", frames=20, size=(64, 48), gop=5)
+    shot = tmp_path / "in" / "shot.jpg"
+    assert cv2.imwrite(str(shot), media.pattern(2, 64, 48)[..., ::-1])
+    out = tmp_path / "out"
+    cmd = ["-q", "batch", str(src), str(shot), "--out-dir", str(out), "--pipeline", str(identity_yaml), "--segments", "2"]
+    assert main(cmd) == 0, capsys.readouterr()
+    first = (out / "clip.mp4").stat().st_size
+    assert cv2.imread(str(out / "shot.jpg")).shape == (48, 64, 3)
+    capsys.readouterr()
+    assert main([*cmd, "--crf", "40"]) == 0, capsys.readouterr()
+    rows = _table(capsys.readouterr().out)
+    assert [r for r in rows if "clip.mp4" in r and "done" in r and "segmented" in r], rows
+    assert (out / "clip.mp4").stat().st_size < first and media.count_frames(out / "clip.mp4") == 20  # redone at crf 40
+    assert main([*cmd, "--crf", "40"]) == 0
+    assert "skipped (done before)" in capsys.readouterr().out
+
+
+def test_a_failure_reason_names_the_input_but_keeps_an_output_path_of_the_same_name():
+    from streamdeblur.cli.batch import _reason
+
+    inp = Path("/cards/day1/a2.mp4")
+    assert _reason("output /out/a2.mp4 exists; pass --overwrite", inp) == "output /out/a2.mp4 exists; pass --overwrite"
+    assert _reason("cannot decode /cards/day1/a2.mp4: bad data", inp) == "cannot decode the input: bad data"
+    assert _reason("a2.mp4: no video stream", inp) == "the input: no video stream"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamdeblur.cli.progress import progress_line
+from streamdeblur.cli.progress import final_line, progress_line
 from streamdeblur.engine.pipeline import Progress
 
 
@@ -42,3 +42,11 @@ def test_the_eta_leaves_the_start_up_out():
     later = Progress(done=9, total=36, elapsed=30.0, fps=0.3, steady_fps=0.8)
     assert later.eta == pytest.approx(27 / 0.8)  # not 27 / 0.3
     assert Progress(done=9, total=36, elapsed=30.0, fps=0.3, steady_fps=0.8, recent_fps=0.5).eta == pytest.approx(54)
+
+
+def test_a_live_sessions_final_rate_leaves_the_time_without_the_camera_out_beside_the_average():
+    # "137 frames in 00:12 (11.33 fps)" for a camera delivered at ~27 fps, gone for half the session (audit 25)
+    lost = Progress(done=137, elapsed=12.1, fps=137 / 12.1, live=True, offline=7.0, reconnects=3)
+    assert final_line(lost).startswith("137 frames in 00:12 (11.32 fps; 26.86 fps in the 00:05 the camera was there)")
+    assert "camera was there" not in final_line(Progress(done=300, elapsed=10.0, fps=30.0, live=True, offline=0.2))
+    assert "camera was there" not in final_line(Progress(done=300, elapsed=10.0, fps=30.0, offline=5.0))  # a file

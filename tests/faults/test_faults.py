@@ -374,6 +374,9 @@ def test_a_session_that_ends_while_the_camera_is_still_lost_is_cut_short_not_fin
     assert "still lost when the session ended" in err and "the recording so far is kept" in err, err
     assert "error: the camera was still lost when the session ended" in err and "no reconnection worked" not in err
     assert "Traceback" not in err and out.exists() and media.count_frames(out) >= 30
+    # the final rate over 6 s said ~5 fps for a camera delivered at ~30 while it was there (audit 25)
+    rates = re.search(r"\(([\d.]+) fps; ([\d.]+) fps in the \d\d:\d\d the camera was there\)", err)
+    assert rates and float(rates[2]) > 2 * float(rates[1]), err
 
 
 def test_a_camera_that_sends_empty_parts_keeps_most_of_its_frames(tmp_path):

@@ -5,11 +5,16 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import cv2
+import numpy as np
 import pytest
 from streams import SilentServer, free_port
 
 from streamdeblur.cli import main
-from streamdeblur.io.sources.camera import why_unreachable
+from streamdeblur.io.sources.camera import serves_one_picture, why_unreachable
+
+#: a camera's snapshot address answers each request with one JPEG
+SNAPSHOT = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -21,6 +26,8 @@ class _Pages(BaseHTTPRequestHandler):
             body, status, ctype = b"<html>log in</html>", 200, "text/html; charset=utf-8"
         elif self.path == "/stream.mjpg":
             body, status, ctype = b"", 200, "multipart/x-mixed-replace; boundary=frame"
+        elif self.path == "/snapshot.jpg":
+            body, status, ctype = SNAPSHOT, 200, "image/jpeg"
         else:
             body, status, ctype = b"nope", 404, "text/plain"
         self.send_response(status)
@@ -79,3 +86,20 @@ def test_a_video_file_given_as_a_camera_is_pointed_to_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{clip} is a video file, not a camera: `streamdeblur run {clip}`" in err
     assert "reconnect" not in err and not (tmp_path / "rec.mp4").exists()
+
+
+def test_a_snapshot_address_is_said_to_be_one_not_a_lost_camera(pages, tmp_path, capsys):
+    """A camera's snapshot address (one JPEG per request) given as the camera: OpenCV read each answer as a
+    one-frame stream, so the session saw a camera lost after every frame, reconnected five times and
+    ended in "lost before the end and no reconnection worked" (audit 23)."""
+    assert serves_one_picture(f"{pages}/snapshot.jpg")
+    assert not serves_one_picture(f"{pages}/stream.mjpg") and not serves_one_picture(f"{pages}/login")
+    assert not serves_one_picture(f"http://127.0.0.1:{free_port()}/snapshot.jpg")  # nothing listening: no answer
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    url = f"{pages}/snapshot.jpg"
+    code = main(["webcam", "--camera", url, "--no-preview", "--pipeline", str(yaml), "-o", str(tmp_path / "r.mp4")])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert f"error: {url} serves one picture per request (a snapshot), not a video stream" in err, err
+    assert "reconnect" not in err and "no reconnection worked" not in err

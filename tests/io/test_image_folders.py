@@ -294,13 +294,15 @@ def test_an_unreadable_or_truncated_photo_is_skipped_and_named_and_strict_stops(
     (src / "b.jpg").write_text("not an image")
     whole = cv2.imencode(".jpg", media.pattern(3, 64, 48)[..., ::-1])[1].tobytes()
     (src / "d.jpg").write_bytes(whole[: len(whole) * 2 // 3])
+    (src / "f.jpg").write_bytes(whole[:2] + b"\x00" + whole[3:])  # whole, but broken: not "truncated"
     out = tmp_path / "out"
     assert main(["run", str(src), "-o", f"{out}/", "--pipeline", str(identity_yaml)]) == 0
     err = capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "c.png", "e.jpg"]
     assert f"skipped: cannot read image {src / 'b.jpg'}" in err
     assert f"skipped: {src / 'd.jpg'} is truncated" in err
-    assert "skipped 2 unreadable images" in err and "Premature end" not in err
+    assert f"skipped: {src / 'f.jpg'} is damaged (its JPEG structure is broken" in err
+    assert "skipped 3 unreadable images" in err and "Premature end" not in err
     strict = tmp_path / "strict"
     assert main(["run", str(src), "-o", f"{strict}/", "--pipeline", str(identity_yaml), "--strict"]) == 3
     assert f"cannot read image {src / 'b.jpg'}" in capsys.readouterr().err

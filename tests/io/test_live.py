@@ -101,11 +101,13 @@ def test_webcam_command_records_a_stream(tmp_path):
     assert times == sorted(times) and 2.0 <= times[-1] - times[0] <= 4.0  # capture-time stamps: real time
 
 
-@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+@pytest.mark.parametrize("ext", [".mp4", ".mov", ".mkv"])
 def test_a_slow_cameras_recording_with_b_frames_starts_at_its_first_frame(tmp_path, ext):
     """x264's B-frames made the fragmented muxer delay every timestamp by two *delivered* frame
     intervals; the regular file copied from it kept the delay: a 5 fps camera's recording showed
-    nothing for its first 0.37 s (an empty edit) and said 3.54 s for a 3 s session (2 s at 1 fps)."""
+    nothing for its first 0.37 s (an empty edit) and said 3.54 s for a 3 s session (2 s at 1 fps).
+    A Matroska recording declared OpenCV's guess for any MJPEG-over-HTTP camera, 25 fps, and its last
+    frame lasted 40 ms: the camera's rate is measured as its frames come."""
     server = MJPEGServer(fps=5, max_seconds=30)
     out = tmp_path / f"rec{ext}"
     yaml = tmp_path / "live.yaml"
@@ -117,8 +119,10 @@ def test_a_slow_cameras_recording_with_b_frames_starts_at_its_first_frame(tmp_pa
         server.close()
     times = [float(t) for t in media.frame_times(out)]
     assert len(times) >= 8 and times[0] == 0.0, times[:3]
-    duration = float(media.probe(out)["format"]["duration"])
+    probe = media.probe(out)
+    duration = float(probe["format"]["duration"])
     assert times[-1] + 0.1 < duration < times[-1] + 0.3, (duration, times[-1])  # the last frame: one interval
+    assert probe["streams"][0]["r_frame_rate"] == "5/1", probe["streams"][0]["r_frame_rate"]
 
 
 @functools.lru_cache(maxsize=64)

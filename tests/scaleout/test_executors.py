@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import media
 import pytest
 
@@ -96,16 +97,21 @@ def test_ray_batch_two_good_one_corrupt(tmp_path, identity_yaml, ray_local, caps
     a = media.write_video(src / "a.mp4", frames=90, size=(192, 108), audio=True, gop=30)
     b = media.write_video(src / "b.mkv", frames=60, size=(160, 96), gop=20)
     _zeroed_video(media.write_video(tmp_path / "c.mp4", frames=60, size=(160, 96)), src / "c.mp4")
+    # a photo named beside them is one image, never cut: the cluster's segment planning failed it
+    # ("unknown output container '.jpg'") with or without --segments (audit 26)
+    shot = tmp_path / "shot.jpg"
+    assert cv2.imwrite(str(shot), media.pattern(1, 64, 48)[..., ::-1])
     out = tmp_path / "out"
-    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    args = ["batch", str(src), str(shot), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
     args += ["--executor", "ray", "--segments", "2", "--retries", "1"]
     code = main(args)
     captured = capsys.readouterr()
     assert code == 1  # one failure
-    ledger = out / ".streamdeblur-batch.json"  # the batch's resume ledger (issue 18): it made exactly the two outputs
-    assert sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith(".")) == ["a.mp4", "b.mkv"]
+    ledger = out / ".streamdeblur-batch.json"  # the batch's resume ledger (issue 18): it made exactly the three outputs
+    made = ["a.mp4", "b.mkv", "shot.jpg"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith(".")) == made
     entries = json.loads(ledger.read_text())  # c.mp4 is noted as the batch's, not as done
-    assert sorted(n for n, e in entries.items() if not e.get("pending")) == ["a.mp4", "b.mkv"] and entries["c.mp4"]["pending"]
+    assert sorted(n for n, e in entries.items() if not e.get("pending")) == made and entries["c.mp4"]["pending"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["c.mp4.segments"]  # kept: a re-run resumes
     for inp, res in ((a, out / "a.mp4"), (b, out / "b.mkv")):
         assert media.count_frames(res) == media.count_frames(inp)
@@ -114,7 +120,7 @@ def test_ray_batch_two_good_one_corrupt(tmp_path, identity_yaml, ray_local, caps
     assert "retrying (1/1)" in captured.err  # the corrupt clip's segment was retried once …
     table = captured.out
     assert "c.mp4" in table and "failed" in table  # … then reported, and the others finished
-    assert table.count("done") == 2
+    assert table.count("done") == 3
 
 
 def test_ray_missing_is_one_line(tmp_path, identity_yaml, monkeypatch, capsys):

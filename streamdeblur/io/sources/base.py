@@ -46,6 +46,11 @@ class DecodeStats:
         #: ``lost`` because the session ended (``--duration``, a signal) while it was gone, not because
         #: the attempts ran out: reconnections may have worked earlier in the session
         self.lost_at_end = False
+        #: why it was lost, where that is known better than "no reconnection worked" (a snapshot URL)
+        self.lost_why: str | None = None
+        #: live sources: seconds the camera was gone (from its last frame before a loss to its first after;
+        #: to the session's end if it never came back), left out of the rate the final line gives beside the average
+        self.offline = 0.0
 
 
 def _is_url(spec: str) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import sys
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
-from ..photo_meta import jpeg_complete
+from ..photo_meta import jpeg_state
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, quiet_opencv
 
 #: A stream URL that has not answered within this many seconds cannot be opened (OpenCV's default: 30 s,
@@ -28,6 +30,30 @@ OPEN_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 5.0
 #: consecutive frames after a reopen that make a camera back (until then it is still lost)
 RECOVERED_AFTER = 3
+
+
+#: frames whose arrival times measure a camera's rate (:meth:`CameraSource.rate_seen`)
+RATE_FRAMES = 12
+#: frame rates cameras run at: a measured rate within 3 % of one is taken as it
+COMMON_RATES = tuple(Fraction(r) for r in (5, 10, 12, 15, 20, 24, 25, 30, 50, 60, 90, 120)) + tuple(
+    Fraction(r * 1000, 1001) for r in (24, 30, 60)
+)
+
+
+def nice_rate(fps: float) -> Fraction:
+    """A measured frame rate as a camera's: the nearest common rate within 3 %, else to 1/100 fps.
+
+    Example:
+        >>> nice_rate(30.2), nice_rate(29.97), nice_rate(7.3)
+        (Fraction(30, 1), Fraction(30000, 1001), Fraction(73, 10))
+    """
+    best = min(COMMON_RATES, key=lambda r: abs(float(r) - fps))
+    return best if abs(float(best) - fps) <= 0.03 * fps else Fraction(round(fps * 100), 100)
+
+
+#: what the warning says of a corrupt MJPEG frame, by :func:`~..photo_meta.jpeg_state` (complete: "its data do
+#: not decode"): only data that stop before the picture's end were cut short in transit
+CORRUPT_JPEG = {"truncated": "cut short in transit", "malformed": "not a well-formed JPEG"}
 
 
 class CameraSource(_LiveMixin):
@@ -58,6 +84,8 @@ class CameraSource(_LiveMixin):
         self._stop = threading.Event()
         self.warn = on_warning or (lambda m: log.warning(m))
         self._down = False  #: the last read failed and no frame has come since (the camera is lost or stalled)
+        self._gone_since: float | None = None  #: the camera is gone: the time of its last frame (``stats.offline``)
+        self._arrivals: deque[float] = deque(maxlen=RATE_FRAMES)  #: when its latest frames came (:meth:`rate_seen`)
         self._cap = _interruptible(self._open)
         ok, first = _interruptible(self._first_frame)
         if not ok:
@@ -139,14 +167,32 @@ class CameraSource(_LiveMixin):
         ok, data = self._cap.read()  # inside quiet_opencv (the grabber's whole run)
         if not ok or not self._jpeg:
             return ok, data
-        img = cv2.imdecode(data.reshape(-1), cv2.IMREAD_COLOR) if jpeg_complete(data.tobytes()) else None
+        state = jpeg_state(data.tobytes())
+        img = cv2.imdecode(data.reshape(-1), cv2.IMREAD_COLOR) if state == "complete" else None
         if img is None:
             self.stats.skipped_packets += 1
             if self.strict:
                 raise SourceError(f"camera {self.spec}: a corrupt JPEG frame (--strict stops at the first)")
             if self.stats.skipped_packets == 1:
-                self.warn(f"camera {self.spec}: a corrupt JPEG frame skipped (cut short in transit); such frames are counted")
+                why = CORRUPT_JPEG.get(state, "its data do not decode")
+                self.warn(f"camera {self.spec}: a corrupt JPEG frame skipped ({why}); such frames are counted")
         return True, img
+
+    def rate_seen(self, wait: float = 1.0) -> Fraction | None:
+        """The camera's frame rate as its frames arrive (median interval, a common rate where within 3 %
+        of one), waiting up to ``wait`` s for :data:`RATE_FRAMES` of them; None with fewer than four.
+
+        What OpenCV reports is the driver's setting or, for a stream URL, FFmpeg's guess: 25 fps for any
+        MJPEG-over-HTTP camera, which a Matroska recording of a 30 fps camera then declared.
+        """
+        deadline = time.monotonic() + wait
+        while len(self._arrivals) < RATE_FRAMES and time.monotonic() < deadline and self._grabber.is_alive():
+            time.sleep(0.02)
+        seen = list(self._arrivals)
+        if len(seen) < 4:
+            return None
+        gap = float(np.median(np.diff(seen)))
+        return nice_rate(1.0 / gap) if gap > 0 else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,7 +215,10 @@ class CameraSource(_LiveMixin):
         for f in self._drain(self._slot):
             first = first or f
             yield replace(f, index=f.index - first.index, pts=f.pts - first.pts)
-        if self._down and self._stop.is_set():
+        gone = self._gone_since
+        if gone is not None:  # the session ended with the camera gone: that time is dead time too
+            self.stats.offline += time.monotonic() - gone
+        if self._down and self._stop.is_set() and self.stats.lost_why is None:
             # the session ended (``--duration``, Ctrl-C) while the camera was gone or stalled, the grabber
             # still inside a reopen or a read: a recording cut short (exit 3), not a finished one
             self.warn(f"camera {self.spec} still lost when the session ended")
@@ -190,6 +239,8 @@ class CameraSource(_LiveMixin):
         #: good reads since the last reopen: one is not a recovery (a hung camera's server answers each new
         #: connection with its last picture, then nothing: "back" each time, the attempts never ran out)
         since_reopen = RECOVERED_AFTER
+        since_open = 0  #: frames since the capture was (re)opened: a snapshot URL gives one each time
+        last = self._t0  #: when the last frame came
         while not self._stop.is_set():
             if pending is None:
                 t_read = time.monotonic()
@@ -198,7 +249,17 @@ class CameraSource(_LiveMixin):
                     continue  # a corrupt frame: skipped (counted), the stream goes on
                 if not ok:
                     self._down = True
+                    if self._gone_since is None:
+                        self._gone_since = last
                     if self._stop.is_set():
+                        return
+                    if since_open == 1 and attempts == 0 and serves_one_picture(str(self.spec)):
+                        # one JPEG per request: OpenCV reads it as a one-frame stream, "lost" after each
+                        self.stats.lost_why = (
+                            f"{self.spec} serves one picture per request (a snapshot), not a video stream: "
+                            "give the camera's MJPEG or RTSP stream address"
+                        )
+                        self.stats.lost = True
                         return
                     attempts += 1
                     stalled = time.monotonic() - t_read >= 0.9 * READ_TIMEOUT_S and _is_url(str(self.spec))
@@ -218,14 +279,19 @@ class CameraSource(_LiveMixin):
                         return  # the session ended with the camera still gone: frames() says so
                     self._cap.release()
                     self._cap = self._capture()
-                    since_reopen = 0
+                    since_reopen = since_open = 0
                     continue
             else:
                 bgr, pending = pending, None
             since_reopen += 1
+            since_open += 1
             if since_reopen >= RECOVERED_AFTER:
                 attempts, self._down = 0, False
-            now = time.monotonic()
+            now = last = time.monotonic()
+            self._arrivals.append(now)
+            if self._gone_since is not None:  # back: the time without it is not counted in its rate
+                self.stats.offline += now - self._gone_since
+                self._gone_since = None
             put(
                 Frame(
                     np.ascontiguousarray(bgr[..., ::-1]),
@@ -285,6 +351,30 @@ def _interruptible(call: Callable):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def serves_one_picture(url: str, timeout: float = 3.0) -> bool:
+    """Whether an HTTP camera URL answers with one picture (``Content-Type: image/…``, a "snapshot"
+    address) rather than a stream (``multipart/x-mixed-replace`` for MJPEG). False for other schemes
+    and whenever the question cannot be answered.
+
+    Many IP cameras serve both, on different paths: through OpenCV a snapshot address looks like a
+    camera that sends one frame and is lost, over and over.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return False
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            ctype = conn.getresponse().getheader("Content-Type") or ""
+        finally:
+            conn.close()
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+    return ctype.strip().lower().startswith("image/")
 
 
 def why_unreachable(url: str, timeout: float = 3.0, waited: float = 0.0) -> str | None:

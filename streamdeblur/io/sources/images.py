@@ -21,7 +21,7 @@ import numpy as np
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
 from ..heif import decode_heif, is_heif
-from ..photo_meta import jpeg_complete, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
+from ..photo_meta import jpeg_state, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
@@ -117,9 +117,11 @@ class ImageSource:
             data = path.read_bytes()
         except OSError as exc:
             raise SourceError(f"cannot read image {path}: {exc.strerror or exc}") from None
-        if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
-            # libjpeg decodes the rest as grey and only prints "Premature end of JPEG file"
+        state = jpeg_state(data) if data[:2] == b"\xff\xd8" else "complete"
+        if state == "truncated":  # libjpeg decodes the rest as grey and only prints "Premature end of JPEG file"
             raise SourceError(f"{path} is truncated (the JPEG data stop before the end of the picture)")
+        if state == "malformed":
+            raise SourceError(f"{path} is damaged (its JPEG structure is broken before the end of the picture)")
         if is_heif(data):  # an iPhone's photo (io/heif.py): RGB already, upright by its own irot
             try:
                 pic = decode_heif(data)
