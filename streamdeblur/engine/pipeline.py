@@ -42,7 +42,7 @@ import torch
 
 from ..compute.runtime import configure
 from ..compute.transfer import images_to_tensor, tensor_to_images
-from ..errors import STOP_SIGNALS, one_line
+from ..errors import STOP_SIGNALS, SourceError, one_line
 from ..io.frames import Frame, SourceInfo, cut_short
 from ..stages.base import Batch, Stage
 from ..stages.window import WindowedStage
@@ -106,6 +106,9 @@ class Progress:
     #: (:attr:`~streamdeblur.io.frames.SourceInfo.video_span`), and where the frames written reached
     declared: tuple[float, float] | None = None
     reached: float | None = None
+    #: a file with a frame index: frames written reaching this time (s; half a frame before where its index
+    #: says the video ends) reached its end: frames missing were lost in the middle, not at an early end
+    index_end: float | None = None
 
     @property
     def eta(self) -> float | None:
@@ -125,7 +128,12 @@ class Progress:
         """The input held fewer frames than its index lists (a truncated file); meaningful once the run ended.
 
         Frames the index lists whose packets were read but could not be decoded are not missing:
-        they are counted and said on their own (``skipped N corrupt packets``)."""
+        they are counted and said on their own (``skipped N corrupt packets``). Nor are the frames
+        that depended on them, which a decoder drops without a word: a file whose frames written reach
+        the end its index gives did not end early (two corrupt packets in the middle of a 20-frame clip
+        cost 3 frames and read "input ended early (17 of the 20 frames …)" with its last frame there)."""
+        if self.index_end is not None and self.reached is not None and self.reached >= self.index_end:
+            return False
         return bool(self.total_exact and self.total and self.done + self.skipped < self.total)
 
     @property
@@ -227,6 +235,8 @@ class Pipeline:
         if info.video_span is not None and not self.live:
             self._progress.declared = info.video_span
         self._interval = float(1 / info.fps) if info.fps else 0.0  #: one frame's duration, s (where the last one ends)
+        if info.frames_exact and info.video_end is not None and not self.live:
+            self._progress.index_end = info.video_end - 0.5 * self._interval
         #: the writer's share is named after what it does: "encode", "preview" (a window only), ...
         self._out_label = getattr(sink, "busy_label", "encode")
         self._busy = {"decode": 0.0, **{s.name: 0.0 for s in stages}, self._out_label: 0.0}
@@ -266,13 +276,17 @@ class Pipeline:
         self._cancelled = True
         self.request_stop()
 
-    def _fail(self, exc: BaseException, where: str) -> None:
+    def _record(self, exc: BaseException, where: str) -> None:
+        """Note the run's first error (it fails the run) without stopping anything."""
         with self._lock:
             if self._error is None:
                 msg = one_line(exc)
                 self._error = (f"{msg}", type(exc).__name__)
                 self._exception = exc
                 self._trace = f"{where}: " + "".join(traceback.format_exception(exc))
+
+    def _fail(self, exc: BaseException, where: str) -> None:
+        self._record(exc, where)
         self._stop.set()
         self._drain.set()
         try:
@@ -328,6 +342,11 @@ class Pipeline:
                         item = [*context[-self._live_past :], frame]  # the replaced frames, as neighbours
                 if not self._put(self.frames_q, item, self._drain):
                     break
+        except SourceError as exc:
+            # the input went bad half way (--strict's corrupt packet, a read error): the frames read before
+            # it are good, and were lost with the run (15 of the 35 before a corrupt packet at 3.5 s were
+            # kept): they are finished and written as at an end of stream, then the run fails with it
+            self._record(exc, "reader")
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "reader")
         finally:

@@ -32,7 +32,8 @@ class ContextRange:
         # the file's index counts the context frames too, which are never written: the segment's own
         # count is the total (a segment of 24 frames showed 11/33 and an ETA for 33)
         info = self.source.info
-        return replace(info, frames=self.own if self.own is not None else info.frames, frames_exact=False, video_span=None)
+        frames = self.own if self.own is not None else info.frames
+        return replace(info, frames=frames, frames_exact=False, video_span=None, video_end=None)
 
     def frames(self) -> Iterator[Frame]:
         before: deque[Frame] = deque(maxlen=self.past)

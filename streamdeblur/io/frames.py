@@ -75,6 +75,9 @@ class SourceInfo:
     #: presentation times (s) where the file's video starts and where the file says it ends, for a file
     #: without a frame index (Matroska's per-track ``DURATION``): one cut short is known by its last frame
     video_span: tuple[float, float] | None = None
+    #: a file with a frame index (``frames_exact``): where its video ends by the index, s (its first frame's
+    #: time plus the stream's duration): a run whose frames reach it did not end early, whatever was skipped
+    video_end: float | None = None
     path: Path | None = None  #: local file (audio is copied from it)
     url: str | None = None  #: a video file read over the network (http/https), audio and tags copied from it
     has_audio: bool = False
@@ -83,6 +86,9 @@ class SourceInfo:
     codec: str = ""
     cut: bool = False  #: only a part of the file is read (``--start``/``--duration``/``--frames``)
     cut_start: float = 0.0  #: presentation time the part starts at (audio is copied from there)
+    #: where a part given by time ends (``--duration``; ``inf`` for ``--start`` alone): its sound is kept to
+    #: there, as ``ffmpeg -ss -t`` keeps it, also past the last picture; None: at the last frame (``--frames``)
+    cut_end: float | None = None
     start_time: float | None = None  #: the file's first presentation time, s (negative after an MPEG-TS clock wrap)
     #: where the file's own clock starts, s: its first presentation time for an MPEG transport or program
     #: stream (a camcorder's ``.mts``, a broadcast ``.ts``, a DVD's ``.vob``), whose timestamps are the

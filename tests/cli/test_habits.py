@@ -57,6 +57,21 @@ def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_ya
     assert abs(media.audio_duration(out) - 1.0) < 0.1
 
 
+def test_a_cut_keeps_the_sound_of_the_span_asked_for_past_the_last_picture(tmp_path, identity_yaml):
+    # 1 s of picture, 2 s of sound: a whole run keeps the 2 s, but a cut stopped the sound at the last
+    # frame (--duration 1.5: 1.0 s; --start 0.5: 0.5 s), where ``ffmpeg -ss -t`` keeps the span (audit 26)
+    src = tmp_path / "talk.mp4"
+    lavfi = ["-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=2"]
+    subprocess.run([media.FFMPEG, "-v", "error", *lavfi, "-c:v", "libx264", "-c:a", "aac", str(src)], check=True)
+    cases = ((["--duration", "1.5"], (0.0, 1.5)), (["--start", "0.5"], (0.5, 2.0)), (["--frames", "5"], (0.0, 0.5)))
+    for i, (cut, sound) in enumerate(cases):
+        out = tmp_path / f"cut{i}.mp4"
+        assert main(["-q", "run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), *cut]) == 0
+        a = [st for st in media.probe(out)["streams"] if st["codec_type"] == "audio"][0]
+        start, end = float(a["start_time"]), float(a["start_time"]) + float(a["duration"])
+        assert abs(start - sound[0]) < 0.03 and abs(end - sound[1]) < 0.03, (cut, start, end)
+
+
 def test_start_past_the_end_is_an_error_that_writes_nothing(tmp_path, identity_yaml, capsys):
     """``--start`` beyond the clip: it said "wrote out.partial.mp4" (a file it had removed) and
     exited 0. A run that wrote nothing is the input's error, in one line."""
@@ -239,6 +254,24 @@ def test_input_ended_early_is_said_only_of_an_input_that_did(tmp_path, identity_
     assert main(["run", str(broken), "-o", str(tmp_path / "b.mp4"), *base, "--strict"]) == 3
     err = capsys.readouterr().err
     assert "stopped after" in err and "ended early" not in err, err
+    # a keyframe's packet damaged: refused, and the two frames that depend on it dropped by the decoder
+    # without a word (17 written + 1 skipped of 20) — with the clip's last frame written (audit 26)
+    import random
+
+    import av
+
+    clip = media.write_video(tmp_path / "gop.mp4", frames=20, size=(160, 120), fps=10, gop=5)
+    with av.open(str(clip)) as c:
+        _, pos, size = [(p.pts, p.pos, p.size) for p in c.demux(video=0) if p.size and p.is_keyframe][2]
+    data, rng = bytearray(clip.read_bytes()), random.Random(0)
+    for i in range(pos + 16, pos + size, 7):
+        data[i] = rng.randrange(256)
+    (tmp_path / "hole.mp4").write_bytes(bytes(data))
+    assert main(["run", str(tmp_path / "hole.mp4"), "-o", str(tmp_path / "hole_out.mp4"), *base]) == 0
+    err = capsys.readouterr().err
+    written = media.frame_times(tmp_path / "hole_out.mp4")
+    assert len(written) < 19 and written[-1] == media.frame_times(clip)[-1], written  # the case: frames lost in the middle
+    assert "1 corrupt packets" in err and "ended early" not in err, err
     avi = tmp_path / "gap.avi"  # a gap in the timestamps: the AVI muxer lists an empty entry (31 listed, 30 pictures)
     subprocess.run(
         [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30:d=1", "-vf", "setpts='(N+gte(N,10))/30/TB'"]

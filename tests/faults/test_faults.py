@@ -145,10 +145,21 @@ def test_corrupt_packets_skipped_by_default_and_strict_stops(tmp_path, identity_
     assert proc.returncode == 0, proc.stderr
     assert "skipped an undecodable packet" in proc.stderr and "skipped 3 corrupt packets" in proc.stderr  # the final line
     assert media.count_frames(out) == 27  # the 3 refused packets are missing, every other frame is there
-    strict = run_cli(["run", bad, "-o", tmp_path / "strict.mp4", "--pipeline", identity_yaml, "--strict"], tmp_path)
+    # --strict stops at the first bad packet, with every frame before it kept: a run through a windowed stage
+    # kept 15 of the 35 good frames before a corrupt packet at 3.5 s (those in its queues and windows, and the
+    # decoder's), one at 1.5 s none of 15; the place was said in the stream's ticks, "at pts 35840" (audit 26)
+    windowed = tmp_path / "fusion.yaml"
+    windowed.write_text("stages:\n  - temporal_fusion: {radius: 2}\n")
+    strict = run_cli(["run", bad, "-o", tmp_path / "strict.mp4", "--pipeline", windowed, "--strict"], tmp_path)
     assert re.search(r"warning: skipped an undecodable packet", proc.stderr)  # the warning itself, not the tmp path's name
     assert strict.returncode == 3 and "--strict" in one_error_line(strict.stderr)
+    assert re.search(r"undecodable packet in \S*corrupt\.mp4 at 0\.30 s: ", one_error_line(strict.stderr)), strict.stderr
     assert not (tmp_path / "strict.mp4").exists()
+    kept = media.partial_of(tmp_path / "strict.mp4")
+    # the ten frames decoded before the refused packet (its own, at 0.300 s, is not among them)
+    times = media.frame_times(kept)
+    assert len(times) == 10 and times[:9] == media.frame_times(clip)[:9] and set(times) < set(media.frame_times(clip))
+    kept.unlink()
     # --debug: the failing thread's traceback before the line (errors inside a run showed the line only)
     args = [sys.executable, "-m", "streamdeblur", "run", bad, "-o", tmp_path / "strict.mp4", "--pipeline", identity_yaml]
     debug = subprocess.run([*map(str, args), "--strict", "--debug"], capture_output=True, text=True, timeout=120, cwd=tmp_path)

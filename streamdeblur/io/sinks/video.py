@@ -355,7 +355,12 @@ class VideoSink:
             if self._held is not None:
                 self._release()
             if self.audio is not None:
-                self.audio.close(self.container, None if complete and not self.info.cut else self.last_end)
+                until = self.last_end
+                if complete and self.info.cut and self.info.cut_end is not None:
+                    # the span asked for, sound past the last picture too (a whole run keeps it; the cut
+                    # stopped it at the last frame: 1.0 s of a 1.5 s cut of a clip with 2 s of sound)
+                    until = max(until or 0.0, self.info.cut_end)
+                self.audio.close(self.container, None if complete and not self.info.cut else until)
         except (av.error.FFmpegError, OSError) as exc:
             error = exc
         finally:

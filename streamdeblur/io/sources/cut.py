@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -64,7 +65,14 @@ class CutSource:
             expected = cut.frames if expected is None else min(expected, cut.frames)
         self.origin = info.origin  # a transport stream's clock: --start counts from the file's start
         self.info = replace(
-            info, frames=expected, frames_exact=False, video_span=None, cut_start=self.origin + cut.start, cut=True
+            info,
+            frames=expected,
+            frames_exact=False,
+            video_span=None,
+            video_end=None,
+            cut_start=self.origin + cut.start,
+            cut_end=None if cut.frames is not None else math.inf if cut.end is None else self.origin + cut.end,
+            cut=True,
         )
         self.stats = source.stats
 

@@ -171,6 +171,7 @@ class VideoSource(_LiveMixin):
             sample_aspect=sar,
             hdr=self.hdr,
             video_span=None if self.live or exact else _span(vs, start),
+            video_end=_index_end(vs, start) if exact and not self.live else None,
         )
 
     def _probe_first_frame(self) -> tuple[Orientation | None, bool, HdrMetadata | None]:
@@ -334,6 +335,33 @@ class VideoSource(_LiveMixin):
             for out in deint.push(vf):
                 yield emit(out, waiting.popleft())
 
+        def decoded(frames) -> Iterator[Frame]:
+            for vf in frames:
+                held.append(vf)
+                for pts in clock.push(vf.pts, getattr(vf, "dts", None)):
+                    yield from progressive(held.popleft(), pts)
+
+        def held_back(drain: bool = False) -> Iterator[Frame]:
+            """The frames decoded but held (one of hindsight for timestamps, bwdif's last): at the end, or
+            before ``--strict`` stops at a corrupt packet (good frames: they were lost with the run);
+            ``drain``: the decoder's own too (its threads hold a few; the end's flush packet gives them)."""
+            if drain:
+                try:
+                    yield from decoded(vs.codec_context.decode(None))
+                except (av.error.FFmpegError, ValueError):
+                    pass
+            for pts in clock.flush():
+                yield from progressive(held.popleft(), pts)
+            if deint is not None:  # bwdif holds the last frame until told the stream ended
+                for out in deint.flush():
+                    yield emit(out, waiting.popleft())
+
+        def at(packet) -> str:
+            """Where a packet sits, in seconds of the file (its pts in the stream's ticks meant nothing to a user)."""
+            if packet.pts is None or not packet.time_base:
+                return "at an unknown time"
+            return f"at {float(packet.pts * packet.time_base):.2f} s"
+
         packets = container.demux(vs)
         while not self._stop.is_set():
             try:
@@ -344,6 +372,7 @@ class VideoSource(_LiveMixin):
                 break
             except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
                 if self.strict:
+                    yield from held_back(drain=True)
                     raise SourceError(f"corrupt data in {self.spec}: {one_line(exc, 200)} (--strict)") from None
                 self.stats.skipped_packets += 1
                 if self.stats.skipped_packets <= 3:
@@ -352,25 +381,19 @@ class VideoSource(_LiveMixin):
                     raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
                 continue
             try:
-                decoded = packet.decode()
+                frames = packet.decode()
             except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
                 if self.strict:
+                    yield from held_back(drain=True)
                     raise SourceError(
-                        f"undecodable packet in {self.spec} at pts {packet.pts}: {one_line(exc, 200)} (--strict)"
+                        f"undecodable packet in {self.spec} {at(packet)}: {one_line(exc, 200)} (--strict)"
                     ) from None
                 self.stats.skipped_packets += 1
                 if self.stats.skipped_packets <= 3:
-                    self.warn(f"skipped an undecodable packet in {self.spec} (pts {packet.pts}): {one_line(exc, 200)}")
+                    self.warn(f"skipped an undecodable packet in {self.spec} ({at(packet)}): {one_line(exc, 200)}")
                 continue
-            for vf in decoded:
-                held.append(vf)
-                for pts in clock.push(vf.pts, getattr(vf, "dts", None)):
-                    yield from progressive(held.popleft(), pts)
-        for pts in clock.flush():  # the frames held back for hindsight
-            yield from progressive(held.popleft(), pts)
-        if deint is not None:  # bwdif holds the last frame until told the stream ended
-            for out in deint.flush():
-                yield emit(out, waiting.popleft())
+            yield from decoded(frames)
+        yield from held_back()
         if index == start_index and not self.live and not self._stop.is_set():
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
         self._check_grown(index - start_index)
@@ -451,6 +474,14 @@ def _span(stream, start: float | None) -> tuple[float, float] | None:
         return None
     first = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else start
     return (first or 0.0, end)
+
+
+def _index_end(stream, start: float | None) -> float | None:
+    """Where a stream with a frame index (MP4/MOV) ends by it: its first timestamp plus its duration, s."""
+    if stream.duration is None or not stream.time_base:
+        return None
+    first = float(stream.start_time * stream.time_base) if stream.start_time is not None else (start or 0.0)
+    return first + float(stream.duration * stream.time_base)
 
 
 def declared_end(stream) -> float | None:
