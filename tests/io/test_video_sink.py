@@ -637,3 +637,28 @@ def test_a_sound_resampled_on_the_way_says_so(tmp_path, identity_yaml, capsys):
     assert main(["run", str(src), "-o", str(tmp_path / "out.webm"), "--pipeline", str(identity_yaml)]) == 0
     said = "audio track 1 (flac) cannot be copied into webm; re-encoding it to libopus at 48 kHz (it is 96 kHz)"
     assert said in capsys.readouterr().err
+
+
+def test_an_av1_encode_leaves_no_real_time_threads(tmp_path):
+    # SVT-AV1 makes its ~40 threads SCHED_FIFO at priority 99 when run as root (Docker, CI): on 2 cores
+    # their busy waiting outranked everything, a 2-frame encode hung 23 minutes, ignored SIGTERM and
+    # starved another run on the machine (audit 26). (Not as root, SVT-AV1 makes none: nothing to move.)
+    import os
+
+    from streamdeblur.io.color import ColorInfo
+    from streamdeblur.io.frames import Frame, SourceInfo
+    from streamdeblur.io.sinks import VideoSink
+
+    def realtime() -> int:
+        return sum(os.sched_getscheduler(int(t)) != os.SCHED_OTHER for t in os.listdir("/proc/self/task"))
+
+    info = SourceInfo("av1", 64, 48, Fraction(10), Fraction(1, 10), ColorInfo())
+    sink = VideoSink(tmp_path / "a.mkv", info, codec="libsvtav1", crf=50, preset="12", audio=False)
+    try:
+        assert realtime() == 0
+        for i in range(3):
+            sink.write(Frame(media.pattern(i, 64, 48), i, i, Fraction(1, 10), ColorInfo(), "av1"))
+        assert realtime() == 0
+    finally:
+        sink.close(True)
+    assert media.count_frames(tmp_path / "a.mkv") == 3

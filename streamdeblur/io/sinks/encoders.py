@@ -49,6 +49,31 @@ CRF_MAX = {
 QSCALE_CODECS = ("mpeg4", "mjpeg")
 
 
+def demote_realtime_threads() -> int:
+    """Put this process's real-time threads (``SCHED_FIFO``/``SCHED_RR``) back under the normal scheduler.
+
+    SVT-AV1 (``libsvtav1``) creates its ~40 worker threads ``SCHED_FIFO`` at priority 99 when it runs as
+    root (a Docker container, a CI job). On a 2-core machine they outrank everything and wait for work
+    busily: a 2-frame AV1 encode hung for 23 minutes at full load, ignored SIGTERM, and starved another
+    run on the machine (its timeout could not fire). Called once the encoder is open (its threads made).
+
+    Returns:
+        how many threads were moved (0 where there were none, or off Linux).
+    """
+    if not hasattr(os, "sched_getscheduler") or not os.path.isdir("/proc/self/task"):
+        return 0
+    moved = 0
+    for name in os.listdir("/proc/self/task"):
+        try:
+            tid = int(name)
+            if os.sched_getscheduler(tid) in (os.SCHED_FIFO, os.SCHED_RR):
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+                moved += 1
+        except (OSError, ValueError):  # a thread that ended meanwhile
+            continue
+    return moved
+
+
 def qscale_for(crf: int) -> int:
     """The fixed quantiser (1 best … 31) that stands for ``crf`` on x264's 0…51 scale: crf 18 → 3.
 
@@ -127,6 +152,7 @@ def fits(codec: str, fmt: str) -> bool:
             if codec == "libx265":  # x265 prints ~25 lines of banner and settings per encoder it opens
                 s.options = {"x265-params": "log-level=error"}
             c.start_encoding()
+            demote_realtime_threads()  # SVT-AV1's, until the scratch encoder closes
         return True
     except (ValueError, av.error.FFmpegError):
         return False

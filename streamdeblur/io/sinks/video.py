@@ -30,7 +30,16 @@ from ..loglevel import SharedQuiet
 from ..paths import ffmpeg_name
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, publish, temporary_path
-from .encoders import CRF_MAX, NAMED_PRESET, NUMBERED_PRESET, QSCALE_CODECS, codec_tag, qscale_for, quiet_svt
+from .encoders import (
+    CRF_MAX,
+    NAMED_PRESET,
+    NUMBERED_PRESET,
+    QSCALE_CODECS,
+    codec_tag,
+    demote_realtime_threads,
+    qscale_for,
+    quiet_svt,
+)
 
 
 class VideoSink:
@@ -246,6 +255,7 @@ class VideoSink:
             self.container.close()
             self.tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write {codec} into {self.path.name}: {_ffmpeg_reason(exc)}") from None
+        demote_realtime_threads()  # the encoder's threads exist now: SVT-AV1's are real-time under root
 
     def write(self, frame: Frame) -> None:
         img = frame.image
