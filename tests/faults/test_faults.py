@@ -369,6 +369,7 @@ def test_live_disconnect_reconnects_then_finalises(tmp_path):
     code, err, out = _live_session(tmp_path, ["--reconnect", "3"], unplug)
     # the recording is kept under its name, but the session did not end as asked: a script can tell
     assert code == 3, err
+    assert re.search(r"camera \S+ back \(\d+\.\d s without it\)", err), err  # said when it came back, not only when lost
     assert "no reconnection after 3 attempts" in err
     assert f"the camera was lost before the end and no reconnection worked; the recording so far is kept: {out}" in err
     assert "Traceback" not in err

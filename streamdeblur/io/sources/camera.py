@@ -240,6 +240,7 @@ class CameraSource(_LiveMixin):
         #: connection with its last picture, then nothing: "back" each time, the attempts never ran out)
         since_reopen = RECOVERED_AFTER
         since_open = 0  #: frames since the capture was (re)opened: a snapshot URL gives one each time
+        gap = 0.0  #: how long the camera was gone, the last time it was
         last = self._t0  #: when the last frame came
         while not self._stop.is_set():
             if pending is None:
@@ -285,13 +286,16 @@ class CameraSource(_LiveMixin):
                 bgr, pending = pending, None
             since_reopen += 1
             since_open += 1
-            if since_reopen >= RECOVERED_AFTER:
-                attempts, self._down = 0, False
             now = last = time.monotonic()
             self._arrivals.append(now)
             if self._gone_since is not None:  # back: the time without it is not counted in its rate
-                self.stats.offline += now - self._gone_since
+                gap = now - self._gone_since
+                self.stats.offline += gap
                 self._gone_since = None
+            if since_reopen >= RECOVERED_AFTER:
+                if attempts:  # "lost; reconnecting" was said, and nothing when it came back
+                    self.warn(f"camera {self.spec} back ({gap:.1f} s without it)")
+                attempts, self._down = 0, False
             put(
                 Frame(
                     np.ascontiguousarray(bgr[..., ::-1]),
