@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..compute.transfer import images_to_tensor
+from ..errors import SourceError
 from .blur import BlurConfig, BlurSample, average_frames, synthesize
 from .defocus import DefocusConfig, synthesize_defocus
 
@@ -44,6 +45,20 @@ def _read(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
+class DatasetMissing(SourceError, FileNotFoundError):
+    """A recipe's ``data:`` folder is not a built dataset."""
+
+
+def not_built(root: Path) -> DatasetMissing:
+    """The error for a ``data:`` folder without a manifest: the folder as found (a relative ``data:`` is
+    read from the current folder, which a recipe named from elsewhere did not make plain), and the fix."""
+    where = f"{root} (in {Path.cwd()})" if not Path(root).is_absolute() else str(root)
+    return DatasetMissing(
+        f"{where} is not a built dataset (no manifest.json): run 'streamdeblur data build' in that folder, "
+        "or set the recipe's data: to where it was built"
+    )
+
+
 @dataclass
 class SharpPool:
     """Sharp images and video-frame groups of one split, held in memory."""
@@ -55,7 +70,7 @@ class SharpPool:
     def load(cls, root: Path, split: str) -> SharpPool:
         root = Path(root)
         if not (root / "manifest.json").exists():
-            raise FileNotFoundError(f"{root} is not a built dataset (no manifest.json); run 'streamdeblur data build'")
+            raise not_built(root)
         images = [_read(p) for p in _pictures(root / "images" / split)]
         clips = []
         for d in sorted((root / "clips" / split).glob("*")):

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import torch
 
-from .dataset import MARGIN, random_crop
+from .dataset import MARGIN, not_built, random_crop
 
 #: Validation sets copied into a pack (what the training recipes' ``eval_set``/``eval_noblur_set`` name).
 VAL_SETS = ("val_motion", "val_defocus", "val_noblur")
@@ -99,7 +99,7 @@ def build_pack(
     root, out = Path(root), Path(out)
     manifest_file = root / "manifest.json"
     if not manifest_file.exists():
-        raise FileNotFoundError(f"{root} is not a built dataset (no manifest.json); run 'streamdeblur data build'")
+        raise not_built(root)
     if jpeg_quality is not None and not 90 <= jpeg_quality <= 100:
         raise ValueError(f"JPEG quality {jpeg_quality}: use 90 to 100 (training targets must stay near lossless)")
     ext = "png" if jpeg_quality is None else "jpg"

@@ -79,3 +79,17 @@ def test_an_empty_or_folder_recipe_is_said_as_such(tmp_path, monkeypatch):
         recipe_path("runs")
     (tmp_path / "motion-t").mkdir()  # a folder of a shipped recipe's name: the shipped recipe, as for pipelines
     assert recipe_path("motion-t").parent.name == "configs"
+
+
+def test_a_recipe_whose_data_is_not_built_here_names_the_folder_it_looked_in(tmp_path, monkeypatch, capsys):
+    # a shipped recipe named from another folder read its `data: data/sharp` there and said "data/sharp is
+    # not a built dataset", exit 1: which data/sharp was not said (audit 25)
+    from streamdeblur.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "motion-t", "--steps", "1"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"streamdeblur: error: data/sharp (in {tmp_path}) is not a built dataset (no manifest.json): run "
+        "'streamdeblur data build' in that folder, or set the recipe's data: to where it was built"
+    ], err
