@@ -206,9 +206,9 @@ class ModelStage(Stage):
         scale = 1.0 if aux is not None or kwargs else self.scale_for(x)
         floor = self.options.floor > 0 and (self.options.floor_on == "all" or scale < 1)
         if scale >= 1:
-            return self._restore_full(x, aux, keep_low, floor, **kwargs)
+            return keep_grey(x, self._restore_full(x, aux, keep_low, floor, **kwargs))
         fn = lambda s: self._restore_full(s, keep_low=keep_low, floor=floor)  # noqa: E731
-        return correct_at_scale(fn, x, scale, self.passes.multiple).clamp(0, 1)
+        return keep_grey(x, correct_at_scale(fn, x, scale, self.passes.multiple).clamp(0, 1))
 
     def _run(self, images: torch.Tensor, aux: list | None, **kwargs) -> torch.Tensor:
         dev, p = self.ctx.device, self.passes
@@ -273,6 +273,37 @@ class ModelStage(Stage):
             self.passes, what = step
             self.ctx.warn(f"out of memory: retrying with {what}")
         return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def keep_grey(x: torch.Tensor, y: torch.Tensor, tol: float = 1e-4) -> torch.Tensor:
+    """``y`` with the frames whose input ``x`` is grey (its three channels equal) made grey too.
+
+    A black-and-white photo stored as RGB (as phones and editors save one) came out of the motion
+    model with colour speckles at its edges, up to 6 levels between channels: a grey picture has no
+    colour to restore, so each such frame gets the mean of the model's three channels.
+
+    Args:
+        x: ``N×3×H×W`` input in [0, 1].
+        y: ``N×3×H×W`` output.
+        tol: largest channel difference of a grey input (0.025 levels of 8 bits: 16-bit and float inputs too).
+
+    Returns:
+        ``y``, its grey frames' channels replaced by their mean.
+
+    Example:
+        >>> x = torch.rand(1, 1, 4, 4).expand(2, 3, 4, 4).clone(); x[1, 0] += 0.1
+        >>> y = keep_grey(x, torch.rand(2, 3, 4, 4))
+        >>> bool((y[0, 0] == y[0, 2]).all()), bool((y[1, 0] == y[1, 2]).all())
+        (True, False)
+    """
+    if x.dim() != 4 or x.shape[1] != 3 or y.shape != x.shape:
+        raise ValueError(f"keep_grey: N×3×H×W input and output of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    grey = (x.amax(1) - x.amin(1)).flatten(1).amax(1) <= tol
+    if not bool(grey.any()):
+        return y
+    y = y.clone()
+    y[grey] = y[grey].mean(1, keepdim=True).expand(-1, 3, -1, -1).to(y.dtype)
+    return y
 
 
 def anchor_low(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:

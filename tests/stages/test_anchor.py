@@ -102,3 +102,17 @@ def test_the_pipeline_anchors_video_frames_after_fusion(tmp_path):
         assert got.shape == fused.shape
         drift[sigma] = float(np.abs(low(got) - low(fused)).mean())
     assert drift[4] < 0.4 * drift[0], drift  # the model's low-frequency drift, given back
+
+
+@pytest.mark.parametrize("name", ["deblur", "defocus"])
+def test_a_grey_picture_comes_out_grey(name):
+    # a black-and-white photo saved as RGB (R = G = B) came out of the motion model with colour speckles
+    # at its edges, up to 6 levels between channels (a 320×240 texture); a colour frame keeps its colour
+    grey = gaussian_blur(_texture(3)[:, :1], 1.5).expand(1, 3, -1, -1)
+    colour = gaussian_blur(_texture(4), 1.5)
+    x = torch.cat([grey, colour])
+    out = create_stage(name, {}, StageContext())(Batch(x.clone(), [], x.clone())).images
+    assert float((out[0] - out[0].mean(0, keepdim=True)).abs().max()) == 0.0
+    assert float((out[0] - grey[0]).abs().mean()) > 1e-3  # the model did act on it
+    chroma = lambda im: float((im - im.mean(0, keepdim=True)).abs().mean())  # noqa: E731
+    assert chroma(out[1]) > 0.8 * chroma(colour[0])  # colour kept
