@@ -63,6 +63,7 @@ def test_dir_of_the_package_is_clean():
         ({"tiles": 5}, "unknown override 'tiles'; allowed: "),
         ({"tile": 7}, "tile must be"),
         ({"crf": "high"}, "crf must be an integer"),
+        ({"no_audio": "false"}, "no_audio must be true or false"),  # read as true: the sound went (audit 27)
     ],
 )
 def test_api_overrides_are_checked_like_yaml(tmp_path, clip, overrides, words):

@@ -4,6 +4,7 @@ command module (``NAME``, ``HELP``, ``add_arguments``) for its own."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from types import ModuleType
 
@@ -156,12 +157,23 @@ def common_flags() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--progress-interval",
-        type=float,
+        type=_interval,
         default=argparse.SUPPRESS,
         metavar="S",
         help="seconds between plain progress lines when the output is not a terminal (default 5)",
     )
     return c
+
+
+def _interval(text: str) -> float:
+    """``--progress-interval``: seconds, 0 or more (``-5`` ran as 0 and ``nan`` turned progress off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seconds expected, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"seconds expected (0 or more), got {text!r}")
+    return value
 
 
 def config_from_args(args):

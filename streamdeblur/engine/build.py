@@ -92,10 +92,11 @@ def prepare(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Calla
     return Prepared(_stages(cfg, device, bf16, warn, say), device, batch, cfg.threads)
 
 
-def single_frame_stages(stages: list, say: Callable[[str], None]) -> list:
-    """The stages a still image goes through: those that need no neighbouring frames."""
+def single_frame_stages(stages: list, warn: Callable[[str], None]) -> list:
+    """The stages a still image goes through: those that need no neighbouring frames (a warning
+    when that leaves none: the pictures come out as they went in)."""
     if stages and all(isinstance(s, WindowedStage) for s in stages):
-        say(
+        warn(
             "every stage of this pipeline works on neighbouring video frames: "
             "still images pass unchanged (use --pipeline motion to deblur photographs)"
         )
@@ -290,7 +291,8 @@ def build(
         source.close()
         raise
     if still:  # still images keep the single-frame path: no neighbours to use
-        stages = single_frame_stages(stages, say)
+        # a warning, not a note: nothing asked for is done (the API's result.warnings was empty, audit 27)
+        stages = single_frame_stages(stages, warn)
     pipe = Pipeline(source, stages, sink, batch=batch, device=device, warn=warn, threads=cfg.threads)
     for s in sinks:
         if isinstance(s, PreviewSink):

@@ -342,7 +342,7 @@ def apply_overrides(cfg: PipelineConfig, **overrides: Any) -> PipelineConfig:
 def _check_override(key: str, value: Any, tp) -> None:
     """Type and range of one override (stage options are typed by the stages: int, str)."""
     if tp is None:
-        tp = {"tile": int, "overlap": int, "model": str, "weights": str, "guard": str}.get(key)
+        tp = {"tile": int, "overlap": int, "model": str, "weights": str, "guard": str, "no_audio": bool}.get(key)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     if key == "weights" and isinstance(value, Path):

@@ -90,6 +90,16 @@ def test_bench_numbers_are_checked_like_runs(capsys, extra, message):
     assert err == f"streamdeblur: error: {message}" or (len(err.splitlines()) == 1 and message in err), err
 
 
+def test_progress_interval_is_seconds_zero_or_more(capsys):
+    # -5 ran as 0 (a line every quarter second) and nan turned progress off (audit 27)
+    for bad in ("-5", "nan", "inf"):
+        with pytest.raises(SystemExit) as e:  # argparse's own usage error
+            main(["run", "in.mp4", "--progress-interval", bad])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert f"argument --progress-interval: seconds expected (0 or more), got '{bad}'" in err and len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
