@@ -34,6 +34,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from .icc import icc_from_cicp
+
 _EXIF = b"Exif\x00\x00"
 _XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 _ICC = b"ICC_PROFILE\x00"
@@ -565,9 +567,16 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
     """PNG chunks as JPEG metadata segments: ``eXIf`` → EXIF APP1, ``iCCP`` → ICC APP2 parts,
     Adobe's XMP ``iTXt`` → XMP APP1 (the rest has no place in a JPEG)."""
     out = []
+    has_profile = any(c[4:8] == b"iCCP" for c in chunks)
     for chunk in chunks:
         kind, data = chunk[4:8], chunk[8:-4]
-        if kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
+        if kind == b"cICP" and not has_profile and len(data) >= 2:
+            # a CICP colour space (a HEIC's nclx): JPEG takes colour only as a profile, so one is made
+            # where a matrix/curve profile says it (Display P3 with the sRGB curve: an iPhone-style photo)
+            made = icc_from_cicp(data[0], data[1])
+            if made is not None and (data[0], data[1]) not in _PLAIN_CICP:
+                out += _icc_segments(made)
+        elif kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
             out.append(b"\xff\xe1" + struct.pack(">H", len(data) + len(_EXIF) + 2) + _EXIF + data)
         elif kind == b"iTXt" and data.startswith(_XMP_KEY + b"\x00\x00"):
             text = xmp_from_itxt(data)
@@ -578,11 +587,18 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
                 profile = zlib.decompress(data[data.index(b"\x00") + 2 :])
             except (ValueError, zlib.error):
                 continue
-            size = 0xFFFF - 2 - len(_ICC) - 2
-            parts = [profile[i : i + size] for i in range(0, len(profile), size)]
-            for n, part in enumerate(parts, 1):
-                body = _ICC + bytes([n, len(parts)]) + part
-                out.append(b"\xff\xe2" + struct.pack(">H", len(body) + 2) + body)
+            out += _icc_segments(profile)
+    return out
+
+
+def _icc_segments(profile: bytes) -> list[bytes]:
+    """An ICC profile as JPEG APP2 segments (``ICC_PROFILE``, numbered parts of at most 64 KiB)."""
+    size = 0xFFFF - 2 - len(_ICC) - 2
+    parts = [profile[i : i + size] for i in range(0, len(profile), size)]
+    out = []
+    for n, part in enumerate(parts, 1):
+        body = _ICC + bytes([n, len(parts)]) + part
+        out.append(b"\xff\xe2" + struct.pack(">H", len(body) + 2) + body)
     return out
 
 
@@ -616,6 +632,8 @@ def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> l
 #: CICP values (H.273) that say plain sRGB/BT.709 (or nothing): what a reader assumes anyway
 PLAIN_PRIMARIES = (1, 2)
 PLAIN_TRANSFER = (1, 2, 13)
+#: (primaries, transfer) pairs a reader takes for sRGB anyway: no profile is made for them
+_PLAIN_CICP = {(p, t) for p in PLAIN_PRIMARIES for t in PLAIN_TRANSFER}
 #: CICP colour primaries by name
 _PRIMARIES_NAMES = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
 

@@ -140,7 +140,7 @@ def test_a_10_bit_heic_keeps_its_depth_in_png(tmp_path, identity_yaml, require_f
     assert "the picture has 10 bits per channel; .jpg holds 8" in capsys.readouterr().err
 
 
-def test_a_display_p3_colour_space_goes_into_png_and_heic_and_jpeg_says_it_cannot(tmp_path, identity_yaml, capsys):
+def test_a_display_p3_colour_space_goes_into_png_heic_and_jpeg(tmp_path, identity_yaml, capsys):
     # An nclx (CICP) colour space, not an ICC profile: Display P3 = primaries 12, sRGB transfer 13.
     src = tmp_path / "p3.heic"
     _phone_heic(src, media.pattern(4, 64, 48), color_primaries=12, transfer_characteristics=13, save_nclx_profile=True)
@@ -150,8 +150,24 @@ def test_a_display_p3_colour_space_goes_into_png_and_heic_and_jpeg_says_it_canno
     nclx = pillow_heif.open_heif(tmp_path / "p3.heic.heic").info["nclx_profile"]
     assert (nclx["color_primaries"], nclx["transfer_characteristics"]) == (12, 13)
     capsys.readouterr()
+    # a JPEG takes colour only as an ICC profile: it was written untagged (read as sRGB, dull) with a
+    # warning; a profile saying Display P3 is made (io/icc.py), and LittleCMS reads its colours as such
     assert main(["run", str(src), "-o", str(tmp_path / "p3.jpg"), "--pipeline", str(identity_yaml)]) == 0
-    assert "p3.heic's colour space (Display P3) is given as CICP, which a JPEG cannot hold" in capsys.readouterr().err
+    assert "colour space" not in capsys.readouterr().err
+    import io
+
+    from PIL import Image, ImageCms
+
+    with Image.open(tmp_path / "p3.jpg") as im:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+    assert ImageCms.getProfileDescription(profile).strip() == "Display P3 (sRGB transfer)"
+    to_srgb = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB", renderingIntent=1)
+    got = ImageCms.applyTransform(Image.fromarray(np.uint8([[[200, 100, 80], [128, 128, 128]]])), to_srgb)
+    assert np.array(got).tolist() == [[[215, 93, 73], [128, 128, 128]]]  # P3 → sRGB as the primaries say
+    hdr = tmp_path / "pq.heic"  # BT.2020 with PQ: no matrix/curve profile says it: still said
+    _phone_heic(hdr, media.pattern(4, 64, 48), color_primaries=9, transfer_characteristics=16, save_nclx_profile=True)
+    assert main(["run", str(hdr), "-o", str(tmp_path / "pq.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    assert "pq.heic's colour space (CICP 9/16) is given as CICP, which a JPEG cannot hold" in capsys.readouterr().err
     plain = tmp_path / "srgb.heic"  # pillow-heif writes sRGB's nclx on every file: nothing to say
     _phone_heic(plain, media.pattern(4, 64, 48))
     assert main(["run", str(plain), "-o", str(tmp_path / "srgb.jpg"), "--pipeline", str(identity_yaml)]) == 0

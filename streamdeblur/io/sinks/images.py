@@ -80,11 +80,14 @@ def write_image(
         meta = without_profile(meta)
         if warn is not None:
             warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
-    cicp = cicp_name(own) if jpeg else None
-    if cicp and warn is not None:  # a HEIC's or PNG's CICP colour space: JPEG has no place for it
+    # a HEIC's or PNG's CICP colour space: JPEG has no place for it; a profile saying it was made where one
+    # can (Display P3 and the like: io/icc.py), else it is said
+    cicp = cicp_name(own) if jpeg and profile_space(meta) is None else None
+    if cicp and warn is not None:
         warn(
             f"{Path(metadata_from).name}'s colour space ({cicp}) is given as CICP, which a JPEG cannot hold (it takes "
-            "ICC profiles only): read as sRGB, its colours look dull (.png or .heic keep it)"
+            "ICC profiles only, and no simple profile says this one): read as sRGB, its colours look wrong "
+            "(.png or .heic keep it)"
         )
     if path.suffix.lower() in HEIF_EXTS:  # grey as three equal channels: a HEIC written here is RGB
         try:
