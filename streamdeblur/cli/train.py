@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume-anyway", action="store_true", help="resume although the recipe or code changed (recorded in the run's log)"
     )
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
+    p.add_argument("--overwrite", action="store_true", help="let --export replace an existing weights file (and its .state)")
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
     p.add_argument(
         "--card-subset",
@@ -38,7 +39,7 @@ def run(args) -> int:
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
     if args.export:
-        _check_export_target(Path(args.export))  # before hours of training, not after
+        _check_export_target(Path(args.export), Path(cfg.out), args.overwrite)  # before hours of training, not after
     if args.export_only:
         if not args.export:
             raise UsageError("--export-only needs --export PATH")
@@ -63,13 +64,24 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def _check_export_target(path: Path) -> None:
+def _check_export_target(path: Path, run: Path, overwrite: bool = False) -> None:
     """The weights file ``--export`` names can be written: a folder there left ``NAME.partial`` (4 MiB)
-    behind and a raw "[Errno 21] Is a directory" after the training."""
+    behind and a raw "[Errno 21] Is a directory" after the training. An existing file (another run's
+    weights, the shipped ones) or its ``.state`` is replaced only with ``--overwrite``; the run's own
+    checkpoint never (``--export runs/X/last.pt`` destroyed the training it was exporting)."""
     if path.is_dir():
         raise UsageError(f"--export {path} is a folder: give the weights file's name, e.g. {path / 'weights.pt'}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"--export {path}: {path.parent} is a file, not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"--export {path}: the folder {path.parent} does not exist")
+    state = path.with_suffix(".state")
+    own = [run / "last.pt", run / "last.state"]
+    if any(t.exists() and any(t.resolve() == o.resolve() for o in own if o.exists()) for t in (path, state)):
+        raise UsageError(f"--export {path} is the run's own checkpoint ({run}): give the weights another name")
+    taken = [t for t in (path, state) if t.exists()]
+    if taken and not overwrite:
+        raise UsageError(f"--export {taken[0]} exists; pass --overwrite to replace it (and its .state), or give another name")
 
 
 def _card(args, cfg) -> None:

@@ -30,7 +30,10 @@ from torch import nn
 
 from ..errors import WeightsError, one_line
 
-_WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
+#: layouts a checkpoint's weights come wrapped in, the preferred first: the EMA weights of an official
+#: (``params_ema``) or of this project's training checkpoint (``runs/NAME/last.pt``: ``ema`` beside the raw
+#: ``model`` — ``--weights last.pt`` ran the raw weights, not the ones the trainer validates and exports)
+_WRAPPERS = ("params_ema", "ema", "params", "state_dict", "model", "net_g")
 
 
 #: How a legacy (pre-zip) ``torch.save`` file starts: a pickled long, torch's magic number.
@@ -80,6 +83,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def extract_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Unwrap the known checkpoint layouts and strip ``module.`` prefixes."""
+    if "opt" in obj and "model" in obj and "ema" not in obj:  # a compact resume state (train/state.py)
+        raise WeightsError(
+            "a training resume state (.state: raw weights and optimizer), not weights: give the weights file beside it"
+        )
     for key in _WRAPPERS:
         if key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -143,7 +150,10 @@ def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any]) -> di
         WeightsError: the file is unsafe, unreadable, does not fit the model, or holds non-float or non-finite values.
     """
     obj = read_checkpoint(source) if isinstance(source, (str, Path)) else dict(source)
-    sd = extract_state_dict(obj)
+    try:
+        sd = extract_state_dict(obj)
+    except WeightsError as exc:  # "checkpoint holds no tensors" named no file
+        raise WeightsError(f"{source}: {exc}" if isinstance(source, (str, Path)) else str(exc)) from None
     check_compatible(model, sd)
     check_values(model, sd)
     own = model.state_dict()

@@ -37,6 +37,22 @@ def test_params_ema_preferred_over_params(tmp_path, model):
     assert torch.equal(model.state_dict()[k], b.state_dict()[k])
 
 
+def test_a_training_checkpoint_gives_its_ema_and_a_resume_state_is_refused(tmp_path, model):
+    # --weights runs/X/last.pt ran the raw weights ("model"), not the EMA the trainer validates and exports
+    # ("ema"); its compact .state (raw weights fp16 and the optimizer) ran as weights too (audit 28)
+    raw, ema = create_model("deeprftv2-t"), create_model("deeprftv2-t")
+    torch.save({"model": raw.state_dict(), "ema": ema.state_dict(), "opt": {}, "step": 3}, tmp_path / "last.pt")
+    load_weights(model, tmp_path / "last.pt")
+    k = next(iter(ema.state_dict()))
+    assert torch.equal(model.state_dict()[k], ema.state_dict()[k]) and not torch.equal(ema.state_dict()[k], raw.state_dict()[k])
+    torch.save({"model": raw.state_dict(), "opt": {}, "step": 3}, tmp_path / "last.state")
+    with pytest.raises(WeightsError, match=r"last\.state: a training resume state .*give the weights file beside it"):
+        load_weights(model, tmp_path / "last.state")
+    torch.save({"meta": {"model": "deeprftv2-t"}}, tmp_path / "empty.pt")
+    with pytest.raises(WeightsError, match=r"empty\.pt: checkpoint holds no tensors"):  # it named no file
+        load_weights(model, tmp_path / "empty.pt")
+
+
 def test_mismatch_names_first_missing_unexpected_misshaped(tmp_path, model):
     sd = dict(create_model("deeprftv2-t").state_dict())
     first = next(iter(sd))

@@ -341,15 +341,28 @@ def test_an_export_target_that_cannot_be_written_is_refused_before_training(buil
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(dataclasses.asdict(_cfg(built, tmp_path / "run", steps=1, eval_set=None))))
     (tmp_path / "w").mkdir()
+    (tmp_path / "theirs.pt").write_bytes(b"a colleague's weights")  # replaced without a word (audit 28)
     for args, says in (
         (["--export", str(tmp_path / "w")], f"--export {tmp_path / 'w'} is a folder: give the weights file's name"),
         (["--export", str(tmp_path / "no" / "w.pt")], f"the folder {tmp_path / 'no'} does not exist"),
+        (["--export", str(recipe / "w.pt")], f"{recipe} is a file, not a folder"),
         (["--export-only", "--export", str(tmp_path / "w.pt")], f"no checkpoint in {tmp_path / 'run'} to export (train first"),
+        (["--export", str(tmp_path / "theirs.pt")], f"--export {tmp_path / 'theirs.pt'} exists; pass --overwrite to replace it"),
+        # with --overwrite the target is taken (here the run has nothing to export yet)
+        (["--export-only", "--overwrite", "--export", str(tmp_path / "theirs.pt")], f"no checkpoint in {tmp_path / 'run'}"),
     ):
         assert main(["train", str(recipe), *args]) == 2
         err = capsys.readouterr().err
         assert says in " ".join(err.split()) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists() and list((tmp_path / "w").iterdir()) == [] and not list(tmp_path.glob("*.partial"))
+    assert (tmp_path / "theirs.pt").read_bytes() == b"a colleague's weights"
+    # --export runs/X/last.pt overwrote the training checkpoint it was exporting, even asked to
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"the run")
+    own = ["--export-only", "--overwrite", "--export", str(tmp_path / "run" / "last.pt")]
+    assert main(["train", str(recipe), *own]) == 2
+    assert "is the run's own checkpoint" in capsys.readouterr().err
+    assert (tmp_path / "run" / "last.pt").read_bytes() == b"the run"
 
 
 def test_a_budgeted_run_resumed_goes_on_with_the_schedule_it_fitted(built, tmp_path, monkeypatch):
