@@ -74,7 +74,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         what = f" (it asks for {wanted.group(1)})" if wanted else ""
         raise WeightsError(f"{path} refused: it would run code{what}; only tensors and plain containers are loaded") from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
-        reason = one_line(exc)
+        # PyTorch's first sentence ("… failed finding central directory"), not its paragraph on miniz and bug reports
+        reason = one_line(exc).split(". ")[0].rstrip(".")
         raise WeightsError(f"cannot read {path}: not a PyTorch checkpoint as it is (truncated or damaged: {reason})") from None
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")

@@ -51,6 +51,24 @@ def _full_opt(opt: dict) -> dict:
     return {"state": state, "param_groups": opt["param_groups"]}
 
 
+#: what a run's ``last.pt`` holds (:class:`~streamdeblur.train.trainer.Trainer`'s checkpoint)
+RUN_KEYS = ("model", "ema", "opt", "step", "config")
+
+
+def read_run(path: str | Path) -> dict:
+    """A run's checkpoint (``runs/NAME/last.pt``), read safely, or :class:`WeightsError` in one line.
+
+    A damaged or foreign file there gave PyTorch's own words ("error: 101", "EOFError", a paragraph
+    advising ``weights_only=False``) and exit 1 or 2; the weights loader's checks now say what it is.
+    """
+    st = read_checkpoint(path)
+    missing = [k for k in RUN_KEYS if k not in st]
+    if missing:
+        what = "weights, not a training checkpoint" if "params" in st or "params_ema" in st else "not a training checkpoint"
+        raise WeightsError(f"{path} holds {what} (no {missing[0]!r}): move it aside, or give the recipe another 'out'")
+    return st
+
+
 def export_state(ckpt: str | Path, weights: str | Path, extra: dict | None = None) -> tuple[Path, Path]:
     """Split a run's ``last.pt`` into the fp16 EMA weights file and its compact ``.state`` beside it.
 
@@ -62,7 +80,7 @@ def export_state(ckpt: str | Path, weights: str | Path, extra: dict | None = Non
     Returns:
         ``(weights, state)`` paths.
     """
-    st = torch.load(ckpt, map_location="cpu", weights_only=True)
+    st = read_run(ckpt)
     cfg = json.loads(st["config"])
     meta = {
         "model": cfg["model"],

@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16
-from ..errors import STOP_SIGNALS, ConfigError
+from ..errors import STOP_SIGNALS, ConfigError, WeightsError
 from ..models import create_model, load_weights
 from .blur import BlurConfig
 from .dataset import MARGIN, BlurPairs, SharpPool, to_tensor  # noqa: F401
@@ -46,7 +46,7 @@ from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
 from .plot import line_plot
-from .state import export_state
+from .state import export_state, read_run
 
 #: the folder holding the package (a checkout's root, or site-packages)
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -403,7 +403,7 @@ class Trainer:
 
     def _resume(self) -> None:
         if self.ckpt_path.exists():
-            st = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+            st = read_run(self.ckpt_path)
             old = json.loads(st.get("runlog", "null")) or {
                 "recipe_hash": None,
                 "code_hash": None,
@@ -426,9 +426,13 @@ class Trainer:
                     f"(recipe {old.get('recipe_hash')} → {self.runlog['recipe_hash']}, code {old.get('code_hash')} → "
                     f"{self.runlog['code_hash']}); use --resume-anyway to continue it (recorded) or a new 'out'"
                 )
-            self.model.load_state_dict(st["model"])
-            self.ema.load_state_dict(st["ema"])
-            self.opt.load_state_dict(st["opt"])
+            try:
+                self.model.load_state_dict(st["model"])
+                self.ema.load_state_dict(st["ema"])
+                self.opt.load_state_dict(st["opt"])
+            except (RuntimeError, ValueError, KeyError) as exc:  # another model's run (--resume-anyway)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {first}") from None
             for g in self.opt.param_groups:  # the saved groups carry the old recipe's; the lr is set every step
                 g["betas"], g["weight_decay"] = tuple(self.cfg.betas), self.cfg.weight_decay
             self.step = int(st["step"])
@@ -753,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = TrainConfig.from_yaml(args.config, {"threads": args.threads} if args.threads else None)
         trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
-    except (ResumeRefused, ValueError, FileNotFoundError) as exc:
+    except (ResumeRefused, ValueError, FileNotFoundError, WeightsError) as exc:
         print(f"error: {exc}")
         return 2
     trainer.run()

@@ -389,3 +389,32 @@ def test_a_budgeted_run_resumed_goes_on_with_the_schedule_it_fitted(built, tmp_p
     assert again.step == fitted
     third = Trainer(_cfg(built, tmp_path / "run", eval_set=None), log=logs.append, minutes=0.2)
     assert third.cfg.steps == 0 and "(a warm restart: the learning rate goes back to 1.00e-04)" in logs[-1], logs[-1]
+
+
+def test_a_damaged_or_foreign_run_checkpoint_is_one_line(built, tmp_path, capsys):
+    """``runs/X/last.pt`` damaged, empty, or a weights file put there: PyTorch's own words ("error: 101",
+    "EOFError", its paragraph on miniz) or "error: model" with --resume-anyway, exit 1 or 2 (audit 28)."""
+    import dataclasses
+
+    import yaml
+
+    from streamdeblur.cli import main
+    from streamdeblur.models.registry import bundled_weights_path
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(dataclasses.asdict(_cfg(built, tmp_path / "run", steps=1, eval_set=None))))
+    (tmp_path / "run").mkdir()
+    last = tmp_path / "run" / "last.pt"
+    shipped = bundled_weights_path("deeprftv2-rt-motion.pt").read_bytes()
+    for content, says in (
+        (b"101\n", "is not a PyTorch checkpoint"),
+        (b"", "is not a PyTorch checkpoint"),
+        (shipped[: len(shipped) // 3], "not a PyTorch checkpoint as it is (truncated or damaged: PytorchStreamReader"),
+        (shipped, "holds weights, not a training checkpoint (no 'model')"),
+    ):
+        last.write_bytes(content)
+        for extra in ([], ["--resume-anyway"], ["--export-only", "--export", str(tmp_path / "w.pt")]):
+            assert main(["train", str(recipe), *extra]) == 5, extra
+            err = capsys.readouterr().err.strip()
+            assert says in err and len(err.splitlines()) == 1 and "miniz" not in err, (extra, err)
+    assert last.read_bytes() == shipped and not (tmp_path / "w.pt").exists()
