@@ -123,6 +123,12 @@ class ModelStage(Stage):
             return None
         path = Path(gate_path(weights_file) if guard == "auto" else guard)
         if guard == "auto" and not path.is_file():
+            if str(weights_file) not in ("random",):  # a user's own weights: the raw model runs, which is said
+                # (a copy of the shipped weights elsewhere gave other pixels, up to 59 levels, without a word)
+                self.ctx.warn(
+                    f"no do-no-harm gate beside {weights_file} (looked for {path.name}): the model's raw output is "
+                    "used on sharp frames too (--guard FILE gives one, --guard off says this is meant)"
+                )
             return None
         if not path.is_file():
             raise WeightsError(f"do-no-harm gate not found: {path}")

@@ -81,3 +81,21 @@ def test_cli_guard_flag_reaches_the_stage(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 5 and len(err) == 1 and "do-no-harm gate" in err[0], err
     assert main(["run", str(src), "-o", str(tmp_path / "out.mp4"), "--pipeline", "defocus", "--guard", "off"]) == 0
+
+
+def test_own_weights_without_a_gate_beside_them_are_said_to_run_raw(tmp_path):
+    # a byte-identical copy of the shipped weights elsewhere gave other pixels (up to 59 levels): its gate,
+    # <weights>.gate.pt, was not beside it, and nothing said so (audit 28)
+    import shutil
+
+    own = tmp_path / "mine.pt"
+    shutil.copy(bundled_weights_path("deeprftv2-rt-motion.pt"), own)
+    said: list[str] = []
+    stage = create_stage("deblur", {"model": "deeprftv2-rt", "weights": str(own)}, StageContext(warn=said.append))
+    assert stage.gate is None and any(f"no do-no-harm gate beside {own} (looked for mine.gate.pt)" in m for m in said), said
+    shutil.copy(bundled_weights_path("deeprftv2-rt-motion.gate.pt"), tmp_path / "mine.gate.pt")
+    said.clear()
+    stage = create_stage("deblur", {"model": "deeprftv2-rt", "weights": str(own)}, StageContext(warn=said.append))
+    assert stage.gate is not None and not said
+    create_stage("deblur", {"model": "deeprftv2-rt", "weights": str(own), "guard": "off"}, StageContext(warn=said.append))
+    assert not said  # --guard off: meant
