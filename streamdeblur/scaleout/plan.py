@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import FORMAT_BY_SUFFIX, check_output
 from ..io.sinks.encoders import fits
 from ..io.sources import nominal_rate, open_video
+from ..models.gate import gate_path
 
 PLAN_VERSION = 1
 RUNTIME_KEYS = ("device", "threads", "preview", "source", "description", "overridden")  # do not change the output
@@ -44,13 +46,55 @@ def work_dir(output: Path) -> Path:
 
 
 def config_fingerprint(cfg: PipelineConfig) -> str:
-    """A hash of everything in ``cfg`` that changes the output pixels or the encoding."""
+    """A hash of everything in ``cfg`` that changes the output pixels or the encoding: its keys, and
+    the content of the weights and gate files its stages name (:func:`model_files`)."""
     d = dataclasses.asdict(cfg)
     for k in RUNTIME_KEYS:
         d.pop(k, None)
     for s in d.get("stages", []):
         s.pop("line", None)
+    files = model_files(cfg)
+    if files:  # only then: a pipeline of shipped weights keeps the fingerprint it had
+        d["files"] = files
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (cached by path, size and time), ``missing`` where it cannot be read."""
+    try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _DIGESTS:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            _DIGESTS[key] = h.hexdigest()[:16]
+        return _DIGESTS[key]
+    except OSError:
+        return "missing"
+
+
+def model_files(cfg: PipelineConfig) -> dict[str, str]:
+    """The content of the weights and do-no-harm gate files the stages name, by ``stage#:option``.
+
+    A batch keyed its outputs by the options' text: new weights exported to the same path, or a gate
+    put beside them, left every output "skipped (done before)" (audit 28). The shipped weights
+    (``default``) change only with the package and are not read here.
+    """
+    out: dict[str, str] = {}
+    for i, spec in enumerate(cfg.stages):
+        weights, guard = spec.options.get("weights"), spec.options.get("guard", "auto")
+        if isinstance(weights, (str, Path)) and str(weights) not in ("default", "random", ""):
+            out[f"{i}:weights"] = _file_digest(weights)
+            if guard == "auto":
+                out[f"{i}:gate"] = _file_digest(gate_path(weights))
+        if isinstance(guard, (str, Path)) and str(guard) not in ("auto", "off", ""):
+            out[f"{i}:guard"] = _file_digest(guard)
+    return out
 
 
 def segment_config(cfg: PipelineConfig) -> PipelineConfig:

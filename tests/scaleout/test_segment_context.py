@@ -136,3 +136,21 @@ def test_a_segments_progress_counts_its_own_frames_not_its_context(runs, capsys)
     totals = {int(k): int(t) for k, t in re.findall(r"segment (\d)/3: \d+/(\d+) frames", err)}
     own = {s.index + 1: s.frames for s in plan_cuts(src, segments=3)}
     assert totals and all(totals[k] == own[k] for k in totals), (totals, own)
+
+
+def test_the_resume_key_follows_the_content_of_the_weights_and_gate_files(tmp_path):
+    # a batch keyed its outputs by the options' text: new weights exported to the same path, or a gate put
+    # beside them, left every output "skipped (done before)" (audit 28); segment plans share the key
+    from streamdeblur.engine.config import parse_pipeline
+    from streamdeblur.scaleout.plan import config_fingerprint
+
+    w = tmp_path / "mine.pt"
+    w.write_bytes(b"weights, first training")
+    cfg = parse_pipeline(f"stages:\n  - deblur:\n      model: deeprftv2-rt\n      weights: {w}\n")
+    first = config_fingerprint(cfg)
+    assert config_fingerprint(cfg) == first  # nothing changed: the same key
+    w.write_bytes(b"weights, trained longer")
+    second = config_fingerprint(cfg)
+    assert second != first
+    (tmp_path / "mine.gate.pt").write_bytes(b"a gate")
+    assert config_fingerprint(cfg) not in (first, second)
