@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import WeightsError, one_line
+from ..errors import SinkError, WeightsError, one_line
 
 #: layouts a checkpoint's weights come wrapped in, the preferred first: the EMA weights of an official
 #: (``params_ema``) or of this project's training checkpoint (``runs/NAME/last.pt``: ``ema`` beside the raw
@@ -59,7 +59,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         WeightsError: missing, unreadable, truncated or code-carrying file.
     """
+    if not str(path).strip():  # an unset variable: "weights file not found: ." named the current folder
+        raise WeightsError("no weights file given (an empty name)")
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a weights file")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
@@ -173,6 +177,12 @@ def save_weights(
     sd = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous() for k, v in sd.items()}
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
-    torch.save({"params": sd, "meta": dict(meta or {})}, tmp)
-    tmp.replace(path)
+    try:
+        torch.save({"params": sd, "meta": dict(meta or {})}, tmp)
+        tmp.replace(path)
+    except (OSError, RuntimeError) as exc:  # "[enforce fail at inline_container.cc:747] . open file failed …"
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split("strerror: ")[-1].splitlines()[0]
+        raise SinkError(f"cannot write {path}: {why}") from None
     return path

@@ -130,8 +130,12 @@ class ModelStage(Stage):
                     "used on sharp frames too (--guard FILE gives one, --guard off says this is meant)"
                 )
             return None
+        if not str(guard).strip():
+            raise WeightsError("no do-no-harm gate given (an empty name): auto, off or a gate file")
+        if path.is_dir():
+            raise WeightsError(f"{path} is a folder, not a do-no-harm gate file")
         if not path.is_file():
-            raise WeightsError(f"do-no-harm gate not found: {path}")
+            raise WeightsError(f"do-no-harm gate not found: {path} (--guard takes auto, off or a gate file)")
         try:  # untrusted: "not a PyTorch checkpoint", "refused: it would run code", in one line (was PyTorch's text, cut)
             sd = read_checkpoint(path)
         except WeightsError as exc:
@@ -142,7 +146,10 @@ class ModelStage(Stage):
         try:
             gate.load_state_dict({k: v.float() for k, v in sd.items()})
         except (RuntimeError, AttributeError, TypeError) as exc:  # other keys or shapes: one line
-            raise WeightsError(f"{path} is not a do-no-harm gate: {str(exc).splitlines()[0][:160]}") from None
+            # PyTorch's first line is only "Error(s) in loading state_dict for HarmGate:": the next says which
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else type(exc).__name__)
+            raise WeightsError(f"{path} is not a do-no-harm gate: {detail[:160]}") from None
         return gate.to(self.ctx.device).eval()
 
     def guarded(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

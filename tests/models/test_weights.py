@@ -152,3 +152,18 @@ def test_a_plain_pickle_is_not_a_pytorch_checkpoint(tmp_path, model):
     path.write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
         load_weights(model, path)
+
+
+def test_a_folder_an_empty_name_and_an_unwritable_place_are_one_line(tmp_path, model):
+    # a folder read "weights file not found", an unset variable "not found: ." (the current folder), and
+    # an export into /proc PyTorch's "[enforce fail at inline_container.cc:747] …", exit 1 (audit 28)
+    from streamdeblur.errors import SinkError
+
+    (tmp_path / "dir.pt").mkdir()
+    with pytest.raises(WeightsError, match=r"dir\.pt is a folder, not a weights file$"):
+        load_weights(model, tmp_path / "dir.pt")
+    with pytest.raises(WeightsError, match=r"^no weights file given \(an empty name\)$"):
+        load_weights(model, "")
+    with pytest.raises(SinkError, match=r"^cannot write /proc/w\.pt: ") as e:
+        save_weights(model, "/proc/w.pt")
+    assert e.value.exit_code == 4 and "enforce" not in str(e.value)
