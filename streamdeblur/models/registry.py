@@ -116,5 +116,8 @@ def _other_model_hint(weights: str | Path, name: str) -> str:
         return ""
     other = meta.get("model") if isinstance(meta, dict) else None
     if isinstance(other, str) and other != name and other in list_models():
+        task = model_info(other).task
+        if task != model_info(name).task:  # --model there would run a motion model inside the defocus stage
+            return f"; these weights are for {other}, a {task} model: use --pipeline {task}"  # the shipped pipelines
         return f"; these weights are for {other}: add --model {other}"
     return ""

@@ -167,3 +167,14 @@ def test_a_folder_an_empty_name_and_an_unwritable_place_are_one_line(tmp_path, m
     with pytest.raises(SinkError, match=r"^cannot write /proc/w\.pt: ") as e:
         save_weights(model, "/proc/w.pt")
     assert e.value.exit_code == 4 and "enforce" not in str(e.value)
+
+
+def test_weights_of_the_other_task_point_to_its_pipeline(tmp_path):
+    # motion weights given to the defocus pipeline said "add --model deeprftv2-t", which then ran the motion
+    # model inside the defocus stage without a word (audit 28)
+    w = tmp_path / "mine.pt"
+    save_weights(create_model("deeprftv2-rt"), w, meta={"model": "deeprftv2-rt"})
+    with pytest.raises(WeightsError, match=r"; these weights are for deeprftv2-rt, a motion model: use --pipeline motion$"):
+        create_model("fdikp", weights=w)
+    with pytest.raises(WeightsError, match=r"; these weights are for deeprftv2-rt: add --model deeprftv2-rt$"):
+        create_model("deeprftv2-t", weights=w)  # the same task: the model flag is the fix
