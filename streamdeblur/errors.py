@@ -119,12 +119,14 @@ class UnknownNameError(StreamdeblurError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def one_line(exc: BaseException | str, limit: int | None = None) -> str:
+def one_line(exc: BaseException | str, limit: int | None = None, past_header: bool = False) -> str:
     """The first line of an exception's message (its class name when the message is empty).
 
     Args:
         exc: an exception, or a text.
         limit: cut the line to this many characters.
+        past_header: a first line that only introduces the next (ends with ``:``, as PyTorch's
+            "Error(s) in loading state_dict for HarmGate:") gives way to that next line.
 
     Returns:
         One line for the user (a ``KeyError``'s message without the quotes ``str()`` adds).
@@ -134,7 +136,8 @@ def one_line(exc: BaseException | str, limit: int | None = None) -> str:
     else:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         text, name = str(text), type(exc).__name__
-    line = text.strip().splitlines()[0] if text.strip() else name
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = (lines[1] if past_header and len(lines) > 1 and lines[0].endswith(":") else lines[0]) if lines else name
     return line[:limit] if limit else line
 
 

@@ -75,11 +75,10 @@ def _check_export_target(path: Path, run: Path, overwrite: bool = False) -> None
         raise UsageError(f"--export {path}: {path.parent} is a file, not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"--export {path}: the folder {path.parent} does not exist")
-    state = path.with_suffix(".state")
-    own = [run / "last.pt", run / "last.state"]
-    if any(t.exists() and any(t.resolve() == o.resolve() for o in own if o.exists()) for t in (path, state)):
+    taken = [t for t in (path, path.with_suffix(".state")) if t.exists()]
+    own = {(run / name).resolve() for name in ("last.pt", "last.state")}
+    if any(t.resolve() in own for t in taken):
         raise UsageError(f"--export {path} is the run's own checkpoint ({run}): give the weights another name")
-    taken = [t for t in (path, state) if t.exists()]
     if taken and not overwrite:
         raise UsageError(f"--export {taken[0]} exists; pass --overwrite to replace it (and its .state), or give another name")
 

@@ -391,16 +391,6 @@ def jpeg_state(data: bytes) -> str:
     return "truncated"
 
 
-def jpeg_complete(data: bytes) -> bool:
-    """Whether a JPEG's data reach its end-of-image marker (:func:`jpeg_state` says why not).
-
-    Example:
-        >>> jpeg_complete(b"\\xff\\xd8\\xff\\xd9"), jpeg_complete(b"\\xff\\xd8\\xff\\xda\\x00\\x02\\x12")
-        (True, False)
-    """
-    return jpeg_state(data) == "complete"
-
-
 def _ifd0_entry(data: bytes, wanted: int) -> tuple[int, bytes] | None:
     """``(type, value field)`` of tag ``wanted`` in the first directory of a TIFF block, or None."""
     try:
@@ -570,12 +560,11 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
     has_profile = any(c[4:8] == b"iCCP" for c in chunks)
     for chunk in chunks:
         kind, data = chunk[4:8], chunk[8:-4]
-        if kind == b"cICP" and not has_profile and len(data) >= 2:
+        if kind == b"cICP" and not has_profile and len(data) >= 2 and (data[0], data[1]) not in _PLAIN_CICP:
             # a CICP colour space (a HEIC's nclx): JPEG takes colour only as a profile, so one is made
             # where a matrix/curve profile says it (Display P3 with the sRGB curve: an iPhone-style photo)
             made = icc_from_cicp(data[0], data[1])
-            if made is not None and (data[0], data[1]) not in _PLAIN_CICP:
-                out += _icc_segments(made)
+            out += _icc_segments(made) if made is not None else []
         elif kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
             out.append(b"\xff\xe1" + struct.pack(">H", len(data) + len(_EXIF) + 2) + _EXIF + data)
         elif kind == b"iTXt" and data.startswith(_XMP_KEY + b"\x00\x00"):

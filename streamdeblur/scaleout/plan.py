@@ -30,6 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..engine.config import ConfigError, PipelineConfig
+from ..io.digest import file_sha256
 from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import FORMAT_BY_SUFFIX, check_output
 from ..io.sinks.encoders import fits
@@ -68,11 +69,7 @@ def _file_digest(path: str | Path) -> str:
         st = os.stat(path)
         key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
         if key not in _DIGESTS:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            _DIGESTS[key] = h.hexdigest()[:16]
+            _DIGESTS[key] = file_sha256(path)[:16]
         return _DIGESTS[key]
     except OSError:
         return "missing"

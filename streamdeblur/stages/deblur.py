@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memory
 from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
 from ..compute.tiling import check_feather, run_tiled
-from ..errors import WeightsError
+from ..errors import WeightsError, one_line
 from ..models import create_model, model_info
 from ..models.gate import HarmGate, gate_path
 from ..models.registry import bundled_weights_path
@@ -147,9 +147,7 @@ class ModelStage(Stage):
             gate.load_state_dict({k: v.float() for k, v in sd.items()})
         except (RuntimeError, AttributeError, TypeError) as exc:  # other keys or shapes: one line
             # PyTorch's first line is only "Error(s) in loading state_dict for HarmGate:": the next says which
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else type(exc).__name__)
-            raise WeightsError(f"{path} is not a do-no-harm gate: {detail[:160]}") from None
+            raise WeightsError(f"{path} is not a do-no-harm gate: {one_line(exc, 160, past_header=True)}") from None
         return gate.to(self.ctx.device).eval()
 
     def guarded(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io.digest import file_sha256
 from ..io.heif import decode_heif, is_heif
 from ..io.photo_meta import jpeg_state
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
@@ -72,14 +73,6 @@ class BuildOptions:
 def load_catalog() -> dict:
     """The curated Debian catalogue shipped with the package."""
     return json.loads(resources.files("streamdeblur.train").joinpath("debian_sources.json").read_text())
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _hash(key: str) -> str:
@@ -141,7 +134,7 @@ def fetch_debs(packages: dict[str, dict], cache: Path, log: Callable[[str], None
             if not found:
                 raise ProvenanceError(f"apt-get download {pkg}={want} produced no .deb in {cache}")
             deb = deb if deb is not None and deb.exists() else found[-1]
-        digest = sha256(deb)
+        digest = file_sha256(deb)
         if spec.get("deb_sha256") and digest != spec["deb_sha256"]:
             raise ProvenanceError(f"{deb}: SHA-256 {digest} differs from the catalogue's {spec['deb_sha256']}")
         version = deb_version(deb)
@@ -286,7 +279,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
                 continue
             if not src.exists():
                 raise ProvenanceError(f"{f['package']} {versions[f['package']]} has no {f['path']}")
-            digest = sha256(src)
+            digest = file_sha256(src)
             if f.get("sha256") and digest != f["sha256"]:
                 raise ProvenanceError(f"{f['package']}: {f['path']}: SHA-256 {digest} differs from the catalogue's {f['sha256']}")
             entry.update(bytes=src.stat().st_size, sha256=digest, group=_group(f), split=splits[(f["package"], _group(f))])
@@ -299,7 +292,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
             "kind": kind,
             "licence": "user's own footage",
             "bytes": src.stat().st_size,
-            "sha256": sha256(src),
+            "sha256": file_sha256(src),
             "group": group,
             "split": split,
         }

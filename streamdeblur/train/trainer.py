@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16
-from ..errors import STOP_SIGNALS, ConfigError, WeightsError
+from ..errors import STOP_SIGNALS, ConfigError, WeightsError, one_line
 from ..models import create_model, load_weights
 from .blur import BlurConfig
 from .dataset import MARGIN, BlurPairs, SharpPool, to_tensor  # noqa: F401
@@ -431,8 +431,7 @@ class Trainer:
                 self.ema.load_state_dict(st["ema"])
                 self.opt.load_state_dict(st["opt"])
             except (RuntimeError, ValueError, KeyError) as exc:  # another model's run (--resume-anyway)
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {first}") from None
+                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {one_line(exc, past_header=True)}") from None
             for g in self.opt.param_groups:  # the saved groups carry the old recipe's; the lr is set every step
                 g["betas"], g["weight_decay"] = tuple(self.cfg.betas), self.cfg.weight_decay
             self.step = int(st["step"])

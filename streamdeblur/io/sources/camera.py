@@ -161,7 +161,7 @@ class CameraSource(_LiveMixin):
         OpenCV hands over a JPEG cut short in transit (Wi-Fi, a camera's overloaded server) as a good
         frame, its lower part grey or green: a recording kept such frames without a word and
         ``--strict`` changed nothing. An MJPEG stream's JPEGs are therefore taken as they came and
-        decoded here, each checked for its end-of-image marker first (:func:`jpeg_complete`), as
+        decoded here, each checked for its end-of-image marker first (:func:`~..photo_meta.jpeg_state`), as
         photos are; ``--strict`` stops at the first corrupt one.
         """
         ok, data = self._cap.read()  # inside quiet_opencv (the grabber's whole run)
