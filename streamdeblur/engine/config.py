@@ -120,7 +120,8 @@ def resolve(name_or_path: str) -> tuple[str, str]:
 def load_pipeline(name_or_path: str) -> PipelineConfig:
     """Load and validate a pipeline by shipped name (``motion``) or path."""
     text, filename = resolve(name_or_path)
-    return parse_pipeline(text, filename)
+    shipped = builtin_dir().joinpath(filename).is_file() and not Path(filename).exists()
+    return parse_pipeline(text, filename, base=None if shipped else Path(filename).parent)
 
 
 def _err(filename: str, node: yaml.Node | None, msg: str) -> ConfigError:
@@ -195,10 +196,18 @@ def _check(filename: str, node: yaml.Node, key: str, value: Any, owner: str = ""
         raise _err(filename, node, f"{where}: {exc}" if where else str(exc)) from None
 
 
-def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
-    """Validate pipeline YAML text (see the module docstring for the schema)."""
+def parse_pipeline(text: str, filename: str = "<pipeline>", base: Path | None = None) -> PipelineConfig:
+    """Validate pipeline YAML text (see the module docstring for the schema).
+
+    Args:
+        text: the YAML.
+        filename: named in errors.
+        base: the folder of the file: a relative ``weights:`` or ``guard:`` file is looked for there
+            first (a pipeline kept together with its weights works from any current folder), then in
+            the current folder; ``~`` is expanded. None: the current folder only.
+    """
     try:
-        return _parse(text, filename)
+        return _parse(text, filename, base)
     except yaml.YAMLError as exc:  # e.g. a !!python/object tag: safe loading refuses to build it
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -206,7 +215,7 @@ def parse_pipeline(text: str, filename: str = "<pipeline>") -> PipelineConfig:
         raise ConfigError(f"{filename}{line}: {problem}") from None
 
 
-def _parse(text: str, filename: str) -> PipelineConfig:
+def _parse(text: str, filename: str, base: Path | None = None) -> PipelineConfig:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -227,7 +236,7 @@ def _parse(text: str, filename: str) -> PipelineConfig:
         if key not in _TOP_KEYS:
             raise _err(filename, knode, f"unknown key {key!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
         if key == "stages":
-            cfg.stages = _parse_stages(filename, vnode)
+            cfg.stages = _parse_stages(filename, vnode, base)
         elif key == "output":
             cfg.output = OutputConfig(**_fill(filename, vnode, OutputConfig, "output"))
         else:
@@ -238,7 +247,30 @@ def _parse(text: str, filename: str) -> PipelineConfig:
     return cfg
 
 
-def _parse_stages(filename: str, node: yaml.Node) -> list[StageSpec]:
+#: Stage options that name a file, and the words they take that are not files.
+PATH_OPTIONS = {"weights": ("default", "none", "random"), "guard": ("auto", "off")}
+
+
+def _file_option(filename: str, node: yaml.Node, key: str, value: str, base: Path | None) -> str:
+    """A file named in a pipeline: ``~`` expanded, a relative name found beside the pipeline file
+    first, then in the current folder; neither: an error naming the file's line and where it looked."""
+    if value in PATH_OPTIONS[key] or not value.strip():
+        return value
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p)
+    if base is not None and (base / p).exists():
+        return str(base / p)
+    if p.exists() or base is None:
+        return str(p)
+    what = "weights file" if key == "weights" else "do-no-harm gate"
+    where = "beside the pipeline file"
+    if base not in (Path(""), Path(".")):
+        where = f"in {base}/ ({where}) or the current folder"
+    raise _err(filename, node, f"{what} not found: {value} (looked {where})")
+
+
+def _parse_stages(filename: str, node: yaml.Node, base: Path | None = None) -> list[StageSpec]:
     if not isinstance(node, yaml.SequenceNode):
         raise _err(filename, node, "'stages' must be a list, e.g. '- deblur: {model: deeprftv2-t}'")
     specs = []
@@ -257,6 +289,10 @@ def _parse_stages(filename: str, node: yaml.Node) -> list[StageSpec]:
         opts: dict[str, Any] = {}
         if opts_node is not None and not (isinstance(opts_node, yaml.ScalarNode) and _scalar(opts_node) is None):
             opts = _fill(filename, opts_node, cls.Options, f"stage {name!r}", owner=str(name))
+            for knode, vnode in opts_node.value:
+                key = _scalar(knode)
+                if key in PATH_OPTIONS and isinstance(opts.get(key), str):
+                    opts[key] = _file_option(filename, vnode, key, opts[key], base)
         spec = StageSpec(str(name), opts, item.start_mark.line + 1)
         try:
             check_stage(spec)

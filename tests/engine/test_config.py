@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,34 @@ def test_a_binary_pipeline_file_is_named_in_its_error(tmp_path):
     p.write_bytes(b"\xff\xd8\xff\xe0 a JPEG saved under the wrong name")
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(p))}: not a YAML text file \(byte 0 is not UTF-8\)$"):
         load_pipeline(str(p))
+
+
+def test_files_named_in_a_pipeline_are_found_beside_it_from_any_folder(tmp_path, monkeypatch):
+    """``weights: mine.pt`` in ``pl/rel.yaml`` was read from the current folder: the pipeline, kept
+    with its weights, failed from anywhere else ("weights file not found: mine.pt", no file or line),
+    and ``~`` was not expanded (audit 28)."""
+    folder = tmp_path / "pl"
+    folder.mkdir()
+    (folder / "mine.pt").write_bytes(b"x")
+    (folder / "mine.gate.pt").write_bytes(b"x")
+    text = "stages:\n  - deblur:\n      model: deeprftv2-t\n      weights: mine.pt\n      guard: mine.gate.pt\n"
+    (folder / "rel.yaml").write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    opts = load_pipeline(str(folder / "rel.yaml")).stages[0].options
+    assert opts["weights"] == str(folder / "mine.pt") and opts["guard"] == str(folder / "mine.gate.pt")
+    monkeypatch.chdir(tmp_path)  # a relative pipeline path: the same files
+    opts = load_pipeline("pl/rel.yaml").stages[0].options
+    assert Path(opts["weights"]).resolve() == folder / "mine.pt"
+    (elsewhere / "cwd.pt").write_bytes(b"x")  # not beside the pipeline but in the current folder: as before
+    (folder / "cwd.yaml").write_text(text.replace("mine.pt", "cwd.pt"))
+    monkeypatch.chdir(elsewhere)
+    assert load_pipeline(str(folder / "cwd.yaml")).stages[0].options["weights"] == "cwd.pt"
+    monkeypatch.setenv("HOME", str(folder))
+    (folder / "home.yaml").write_text(text.replace("mine.pt", "~/mine.pt"))
+    assert load_pipeline(str(folder / "home.yaml")).stages[0].options["weights"] == str(folder / "mine.pt")
+    (folder / "gone.yaml").write_text(text.replace("weights: mine.pt", "weights: gone.pt"))
+    with pytest.raises(ConfigError, match=r"gone\.yaml:4: weights file not found: gone\.pt \(looked in .*pl/ \(beside"):
+        load_pipeline(str(folder / "gone.yaml"))
+    assert load_pipeline("motion").stages[-1].options.get("weights", "default") == "default"  # words stay words
