@@ -28,6 +28,9 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -95,3 +98,20 @@ def gate_path(weights: str | object) -> str:
     """Where the gate fitted for ``weights`` lives: ``foo.pt`` → ``foo.gate.pt``."""
     s = str(weights)
     return (s[:-3] if s.endswith(".pt") else s) + ".gate.pt"
+
+
+def fitted_for(gate_file: str | Path) -> dict | None:
+    """What a gate was fitted for, from the card written beside it (``foo.gate.pt`` → ``foo.gate.json``:
+    ``model``, ``task``, ``weights_sha256``), or None where there is no readable card.
+
+    Example:
+        >>> fitted_for("no/such.gate.pt") is None
+        True
+    """
+    s = str(gate_file)
+    card = Path((s[:-3] if s.endswith(".pt") else s) + ".json")
+    try:
+        record = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -15,8 +15,9 @@ from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memo
 from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
 from ..compute.tiling import check_feather, run_tiled
 from ..errors import WeightsError, one_line
+from ..io.digest import file_sha256
 from ..models import create_model, model_info
-from ..models.gate import HarmGate, gate_path
+from ..models.gate import HarmGate, fitted_for, gate_path
 from ..models.registry import bundled_weights_path
 from ..models.weights import read_checkpoint
 from .base import Batch, Stage, StageContext, register_stage
@@ -148,7 +149,33 @@ class ModelStage(Stage):
         except (RuntimeError, AttributeError, TypeError) as exc:  # other keys or shapes: one line
             # PyTorch's first line is only "Error(s) in loading state_dict for HarmGate:": the next says which
             raise WeightsError(f"{path} is not a do-no-harm gate: {one_line(exc, 160, past_header=True)}") from None
+        self._check_gate_fits(path, weights_file)
         return gate.to(self.ctx.device).eval()
+
+    def _check_gate_fits(self, gate_file: Path, weights_file: str | Path | None) -> None:
+        """A gate belongs to the weights it was fitted for: its card (``<gate>.json``) names their
+        SHA-256. Any gate was accepted for any weights without a word (the defocus model's gate beside
+        motion weights, or given with ``--guard``); another model's or weights' gate is said."""
+        record = fitted_for(gate_file)
+        if record is None:
+            return
+        model, want = record.get("model"), record.get("weights_sha256")
+        if isinstance(model, str) and model != self.options.model:
+            of = f"the {model} model"
+        elif isinstance(want, str) and weights_file and Path(weights_file).is_file():
+            try:
+                if file_sha256(weights_file) == want:
+                    return
+            except OSError:
+                return
+            of = "other weights"
+        else:
+            return
+        self.ctx.warn(
+            f"the do-no-harm gate {gate_file.name} was fitted for {of}, not {self.options.model}"
+            f"{f' ({Path(weights_file).name})' if weights_file else ''}: "
+            "it may keep harm in or block help (fit one with python -m streamdeblur.train.gate, or --guard off)"
+        )
 
     def guarded(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The model's output ``y`` for input ``x`` with the gate applied (unchanged without one)."""

@@ -48,7 +48,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import time
@@ -58,7 +57,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..io.digest import file_sha256
+from ..models import model_info
 from ..models.gate import HarmGate
+from ..models.registry import bundled_weights_path
 from .blur import BlurConfig
 from .dataset import CLEAN_DEGRADATION, make_eval_set
 from .evaluate import product_stage, through_stage
@@ -476,8 +478,9 @@ def fit(
     record = {
         "task": task,
         "model": model.partition(":")[0],
-        # a weights file given as model:PATH (fitted before the weights are copied into the package)
-        "weights_sha256": hashlib.sha256(Path(model.partition(":")[2]).read_bytes()).hexdigest() if ":" in model else None,
+        # the weights fitted for: a file given as model:PATH (fitted before the weights are copied into the
+        # package) or the shipped default; the stage warns when a gate meets other weights
+        "weights_sha256": file_sha256(model.partition(":")[2] or bundled_weights_path(model_info(model).default_weights)),
         "video_pipeline": pipeline if video else None,
         "camera": camera,
         "steady": steady,

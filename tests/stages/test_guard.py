@@ -103,3 +103,32 @@ def test_own_weights_without_a_gate_beside_them_are_said_to_run_raw(tmp_path):
     assert stage.gate is not None and not said
     create_stage("deblur", {"model": "deeprftv2-rt", "weights": str(own), "guard": "off"}, StageContext(warn=said.append))
     assert not said  # --guard off: meant
+
+
+@pytest.mark.parametrize("stage,model", [("deblur", "deeprftv2-t"), ("deblur", "deeprftv2-rt"), ("defocus", "fdikp")])
+def test_a_gate_says_when_it_meets_weights_it_was_not_fitted_for(tmp_path, stage, model):
+    """Any gate ran with any weights without a word: the defocus gate given to the motion model, or a
+    gate beside weights it was not fitted for (audit 28). Its card (``<gate>.json``) names the model and
+    the weights' SHA-256; the shipped pairs match."""
+    import shutil
+
+    said: list[str] = []
+    create_stage(stage, {"model": model}, StageContext(warn=said.append))
+    assert not said, said  # the shipped weights with their own gate
+    other = "fdikp-defocus" if model != "fdikp" else "deeprftv2-t-motion"
+    foreign = tmp_path / "foreign.gate.pt"
+    for suffix in (".gate.pt", ".gate.json"):
+        shutil.copy(bundled_weights_path(other + suffix), tmp_path / f"foreign{suffix}")
+    create_stage(stage, {"model": model, "guard": str(foreign)}, StageContext(warn=said.append))
+    fitted = other.split("-")[0] if model != "fdikp" else "deeprftv2-t"
+    assert len(said) == 1 and f"foreign.gate.pt was fitted for the {fitted} model, not {model}" in said[0], said
+    said.clear()
+    own = tmp_path / "mine.pt"  # the right model's gate, beside changed weights
+    weights = bundled_weights_path(model_info(model).default_weights)
+    shutil.copy(weights, own)
+    with open(own, "ab") as f:
+        f.write(b"\0")  # other bytes, same tensors
+    for suffix in (".gate.pt", ".gate.json"):
+        shutil.copy(weights.with_name(weights.stem + suffix), tmp_path / f"mine{suffix}")
+    create_stage(stage, {"model": model, "weights": str(own)}, StageContext(warn=said.append))
+    assert len(said) == 1 and f"mine.gate.pt was fitted for other weights, not {model} (mine.pt)" in said[0], said
