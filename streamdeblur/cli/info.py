@@ -17,13 +17,13 @@ from rich.table import Table
 
 from ..compute.cpus import cpu_model_name, usable_cpus
 from ..compute.runtime import auto_bf16, cpu_threads_line
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, exit_code, one_line
 from ..io.color import chroma_label
 from ..io.sources import reads_as_images
 from ..models import list_models
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
-from .console import out
+from .console import error, out
 from .parser import version
 
 VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4", "mjpeg", "ffv1")
@@ -50,9 +50,16 @@ def run(args) -> int:
     if not args.files:
         out.print(info_table())
         return EXIT_OK
-    for f in args.files:  # an unreadable file is the usual one-line error (exit 3)
-        out.print(image_table(f) if reads_as_images(f) else file_table(f))
-    return EXIT_OK
+    code = EXIT_OK
+    for f in args.files:  # an unreadable file is the usual one-line error; the others are still described
+        try:
+            out.print(image_table(f) if reads_as_images(f) else file_table(f))
+        except Exception as exc:  # noqa: BLE001 - one line per file; the first failure's exit code (3 for an input)
+            if len(args.files) == 1 or args.debug:
+                raise
+            error(one_line(exc))
+            code = code or exit_code(exc)
+    return code
 
 
 def image_table(spec: str) -> Table:

@@ -69,6 +69,10 @@ def test_info_on_files_says_what_a_run_will_do_with_each(tmp_path, capsys, monke
     assert main(["info", str(tmp_path / "missing.mp4")]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not found" in err
+    # a bad name among several stopped there: the files after it were not described
+    assert main(["info", str(tmp_path / "missing.mp4"), str(plain)]) == 3
+    got = capsys.readouterr()
+    assert "plain.mp4" in got.out and len(got.err.strip().splitlines()) == 1 and "missing.mp4" in got.err
 
 
 def test_models_says_before_timing_that_it_times_and_how_to_skip_it(capsys, monkeypatch):
