@@ -171,7 +171,8 @@ class Deblurrer:
             temporal stages); the last ones when ``images`` ends. Leaving the loop early stops the work.
 
         Raises:
-            ValueError: a frame that is not ``H×W×3`` uint8/uint16 (the first one: at once).
+            ValueError: a frame that is not ``H×W×3`` uint8/uint16 (the first one: at once), or
+                ``images`` holds no frame at all ("no frames given": a video has at least one).
             ProcessingError: a stage failed (or the error ``images`` raised).
         """
         return self._run(ArraySource(images, fps=fps, bgr=bgr), bgr, still=False)
