@@ -41,7 +41,7 @@ from ..compute.runtime import auto_bf16
 from ..errors import STOP_SIGNALS, ConfigError, WeightsError, one_line
 from ..models import create_model, load_weights
 from .blur import BlurConfig
-from .dataset import MARGIN, BlurPairs, SharpPool, to_tensor  # noqa: F401
+from .dataset import MARGIN, BlurPairs, DatasetMissing, SharpPool, to_tensor  # noqa: F401
 from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
@@ -303,7 +303,6 @@ class Trainer:
         torch.set_flush_denormal(True)
         torch.manual_seed(cfg.seed)
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.model = create_model(cfg.model).train().to(self.device, memory_format=torch.channels_last)
         if hasattr(self.model, "global_model"):
             self.model.global_model.save_memory = cfg.save_memory
@@ -349,6 +348,8 @@ class Trainer:
         self.stopped_by: int | None = None
         self._loader: tuple[int, Iterator] | None = None  #: (crop, batches) from the worker processes
         self._resume()
+        # made once everything the run needs has been found: a missing init or fused set left an empty run folder
+        self.out.mkdir(parents=True, exist_ok=True)
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -379,7 +380,8 @@ class Trainer:
         if not path:
             return None
         if not Path(path).exists():
-            raise FileNotFoundError(f"validation set {path} does not exist (run 'streamdeblur data build')")
+            where = f"{path} (in {Path.cwd()})" if not Path(path).is_absolute() else str(path)
+            raise DatasetMissing(f"validation set {where} does not exist (run 'streamdeblur data build')")
         data = torch.load(path, weights_only=True)
         if data.get("split", "val") == "test":
             raise ValueError(f"{path} is a test set: validation (checkpoint selection) must not see the test split")
@@ -392,7 +394,8 @@ class Trainer:
                 raise ValueError("p_fused > 0 needs a fused_set (python -m streamdeblur.train.fused)")
             return None
         if not Path(path).exists():
-            raise FileNotFoundError(f"fused set {path} does not exist (python -m streamdeblur.train.fused --out {path})")
+            where = f"{path} (in {Path.cwd()})" if not Path(path).is_absolute() else str(path)
+            raise DatasetMissing(f"fused set {where} does not exist (python -m streamdeblur.train.fused --out {path})")
         data = torch.load(path, weights_only=True)
         self.runlog["fused_set"] = {"file": str(path), "sha256": data.get("meta", {}).get("sha256"), "frames": len(data["x"])}
         return data["x"], data["gt"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import pytest
@@ -418,3 +419,20 @@ def test_a_damaged_or_foreign_run_checkpoint_is_one_line(built, tmp_path, capsys
             err = capsys.readouterr().err.strip()
             assert says in err and len(err.splitlines()) == 1 and "miniz" not in err, (extra, err)
     assert last.read_bytes() == shipped and not (tmp_path / "w.pt").exists()
+
+
+def test_a_run_that_cannot_start_leaves_no_run_folder(built, tmp_path):
+    """A missing ``init:``, fused set or validation set failed after the run folder was made: an empty
+    folder stayed, and the missing sets were exit 1 without the folder they were looked for in."""
+    from streamdeblur.errors import WeightsError
+    from streamdeblur.train.dataset import DatasetMissing
+
+    for kw, error in (
+        ({"init": str(tmp_path / "nowhere.pt")}, WeightsError),
+        ({"fused_set": "nowhere/fused.pt"}, DatasetMissing),
+        ({"eval_set": "nowhere/val.pt"}, DatasetMissing),
+    ):
+        with pytest.raises(error) as e:
+            Trainer(_cfg(built, tmp_path / "run", steps=1, **kw), log=lambda _m: None)
+        assert not (tmp_path / "run").exists(), kw
+        assert "nowhere" in str(e.value) and (error is WeightsError or f"(in {Path.cwd()})" in str(e.value)), str(e.value)
