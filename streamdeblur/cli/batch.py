@@ -55,7 +55,7 @@ from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..scaleout.plan import work_dir
 from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
-from .progress import run_job
+from .progress import run_job, speed
 from .scale import run_on_ray, run_segmented
 
 NAME = "batch"
@@ -406,7 +406,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         if code == EXIT_OK and result is not None:
             p = result.progress
             early = f"; {p.early_note}" if p.early_note else ""
-            done(f, target, f"{p.done} frames, {p.fps:.2f} fps{early}")
+            done(f, target, f"{p.done} frames, {speed(p.fps)}{early}")
         else:
             failures += 1
             reason = reason or (result.error if result is not None and result.error else f"exit {code}")

@@ -61,6 +61,17 @@ def clock(s: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
+def speed(fps: float) -> str:
+    """``3.02 fps``; below 0.1 fps the seconds per frame too (``0.01 fps, 145 s/frame``): a 4K frame
+    through a model on a CPU read "0.00 fps" for minutes.
+
+    Example:
+        >>> speed(3.017), speed(0.0069)
+        ('3.02 fps', '0.01 fps, 145 s/frame')
+    """
+    return f"{fps:.2f} fps" + (f", {1 / fps:.0f} s/frame" if 0 < fps < 0.1 else "")
+
+
 def busy(p) -> str:
     """``[busy: decode 2% deblur 98% encode 1%]`` (see the module docstring), or '' before any work."""
     shares = " ".join(f"{k} {v * 100:.0f}%" for k, v in p.shares().items() if v >= 0.005)
@@ -106,7 +117,7 @@ def progress_line(p) -> str:
         extra += f"  delivering {rate} fps  latency {recent.p50 * 1000:.0f}/{recent.p95 * 1000:.0f} ms (median/p95)"
     elif p.live and p.latency is not None:
         extra += f"  latency {p.latency * 1000:.0f} ms"
-    return f"{p.done}{total} frames  {p.fps:.2f} fps  {when}{extra}{busy(p)}"
+    return f"{p.done}{total} frames  {speed(p.fps)}  {when}{extra}{busy(p)}"
 
 
 def _kept(output) -> bool:
@@ -120,7 +131,7 @@ def _kept(output) -> bool:
 def final_line(p, stopped: bool = False) -> str:
     """The last line: what was done, how long it took; ``input ended early`` when it did (not when
     the run was ``stopped`` before the end: Ctrl-C, an error, ``--strict``)."""
-    line = f"{p.done} frames in {clock(p.elapsed)} ({p.fps:.2f} fps"
+    line = f"{p.done} frames in {clock(p.elapsed)} ({speed(p.fps)}"
     there = p.elapsed - p.offline
     if p.live and p.offline >= 1.0 and there > 0:  # the average over a session the camera was half gone from
         line += f"; {p.done / there:.2f} fps in the {clock(there)} the camera was there"

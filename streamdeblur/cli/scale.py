@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import EXIT_SIGHUP, EXIT_SIGTERM, STOP_SIGNALS, Interrupted
 from ..scaleout.plan import work_dir
 from .console import out, say, warn
-from .progress import Signals, progress_bar, run_job
+from .progress import Signals, progress_bar, run_job, speed
 
 
 def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = None) -> tuple[int, object]:
@@ -63,7 +63,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrit
             def on_progress(done: int, total: int, files_done: int, files: int) -> None:
                 fps = done / max(time.monotonic() - start, 1e-6)
                 prog.update(
-                    task, completed=done, total=total, line=f"{done}/{total} frames  {fps:.2f} fps  files {files_done}/{files}"
+                    task, completed=done, total=total, line=f"{done}/{total} frames  {speed(fps)}  files {files_done}/{files}"
                 )
 
             return RayExecutor.run(

@@ -66,7 +66,9 @@ def recent_rate(written: deque[tuple[float, int]], now: float, done: int, window
         >>> recent_rate(w, now=60.0, done=150), len(w)
         (1.0, 3)
     """
-    while len(written) > 1 and now - written[1][0] >= window:
+    # the reference and at least one write after it stay: with frames slower than the window (a 4K frame
+    # through the defocus model: 2.4 min) a lone reference gave a rate of 0 and no ETA for the whole run
+    while len(written) > 2 and now - written[1][0] >= window:
         written.popleft()
     if not written or now - written[0][0] < window / 2:
         return None

@@ -50,3 +50,20 @@ def test_a_live_sessions_final_rate_leaves_the_time_without_the_camera_out_besid
     assert final_line(lost).startswith("137 frames in 00:12 (11.32 fps; 26.86 fps in the 00:05 the camera was there)")
     assert "camera was there" not in final_line(Progress(done=300, elapsed=10.0, fps=30.0, live=True, offline=0.2))
     assert "camera was there" not in final_line(Progress(done=300, elapsed=10.0, fps=30.0, offline=5.0))  # a file
+
+
+def test_frames_slower_than_the_rate_window_keep_a_rate_and_an_eta():
+    # a 4K clip through the defocus model on 2 cores: 2.4 min a frame. The line said "0.00 fps  ETA --:--"
+    # for the whole 7-minute run (audit 29): the rate window held no write but its reference, rate 0
+    from collections import deque
+
+    from streamdeblur.cli.progress import speed
+    from streamdeblur.engine.pipeline import recent_rate
+
+    written = deque([(105.0, 1), (250.0, 2)])  # frames written at 105 s and 250 s; now 300 s
+    rate = recent_rate(written, now=300.0, done=2)
+    assert rate == pytest.approx(1 / 195) and len(written) == 2
+    p = Progress(done=2, total=3, elapsed=300.0, fps=2 / 300, recent_fps=rate, steady_fps=1 / 145)
+    assert p.eta == pytest.approx(195) and "ETA 03:15" in progress_line(p)
+    assert "0.01 fps, 150 s/frame" in progress_line(p) and "(0.01 fps, 150 s/frame)" in final_line(p)
+    assert speed(12.5) == "12.50 fps" and speed(0.0) == "0.00 fps"
