@@ -456,12 +456,16 @@ class Pipeline:
         out: list[Frame] = []
         for i, stage in enumerate(self.stages):
             if isinstance(stage, WindowedStage):
-                t = time.perf_counter()
-                self._running = (stage.name, t)
-                with _COMPUTE:
-                    tail = stage.flush()
-                self._stage_done(stage.name, t)
-                out += self._to_frames(self._run_stages(tail, i + 1))
+                parts = stage.flush_parts(self.batch)  # the tail in the run's batch size, not all at once
+                while True:
+                    t = time.perf_counter()
+                    self._running = (stage.name, t)
+                    with _COMPUTE:
+                        tail = next(parts, None)
+                    self._stage_done(stage.name, t)
+                    if tail is None:
+                        break
+                    out += self._to_frames(self._run_stages(tail, i + 1))
         return out
 
     def _writer(self) -> None:

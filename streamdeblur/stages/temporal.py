@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import cv2
@@ -312,9 +312,14 @@ class TemporalFusion(WindowedStage):
         with torch.inference_mode():
             return _mark_fused(super().__call__(batch))
 
-    def flush(self) -> Batch | None:
-        with torch.inference_mode():
-            return _mark_fused(super().flush())
+    def flush_parts(self, size: int | None = None) -> Iterator[Batch]:
+        parts = super().flush_parts(size)
+        while True:
+            with torch.inference_mode():  # each part computed inside, handed out after
+                part = next(parts, None)
+            if part is None:
+                return
+            yield _mark_fused(part)
 
 
 def _mark_fused(batch: Batch | None) -> Batch | None:
