@@ -94,7 +94,7 @@ def test_missing_file(tmp_path):
         load_pipeline("nope")
 
 
-@pytest.mark.parametrize("name", ["motion", "batch", "compare"])
+@pytest.mark.parametrize("name", ["motion", "batch", "compare", "motion-fast", "overlay"])
 def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     # camera shake blurs a 1080p frame by three times the pixels of a 640×360 one: the fusions choose
     # and the model deblurs at about 640 px wide (README, "Large frames"); frames up to 640×360 (the
@@ -104,11 +104,15 @@ def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
 
     cfg = load_pipeline(name)
     fusions = [s for s in cfg.stages if s.name == "temporal_fusion"]
-    assert len(fusions) == 2
+    # motion-fast's fusions ran at full size: at 4K it was 4.4x slower than the default it is "2.4-3x
+    # faster" than, and at 1080p +0.36 dB where 640 wide gives +0.89 (audit 29)
+    assert len(fusions) == (1 if name == "overlay" else 2)
     for spec in fusions:
         stage = create_stage(spec.name, spec.options)
         assert stage.scale_for(1080, 1920) == pytest.approx(1 / 3)
         assert stage.scale_for(360, 640) == 1.0 and stage.scale_for(288, 512) == 1.0
+    if name in ("motion-fast", "overlay"):
+        return  # no model (motion-fast); overlay's model works in 256-px tiles, one kernel inset each
     (deblur,) = [s for s in cfg.stages if s.name == "deblur"]
     work = deblur.options["work_pixels"]
     assert pixel_cap(1080, 1920, work) == pytest.approx(1 / 3) and pixel_cap(360, 640, work) == 1.0
