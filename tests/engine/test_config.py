@@ -94,7 +94,7 @@ def test_missing_file(tmp_path):
         load_pipeline("nope")
 
 
-@pytest.mark.parametrize("name", ["motion", "batch", "compare", "motion-fast", "overlay"])
+@pytest.mark.parametrize("name", ["motion", "batch", "compare", "motion-fast", "overlay", "defocus"])
 def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     # camera shake blurs a 1080p frame by three times the pixels of a 640×360 one: the fusions choose
     # and the model deblurs at about 640 px wide (README, "Large frames"); frames up to 640×360 (the
@@ -106,11 +106,16 @@ def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     fusions = [s for s in cfg.stages if s.name == "temporal_fusion"]
     # motion-fast's fusions ran at full size: at 4K it was 4.4x slower than the default it is "2.4-3x
     # faster" than, and at 1080p +0.36 dB where 640 wide gives +0.89 (audit 29)
-    assert len(fusions) == (1 if name == "overlay" else 2)
+    assert len(fusions) == {"overlay": 1, "defocus": 0}.get(name, 2)
     for spec in fusions:
         stage = create_stage(spec.name, spec.options)
         assert stage.scale_for(1080, 1920) == pytest.approx(1 / 3)
         assert stage.scale_for(360, 640) == 1.0 and stage.scale_for(288, 512) == 1.0
+    if name == "defocus":  # one model stage, no fusion: a defocus disc grows with the frame as shake does
+        (stage,) = cfg.stages
+        assert stage.name == "defocus" and pixel_cap(1080, 1920, stage.options["work_pixels"]) == pytest.approx(1 / 3)
+        assert stage.options["floor"] == 2
+        return
     if name in ("motion-fast", "overlay"):
         return  # no model (motion-fast); overlay's model works in 256-px tiles, one kernel inset each
     (deblur,) = [s for s in cfg.stages if s.name == "deblur"]
