@@ -75,9 +75,17 @@ class SourceError(StreamdeblurError):
 
 
 class SinkError(StreamdeblurError):
-    """The output cannot be written."""
+    """The output cannot be written.
+
+    Attributes:
+        kept: the finished output kept under another name (its own name was taken meanwhile), or None.
+    """
 
     exit_code = EXIT_OUTPUT
+
+    def __init__(self, message: str = "", kept: object = None) -> None:
+        super().__init__(message)
+        self.kept = kept
 
 
 class Interrupted(KeyboardInterrupt):

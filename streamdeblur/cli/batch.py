@@ -332,6 +332,10 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             failures += 1
             rows[f] = (shown[f], "failed", f"cannot write the batch's ledger in {out_dir}: {exc.strerror or exc}", "")
     todo = claimed
+    # what may be replaced: files that were there when planned (this batch's own to redo, or --overwrite).
+    # A new output was published over whatever appeared at its name during the batch (another run's
+    # output, made meanwhile: replaced without a word; audit 30); it is now kept, this one's named beside it
+    replace = {target for _, target in todo if args.overwrite or target.exists()}
 
     def done(f: Path, target: Path, details: str) -> None:
         nonlocal failures
@@ -357,8 +361,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             done(oc.input, Path(oc.output), f"{oc.frames} frames, {oc.segments} segments{reused}")
 
         try:
-            # every file to do is new, this batch's own to redo, or --overwrite: as a single run's Job below
-            outcomes = run_on_ray(remote, cfg, args, on_file=file_done, overwrite=True)
+            outcomes = run_on_ray(remote, cfg, args, on_file=file_done, overwrite=replace)
         except Interrupted:
             for f, _ in remote:
                 if f not in joined:
@@ -376,25 +379,27 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
     segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
     for i, (f, target) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {shown[f]}"
-        reason = None
+        reason, whole = None, None  # whole: the finished output kept beside a name taken meanwhile
         try:
             if segmented and f.suffix.lower() not in IMAGE_EXTS:  # a photo has nothing to cut: run as one
-                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args, overwrite=True)
+                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args, overwrite=target in replace)
                 if code == EXIT_OK:
                     done(f, target, "segmented")
                     continue
             else:
-                job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=True, cut=cut)
+                job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=target in replace, cut=cut)
                 code, result = run_job(job, label)
         except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
             code, result = EXIT_SIGINT, None
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result, reason = exit_code(exc), None, one_line(exc)
+            whole = getattr(exc, "kept", None)  # a segmented file joined, its name taken meanwhile
             error(_reason(reason, f), where=shown[f])
         kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
+        kept = Path(whole).name if whole is not None and Path(whole).exists() else kept
         if code != EXIT_OK:  # this run's partial file (named in its row) stands for the earlier runs' ones
             _drop_partials(target, keep=kept)
-        if segmented and work_dir(target).is_dir():  # not the segment's partial, which is not in out_dir
+        if segmented and work_dir(target).is_dir() and whole is None:  # not the segment's partial, not in out_dir
             kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
         if code in (EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM):
             resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
-from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, exit_code, signal_exit_code
+from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, SinkError, exit_code, signal_exit_code
 from .console import display, err, error, out, say, warn
 
 #: Seconds between plain progress lines when stderr is not a terminal.
@@ -242,8 +242,11 @@ def run_job(
         result = pipe.run(on_progress)
     p = result.progress
     if result.error:
-        where = f" (partial output kept: {result.output})" if _kept(result.output) else ""
-        rep.say(f"stopped after {final_line(p, stopped=True)}")  # stopped by the error, not by the input's end
+        named = result.output is not None and str(result.output) in result.error  # "… kept as X" said it
+        where = f" (partial output kept: {result.output})" if _kept(result.output) and not named else ""
+        # stopped by the error, not by the input's end; an output whose name was taken was finished
+        finished = isinstance(result.exception, SinkError) and getattr(result.exception, "kept", None) is not None
+        rep.say(f"{'processed' if finished else 'stopped after'} {final_line(p, stopped=True)}")
         if display.debug and pipe.trace:  # the traceback of the thread that failed (a stage, the reader, the writer)
             err.print(pipe.trace.rstrip(), markup=False, highlight=False)
         error(result.error + where)

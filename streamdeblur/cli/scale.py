@@ -39,7 +39,7 @@ def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = Non
     return code, result
 
 
-def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrite: bool | None = None) -> list:
+def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrite: bool | set[Path] | None = None) -> list:
     """Files (and their segments) over a Ray cluster, with one progress bar for all of them.
 
     Ctrl-C and SIGTERM stop it with the finished segments kept and a line on how to resume (exit 130
@@ -47,7 +47,7 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrit
     started first, this command's handler set after it. A Ray this command started is shut down here,
     with the signals ignored (a Ctrl-C during Ray's shutdown at exit printed a traceback and crashed
     the process, exit 139, after the output was complete). ``on_file`` hears of each file once joined;
-    ``overwrite`` as for :func:`run_segmented`."""
+    ``overwrite`` as for :func:`run_segmented`, or the set of outputs that may be replaced."""
     from ..scaleout.ray import RayExecutor, import_ray, start_ray
 
     ray = import_ray()

@@ -582,6 +582,7 @@ class Pipeline:
             output = self.sink.close(complete)
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, "close")
+            output = getattr(exc, "kept", None)  # whole, under another name (its own was taken meanwhile)
         try:
             self.source.close()
         except Exception:  # noqa: BLE001

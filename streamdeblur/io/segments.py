@@ -324,6 +324,7 @@ def join(
     warn=print,
     shift: Fraction = Fraction(0),
     strict: bool = False,
+    overwrite: bool = True,
 ) -> Path:
     """Concatenate processed segments by stream copy and copy the source's audio once.
 
@@ -333,6 +334,8 @@ def join(
         output: the final file (written under a new temporary name and renamed when complete).
         audio: copy audio from ``source``.
         shift: seconds the parts' timestamps run late (:attr:`SegmentSpec.shift`); taken off.
+        overwrite: False: a file that appeared at ``output`` while the segments were processed (another
+            run writing the same output) is not replaced (:func:`~.sinks.base.publish`).
         strict: a damaged packet of the source's sound is a :class:`~streamdeblur.errors.SourceError`
             (``--strict``), not left out with a warning.
 
@@ -408,5 +411,5 @@ def join(
     finally:
         for c in ins:
             c.close()
-    publish(tmp, output)
+    publish(tmp, output, overwrite)
     return output

@@ -116,6 +116,9 @@ class SegmentPlan:
     context: tuple[int, int] = (0, 0)  #: (past, future) frames decoded beyond each cut for windowed stages
     suffix: str = ".mp4"  #: the processed parts' container (:func:`segment_suffix`)
     rate: Fraction | None = None  #: the whole input's frame rate, which every part is encoded at
+    #: replace a file found at ``output`` when joining: False, a file that appeared there during the run
+    #: (another run, or a batch's output named by a run meanwhile) is kept and this run's output named beside it
+    overwrite: bool = False
 
     @property
     def encode_as(self) -> tuple[str, Fraction | None]:
@@ -266,7 +269,9 @@ def prepare(
             )
         )
         tmp.replace(plan_file)
-    plan = SegmentPlan(inp, out, work, specs, fp, context=temporal_context(cfg), suffix=suffix, rate=input_rate(inp))
+    plan = SegmentPlan(
+        inp, out, work, specs, fp, context=temporal_context(cfg), suffix=suffix, rate=input_rate(inp), overwrite=overwrite
+    )
     for s in specs:
         d = plan.dst(s.index)
         if d.exists() and count_frames(d) == s.frames:
@@ -286,7 +291,14 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
     first = plan.specs[0]
     shift = first.shift * Fraction(first.time_base)
     result = join(
-        [plan.dst(s.index) for s in plan.specs], plan.input, plan.output, audio=audio, warn=warn, shift=shift, strict=strict
+        [plan.dst(s.index) for s in plan.specs],
+        plan.input,
+        plan.output,
+        audio=audio,
+        warn=warn,
+        shift=shift,
+        strict=strict,
+        overwrite=plan.overwrite,
     )
     shutil.rmtree(plan.work, ignore_errors=True)
     return result

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +197,7 @@ def run_ray(
     address: str | None = None,
     workers: int | None = None,
     retries: int = 2,
-    overwrite: bool = False,
+    overwrite: bool | Collection[Path] = False,
     warn: Callable[[str], None] = print,
     on_progress: Callable[[int, int, int, int], None] | None = None,
     worker_nice: int = 0,
@@ -213,7 +213,8 @@ def run_ray(
         address: Ray cluster address (``auto``, ``ray://host:10001``); None starts or joins a local one.
         workers: actors (default: one per GPU, else one per 2 CPUs of the cluster).
         retries: extra attempts for a failing segment.
-        overwrite: replace existing final outputs.
+        overwrite: replace existing final outputs: all (True), none (False), or the outputs named (a
+            batch redoing its own; its new outputs are not replaced if a file appears there meanwhile).
         on_progress: ``(frames done, frames total, files finished, files)``, a few times per second.
         worker_nice: niceness the workers run at above this process's (module docstring).
         on_file: hears of each file as soon as it is joined (a batch notes it done then: a Ctrl-C later
@@ -255,7 +256,13 @@ def run_ray(
         outcomes.append(oc)
         try:
             plan = prepare(
-                inp, out, cfg, segments=segments or (None if seconds else 1), seconds=seconds, overwrite=overwrite, warn=warn
+                inp,
+                out,
+                cfg,
+                segments=segments or (None if seconds else 1),
+                seconds=seconds,
+                overwrite=overwrite if isinstance(overwrite, bool) else Path(out) in overwrite,
+                warn=warn,
             )
         except Exception as exc:  # noqa: BLE001 - this file fails, the others go on
             oc.error = one_line(exc)

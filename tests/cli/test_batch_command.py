@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import media
 import pytest
 
 from streamdeblur.cli import main
+from streamdeblur.stages import register_stage
+from streamdeblur.stages.base import Stage
 
 
 @pytest.fixture
@@ -549,3 +552,47 @@ def test_a_failure_reason_names_the_input_but_keeps_an_output_path_of_the_same_n
     assert _reason("output /out/a2.mp4 exists; pass --overwrite", inp) == "output /out/a2.mp4 exists; pass --overwrite"
     assert _reason("cannot decode /cards/day1/a2.mp4: bad data", inp) == "cannot decode the input: bad data"
     assert _reason("a2.mp4: no video stream", inp) == "the input: no video stream"
+
+
+@register_stage("test_plant_outputs")
+class Plant(Stage):
+    """Test stage: while a file is processed, "another run" writes ``a.mp4`` and ``c.mp4`` into ``folder``."""
+
+    @dataclass
+    class Options:
+        folder: str = ""
+
+    def __call__(self, batch):
+        for name in ("a.mp4", "c.mp4"):
+            path = Path(self.options.folder) / name
+            if not path.exists():
+                path.write_bytes(b"another run's output")
+        return batch
+
+
+@pytest.mark.parametrize("segments", [None, "2"])
+def test_a_file_that_appears_at_an_output_name_during_a_batch_is_never_replaced(tmp_path, capsys, monkeypatch, segments):
+    """A batch replaced, without --overwrite, a file that another run wrote at one of its output names
+    while the batch ran (audit 30: `run x -o out/c3.mp4` beside a `batch in --out-dir out`, both exit 0,
+    the run's output gone). Files found when the batch planned are checked then (refused unless its own
+    or --overwrite); one that appears later is kept, and the batch's output is named beside it."""
+    out = tmp_path / "out"
+
+    src = tmp_path / "in"
+    src.mkdir()
+    media.write_video(src / "a.mp4", frames=6, size=(64, 48), gop=3)
+    media.write_video(src / "c.mp4", frames=6, size=(64, 48), gop=3)
+    yaml = tmp_path / "plant.yaml"
+    yaml.write_text(f"stages:\n  - test_plant_outputs:\n      folder: {out}\n")
+    monkeypatch.setenv("COLUMNS", "250")
+    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(yaml)] + (["--segments", segments] if segments else [])
+    assert main(args) != 0
+    assert (out / "a.mp4").read_bytes() == b"another run's output"
+    assert (out / "c.mp4").read_bytes() == b"another run's output"
+    text = capsys.readouterr()
+    rows = _table(text.out)
+    row_a = [r for r in rows if "a.mp4" in r and "failed" in r]
+    assert row_a and "appeared while this run was writing it" in text.err + text.out, text
+    kept = [p for p in out.iterdir() if p.name.startswith("a.") and "partial" in p.name]
+    assert kept and media.frame_times(kept[0]), list(out.iterdir())  # the batch's own output, whole, beside it
+    assert [r for r in rows if "c.mp4" in r and "failed" in r], rows  # it was there when c's turn came

@@ -111,13 +111,15 @@ def publish(tmp: Path, path: Path, overwrite: bool = True) -> None:
     except FileExistsError:
         raise SinkError(
             f"{path} appeared while this run was writing it (another run writing the same output?); "
-            f"this run's output is kept as {tmp}"
+            f"this run's output is kept as {tmp}",
+            kept=tmp,
         ) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}") from None
+            raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp) from None
         if os.path.lexists(path):  # no hard links here: check, then rename
-            raise SinkError(f"{path} appeared while this run was writing it; this run's output is kept as {tmp}") from None
+            taken = f"{path} appeared while this run was writing it; this run's output is kept as {tmp}"
+            raise SinkError(taken, kept=tmp) from None
         _rename(tmp, path)
         return
     tmp.unlink()
@@ -127,7 +129,7 @@ def _rename(tmp: Path, path: Path) -> None:
     try:
         os.replace(tmp, path)
     except OSError as exc:
-        raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}") from None
+        raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp) from None
 
 
 def refuse_overwrite(path: Path, inputs: list[Path] | None = None, overwrite: bool = False, what: str = "the input file") -> None:
