@@ -574,6 +574,12 @@ class Pipeline:
         if self._error is not None:
             self._stop.set()
         interrupted = self.signal_received is not None or self._cancelled
+        if self._error is None and not interrupted and getattr(self.source, "strict", False):
+            # --strict: a file cut short (a truncated download) fails as a corrupt packet does, its
+            # frames kept in the partial file; without it the run ends with a warning and exit 0
+            note = self.progress().early_note
+            if note:
+                self._record(SourceError(f"{note}; --strict stops here"), "end")
         # a live recording ends when the user stops it (Ctrl-C, SIGTERM from a script): that is its
         # normal end, so it gets its real name; a file stopped half way stays a partial file
         complete = self._error is None and (not interrupted or self.live)

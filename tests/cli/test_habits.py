@@ -132,6 +132,15 @@ def test_a_matroska_file_cut_short_is_said_to_have_ended_early(tmp_path, identit
     done = media.count_frames(out)
     assert done < 50 and f"{done} frames in" in last, (done, last)
     assert f"input ended early (its video stops at {done / 25:.2f} s of the 3.00 s the file declares" in last, last
+    # --strict: a file cut short fails (exit 3), its frames in the partial file, nothing under the name
+    # asked (it said "input ended early" and exit 0, as without --strict; audit 30)
+    strict = tmp_path / "strict.mp4"
+    code = main(["run", str(cut), "-o", str(strict), "--pipeline", str(identity_yaml), "--strict"])
+    err = capsys.readouterr().err
+    assert code == 3 and "input ended early (its video stops at" in err and "--strict stops here" in err, err
+    assert not strict.exists() and "partial output kept" in err
+    (partial,) = tmp_path.glob("strict.*.partial.mp4")
+    assert media.count_frames(partial) == done
     segmented = tmp_path / "s.mp4"
     assert main(["run", str(cut), "-o", str(segmented), "--segments", "2", "--pipeline", str(identity_yaml)]) == 0
     assert "cut.mkv: input ended early (its video stops at" in capsys.readouterr().err
