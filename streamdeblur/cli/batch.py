@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import fcntl
 import glob
 import json
 import os
@@ -50,6 +49,7 @@ from ..errors import (
     exit_code,
     one_line,
 )
+from ..io.lock import Busy, hold, release
 from ..io.sinks.base import FORMAT_BY_SUFFIX, partials_of
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..scaleout.plan import work_dir
@@ -534,40 +534,20 @@ class Ledger:
         Raises:
             OutputBusyError: another batch holds it.
         """
-        path = out_dir / cls.LOCK
-        for _ in range(8):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 32).decode(errors="replace").strip()
-                os.close(fd)
-                by = f" (process {holder})" if holder.isdigit() else ""
-                raise OutputBusyError(
-                    f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
-                    "or give another --out-dir"
-                ) from None
-            try:  # the file a finishing batch removed (:meth:`unlock`) after we opened it holds nothing
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, str(os.getpid()).encode())
-                return fd
-            os.close(fd)
-        raise OutputBusyError(f"batches keep starting and ending in {out_dir}; run this one again")
+        try:
+            return hold(out_dir / cls.LOCK)
+        except Busy as exc:
+            by = f" (process {exc.holder})" if exc.holder else ""
+            raise OutputBusyError(
+                f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
+                "or give another --out-dir"
+            ) from None
 
     @classmethod
     def unlock(cls, out_dir: Path, fd: int) -> None:
         """Let ``out_dir`` go (:meth:`lock`'s descriptor): the lock file is removed while still held, so
         a finished batch leaves only its outputs and ledger (a batch that opened it meanwhile tries again)."""
-        try:
-            os.unlink(out_dir / cls.LOCK)
-        except OSError:
-            pass  # gone, or a folder that became read-only: the lock goes with the descriptor anyway
-        finally:
-            os.close(fd)
+        release(out_dir / cls.LOCK, fd)
 
 
 class OutputBusyError(Exception):

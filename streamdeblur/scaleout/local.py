@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..engine.build import Job, build_stages
 from ..engine.config import PipelineConfig
-from .plan import finish, prepare, segment_config
+from .plan import SegmentPlan, finish, prepare, segment_config
 from .registry import Executor, register_executor
 
 #: runs one segment job: ``(job, label, stages) -> (exit code, result)``; 0 means done
@@ -51,8 +51,21 @@ class LocalExecutor(Executor):
         Returns:
             ``(0, output path)`` when joined, else the failing segment's ``(code, result)``.
         """
-        name = Path(input).name
         plan = prepare(input, output, cfg, segments=segments, seconds=seconds, overwrite=overwrite, warn=warn)
+        try:
+            return LocalExecutor._run_plan(plan, cfg, run_segment, warn, report)
+        finally:
+            plan.release()  # the work folder's lock (finish lets it go too; a failed segment here)
+
+    @staticmethod
+    def _run_plan(
+        plan: SegmentPlan,
+        cfg: PipelineConfig,
+        run_segment: RunSegment,
+        warn: Callable[[str], None],
+        report: Callable[[str], None],
+    ) -> tuple[int, object]:
+        name = plan.input.name
         n = len(plan.specs)
         segs = f"{n} segment{'s' if n > 1 else ''}"
         report(f"{name}: {segs} (work folder {plan.work}); reusing {plan.reused} finished, processing {len(plan.todo)}")

@@ -30,7 +30,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..engine.config import ConfigError, PipelineConfig
+from ..errors import SinkError
 from ..io.digest import file_sha256
+from ..io.lock import Busy, hold, release
 from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import FORMAT_BY_SUFFIX, check_output
 from ..io.sinks.encoders import fits
@@ -119,6 +121,19 @@ class SegmentPlan:
     #: replace a file found at ``output`` when joining: False, a file that appeared there during the run
     #: (another run, or a batch's output named by a run meanwhile) is kept and this run's output named beside it
     overwrite: bool = False
+    #: the work folder's lock (:func:`~streamdeblur.io.lock.hold`), held from :func:`prepare` to :meth:`release`
+    lock_fd: int | None = field(default=None, repr=False)
+
+    @property
+    def lock_path(self) -> Path:
+        """``OUT.segments.lock``, beside the work folder (inside it, a plan started over would delete it)."""
+        return work_lock(self.work)
+
+    def release(self) -> None:
+        """Let the work folder go (after :func:`finish`, or when the run stops); again: nothing."""
+        if self.lock_fd is not None:
+            fd, self.lock_fd = self.lock_fd, None
+            release(self.lock_path, fd)
 
     @property
     def encode_as(self) -> tuple[str, Fraction | None]:
@@ -229,6 +244,42 @@ def prepare(
     check_output(out, [inp], overwrite)
     suffix = check_joinable(out, cfg)
     work = work_dir(out)
+    # one segmented run per output at a time: a second one to the same output deleted the first's work
+    # folder as "a different input" while it ran, and the first ended pointing at files gone (audit 30)
+    try:
+        fd = hold(work_lock(work))
+    except Busy as exc:
+        by = f" (process {exc.holder})" if exc.holder else ""
+        raise SinkError(
+            f"another streamdeblur run{by} is writing {out} in segments ({work}); run this one when it has "
+            "finished, or choose another output"
+        ) from None
+    try:
+        plan = _prepare_held(inp, out, work, cfg, segments, seconds, overwrite, suffix, warn)
+    except BaseException:
+        release(work_lock(work), fd)
+        raise
+    plan.lock_fd = fd
+    return plan
+
+
+def work_lock(work: Path) -> Path:
+    """The lock file of a segmented run's work folder: ``OUT.segments.lock``."""
+    return work.with_name(work.name + ".lock")
+
+
+def _prepare_held(
+    inp: Path,
+    out: Path,
+    work: Path,
+    cfg: PipelineConfig,
+    segments: int | None,
+    seconds: float | None,
+    overwrite: bool,
+    suffix: str,
+    warn: Callable[[str], None],
+) -> SegmentPlan:
+    """:func:`prepare` once the work folder is held: load or make the plan, cut the segments missing."""
     fp = config_fingerprint(cfg)
     ident = _identity(inp)
     ask = {"segments": segments, "seconds": seconds}
@@ -301,6 +352,7 @@ def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = 
         overwrite=plan.overwrite,
     )
     shutil.rmtree(plan.work, ignore_errors=True)
+    plan.release()
     return result
 
 

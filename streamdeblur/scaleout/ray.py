@@ -339,6 +339,8 @@ def run_ray(
         for a in actors:
             ray.kill(a)
         ray.kill(board)
+        for plan in plans.values():  # the work folders' locks (a joined file's went with its join)
+            plan.release()
     return outcomes
 
 

@@ -243,3 +243,25 @@ def test_an_open_gop_clip_says_why_it_is_one_segment(tmp_path, identity_yaml, ca
     assert said and int(said[1]) == int(said[2]) + 1 < 4, err
     assert f"120 frames in {said[1]} segment" in err
     assert media.count_frames(out) == 120
+
+
+def test_a_second_segmented_run_to_the_same_output_leaves_the_first_ones_work_alone(tmp_path, identity_yaml, capsys):
+    """Two segmented runs to one output: the second took the first's work folder for "a different
+    input", deleted it while the first ran, and the first ended pointing at files that were gone
+    (audit 30). The work folder is held by one run at a time; the next one is told, then runs when it
+    is let go."""
+    from streamdeblur.engine.config import load_pipeline
+    from streamdeblur.scaleout.plan import prepare
+
+    first = media.write_video(tmp_path / "first.mp4", frames=24, size=(64, 48), gop=6)
+    second = media.write_video(tmp_path / "second.mp4", frames=18, size=(64, 48), gop=6)
+    out = tmp_path / "out.mp4"
+    plan = prepare(first, out, load_pipeline(str(identity_yaml)), segments=2, warn=lambda _m: None)  # "running"
+    held = sorted(p.name for p in plan.work.iterdir())
+    code = main(["run", str(second), "-o", str(out), "--segments", "2", "--pipeline", str(identity_yaml)])
+    err = capsys.readouterr().err
+    assert code == 4 and f"process {os.getpid()}) is writing {out} in segments" in err, err
+    assert sorted(p.name for p in plan.work.iterdir()) == held and not out.exists()
+    plan.release()
+    assert main(["run", str(second), "-o", str(out), "--segments", "2", "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(out) == 18 and not list(tmp_path.glob("*.lock"))
