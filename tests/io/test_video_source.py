@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -126,6 +127,21 @@ def test_a_recording_still_being_written_is_said_to_have_grown(tmp_path):
     src = VideoSource(str(full), on_warning=warnings.append)
     assert sum(1 for _ in src.frames()) == 20 and not [w for w in warnings if "grew" in w]  # a finished file: nothing said
     src.close()
+    # a larger file moved over the name meanwhile did not grow: it was "grew … run it again", and a
+    # second run would read the other file (audit 30); the output is the file opened
+    moved = tmp_path / "moved.ts"
+    moved.write_bytes(data[: len(data) // 2 // 188 * 188])
+    warnings.clear()
+    src = VideoSource(str(moved), on_warning=warnings.append)
+    frames = src.frames()
+    next(frames)
+    other = tmp_path / "other.ts"
+    other.write_bytes(data + data)
+    os.replace(other, moved)
+    n = 1 + sum(1 for _ in frames)
+    src.close()
+    assert n < 20 and not [w for w in warnings if "grew" in w], warnings
+    assert [w for w in warnings if "was replaced by another file while it was read" in w], warnings
 
 
 def test_files_whose_names_have_a_colon_are_read_and_written_as_files(tmp_path, identity_yaml, monkeypatch):

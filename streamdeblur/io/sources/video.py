@@ -92,7 +92,10 @@ class VideoSource(_LiveMixin):
             if p.stat().st_size == 0:
                 raise SourceError(f"input is empty (0 bytes): {spec}")
         #: the file's size when opened: one that grows meanwhile is still being written (a recording)
-        self._opened_size = None if self.is_url else Path(spec).stat().st_size
+        opened = None if self.is_url else Path(spec).stat()
+        self._opened_size = None if opened is None else opened.st_size
+        #: which file that was (device, inode): a file moved over the name meanwhile is not one that grew
+        self._opened_id = None if opened is None else (opened.st_dev, opened.st_ino)
         self._container = self._open()
         if live is None and self.is_url and spec.split(":", 1)[0].lower() in ("http", "https") and self._container.duration:
             self.live = False  # a video file on a web server (it has a duration; a camera's stream has none): every frame
@@ -404,8 +407,16 @@ class VideoSource(_LiveMixin):
         if self._opened_size is None or self._stop.is_set():
             return
         try:
-            now = Path(self.spec).stat().st_size
+            st = Path(self.spec).stat()
         except OSError:
+            return
+        now = st.st_size
+        if (st.st_dev, st.st_ino) != self._opened_id:  # replaced (mv over it): the output is the file opened
+            self.warn(
+                f"{self.spec} was replaced by another file while it was read: the output is made from the file "
+                "as it was when the run started"
+            )
+            self._opened_size = None  # said once
             return
         if now > self._opened_size:
             self.warn(
