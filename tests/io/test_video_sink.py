@@ -436,6 +436,13 @@ def test_two_sinks_writing_one_output_never_mix_it_and_the_later_one_does_not_re
     assert out.read_bytes() == made  # the finished file of the other writer, whole
     assert media.count_frames(first.tmp) == 6 and media.count_frames(out) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", first.tmp.name])
+    # its temporary file deleted during the run (an over-eager clean-up): "kept as X" named a file that
+    # was not there (audit 30)
+    third = VideoSink(tmp_path / "third.mp4", info, crf=16, preset="veryfast", audio=False, overwrite=True)
+    third.write(Frame(_stripes(0, 64, 48), 0, 0, Fraction(1, 15360)))
+    third.tmp.unlink()
+    with pytest.raises(SinkError, match=r"the file it was written to, is gone \(deleted during the run\?\)$"):
+        third.close()
 
 
 def test_an_output_name_of_251_bytes_is_written(tmp_path):

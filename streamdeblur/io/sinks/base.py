@@ -116,7 +116,7 @@ def publish(tmp: Path, path: Path, overwrite: bool = True) -> None:
         ) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp) from None
+            raise _not_named(path, tmp, exc) from None
         if os.path.lexists(path):  # no hard links here: check, then rename
             taken = f"{path} appeared while this run was writing it; this run's output is kept as {tmp}"
             raise SinkError(taken, kept=tmp) from None
@@ -129,7 +129,15 @@ def _rename(tmp: Path, path: Path) -> None:
     try:
         os.replace(tmp, path)
     except OSError as exc:
-        raise SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp) from None
+        raise _not_named(path, tmp, exc) from None
+
+
+def _not_named(path: Path, tmp: Path, exc: OSError) -> SinkError:
+    """The output could not be named: where it is kept, or (its file or folder was deleted during the run:
+    "kept as X" named a file that was not there) that nothing is."""
+    if not tmp.exists():
+        return SinkError(f"cannot name the output {path}: {tmp}, the file it was written to, is gone (deleted during the run?)")
+    return SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp)
 
 
 def refuse_overwrite(path: Path, inputs: list[Path] | None = None, overwrite: bool = False, what: str = "the input file") -> None:
