@@ -224,6 +224,7 @@ def _reason(message: str, inp: Path) -> str:
         # --out-dir the inputs' own folder: the output path is the input's ("output the input is the input file")
         message = message.replace(f"output {spelling} is the input file", "its output would be the input file itself")
         message = message.replace(f"cannot read image {spelling}", "cannot read the image")  # not "image the input"
+        message = message.replace(f"input not found: {spelling}", "not found (moved or deleted since the batch started?)")
         # the path or name standing alone, not inside another path: the output has the input's name
         # ("output out/clip.mp4 exists" read "output out/the input exists")
         message = re.sub(rf"(?<![\w./-]){re.escape(spelling)}(?![\w./-])", "the input", message)

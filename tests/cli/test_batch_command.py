@@ -552,6 +552,8 @@ def test_a_failure_reason_names_the_input_but_keeps_an_output_path_of_the_same_n
     assert _reason("output /out/a2.mp4 exists; pass --overwrite", inp) == "output /out/a2.mp4 exists; pass --overwrite"
     assert _reason("cannot decode /cards/day1/a2.mp4: bad data", inp) == "cannot decode the input: bad data"
     assert _reason("a2.mp4: no video stream", inp) == "the input: no video stream"
+    # an input deleted before its turn read "input not found: the input" (audit 30)
+    assert _reason("input not found: /cards/day1/a2.mp4", inp) == "not found (moved or deleted since the batch started?)"
 
 
 @register_stage("test_plant_outputs")
