@@ -58,22 +58,29 @@ RATE_WINDOW_S = 30.0
 def recent_rate(written: deque[tuple[float, int]], now: float, done: int, window: float = RATE_WINDOW_S) -> float | None:
     """Frames per second over the last ``window`` seconds, from ``(time, frames done)`` at each write.
 
-    ``written`` is pruned: its oldest entry is kept the last write at least ``window`` ago. None while
-    the writes seen span less than half a window (the average since the start says more then).
+    ``written`` is pruned: its oldest entry is kept the last write at least ``window`` ago, and one
+    write after it always stays. The rate runs to the last write, or to ``now`` once the frame in
+    progress has taken longer than the writes measured span (a stall shows). None while the writes
+    seen span less than half a window (the average since the start says more then).
+
+    Frames slower than the window (a 4K frame through the defocus model on 2 cores: 2.4 min) had a
+    lone reference left, a rate of 0 and no ETA for the whole run; a rate measured up to ``now``
+    then fell while each frame was worked on, and the ETA counted up (audit 31).
 
     Example:
-        >>> w = deque([(0.0, 1), (10.0, 100), (40.0, 130), (55.0, 145)])  # 10 fps, then 1 fps
-        >>> recent_rate(w, now=60.0, done=150), len(w)
+        >>> w = deque([(0.0, 1), (10.0, 100), (40.0, 130), (60.0, 150)])  # 10 fps, then 1 fps
+        >>> recent_rate(w, now=61.0, done=150), len(w)
         (1.0, 3)
+        >>> recent_rate(deque([(105.0, 1), (250.0, 2)]), now=300.0, done=2)  # 145 s a frame
+        0.006896551724137931
     """
-    # the reference and at least one write after it stay: with frames slower than the window (a 4K frame
-    # through the defocus model: 2.4 min) a lone reference gave a rate of 0 and no ETA for the whole run
     while len(written) > 2 and now - written[1][0] >= window:
         written.popleft()
     if not written or now - written[0][0] < window / 2:
         return None
-    t, d = written[0]
-    return (done - d) / (now - t)
+    (t, d), last = written[0], written[-1][0]
+    span = max(last - t, now - last)
+    return (done - d) / span if span > 0 else None
 
 
 @dataclass

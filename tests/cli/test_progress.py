@@ -62,8 +62,12 @@ def test_frames_slower_than_the_rate_window_keep_a_rate_and_an_eta():
 
     written = deque([(105.0, 1), (250.0, 2)])  # frames written at 105 s and 250 s; now 300 s
     rate = recent_rate(written, now=300.0, done=2)
-    assert rate == pytest.approx(1 / 195) and len(written) == 2
+    assert rate == pytest.approx(1 / 145) and len(written) == 2
+    # while the next frame is worked on the rate holds (it fell, and the ETA counted up: audit 31) …
+    assert recent_rate(written, now=390.0, done=2) == pytest.approx(1 / 145)
+    # … until that frame has taken longer than the last one did: a stall shows
+    assert recent_rate(written, now=450.0, done=2) == pytest.approx(1 / 200)
     p = Progress(done=2, total=3, elapsed=300.0, fps=2 / 300, recent_fps=rate, steady_fps=1 / 145)
-    assert p.eta == pytest.approx(195) and "ETA 03:15" in progress_line(p)
+    assert p.eta == pytest.approx(145) and "ETA 02:25" in progress_line(p)
     assert "0.01 fps, 150 s/frame" in progress_line(p) and "(0.01 fps, 150 s/frame)" in final_line(p)
     assert speed(12.5) == "12.50 fps" and speed(0.0) == "0.00 fps"
