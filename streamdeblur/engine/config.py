@@ -152,6 +152,8 @@ def _coerce(filename: str, node: yaml.Node, tp, where: str):
             f"{where}: expected {_type_name(tp)}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
         )
     value = _scalar(node)
+    if tp is str and isinstance(value, bool):  # `guard: off` as the comments write it: YAML reads false
+        return str(node.value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -257,13 +259,19 @@ def _file_option(filename: str, node: yaml.Node, key: str, value: str, base: Pat
     if value in PATH_OPTIONS[key] or not value.strip():
         return value
     p = Path(value).expanduser()
-    if p.is_absolute():
-        return str(p)
-    if base is not None and (base / p).exists():
-        return str(base / p)
-    if p.exists() or base is None:
-        return str(p)
     what = "weights file" if key == "weights" else "do-no-harm gate"
+    if p.is_absolute():
+        if not p.exists():
+            raise _err(filename, node, f"{what} not found: {value}")
+        return str(p)
+    # absolute from here: the same pipeline file names the same files from any folder (a batch's resume
+    # key holds the path: the same YAML given from another folder redid every file)
+    if base is not None and (base / p).exists():
+        return os.path.abspath(base / p)
+    if p.exists():
+        return os.path.abspath(p)
+    if base is None:
+        return str(p)
     where = "beside the pipeline file"
     if base not in (Path(""), Path(".")):
         where = f"in {base}/ ({where}) or the current folder"

@@ -172,7 +172,7 @@ def test_files_named_in_a_pipeline_are_found_beside_it_from_any_folder(tmp_path,
     (elsewhere / "cwd.pt").write_bytes(b"x")  # not beside the pipeline but in the current folder: as before
     (folder / "cwd.yaml").write_text(text.replace("mine.pt", "cwd.pt"))
     monkeypatch.chdir(elsewhere)
-    assert load_pipeline(str(folder / "cwd.yaml")).stages[0].options["weights"] == "cwd.pt"
+    assert load_pipeline(str(folder / "cwd.yaml")).stages[0].options["weights"] == str(elsewhere / "cwd.pt")
     monkeypatch.setenv("HOME", str(folder))
     (folder / "home.yaml").write_text(text.replace("mine.pt", "~/mine.pt"))
     assert load_pipeline(str(folder / "home.yaml")).stages[0].options["weights"] == str(folder / "mine.pt")
@@ -180,3 +180,9 @@ def test_files_named_in_a_pipeline_are_found_beside_it_from_any_folder(tmp_path,
     with pytest.raises(ConfigError, match=r"gone\.yaml:4: weights file not found: gone\.pt \(looked in .*pl/ \(beside"):
         load_pipeline(str(folder / "gone.yaml"))
     assert load_pipeline("motion").stages[-1].options.get("weights", "default") == "default"  # words stay words
+    (folder / "abs.yaml").write_text(text.replace("weights: mine.pt", f"weights: {folder}/nowhere.pt"))
+    with pytest.raises(ConfigError, match=r"abs\.yaml:4: weights file not found: /.*/nowhere\.pt$"):
+        load_pipeline(str(folder / "abs.yaml"))  # absolute and ~ paths too (audit 31)
+    # `guard: off`, as the shipped files' comments write it, is YAML's false: "expected a string, got False"
+    (folder / "off.yaml").write_text(text.replace("guard: mine.gate.pt", "guard: off"))
+    assert load_pipeline(str(folder / "off.yaml")).stages[0].options["guard"] == "off"
