@@ -342,9 +342,12 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         nonlocal failures
         try:
             ledger.record(f, target, cfg, key_extra)
-        except OSError as exc:  # the output is whole; the next run redoes it (the claim stays)
+        except OSError as exc:  # the output is whole; the claim stays, and the next run refuses the file
             failures += 1
-            details += f"; not noted in the batch's ledger ({exc.strerror or exc}): the next run redoes it"
+            details += (
+                f"; not noted in the batch's ledger ({exc.strerror or exc}): the next run will not take it "
+                "for its own (--overwrite redoes it)"
+            )
         _drop_partials(target)  # what an interrupted run of this batch kept of it: done now
         rows[f] = (shown[f], "done", details, out_name[f])
 
@@ -486,10 +489,15 @@ class Ledger:
         ``other`` (made by a batch from another input: a camera's next card reuses the names) or
         ``foreign`` (not made by a batch)."""
         entry = self.entries.get(self._name(target))
-        if not target.exists() or (entry is not None and target.stat().st_size == 0):  # emptied: not done
+        if not target.exists():
             return "redo"
-        if entry is None:
+        # claimed but never recorded done: this batch names an output only when it is finished, so a file
+        # there is another's (one that appeared at the name while the batch ran: the next plain run replaced
+        # it, audit 31); the rare output published before its record could be written is refused alike
+        if entry is None or entry.get("pending"):
             return "foreign"
+        if target.stat().st_size == 0:  # emptied: not done
+            return "redo"
         if entry.get("input", {}).get("path") != str(inp.resolve()):
             return "other"
         return "done" if entry == self.key(inp, cfg, extra) else "redo"

@@ -598,3 +598,12 @@ def test_a_file_that_appears_at_an_output_name_during_a_batch_is_never_replaced(
     kept = [p for p in out.iterdir() if p.name.startswith("a.") and "partial" in p.name]
     assert kept and media.frame_times(kept[0]), list(out.iterdir())  # the batch's own output, whole, beside it
     assert [r for r in rows if "c.mp4" in r and "failed" in r], rows  # it was there when c's turn came
+    # the plain re-run: the batch's claims on the two names made it "redo" them over the other run's files
+    # (audit 31); they are not its own
+    identity = tmp_path / "id.yaml"
+    identity.write_text("stages:\n  - identity\n")
+    rerun = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity)]
+    assert main(rerun + (["--segments", segments] if segments else [])) != 0
+    assert (out / "a.mp4").read_bytes() == b"another run's output" and kept[0].exists()
+    assert (out / "c.mp4").read_bytes() == b"another run's output"
+    assert "was not made by this batch" in capsys.readouterr().out
