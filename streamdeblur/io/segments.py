@@ -68,11 +68,14 @@ class SegmentSpec:
         return asdict(self)
 
 
-def _packets(path: str | Path, warn: Callable[[str], None] | None = None) -> tuple[list[tuple[int, bool]], Fraction, float]:
+def _packets(
+    path: str | Path, warn: Callable[[str], None] | None = None, strict: bool = False
+) -> tuple[list[tuple[int, bool]], Fraction, float]:
     """Video packets in decode order as ``(pts, keyframe)``, the time base and the duration (s).
 
     ``warn`` hears of a file whose video stops well before where it says it ends (a Matroska file cut
-    short: :func:`~.frames.cut_short`); its segments hold what there is."""
+    short: :func:`~.frames.cut_short`); its segments hold what there is. ``strict``: such a file is a
+    :class:`SourceError` instead (``--strict``, as a single run fails it)."""
     c = open_video(path)
     try:
         vs = c.streams.video[0]
@@ -97,6 +100,8 @@ def _packets(path: str | Path, warn: Callable[[str], None] | None = None) -> tup
         end = declared_end(vs)
         if warn is not None and end is not None and not vs.frames:
             note = cut_short(float(first * tb), float((last + length) * tb), end)
+            if note and strict:
+                raise SourceError(f"{Path(path).name}: {note}; --strict stops here")
             if note:
                 warn(f"{Path(path).name}: {note}")
         return rows, tb, float((last - first) * tb)
@@ -120,7 +125,11 @@ def clean_keyframes(rows: list[tuple[int, bool]]) -> list[int]:
 
 
 def plan_cuts(
-    path: str | Path, segments: int | None = None, seconds: float | None = None, warn: Callable[[str], None] | None = None
+    path: str | Path,
+    segments: int | None = None,
+    seconds: float | None = None,
+    warn: Callable[[str], None] | None = None,
+    strict: bool = False,
 ) -> list[SegmentSpec]:
     """Choose cut points for ``segments`` segments (or one per ``seconds`` of video).
 
@@ -130,11 +139,12 @@ def plan_cuts(
         seconds: or: aim for segments of about this length.
         warn: hears of a file cut short (its video stops well before where it says it ends), and of
             fewer segments than asked for, with the reason (an open-GOP file has no clean cut).
+        strict: a file cut short is an error (:class:`SourceError`), not a warning.
 
     Returns:
         The segments, in order; fewer than asked when the video has too few clean keyframes.
     """
-    rows, tb, duration = _packets(path, warn)
+    rows, tb, duration = _packets(path, warn, strict)
     want = segments if segments else max(1, round(duration / seconds)) if seconds else 1
     keys = clean_keyframes(rows)
     first = min(r[0] for r in rows)

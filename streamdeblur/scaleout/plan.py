@@ -304,7 +304,7 @@ def _prepare_held(
         if specs is None:
             shutil.rmtree(work)
     if specs is None:
-        specs = plan_cuts(inp, segments=segments, seconds=seconds, warn=warn)
+        specs = plan_cuts(inp, segments=segments, seconds=seconds, warn=warn, strict=cfg.strict)
         work.mkdir(parents=True, exist_ok=True)
         tmp = plan_file.with_suffix(".tmp")
         tmp.write_text(

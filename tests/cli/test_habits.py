@@ -141,6 +141,11 @@ def test_a_matroska_file_cut_short_is_said_to_have_ended_early(tmp_path, identit
     assert not strict.exists() and "partial output kept" in err
     (partial,) = tmp_path.glob("strict.*.partial.mp4")
     assert media.count_frames(partial) == done
+    # segmented, --strict: exit 0 and "wrote" with only the warning (audit 31); refused before any work now
+    code = main(["run", str(cut), "-o", str(strict), "--segments", "2", "--pipeline", str(identity_yaml), "--strict"])
+    err = capsys.readouterr().err
+    assert code == 3 and "input ended early (its video stops at" in err and "--strict stops here" in err, err
+    assert not strict.exists()
     segmented = tmp_path / "s.mp4"
     assert main(["run", str(cut), "-o", str(segmented), "--segments", "2", "--pipeline", str(identity_yaml)]) == 0
     assert "cut.mkv: input ended early (its video stops at" in capsys.readouterr().err
