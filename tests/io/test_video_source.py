@@ -142,6 +142,17 @@ def test_a_recording_still_being_written_is_said_to_have_grown(tmp_path):
     src.close()
     assert n < 20 and not [w for w in warnings if "grew" in w], warnings
     assert [w for w in warnings if "was replaced by another file while it was read" in w], warnings
+    # rewritten in place, shorter (`cp small over it`): corrupt packets and "input ended early" only (audit 31)
+    warnings.clear()
+    moved.write_bytes(data)
+    src = VideoSource(str(moved), on_warning=warnings.append)
+    frames = src.frames()
+    next(frames)
+    with moved.open("r+b") as f:
+        f.truncate(len(data) // 3 // 188 * 188)
+    sum(1 for _ in frames)
+    src.close()
+    assert [w for w in warnings if "changed while it was read" in w and "rewritten in place" in w], warnings
 
 
 def test_files_whose_names_have_a_colon_are_read_and_written_as_files(tmp_path, identity_yaml, monkeypatch):

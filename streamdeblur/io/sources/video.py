@@ -418,6 +418,13 @@ class VideoSource(_LiveMixin):
             )
             self._opened_size = None  # said once
             return
+        if now < self._opened_size:  # rewritten in place (`cp` over it): what was read may mix the two files
+            self.warn(
+                f"{self.spec} changed while it was read ({self._opened_size} → {now} bytes: rewritten in place?): "
+                "the output may mix the two files; run it again on the file as it is now"
+            )
+            self._opened_size = None  # said once
+            return
         if now > self._opened_size:
             self.warn(
                 f"{self.spec} grew while it was read ({self._opened_size} → {now} bytes): is it still being recorded? "
