@@ -546,9 +546,8 @@ class Ledger:
         try:
             return hold(out_dir / cls.LOCK)
         except Busy as exc:
-            by = f" (process {exc.holder})" if exc.holder else ""
             raise OutputBusyError(
-                f"another streamdeblur batch{by} is writing into {out_dir}; run this one when it has finished, "
+                f"another streamdeblur batch{exc.by} is writing into {out_dir}; run this one when it has finished, "
                 "or give another --out-dir"
             ) from None
 

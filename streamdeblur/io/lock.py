@@ -20,6 +20,7 @@ class Busy(Exception):
     def __init__(self, holder: int | None) -> None:
         super().__init__(f"held by process {holder}" if holder else "held by another process")
         self.holder = holder
+        self.by = f" (process {holder})" if holder else ""  #: for a message: "another batch (process 12) …"
 
 
 def hold(path: Path) -> int:

@@ -249,9 +249,8 @@ def prepare(
     try:
         fd = hold(work_lock(work))
     except Busy as exc:
-        by = f" (process {exc.holder})" if exc.holder else ""
         raise SinkError(
-            f"another streamdeblur run{by} is writing {out} in segments ({work}); run this one when it has "
+            f"another streamdeblur run{exc.by} is writing {out} in segments ({work}); run this one when it has "
             "finished, or choose another output"
         ) from None
     try:
