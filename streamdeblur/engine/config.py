@@ -86,8 +86,8 @@ def list_pipelines() -> list[str]:
     return sorted(p.name[:-5] for p in builtin_dir().iterdir() if p.name.endswith(".yaml"))
 
 
-def resolve(name_or_path: str) -> tuple[str, str]:
-    """(text, filename) of a pipeline given by shipped name or path.
+def resolve(name_or_path: str) -> tuple[str, str, Path | None]:
+    """(text, filename, folder) of a pipeline given by shipped name or path (folder None: a shipped one).
 
     A shipped name (``motion``) is the shipped pipeline even where the current folder holds a file or
     folder of that name (a folder ``motion/`` there failed every run, the default one too: "pipeline
@@ -106,7 +106,7 @@ def resolve(name_or_path: str) -> tuple[str, str]:
             hint = f" (the shipped one is named without .yaml: {stem})" if stem in list_pipelines() else ""
             raise ConfigError(f"pipeline file not found: {name_or_path}{hint}")
         try:
-            return p.read_text(encoding="utf-8"), str(p)
+            return p.read_text(encoding="utf-8"), str(p), p.parent
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{p}: not a YAML text file (byte {exc.start} is not UTF-8)") from None
         except OSError as exc:
@@ -114,14 +114,13 @@ def resolve(name_or_path: str) -> tuple[str, str]:
     f = builtin_dir().joinpath(f"{name_or_path}.yaml")
     if not f.is_file():
         raise ConfigError(f"unknown pipeline {name_or_path!r}; shipped: {', '.join(list_pipelines())} (or give a .yaml path)")
-    return f.read_text(encoding="utf-8"), f"{name_or_path}.yaml"
+    return f.read_text(encoding="utf-8"), f"{name_or_path}.yaml", None
 
 
 def load_pipeline(name_or_path: str) -> PipelineConfig:
     """Load and validate a pipeline by shipped name (``motion``) or path."""
-    text, filename = resolve(name_or_path)
-    shipped = builtin_dir().joinpath(filename).is_file() and not Path(filename).exists()
-    return parse_pipeline(text, filename, base=None if shipped else Path(filename).parent)
+    text, filename, base = resolve(name_or_path)
+    return parse_pipeline(text, filename, base=base)
 
 
 def _err(filename: str, node: yaml.Node | None, msg: str) -> ConfigError:

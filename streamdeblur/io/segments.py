@@ -98,12 +98,11 @@ def _packets(
         first = min(r[0] for r in rows)
         last = max(r[0] for r in rows)
         end = declared_end(vs)
-        if warn is not None and end is not None and not vs.frames:
-            note = cut_short(float(first * tb), float((last + length) * tb), end)
-            if note and strict:
-                raise SourceError(f"{Path(path).name}: {note}; --strict stops here")
-            if note:
-                warn(f"{Path(path).name}: {note}")
+        note = cut_short(float(first * tb), float((last + length) * tb), end) if end is not None and not vs.frames else None
+        if note and strict:
+            raise SourceError(f"{Path(path).name}: {note}; --strict stops here")
+        if note and warn is not None:
+            warn(f"{Path(path).name}: {note}")
         return rows, tb, float((last - first) * tb)
     finally:
         c.close()

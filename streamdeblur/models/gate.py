@@ -94,10 +94,15 @@ class HarmGate(nn.Module):
         return x + self.alpha(x, y) * (y - x)
 
 
+def _beside(path: str | object, suffix: str) -> str:
+    """``foo.pt`` → ``foo`` + ``suffix`` (a name without ``.pt`` keeps it whole)."""
+    s = str(path)
+    return (s[:-3] if s.endswith(".pt") else s) + suffix
+
+
 def gate_path(weights: str | object) -> str:
     """Where the gate fitted for ``weights`` lives: ``foo.pt`` → ``foo.gate.pt``."""
-    s = str(weights)
-    return (s[:-3] if s.endswith(".pt") else s) + ".gate.pt"
+    return _beside(weights, ".gate.pt")
 
 
 def fitted_for(gate_file: str | Path) -> dict | None:
@@ -108,8 +113,7 @@ def fitted_for(gate_file: str | Path) -> dict | None:
         >>> fitted_for("no/such.gate.pt") is None
         True
     """
-    s = str(gate_file)
-    card = Path((s[:-3] if s.endswith(".pt") else s) + ".json")
+    card = Path(_beside(gate_file, ".json"))
     try:
         record = json.loads(card.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -49,12 +49,16 @@ class DatasetMissing(SourceError, FileNotFoundError):
     """A recipe's ``data:`` folder is not a built dataset."""
 
 
+def as_found(path: str | Path) -> str:
+    """A recipe's path as it was looked for: a relative one with the current folder it was read from
+    (which a recipe named from elsewhere did not make plain)."""
+    return str(path) if Path(path).is_absolute() else f"{path} (in {Path.cwd()})"
+
+
 def not_built(root: Path) -> DatasetMissing:
-    """The error for a ``data:`` folder without a manifest: the folder as found (a relative ``data:`` is
-    read from the current folder, which a recipe named from elsewhere did not make plain), and the fix."""
-    where = f"{root} (in {Path.cwd()})" if not Path(root).is_absolute() else str(root)
+    """The error for a ``data:`` folder without a manifest: the folder as found (:func:`as_found`), and the fix."""
     return DatasetMissing(
-        f"{where} is not a built dataset (no manifest.json): run 'streamdeblur data build' in that folder, "
+        f"{as_found(root)} is not a built dataset (no manifest.json): run 'streamdeblur data build' in that folder, "
         "or set the recipe's data: to where it was built"
     )
 

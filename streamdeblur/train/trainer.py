@@ -41,7 +41,7 @@ from ..compute.runtime import auto_bf16
 from ..errors import STOP_SIGNALS, ConfigError, WeightsError, one_line
 from ..models import create_model, load_weights
 from .blur import BlurConfig
-from .dataset import MARGIN, BlurPairs, DatasetMissing, SharpPool, to_tensor  # noqa: F401
+from .dataset import MARGIN, BlurPairs, DatasetMissing, SharpPool, as_found, to_tensor  # noqa: F401
 from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
@@ -380,8 +380,7 @@ class Trainer:
         if not path:
             return None
         if not Path(path).exists():
-            where = f"{path} (in {Path.cwd()})" if not Path(path).is_absolute() else str(path)
-            raise DatasetMissing(f"validation set {where} does not exist (run 'streamdeblur data build')")
+            raise DatasetMissing(f"validation set {as_found(path)} does not exist (run 'streamdeblur data build')")
         data = torch.load(path, weights_only=True)
         if data.get("split", "val") == "test":
             raise ValueError(f"{path} is a test set: validation (checkpoint selection) must not see the test split")
@@ -394,8 +393,7 @@ class Trainer:
                 raise ValueError("p_fused > 0 needs a fused_set (python -m streamdeblur.train.fused)")
             return None
         if not Path(path).exists():
-            where = f"{path} (in {Path.cwd()})" if not Path(path).is_absolute() else str(path)
-            raise DatasetMissing(f"fused set {where} does not exist (python -m streamdeblur.train.fused --out {path})")
+            raise DatasetMissing(f"fused set {as_found(path)} does not exist (python -m streamdeblur.train.fused --out {path})")
         data = torch.load(path, weights_only=True)
         self.runlog["fused_set"] = {"file": str(path), "sha256": data.get("meta", {}).get("sha256"), "frames": len(data["x"])}
         return data["x"], data["gt"]
