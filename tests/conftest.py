@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -19,6 +20,11 @@ DATA = Path(__file__).parent / "data"
 
 def pytest_configure(config):
     torch.set_flush_denormal(True)
+    # A shell without job control starts background commands with SIGINT ignored (`make test &` in a
+    # script), and children inherit that: every Ctrl-C test would then wait for an interrupt that cannot
+    # come. Handled signals are reset to their default in a child, ignored ones are not.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config):
