@@ -133,6 +133,18 @@ def release_memory(device: torch.device | str = "cpu") -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.empty_cache()
         return
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Hand the heap pages that freed memory left behind back to the system (glibc's
+    ``malloc_trim(0)``; elsewhere nothing).
+
+    A pass over a frame of a size not seen before allocates its intermediates at new sizes; glibc
+    keeps the freed pages, and frames of ever new sizes (a folder of photos, :meth:`Deblurrer.image`
+    in a loop) then grow the process by hundreds of MiB: 290 → 1610 MiB over 100 sizes of 100–200 px,
+    where trimming after each new size keeps it near 400 MiB (oneDNN's cache of per-size kernels).
+    """
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch.nn import functional as F
 
-from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memory
+from ..compute.oom import OutOfMemory, PassPlan, is_oom, next_plan, release_memory, trim_heap
 from ..compute.scale import choose_scale, correct_at_scale, downscale, time_call, work_size
 from ..compute.tiling import check_feather, run_tiled
 from ..errors import WeightsError, one_line
@@ -35,6 +35,7 @@ class ModelStage(Stage):
 
     needs_model = True
     default_model: ClassVar[str] = ""
+    _trimmed_after: tuple[int, int] | None = None  #: the frame size after whose pass the heap was last trimmed
 
     @dataclass
     class Options:
@@ -299,6 +300,9 @@ class ModelStage(Stage):
             part_aux: list | None = None if aux is None else []
             out, failure = self._attempt(images[start : start + take], part_aux, kwargs)
             if out is not None:
+                if images.device.type == "cpu" and (h, w) != self._trimmed_after:
+                    trim_heap()  # a new frame size: its pass's freed pages go back (see trim_heap)
+                    self._trimmed_after = (h, w)
                 outs.append(out)
                 if aux is not None:
                     aux.extend((i + start, *rest) for i, *rest in part_aux)
