@@ -208,6 +208,18 @@ class Reporter:
             self.console.print(escape(f"{self.label}: {text}"))
 
 
+LONG_RUN_S = 1800.0  #: a single run with this much left (s) is told how to make it resumable …
+LONG_RUN_AFTER_S = 60.0  #: … once it has run this long (the rate then leaves out the start-up)
+
+
+def long_run_hint(label: str, eta: float) -> str:
+    """What a long single run is told once: a kill loses it, segments make it resumable."""
+    return (
+        f"{label}: about {clock(eta)} left; a crash or kill before the end loses this run (an unfinished MP4 "
+        "does not play): --segments N (or --segment-seconds S) makes it resumable"
+    )
+
+
 def run_job(
     job, label: str, duration: float | None = None, stages: list | None = None, announce: bool = True
 ) -> tuple[int, object]:
@@ -232,10 +244,18 @@ def run_job(
             err.print(escape(f"interrupted before the first frame ({label}); nothing written"))
             return sig.code, None
     start = time.monotonic()
+    from ..engine.build import is_video_output
+
+    # a single run into a video file: told once, when it will clearly run long, that it is not resumable
+    hint = announce and not pipe.live and job.context is None and is_video_output(job.output)
     with Reporter(err, label, quiet=display.quiet, interval=display.interval) as rep:
 
         def on_progress(p) -> None:
+            nonlocal hint
             rep.update(p)
+            if hint and p.elapsed >= LONG_RUN_AFTER_S and (p.eta or 0) >= LONG_RUN_S:
+                hint = False
+                warn(long_run_hint(label, p.eta))
             if duration is not None and time.monotonic() - start > duration:
                 pipe.request_stop()
 

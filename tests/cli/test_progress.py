@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
+import media
 import pytest
 
 from streamdeblur.cli.progress import final_line, progress_line
 from streamdeblur.engine.pipeline import Progress
+from streamdeblur.stages import Stage, register_stage
 
 
 def test_progress_line_reports_repaired_timestamps_and_reconnects():
@@ -71,3 +76,42 @@ def test_frames_slower_than_the_rate_window_keep_a_rate_and_an_eta():
     assert p.eta == pytest.approx(145) and "ETA 02:25" in progress_line(p)
     assert "0.01 fps, 150 s/frame" in progress_line(p) and "(0.01 fps, 150 s/frame)" in final_line(p)
     assert speed(12.5) == "12.50 fps" and speed(0.0) == "0.00 fps"
+
+
+@register_stage("test_slow_frames")
+class SlowFrames(Stage):
+    """Test stage: a tenth of a second per batch, so that a short run is seen while it runs."""
+
+    @dataclass
+    class Options:
+        seconds: float = 0.1
+
+    def __call__(self, batch):
+        time.sleep(self.options.seconds)
+        return batch
+
+
+def test_a_long_single_run_is_told_once_that_segments_make_it_resumable(tmp_path, capsys, monkeypatch):
+    # A single run into an MP4 that a kill ends (the out-of-memory killer, a reboot) leaves nothing that
+    # plays: hours of work lost. A run that will clearly take long says once how to make it resumable.
+    # (Scaled down here: "long" is over 0.8 s left after 0.5 s instead of 30 min after a minute.)
+    from streamdeblur.cli import main, progress
+
+    monkeypatch.setattr(progress, "LONG_RUN_S", 0.8)
+    monkeypatch.setattr(progress, "LONG_RUN_AFTER_S", 0.5)
+    src = media.write_video(tmp_path / "clip.mp4", frames=16, size=(64, 48))
+    yaml = tmp_path / "slow.yaml"
+    yaml.write_text("batch: 1\nstages:\n  - test_slow_frames\noutput:\n  preset: ultrafast\n")
+    hint = "--segments N (or --segment-seconds S) makes it resumable"
+
+    assert main(["run", str(src), "-o", str(tmp_path / "a.mp4"), "--pipeline", str(yaml)]) == 0
+    said = capsys.readouterr().err
+    assert said.count(hint) == 1, said
+    assert "warning: clip.mp4: about 00:0" in said  # with the time left
+
+    # a segmented run is resumable already; an image folder keeps every finished image
+    for extra in (["-o", str(tmp_path / "b.mp4"), "--segments", "2"], ["-o", str(tmp_path / "frames/")]):
+        assert main(["run", str(src), *extra, "--pipeline", str(yaml)]) == 0
+        said = capsys.readouterr().err
+        assert hint not in said, said
+    assert media.count_frames(tmp_path / "b.mp4") == 16 and len(list((tmp_path / "frames").iterdir())) == 16
