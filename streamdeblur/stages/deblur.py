@@ -36,6 +36,10 @@ class ModelStage(Stage):
     needs_model = True
     default_model: ClassVar[str] = ""
     _trimmed_after: tuple[int, int] | None = None  #: the frame size after whose pass the heap was last trimmed
+    task: ClassVar[str] = ""  #: the blur the stage removes (``motion``, ``defocus``): its models' task
+
+    def check_model(self, name: str) -> None:
+        """Refuse (``ValueError``) a model this stage cannot run as configured; nothing by default."""
 
     @dataclass
     class Options:
@@ -85,6 +89,13 @@ class ModelStage(Stage):
         o.model = o.model or self.default_model
         check_feather(o.feather)
         info = model_info(o.model)
+        self.check_model(o.model)
+        if info.task != self.task and o.weights == "default":  # a stage runs any model; its bundled weights say what it learnt
+            self.ctx.warn(
+                f"{o.model} is a {info.task} model and its bundled weights were trained for {info.task} blur, "
+                f"not for what the {self.name} stage removes ({self.task}): give weights trained for it "
+                f"(--weights FILE) or use --pipeline {info.task}"
+            )
         weights = None if o.weights in ("none", "random") else o.weights
         self.model = create_model(o.model, weights=weights, device=self.ctx.device)
         # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
@@ -416,6 +427,15 @@ class Deblur(ModelStage):
 
     provides = frozenset({"kernels"})
     default_model = "deeprftv2-t"
+    task = "motion"
+
+    def check_model(self, name: str) -> None:
+        task = model_info(name).task
+        if "kernels" in self.ctx.provide and task != "motion":  # the model's forward has no kernels to give
+            raise ValueError(
+                f"{name} is a {task} model and estimates no blur kernels to draw: kernel_overlay after deblur needs "
+                f"a motion model (after a defocus stage it draws {name}'s blur map)"
+            )
 
     def __call__(self, batch: Batch) -> Batch:
         want = "kernels" in self.ctx.provide
@@ -441,6 +461,7 @@ class Defocus(ModelStage):
 
     provides = frozenset({"blurmap"})
     default_model = "fdikp"
+    task = "defocus"
 
     def __call__(self, batch: Batch) -> Batch:
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -73,6 +74,30 @@ def test_deblur_provides_kernels_when_asked():
     entries = out.side["kernels"]
     assert len(entries) == 2 and all(len(e) > 1 for e in entries)
     assert entries[0][0][4].shape == (9, 9)
+
+
+def test_a_stage_asked_for_kernels_of_a_defocus_model_says_so_before_loading_it(tmp_path):
+    # `--pipeline overlay --model fdikp` loaded the model, then died in the first frame with Python's
+    # "FDIKP.forward_pyramid() got an unexpected keyword argument 'kernel_size'" (exit 1; audit 32)
+    with pytest.raises(ValueError, match=r"^fdikp is a defocus model and estimates no blur kernels to draw"):
+        create_stage("deblur", {"model": "fdikp"}, StageContext(provide=frozenset({"kernels"})))
+    from streamdeblur.cli import main
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.full((48, 64, 3), 128, np.uint8))
+    assert main(["run", str(src), "-o", str(tmp_path / "out.png"), "--pipeline", "overlay", "--model", "fdikp"]) == 2
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_model_whose_bundled_weights_learnt_the_other_blur_is_said():
+    # `--pipeline defocus --model deeprftv2-t` ran the motion weights on defocus blur without a word (audit 32);
+    # any model may run in either stage (weights trained for that blur: --weights), so it is said, not refused
+    said: list[str] = []
+    create_stage("defocus", {"model": "deeprftv2-t"}, StageContext(warn=said.append))
+    assert len(said) == 1 and said[0].startswith("deeprftv2-t is a motion model and its bundled weights were trained")
+    create_stage("defocus", {"model": "deeprftv2-t", "weights": "none"}, StageContext(warn=said.append))
+    create_stage("deblur", {"model": "deeprftv2-rt"}, StageContext(warn=said.append))
+    assert len(said) == 1
 
 
 def test_a_tiled_frame_runs_one_tile_per_pass_on_cpu_and_gives_the_same_pixels():
