@@ -189,14 +189,15 @@ def throughput(args) -> dict:
 def naive_loop(clip: Path, out: Path, model_name: str, device: torch.device, warm: Path | None = None) -> float:
     """The public tools' loop (the ladder's first rung, :func:`~streamdeblur.bench.ladder.serial_loop`):
     one frame at a time, fp32, NCHW, synchronous; returns fps (after running ``warm`` once, untimed)."""
-    from ..models import create_model
+    from ..models import create_model, model_info
     from .ladder import RUNGS, serial_loop
 
     model = create_model(model_name, device=device)
+    multiple = model_info(model_name).multiple  # FDIKP: 16 (640×360 is not a multiple of it)
     if warm is not None:
-        serial_loop(warm, out, model, RUNGS[0])
+        serial_loop(warm, out, model, RUNGS[0], multiple)
     t0 = time.perf_counter()
-    n = serial_loop(clip, out, model, RUNGS[0])
+    n = serial_loop(clip, out, model, RUNGS[0], multiple)
     return n / (time.perf_counter() - t0)
 
 

@@ -40,7 +40,7 @@ from ..compute.tiling import pad_to_multiple
 from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
 from ..io.color import describe_frame, frame_to_rgb, rgb_to_frame
-from ..models import create_model
+from ..models import create_model, model_info
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ RUNGS = (
 )
 
 
-def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung) -> int:
-    """Decode, infer, encode one frame at a time with ``rung``'s settings; returns the frame count."""
+def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung, multiple: int = 8) -> int:
+    """Decode, infer, encode one frame at a time with ``rung``'s settings; returns the frame count.
+    Frames are padded to ``multiple`` (the model's, :attr:`~streamdeblur.models.registry.ModelInfo.multiple`)."""
     fmt = torch.channels_last if rung.channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
     device = next(model.parameters()).device
@@ -84,7 +85,7 @@ def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung) -> in
             info = describe_frame(f)
             x = torch.from_numpy(frame_to_rgb(f, info)).permute(2, 0, 1)[None].float().div(255).to(device)
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(rung.bf16)):
-                xp, _ = pad_to_multiple(x, 8)
+                xp, _ = pad_to_multiple(x, multiple)
                 y = model.deblur(xp.contiguous(memory_format=fmt))[..., : x.shape[-2], : x.shape[-1]]
             img = (y.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
             vf = rgb_to_frame(img, info, "yuv420p", "left")  # x264: decoders read its chroma left-sited
@@ -114,7 +115,7 @@ def pipeline_run(clip: Path, out: Path, model_name: str, rung: Rung, threads: in
 def _contender(rung: Rung, model: torch.nn.Module, model_name: str, threads: int, work: Path) -> Callable[[Path], int]:
     if rung.pipeline:
         return lambda clip: pipeline_run(clip, work / "pipeline.mp4", model_name, rung, threads)
-    return lambda clip: serial_loop(clip, work / "serial.mp4", model, rung)
+    return lambda clip: serial_loop(clip, work / "serial.mp4", model, rung, model_info(model_name).multiple)
 
 
 def run_ladder(clip: Path, warm_clip: Path, model_name: str, rounds: int, threads: int, work: Path, seed: int = 0) -> dict:

@@ -76,3 +76,16 @@ def test_throughput_says_the_load_and_the_cpu_beside_its_timings(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "load average" in out and "one timed run each, after a warm-up" in out and "--what ladder" in out
     assert "AMD" in out or "Intel" in out or "cpu" in out.lower()
+
+
+def test_the_naive_loop_pads_frames_to_the_models_multiple(tmp_path):
+    # `bench --model fdikp` at its default 640×360 ran the model-only and end-to-end contenders, then the
+    # naive loop failed: "FDIKP needs H and W multiples of 16, got (360, 640); pad first" (audit 32).
+    # The loop padded to 8 whatever the model; it pads to the model's multiple, as the pipeline does.
+    import media
+
+    from streamdeblur.bench.benchmarks import naive_loop
+
+    clip = media.write_video(tmp_path / "c.mp4", frames=2, size=(40, 24))
+    assert naive_loop(clip, tmp_path / "out.mp4", "fdikp", torch.device("cpu")) > 0
+    assert media.count_frames(tmp_path / "out.mp4") == 2
