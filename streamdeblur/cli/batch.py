@@ -64,8 +64,13 @@ HELP = "process many files; resumes, never stops at one failure"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="files, folders or globs")
-    p.add_argument("--out-dir", required=True, help="folder for the outputs (created; same names as the inputs)")
-    p.add_argument("--suffix", default=None, help="output container suffix (default: same as input, .mp4 for others)")
+    p.add_argument("--out-dir", required=True, help="folder for the outputs (created; named after the inputs)")
+    p.add_argument(
+        "--suffix",
+        default=None,
+        help="the videos' container (.mkv …) or the photos' format (.png …) (default: the input's own for .mp4 .mkv .mov .webm "
+        "and photos, else .mp4)",
+    )
     add_pipeline_flags(p, "batch")
     add_cut_flags(p)
     add_scale_flags(p)

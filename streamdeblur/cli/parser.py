@@ -48,7 +48,11 @@ def add_pipeline_flags(p: argparse.ArgumentParser, default_pipeline: str) -> Non
     )
     p.add_argument("--overlap", type=int, help="tile overlap in pixels")
     p.add_argument("--batch", type=int, help="frames per model call (0: auto — 1 on CPU, 2 on CUDA)")
-    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for the model (default 0: one per CPU this process may use, or OMP_NUM_THREADS; 'info' shows it)",
+    )
     p.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,

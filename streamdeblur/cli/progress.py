@@ -304,5 +304,5 @@ def run_job(
     if result.output is not None and announce:  # a result, on stdout even with --quiet (a script reads it there)
         out.print(escape(f"wrote {result.output}"))
     elif job.output == "-" and announce:  # '-o -' read as "to stdout" ran to the end and left nothing, silently
-        rep.say("-o -: processed, nothing written (no output file asked for; video is never written to stdout)")
+        rep.say("processed, nothing written: no output file asked for (-o - or /dev/null); video is never written to stdout")
     return EXIT_OK, result

@@ -210,7 +210,7 @@ def test_a_strip_of_frames_12_to_15_px_high_is_fused_not_crashed_on(tmp_path, si
     assert media.count_frames(out) == 4
 
 
-def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
+def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml, capsys):
     """``-o /dev/null`` (ffmpeg's dry run) ended in "[Errno 17] File exists: '/dev/null'"; it now
     runs as ``-o -`` does: every frame processed, nothing written, /dev/null untouched."""
     import os
@@ -220,6 +220,8 @@ def test_output_dev_null_processes_and_keeps_nothing(tmp_path, identity_yaml):
     assert main(["-q", "run", str(src), "-o", os.devnull, "--overwrite", "--pipeline", str(identity_yaml)]) == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
+    assert main(["run", str(src), "-o", os.devnull, "--pipeline", str(identity_yaml)]) == 0
+    assert "-o -:" not in capsys.readouterr().err  # it said "-o -: processed …" of what was typed as /dev/null
 
 
 def test_output_dash_says_nothing_was_written(tmp_path, identity_yaml, capsys):
@@ -229,7 +231,7 @@ def test_output_dash_says_nothing_was_written(tmp_path, identity_yaml, capsys):
     assert main(["run", str(src), "-o", "-", "--pipeline", str(identity_yaml)]) == 0
     cap = capsys.readouterr()
     assert cap.out == ""  # no video (nor anything else) on stdout
-    assert "-o -: processed, nothing written" in cap.err
+    assert "processed, nothing written: no output file asked for (-o - or /dev/null)" in cap.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identity.yaml", "in.mp4"]
 
 
