@@ -206,7 +206,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
+def scan_bench(length: int = 65536, d: int = 64, n: int = 8, repeats: int = 3) -> dict:
+    """Seconds of each selective-scan implementation on one ``1×d×length`` input: the best of
+    ``repeats`` timed calls after an untimed one on a short input (a first, cold call and other work on
+    the machine had made two runs a minute apart say inference was 0.1× and 13.1× the sequential loop)."""
     from ..models.scan import selective_scan_chunked, selective_scan_inference, selective_scan_sequential
 
     g = torch.Generator().manual_seed(0)
@@ -216,16 +219,22 @@ def scan_bench(length: int = 65536, d: int = 64, n: int = 8) -> dict:
     delta = torch.randn(1, d, length, generator=g) * 0.5 - 4
     A = -torch.rand(d, n, generator=g) * 0.9 - 0.1
     B, C = torch.randn(1, n, length, generator=g), torch.randn(1, n, length, generator=g)
-    out = {"L": length, "channels": d, "state": n}
+    out = {"L": length, "channels": d, "state": n, "repeats": repeats, "load": load_average()}
     ys = {}
+    D, z = torch.ones(d), torch.zeros(d)
     for name, fn in (
         ("inference", selective_scan_inference),
         ("chunked", selective_scan_chunked),
         ("sequential", selective_scan_sequential),
     ):
-        t = time.perf_counter()
-        ys[name] = fn(u, delta, A, B, C, torch.ones(d), torch.zeros(d))
-        out[f"{name}_s"] = time.perf_counter() - t
+        short = slice(0, min(length, 2048))
+        fn(u[..., short], delta[..., short], A, B[..., short], C[..., short], D, z)  # warm-up, untimed
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            ys[name] = fn(u, delta, A, B, C, D, z)
+            best = min(best, time.perf_counter() - t)
+        out[f"{name}_s"] = best
     out["max_abs_diff"] = float((ys["chunked"] - ys["sequential"]).abs().max())
     out["max_abs_diff_inference"] = float((ys["inference"] - ys["sequential"]).abs().max())
     out["speedup"] = out["sequential_s"] / out["chunked_s"]
@@ -456,7 +465,12 @@ def scan_report(args) -> list[Report]:
         ("speed-up, inference / chunked", f"{r['speedup_inference']:.1f}× / {r['speedup']:.1f}×"),
         ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
     ]
-    title = f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU"
+    title = (
+        f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU; {cpu_description()}; "
+        f"load average {r['load']}; best of {r['repeats']} after a warm-up"
+    )
+    if _busy(r["load"]):
+        rows.append(("the machine was busy before it started", f"load {r['load']}: these numbers move run to run"))
     from ..train.scan_check import training_scan_times
 
     t = training_scan_times(choose_device(args.device))
