@@ -79,13 +79,15 @@ class SinkError(StreamdeblurError):
 
     Attributes:
         kept: the finished output kept under another name (its own name was taken meanwhile), or None.
+        finished: every frame was processed and written; naming the output failed (True where ``kept``).
     """
 
     exit_code = EXIT_OUTPUT
 
-    def __init__(self, message: str = "", kept: object = None) -> None:
+    def __init__(self, message: str = "", kept: object = None, finished: bool = False) -> None:
         super().__init__(message)
         self.kept = kept
+        self.finished = finished or kept is not None
 
 
 class Interrupted(KeyboardInterrupt):

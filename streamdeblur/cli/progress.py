@@ -265,7 +265,7 @@ def run_job(
         named = result.output is not None and str(result.output) in result.error  # "… kept as X" said it
         where = f" (partial output kept: {result.output})" if _kept(result.output) and not named else ""
         # stopped by the error, not by the input's end; an output whose name was taken was finished
-        finished = isinstance(result.exception, SinkError) and result.exception.kept is not None
+        finished = isinstance(result.exception, SinkError) and result.exception.finished
         rep.say(f"{'processed' if finished else 'stopped after'} {final_line(p, stopped=True)}")
         if display.debug and pipe.trace:  # the traceback of the thread that failed (a stage, the reader, the writer)
             err.print(pipe.trace.rstrip(), markup=False, highlight=False)

@@ -441,8 +441,10 @@ def test_two_sinks_writing_one_output_never_mix_it_and_the_later_one_does_not_re
     third = VideoSink(tmp_path / "third.mp4", info, crf=16, preset="veryfast", audio=False, overwrite=True)
     third.write(Frame(_stripes(0, 64, 48), 0, 0, Fraction(1, 15360)))
     third.tmp.unlink()
-    with pytest.raises(SinkError, match=r"the file it was written to, is gone \(deleted during the run\?\)$"):
+    with pytest.raises(SinkError, match=r"the file it was written to, is gone \(deleted during the run\?\)$") as gone:
         third.close()
+    # every frame was processed: the run says "processed N frames", not "stopped after N frames"
+    assert gone.value.finished and gone.value.kept is None
 
 
 def test_an_output_name_of_251_bytes_is_written(tmp_path):

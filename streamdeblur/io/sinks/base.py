@@ -136,7 +136,10 @@ def _not_named(path: Path, tmp: Path, exc: OSError) -> SinkError:
     """The output could not be named: where it is kept, or (its file or folder was deleted during the run:
     "kept as X" named a file that was not there) that nothing is."""
     if not tmp.exists():
-        return SinkError(f"cannot name the output {path}: {tmp}, the file it was written to, is gone (deleted during the run?)")
+        return SinkError(
+            f"cannot name the output {path}: {tmp}, the file it was written to, is gone (deleted during the run?)",
+            finished=True,
+        )
     return SinkError(f"cannot name the output {path}: {exc.strerror or exc}; it is kept as {tmp}", kept=tmp)
 
 
