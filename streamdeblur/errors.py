@@ -28,7 +28,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
+import threading
+from collections.abc import Iterator
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_WEIGHTS = 0, 1, 2, 3, 4, 5
 EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM = 129, 130, 143
@@ -42,6 +46,37 @@ STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
 def signal_exit_code(signum: int) -> int:
     """The exit status of a command a signal stopped: 128 + its number (129 SIGHUP, 130 SIGINT, 143 SIGTERM)."""
     return 128 + int(signum)
+
+
+@contextlib.contextmanager
+def stops_held(note: str = "") -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for a few steps that must happen together, then act on them.
+
+    Publishing an output and noting it done in a batch's ledger are two steps: a stop between them
+    left a finished output that the ledger called unfinished, and the next run refused it as "not made
+    by this batch" (seen when SIGTERM came as the file appeared). A stop that comes inside the block is
+    delivered to the handler that was there when the block ends; ``note`` (if any) is written to stderr
+    when the first one comes (what it waits for). Outside the main thread (where handlers cannot be set)
+    it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def held(signum, frame) -> None:
+        if note and not came:
+            sys.stderr.write(f"{note}\n")
+        came.append(signum)
+
+    old = {s: signal.signal(s, held) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for s in dict.fromkeys(came):
+            signal.raise_signal(s)
 
 
 class StreamdeblurError(Exception):

@@ -355,6 +355,9 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             )
         _drop_partials(target)  # what an interrupted run of this batch kept of it: done now
         rows[f] = (shown[f], "done", details, out_name[f])
+        noted.add(f)
+
+    noted: set[Path] = set()  # files noted done (a stop held while one was noted leaves its row "done")
 
     # photos are one image each, never cut: on this machine, in the loop below (a cluster's segment
     # planning took a photo for a video and failed it, "unknown output container '.jpg'")
@@ -391,14 +394,29 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         reason, whole = None, None  # whole: the finished output kept beside a name taken meanwhile
         try:
             if segmented and f.suffix.lower() not in IMAGE_EXTS:  # a photo has nothing to cut: run as one
-                code, result = run_segmented(str(f), str(target), copy.deepcopy(cfg), args, overwrite=target in replace)
+                note_joined = lambda _, f=f, target=target: done(f, target, "segmented")  # noqa: E731 - with the join
+                code, result = run_segmented(
+                    str(f), str(target), copy.deepcopy(cfg), args, overwrite=target in replace, on_joined=note_joined
+                )
                 if code == EXIT_OK:
-                    done(f, target, "segmented")
                     continue
             else:
                 job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=target in replace, cut=cut)
-                code, result = run_job(job, label)
+
+                def note_done(result, f=f, target=target) -> None:  # noted before a stop after the pipeline's is acted on
+                    p = result.progress
+                    early = f"; {p.early_note}" if p.early_note else ""
+                    done(f, target, f"{p.done} frames, {speed(p.fps)}{early}")
+
+                code, result = run_job(job, label, on_done=note_done)
+                if code == EXIT_OK:
+                    continue
         except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
+            if f in noted:  # held while the finished file was noted: it is done, the batch stops here
+                for g, _ in todo[i:]:
+                    rows[g] = (shown[g], "not started", "the same command goes on with it", "")
+                _summary([rows[g] for g in files if g in rows], out_dir)
+                return EXIT_SIGINT
             code, result = EXIT_SIGINT, None
         except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
             code, result, reason = exit_code(exc), None, one_line(exc)
@@ -417,11 +435,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
                 rows[g] = (shown[g], "not started", "the same command goes on with it", "")
             _summary([rows[g] for g in files if g in rows], out_dir)
             return code
-        if code == EXIT_OK and result is not None:
-            p = result.progress
-            early = f"; {p.early_note}" if p.early_note else ""
-            done(f, target, f"{p.done} frames, {speed(p.fps)}{early}")
-        else:
+        if code != EXIT_OK or result is None:
             failures += 1
             reason = reason or (result.error if result is not None and result.error else f"exit {code}")
             rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -26,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
-from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, SinkError, exit_code, signal_exit_code
+from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, SinkError, exit_code, signal_exit_code, stops_held
 from .console import display, err, error, out, say, warn
 
 #: Seconds between plain progress lines when stderr is not a terminal.
@@ -221,7 +222,12 @@ def long_run_hint(label: str, eta: float) -> str:
 
 
 def run_job(
-    job, label: str, duration: float | None = None, stages: list | None = None, announce: bool = True
+    job,
+    label: str,
+    duration: float | None = None,
+    stages: list | None = None,
+    announce: bool = True,
+    on_done: Callable[[object], None] | None = None,
 ) -> tuple[int, object]:
     """Run one job, showing its progress; returns (exit code, RunResult or None).
 
@@ -231,6 +237,8 @@ def run_job(
         duration: live sources: stop after this many seconds.
         stages: built stages to reuse (segments of one run share one model).
         announce: print ``wrote PATH`` at the end (segments do not).
+        on_done: hears of a finished run's result before a stop that came after the pipeline's own
+            handling is acted on.
 
     Returns:
         The exit code (:func:`streamdeblur.errors.exit_code` for failures) and the run's result.
@@ -243,6 +251,17 @@ def run_job(
         except KeyboardInterrupt:  # opening the input or a camera, loading the model: said, not silent
             err.print(escape(f"interrupted before the first frame ({label}); nothing written"))
             return sig.code, None
+    # a stop that comes after the pipeline's own handling (which ends once the output has its name) is
+    # acted on when on_done has heard of the output: a batch notes it done there (see stops_held)
+    with stops_held():
+        code, result = _run_built(pipe, job, label, duration, announce)
+        if code == EXIT_OK and on_done is not None:
+            on_done(result)
+    return code, result
+
+
+def _run_built(pipe, job, label: str, duration: float | None, announce: bool) -> tuple[int, object]:
+    """:func:`run_job` once its pipeline is built."""
     start = time.monotonic()
     from ..engine.build import is_video_output
 

@@ -13,10 +13,11 @@ from .console import out, say, warn
 from .progress import Signals, progress_bar, run_job, speed
 
 
-def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = None) -> tuple[int, object]:
+def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = None, on_joined=None) -> tuple[int, object]:
     """One video in segments on this machine (the ``local`` executor), each with its progress bar.
 
-    ``overwrite``: replace an existing output (default ``args.overwrite``; a batch redoing its own output: True).
+    ``overwrite``: replace an existing output (default ``args.overwrite``; a batch redoing its own output: True);
+    ``on_joined``: hears of the joined output before a stop that came during the join is acted on.
     """
     from ..scaleout.local import LocalExecutor
 
@@ -33,6 +34,7 @@ def run_segmented(inp: str, output: str, cfg, args, overwrite: bool | None = Non
         overwrite=args.overwrite if overwrite is None else overwrite,
         warn=warn,
         report=say,  # the plan line: nothing with --quiet
+        on_joined=on_joined,
     )
     if code == 0:
         out.print(f"wrote {result}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..engine.build import Job, build_stages
 from ..engine.config import PipelineConfig
+from ..errors import stops_held
 from .plan import SegmentPlan, finish, prepare, segment_config
 from .registry import Executor, register_executor
 
@@ -35,6 +36,7 @@ class LocalExecutor(Executor):
         overwrite: bool = False,
         warn: Callable[[str], None] = print,
         report: Callable[[str], None] = print,
+        on_joined: Callable[[Path], None] | None = None,
     ) -> tuple[int, object]:
         """One video in segments: resume finished ones, process the rest, join.
 
@@ -47,13 +49,15 @@ class LocalExecutor(Executor):
             overwrite: replace an existing final output.
             warn: receives warnings.
             report: receives the plan line (the resume line after a failed segment goes to ``warn``).
+            on_joined: hears of the joined output; a stop (Ctrl-C, SIGTERM) waits until the join and it
+                are done (a batch notes the file done there: see :func:`~streamdeblur.errors.stops_held`).
 
         Returns:
             ``(0, output path)`` when joined, else the failing segment's ``(code, result)``.
         """
         plan = prepare(input, output, cfg, segments=segments, seconds=seconds, overwrite=overwrite, warn=warn)
         try:
-            return LocalExecutor._run_plan(plan, cfg, run_segment, warn, report)
+            return LocalExecutor._run_plan(plan, cfg, run_segment, warn, report, on_joined)
         finally:
             plan.release()  # the work folder's lock (finish lets it go too; a failed segment here)
 
@@ -64,6 +68,7 @@ class LocalExecutor(Executor):
         run_segment: RunSegment,
         warn: Callable[[str], None],
         report: Callable[[str], None],
+        on_joined: Callable[[Path], None] | None = None,
     ) -> tuple[int, object]:
         name = plan.input.name
         n = len(plan.specs)
@@ -86,7 +91,10 @@ class LocalExecutor(Executor):
                 warn(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
                 return code, result
             plan.mark_done(i)
-        joined = finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
+        with stops_held(f"stopping once {plan.output.name} is joined (its segments are all done)"):
+            joined = finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
+            if on_joined is not None:
+                on_joined(joined)
         # the whole run in one line, after each segment's own (there was no total)
         secs, done = time.perf_counter() - t0, sum(plan.specs[i].frames for i in todo)
         total = sum(s.frames for s in plan.specs)

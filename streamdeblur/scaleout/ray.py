@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..compute.cpus import usable_cpus
 from ..engine.config import PipelineConfig
-from ..errors import ExecutorError, one_line
+from ..errors import ExecutorError, one_line, stops_held
 from .plan import SegmentPlan, config_fingerprint, finish, prepare, process_segment
 from .registry import Executor, register_executor
 
@@ -345,14 +345,16 @@ def run_ray(
 
 
 def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn, on_file=None) -> None:
-    try:
-        finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
-        oc.ok = True
-    except Exception as exc:  # noqa: BLE001
-        oc.error = one_line(f"join failed: {exc}")
-        return
-    if on_file is not None:
-        on_file(oc)
+    # the output joined, published and heard of (a batch notes it done) together: a stream copy, seconds
+    with stops_held(f"stopping once {plan.output.name} is joined (its segments are all done)"):
+        try:
+            finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
+            oc.ok = True
+        except Exception as exc:  # noqa: BLE001
+            oc.error = one_line(f"join failed: {exc}")
+            return
+        if on_file is not None:
+            on_file(oc)
 
 
 @register_executor("ray")

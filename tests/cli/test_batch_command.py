@@ -333,6 +333,62 @@ def test_ctrl_c_between_two_segments_still_ends_with_the_summary(tmp_path, ident
     assert len(row) == 1 and "interrupted" in row[0] and "clip.mp4.segments/" in row[0], row
 
 
+def test_ctrl_c_as_a_segmented_file_is_published_leaves_it_done(tmp_path, identity_yaml, capsys, monkeypatch, ctrl_c_raises):
+    # A stop between publishing the joined output and noting it in the ledger (SIGTERM as the file
+    # appeared: a flaky Ray test caught it) left a whole output the ledger called unfinished; the next
+    # run refused it as "not made by this batch". The join and the note now happen before the stop.
+    from streamdeblur.scaleout import local
+
+    real = local.finish
+
+    def then_ctrl_c(plan, **kw):
+        joined = real(plan, **kw)
+        os.kill(os.getpid(), signal.SIGINT)  # the real signal, the moment the output has its name
+        return joined
+
+    monkeypatch.setattr(local, "finish", then_ctrl_c)
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / "clip.mp4", frames=20, size=(64, 48), gop=10)
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out-dir", str(out), "--pipeline", str(identity_yaml), "--segments", "2"]
+    assert main(args) == 130
+    capsys.readouterr()
+    assert media.count_frames(out / "clip.mp4") == 20
+    monkeypatch.setattr(local, "finish", real)
+    assert main(args) == 0  # not "clip.mp4 exists and was not made by this batch"
+    row = [r for r in _table(capsys.readouterr().out) if "clip.mp4" in r]
+    assert len(row) == 1 and "skipped (done before)" in row[0], row
+
+
+def test_ctrl_c_as_a_file_is_published_leaves_it_done_and_the_rest_not_started(
+    tmp_path, folder, identity_yaml, capsys, monkeypatch, ctrl_c_raises
+):
+    # The same for a file run whole: the pipeline named its output, then a stop came before the ledger noted it
+    from streamdeblur.cli import batch
+
+    real = batch.run_job
+
+    def then_ctrl_c(job, label, **kw):
+        result = real(job, label, **kw)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(batch, "run_job", then_ctrl_c)
+    monkeypatch.setenv("COLUMNS", "200")
+    (folder / "b_notes.mp4").unlink()
+    out = tmp_path / "out"
+    args = ["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(args) == 130
+    rows = _table(capsys.readouterr().out)
+    first, second = (next(r for r in rows if name in r) for name in ("a.mp4", "c.mp4"))
+    assert " done " in first and "not started" in second, rows
+    monkeypatch.setattr(batch, "run_job", real)
+    assert main(args) == 0
+    rows = _table(capsys.readouterr().out)
+    assert "skipped (done before)" in next(r for r in rows if "a.mp4" in r), rows
+
+
 def test_a_second_batch_into_a_folder_another_batch_is_writing_is_refused(tmp_path, folder, identity_yaml, capsys):
     # Two batches into one --out-dir wrote each other's files (one output: crf 18's size, crf 35's
     # header) and each rewrote the ledger from its own copy, dropping the other's entries: every output
@@ -439,11 +495,11 @@ def test_an_interrupted_batch_lists_the_files_it_never_started(
         media.write_video(folder / name, frames=3, size=(96, 64))
     real, calls = batch.run_job, []
 
-    def ctrl_c_on_the_second(job, label):
+    def ctrl_c_on_the_second(job, label, **kw):
         calls.append(label)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)  # the real signal, while the second file starts
-        return real(job, label)
+        return real(job, label, **kw)
 
     monkeypatch.setattr(batch, "run_job", ctrl_c_on_the_second)
     code = main(["batch", str(folder), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)])
