@@ -107,10 +107,11 @@ def make_clip(path: Path, w: int, h: int, frames: int, fps: int = 30) -> Path:
 
 
 def _config(args) -> PipelineConfig:
+    from .ladder import model_stage
+
     opts = {"model": args.model, "weights": "none", "tile": args.tile}
-    cfg = PipelineConfig(
-        batch=args.batch, device=args.device, threads=args.threads, bf16=args.bf16, stages=[StageSpec("deblur", opts)]
-    )
+    stage = StageSpec(model_stage(args.model), opts)
+    cfg = PipelineConfig(batch=args.batch, device=args.device, threads=args.threads, bf16=args.bf16, stages=[stage])
     cfg.output.preset = "veryfast"
     return cfg
 

@@ -98,10 +98,16 @@ def serial_loop(clip: Path, out: Path, model: torch.nn.Module, rung: Rung, multi
     return n
 
 
+def model_stage(model_name: str) -> str:
+    """The pipeline stage that runs ``model_name``: ``defocus`` for a defocus model, else ``deblur``
+    (a defocus model in the ``deblur`` stage is said to be one, in the middle of a benchmark's tables)."""
+    return "defocus" if model_info(model_name).task == "defocus" else "deblur"
+
+
 def pipeline_run(clip: Path, out: Path, model_name: str, rung: Rung, threads: int) -> int:
     """The real pipeline (CPU, batch 1) with ``rung``'s bf16 choice; returns the frames written."""
     cfg = PipelineConfig(
-        batch=1, device="cpu", threads=threads, bf16=rung.bf16, stages=[StageSpec("deblur", {"model": model_name})]
+        batch=1, device="cpu", threads=threads, bf16=rung.bf16, stages=[StageSpec(model_stage(model_name), {"model": model_name})]
     )
     cfg.output.preset = "veryfast"
     cfg.output.audio = False

@@ -55,7 +55,7 @@ from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..scaleout.plan import work_dir
 from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
-from .progress import run_job, speed
+from .progress import Signals, run_job, speed
 from .scale import run_on_ray, run_segmented
 
 NAME = "batch"
@@ -389,56 +389,59 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
                 failures += 1
                 rows[oc.input] = (shown[oc.input], "failed", _reason(oc.error or "failed", oc.input), "")
     segmented = bool(getattr(args, "segments", None) or getattr(args, "segment_seconds", None))
-    for i, (f, target) in enumerate(todo, 1):
-        label = f"[{i}/{len(todo)}] {shown[f]}"
-        reason, whole = None, None  # whole: the finished output kept beside a name taken meanwhile
-        try:
-            if segmented and f.suffix.lower() not in IMAGE_EXTS:  # a photo has nothing to cut: run as one
-                note_joined = lambda _, f=f, target=target: done(f, target, "segmented")  # noqa: E731 - with the join
-                code, result = run_segmented(
-                    str(f), str(target), copy.deepcopy(cfg), args, overwrite=target in replace, on_joined=note_joined
-                )
-                if code == EXIT_OK:
-                    continue
-            else:
-                job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=target in replace, cut=cut)
+    # SIGTERM and SIGHUP between the files' own handling (a file just finished, the next one starting) stop the
+    # batch as Ctrl-C does, with the summary (they killed it on the spot) and their own exit code
+    with Signals() as stop:
+        for i, (f, target) in enumerate(todo, 1):
+            label = f"[{i}/{len(todo)}] {shown[f]}"
+            reason, whole = None, None  # whole: the finished output kept beside a name taken meanwhile
+            try:
+                if segmented and f.suffix.lower() not in IMAGE_EXTS:  # a photo has nothing to cut: run as one
+                    note_joined = lambda _, f=f, target=target: done(f, target, "segmented")  # noqa: E731 - with the join
+                    code, result = run_segmented(
+                        str(f), str(target), copy.deepcopy(cfg), args, overwrite=target in replace, on_joined=note_joined
+                    )
+                    if code == EXIT_OK:
+                        continue
+                else:
+                    job = Job(str(f), str(target), copy.deepcopy(cfg), overwrite=target in replace, cut=cut)
 
-                def note_done(result, f=f, target=target) -> None:  # noted before a stop after the pipeline's is acted on
-                    p = result.progress
-                    early = f"; {p.early_note}" if p.early_note else ""
-                    done(f, target, f"{p.done} frames, {speed(p.fps)}{early}")
+                    def note_done(result, f=f, target=target) -> None:  # noted before a stop after the pipeline's is acted on
+                        p = result.progress
+                        early = f"; {p.early_note}" if p.early_note else ""
+                        done(f, target, f"{p.done} frames, {speed(p.fps)}{early}")
 
-                code, result = run_job(job, label, on_done=note_done)
-                if code == EXIT_OK:
-                    continue
-        except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
-            if f in noted:  # held while the finished file was noted: it is done, the batch stops here
-                for g, _ in todo[i:]:
+                    code, result = run_job(job, label, on_done=note_done)
+                    if code == EXIT_OK:
+                        continue
+            except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
+                if f in noted:  # held while the finished file was noted: it is done, the batch stops here
+                    for g, _ in todo[i:]:
+                        rows[g] = (shown[g], "not started", "the same command goes on with it", "")
+                    _summary([rows[g] for g in files if g in rows], out_dir)
+                    return stop.code
+                code, result = stop.code, None
+            except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
+                code, result, reason = exit_code(exc), None, one_line(exc)
+                whole = getattr(exc, "kept", None)  # a segmented file joined, its name taken meanwhile
+                error(_reason(reason, f), where=shown[f])
+            kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
+            kept = Path(whole).name if whole is not None and Path(whole).exists() else kept
+            if code != EXIT_OK:  # this run's partial file (named in its row) stands for the earlier runs' ones
+                _drop_partials(target, keep=kept)
+            if segmented and work_dir(target).is_dir() and whole is None:  # not the segment's partial, not in out_dir
+                kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
+            if code in (EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM):
+                resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
+                rows[f] = (shown[f], "interrupted", resume, kept)
+                for g, _ in todo[i:]:  # every file has its row: these were never started
                     rows[g] = (shown[g], "not started", "the same command goes on with it", "")
                 _summary([rows[g] for g in files if g in rows], out_dir)
-                return EXIT_SIGINT
-            code, result = EXIT_SIGINT, None
-        except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
-            code, result, reason = exit_code(exc), None, one_line(exc)
-            whole = getattr(exc, "kept", None)  # a segmented file joined, its name taken meanwhile
-            error(_reason(reason, f), where=shown[f])
-        kept = Path(result.output).name if result and result.output and Path(result.output).exists() else ""
-        kept = Path(whole).name if whole is not None and Path(whole).exists() else kept
-        if code != EXIT_OK:  # this run's partial file (named in its row) stands for the earlier runs' ones
-            _drop_partials(target, keep=kept)
-        if segmented and work_dir(target).is_dir() and whole is None:  # not the segment's partial, not in out_dir
-            kept = work_dir(target).relative_to(out_dir).as_posix() + "/"
-        if code in (EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM):
-            resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
-            rows[f] = (shown[f], "interrupted", resume, kept)
-            for g, _ in todo[i:]:  # every file has its row: these were never started
-                rows[g] = (shown[g], "not started", "the same command goes on with it", "")
-            _summary([rows[g] for g in files if g in rows], out_dir)
-            return code
-        if code != EXIT_OK or result is None:
-            failures += 1
-            reason = reason or (result.error if result is not None and result.error else f"exit {code}")
-            rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)
+                return code
+            if code != EXIT_OK or result is None:
+                failures += 1
+                reason = reason or (result.error if result is not None and result.error else f"exit {code}")
+                rows[f] = (shown[f], f"failed (exit {code})", _reason(reason, f), kept)
     _summary([rows[f] for f in files if f in rows], out_dir)
     return EXIT_FAIL if failures else EXIT_OK
 

@@ -89,3 +89,12 @@ def test_the_naive_loop_pads_frames_to_the_models_multiple(tmp_path):
     clip = media.write_video(tmp_path / "c.mp4", frames=2, size=(40, 24))
     assert naive_loop(clip, tmp_path / "out.mp4", "fdikp", torch.device("cpu")) > 0
     assert media.count_frames(tmp_path / "out.mp4") == 2
+
+
+def test_the_pipeline_rungs_run_a_defocus_model_in_the_defocus_stage():
+    # `bench --model fdikp` printed "fdikp is a defocus model … use --pipeline defocus" between its tables:
+    # its pipeline contender ran FDIKP in the deblur stage (audit 35)
+    from streamdeblur.bench.ladder import model_stage
+
+    assert model_stage("fdikp") == "defocus" and model_stage("deeprftv2-t") == "deblur"
+    assert model_stage("deeprftv2-rt") == "deblur"

@@ -361,25 +361,39 @@ def test_ctrl_c_as_a_segmented_file_is_published_leaves_it_done(tmp_path, identi
     assert len(row) == 1 and "skipped (done before)" in row[0], row
 
 
-def test_ctrl_c_as_a_file_is_published_leaves_it_done_and_the_rest_not_started(
-    tmp_path, folder, identity_yaml, capsys, monkeypatch, ctrl_c_raises
+class ReachedTheDefault(Exception):
+    """SIGTERM found no handler of the batch's: from a shell, the batch would have died on the spot."""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_as_a_file_is_published_leaves_it_done_and_the_rest_not_started(
+    tmp_path, folder, identity_yaml, capsys, monkeypatch, ctrl_c_raises, sig
 ):
-    # The same for a file run whole: the pipeline named its output, then a stop came before the ledger noted it
+    # The same for a file run whole: the pipeline named its output, then a stop came before the ledger
+    # noted it. SIGTERM (and SIGHUP) there, between the files' own handling, killed the batch on the spot:
+    # no summary, exit -15 (audit 35); it stops as Ctrl-C does, exit 143.
     from streamdeblur.cli import batch
 
     real = batch.run_job
 
-    def then_ctrl_c(job, label, **kw):
+    def then_stop(job, label, **kw):
         result = real(job, label, **kw)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
         return result
 
-    monkeypatch.setattr(batch, "run_job", then_ctrl_c)
+    def default(signum, frame):
+        raise ReachedTheDefault
+
+    monkeypatch.setattr(batch, "run_job", then_stop)
     monkeypatch.setenv("COLUMNS", "200")
     (folder / "b_notes.mp4").unlink()
     out = tmp_path / "out"
     args = ["batch", str(folder), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
-    assert main(args) == 130
+    before = signal.signal(signal.SIGTERM, default)  # what the batch found: the default, made visible
+    try:
+        assert main(args) == 128 + sig
+    finally:
+        signal.signal(signal.SIGTERM, before)
     rows = _table(capsys.readouterr().out)
     first, second = (next(r for r in rows if name in r) for name in ("a.mp4", "c.mp4"))
     assert " done " in first and "not started" in second, rows
