@@ -59,19 +59,21 @@ def recent_rate(written: deque[tuple[float, int]], now: float, done: int, window
     """Frames per second over the last ``window`` seconds, from ``(time, frames done)`` at each write.
 
     ``written`` is pruned: its oldest entry is kept the last write at least ``window`` ago, and one
-    write after it always stays. The rate runs to the last write, or to ``now`` once the frame in
-    progress has taken longer than the writes measured span (a stall shows). None while the writes
-    seen span less than half a window (the average since the start says more then).
+    write after it always stays. The rate runs to the last write (the time since then is taken off the
+    ETA: :attr:`Progress.eta`). None while the writes seen span less than half a window (the average
+    since the start says more then).
 
     Frames slower than the window (a 4K frame through the defocus model on 2 cores: 2.4 min) had a
     lone reference left, a rate of 0 and no ETA for the whole run; a rate measured up to ``now``
-    then fell while each frame was worked on, and the ETA counted up (audit 31).
+    then fell while each frame was worked on, and the ETA counted up (audit 31) — at the end of a
+    run, while the fusion windows' last frames went through the model with nothing written, from
+    00:28 to 19:19 for a run that ended a minute later (audit 34).
 
     Example:
         >>> w = deque([(0.0, 1), (10.0, 100), (40.0, 130), (60.0, 150)])  # 10 fps, then 1 fps
         >>> recent_rate(w, now=61.0, done=150), len(w)
         (1.0, 3)
-        >>> recent_rate(deque([(105.0, 1), (250.0, 2)]), now=300.0, done=2)  # 145 s a frame
+        >>> recent_rate(deque([(105.0, 1), (250.0, 2)]), now=400.0, done=2)  # 145 s a frame
         0.006896551724137931
     """
     while len(written) > 2 and now - written[1][0] >= window:
@@ -79,7 +81,7 @@ def recent_rate(written: deque[tuple[float, int]], now: float, done: int, window
     if not written or now - written[0][0] < window / 2:
         return None
     (t, d), last = written[0], written[-1][0]
-    span = max(last - t, now - last)
+    span = last - t
     return (done - d) / span if span > 0 else None
 
 
@@ -108,6 +110,8 @@ class Progress:
     total_exact: bool = False  #: ``total`` is the container's index count, not an estimate from duration × rate
     #: frames per second over the last :data:`RATE_WINDOW_S` (None until that much of the run has passed)
     recent_fps: float | None = None
+    #: seconds since the last frame was written (None before the first)
+    since_write: float | None = None
     #: frames per second since the first frame was written (0.0 until a second write; None before the
     #: first): the start-up (model load, the first window's look-ahead) left out of the rate
     steady_fps: float | None = None
@@ -129,7 +133,12 @@ class Progress:
         motion pipeline's look-ahead, one frame out after 12 s said 11:43 to go where 51 s were left."""
         rate = self.recent_fps if self.recent_fps is not None else self.steady_fps if self.steady_fps is not None else self.fps
         if self.total and rate > 0 and self.done <= self.total:
-            return (self.total - self.done) / rate
+            if self.recent_fps is None:  # early: a rate measured up to now
+                return (self.total - self.done) / rate
+            # the frames left at the rate measured up to the last write, less the time since it: the
+            # count runs down between writes; past it (a slow tail, a stall) the time left is not known
+            left = (self.total - self.done) / rate - (self.since_write or 0.0)
+            return left if left > 0 or self.done == self.total else None
         return None
 
     @property
@@ -521,6 +530,7 @@ class Pipeline:
                 if self._first_write is not None:
                     t0, d0 = self._first_write
                     p.steady_fps = (p.done - d0) / (now - t0) if p.done > d0 and now > t0 else 0.0
+                    p.since_write = now - self._written[-1][0] if self._written else None
         p.elapsed = time.perf_counter() - self._t0 if self._t0 else 0.0
         p.fps = p.done / p.elapsed if p.elapsed > 0 else 0.0
         stats = getattr(self.source, "stats", None)

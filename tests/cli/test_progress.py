@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import media
 import pytest
@@ -68,12 +68,14 @@ def test_frames_slower_than_the_rate_window_keep_a_rate_and_an_eta():
     written = deque([(105.0, 1), (250.0, 2)])  # frames written at 105 s and 250 s; now 300 s
     rate = recent_rate(written, now=300.0, done=2)
     assert rate == pytest.approx(1 / 145) and len(written) == 2
-    # while the next frame is worked on the rate holds (it fell, and the ETA counted up: audit 31) …
+    # while the next frame is worked on the rate holds (it fell, and the ETA counted up: audit 31)
     assert recent_rate(written, now=390.0, done=2) == pytest.approx(1 / 145)
-    # … until that frame has taken longer than the last one did: a stall shows
-    assert recent_rate(written, now=450.0, done=2) == pytest.approx(1 / 200)
+    assert recent_rate(written, now=450.0, done=2) == pytest.approx(1 / 145)
     p = Progress(done=2, total=3, elapsed=300.0, fps=2 / 300, recent_fps=rate, steady_fps=1 / 145)
     assert p.eta == pytest.approx(145) and "ETA 02:25" in progress_line(p)
+    # the ETA runs down from the last write; a frame that takes longer than that: not known, not growing
+    assert replace(p, since_write=45.0).eta == pytest.approx(100)
+    assert replace(p, since_write=200.0).eta is None and "ETA --:--" in progress_line(replace(p, since_write=200.0))
     assert "0.01 fps, 150 s/frame" in progress_line(p) and "(0.01 fps, 150 s/frame)" in final_line(p)
     assert speed(12.5) == "12.50 fps" and speed(0.0) == "0.00 fps"
 
@@ -89,6 +91,25 @@ class SlowFrames(Stage):
     def __call__(self, batch):
         time.sleep(self.options.seconds)
         return batch
+
+
+def test_the_eta_does_not_grow_while_the_last_frames_go_through_the_windows_and_the_model():
+    # 16 of 24 frames written at 13 s a frame, then nothing while the fusion windows' last 8 frames went
+    # through the model: the ETA climbed 00:28 → 03:16 → 07:17 → 15:18 → 19:19 and the run ended a minute
+    # later (audit 34). It runs down from the last write.
+    from collections import deque
+
+    from streamdeblur.engine.pipeline import recent_rate
+
+    written = deque((13.0 * k, k) for k in range(1, 17))  # a frame every 13 s, the last at 208 s
+    etas = []
+    for now in (210.0, 240.0, 270.0, 300.0):
+        rate = recent_rate(written, now=now, done=16)
+        steady = 15 / (now - 13)
+        p = Progress(done=16, total=24, elapsed=now, fps=16 / now, recent_fps=rate, steady_fps=steady, since_write=now - 208)
+        etas.append(p.eta)
+    assert etas[0] == pytest.approx(8 * 13 - 2, abs=1)
+    assert etas == sorted(etas, reverse=True) and etas[-1] == pytest.approx(8 * 13 - 92, abs=1)
 
 
 def test_a_long_single_run_is_told_once_that_segments_make_it_resumable(tmp_path, capsys, monkeypatch):
