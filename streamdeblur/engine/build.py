@@ -94,11 +94,12 @@ def prepare(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Calla
 
 def single_frame_stages(stages: list, warn: Callable[[str], None]) -> list:
     """The stages a still image goes through: those that need no neighbouring frames (a warning
-    when that leaves none: the pictures come out as they went in)."""
+    when that leaves none: the pictures come out unprocessed, though re-encoded: a JPEG is a new JPEG)."""
     if stages and all(isinstance(s, WindowedStage) for s in stages):
         warn(
             "every stage of this pipeline works on neighbouring video frames: "
-            "still images pass unchanged (use --pipeline motion to deblur photographs)"
+            "still images are written out unprocessed, re-encoded as the output asks "
+            "(use --pipeline motion to deblur photographs)"
         )
     return [s for s in stages if not isinstance(s, WindowedStage)]
 

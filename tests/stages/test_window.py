@@ -127,11 +127,11 @@ def test_image_folders_skip_windowed_stages(tmp_path):
     assert not pipe.stages
     # a pipeline of windowed stages only (motion-fast) does nothing to stills: the user is warned (the
     # API's result.warnings holds it; it was a note the API never passed on, audit 27)
-    assert any("still images pass unchanged" in m for m in said)
+    assert any("still images are written out unprocessed, re-encoded" in m for m in said)
     said.clear()
     mixed_cfg = parse_pipeline("stages:\n  - test_next_frame\n  - identity\n")
     mixed = build(Job(str(folder), str(tmp_path / "mixed") + "/", mixed_cfg), warn=said.append)
-    assert [s.name for s in mixed.stages] == ["identity"] and not any("pass unchanged" in m for m in said)
+    assert [s.name for s in mixed.stages] == ["identity"] and not any("unprocessed" in m for m in said)
     assert mixed.run().ok
     assert pipe.run().ok
     for i in range(4):
