@@ -69,7 +69,9 @@ def stops_held(note: str = "") -> Iterator[None]:
             sys.stderr.write(f"{note}\n")
         came.append(signum)
 
-    old = {s: signal.signal(s, held) for s in STOP_SIGNALS}
+    # an ignored signal stays ignored (a background job started by a shell without job control; the
+    # pipeline's own handling, set inside the block, leaves it alone for the same reason)
+    old = {s: signal.signal(s, held) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -25,5 +25,9 @@ def test_a_stop_inside_a_held_block_is_acted_on_once_the_block_is_done(capfd):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler there before
         with stops_held():
             steps.append("no stop")  # nothing held: nothing raised
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's: ignored, inside the block too
+        with stops_held():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
     finally:
         signal.signal(signal.SIGINT, before)
