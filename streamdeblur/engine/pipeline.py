@@ -133,12 +133,12 @@ class Progress:
         motion pipeline's look-ahead, one frame out after 12 s said 11:43 to go where 51 s were left."""
         rate = self.recent_fps if self.recent_fps is not None else self.steady_fps if self.steady_fps is not None else self.fps
         if self.total and rate > 0 and self.done <= self.total:
-            if self.recent_fps is None:  # early: a rate measured up to now
+            if self.recent_fps is None or self.done == self.total:  # early: a rate measured up to now
                 return (self.total - self.done) / rate
             # the frames left at the rate measured up to the last write, less the time since it: the
             # count runs down between writes; past it (a slow tail, a stall) the time left is not known
             left = (self.total - self.done) / rate - (self.since_write or 0.0)
-            return left if left > 0 or self.done == self.total else None
+            return left if left > 0 else None
         return None
 
     @property

@@ -76,6 +76,8 @@ def test_frames_slower_than_the_rate_window_keep_a_rate_and_an_eta():
     # the ETA runs down from the last write; a frame that takes longer than that: not known, not growing
     assert replace(p, since_write=45.0).eta == pytest.approx(100)
     assert replace(p, since_write=200.0).eta is None and "ETA --:--" in progress_line(replace(p, since_write=200.0))
+    # every frame written: nothing left (it said "ETA -1:55", the time since the last write taken off 0)
+    assert replace(p, done=3, since_write=5.0).eta == 0 and "ETA 00:00" in progress_line(replace(p, done=3, since_write=5.0))
     assert "0.01 fps, 150 s/frame" in progress_line(p) and "(0.01 fps, 150 s/frame)" in final_line(p)
     assert speed(12.5) == "12.50 fps" and speed(0.0) == "0.00 fps"
 
