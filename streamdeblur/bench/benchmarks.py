@@ -223,12 +223,12 @@ def scan_bench(length: int = 65536, d: int = 64, n: int = 8, repeats: int = 3) -
     out = {"L": length, "channels": d, "state": n, "repeats": repeats, "load": load_average()}
     ys = {}
     D, z = torch.ones(d), torch.zeros(d)
+    short = slice(0, min(length, 2048))
     for name, fn in (
         ("inference", selective_scan_inference),
         ("chunked", selective_scan_chunked),
         ("sequential", selective_scan_sequential),
     ):
-        short = slice(0, min(length, 2048))
         fn(u[..., short], delta[..., short], A, B[..., short], C[..., short], D, z)  # warm-up, untimed
         best = float("inf")
         for _ in range(repeats):

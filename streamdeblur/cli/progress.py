@@ -262,9 +262,9 @@ def run_job(
 
 def _run_built(pipe, job, label: str, duration: float | None, announce: bool) -> tuple[int, object]:
     """:func:`run_job` once its pipeline is built."""
-    start = time.monotonic()
     from ..engine.build import is_video_output
 
+    start = time.monotonic()
     # a single run into a video file: told once, when it will clearly run long, that it is not resumable
     hint = announce and not pipe.live and job.context is None and is_video_output(job.output)
     with Reporter(err, label, quiet=display.quiet, interval=display.interval) as rep:

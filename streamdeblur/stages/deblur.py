@@ -464,7 +464,7 @@ class Defocus(ModelStage):
     task = "defocus"
 
     def __call__(self, batch: Batch) -> Batch:
-        want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == "defocus"
+        want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == self.task
         aux: list | None = [] if want else None
         x = batch.images
         batch.images = self.restore(x, aux, self.keep_low_applies(batch), **({"blur_map": True} if want else {}))
