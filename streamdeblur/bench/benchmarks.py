@@ -538,9 +538,11 @@ def temporal_report(args) -> list[Report]:
 
     r = temporal_bench(args.size, frames=args.frames or 6, model=args.model, device=str(choose_device(args.device)))
     rows = [
-        ("temporal_fusion, per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
+        ("temporal_fusion (interp: lanczos, as shipped), per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
+        ("temporal_fusion (interp: bicubic), per frame", f"{r['fusion_bicubic_s'] * 1000:.0f} ms"),
         (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),
-        ("fusion / deblur", f"{r['ratio']:.2f}"),
+        ("fusion / deblur (lanczos)", f"{r['ratio']:.2f}"),
+        ("fusion / deblur (bicubic)", f"{r['ratio_bicubic']:.2f}"),
     ]
     title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
     return [_two(title, ("stage", "time"), rows)]

@@ -40,6 +40,10 @@ def _batch(frames: list[Frame], device: torch.device) -> Batch:
 def temporal_bench(size: str = "640x360", radius: int = 3, frames: int = 6, model: str = "deeprftv2-t", device="cpu") -> dict:
     """Per-frame seconds of ``temporal_fusion`` (radius R) and of ``deblur`` (``model``), alternated.
 
+    The fusion is timed twice, with the neighbours resampled as the shipped file pipelines do
+    (``interp: lanczos``) and with the stage's default (``bicubic``), so the resampling's share of
+    the cost is in the same run.
+
     Args:
         size: ``WxH``.
         radius: fusion window radius.
@@ -48,27 +52,30 @@ def temporal_bench(size: str = "640x360", radius: int = 3, frames: int = 6, mode
         device: where both run.
 
     Returns:
-        ``fusion_s``, ``deblur_s`` (medians), ``ratio`` (fusion / deblur) and the setting.
+        ``fusion_s`` (Lanczos), ``fusion_bicubic_s``, ``deblur_s`` (medians), ``ratio`` and
+        ``ratio_bicubic`` (fusion / deblur) and the setting.
     """
     w, h = (int(v) for v in size.lower().split("x"))
     dev = torch.device(device)
     ctx = StageContext(device=dev)
-    fusion = create_stage("temporal_fusion", {"radius": radius}, ctx)
+    fusions = {i: create_stage("temporal_fusion", {"radius": radius, "interp": i}, ctx) for i in ("lanczos", "bicubic")}
     deblur = create_stage("deblur", {"model": model}, ctx)
     clip = shaky_frames(w, h, 2 * radius + 2 + frames)
-    fusion.start_stream(live=False)
-    fusion(_batch(clip[: 2 * radius + 1], dev))  # warm-up: fills the ring, emits the first frames
+    for fusion in fusions.values():
+        fusion.start_stream(live=False)
+        fusion(_batch(clip[: 2 * radius + 1], dev))  # warm-up: fills the ring, emits the first frames
     deblur(_batch(clip[:1], dev))
-    tf, td = [], []
+    times: dict[str, list[float]] = {"lanczos": [], "bicubic": [], "deblur": []}
     for f in clip[2 * radius + 1 : 2 * radius + 1 + frames]:
-        t = time.perf_counter()
-        out = fusion(_batch([f], dev))
-        tf.append(time.perf_counter() - t)
-        assert out is not None and len(out) == 1
+        for interp, fusion in fusions.items():
+            t = time.perf_counter()
+            out = fusion(_batch([f], dev))
+            times[interp].append(time.perf_counter() - t)
+            assert out is not None and len(out) == 1
         t = time.perf_counter()
         deblur(_batch([f], dev))
-        td.append(time.perf_counter() - t)
-    fs, ds = float(np.median(tf)), float(np.median(td))
+        times["deblur"].append(time.perf_counter() - t)
+    fs, fb, ds = (float(np.median(times[k])) for k in ("lanczos", "bicubic", "deblur"))
     return {
         "size": f"{w}x{h}",
         "radius": radius,
@@ -76,6 +83,8 @@ def temporal_bench(size: str = "640x360", radius: int = 3, frames: int = 6, mode
         "model": model,
         "threads": torch.get_num_threads(),
         "fusion_s": fs,
+        "fusion_bicubic_s": fb,
         "deblur_s": ds,
         "ratio": fs / ds,
+        "ratio_bicubic": fb / ds,
     }

@@ -91,6 +91,9 @@ class TemporalFusion(WindowedStage):
         merge: float = 0.0  #: temporal merge of the agreeing copies after the selection (FBAParams.merge); 0: off
         flow_width: int = 320  #: width of the grey images the flow is computed on
         fb_tol: float = 1.0  #: forward–backward error (flow pixels) at which a pixel is distrusted
+        #: how a neighbour is resampled onto the frame (:func:`~streamdeblur.temporal.registration.warp`):
+        #: ``bicubic`` or ``lanczos`` (8×8 taps: a sub-pixel-shifted copy keeps more of its finest detail)
+        interp: str = "bicubic"
         #: internal resolution of the fusion, a factor in (0, 1]; below 1 the *correction* is
         #: upscaled and added to the full-resolution frame (:mod:`streamdeblur.compute.scale`)
         scale: float = 1.0
@@ -131,6 +134,8 @@ class TemporalFusion(WindowedStage):
             raise ValueError("temporal_fusion: radius ≥ 0, block even and ≥ 8, flow_width ≥ 16, key_width ≥ 0")
         if not 0 < o.scale <= 1 or o.max_width < 0:
             raise ValueError("temporal_fusion: scale in (0, 1], max_width ≥ 0")
+        if o.interp not in ("bicubic", "lanczos"):
+            raise ValueError(f"temporal_fusion: interp must be bicubic or lanczos, got {o.interp!r}")
         if o.full_detail and (o.p != 0 or o.merge > 0):
             raise ValueError("temporal_fusion: full_detail needs block mode (p: 0) without merge")
         self._said: set[tuple[int, int]] = set()
@@ -266,7 +271,7 @@ class TemporalFusion(WindowedStage):
         conf = torch.stack(confs)[:, None].to(cur.device)
         conf = F.interpolate(conf, size=(h, w), mode="bilinear", align_corners=False)
         raw = torch.stack([self._work_image(n, size) for n in others])
-        warped = warp(raw, flow)
+        warped = warp(raw, flow, o.interp)
         if o.overlay_gate:
             conf = conf * (1 - screen_static(cur, raw, warped, flow))
         del raw
@@ -279,7 +284,8 @@ class TemporalFusion(WindowedStage):
                 if o.key_width:
                     moving = self._registration(centre, key)[1]
                     flows[-1], _ = refine_homography(self._key_grey(centre), self._key_grey(key), flows[-1], moving)
-                    warped[-1] = warp(self._work_image(key, size)[None], upsample_flow(flows[-1], (h, w))[None].to(cur.device))[0]
+                    fl = upsample_flow(flows[-1], (h, w))[None].to(cur.device)
+                    warped[-1] = warp(self._work_image(key, size)[None], fl, o.interp)[0]
                 compare = warped.clone()
                 compare[-1] = blur_like(warped[-1:], length, angle)[0]
             else:  # the frame is as sharp as the memory's: nothing to fetch, only a misplacement to risk
@@ -291,7 +297,7 @@ class TemporalFusion(WindowedStage):
             _, weights = fba_fuse(cur, warped, conf, self.params, compare=compare, return_weights=True)
             big = tuple(full.shape[-2:])
             fl = torch.stack([upsample_flow(f, big) for f in flows]).to(full.device)
-            copies = warp(torch.stack([n.image.float() for n in others]), fl)
+            copies = warp(torch.stack([n.image.float() for n in others]), fl, o.interp)
             return full + (upscale(weights, big) * (copies - full)).sum(0)
         fused = fba_fuse(cur, warped, conf, self.params, compare=compare)
         if not small:
