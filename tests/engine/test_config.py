@@ -9,7 +9,7 @@ import pytest
 
 from streamdeblur.engine.config import ConfigError, apply_overrides, builtin_dir, list_pipelines, load_pipeline, parse_pipeline
 
-SHIPPED = ["batch", "compare", "defocus", "motion", "motion-fast", "overlay", "webcam", "webcam-rt"]
+SHIPPED = ["batch", "compare", "defocus", "motion", "motion-clean", "motion-fast", "overlay", "webcam", "webcam-rt"]
 
 
 def test_shipped_pipelines_exist_and_validate():
@@ -94,7 +94,7 @@ def test_missing_file(tmp_path):
         load_pipeline("nope")
 
 
-@pytest.mark.parametrize("name", ["motion", "batch", "compare", "motion-fast", "overlay", "defocus"])
+@pytest.mark.parametrize("name", ["motion", "motion-clean", "batch", "compare", "motion-fast", "overlay", "defocus"])
 def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     # camera shake blurs a 1080p frame by three times the pixels of a 640×360 one: the fusions choose
     # and the model deblurs at about 640 px wide (README, "Large frames"); frames up to 640×360 (the
