@@ -355,9 +355,12 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             )
         _drop_partials(target)  # what an interrupted run of this batch kept of it: done now
         rows[f] = (shown[f], "done", details, out_name[f])
-        noted.add(f)
 
-    noted: set[Path] = set()  # files noted done (a stop held while one was noted leaves its row "done")
+    def stopped(rest: list[tuple[Path, Path]]) -> None:
+        """The batch stops: the files never started get their rows, then the summary."""
+        for g, _ in rest:
+            rows[g] = (shown[g], "not started", "the same command goes on with it", "")
+        _summary([rows[g] for g in files if g in rows], out_dir)
 
     # photos are one image each, never cut: on this machine, in the loop below (a cluster's segment
     # planning took a photo for a video and failed it, "unknown output container '.jpg'")
@@ -378,9 +381,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             for f, _ in remote:
                 if f not in joined:
                     rows[f] = (shown[f], "interrupted", "its finished segments are kept; the same command resumes", "")
-            for f, _ in todo:
-                rows[f] = (shown[f], "not started", "the same command goes on with it", "")
-            _summary([rows[f] for f in files if f in rows], out_dir)
+            stopped(todo)
             raise
         for oc in outcomes:
             if oc.ok and oc.input not in joined:
@@ -415,10 +416,8 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
                     if code == EXIT_OK:
                         continue
             except KeyboardInterrupt:  # between the pipeline's own handling (a segmented file between segments)
-                if f in noted:  # held while the finished file was noted: it is done, the batch stops here
-                    for g, _ in todo[i:]:
-                        rows[g] = (shown[g], "not started", "the same command goes on with it", "")
-                    _summary([rows[g] for g in files if g in rows], out_dir)
+                if f in rows and rows[f][1] == "done":  # held while the finished file was noted: the batch stops here
+                    stopped(todo[i:])
                     return stop.code
                 code, result = stop.code, None
             except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
@@ -434,9 +433,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             if code in (EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM):
                 resume = "its finished segments are kept; the same command resumes" if segmented and kept else ""
                 rows[f] = (shown[f], "interrupted", resume, kept)
-                for g, _ in todo[i:]:  # every file has its row: these were never started
-                    rows[g] = (shown[g], "not started", "the same command goes on with it", "")
-                _summary([rows[g] for g in files if g in rows], out_dir)
+                stopped(todo[i:])
                 return code
             if code != EXIT_OK or result is None:
                 failures += 1

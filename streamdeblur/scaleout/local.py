@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ..engine.build import Job, build_stages
 from ..engine.config import PipelineConfig
-from ..errors import stops_held
-from .plan import SegmentPlan, finish, prepare, segment_config
+from .plan import SegmentPlan, finish, joining, prepare, segment_config
 from .registry import Executor, register_executor
 
 #: runs one segment job: ``(job, label, stages) -> (exit code, result)``; 0 means done
@@ -91,7 +90,7 @@ class LocalExecutor(Executor):
                 warn(f"{len(plan.done)} of {n} segments are finished in {plan.work}; run the same command again to resume")
                 return code, result
             plan.mark_done(i)
-        with stops_held(f"stopping once {plan.output.name} is joined (its segments are all done)"):
+        with joining(plan):
             joined = finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
             if on_joined is not None:
                 on_joined(joined)

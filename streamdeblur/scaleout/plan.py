@@ -25,12 +25,13 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from ..engine.config import ConfigError, PipelineConfig
-from ..errors import SinkError
+from ..errors import SinkError, stops_held
 from ..io.digest import file_sha256
 from ..io.lock import Busy, hold, release
 from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
@@ -331,6 +332,12 @@ def _prepare_held(
     if missing:
         split(inp, specs, work, only=missing, context=plan.context)
     return plan
+
+
+def joining(plan: SegmentPlan) -> AbstractContextManager[None]:
+    """Stops (Ctrl-C, SIGTERM, SIGHUP) held while ``plan``'s output is joined and heard of: a batch notes
+    it done in the same breath (:func:`~streamdeblur.errors.stops_held`)."""
+    return stops_held(f"stopping once {plan.output.name} is joined (its segments are all done)")
 
 
 def finish(plan: SegmentPlan, audio: bool = True, warn: Callable[[str], None] = print, strict: bool = False) -> Path:

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from ..compute.cpus import usable_cpus
 from ..engine.config import PipelineConfig
-from ..errors import ExecutorError, one_line, stops_held
-from .plan import SegmentPlan, config_fingerprint, finish, prepare, process_segment
+from ..errors import ExecutorError, one_line
+from .plan import SegmentPlan, config_fingerprint, finish, joining, prepare, process_segment
 from .registry import Executor, register_executor
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
@@ -346,7 +346,7 @@ def run_ray(
 
 def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn, on_file=None) -> None:
     # the output joined, published and heard of (a batch notes it done) together: a stream copy, seconds
-    with stops_held(f"stopping once {plan.output.name} is joined (its segments are all done)"):
+    with joining(plan):
         try:
             finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)
             oc.ok = True

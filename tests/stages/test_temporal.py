@@ -471,24 +471,36 @@ def test_first_fusion_on_a_clean_panning_clip_pastes_nothing(tmp_path):
     assert len(r["per_frame"]) == 16 and r["worst"] > -1.0, r
 
 
-def test_the_default_fusions_keep_a_clean_clips_detail(tmp_path):
-    """Both fusions of the default ``motion`` pipeline (the model left out) on the clean panning clip,
-    against the identity: each neighbour is resampled at a fraction of a pixel, and a soft copy
-    averaged in softens a clean frame. With bicubic resampling −0.19 dB mean, worst frame −0.38;
-    with Lanczos (``interp: lanczos``, shipped) −0.09 / −0.20."""
+def _fusions_on_clean_boats(tmp_path: Path, pipeline: str) -> dict:
+    """``pipeline``'s two fusions (its model left out) on the clean panning clip, against the identity
+    (``train.noharm``'s protocol, lossless): mean and worst frame in dB."""
     import yaml
 
     from streamdeblur.engine.config import load_pipeline
     from streamdeblur.train.noharm import measure
 
-    sharp = _clean_boats(tmp_path)
-    fusions = [{s.name: s.options} for s in load_pipeline("motion").stages if s.name == "temporal_fusion"]
+    fusions = [{s.name: s.options} for s in load_pipeline(pipeline).stages if s.name == "temporal_fusion"]
     assert len(fusions) == 2
     path = tmp_path / "fusions.yaml"
     path.write_text(yaml.safe_dump({"stages": fusions}))
-    res = measure(sharp, [str(path)], sigma=0, crf=8, log=lambda *a: None)
-    r = next(iter(res["pipelines"].values()))
+    res = measure(_clean_boats(tmp_path), [str(path)], sigma=0, crf=8, log=lambda *a: None)
+    return next(iter(res["pipelines"].values()))
+
+
+def test_the_default_fusions_keep_a_clean_clips_detail(tmp_path):
+    """Both fusions of the default ``motion`` pipeline on the clean panning clip: each neighbour is
+    resampled at a fraction of a pixel, and a soft copy averaged in softens a clean frame. With bicubic
+    resampling −0.19 dB mean, worst frame −0.38; with Lanczos (``interp: lanczos``, shipped) −0.09 / −0.20."""
+    r = _fusions_on_clean_boats(tmp_path, "motion")
     assert r["mean"] > -0.14 and r["worst"] > -0.29, r
+
+
+def test_the_clean_footage_pipeline_fuses_a_clean_clip_almost_losslessly(tmp_path):
+    """``motion-clean``'s fusions on the clean panning clip: an equally sharp neighbour keeps its share
+    only as far as it differs by noise (``q_noise``), so a clean frame is not averaged with resampled
+    copies of itself: −0.01 dB mean, worst frame −0.05 (the default's fusions: −0.09 / −0.20)."""
+    r = _fusions_on_clean_boats(tmp_path, "motion-clean")
+    assert r["mean"] > -0.04 and r["worst"] > -0.1, r
 
 
 @pytest.mark.usefixtures("require_ffmpeg")
@@ -512,25 +524,6 @@ def test_a_fade_to_black_stays_black_through_the_default_pipeline(tmp_path):
         assert got[i].mean() < 0.3 and (got[i].max(-1) > 12).sum() == 0, (i, got[i].mean(), int(got[i].max()))
     for i in range(5, 8):  # the fade keeps its pace: each frame as bright as it went in
         assert abs(got[i].mean() - inp[i].mean()) < 0.05 * inp[i].mean() + 0.5, (i, got[i].mean(), inp[i].mean())
-
-
-def test_the_clean_footage_pipeline_fuses_a_clean_clip_almost_losslessly(tmp_path):
-    """``motion-clean``'s fusions (the model left out) on the clean panning clip: an equally sharp
-    neighbour keeps its share only as far as it differs by noise (``q_noise``), so a clean frame is
-    not averaged with resampled copies of itself: −0.01 dB mean, worst frame −0.05 (the default's
-    fusions: −0.09 / −0.20)."""
-    import yaml
-
-    from streamdeblur.engine.config import load_pipeline
-    from streamdeblur.train.noharm import measure
-
-    sharp = _clean_boats(tmp_path)
-    fusions = [{s.name: s.options} for s in load_pipeline("motion-clean").stages if s.name == "temporal_fusion"]
-    assert len(fusions) == 2
-    path = tmp_path / "fusions.yaml"
-    path.write_text(yaml.safe_dump({"stages": fusions}))
-    r = next(iter(measure(sharp, [str(path)], sigma=0, crf=8, log=lambda *a: None)["pipelines"].values()))
-    assert r["mean"] > -0.04 and r["worst"] > -0.1, r
 
 
 def test_an_unknown_resampling_is_refused():
