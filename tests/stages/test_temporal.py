@@ -421,7 +421,7 @@ def test_default_pipeline_keeps_sharp_input_sharp(tmp_path):
     are real: the deblur stage alone costs it Cb −0.5 / Cr −0.3 dB. Keeping the input's chroma
     (the model's change on luma only) fixed this clip (mean −0.01 dB) but cost noisy sharp footage
     (``train.noharm`` still_0: +0.05 / −0.29 → −0.19 / −0.59 dB) and the dev set 0.06 dB: not
-    shipped. The model does not yet tell a clean frame from a noisy one (README, *Clean footage*)."""
+    shipped. The model does not yet tell a clean frame from a noisy one (``pipelines/README.md``, *Clean footage*)."""
     content = lambda i, w, h: scene(i, blurred=False)  # noqa: E731
     _, ident = fuse_clip(tmp_path, content, "sharp", "identity")
     src = tmp_path / "sharp.mp4"
@@ -501,6 +501,18 @@ def test_the_clean_footage_pipeline_fuses_a_clean_clip_almost_losslessly(tmp_pat
     copies of itself: −0.01 dB mean, worst frame −0.05 (the default's fusions: −0.09 / −0.20)."""
     r = _fusions_on_clean_boats(tmp_path, "motion-clean")
     assert r["mean"] > -0.04 and r["worst"] > -0.1, r
+
+
+def test_the_live_model_pipeline_leaves_a_clean_sharp_clip_as_it_was(tmp_path):
+    """``webcam-rt`` (the live fusion, then the real-time model at the scale ``scale: auto`` times) on
+    the clean panning clip, against the identity: the model's small errors softened every frame, at
+    full scale −0.12 dB mean, worst −0.16 (at a reduced scale about −0.04 / −0.05);
+    ``floor: 2`` on every frame (``floor_on: all``) drops them: 0.00 at either scale."""
+    from streamdeblur.train.noharm import measure
+
+    res = measure(_clean_boats(tmp_path), ["webcam-rt"], sigma=0, crf=8, log=lambda *a: None)
+    r = next(iter(res["pipelines"].values()))
+    assert r["mean"] > -0.04 and r["worst"] > -0.08, r
 
 
 @pytest.mark.usefixtures("require_ffmpeg")
