@@ -368,7 +368,7 @@ def anchor_low(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
     content sits at its blur path's centroid, which no single frame can place better), a colour or
     brightness shift. A sharpened edge in the wrong place costs more than the blurred one did, so
     the stage gives those frequencies back to the input and keeps the model's detail (measured in
-    the README, *Temporal fusion*).
+    ``pipelines/README.md``, *Temporal fusion*).
 
     Args:
         x: the stage's input, ``N×3×H×W``.

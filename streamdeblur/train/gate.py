@@ -18,19 +18,19 @@ frames instead (552 frames of 46 scenes): validation then improves with training
 −0.01 / −0.48 → +0.06 / −0.22 dB, mean / worst), the gate acts region by region (noisy sharp facade
 frames: −0.10 … −0.17 dB of the raw model's −1.4 … −1.9 kept, where the halving keeps −0.27 … −0.46)
 and the test split gains (+0.80 → +1.00 dB, no-blur +0.51 → +0.59); but on *clean* sharp input (no
-noise, nearly lossless) it passes more of the model's sharpening than the halving does (README,
-*Training*). Every sharp sample here is noisy and compressed: a gate that has seen many scenes has
+noise, nearly lossless) it passes more of the model's sharpening than the halving does
+(``streamdeblur/train/README.md``). Every sharp sample here is noisy and compressed: a gate that has seen many scenes has
 still not seen a clean one. Not shipped. ``--clean-clips 23`` adds steady-hand clips from a clean
 camera (:data:`CLEAN_SHAKE`): better again on sharp noisy video, but worse on the one clean real
 clip measured (the bundled sample's sharp clip at crf 8: −0.61 → −0.75 dB); not shipped either.
 ``--crisp`` adds pixel-sharp crops (photographs shrunk 2–3×, as a 1080p frame is at the 640×360
 work size): two nearly flat validation crops (69 and 65 dB in) lose ~20 dB to the model's error floor
 and the gate learns to pass nothing (``val_motion`` +0.92 → +0.37 dB); not shipped (the deblur stage's
-``floor`` handles those frames; README, *Large frames*).
+``floor`` handles those frames; ``pipelines/README.md``, *Large frames*).
 ``--clean`` adds sharp crops from a clean camera (:data:`CLEAN_SET`: no sensor noise, H.264 crf 8–12)
 and ``val_clean`` to the validation: the defocus gate fitted without them kept half of the model's
 changes of clean crops (validation −0.54 dB, worst crop −5.75; the raw model −2.10); with them +0.08
-(worst −1.15), at a cost on blurred crops (+1.30 → +0.80 dB). Shipped for defocus (README, *Training*).
+(worst −1.15), at a cost on blurred crops (+1.30 → +0.80 dB). Shipped for defocus (``streamdeblur/train/README.md``).
 The checkpoint kept is the one with the best validation score, the mean over the validation sets
 (``val_<task>.pt``, ``val_noblur.pt``, ``val_steady``) of their mean gain minus ``HARM_WEIGHT`` times
 their mean loss.
@@ -83,7 +83,7 @@ TRAIN_SETS = [("blur", False, 6, 7001), ("noblur", True, 4, 7002)]
 STEADY_SHAKE = ShakeConfig(burst_px=(0.5, 3.0))
 #: a steady hand on a clean camera (``clean_clips``): the same shake, no sensor noise to speak of and
 #: nearly lossless H.264 (crf 8–12). A gate that has only seen noisy, compressed sharp frames reads
-#: the model's sharpening of a clean frame as a gain (README, *Training*).
+#: the model's sharpening of a clean frame as a gain (``streamdeblur/train/README.md``).
 CLEAN_SHAKE = ShakeConfig(burst_px=(0.5, 3.0), crf=(8, 12), shot=(1e-9, 2e-9), read=(1e-6, 2e-6))
 
 #: pixel-sharp crops (``crisp``): photographs shrunk 2–3× first, as a 1080p frame is at the 640×360

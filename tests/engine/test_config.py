@@ -97,7 +97,7 @@ def test_missing_file(tmp_path):
 @pytest.mark.parametrize("name", ["motion", "motion-clean", "batch", "compare", "motion-fast", "overlay", "defocus"])
 def test_shipped_video_pipelines_work_on_large_frames_at_a_bounded_size(name):
     # camera shake blurs a 1080p frame by three times the pixels of a 640×360 one: the fusions choose
-    # and the model deblurs at about 640 px wide (README, "Large frames"); frames up to 640×360 (the
+    # and the model deblurs at about 640 px wide (README, "Large frames"; pipelines/README.md); frames up to 640×360 (the
     # dev set, the live size, the bundled sample) are worked on at their own size
     from streamdeblur.stages import create_stage
     from streamdeblur.stages.deblur import pixel_cap
