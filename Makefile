@@ -21,6 +21,8 @@ demo: $(VENV)/.installed
 	@mkdir -p out
 	$(BIN)/streamdeblur run samples/shaky_boats.mp4 -o out/shaky_boats_deblurred.mp4 --overwrite
 	@echo "Deblurred video: out/shaky_boats_deblurred.mp4  (input: samples/shaky_boats.mp4, ground truth: samples/shaky_boats_sharp.mp4)"
+	@echo "How much closer to the ground truth it is than the input:"
+	@$(BIN)/streamdeblur eval --video out/shaky_boats_deblurred.mp4 --reference samples/shaky_boats_sharp.mp4 --input samples/shaky_boats.mp4
 
 # ffmpeg/ffprobe judge our outputs independently in the tests; Xvfb hosts the preview-window test.
 system-deps:

@@ -1,27 +1,113 @@
-"""``streamdeblur eval``: PSNR/SSIM of baselines and models on a held-out evaluation set."""
+"""``streamdeblur eval``: how good is it? Three modes, one command.
+
+- photographs: PSNR/SSIM of baselines and models on a held-out evaluation set (``--eval-set``);
+- a video: a finished output against its sharp reference (``--video OUT --reference SHARP``, and
+  ``--input BLURRY`` for the gain): PSNR, SSIM, tPSNR (flicker) and the warping error;
+- a dev set: pipelines run on every ``<name>.blurry.mp4`` of a folder and judged against its
+  ``<name>.sharp.mkv`` (``--clips DIR --pipeline NAME``), what the README's tables come from.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..errors import ProcessingError, UsageError
 from .console import out
 
 NAME = "eval"
-HELP = "PSNR/SSIM on the held-out split: baselines and models"
+HELP = "how good is it: photos on the held-out split, a video against its reference, or a dev set of clips"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    g = p.add_argument_group("photographs (the default mode)")
+    g.add_argument(
         "--eval-set",
-        default="data/sharp/val_motion.pt",
         help="evaluation set (.pt) from 'data build' (default data/sharp/val_motion.pt, the validation split)",
     )
-    p.add_argument("--model", action="append", default=[], help="model[:weights] to evaluate (repeatable)")
-    p.add_argument("--out", default="runs/eval", help="folder for the Markdown table and the example strip")
-    p.add_argument("--limit", type=int, help="only the first N samples")
+    g.add_argument("--model", action="append", default=[], help="model[:weights] to evaluate (repeatable)")
+    g.add_argument("--limit", type=int, help="only the first N samples")
+    v = p.add_argument_group("a video against its sharp reference")
+    v.add_argument("--video", help="the finished video to judge (e.g. what `streamdeblur run` wrote)")
+    v.add_argument("--reference", help="the sharp ground truth, frame for frame")
+    v.add_argument("--input", help="the blurry input the video was made from: adds its numbers, the gain and the worst frame")
+    c = p.add_argument_group("a dev set of clips")
+    c.add_argument("--clips", help="folder of <name>.blurry.mp4 + <name>.sharp.mkv (python -m streamdeblur.train.devset)")
+    c.add_argument(
+        "--pipeline", action="append", help="pipeline to run on each clip: shipped name, YAML or 'identity' (repeatable)"
+    )
+    c.add_argument("--only", nargs="*", help="clip names")
+    c.add_argument("--aligned", action="store_true", help="also the gain after each frame's best global shift (diagnostic)")
+    p.add_argument(
+        "--out",
+        help="photographs: folder for the table and the example strip (default runs/eval); "
+        "a video or a dev set: the Markdown report file (a dev set also writes its .json beside it)",
+    )
+
+
+def _mode(args) -> str:
+    video = [f"--{k}" for k in ("video", "reference", "input") if getattr(args, k)]
+    clips = [f"--{k}" for k in ("clips", "pipeline", "only") if getattr(args, k)] + (["--aligned"] if args.aligned else [])
+    photos = [f"--{k.replace('_', '-')}" for k in ("eval_set", "model", "limit") if getattr(args, k)]
+    used = [name for name, flags in (("video", video), ("clips", clips), ("photos", photos)) if flags]
+    if len(used) > 1:
+        mixed = {"video": video, "clips": clips, "photos": photos}
+        raise UsageError(
+            "eval judges one thing at a time: " + " and ".join(" ".join(mixed[u]) for u in used) + " do not go together"
+        )
+    mode = used[0] if used else "photos"
+    if mode == "video" and not (args.video and args.reference):
+        raise UsageError("a video is judged against its sharp reference: give both --video OUT and --reference SHARP")
+    if mode == "clips" and not args.clips:
+        raise UsageError("--pipeline and --only choose what runs on a dev set: give it with --clips DIR")
+    return mode
+
+
+def _write_report(path: str, text: str) -> None:
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UsageError(f"--out {path}: no folder {target.parent}")
+    tmp = target.with_name(target.name + ".partial")
+    tmp.write_text(text + "\n")
+    tmp.replace(target)
 
 
 def run(args) -> int:
+    mode = _mode(args)
+    if mode == "video":
+        from ..train.video_eval import format_score, score_video
+
+        if args.out and Path(args.out).is_dir():
+            raise UsageError(f"--out {args.out} is a folder; for a video it names the report file (e.g. score.md)")
+        text = format_score(score_video(args.video, args.reference, args.input))
+        out.print(text, markup=False)
+        if args.out:
+            _write_report(args.out, text)
+            out.print(f"wrote {args.out}", markup=False)
+        return 0
+    if mode == "clips":
+        from ..train.video_eval import run_clips
+
+        if args.out and Path(args.out).is_dir():
+            raise UsageError(f"--out {args.out} is a folder; for a dev set it names the report file (e.g. report.md)")
+        command = "streamdeblur eval --clips " + args.clips + "".join(f" --pipeline {p}" for p in args.pipeline or [])
+        try:
+            run_clips(
+                args.clips,
+                args.pipeline,
+                args.only,
+                Path(args.out) if args.out else None,
+                aligned=args.aligned,
+                command=command,
+                log=lambda m: out.print(m, markup=False),
+            )
+        except ValueError as e:  # no clips there, --out's folder missing
+            raise UsageError(str(e)) from None
+        except RuntimeError as e:  # a pipeline failed on a clip
+            raise ProcessingError(str(e)) from None
+        return 0
     from ..train.evaluate import run_eval
 
+    args.eval_set = args.eval_set or "data/sharp/val_motion.pt"
+    args.out = args.out or "runs/eval"
     return run_eval(args, out)

@@ -27,10 +27,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from ..engine.build import Job, build
 from ..engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline, parse_pipeline
+from ..errors import SourceError
 from .metrics import PSNR_CAP
 from .video_metrics import (
     aligned_psnr_frames,
@@ -184,6 +186,115 @@ def evaluate_clip(
     return results
 
 
+@dataclass
+class VideoScore:
+    """One finished video against its sharp reference and, if given, the input it was made from
+    (PSNR/tPSNR in dB; warping error ×10³ on [0, 1] RGB; the ``*_in`` numbers only with an input)."""
+
+    video: str
+    frames: int
+    psnr: float
+    ssim: float
+    tpsnr: float
+    warp: float
+    psnr_in: float | None = None
+    ssim_in: float | None = None
+    tpsnr_in: float | None = None
+    warp_in: float | None = None
+    gain: float | None = None
+    #: min over frames of PSNR(out_t) − PSNR(in_t), and that frame's index
+    worst_delta: float | None = None
+    worst_frame: int | None = None
+
+
+def _read_video(path: str | Path, what: str) -> list:
+    try:
+        frames = read_frames(path)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file ({what})") from None
+    except (OSError, ValueError, av.error.FFmpegError) as e:
+        raise SourceError(f"{path}: cannot read it as a video ({what}): {str(e).splitlines()[0]}") from None
+    if not frames:
+        raise SourceError(f"{path}: no video frames ({what})")
+    return frames
+
+
+def _same_frames(a: list, b: list, pa: str | Path, pb: str | Path) -> None:
+    if len(a) != len(b):
+        raise SourceError(f"{pa} has {len(a)} frames, {pb} {len(b)}: frames are compared by index, so both need every frame")
+    if a[0].shape != b[0].shape:
+        (h, w), (h2, w2) = a[0].shape[:2], b[0].shape[:2]
+        raise SourceError(f"{pa} is {w}×{h}, {pb} {w2}×{h2}: frames are compared pixel by pixel at one size")
+
+
+def score_video(video: str | Path, reference: str | Path, inp: str | Path | None = None) -> VideoScore:
+    """Score a finished video against the sharp reference it should match, frame by frame.
+
+    The frames are matched by index (every frame of each file, decoded to 8-bit RGB). Without an
+    input the warping error's flow comes from the reference; with one, from the input, as the dev-set
+    evaluation does (Lai et al. 2018), and the gain and worst frame are given against the input.
+
+    Args:
+        video: the output to judge (any file PyAV reads, or a folder of PNGs).
+        reference: the sharp ground truth, with the same frames.
+        inp: the blurry input the output was made from (optional).
+
+    Returns:
+        The :class:`VideoScore`.
+
+    Example:
+        >>> s = score_video("out/shaky_boats_deblurred.mp4", "samples/shaky_boats_sharp.mp4",
+        ...                 "samples/shaky_boats.mp4")  # doctest: +SKIP
+        >>> round(s.gain, 1)  # doctest: +SKIP
+        3.3
+    """
+    out, ref = _read_video(video, "the video"), _read_video(reference, "the reference")
+    _same_frames(out, ref, video, reference)
+    frames_in = None
+    if inp is not None:
+        frames_in = _read_video(inp, "the input")
+        _same_frames(frames_in, ref, inp, reference)
+    flows = flow_pairs(frames_in if frames_in is not None else ref)
+    p_out = psnr_frames(out, ref)
+    s = VideoScore(
+        video=str(video),
+        frames=len(out),
+        psnr=_f(np.mean(p_out)),
+        ssim=_f(np.mean(ssim_frames(out, ref))),
+        tpsnr=_f(tpsnr(out, ref)),
+        warp=_f(warping_error(out, flows=flows) * 1e3),
+    )
+    if frames_in is not None:
+        p_in = psnr_frames(frames_in, ref)
+        delta = p_out - p_in
+        s.psnr_in, s.gain = _f(np.mean(p_in)), _f(np.mean(p_out) - np.mean(p_in))
+        s.ssim_in = _f(np.mean(ssim_frames(frames_in, ref)))
+        s.tpsnr_in = _f(tpsnr(frames_in, ref))
+        s.warp_in = _f(warping_error(frames_in, flows=flows) * 1e3)
+        s.worst_frame = int(np.argmin(delta))
+        s.worst_delta = _f(worst_frame_delta(p_out, p_in))
+    return s
+
+
+def format_score(s: VideoScore) -> str:
+    """The score as a short Markdown table (input and change columns when an input was given)."""
+    rows = [
+        ("PSNR (dB, mean over frames)", s.psnr_in, s.psnr, "{:.2f}"),
+        ("SSIM (mean over frames)", s.ssim_in, s.ssim, "{:.4f}"),
+        ("tPSNR (dB; frame-to-frame changes against the reference's: flicker)", s.tpsnr_in, s.tpsnr, "{:.2f}"),
+        ("warping error ×10³ (Lai et al.; lower is steadier)", s.warp_in, s.warp, "{:.3f}"),
+    ]
+    if s.psnr_in is None:
+        lines = ["| measure | video |", "|---|---:|", *[f"| {name} | {fmt.format(v)} |" for name, _, v, fmt in rows]]
+    else:
+        lines = ["| measure | input | video | change |", "|---|---:|---:|---:|"]
+        for name, a, b, fmt in rows:
+            lines.append(f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {fmt.replace('{:', '{:+').format(b - a)} |")
+        lines += ["", f"worst frame: {s.worst_frame} ({s.worst_delta:+.2f} dB against the input's)"]
+    head = f"{s.video}: {s.frames} frames against the reference, 8-bit RGB, frames matched by index"
+    return "\n".join([head, "", *lines])
+
+
 HEADER = (
     "| clip | pipeline | frames | PSNR in | PSNR out | gain | worst Δ | SSIM in | SSIM out | tPSNR in | tPSNR out "
     "| warp err in ×10³ | warp err out ×10³ | s/frame |\n"
@@ -275,6 +386,46 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def run_clips(
+    clips: str | Path,
+    pipelines: list[str] | None = None,
+    only: list[str] | None = None,
+    out: Path | None = None,
+    tile: int | None = None,
+    aligned: bool = False,
+    ceiling: bool = False,
+    command: str = "",
+    log=print,
+) -> list[ClipResult]:
+    """Every pipeline on every clip of a dev-set folder; the report (and its JSON) rewritten after each clip.
+
+    Raises:
+        ValueError: no clips, no folder for ``out``; ConfigError: an unknown pipeline.
+    """
+    if out is not None and not Path(out).parent.is_dir():  # before the work, not after it
+        raise ValueError(f"--out {out}: no folder {Path(out).parent}")
+    if not Path(clips).is_dir():
+        raise ValueError(f"{clips}: no such folder (a dev set: <name>.blurry.mp4 + <name>.sharp.mkv)")
+    resolved = [resolve_pipeline(p) for p in (pipelines or ["motion"])]
+    pairs = find_clips(clips, only)
+    if not pairs:
+        raise ValueError(f"{clips}: no <name>.blurry.mp4 with a <name>.sharp.mkv")
+    overrides = {"tile": tile} if tile is not None else None
+    log(HEADER)
+    results: list[ClipResult] = []
+    for pair in pairs:
+        results += evaluate_clip(pair, resolved, overrides, log=log, aligned=aligned, ceiling=ceiling)
+        if out:  # after every clip, so a long run that is stopped keeps what it measured
+            _write_atomic(Path(out), report(results, command))
+            _write_atomic(Path(out).with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
+    log("\n".join(summary_rows(results)))
+    for r in results:
+        i, o = r.identical()
+        if i or o:
+            log(f"{r.clip} ({r.pipeline}): {i} input and {o} output frames equal their reference ({PSNR_CAP:.0f} dB, the cap)")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m streamdeblur.train.video_eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", required=True, type=Path, help="folder of <name>.blurry.mp4 + <name>.sharp.mkv")
@@ -285,30 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--aligned", action="store_true", help="also the gain after each frame's best global shift (diagnostic)")
     ap.add_argument("--ceiling", action="store_true", help="also each clip's lucky-frame ceiling (diagnostic, slow)")
     a = ap.parse_args(argv)
+    cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
-        if a.out is not None and not a.out.parent.is_dir():  # before the work, not after it
-            raise ValueError(f"--out {a.out}: no folder {a.out.parent}")
-        pipelines = [resolve_pipeline(p) for p in (a.pipeline or ["motion"])]
-        pairs = find_clips(a.clips, a.only)
-        if not pairs:
-            raise ValueError(f"{a.clips}: no <name>.blurry.mp4 with a <name>.sharp.mkv")
-        overrides = {"tile": a.tile} if a.tile is not None else None
-        print(HEADER, flush=True)
-        cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
-        results = []
-        log = lambda s: print(s, flush=True)  # noqa: E731
-        for pair in pairs:
-            results += evaluate_clip(pair, pipelines, overrides, log=log, aligned=a.aligned, ceiling=a.ceiling)
-            if a.out:  # after every clip, so a long run that is stopped keeps what it measured
-                _write_atomic(a.out, report(results, cmd))
-                _write_atomic(a.out.with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
-        print("\n".join(summary_rows(results)))
-        for r in results:
-            i, o = r.identical()
-            if i or o:
-                print(
-                    f"{r.clip} ({r.pipeline}): {i} input and {o} output frames equal their reference ({PSNR_CAP:.0f} dB, the cap)"
-                )
+        run_clips(a.clips, a.pipeline, a.only, a.out, a.tile, a.aligned, a.ceiling, cmd, log=lambda m: print(m, flush=True))
     except (OSError, ValueError, RuntimeError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

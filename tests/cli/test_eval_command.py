@@ -61,3 +61,102 @@ def test_the_table_says_when_there_is_no_interval_and_when_crops_equal_their_ref
     assert "| blurry input | 55.46 [n/a: 2 photographs] | +0.00 [n/a] |" in shown, shown  # (100 + 10.9) / 2
     assert "Crops equal to their reference count 100 dB (the cap): blurry input 2 of 4" in shown
     assert (tmp_path / "r" / "eval.md").read_text() in shown
+
+
+def _frames(blur: float, frames: int = 8) -> list[np.ndarray]:
+    """A panning pattern, Gaussian-blurred by ``blur`` px (0: sharp), 160×96 RGB."""
+    import media
+
+    out = []
+    for i in range(frames):
+        img = np.ascontiguousarray(np.roll(media.pattern(i, 224, 96)[:, :160], 3 * i, axis=1))
+        out.append(cv2.GaussianBlur(img, (0, 0), blur) if blur else img)
+    return out
+
+
+def _clip(path, blur: float, frames: int = 8):
+    """:func:`_frames` stored losslessly (FFV1, RGB): what is decoded is what was made."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=30)
+        s.width, s.height, s.pix_fmt = 160, 96, "bgr0"
+        for img in _frames(blur, frames):
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="bgr0")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_a_finished_video_is_scored_against_its_reference(tmp_path, capsys):
+    """``eval --video OUT --reference SHARP --input BLURRY``: the numbers a user quotes about their own
+    output, frames matched by index; checked against PSNRs computed from the frames as they were made
+    (the clips are lossless)."""
+    sharp, blurry, better = (
+        _clip(tmp_path / "sharp.mkv", 0),
+        _clip(tmp_path / "blurry.mkv", 2.0),
+        _clip(tmp_path / "better.mkv", 0.8),
+    )
+    report = tmp_path / "score.md"
+    args = ["eval", "--video", str(better), "--reference", str(sharp), "--input", str(blurry), "--out", str(report)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    ref, inp, out = _frames(0), _frames(2.0), _frames(0.8)
+
+    def psnr(a, b):
+        return np.mean([10 * np.log10(255**2 / np.mean((x.astype(np.float64) - y) ** 2)) for x, y in zip(a, b)])
+
+    p_in, p_out = psnr(inp, ref), psnr(out, ref)
+    assert p_out > p_in + 1  # the test can fail: the less blurred clip is closer to the reference
+    row = next(line for line in text.splitlines() if line.startswith("| PSNR"))
+    got_in, got_out, change = (float(c) for c in row.strip("| ").split(" | ")[1:])
+    assert abs(got_in - p_in) < 0.01 and abs(got_out - p_out) < 0.01 and abs(change - (p_out - p_in)) < 0.01, (row, p_in, p_out)
+    assert "worst frame:" in text and report.read_text().strip() in text
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "case, code, words",
+    [
+        ("frames differ", 3, "has 8 frames, {s} 6: frames are compared by index, so both need every frame"),
+        ("no reference", 2, "a video is judged against its sharp reference: give both --video OUT and --reference SHARP"),
+        ("two modes", 2, "eval judges one thing at a time: --video --reference and --model do not go together"),
+        ("not a video", 3, "cannot read it as a video (the video)"),
+    ],
+)
+def test_scoring_mistakes_are_one_line(tmp_path, capsys, case, code, words):
+    sharp, six = _clip(tmp_path / "sharp.mkv", 0), _clip(tmp_path / "six.mkv", 0, frames=6)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    args = {
+        "frames differ": ["--video", str(sharp), "--reference", str(six)],
+        "no reference": ["--video", str(sharp)],
+        "two modes": ["--video", str(sharp), "--reference", str(sharp), "--model", "deeprftv2-t"],
+        "not a video": ["--video", str(text), "--reference", str(sharp)],
+    }[case]
+    assert main(["eval", *args]) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words.format(s=six) in err, err
+
+
+def test_a_dev_set_runs_each_pipeline_on_each_clip(tmp_path, capsys):
+    """``eval --clips DIR --pipeline NAME``: the product runs on every blurry clip, judged against its
+    sharp one; the identity gains nothing, and the report and its JSON are written."""
+    import json
+
+    from streamdeblur.train.devset import ClipSpec, ShakeConfig, render_clip
+
+    photo = tmp_path / "photo.png"
+    import media
+
+    cv2.imwrite(str(photo), media.pattern(5, 300, 220)[..., ::-1])
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shake = ShakeConfig(calm_frames=(3, 4), burst_frames=(3, 4), burst_px=(30.0, 32.0))
+    render_clip(ClipSpec("tiny", "still", str(photo), (96, 64), 6, 1, shake=shake), clips)
+    report = tmp_path / "dev.md"
+    assert main(["eval", "--clips", str(clips), "--pipeline", "identity", "--out", str(report)]) == 0
+    (r,) = json.loads(report.with_suffix(".json").read_text())
+    assert r["clip"] == "tiny" and r["pipeline"] == "identity" and r["frames"] == 6 and r["gain"] == 0.0
+    assert "| tiny | identity | 6 |" in capsys.readouterr().out and "| tiny | identity | 6 |" in report.read_text()
