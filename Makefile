@@ -2,7 +2,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+# TORCH_INDEX: an extra package index for torch, e.g. https://download.pytorch.org/whl/cpu for the CPU build
+# (PyPI's torch for Linux brings several GB of CUDA libraries); empty: pip's own configuration decides
+TORCH_INDEX ?=
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
 .PHONY: demo test lint system-deps clean
 
