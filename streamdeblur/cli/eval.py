@@ -79,6 +79,8 @@ def run(args) -> int:
 
         if args.out and Path(args.out).is_dir():
             raise UsageError(f"--out {args.out} is a folder; for a video it names the report file (e.g. score.md)")
+        if args.out and not Path(args.out).parent.is_dir():  # before the work, not after it
+            raise UsageError(f"--out {args.out}: no folder {Path(args.out).parent}")
         text = format_score(score_video(args.video, args.reference, args.input))
         out.print(text, markup=False)
         if args.out:

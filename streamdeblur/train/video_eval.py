@@ -212,6 +212,8 @@ def _read_video(path: str | Path, what: str) -> list:
         frames = read_frames(path)
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file ({what})") from None
+    except IndexError:  # PyAV: decode(video=0) of a file without a video stream
+        raise SourceError(f"{path}: no video stream ({what})") from None
     except (OSError, ValueError, av.error.FFmpegError) as e:
         raise SourceError(f"{path}: cannot read it as a video ({what}): {str(e).splitlines()[0]}") from None
     if not frames:
@@ -221,7 +223,8 @@ def _read_video(path: str | Path, what: str) -> list:
 
 def _same_frames(a: list, b: list, pa: str | Path, pb: str | Path) -> None:
     if len(a) != len(b):
-        raise SourceError(f"{pa} has {len(a)} frames, {pb} {len(b)}: frames are compared by index, so both need every frame")
+        n = f"{len(a)} frame" + ("s" if len(a) != 1 else "")
+        raise SourceError(f"{pa} has {n}, {pb} {len(b)}: frames are compared by index, so both need every frame")
     if a[0].shape != b[0].shape:
         (h, w), (h2, w2) = a[0].shape[:2], b[0].shape[:2]
         raise SourceError(f"{pa} is {w}×{h}, {pb} {w2}×{h2}: frames are compared pixel by pixel at one size")

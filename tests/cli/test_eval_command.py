@@ -89,6 +89,23 @@ def _clip(path, blur: float, frames: int = 8):
     return path
 
 
+def _sound(path):
+    """Half a second of AAC, no video stream."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=48000)
+        s.layout = "mono"
+        for i in range(24):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 48000, i * 1024
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
 def test_a_finished_video_is_scored_against_its_reference(tmp_path, capsys):
     """``eval --video OUT --reference SHARP --input BLURRY``: the numbers a user quotes about their own
     output, frames matched by index; checked against PSNRs computed from the frames as they were made
@@ -123,6 +140,8 @@ def test_a_finished_video_is_scored_against_its_reference(tmp_path, capsys):
         ("no reference", 2, "a video is judged against its sharp reference: give both --video OUT and --reference SHARP"),
         ("two modes", 2, "eval judges one thing at a time: --video --reference and --model do not go together"),
         ("not a video", 3, "cannot read it as a video (the video)"),
+        ("sound only", 3, "no video stream (the reference)"),
+        ("report folder missing", 2, "--out {d}/no/score.md: no folder {d}/no"),
     ],
 )
 def test_scoring_mistakes_are_one_line(tmp_path, capsys, case, code, words):
@@ -134,10 +153,14 @@ def test_scoring_mistakes_are_one_line(tmp_path, capsys, case, code, words):
         "no reference": ["--video", str(sharp)],
         "two modes": ["--video", str(sharp), "--reference", str(sharp), "--model", "deeprftv2-t"],
         "not a video": ["--video", str(text), "--reference", str(sharp)],
+        "sound only": ["--video", str(sharp), "--reference", str(_sound(tmp_path / "sound.m4a"))],
+        "report folder missing": ["--video", str(sharp), "--reference", str(sharp), "--out", str(tmp_path / "no" / "score.md")],
     }[case]
     assert main(["eval", *args]) == code
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and words.format(s=six) in err, err
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and words.format(s=six, d=tmp_path) in err, err
+    assert "| PSNR" not in captured.out  # refused before any work
 
 
 def test_a_dev_set_runs_each_pipeline_on_each_clip(tmp_path, capsys):
