@@ -36,7 +36,7 @@ system-deps:
 	fi
 
 test: $(VENV)/.installed-test system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20  # the 20 slowest: where the 15-minute budget goes
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check streamdeblur tests samples
