@@ -30,7 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v = p.add_argument_group("a video against its sharp reference")
     v.add_argument("--video", help="the finished video to judge (e.g. what `streamdeblur run` wrote)")
     v.add_argument("--reference", help="the sharp ground truth, frame for frame")
-    v.add_argument("--input", help="the blurry input the video was made from: adds its numbers, the gain and the worst frame")
+    v.add_argument(
+        "--input",
+        help="the blurry input the video was made from: adds its numbers, the gain and the worst frame, and the "
+        "warping error's flow comes from it (as in a dev set; without it, from the reference)",
+    )
     c = p.add_argument_group("a dev set of clips")
     c.add_argument("--clips", help="folder of <name>.blurry.mp4 + <name>.sharp.mkv (python -m streamdeblur.train.devset)")
     c.add_argument(

@@ -281,20 +281,25 @@ def score_video(video: str | Path, reference: str | Path, inp: str | Path | None
 
 def format_score(s: VideoScore) -> str:
     """The score as a short Markdown table (input and change columns when an input was given)."""
+    one = s.frames < 2  # no frame-to-frame change to judge: tPSNR and the warping error do not exist
     rows = [
-        ("PSNR (dB, mean over frames)", s.psnr_in, s.psnr, "{:.2f}"),
-        ("SSIM (mean over frames)", s.ssim_in, s.ssim, "{:.4f}"),
-        ("tPSNR (dB; frame-to-frame changes against the reference's: flicker)", s.tpsnr_in, s.tpsnr, "{:.2f}"),
-        ("warping error ×10³ (Lai et al.; lower is steadier)", s.warp_in, s.warp, "{:.3f}"),
+        ("PSNR (dB, mean over frames)", s.psnr_in, s.psnr, "{:.2f}", False),
+        ("SSIM (mean over frames)", s.ssim_in, s.ssim, "{:.4f}", False),
+        ("tPSNR (dB; frame-to-frame changes against the reference's: flicker)", s.tpsnr_in, s.tpsnr, "{:.2f}", one),
+        ("warping error ×10³ (Lai et al.; lower is steadier)", s.warp_in, s.warp, "{:.3f}", one),
     ]
+    na = "n/a (one frame)"
     if s.psnr_in is None:
-        lines = ["| measure | video |", "|---|---:|", *[f"| {name} | {fmt.format(v)} |" for name, _, v, fmt in rows]]
+        lines = ["| measure | video |", "|---|---:|"]
+        lines += [f"| {name} | {na if skip else fmt.format(v)} |" for name, _, v, fmt, skip in rows]
     else:
         lines = ["| measure | input | video | change |", "|---|---:|---:|---:|"]
-        for name, a, b, fmt in rows:
-            lines.append(f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {fmt.replace('{:', '{:+').format(b - a)} |")
+        for name, a, b, fmt, skip in rows:
+            cells = [na] * 3 if skip else [fmt.format(a), fmt.format(b), fmt.replace("{:", "{:+").format(b - a)]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", f"worst frame: {s.worst_frame} ({s.worst_delta:+.2f} dB against the input's)"]
-    head = f"{s.video}: {s.frames} frames against the reference, 8-bit RGB, frames matched by index"
+    n = f"{s.frames} frame" + ("s" if s.frames != 1 else "")
+    head = f"{s.video}: {n} against the reference, 8-bit RGB, frames matched by index"
     return "\n".join([head, "", *lines])
 
 
@@ -410,9 +415,13 @@ def run_clips(
     if not Path(clips).is_dir():
         raise ValueError(f"{clips}: no such folder (a dev set: <name>.blurry.mp4 + <name>.sharp.mkv)")
     resolved = [resolve_pipeline(p) for p in (pipelines or ["motion"])]
-    pairs = find_clips(clips, only)
-    if not pairs:
+    every = [c.name for c in find_clips(clips)]
+    if not every:
         raise ValueError(f"{clips}: no <name>.blurry.mp4 with a <name>.sharp.mkv")
+    unknown = [n for n in only or [] if n not in every]
+    if unknown:
+        raise ValueError(f"{clips}: no clip named {', '.join(unknown)} (its clips: {', '.join(every)})")
+    pairs = find_clips(clips, only)
     overrides = {"tile": tile} if tile is not None else None
     log(HEADER)
     results: list[ClipResult] = []

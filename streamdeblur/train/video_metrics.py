@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..io.color import describe_frame, frame_to_rgb
+from ..io.orientation import Orientation, frame_display_matrix
 from ..temporal.registration import MIN_SIDE
 from .metrics import PSNR_CAP
 
@@ -64,9 +65,18 @@ def read_frames(path: str | Path) -> Frames:
                 raise ValueError(f"cannot read {f}")
             out.append(np.ascontiguousarray(img[..., ::-1]))
         return out
+    frames, turn = [], None
     with av.open(str(p)) as c:
         # decode() also drains the decoder at the end (the final flush packet), so no frame is lost
-        frames = [frame_to_rgb(f, describe_frame(f)) for f in c.decode(video=0)]
+        for f in c.decode(video=0):
+            if not frames:  # a phone's portrait clip: turned upright as `streamdeblur run` turns it
+                matrix = frame_display_matrix(f)
+                try:
+                    turn = Orientation.from_matrix(matrix) if matrix is not None else None
+                except ValueError:  # not a right-angle turn: the pictures as decoded, as the source does
+                    turn = None
+            rgb = frame_to_rgb(f, describe_frame(f))
+            frames.append(np.ascontiguousarray(turn.apply(rgb)) if turn is not None else rgb)
     # a 10-bit clip decodes to 16-bit RGB: judged on the same 8-bit scale as the rest (it scored −45 dB
     # against an 8-bit reference, and the flow refused it)
     return [f if f.dtype == np.uint8 else (f.astype(np.float32) / 257.0 + 0.5).astype(np.uint8) for f in frames]

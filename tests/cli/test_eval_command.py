@@ -183,3 +183,32 @@ def test_a_dev_set_runs_each_pipeline_on_each_clip(tmp_path, capsys):
     (r,) = json.loads(report.with_suffix(".json").read_text())
     assert r["clip"] == "tiny" and r["pipeline"] == "identity" and r["frames"] == 6 and r["gain"] == 0.0
     assert "| tiny | identity | 6 |" in capsys.readouterr().out and "| tiny | identity | 6 |" in report.read_text()
+
+
+def test_a_phone_clip_is_scored_upright_as_run_writes_it(tmp_path, capsys):
+    """A portrait phone clip (landscape pictures and a display matrix) comes out of ``run`` upright; eval
+    turns the clip's pictures the same way, so the output is scored against its own source (it stopped
+    with "is 96×160, … 160×96: frames are compared pixel by pixel at one size")."""
+    import media
+
+    src = media.write_video(tmp_path / "phone.mp4", frames=6, size=(160, 96), crf=0, rotation=90)
+    yaml = tmp_path / "identity.yaml"
+    yaml.write_text("stages:\n  - identity\noutput:\n  crf: 0\n")
+    out = tmp_path / "up.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(yaml)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--video", str(out), "--reference", str(src), "--input", str(src)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("| PSNR"))
+    _, got_out, _ = (float(c) for c in row.strip("| ").split(" | ")[1:])
+    assert got_out > 40, row  # the same pictures, re-encoded at crf 0
+
+
+def test_a_single_frame_has_no_flicker_numbers(tmp_path, capsys):
+    """tPSNR and the warping error compare consecutive frames: one frame has none (they printed nan and
+    0.000, which reads as perfectly steady)."""
+    one = _clip(tmp_path / "one.mkv", 0, frames=1)
+    assert main(["eval", "--video", str(one), "--reference", str(one)]) == 0
+    text = capsys.readouterr().out
+    assert "1 frame against" in text and "nan" not in text
+    assert [line for line in text.splitlines() if "n/a (one frame)" in line and ("tPSNR" in line or "warping" in line)]
