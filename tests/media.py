@@ -317,3 +317,18 @@ def sharp_folder(path: Path, photos: int = 14, side: int = 320) -> Path:
         cv2.imwrite(str(path / f"p{i:02d}.png"), pattern(i * 5, side, side)[..., ::-1])
     write_video(path / "clip.mp4", frames=20, size=(320, 240))
     return path
+
+
+def tiny_devset(folder: Path, frames: int = 10) -> Path:
+    """A dev set of one 96×64 still-scene clip, ``tiny`` (``tiny.blurry.mp4`` + ``tiny.sharp.mkv``), with a
+    30-px burst of shake between calm frames, rendered by the product's own dev-set generator."""
+    from streamdeblur.train.devset import ClipSpec, ShakeConfig, render_clip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = folder / "photo.png"
+    cv2.imwrite(str(photo), pattern(5, 300, 220)[..., ::-1])
+    shake = ShakeConfig(calm_frames=(3, 4), burst_frames=(3, 4), burst_px=(30.0, 32.0))
+    render_clip(ClipSpec("tiny", "still", str(photo), (96, 64), frames, 1, shake=shake), folder)
+    photo.unlink()
+    return folder

@@ -168,16 +168,9 @@ def test_a_dev_set_runs_each_pipeline_on_each_clip(tmp_path, capsys):
     sharp one; the identity gains nothing, and the report and its JSON are written."""
     import json
 
-    from streamdeblur.train.devset import ClipSpec, ShakeConfig, render_clip
-
-    photo = tmp_path / "photo.png"
     import media
 
-    cv2.imwrite(str(photo), media.pattern(5, 300, 220)[..., ::-1])
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    shake = ShakeConfig(calm_frames=(3, 4), burst_frames=(3, 4), burst_px=(30.0, 32.0))
-    render_clip(ClipSpec("tiny", "still", str(photo), (96, 64), 6, 1, shake=shake), clips)
+    clips = media.tiny_devset(tmp_path / "clips", frames=6)
     report = tmp_path / "dev.md"
     assert main(["eval", "--clips", str(clips), "--pipeline", "identity", "--out", str(report)]) == 0
     (r,) = json.loads(report.with_suffix(".json").read_text())

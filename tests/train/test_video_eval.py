@@ -5,24 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 
-import cv2
 import media
 import numpy as np
 import pytest
 
-from streamdeblur.train.devset import ClipSpec, ShakeConfig, render_clip
 from streamdeblur.train.video_eval import evaluate_clip, find_clips, main, resolve_pipeline
 
 
 @pytest.fixture
 def clips(tmp_path):
-    photo = tmp_path / "photo.png"
-    cv2.imwrite(str(photo), media.pattern(5, 300, 220)[..., ::-1])
-    out = tmp_path / "clips"
-    out.mkdir()
-    shake = ShakeConfig(calm_frames=(3, 4), burst_frames=(3, 4), burst_px=(30.0, 32.0))
-    render_clip(ClipSpec("tiny", "still", str(photo), (96, 64), 10, 1, shake=shake), out)
-    return out
+    return media.tiny_devset(tmp_path / "clips", frames=10)
 
 
 def test_identity_through_the_product_gains_nothing(clips):
