@@ -85,6 +85,10 @@ def run(args) -> int:
             raise UsageError(f"--out {args.out} is a folder; for a video it names the report file (e.g. score.md)")
         if args.out and not Path(args.out).parent.is_dir():  # before the work, not after it
             raise UsageError(f"--out {args.out}: no folder {Path(args.out).parent}")
+        if args.out and any(
+            f and Path(f).resolve() == Path(args.out).resolve() for f in (args.video, args.reference, args.input)
+        ):
+            raise UsageError(f"--out {args.out} is one of the videos being judged; the report needs a name of its own")
         text = format_score(score_video(args.video, args.reference, args.input))
         out.print(text, markup=False)
         if args.out:

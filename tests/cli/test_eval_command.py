@@ -142,6 +142,7 @@ def test_a_finished_video_is_scored_against_its_reference(tmp_path, capsys):
         ("not a video", 3, "cannot read it as a video (the video)"),
         ("sound only", 3, "no video stream (the reference)"),
         ("report folder missing", 2, "--out {d}/no/score.md: no folder {d}/no"),
+        ("report over a video", 2, "is one of the videos being judged; the report needs a name of its own"),
     ],
 )
 def test_scoring_mistakes_are_one_line(tmp_path, capsys, case, code, words):
@@ -155,12 +156,14 @@ def test_scoring_mistakes_are_one_line(tmp_path, capsys, case, code, words):
         "not a video": ["--video", str(text), "--reference", str(sharp)],
         "sound only": ["--video", str(sharp), "--reference", str(_sound(tmp_path / "sound.m4a"))],
         "report folder missing": ["--video", str(sharp), "--reference", str(sharp), "--out", str(tmp_path / "no" / "score.md")],
+        "report over a video": ["--video", str(six), "--reference", str(six), "--out", str(six)],
     }[case]
     assert main(["eval", *args]) == code
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and words.format(s=six, d=tmp_path) in err, err
     assert "| PSNR" not in captured.out  # refused before any work
+    assert six.stat().st_size > 1000 and six.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # the video is still a video (Matroska)
 
 
 def test_a_dev_set_runs_each_pipeline_on_each_clip(tmp_path, capsys):
