@@ -67,6 +67,22 @@ def _mode(args) -> str:
     return mode
 
 
+REPORT_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+def _check_report(path: str | None, what: str) -> None:
+    """``--out`` for a video or a dev set: a file in an existing folder, never something else's name."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--out {path} is a folder; for {what} it names the report file (e.g. report.md)")
+    if not target.parent.is_dir():  # before the work, not after it
+        raise UsageError(f"--out {path}: no folder {target.parent}")
+    if target.exists() and target.suffix.lower() not in REPORT_SUFFIXES:
+        raise UsageError(f"--out {path} exists and is not a report (.md, .txt): give the report a name of its own")
+
+
 def _write_report(path: str, text: str) -> None:
     target = Path(path)
     if not target.parent.is_dir():
@@ -81,14 +97,11 @@ def run(args) -> int:
     if mode == "video":
         from ..train.video_eval import format_score, score_video
 
-        if args.out and Path(args.out).is_dir():
-            raise UsageError(f"--out {args.out} is a folder; for a video it names the report file (e.g. score.md)")
-        if args.out and not Path(args.out).parent.is_dir():  # before the work, not after it
-            raise UsageError(f"--out {args.out}: no folder {Path(args.out).parent}")
         if args.out and any(
             f and Path(f).resolve() == Path(args.out).resolve() for f in (args.video, args.reference, args.input)
         ):
             raise UsageError(f"--out {args.out} is one of the videos being judged; the report needs a name of its own")
+        _check_report(args.out, "a video")
         text = format_score(score_video(args.video, args.reference, args.input))
         out.print(text, markup=False)
         if args.out:
@@ -98,8 +111,7 @@ def run(args) -> int:
     if mode == "clips":
         from ..train.video_eval import run_clips
 
-        if args.out and Path(args.out).is_dir():
-            raise UsageError(f"--out {args.out} is a folder; for a dev set it names the report file (e.g. report.md)")
+        _check_report(args.out, "a dev set")
         command = "streamdeblur eval --clips " + args.clips + "".join(f" --pipeline {p}" for p in args.pipeline or [])
         try:
             run_clips(
