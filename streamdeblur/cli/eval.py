@@ -70,11 +70,14 @@ def _mode(args) -> str:
 REPORT_SUFFIXES = (".md", ".markdown", ".txt")
 
 
-def _check_report(path: str | None, what: str) -> None:
-    """``--out`` for a video or a dev set: a file in an existing folder, never something else's name."""
+def _check_report(path: str | None, what: str, judged: tuple = ()) -> None:
+    """``--out`` for a video or a dev set: a file in an existing folder, never something else's name
+    (``judged``: the files being judged, which the report must not replace)."""
     if not path:
         return
     target = Path(path)
+    if any(f and Path(f).resolve() == target.resolve() for f in judged):
+        raise UsageError(f"--out {path} is one of the videos being judged; the report needs a name of its own")
     if target.is_dir():
         raise UsageError(f"--out {path} is a folder; for {what} it names the report file (e.g. report.md)")
     if not target.parent.is_dir():  # before the work, not after it
@@ -83,29 +86,16 @@ def _check_report(path: str | None, what: str) -> None:
         raise UsageError(f"--out {path} exists and is not a report (.md, .txt): give the report a name of its own")
 
 
-def _write_report(path: str, text: str) -> None:
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise UsageError(f"--out {path}: no folder {target.parent}")
-    tmp = target.with_name(target.name + ".partial")
-    tmp.write_text(text + "\n")
-    tmp.replace(target)
-
-
 def run(args) -> int:
     mode = _mode(args)
     if mode == "video":
-        from ..train.video_eval import format_score, score_video
+        from ..train.video_eval import format_score, score_video, write_atomic
 
-        if args.out and any(
-            f and Path(f).resolve() == Path(args.out).resolve() for f in (args.video, args.reference, args.input)
-        ):
-            raise UsageError(f"--out {args.out} is one of the videos being judged; the report needs a name of its own")
-        _check_report(args.out, "a video")
+        _check_report(args.out, "a video", judged=(args.video, args.reference, args.input))
         text = format_score(score_video(args.video, args.reference, args.input))
         out.print(text, markup=False)
         if args.out:
-            _write_report(args.out, text)
+            write_atomic(Path(args.out), text + "\n")
             out.print(f"wrote {args.out}", markup=False)
         return 0
     if mode == "clips":

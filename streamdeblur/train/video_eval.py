@@ -388,7 +388,8 @@ def report(results: list[ClipResult], command: str = "") -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` under a temporary name and rename it: a reader never sees half a report."""
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -415,21 +416,23 @@ def run_clips(
     if not Path(clips).is_dir():
         raise ValueError(f"{clips}: no such folder (a dev set: <name>.blurry.mp4 + <name>.sharp.mkv)")
     resolved = [resolve_pipeline(p) for p in (pipelines or ["motion"])]
-    every = [c.name for c in find_clips(clips)]
-    if not every:
+    pairs = find_clips(clips)
+    if not pairs:
         raise ValueError(f"{clips}: no <name>.blurry.mp4 with a <name>.sharp.mkv")
-    unknown = [n for n in only or [] if n not in every]
-    if unknown:
-        raise ValueError(f"{clips}: no clip named {', '.join(unknown)} (its clips: {', '.join(every)})")
-    pairs = find_clips(clips, only)
+    if only:
+        names = [c.name for c in pairs]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ValueError(f"{clips}: no clip named {', '.join(unknown)} (its clips: {', '.join(names)})")
+        pairs = [pairs[names.index(n)] for n in dict.fromkeys(only)]  # in the order asked, each once
     overrides = {"tile": tile} if tile is not None else None
     log(HEADER)
     results: list[ClipResult] = []
     for pair in pairs:
         results += evaluate_clip(pair, resolved, overrides, log=log, aligned=aligned, ceiling=ceiling)
         if out:  # after every clip, so a long run that is stopped keeps what it measured
-            _write_atomic(Path(out), report(results, command))
-            _write_atomic(Path(out).with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
+            write_atomic(Path(out), report(results, command))
+            write_atomic(Path(out).with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
     log("\n".join(summary_rows(results)))
     for r in results:
         i, o = r.identical()

@@ -471,20 +471,26 @@ def test_first_fusion_on_a_clean_panning_clip_pastes_nothing(tmp_path):
     assert len(r["per_frame"]) == 16 and r["worst"] > -1.0, r
 
 
-def _fusions_on_clean_boats(tmp_path: Path, pipeline: str) -> dict:
-    """``pipeline``'s two fusions (its model left out) on the clean panning clip, against the identity
+def _on_clean_boats(tmp_path: Path, pipeline: str, frames: int = 16) -> dict:
+    """``pipeline`` (a shipped name or a YAML path) on the clean panning clip, against the identity
     (``train.noharm``'s protocol, lossless): mean and worst frame in dB."""
+    from streamdeblur.train.noharm import measure
+
+    res = measure(_clean_boats(tmp_path, frames=frames), [pipeline], sigma=0, crf=8, log=lambda *a: None)
+    return next(iter(res["pipelines"].values()))
+
+
+def _fusions_on_clean_boats(tmp_path: Path, pipeline: str) -> dict:
+    """``pipeline``'s two fusions (its model left out) on the clean panning clip (:func:`_on_clean_boats`)."""
     import yaml
 
     from streamdeblur.engine.config import load_pipeline
-    from streamdeblur.train.noharm import measure
 
     fusions = [{s.name: s.options} for s in load_pipeline(pipeline).stages if s.name == "temporal_fusion"]
     assert len(fusions) == 2
     path = tmp_path / "fusions.yaml"
     path.write_text(yaml.safe_dump({"stages": fusions}))
-    res = measure(_clean_boats(tmp_path), [str(path)], sigma=0, crf=8, log=lambda *a: None)
-    return next(iter(res["pipelines"].values()))
+    return _on_clean_boats(tmp_path, str(path))
 
 
 def test_the_default_fusions_keep_a_clean_clips_detail(tmp_path):
@@ -508,10 +514,7 @@ def test_the_clean_footage_pipeline_leaves_a_clean_sharp_clip_as_it_was(tmp_path
     identity: the model's small changes of a clean frame are its error, not detail; with them dropped
     on every frame (``floor: 2``, ``floor_on: all``) the clip keeps its sharpness (45 frames: −0.17 dB
     mean, worst −0.43 before; −0.005 / −0.05 with it)."""
-    from streamdeblur.train.noharm import measure
-
-    res = measure(_clean_boats(tmp_path, frames=10), ["motion-clean"], sigma=0, crf=8, log=lambda *a: None)
-    r = next(iter(res["pipelines"].values()))
+    r = _on_clean_boats(tmp_path, "motion-clean", frames=10)
     assert r["mean"] > -0.06 and r["worst"] > -0.15, r
 
 
@@ -520,10 +523,7 @@ def test_the_live_model_pipeline_leaves_a_clean_sharp_clip_as_it_was(tmp_path):
     the clean panning clip, against the identity: the model's small errors softened every frame, at
     full scale −0.12 dB mean, worst −0.16 (at a reduced scale about −0.04 / −0.05);
     ``floor: 2`` on every frame (``floor_on: all``) drops them: 0.00 at either scale."""
-    from streamdeblur.train.noharm import measure
-
-    res = measure(_clean_boats(tmp_path), ["webcam-rt"], sigma=0, crf=8, log=lambda *a: None)
-    r = next(iter(res["pipelines"].values()))
+    r = _on_clean_boats(tmp_path, "webcam-rt")
     assert r["mean"] > -0.04 and r["worst"] > -0.08, r
 
 
