@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -10,6 +11,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# rich reads COLUMNS / LINES / FORCE_COLOR once, when a console is made (streamdeblur.cli.console, at
+# import): an exported COLUMNS (a CI runner's, pytest-xdist's) would fix the width of every table the tests
+# read, whatever a test's own monkeypatch.setenv("COLUMNS", ...) says, and FORCE_COLOR would put colour codes
+# in every message they compare. Unset here, before anything imports streamdeblur.
+for _name in ("COLUMNS", "LINES", "FORCE_COLOR"):
+    os.environ.pop(_name, None)
 
 import media  # noqa: E402
 
