@@ -298,8 +298,6 @@ class Trainer:
         #: bf16 autocast: as the recipe says, except on a CPU without native bf16 (no AMX, no
         #: AVX-512 BF16), where it is emulated and a training step measured ~17x slower
         self.bf16 = cfg.bf16 and auto_bf16(self.device) if self.device.type == "cpu" else cfg.bf16
-        if cfg.bf16 and not self.bf16:
-            log("bf16 autocast off: this CPU computes bf16 only by emulation (no AMX, no AVX-512 BF16)")
         torch.set_flush_denormal(True)
         torch.manual_seed(cfg.seed)
         self.out = Path(cfg.out)
@@ -347,6 +345,8 @@ class Trainer:
         #: the signal (SIGINT, SIGTERM) that stopped the last :meth:`run`, or None when it ran to its end
         self.stopped_by: int | None = None
         self._loader: tuple[int, Iterator] | None = None  #: (crop, batches) from the worker processes
+        if cfg.bf16 and not self.bf16:  # said once the data is found: a recipe that cannot run says only why
+            log("bf16 autocast off: this CPU computes bf16 only by emulation (no AMX, no AVX-512 BF16)")
         self._resume()
         # made once everything the run needs has been found: a missing init or fused set left an empty run folder
         self.out.mkdir(parents=True, exist_ok=True)
