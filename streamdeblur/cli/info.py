@@ -19,6 +19,7 @@ from ..compute.cpus import cpu_model_name, usable_cpus
 from ..compute.runtime import auto_bf16, cpu_threads_line
 from ..errors import EXIT_OK, exit_code, one_line
 from ..io.color import chroma_label
+from ..io.paths import open_input
 from ..io.sources import reads_as_images
 from ..models import list_models
 from ..models.scan import mamba_available
@@ -99,7 +100,7 @@ def _variable_rate(path: str) -> float | None:
     import av
 
     try:
-        with av.open(path) as c:
+        with open_input(path) as c:
             vs = c.streams.video[0]
             base, avg = vs.base_rate, vs.average_rate
     except (av.FFmpegError, OSError, IndexError):

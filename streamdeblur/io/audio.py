@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from ..errors import SinkError, SourceError
-from .paths import ffmpeg_name
+from .paths import open_input
 from .streamcopy import can_stream_copy, codec_name, is_cover
 from .tags import MOV_SPELLING, apply_tags, keep_tags
 
@@ -95,7 +95,7 @@ class AudioCopier:
         self.warn = warn
         self.strict = strict  #: a damaged input packet stops the run (``--strict``) instead of being left out
         self.start = start  #: packets that end before this presentation time are left out (a cut file)
-        self._in = av.open(ffmpeg_name(source), metadata_errors="replace")
+        self._in = open_input(source)
         # (in_stream, out_stream, how: None (copied), a resampler (re-encoded audio) or TextSubtitles
         # (converted subtitles), [next pts of a re-encoded stream])
         self._streams = []

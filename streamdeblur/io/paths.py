@@ -4,12 +4,19 @@ FFmpeg reads ``name:rest`` as a protocol and a location: a file of yours called 
 ``clip 10:30.mp4``'s cousin ``a:b.mp4`` was opened as a URL (``Input/output error``). A local name
 that is not a URL of ours (``scheme://``) and has a colon before its first slash goes through FFmpeg's
 ``file:`` protocol, which takes the rest as a path.
+
+:func:`open_input` opens an input so named, with the same leniency about its tags on every PyAV this
+package runs on (``av>=18``): PyAV 18 raised on a tag value that is not UTF-8 unless ``av.open`` was
+given ``metadata_errors="replace"``; PyAV 19 (wheels for Python 3.12 and newer only) dropped that
+argument (every input failed with "open() got an unexpected keyword argument") and keeps such bytes as
+surrogate escapes, which go back out unchanged when the tags are copied into an output.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -26,3 +33,21 @@ def ffmpeg_name(spec: str | Path) -> str:
     if _URL.match(s) or ":" not in s.split("/", 1)[0]:
         return s
     return "file:" + s
+
+
+def open_input(spec: str | Path, **kwargs: Any):
+    """``av.open`` for reading ``spec`` (a path or a URL; named as :func:`ffmpeg_name` says), where a tag
+    that is not UTF-8 is never an error, whichever PyAV is installed.
+
+    Args:
+        spec: the input.
+        **kwargs: passed to ``av.open`` (``options``, ``timeout``, ...).
+
+    Returns:
+        The open ``av.container.InputContainer``.
+    """
+    import av  # here: this module is imported where PyAV need not be (training on a GPU machine)
+
+    if int(av.__version__.split(".")[0]) < 19:
+        kwargs.setdefault("metadata_errors", "replace")
+    return av.open(ffmpeg_name(spec), **kwargs)

@@ -40,7 +40,7 @@ import av
 
 from ..errors import one_line
 from .frames import cut_short
-from .paths import ffmpeg_name
+from .paths import ffmpeg_name, open_input
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
 from .sources import SourceError, clock_origin, declared_end, open_video
 from .streamcopy import can_stream_copy
@@ -318,7 +318,7 @@ def split(
 def count_frames(path: str | Path) -> int:
     """Video packets in a file (= frames for the codecs we write); 0 if unreadable."""
     try:
-        with av.open(ffmpeg_name(path)) as c:
+        with open_input(path) as c:
             vs = c.streams.video[0]
             return sum(1 for p in c.demux(vs) if not (p.size == 0 and p.dts is None))
     except Exception:  # noqa: BLE001 - unreadable means not done

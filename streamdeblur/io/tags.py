@@ -28,7 +28,7 @@ from pathlib import Path
 
 import av
 
-from .paths import ffmpeg_name
+from .paths import open_input
 
 #: Tags about the file, not the footage (lower case; Matroska's statistics tags match by prefix too).
 DROPPED = frozenset(
@@ -173,7 +173,7 @@ def read_tags(path: str | Path | None) -> FootageTags:
     if path is None:
         return FootageTags()
     try:
-        with av.open(ffmpeg_name(path), metadata_errors="replace") as c:
+        with open_input(path) as c:
             video = keep_tags(c.streams.video[0].metadata) if c.streams.video else {}
             try:
                 chapters = [dict(ch, metadata=keep_tags(ch.get("metadata", {}))) for ch in c.chapters()]

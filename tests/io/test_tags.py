@@ -55,6 +55,52 @@ def test_capture_date_place_camera_and_audio_language_are_kept(tmp_path, phone_c
     assert audio and audio[0].get("language") == "fra", streams
 
 
+@pytest.mark.parametrize("segments", [0, 2])
+def test_a_tag_that_is_not_utf8_stops_neither_info_nor_a_run(tmp_path, identity_yaml, require_ffmpeg, segments):
+    # a title in Latin-1 (a camera's or an old tagger's): `info` ended "error: 'utf-8' codec can't decode byte
+    # 0xe9" (its frame-rate probe opened the file without PyAV 18's metadata_errors), and on PyAV 19 (Python
+    # 3.12+), which dropped that argument, every command failed on every input ("unexpected keyword argument")
+    clip = tmp_path / "latin1.mkv"
+    args = [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=0.6"]
+    args += ["-metadata", b"title=Caf\xe9 \xff", "-c:v", "libx264", str(clip)]
+    subprocess.run(args, check=True)
+    assert main(["info", str(clip)]) == 0
+    out = tmp_path / "out.mkv"
+    argv = ["run", str(clip), "-o", str(out), "--pipeline", str(identity_yaml)]
+    assert main(argv + (["--segments", str(segments)] if segments else [])) == 0
+    assert media.count_frames(out) == 6
+    assert _tags(out)[0].get("title") == "Caf\ufffd \ufffd"  # kept (ffprobe shows what is not UTF-8 so)
+
+
+def test_inputs_are_opened_with_lenient_tags_on_either_pyav(monkeypatch):
+    # PyAV 18 needs metadata_errors="replace" for such tags; PyAV 19 has no such argument (a TypeError)
+    import av
+
+    from streamdeblur.io.paths import open_input
+
+    seen = []
+    monkeypatch.setattr(av, "open", lambda name, **kw: seen.append((name, kw)))
+    for version in ("18.1.0", "19.0.2", "20.0.0"):
+        monkeypatch.setattr(av, "__version__", version)
+        open_input("a:b.mp4", timeout=3)
+    assert seen == [
+        ("file:a:b.mp4", {"timeout": 3, "metadata_errors": "replace"}),
+        ("file:a:b.mp4", {"timeout": 3}),
+        ("file:a:b.mp4", {"timeout": 3}),
+    ]
+
+
+def test_only_open_input_knows_pyavs_metadata_argument():
+    # every reader of a user's file goes through paths.open_input, the one place that knows PyAV's versions
+    from pathlib import Path
+
+    import streamdeblur
+
+    root = Path(streamdeblur.__file__).parent
+    users = [p.relative_to(root).as_posix() for p in root.rglob("*.py") if "metadata_errors" in p.read_text()]
+    assert users == ["io/paths.py"]
+
+
 def test_what_describes_the_old_file_is_left_out():
     tags = {"encoder": "Lavf59", "major_brand": "qt  ", "BPS-eng": "9", "DURATION": "00:00:01", "rotate": "90", "title": "x"}
     assert keep_tags(tags) == {"title": "x"}

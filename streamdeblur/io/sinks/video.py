@@ -27,7 +27,7 @@ from ..color import (
 )
 from ..frames import Frame, SourceInfo
 from ..loglevel import SharedQuiet
-from ..paths import ffmpeg_name
+from ..paths import ffmpeg_name, open_input
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, publish, temporary_path
 from .encoders import (
@@ -423,7 +423,7 @@ class VideoSink:
 def _plays(path: Path) -> bool:
     """Whether a (partial) file opens and gives a first video frame."""
     try:
-        with ffmpeg_log(), av.open(ffmpeg_name(path)) as c:
+        with ffmpeg_log(), open_input(path) as c:
             return next(c.decode(video=0), None) is not None
     except (av.error.FFmpegError, OSError, ValueError, IndexError):
         return False
@@ -480,7 +480,7 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str], start: f
     a 3 s session. ``start`` (seconds), the first frame's time as the sink gave it, takes it back: the
     regular file starts where the recording did (its decoding times before zero, as any MP4 with B-frames).
     """
-    with av.open(ffmpeg_name(src)) as i, av.open(ffmpeg_name(dst), "w", format=fmt, options=dict(options)) as o:
+    with open_input(src) as i, av.open(ffmpeg_name(dst), "w", format=fmt, options=dict(options)) as o:
         o.metadata.update(i.metadata)
         streams = {}
         for st in i.streams:

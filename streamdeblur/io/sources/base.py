@@ -17,7 +17,7 @@ import av
 from ...errors import SourceError, one_line
 from ..frames import Frame
 from ..loglevel import SharedQuiet
-from ..paths import ffmpeg_name
+from ..paths import open_input
 
 log = logging.getLogger("streamdeblur.io")
 
@@ -153,7 +153,7 @@ class _LiveMixin:
 def open_video(spec: str | Path, options: dict | None = None, timeout: float | None = None):
     """Open a container that has a video stream, or raise :class:`SourceError` with one line."""
     try:
-        c = av.open(ffmpeg_name(spec), options=options, timeout=timeout, metadata_errors="replace")
+        c = open_input(spec, options=options, timeout=timeout)
     except (av.error.FFmpegError, OSError) as exc:
         # FFmpeg's own words ("Invalid data found when processing input"), not its error tag as an errno nor the path again
         reason = getattr(exc, "strerror", None) or one_line(exc, 200)
