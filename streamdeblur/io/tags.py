@@ -15,6 +15,11 @@ MP4 and MOV hold arbitrary keys (Apple's reverse-DNS ones) only in the ``mdta`` 
 FFmpeg writes when asked (``movflags=use_metadata_tags``): :func:`muxer_flags` asks for it
 whenever there is such a key to keep.
 
+A file may hold a key twice (a MOV written with ``use_metadata_tags`` has ``creation_time`` in its
+movie header and in its key list). PyAV 18 gave the last value; PyAV 19 gives them joined by ``;``
+(``2024-07-14T10:20:30Z;2024-07-14T10:20:30Z``, a date no gallery reads, and Matroska's muxer then
+dropped it): :func:`keep_tags` keeps one value where the joined values are the same.
+
 Example:
     >>> keep_tags({"creation_time": "2024-07-14T10:20:30Z", "encoder": "Lavf59", "BPS-eng": "900"})
     {'creation_time': '2024-07-14T10:20:30Z'}
@@ -51,13 +56,18 @@ def keep_tags(tags: Mapping[str, str]) -> dict[str, str]:
 
     Returns:
         a new dict, in the same order.
+
+    Example:
+        >>> keep_tags({"creation_time": "2024-07-14T10:20:30Z;2024-07-14T10:20:30Z", "title": "a;b"})
+        {'creation_time': '2024-07-14T10:20:30Z', 'title': 'a;b'}
     """
     out = {}
     for k, v in tags.items():
         low = k.lower()
         if low.split("-")[0] in DROPPED or low.startswith("_statistics_"):  # "BPS-eng": Matroska's per-language form
             continue
-        out[k] = v
+        parts = v.split(";") if isinstance(v, str) else [v]
+        out[k] = parts[0] if len(parts) > 1 and len(set(parts)) == 1 else v  # one key twice, as PyAV 19 reads it
     return out
 
 

@@ -101,6 +101,15 @@ def test_only_open_input_knows_pyavs_metadata_argument():
     assert users == ["io/paths.py"]
 
 
+def test_a_key_the_file_holds_twice_is_kept_once():
+    # PyAV 19 reads a key written twice (a MOV's creation_time, in its header and its key list) as the two
+    # values joined by ";": the phone clip above came out dated "2024-07-14T10:20:30.000000Z;2024-07-…" (MP4)
+    # or undated (Matroska refused the value); a value with a ";" of its own stays as it is
+    date = "2024-07-14T10:20:30.000000Z"
+    tags = {"creation_time": f"{date};{date}", "title": "Paris;Rome", "comment": "x;x;y"}
+    assert keep_tags(tags) == {"creation_time": date, "title": "Paris;Rome", "comment": "x;x;y"}
+
+
 def test_what_describes_the_old_file_is_left_out():
     tags = {"encoder": "Lavf59", "major_brand": "qt  ", "BPS-eng": "9", "DURATION": "00:00:01", "rotate": "90", "title": "x"}
     assert keep_tags(tags) == {"title": "x"}
