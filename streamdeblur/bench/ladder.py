@@ -19,8 +19,9 @@ Fair comparison: every contender is warmed up once (a short run) before anything
 (seeded), so a slow spell on a shared machine does not always hit the same rung. The table gives
 each rung's median fps, its ratio to the rung before and to ``naive``.
 
-Example:
-    >>> # streamdeblur bench --what ladder --size 320x180 --frames 6 --rounds 3   # doctest: +SKIP
+Example (shell)::
+
+    streamdeblur bench --what ladder --size 320x180 --frames 6 --rounds 3
 """
 
 from __future__ import annotations

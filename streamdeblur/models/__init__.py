@@ -3,7 +3,7 @@
 Example:
     >>> from streamdeblur.models import create_model, list_models
     >>> list_models("deeprftv2*")
-    ['deeprftv2-b', 'deeprftv2-s', 'deeprftv2-t']
+    ['deeprftv2-b', 'deeprftv2-rt', 'deeprftv2-s', 'deeprftv2-t']
 """
 
 from __future__ import annotations

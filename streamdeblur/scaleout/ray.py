@@ -21,9 +21,10 @@ niceness plus ``worker_nice`` (default 0: the same as the local executor); ``nic
 ``RAY_worker_niceness``; on an existing cluster each worker raises its niceness itself, and if the
 cluster's workers are already nicer than asked (lowering needs privileges), the driver says so once.
 
-Example:
-    >>> # ray start --head   (then on other machines: ray start --address HEAD:6379)
-    >>> # streamdeblur batch footage/ --out-dir out/ --executor ray --address auto   # doctest: +SKIP
+Example (shell)::
+
+    ray start --head   # then on other machines: ray start --address HEAD:6379
+    streamdeblur batch footage/ --out-dir out/ --executor ray --address auto
 """
 
 from __future__ import annotations

@@ -549,7 +549,7 @@ def _letterbox(img: np.ndarray, width: int, height: int) -> np.ndarray:
 
     Example:
         >>> _letterbox(np.full((10, 40, 3), 255, np.uint8), 20, 20)[:, 10].ravel()[::3].tolist()
-        [0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0]
+        [0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0]
     """
     h, w = img.shape[:2]
     scale = min(width / w, height / h)
