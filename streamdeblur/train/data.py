@@ -43,6 +43,7 @@ import numpy as np
 
 from ..io.digest import file_sha256
 from ..io.heif import decode_heif, is_heif
+from ..io.paths import open_input
 from ..io.photo_meta import jpeg_state
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..io.sources.base import quiet_opencv
@@ -189,7 +190,7 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
         import av
 
         try:
-            with av.open(str(path)) as c:
+            with open_input(path) as c:
                 if not c.streams.video:
                     return "no video frames in it"
                 n = sum(1 for _, _ in zip(range(clip_length), c.decode(video=0)))  # stops at clip_length
@@ -220,9 +221,7 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
 
 
 def _video_groups(path: Path, groups: int, length: int) -> list[list[np.ndarray]]:
-    import av
-
-    with av.open(str(path)) as c:
+    with open_input(path) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     if len(frames) < length:
         return []

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from ..io.color import describe_frame, frame_to_rgb
 from ..io.orientation import Orientation, frame_display_matrix
+from ..io.paths import open_input
 from ..temporal.registration import MIN_SIDE
 from .metrics import PSNR_CAP
 
@@ -66,7 +66,7 @@ def read_frames(path: str | Path) -> Frames:
             out.append(np.ascontiguousarray(img[..., ::-1]))
         return out
     frames, turn = [], None
-    with av.open(str(p)) as c:
+    with open_input(p) as c:
         # decode() also drains the decoder at the end (the final flush packet), so no frame is lost
         for f in c.decode(video=0):
             if not frames:  # a phone's portrait clip: turned upright as `streamdeblur run` turns it

@@ -70,6 +70,7 @@ def test_a_tag_that_is_not_utf8_stops_neither_info_nor_a_run(tmp_path, identity_
     assert main(argv + (["--segments", str(segments)] if segments else [])) == 0
     assert media.count_frames(out) == 6
     assert _tags(out)[0].get("title") == "Caf\ufffd \ufffd"  # kept (ffprobe shows what is not UTF-8 so)
+    assert main(["eval", "--video", str(out), "--reference", str(clip)]) == 0  # was "cannot read it as a video"
 
 
 def test_inputs_are_opened_with_lenient_tags_on_either_pyav(monkeypatch):
