@@ -1,5 +1,12 @@
 # The two commands of the README:  make demo  |  make test
-PY ?= python3
+# PY: the Python that makes .venv. streamdeblur needs 3.11 or newer (PyAV 18, its oldest supported PyAV, and
+# pillow-heif have no wheels for 3.10); where python3 is older (Ubuntu 22.04's is 3.10) the first newer
+# python3.X on PATH is taken, and a one-line error says what to install when there is none
+PY_MIN := 3.11
+PY_OK = -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+ifeq ($(origin PY),undefined)
+PY := $(shell for p in python3 python3.14 python3.13 python3.12 python3.11; do $$p $(PY_OK) 2>/dev/null && { echo $$p; exit; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 # TORCH_INDEX: an extra package index for torch, e.g. https://download.pytorch.org/whl/cpu for the CPU build
@@ -10,9 +17,13 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 .PHONY: demo test lint system-deps clean
 
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	@$(if $(PY),,$(error streamdeblur needs Python $(PY_MIN) or newer; python3 here is $(or $(shell python3 --version 2>&1 | head -n1),missing), and no python3.11 or newer is on PATH: install one (Debian/Ubuntu: apt install python3.11-venv) or name it: make $(or $(MAKECMDGOALS),demo) PY=/path/to/python3.11))
+	@$(if $(shell $(PY) $(PY_OK) 2>/dev/null && echo ok),,$(error streamdeblur needs Python $(PY_MIN) or newer; $(PY) is $(or $(shell $(PY) --version 2>&1 | head -n1),not found)))
+	@# a venv that failed half-way (Debian without python3-venv has no ensurepip) is removed, so the next make retries
+	$(PY) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	@$(if $(shell $(BIN)/python $(PY_OK) 2>/dev/null && echo ok),,$(error $(VENV) was made with $(shell $(BIN)/python --version 2>&1 | head -n1); streamdeblur needs Python $(PY_MIN) or newer: make clean, then make $(or $(MAKECMDGOALS),demo) again))
 	$(PIP) -e .
 	@touch $@
 
