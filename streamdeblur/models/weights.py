@@ -49,6 +49,21 @@ def is_torch_file(path: Path) -> bool:
     return len(head) == 14 and head[0] == 0x80 and head[2:4] == b"\x8a\x0a" and head[4:14] == _LEGACY_MAGIC
 
 
+def asked_for(message: str) -> str | None:
+    """The Python name a refused pickle asked for, from PyTorch's ``weights_only`` error (None: not said).
+
+    PyTorch words it ``GLOBAL builtins.print`` since 2.4 and ``Unsupported class __builtin__.print`` in 2.3.
+
+    Example:
+        >>> asked_for("Unsupported global: GLOBAL builtins.print was not an allowed global by default.")
+        'builtins.print'
+        >>> asked_for("WeightsUnpickler error: Unsupported class __builtin__.print")
+        'builtins.print'
+    """
+    found = re.search(r"(?:GLOBAL|Unsupported class) ([\w.]+)", message)
+    return found.group(1).replace("__builtin__.", "builtins.", 1) if found else None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint file safely (tensors and plain containers only).
 
@@ -74,8 +89,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        wanted = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" (it asks for {wanted.group(1)})" if wanted else ""
+        wanted = asked_for(str(exc))
+        what = f" (it asks for {wanted})" if wanted else ""
         raise WeightsError(f"{path} refused: it would run code{what}; only tensors and plain containers are loaded") from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
         # PyTorch's first sentence ("… failed finding central directory"), not its paragraph on miniz and bug reports
