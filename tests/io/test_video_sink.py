@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from fractions import Fraction
 
@@ -460,6 +461,36 @@ def test_an_output_name_of_251_bytes_is_written(tmp_path):
     assert len(sink.tmp.name.encode()) <= 255
     sink.write(Frame(_stripes(0, 64, 48), 0, 0, Fraction(1, 15360)))
     assert sink.close() == out and media.count_frames(out) == 1
+
+
+@pytest.mark.parametrize("command", ["run", "batch"])
+def test_a_file_whose_name_is_not_utf8_is_deblurred_beside_itself(tmp_path, identity_yaml, require_ffmpeg, command):
+    # A card from an old camera or a Latin-1 archive unpacked on Linux: the name is the bytes b"caf\xe9.mp4",
+    # which Python holds as "caf\udce9.mp4". Naming the temporary output encoded it as UTF-8: "error:
+    # 'utf-8' codec can't encode character '\udce9' … surrogates not allowed", exit 2, nothing written.
+    name = os.fsdecode(b"caf\xe9.mp4")
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / name, frames=6, size=(64, 48))
+    if command == "run":
+        assert main(["run", str(src), "--pipeline", str(identity_yaml)]) == 0
+        out = src.with_name(os.fsdecode(b"caf\xe9_deblurred.mp4"))
+    else:
+        assert main(["batch", str(src.parent), "--out-dir", str(tmp_path / "out"), "--pipeline", str(identity_yaml)]) == 0
+        out = tmp_path / "out" / name
+    assert os.fsencode(out.name) in os.listdir(os.fsencode(out.parent)), os.listdir(out.parent)
+    assert media.count_frames(out) == 6
+    assert not [p for p in out.parent.iterdir() if "partial" in p.name]
+
+
+def test_a_default_output_name_too_long_for_the_file_system_is_one_line_before_any_work(tmp_path, identity_yaml, capsys):
+    # A 252-byte input name (the longest a name may be is 255) gets NAME_deblurred.mp4, 262 bytes: the run
+    # ended "error: [Errno 36] File name too long: 'aaaa…_deblurred.mp4'" with exit 1 (processing failed).
+    (tmp_path / "in").mkdir()
+    src = media.write_video(tmp_path / "in" / ("a" * 248 + ".mp4"), frames=3, size=(64, 48))
+    assert main(["run", str(src), "--pipeline", str(identity_yaml)]) == 4  # the output cannot be written
+    err = capsys.readouterr().err
+    assert "the output's name is 262 bytes long, more than the 255" in err and "-o" in err, err
+    assert sorted(p.name for p in src.parent.iterdir()) == [src.name]
 
 
 def test_a_recording_whose_name_was_taken_meanwhile_keeps_one_whole_file_and_names_it(tmp_path):

@@ -39,10 +39,31 @@ def partial_path(path: Path) -> Path:
 NAME_MAX = 255
 
 
+def _cut_name(raw: bytes, room: int) -> bytes:
+    """``raw`` (a file name's bytes) cut to ``room`` bytes, never inside a UTF-8 character.
+
+    Example:
+        >>> _cut_name("café".encode(), 4), _cut_name(b"caf\\xe9", 4)
+        (b'caf', b'caf\\xe9')
+    """
+    raw = raw[:room]
+    start = len(raw)
+    while start > 0 and 0x80 <= raw[start - 1] < 0xC0:  # continuation bytes at the end
+        start -= 1
+    if start > 0 and raw[start - 1] >= 0xC0:  # the lead byte before them: is its character whole?
+        lead = raw[start - 1]
+        if len(raw) - (start - 1) < (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4):
+            raw = raw[: start - 1]
+    return raw
+
+
 def _temporary_stem(path: Path) -> str:
-    """``path``'s stem, cut (in bytes, never inside a character) so that its temporary name fits :data:`NAME_MAX`."""
-    room = NAME_MAX - len(f".partial{path.suffix}".encode()) - 8  # ".3f9a0c" and a byte to spare
-    return path.stem.encode()[:room].decode(errors="ignore") or "out"
+    """``path``'s stem, cut (in bytes, never inside a character) so that its temporary name fits :data:`NAME_MAX`.
+
+    A name is the file system's bytes (``os.fsencode``): a file called ``caf\\xe9.mp4`` on a card written
+    by an old camera or unpacked from a Latin-1 archive is not UTF-8, and encoding it as UTF-8 failed."""
+    room = NAME_MAX - len(os.fsencode(f".partial{path.suffix}")) - 8  # ".3f9a0c" and a byte to spare
+    return os.fsdecode(_cut_name(os.fsencode(path.stem), room)) or "out"
 
 
 def temporary_path(path: Path) -> Path:
@@ -167,6 +188,11 @@ def check_output(path: Path, inputs: list[Path] | None = None, overwrite: bool =
     """Refuse unsafe outputs before any decoding starts (same file as an input, existing file,
     unwritable folder)."""
     path = Path(path)
+    size = len(os.fsencode(path.name))
+    if size > NAME_MAX:  # a long input's default NAME_deblurred.EXT: "[Errno 36] File name too long: 'aaa…'"
+        raise SinkError(
+            f"the output's name is {size} bytes long, more than the {NAME_MAX} a file name may have: give a shorter one with -o"
+        )
     if path.is_dir():  # --overwrite would run the whole job, then fail to put the file there
         raise SinkError(f"output {path} is a folder; give a file name (such as {path / ('out' + path.suffix)})")
     refuse_overwrite(path, inputs, overwrite)
