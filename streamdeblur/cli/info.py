@@ -175,7 +175,7 @@ def file_table(path: str) -> Table:
     )
     t.add_row("audio", "copied" if i.has_audio else "none")
     o = load_pipeline("motion").output  # the default pipeline's encoder settings
-    suffix = Path(path).suffix.lower()  # a run without -o writes NAME_deblurred with the input's suffix
+    suffix = Path(path).suffix.lower() or ".mp4"  # a run without -o writes NAME_deblurred with the input's suffix (or .mp4)
     try:
         enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
     except ValueError:  # a container we do not write (.m2ts …): say what an .mp4 gets

@@ -39,11 +39,13 @@ def default_output(inp: str) -> str:
         inp: the input as given.
 
     Returns:
-        ``clip.mp4`` → ``clip_deblurred.mp4`` next to it; an image folder ``shots/`` → ``shots_deblurred/``.
+        ``clip.mp4`` → ``clip_deblurred.mp4`` next to it; an image folder ``shots/`` → ``shots_deblurred/``;
+        a file without a suffix (a dash cam's ``REC0042``, a download) → ``REC0042_deblurred.mp4``: a name
+        without a suffix is an image folder to the writer, which turned a video into a PNG per frame.
 
     Example:
-        >>> default_output("clips/a.mkv")
-        'clips/a_deblurred.mkv'
+        >>> default_output("clips/a.mkv"), default_output("clips/REC0042")
+        ('clips/a_deblurred.mkv', 'clips/REC0042_deblurred.mp4')
     """
     from ..io.sources.base import _is_url
 
@@ -52,7 +54,7 @@ def default_output(inp: str) -> str:
     p = Path(inp)
     if p.is_dir():
         return str(p.with_name(f"{p.name}_deblurred")) + "/"
-    return str(p.with_name(f"{p.stem}_deblurred{p.suffix}"))
+    return str(p.with_name(f"{p.stem}_deblurred{p.suffix or '.mp4'}"))
 
 
 def run(args) -> int:

@@ -46,6 +46,19 @@ def test_default_output_name(tmp_path, identity_yaml, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_a_video_file_without_a_suffix_gets_a_video_not_a_folder_of_frames(tmp_path, identity_yaml, capsys):
+    # A dash cam's REC0042 or a download without a suffix: the default output, REC0042_deblurred, was a
+    # name without a suffix, which the writer takes for an image folder: a PNG per frame (a 10-minute
+    # 1080p clip, some 50 GB of them) instead of a video
+    src = media.write_video(tmp_path / "clip.mp4", frames=4, size=(96, 64)).rename(tmp_path / "REC0042")
+    assert main(["info", str(src)]) == 0
+    assert "output .mp4" in capsys.readouterr().out
+    assert main(["run", str(src), "--pipeline", str(identity_yaml)]) == 0
+    out = tmp_path / "REC0042_deblurred.mp4"
+    assert out.is_file() and media.count_frames(out) == 4
+    assert not (tmp_path / "REC0042_deblurred").exists()
+
+
 def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_yaml):
     src = media.write_video(tmp_path / "in.mp4", frames=60, size=(96, 64), fps=30, audio=True)
     out = tmp_path / "cut.mp4"

@@ -40,11 +40,12 @@ NAME_MAX = 255
 
 
 def _cut_name(raw: bytes, room: int) -> bytes:
-    """``raw`` (a file name's bytes) cut to ``room`` bytes, never inside a UTF-8 character.
+    """``raw`` (a file name's bytes) cut to ``room`` bytes, never inside a UTF-8 character (a last byte
+    that would start one, as Latin-1's ``é`` does, goes too: a name one byte shorter).
 
     Example:
-        >>> _cut_name("café".encode(), 4), _cut_name(b"caf\\xe9", 4)
-        (b'caf', b'caf\\xe9')
+        >>> _cut_name("café".encode(), 4), _cut_name(b"caf\\xe9s", 5)
+        (b'caf', b'caf\\xe9s')
     """
     raw = raw[:room]
     start = len(raw)
