@@ -21,6 +21,7 @@ from ..errors import EXIT_OK, exit_code, one_line
 from ..io.color import chroma_label
 from ..io.paths import open_input
 from ..io.sources import reads_as_images
+from ..io.streams import video_stream
 from ..models import list_models
 from ..models.scan import mamba_available
 from ..stages import list_stages, stage_class
@@ -101,7 +102,7 @@ def _variable_rate(path: str) -> float | None:
 
     try:
         with open_input(path) as c:
-            vs = c.streams.video[0]
+            vs = video_stream(c)
             base, avg = vs.base_rate, vs.average_rate
     except (av.FFmpegError, OSError, IndexError):
         return None

@@ -17,6 +17,7 @@ import av
 from ..errors import SinkError, SourceError
 from .paths import open_input
 from .streamcopy import can_stream_copy, codec_name, is_cover
+from .streams import video_stream
 from .tags import MOV_SPELLING, apply_tags, keep_tags
 
 AUDIO_FALLBACK = {"webm": ("libopus", 48000), "matroska": ("aac", None)}
@@ -187,7 +188,7 @@ class AudioCopier:
         """AVI keeps no start times: each stream plays from the file's start, so sound that starts later
         or earlier than the picture in the source (a camera's late first audio frame, an edit) comes out
         that much out of sync. Said, with where it is kept (FFmpeg's own AVI does the same, silently)."""
-        video = self._in.streams.video[0] if self._in.streams.video else None
+        video = video_stream(self._in)
         if video is None or video.start_time is None or not video.time_base:
             return
         v0 = float(video.start_time * video.time_base)

@@ -44,6 +44,7 @@ from .paths import ffmpeg_name, open_input
 from .sinks import FORMAT_BY_SUFFIX, AudioCopier, SinkError, container_options, partial_path, publish, temporary_path
 from .sources import SourceError, clock_origin, declared_end, open_video
 from .streamcopy import can_stream_copy
+from .streams import left_out, video_stream
 from .tags import read_tags
 
 
@@ -78,7 +79,10 @@ def _packets(
     :class:`SourceError` instead (``--strict``, as a single run fails it)."""
     c = open_video(path)
     try:
-        vs = c.streams.video[0]
+        vs = video_stream(c)
+        note = left_out(c, vs)
+        if note and warn is not None:  # said once, where the cuts are planned (the segments hold only this stream)
+            warn(f"{Path(str(path)).name} {note}")
         tb = vs.time_base
         rows: list[tuple[int, bool]] = []
         length = 0  # the last packet's duration (where the video ends)
@@ -268,7 +272,7 @@ def split(
     ranges = context_ranges(rows, specs, *context) if rows else list(zip(bounds[:-1], bounds[1:]))
     c = open_video(path)
     try:
-        vs = c.streams.video[0]
+        vs = video_stream(c)
         fmt, suf = _segment_format(vs)
         files = [work / f"seg-{s.index:04d}.src{suf}" for s in specs]
         counts = [0] * len(specs)
@@ -319,7 +323,7 @@ def count_frames(path: str | Path) -> int:
     """Video packets in a file (= frames for the codecs we write); 0 if unreadable."""
     try:
         with open_input(path) as c:
-            vs = c.streams.video[0]
+            vs = video_stream(c)
             return sum(1 for p in c.demux(vs) if not (p.size == 0 and p.dts is None))
     except Exception:  # noqa: BLE001 - unreadable means not done
         return 0
@@ -358,10 +362,10 @@ def join(
     tmp = temporary_path(output)
     ins = [open_video(p) for p in parts]
     try:
-        first = ins[0].streams.video[0]
+        first = video_stream(ins[0])
         extradata = first.codec_context.extradata
         for p, c in zip(parts[1:], ins[1:]):
-            if c.streams.video[0].codec_context.extradata != extradata:
+            if video_stream(c).codec_context.extradata != extradata:
                 raise SinkError(f"{p.name} was encoded with different settings than {parts[0].name}; cannot join")
         tags = read_tags(source)
         start = float(first.start_time * first.time_base - shift) if first.start_time is not None else None
@@ -385,7 +389,7 @@ def join(
                     warn(f"audio not copied (unreadable audio in the input): {exc}")
             last_dts = None
             for c in ins:
-                vs = c.streams.video[0]
+                vs = video_stream(c)
                 back = round(shift / vs.time_base)
                 for p in c.demux(vs):
                     if p.size == 0 and p.dts is None:

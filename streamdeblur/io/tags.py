@@ -34,6 +34,7 @@ from pathlib import Path
 import av
 
 from .paths import open_input
+from .streams import video_stream
 
 #: Tags about the file, not the footage (lower case; Matroska's statistics tags match by prefix too).
 DROPPED = frozenset(
@@ -184,7 +185,8 @@ def read_tags(path: str | Path | None) -> FootageTags:
         return FootageTags()
     try:
         with open_input(path) as c:
-            video = keep_tags(c.streams.video[0].metadata) if c.streams.video else {}
+            vs = video_stream(c)
+            video = keep_tags(vs.metadata) if vs is not None else {}
             try:
                 chapters = [dict(ch, metadata=keep_tags(ch.get("metadata", {}))) for ch in c.chapters()]
             except (AttributeError, TypeError, ValueError):

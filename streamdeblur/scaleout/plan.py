@@ -38,6 +38,7 @@ from ..io.segments import SegmentSpec, count_frames, join, plan_cuts, split
 from ..io.sinks import FORMAT_BY_SUFFIX, check_output
 from ..io.sinks.encoders import fits
 from ..io.sources import nominal_rate, open_video
+from ..io.streams import video_stream
 from ..models.gate import gate_path
 
 PLAN_VERSION = 1
@@ -210,7 +211,7 @@ def check_joinable(output: Path, cfg: PipelineConfig) -> str:
 def input_rate(path: Path) -> Fraction | None:
     """The input's frame rate as a single run reads it (:func:`~streamdeblur.io.sources.nominal_rate`)."""
     with open_video(path) as c:  # it was cut already: it opens
-        return nominal_rate(c.streams.video[0])
+        return nominal_rate(video_stream(c))
 
 
 def _identity(path: Path) -> dict:

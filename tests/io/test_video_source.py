@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import media
 import pytest
@@ -220,3 +221,51 @@ def test_an_mkvs_attached_fonts_stay_attached_in_mkv(tmp_path, identity_yaml, ca
         [media.FFMPEG, "-v", "error", "-dump_attachment:t:0", str(dumped), "-i", str(out), "-f", "null", "-"], check=False
     )
     assert dumped.read_bytes() == font.read_bytes()
+
+
+def _two_video_tracks(tmp_path, first: list[str]) -> Path:
+    """An MKV whose first video track is ``first`` (ffmpeg arguments of a small track) and whose second
+    is the footage: 96x64, 20 frames, a keyframe every 5, with sound."""
+    small = tmp_path / "small.mkv"
+    subprocess.run([media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=s=48x32:r=10:d=2", *first, str(small)], check=True)
+    footage = tmp_path / "footage.mkv"
+    lavfi = ["-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=2", "-f", "lavfi", "-i", "sine=d=2"]
+    subprocess.run([media.FFMPEG, "-v", "error", *lavfi, "-g", "5", "-c:v", "libx264", "-c:a", "aac", str(footage)], check=True)
+    both = tmp_path / "two.mkv"
+    maps = ["-map", "0:v", "-map", "1:v", "-map", "1:a", "-c", "copy", "-disposition:v:0", "0", "-disposition:v:1", "default"]
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(small), "-i", str(footage), *maps, str(both)], check=True)
+    return both
+
+
+@pytest.mark.parametrize(
+    "first, segments",
+    [
+        (["-c:v", "libx264"], 0),  # a preview track, then the footage
+        (["-frames:v", "1", "-c:v", "mjpeg"], 0),  # a one-frame thumbnail track (no cover mark), then the footage
+        (["-c:v", "libx264"], 2),
+    ],
+)
+def test_the_footage_is_deblurred_whichever_video_track_comes_first(tmp_path, identity_yaml, capsys, first, segments):
+    # Every reader took the first video stream: a file with a thumbnail or preview track stored before the
+    # footage came out as that track (a one-frame 32x32 video), the footage left out without a word
+    src = _two_video_tracks(tmp_path, first)
+    out = tmp_path / "out.mkv"
+    argv = ["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]
+    assert main(argv + (["--segments", str(segments)] if segments else [])) == 0
+    err = capsys.readouterr().err
+    assert err.count("has 2 video streams: deblurring #1 (96x64 h264)") == 1, err
+    assert "left out: #0 (48x32" in err, err
+    info = media.probe(out)
+    assert [(s["width"], s["height"]) for s in info["streams"] if s["codec_type"] == "video"] == [(96, 64)]
+    assert [s["codec_type"] for s in info["streams"]].count("audio") == 1  # the footage's sound
+    assert media.count_frames(out) == 20 and abs(float(info["format"]["duration"]) - 2.0) < 0.1
+
+
+def test_a_music_file_with_album_art_is_said_to_have_no_video(tmp_path, capsys):
+    # its cover picture came out as a one-frame "deblurred" video
+    cover = _ffmpeg_clip(tmp_path / "cover.png", "-frames:v", "1")
+    song = tmp_path / "song.m4a"
+    args = ["-f", "lavfi", "-i", "sine=d=1", "-i", str(cover), "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "png"]
+    subprocess.run([media.FFMPEG, "-v", "error", *args, "-disposition:v", "attached_pic", str(song)], check=True)
+    assert main(["run", str(song), "-o", str(tmp_path / "out.mp4")]) == 3
+    assert "no video stream in" in capsys.readouterr().err and not (tmp_path / "out.mp4").exists()

@@ -28,6 +28,7 @@ from ..color import (
 from ..frames import Frame, SourceInfo
 from ..loglevel import SharedQuiet
 from ..paths import ffmpeg_name, open_input
+from ..streams import video_stream
 from ..tags import read_tags
 from .base import FORMAT_BY_SUFFIX, SinkError, container_options, log, publish, temporary_path
 from .encoders import (
@@ -488,7 +489,7 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str], start: f
             ost.metadata.update(st.metadata)
             ost.time_base = st.time_base
         shift = 0.0
-        video = i.streams.video[0] if i.streams.video else None
+        video = video_stream(i)
         if start is not None and video is not None and video.start_time is not None and video.time_base:
             shift = max(0.0, float(video.start_time * video.time_base) - start)
         for pkt in i.demux():

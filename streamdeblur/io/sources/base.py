@@ -18,6 +18,7 @@ from ...errors import SourceError, one_line
 from ..frames import Frame
 from ..loglevel import SharedQuiet
 from ..paths import open_input
+from ..streams import video_stream
 
 log = logging.getLogger("streamdeblur.io")
 
@@ -158,9 +159,10 @@ def open_video(spec: str | Path, options: dict | None = None, timeout: float | N
         # FFmpeg's own words ("Invalid data found when processing input"), not its error tag as an errno nor the path again
         reason = getattr(exc, "strerror", None) or one_line(exc, 200)
         raise SourceError(f"cannot open {spec}: {reason}") from None
-    if not c.streams.video:
+    if video_stream(c) is None:
+        covers = bool(c.streams.video)  # a music file's album art, not footage
         c.close()
-        raise SourceError(f"no video stream in {spec}")
+        raise SourceError(f"no video stream in {spec}" + (" (only a cover picture)" if covers else ""))
     return c
 
 

@@ -19,6 +19,7 @@ from ..frames import Frame, SourceInfo
 from ..hdr import HdrMetadata, frame_hdr
 from ..orientation import Orientation, frame_display_matrix
 from ..streamcopy import is_cover
+from ..streams import left_out, video_stream
 from ..timestamps import BestEffortTimestamps
 from .base import LIVE_SCHEMES, DecodeStats, SourceError, _is_url, _LiveMixin, log, open_video
 
@@ -105,7 +106,10 @@ class VideoSource(_LiveMixin):
         if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
             self.orientation, self.interlaced, self.hdr = self._probe_first_frame()
         self.info = self._describe()
-        if has_alpha(self._container.streams.video[0]):
+        note = left_out(self._container, video_stream(self._container))
+        if note:  # a thumbnail track, a second camera: not deblurred, not copied
+            self.warn(f"{self.info.name} {note}")
+        if has_alpha(video_stream(self._container)):
             self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         # an album-style cover (MP4/MKV) or files attached to an MKV: copied with the audio where the
         # output holds them (a cover into MP4), said where it does not (io/audio.py, engine/build.py)
@@ -116,7 +120,7 @@ class VideoSource(_LiveMixin):
 
     def _describe(self) -> SourceInfo:
         c = self._container
-        vs = c.streams.video[0]
+        vs = video_stream(c)
         cc = vs.codec_context
         if cc is None or not cc.name:
             raise SourceError(f"unsupported video codec in {self.spec}: no decoder for it")
@@ -191,7 +195,7 @@ class VideoSource(_LiveMixin):
             return None, False, None
         matrix, interlaced, hdr = None, False, None
         try:
-            vs = c.streams.video[0]
+            vs = video_stream(c)
             interlaced = str(getattr(vs.codec_context, "field_order", "") or "").lower() in INTERLACED_ORDERS
             for n, packet in enumerate(c.demux(vs)):
                 frames = packet.decode()
@@ -238,7 +242,7 @@ class VideoSource(_LiveMixin):
         decoded). There the landing is checked: the first frame decoded from it must be at or before
         ``seconds``, else the seek goes further back (1, 4, 16 … s), down to the file's start.
         """
-        vs = self._container.streams.video[0]
+        vs = video_stream(self._container)
         if self.live or not vs.time_base:
             return
         try:
@@ -251,7 +255,7 @@ class VideoSource(_LiveMixin):
                 target = int((seconds - margin) / vs.time_base)
                 probe = self._open()  # a second demuxer: the main one's decoder stays unopened (threads set later)
                 try:
-                    probe.seek(target, stream=probe.streams.video[0], backward=True, any_frame=False)
+                    probe.seek(target, stream=video_stream(probe), backward=True, any_frame=False)
                     first = self._first_time(probe)
                 finally:
                     probe.close()
@@ -267,7 +271,7 @@ class VideoSource(_LiveMixin):
     @staticmethod
     def _first_time(container) -> float | None:
         """The presentation time of the first frame decoded from where ``container`` stands (None: none)."""
-        vs = container.streams.video[0]
+        vs = video_stream(container)
         for packet in container.demux(vs):
             try:
                 for vf in packet.decode():
@@ -285,7 +289,7 @@ class VideoSource(_LiveMixin):
 
     def _decode(self, container, start_index: int) -> Iterator[Frame]:
         """Decode every frame, flush packet included (the decoder's last frames come out of it)."""
-        vs = container.streams.video[0]
+        vs = video_stream(container)
         vs.thread_type = "AUTO"
         if self.threads:
             vs.codec_context.thread_count = self.threads
