@@ -47,6 +47,7 @@ from ..io.paths import open_input
 from ..io.photo_meta import jpeg_state
 from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
 from ..io.sources.base import quiet_opencv
+from ..io.streams import video_stream
 from .dataset import EVAL_CROP, MARGIN
 
 #: Photos we leave out although they are photographs (reason recorded in the manifest).
@@ -191,9 +192,10 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
 
         try:
             with open_input(path) as c:
-                if not c.streams.video:
+                vs = video_stream(c)  # the footage, not a thumbnail track or album art before it
+                if vs is None:
                     return "no video frames in it"
-                n = sum(1 for _, _ in zip(range(clip_length), c.decode(video=0)))  # stops at clip_length
+                n = sum(1 for _, _ in zip(range(clip_length), c.decode(vs)))  # stops at clip_length
         except (av.FFmpegError, OSError) as exc:
             return f"not a readable video ({getattr(exc, 'strerror', None) or type(exc).__name__})"
         if n == 0:
@@ -222,7 +224,7 @@ def unusable_source(path: Path, clip_length: int = 7) -> str | None:
 
 def _video_groups(path: Path, groups: int, length: int) -> list[list[np.ndarray]]:
     with open_input(path) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video_stream(c))]
     if len(frames) < length:
         return []
     return [frames[s : s + length] for s in video_group_starts(len(frames), groups, length)]

@@ -212,7 +212,7 @@ def _read_video(path: str | Path, what: str) -> list:
         frames = read_frames(path)
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file ({what})") from None
-    except IndexError:  # PyAV: decode(video=0) of a file without a video stream
+    except IndexError:  # read_frames: a file without a video stream (album art alone counts as none)
         raise SourceError(f"{path}: no video stream ({what})") from None
     except (OSError, ValueError, av.error.FFmpegError) as e:
         raise SourceError(f"{path}: cannot read it as a video ({what}): {str(e).splitlines()[0]}") from None

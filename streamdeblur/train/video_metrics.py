@@ -41,6 +41,7 @@ import numpy as np
 from ..io.color import describe_frame, frame_to_rgb
 from ..io.orientation import Orientation, frame_display_matrix
 from ..io.paths import open_input
+from ..io.streams import video_stream
 from ..temporal.registration import MIN_SIDE
 from .metrics import PSNR_CAP
 
@@ -68,7 +69,10 @@ def read_frames(path: str | Path) -> Frames:
     frames, turn = [], None
     with open_input(p) as c:
         # decode() also drains the decoder at the end (the final flush packet), so no frame is lost
-        for f in c.decode(video=0):
+        vs = video_stream(c)  # the stream `streamdeblur run` deblurs (not a thumbnail track before it)
+        if vs is None:
+            raise IndexError(f"no video stream in {p}")  # as PyAV's decode(video=0) did; eval says "no video stream"
+        for f in c.decode(vs):
             if not frames:  # a phone's portrait clip: turned upright as `streamdeblur run` turns it
                 matrix = frame_display_matrix(f)
                 try:

@@ -259,6 +259,8 @@ def test_the_footage_is_deblurred_whichever_video_track_comes_first(tmp_path, id
     assert [(s["width"], s["height"]) for s in info["streams"] if s["codec_type"] == "video"] == [(96, 64)]
     assert [s["codec_type"] for s in info["streams"]].count("audio") == 1  # the footage's sound
     assert media.count_frames(out) == 20 and abs(float(info["format"]["duration"]) - 2.0) < 0.1
+    # and `eval --video` scores it against the footage (it read the first track: 48x32 against 96x64)
+    assert main(["eval", "--video", str(out), "--reference", str(src)]) == 0, capsys.readouterr().err
 
 
 def test_a_music_file_with_album_art_is_said_to_have_no_video(tmp_path, capsys):
