@@ -17,7 +17,7 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 .PHONY: demo test lint system-deps clean
 
 $(BIN)/python:
-	@$(if $(PY),,$(error streamdeblur needs Python $(PY_MIN) or newer; python3 here is $(or $(shell python3 --version 2>&1 | head -n1),missing), and no python3.11 or newer is on PATH: install one (Debian/Ubuntu: apt install python3.11-venv) or name it: make $(or $(MAKECMDGOALS),demo) PY=/path/to/python3.11))
+	@$(if $(PY),,$(error streamdeblur needs Python $(PY_MIN) or newer; python3 here is $(or $(shell python3 --version 2>&1 | head -n1),missing), and no python$(PY_MIN) or newer is on PATH: install one (Debian/Ubuntu: apt install python$(PY_MIN)-venv) or name it: make $(or $(MAKECMDGOALS),demo) PY=/path/to/python$(PY_MIN)))
 	@$(if $(shell $(PY) $(PY_OK) 2>/dev/null && echo ok),,$(error streamdeblur needs Python $(PY_MIN) or newer; $(PY) is $(or $(shell $(PY) --version 2>&1 | head -n1),not found)))
 	@# a venv that failed half-way (Debian without python3-venv has no ensurepip) is removed, so the next make retries
 	$(PY) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }

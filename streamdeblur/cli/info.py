@@ -103,8 +103,10 @@ def _variable_rate(path: str) -> float | None:
     try:
         with open_input(path) as c:
             vs = video_stream(c)
+            if vs is None:
+                return None
             base, avg = vs.base_rate, vs.average_rate
-    except (av.FFmpegError, OSError, IndexError):
+    except (av.FFmpegError, OSError):
         return None
     if not base or not avg or float(base) <= float(avg) * 1.01 or float(base) > 240:
         return None

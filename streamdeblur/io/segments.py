@@ -324,6 +324,8 @@ def count_frames(path: str | Path) -> int:
     try:
         with open_input(path) as c:
             vs = video_stream(c)
+            if vs is None:  # demux(None) would count every stream's packets
+                return 0
             return sum(1 for p in c.demux(vs) if not (p.size == 0 and p.dts is None))
     except Exception:  # noqa: BLE001 - unreadable means not done
         return 0

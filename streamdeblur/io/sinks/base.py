@@ -5,6 +5,7 @@ given its final name when complete (:func:`temporary_path`, :func:`publish`).
 
 from __future__ import annotations
 
+import codecs
 import errno
 import logging
 import os
@@ -47,15 +48,8 @@ def _cut_name(raw: bytes, room: int) -> bytes:
         >>> _cut_name("café".encode(), 4), _cut_name(b"caf\\xe9s", 5)
         (b'caf', b'caf\\xe9s')
     """
-    raw = raw[:room]
-    start = len(raw)
-    while start > 0 and 0x80 <= raw[start - 1] < 0xC0:  # continuation bytes at the end
-        start -= 1
-    if start > 0 and raw[start - 1] >= 0xC0:  # the lead byte before them: is its character whole?
-        lead = raw[start - 1]
-        if len(raw) - (start - 1) < (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4):
-            raw = raw[: start - 1]
-    return raw
+    # not final: the decoder keeps a character cut in two back; bytes that are not UTF-8 pass as surrogates
+    return codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(raw[:room]).encode("utf-8", "surrogateescape")
 
 
 def _temporary_stem(path: Path) -> str:

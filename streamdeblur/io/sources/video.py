@@ -106,10 +106,11 @@ class VideoSource(_LiveMixin):
         if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
             self.orientation, self.interlaced, self.hdr = self._probe_first_frame()
         self.info = self._describe()
-        note = left_out(self._container, video_stream(self._container))
+        vs = video_stream(self._container)
+        note = left_out(self._container, vs)
         if note:  # a thumbnail track, a second camera: not deblurred, not copied
             self.warn(f"{self.info.name} {note}")
-        if has_alpha(video_stream(self._container)):
+        if has_alpha(vs):
             self.warn(f"{self.info.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
         # an album-style cover (MP4/MKV) or files attached to an MKV: copied with the audio where the
         # output holds them (a cover into MP4), said where it does not (io/audio.py, engine/build.py)
