@@ -1,8 +1,9 @@
 """``python -m streamdeblur`` and the ``streamdeblur`` console script.
 
-The command line imports PyTorch, OpenCV and PyAV before it can handle anything (a second or two);
-a Ctrl-C in that time interrupted the imports with a 20–40-line traceback. Here the imports are
-inside a guard: one line and exit 130, as a Ctrl-C at any later moment gives.
+The command line imports its own modules and rich before it can handle anything (PyTorch, OpenCV
+and PyAV load later, when a command needs them); a Ctrl-C in that time interrupted the imports with a
+20–40-line traceback. Here the imports are inside a guard: one line and exit 130, as a Ctrl-C at any
+later moment gives.
 """
 
 from __future__ import annotations

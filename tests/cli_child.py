@@ -54,7 +54,10 @@ def disk_full() -> None:
 def limit_address_space(extra_mib: int) -> None:
     import torch
 
-    from streamdeblur.cli import build_parser  # noqa: F401 - imported before the limit, like the command's modules
+    # what a run loads (PyAV, OpenCV, the engine, the stages), mapped before the limit: building the
+    # parser no longer imports them (tests/cli/test_startup.py)
+    import streamdeblur.engine.build  # noqa: F401
+    import streamdeblur.scaleout.plan  # noqa: F401
 
     torch.nn.functional.conv2d(torch.rand(1, 3, 16, 16), torch.rand(3, 3, 3, 3))  # thread pool and allocator started
     limit = mapped_bytes() + extra_mib * 2**20

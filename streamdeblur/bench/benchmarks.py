@@ -41,7 +41,6 @@ from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
 from ..stages import Batch, StageContext, create_stage
 from ..temporal.fba import FBAParams, fba_fuse
-from .registry import Report, register_bench
 
 
 @contextlib.contextmanager
@@ -395,7 +394,6 @@ def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> 
 
 def ladder_bench(args) -> dict:
     """The speed ladder (:mod:`streamdeblur.bench.ladder`) on a generated clip of ``--size`` × ``--frames``."""
-    from ..compute.cpus import cpu_description
     from ..compute.runtime import default_threads
     from .ladder import run_ladder
 
@@ -415,151 +413,3 @@ def ladder_bench(args) -> dict:
             load=f"{load} → {load_average()}",
         )
         return r
-
-
-def _two(title: str, columns: tuple[str, str], rows) -> Report:
-    return Report(title, columns, list(rows))
-
-
-@register_bench("throughput", in_all=True, help="model-only vs end-to-end vs a naive loop, fps")
-def throughput_report(args) -> list[Report]:
-    r = throughput(args)
-    rows = [
-        ("model-only fps", f"{r['model_only_fps']:.3f}"),
-        ("end-to-end fps", f"{r['end_to_end_fps']:.3f}"),
-        ("end-to-end / model-only", f"{r['e2e_over_model_only']:.2f}"),
-        ("naive serial loop fps", f"{r['naive_fps']:.3f}"),
-        ("speed-up over naive", f"{r['speedup_over_naive']:.2f}×"),
-        *((f"busy: {k}", f"{v:.2f} s") for k, v in r["busy_s"].items()),
-        ("peak RSS", f"{r['peak_rss_mib']} MiB"),
-    ]
-    if "peak_cuda_mib" in r:
-        rows.append(("peak CUDA memory", f"{r['peak_cuda_mib']} MiB"))
-    title = (
-        f"throughput: {r['model']} {r['size']}, {r['frames']} frames, {r['device']}, "
-        f"batch {r['batch']}, bf16 {r['bf16']}, {r['threads']} threads; {cpu_description()}; "
-        f"load average {r['load_before']} → {r['load_after']}; one timed run each, after a warm-up"
-    )
-    rows.append(("to compare like with like", "--what ladder: every rung in one run, rounds shuffled, each round shown"))
-    if _busy(r["load_before"]):  # three runs minutes apart gave "speed-up over naive" 1.45×, 0.85× and 1.42×
-        rows.append(("the machine was busy before it started", f"load {r['load_before']}: these numbers move run to run"))
-    return [_two(title, ("measure", "value"), rows)]
-
-
-def _busy(load: str) -> bool:
-    """Whether other work was running: a 1-minute load average of at least half the usable cores."""
-    from ..compute.runtime import default_threads
-
-    try:
-        return float(load) >= max(1.0, default_threads() / 2)
-    except ValueError:
-        return False
-
-
-@register_bench("scan", in_all=True, help="selective scan: inference and chunked vs sequential; training, chunked vs parallel")
-def scan_report(args) -> list[Report]:
-    r = scan_bench()
-    rows = [
-        ("inference (no autograd; used when no gradient is needed)", f"{r['inference_s']:.3f}"),
-        ("chunked (with autograd; training)", f"{r['chunked_s']:.3f}"),
-        ("sequential loop", f"{r['sequential_s']:.3f}"),
-        ("speed-up, inference / chunked", f"{r['speedup_inference']:.1f}× / {r['speedup']:.1f}×"),
-        ("max |diff| to sequential, inference / chunked", f"{r['max_abs_diff_inference']:.1e} / {r['max_abs_diff']:.1e}"),
-    ]
-    title = (
-        f"selective scan, L={r['L']}, {r['channels']} channels, state {r['state']}, CPU; {cpu_description()}; "
-        f"load average {r['load']}; best of {r['repeats']} after a warm-up"
-    )
-    if _busy(r["load"]):
-        rows.append(("the machine was busy before it started", f"load {r['load']}: these numbers move run to run"))
-    from ..train.scan_check import training_scan_times
-
-    t = training_scan_times(choose_device(args.device))
-    train_rows = [
-        ("chunked (the CPU's training scan)", f"{t['chunked_s']:.3f}"),
-        ("parallel (doubling; the CUDA training scan)", f"{t['parallel_s']:.3f}"),
-        ("max relative gradient difference", f"{t['max_grad_rel_diff']:.1e}"),
-    ]
-    train_title = (
-        f"selective scan, training (forward + backward), {t['batch']} × {t['channels']} channels × L={t['L']}, "
-        f"state {t['state']}, {t['device']}"
-    )
-    return [_two(title, ("implementation", "seconds"), rows), _two(train_title, ("implementation", "seconds"), train_rows)]
-
-
-@register_bench("bf16", in_all=True, help="PSNR and speed with and without bf16 autocast on the eval subsets")
-def bf16_report(args) -> list[Report]:
-    if args.what == "all" and not args.subset and not all((REPOSITORY / sub).is_file() for _, sub in BF16_TASKS.values()):
-        # an installed package has no tests/data: `--what all` ran its other benchmarks, then failed here
-        why = "not measured: the eval subsets are in a source checkout's tests/data (pass --subset FILE)"
-        return [_two("bf16 vs fp32", ("measure", "value"), [("PSNR with and without bf16", why)])]
-    reports = []
-    for task, r in bf16_bench(args).items():
-        rows = [
-            ("PSNR fp32", f"{r['fp32_psnr']:.4f} dB"),
-            ("PSNR bf16 autocast", f"{r['bf16_psnr']:.4f} dB"),
-            ("change", f"{r['psnr_change']:+.4f} dB"),
-            ("max |pixel difference|", f"{r['max_abs_diff']:.4f}"),
-            ("ms per crop fp32 / bf16", f"{r['fp32_ms']:.0f} / {r['bf16_ms']:.0f}"),
-        ]
-        title = f"bf16 vs fp32, {task}: {r['crops']} crops of {r['size']}² (eval subset), bundled weights"
-        reports.append(_two(title, ("measure", "value"), rows))
-    return reports
-
-
-@register_bench("memory", help="peak RSS for a 10 s and a 60 s clip, a 4K frame through tiles and through fusion")
-def memory_report(args) -> list[Report]:
-    r = memory_bench(args)
-    rows = [
-        ("peak RSS, 10 s clip (300 frames)", f"{r['peak_rss_10s_mib']} MiB"),
-        ("peak RSS, 60 s clip (1800 frames)", f"{r['peak_rss_60s_mib']} MiB"),
-        ("frames written, 10 s / 60 s", f"{r['frames_10s']} / {r['frames_60s']}"),
-        (f"3840x2160 frame through {args.model} in 256-px tiles: peak RSS", f"{r['uhd_tile256_peak_rss_mib']} MiB"),
-        ("   … increase over before it", f"{r['uhd_tile256_increase_mib']} MiB"),
-        ("3840x2160 frame fused with 11 neighbours (motion's first fusion): time", f"{r['uhd_fusion_k11_s']} s"),
-        ("   … memory increase", f"{r['uhd_fusion_k11_increase_mib']} MiB"),
-    ]
-    title = "memory: peak RSS against clip length (identity pipeline, 640x360, so the pipeline's own buffers), and 4K frames"
-    return [_two(title, ("measure", "value"), rows)]
-
-
-@register_bench("train-memory", help="training-step peak memory with and without recomputation")
-def train_memory_report(args) -> list[Report]:
-    r = train_memory_bench(args)
-    rows = [(k, str(r[k]["peak_mib"]), str(r[k]["increase_mib"]), str(r[k]["step_s"])) for k in ("store", "recompute")]
-    rows.append(("ratio recompute/store", f"{r['ratio']:.2f}", "", ""))
-    title = f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²"
-    return [Report(title, ("mode", "peak RSS MiB", "increase MiB", "step s"), rows)]
-
-
-@register_bench("temporal", in_all=True, help="temporal_fusion vs deblur, per-frame time at --size, alternated in one run")
-def temporal_report(args) -> list[Report]:
-    from .temporal import temporal_bench
-
-    r = temporal_bench(args.size, frames=args.frames or 6, model=args.model, device=str(choose_device(args.device)))
-    rows = [
-        ("temporal_fusion (interp: lanczos, as shipped), per frame", f"{r['fusion_s'] * 1000:.0f} ms"),
-        ("temporal_fusion (interp: bicubic), per frame", f"{r['fusion_bicubic_s'] * 1000:.0f} ms"),
-        (f"deblur ({r['model']}), per frame", f"{r['deblur_s'] * 1000:.0f} ms"),
-        ("fusion / deblur (lanczos)", f"{r['ratio']:.2f}"),
-        ("fusion / deblur (bicubic)", f"{r['ratio_bicubic']:.2f}"),
-    ]
-    title = f"temporal fusion vs deblur: {r['size']}, R = {r['radius']}, {r['frames']} frames alternated, {r['threads']} threads"
-    return [_two(title, ("stage", "time"), rows)]
-
-
-@register_bench("ladder", help="naive → channels_last → bf16 → codec threads → pipeline, each rung measured in one run")
-def ladder_report(args) -> list[Report]:
-    r = ladder_bench(args)
-    title = (
-        f"speed ladder: {r['model']} {r['size']}, {r['frames']} frames, {r['rounds']} rounds (shuffled), "
-        f"{r['threads']} threads; {r['cpu']}; bf16 auto here: {'on' if r['auto_bf16'] else 'off'}; "
-        f"load average {r['load']}"
-    )
-    naive = prev = r["rungs"][0]["fps"]
-    rows = []
-    for rung in r["rungs"]:
-        runs = " ".join(f"{v:.3f}" for v in rung["runs"])
-        rows.append((rung["name"], f"{rung['fps']:.3f}", f"{rung['fps'] / prev:.2f}", f"{rung['fps'] / naive:.2f}", runs))
-        prev = rung["fps"]
-    return [Report(title, ("rung", "fps (median)", "× previous", "× naive", "fps of each round"), rows)]

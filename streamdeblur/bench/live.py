@@ -34,13 +34,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..compute.cpus import cpu_description
 from ..engine.build import Job, build
 from ..engine.config import apply_overrides, load_pipeline
 from ..engine.latency import LatencyMeter, LatencyStats
 from ..io.sinks import TeeSink
 from ..train.video_metrics import psnr_frames
-from .registry import Report, register_bench
 
 JPEG_QUALITY = 92
 
@@ -319,84 +317,3 @@ def _clips(folder: str | None, size: str) -> list[tuple[str, list[np.ndarray], l
     w, h = (int(v) for v in size.lower().split("x"))
     frames = [f.image for f in shaky_frames(w, h, 90)]
     return [("synthetic", frames, [])]
-
-
-def _fmt(v: float | None, spec: str = "+.2f") -> str:
-    return "—" if v is None else format(v, spec)
-
-
-@register_bench("live", help="live correction from a paced 30 fps MJPEG stream: delivered fps, latency, drops, gain")
-def live_report(args) -> list[Report]:
-    pipeline = getattr(args, "pipeline", None) or "webcam"
-    overrides = {"device": args.device} if getattr(args, "device", "auto") != "auto" else {}
-    if getattr(args, "threads", 0):
-        overrides["threads"] = args.threads
-    rows, said = [], []
-    results = []
-    harm: dict[str, LiveResult] = {}
-    for name, blurry, sharp in _clips(getattr(args, "clips", None), args.size):
-        r = run_live_clip(name, blurry, sharp, pipeline, overrides)
-        results.append(r)
-        if sharp:  # do no harm: the sharp clip as the camera
-            harm[name] = run_live_clip(name, sharp, sharp, pipeline, overrides)
-        said += [s for s in r.said if s not in said]
-        st = r.stats
-        rows.append(
-            (
-                r.clip,
-                f"{r.size[0]}×{r.size[1]}",
-                _fmt(st.fps, ".1f"),
-                _fmt(None if st.p50 is None else st.p50 * 1000, ".0f"),
-                _fmt(None if st.p95 is None else st.p95 * 1000, ".0f"),
-                f"{r.dropped}/{r.frames_in_clip}",
-                _fmt(r.psnr_in, ".2f"),
-                _fmt(r.gain),
-                _fmt(r.worst),
-                _fmt(harm[r.clip].gain if r.clip in harm else None),
-                _fmt(harm[r.clip].worst if r.clip in harm else None),
-            )
-        )
-    if len(results) > 1:
-        gains = [r.gain for r in results if r.gain is not None]
-        fps = [r.stats.fps for r in results if r.stats.fps]
-        rows.append(
-            (
-                "mean",
-                "",
-                _fmt(float(np.mean(fps)) if fps else None, ".1f"),
-                _fmt(float(np.mean([r.stats.p50 for r in results if r.stats.p50])) * 1000, ".0f"),
-                _fmt(float(np.mean([r.stats.p95 for r in results if r.stats.p95])) * 1000, ".0f"),
-                f"{sum(r.dropped for r in results)}/{sum(r.frames_in_clip for r in results)}",
-                "",
-                _fmt(float(np.mean(gains)) if gains else None),
-                _fmt(min((r.worst for r in results if r.worst is not None), default=None)),
-                _fmt(float(np.mean([h.gain for h in harm.values() if h.gain is not None])) if harm else None),
-                _fmt(min((h.worst for h in harm.values() if h.worst is not None), default=None)),
-            )
-        )
-    cols = (
-        "clip",
-        "size",
-        "delivered fps",
-        "latency p50 ms",
-        "latency p95 ms",
-        "dropped",
-        "input dB",
-        "gain dB",
-        "worst frame dB",
-        "sharp camera: gain dB",
-        "sharp camera: worst frame dB",
-    )
-    title = f"live: pipeline {pipeline}, paced 30 fps MJPEG on 127.0.0.1 — {cpu_description()}"
-    reports = [Report(title, cols, rows)]
-    parts = list(results[0].busy_ms) if results else []
-    reports.append(
-        Report(
-            "where the time goes: busy ms per delivered frame (decode and encode run on their own threads)",
-            ("clip", *parts),
-            [(r.clip, *(f"{r.busy_ms.get(k, 0):.0f}" for k in parts)) for r in results],
-        )
-    )
-    if said:
-        reports.append(Report("what the pipeline chose", ("",), [(s,) for s in said]))
-    return reports

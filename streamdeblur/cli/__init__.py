@@ -27,7 +27,11 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built (a traceback, as in the imports before it)
+        print("streamdeblur: interrupted (while starting)", file=sys.stderr)
+        return EXIT_SIGINT
     display.quiet, display.interval = bool(args.quiet), args.progress_interval
     display.debug = bool(args.debug)
     try:

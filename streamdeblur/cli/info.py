@@ -8,31 +8,23 @@ from __future__ import annotations
 import argparse
 import platform
 
-import av
-import cv2
-import numpy as np
-import torch
 from rich.markup import escape
 from rich.table import Table
 
-from ..compute.cpus import cpu_model_name, usable_cpus
-from ..compute.runtime import auto_bf16, cpu_threads_line
 from ..errors import EXIT_OK, exit_code, one_line
-from ..io.color import chroma_label
-from ..io.paths import open_input
-from ..io.sources import reads_as_images
-from ..io.streams import video_stream
-from ..models import list_models
-from ..models.scan import mamba_available
-from ..stages import list_stages, stage_class
 from .console import error, out
 from .parser import version
+
+# PyAV, OpenCV, PyTorch and the registries are imported where they are used: building the parser
+# (``streamdeblur --help``, ``--version``, a usage error) must not load them (tests/cli/test_startup.py)
 
 VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4", "mjpeg", "ffv1")
 AUDIO_ENCODERS = ("aac", "libopus", "libmp3lame", "flac")
 
 
 def _has(name: str) -> bool:
+    import av
+
     try:
         av.codec.Codec(name, "w")
         return True
@@ -49,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from ..io.sources import reads_as_images
+
     if not args.files:
         out.print(info_table())
         return EXIT_OK
@@ -100,6 +94,9 @@ def _variable_rate(path: str) -> float | None:
     ``r_frame_rate``, more than 1 % above the average), else None."""
     import av
 
+    from ..io.paths import open_input
+    from ..io.streams import video_stream
+
     try:
         with open_input(path) as c:
             vs = video_stream(c)
@@ -119,6 +116,7 @@ def file_table(path: str) -> Table:
     from pathlib import Path
 
     from ..engine.config import load_pipeline
+    from ..io.color import chroma_label
     from ..io.sinks.encoders import choose_encoder, for_deep_source
     from ..io.sources.video import VideoSource
     from ..io.tags import read_tags
@@ -193,9 +191,18 @@ def file_table(path: str) -> Table:
 
 def info_table() -> Table:
     """The ``info`` table."""
+    import av
+    import cv2
+    import numpy as np
+    import torch
+
     from ..bench import list_benches
+    from ..compute.runtime import auto_bf16, cpu_threads_line
     from ..engine.config import list_pipelines
+    from ..models import list_models
+    from ..models.scan import mamba_available
     from ..scaleout import executor_class, list_executors
+    from ..stages import list_stages, stage_class
 
     t = Table(title=f"streamdeblur {version()}", show_header=False)
     t.add_row("python", platform.python_version())
@@ -230,4 +237,8 @@ def info_table() -> Table:
 
 def cpu_line() -> str:
     """``AMD EPYC 7B13, 2 usable cores, AVX2`` (model name, cores this process may use, PyTorch's kernel ISA)."""
+    import torch
+
+    from ..compute.cpus import cpu_model_name, usable_cpus
+
     return f"{cpu_model_name()}, {usable_cpus().count} usable cores, {torch.backends.cpu.get_cpu_capability()}"

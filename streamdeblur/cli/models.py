@@ -6,16 +6,16 @@ import argparse
 import copy
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EXIT_OK
-from ..models import create_model, list_models, model_info
-from ..models.gate import gate_path
-from ..models.registry import bundled_weights_path
 from .console import err, out
+
+if TYPE_CHECKING:  # PyTorch and the models load when the table is made, not when the parser is built
+    import torch
 
 NAME = "models"
 HELP = "model table: parameters, GMACs, CPU speed"
@@ -38,6 +38,7 @@ def run(args) -> int:
 def count_macs(model: torch.nn.Module, h: int, w: int) -> float:
     """Multiply-accumulates of one forward pass at ``h×w`` (convolutions, linear layers, einsums
     and matmuls; FFTs, norms, elementwise ops and the scan recurrence excluded), in GMACs."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     meta = copy.deepcopy(model).to("meta")  # shapes only: nothing is computed, any size is instant
@@ -60,6 +61,10 @@ def model_rows(timing: bool = True, quick: bool = False):
     Yields:
         Tuples of strings in :data:`MODEL_COLUMNS` order.
     """
+    import torch
+
+    from ..models import create_model, list_models, model_info
+
     torch.set_flush_denormal(True)
     for name in list_models():
         info = model_info(name)
@@ -84,6 +89,9 @@ def model_rows(timing: bool = True, quick: bool = False):
 
 def _bundled(filename: str | None) -> str:
     """The bundled weights file, and whether its do-no-harm gate ships beside it."""
+    from ..models.gate import gate_path
+    from ..models.registry import bundled_weights_path
+
     if not filename:
         return "—"
     gate = Path(gate_path(bundled_weights_path(filename)))

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from ..errors import EXIT_SIGHUP, EXIT_SIGTERM, STOP_SIGNALS, Interrupted
-from ..scaleout.plan import work_dir
 from .console import out, say, warn
 from .progress import Signals, progress_bar, run_job, speed
 
@@ -83,6 +82,8 @@ def run_on_ray(pairs: list[tuple[Path, Path]], cfg, args, on_file=None, overwrit
                 on_file=on_file,
             )
     except KeyboardInterrupt:
+        from ..scaleout.plan import work_dir
+
         what = {EXIT_SIGTERM: "terminated (SIGTERM)", EXIT_SIGHUP: "hung up (SIGHUP)"}.get(signals.code, "interrupted")
         folders = ", ".join(str(work_dir(out)) for _, out in pairs[:2]) + (" …" if len(pairs) > 2 else "")
         warn(f"{what}: the finished segments are kept ({folders}); run the same command again to resume")

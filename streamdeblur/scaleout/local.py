@@ -10,14 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine.build import Job, build_stages
-from ..engine.config import PipelineConfig
-from .plan import SegmentPlan, finish, joining, prepare, segment_config
 from .registry import Executor, register_executor
 
+if TYPE_CHECKING:  # the engine (PyTorch, PyAV) loads when segments run, not when executors register
+    from ..engine.build import Job
+    from ..engine.config import PipelineConfig
+    from .plan import SegmentPlan
+
 #: runs one segment job: ``(job, label, stages) -> (exit code, result)``; 0 means done
-RunSegment = Callable[[Job, str, list | None], tuple[int, object]]
+RunSegment = Callable[["Job", str, "list | None"], tuple[int, object]]
 
 
 @register_executor("local")
@@ -54,6 +57,8 @@ class LocalExecutor(Executor):
         Returns:
             ``(0, output path)`` when joined, else the failing segment's ``(code, result)``.
         """
+        from .plan import prepare
+
         plan = prepare(input, output, cfg, segments=segments, seconds=seconds, overwrite=overwrite, warn=warn)
         try:
             return LocalExecutor._run_plan(plan, cfg, run_segment, warn, report, on_joined)
@@ -69,6 +74,9 @@ class LocalExecutor(Executor):
         report: Callable[[str], None],
         on_joined: Callable[[Path], None] | None = None,
     ) -> tuple[int, object]:
+        from ..engine.build import Job, build_stages
+        from .plan import finish, joining, segment_config
+
         name = plan.input.name
         n = len(plan.specs)
         segs = f"{n} segment{'s' if n > 1 else ''}"

@@ -35,12 +35,14 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..compute.cpus import usable_cpus
-from ..engine.config import PipelineConfig
 from ..errors import ExecutorError, one_line
-from .plan import SegmentPlan, config_fingerprint, finish, joining, prepare, process_segment
 from .registry import Executor, register_executor
+
+if TYPE_CHECKING:  # the engine (PyTorch, PyAV) loads when segments run, not when executors register
+    from ..engine.config import PipelineConfig
+    from .plan import SegmentPlan
 
 RAY_MISSING = 'the Ray executor needs Ray: pip install "streamdeblur[ray]"'
 #: A run replaces dead workers at most this many times per worker it started with.
@@ -86,6 +88,8 @@ def start_ray(address: str | None = None, worker_nice: int = 0, num_cpus: int | 
     Returns:
         the ``ray`` module.
     """
+    from ..compute.cpus import usable_cpus
+
     ray = import_ray()
     if ray.is_initialized():
         return ray
@@ -119,6 +123,8 @@ def set_niceness(target: int) -> int:
 
 
 def _worker_class(ray):
+    from .plan import process_segment
+
     @ray.remote
     class SegmentWorker:
         """Holds one set of built stages per pipeline config; processes segment bytes."""
@@ -221,6 +227,8 @@ def run_ray(
         on_file: hears of each file as soon as it is joined (a batch notes it done then: a Ctrl-C later
             in the run left finished files noted as pending, and the next run made them again).
     """
+    from .plan import config_fingerprint, prepare
+
     ray = start_ray(address, worker_nice)
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
@@ -347,6 +355,8 @@ def run_ray(
 
 def _finish(plan: SegmentPlan, oc: FileOutcome, cfg: PipelineConfig, warn, on_file=None) -> None:
     # the output joined, published and heard of (a batch notes it done) together: a stream copy, seconds
+    from .plan import finish, joining
+
     with joining(plan):
         try:
             finish(plan, audio=cfg.output.audio, warn=warn, strict=cfg.strict)

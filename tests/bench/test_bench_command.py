@@ -8,7 +8,7 @@ import argparse
 import pytest
 import torch
 
-from streamdeblur.bench import benchmarks, registry
+from streamdeblur.bench import benchmarks, registry, reports
 from streamdeblur.bench.registry import BenchEntry, Report
 from streamdeblur.cli import main
 
@@ -55,10 +55,10 @@ def test_an_installed_package_measures_all_but_bf16_and_says_why(tmp_path, monke
     minutes, then failed at bf16 with exit 1 and never reached the temporal one."""
     monkeypatch.setattr(benchmarks, "REPOSITORY", tmp_path)
     monkeypatch.chdir(tmp_path)
-    (rep,) = benchmarks.bf16_report(argparse.Namespace(what="all", subset=None))
+    (rep,) = reports.bf16_report(argparse.Namespace(what="all", subset=None))
     assert "not measured" in rep.rows[0][1] and "--subset FILE" in rep.rows[0][1]
     with pytest.raises(FileNotFoundError, match="not found"):  # asked for by name: the error, as before
-        benchmarks.bf16_report(argparse.Namespace(what="bf16", subset=None, device="cpu", threads=0))
+        reports.bf16_report(argparse.Namespace(what="bf16", subset=None, device="cpu", threads=0))
 
 
 def test_options_a_benchmark_would_ignore_are_refused_or_used(capsys):

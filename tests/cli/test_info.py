@@ -32,7 +32,7 @@ def test_models_quick_prints_every_whole_name_one_line_each_when_piped(capsys):
 
 
 def test_models_prints_each_row_as_soon_as_it_is_measured(capsys, monkeypatch):
-    import streamdeblur.cli.models as info  # the models command lives in cli/models.py since the restructure
+    import streamdeblur.models as info  # cli/models.py imports create_model from here when it makes the table
 
     seen: list[int] = []
     real = info.create_model

@@ -16,18 +16,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from ...errors import OutputExistsError, SinkError
+from ..formats import FORMAT_BY_SUFFIX  # noqa: F401  (re-exported: sinks name it from here)
 
 log = logging.getLogger("streamdeblur.io")
-
-FORMAT_BY_SUFFIX = {
-    ".mp4": "mp4",
-    ".m4v": "mp4",
-    ".mov": "mov",
-    ".mkv": "matroska",
-    ".webm": "webm",
-    ".avi": "avi",
-    ".ts": "mpegts",
-}
 
 
 def partial_path(path: Path) -> Path:

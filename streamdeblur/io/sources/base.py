@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 
 from ...errors import SourceError, one_line
+from ..formats import IMAGE_EXTS, VIDEO_EXTS  # noqa: F401  (re-exported: sources name them from here)
 from ..frames import Frame
 from ..loglevel import SharedQuiet
 from ..paths import open_input
@@ -23,15 +24,6 @@ from ..streams import video_stream
 log = logging.getLogger("streamdeblur.io")
 
 LIVE_SCHEMES = ("http", "https", "tcp", "udp", "rtsp", "rtmp", "srt")
-#: read as image sequences; HEIC/HEIF (iPhone photos) through pillow-heif (io/heif.py)
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
-#: video files, as folders are searched for them (``batch``, ``data build``)
-#: what a folder's videos are (batch, data build): the containers cameras, phones and editors write —
-#: AVCHD's .m2ts/.mts, HDV's .m2t, JVC's .mod/.tod, phones' .3gp/.3g2, pro cameras' .mxf, DV, DVD's .vob
-VIDEO_EXTS = {
-    *(".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".m2ts", ".m2t", ".mpg", ".mpeg"),
-    *(".wmv", ".asf", ".flv", ".3gp", ".3g2", ".mxf", ".dv", ".vob", ".mod", ".tod", ".ogv"),
-}
 
 
 class DecodeStats:
@@ -40,6 +32,7 @@ class DecodeStats:
     def __init__(self) -> None:
         self.dropped = 0  #: live frames overwritten before use
         self.skipped_packets = 0  #: undecodable packets skipped (non-strict mode)
+        self.damaged = 0  #: places where a file's demuxer skipped damaged data, or a packet came flagged corrupt
         self.skipped_images = 0  #: unreadable images of a folder skipped (non-strict mode)
         self.repaired_pts = 0  #: non-increasing timestamps moved forward
         self.reconnects = 0  #: reopen attempts after a disconnect
