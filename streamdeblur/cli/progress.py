@@ -9,7 +9,7 @@ a log, nothing with ``--quiet``.
   index promised (a truncated download, a camera card pulled out).
 
 The running line: ``done/total frames  fps  ETA  [extras]  [busy: shares]``; extras appear when they
-are not zero: dropped frames (live), skipped packets, repaired timestamps, reconnects, latency (live).
+are not zero: dropped frames (live), skipped packets, damaged places, repaired timestamps, reconnects, latency (live).
 The bracket at the end, ``[busy: decode 2% deblur 98% encode 1%]``, is the share of the wall-clock
 time each part of the pipeline was working. The parts run at the same time (decode, model and encode
 overlap), so the shares can add up to more than 100%; the largest one is the part that limits the speed.
@@ -83,6 +83,7 @@ def busy(p) -> str:
 COUNTERS = (
     ("dropped", "dropped {}", "dropped {}"),
     ("skipped", "skipped-packets {}", "skipped {} corrupt packets"),
+    ("damaged", "damaged {}", "damaged data at {} point(s) of the input (frames there missing or with errors)"),
     ("skipped_images", "skipped-images {}", "skipped {} unreadable images"),
     ("repaired", "repaired-pts {}", "repaired {} timestamps"),
     ("reconnects", "reconnects {}", "{} reconnection attempts"),

@@ -95,6 +95,7 @@ class Progress:
     fps: float = 0.0
     dropped: int = 0
     skipped: int = 0  #: undecodable packets skipped
+    damaged: int = 0  #: places where the file's demuxer skipped damaged data (or a packet came flagged corrupt)
     skipped_images: int = 0  #: unreadable images of a folder skipped
     repaired: int = 0  #: non-increasing timestamps moved forward
     reconnects: int = 0  #: live sources: reopen attempts after a disconnect
@@ -536,6 +537,7 @@ class Pipeline:
         stats = getattr(self.source, "stats", None)
         p.dropped = (stats.dropped if stats else 0) + self._dropped_q
         p.skipped = stats.skipped_packets if stats else 0
+        p.damaged = getattr(stats, "damaged", 0)
         p.skipped_images = getattr(stats, "skipped_images", 0)
         p.repaired = getattr(stats, "repaired_pts", 0)
         p.reconnects = getattr(stats, "reconnects", 0)

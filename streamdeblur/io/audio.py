@@ -115,6 +115,8 @@ class AudioCopier:
                 out = container.add_stream(codec, rate=rate)
                 apply_tags(out, keep_tags(s.metadata))
                 layout = s.layout.name if s.layout else "stereo"
+                if layout.endswith(" channels"):  # no layout, only a count (PCM in AVI or WAV): "1 channels", which
+                    layout = OPUS_LAYOUTS.get(s.channels, "stereo")  # AAC refused; the usual layout of that many
                 if codec == "libopus":  # Opus takes the Vorbis channel layouts only: 5.1(side) (AC-3, E-AC-3, DTS) is 5.1
                     layout = OPUS_LAYOUTS.get(s.channels, "stereo") if layout not in OPUS_LAYOUTS.values() else layout
                 try:
@@ -183,6 +185,7 @@ class AudioCopier:
         self._pending = None
         self._done = not self._streams
         self._skipped: dict[int, int] = {}  #: input stream index → damaged packets left out
+        self._last_dts: dict[int, int] = {}  #: input stream index → the decode time of its last copied packet
 
     def _avi_offsets(self, warn: Callable[[str], None]) -> None:
         """AVI keeps no start times: each stream plays from the file's start, so sound that starts later
@@ -231,6 +234,12 @@ class AudioCopier:
             if pkt.stream is not s:
                 continue
             if how is None:
+                if pkt.dts is not None:  # decode times must increase: the muxer refused the file ("Invalid argument")
+                    last = self._last_dts.get(s.index)
+                    if last is not None and pkt.dts <= last:  # (a file of two recordings joined by remuxing: equal times)
+                        pkt.dts = last + 1  # moved on by one tick, as FFmpeg's own remuxing does
+                        pkt.pts = max(pkt.pts, pkt.dts) if pkt.pts is not None else None
+                    self._last_dts[s.index] = pkt.dts
                 pkt.stream = out
                 try:
                     container.mux(pkt)

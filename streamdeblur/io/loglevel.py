@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,3 +54,18 @@ class SharedQuiet:
                 self._inside -= 1
                 if self._inside == 0:
                     self._set(self._saved)
+
+
+def _av_logging():
+    import av.logging  # here: this module is imported where PyAV need not be
+
+    return av.logging
+
+
+#: FFmpeg's process-wide log level, held at ERROR while anyone reads its error lines: an encoder being
+#: opened (its refusal's reason, ``io/sinks/video.py``), a file being demuxed (where its demuxer skipped
+#: damaged data, ``io/sources/video.py``). One instance for all of them: two over the same level
+#: would restore each other's saved values. Lines no one captures go to the ``libav`` logger, which
+#: has a ``NullHandler`` (else Python's last-resort handler printed a decoder thread's lines on stderr).
+ffmpeg_errors = SharedQuiet(lambda: _av_logging().get_level(), lambda v: _av_logging().set_level(v), lambda: _av_logging().ERROR)
+logging.getLogger("libav").addHandler(logging.NullHandler())

@@ -14,6 +14,7 @@ surrogate escapes, which go back out unchanged when the tags are copied into an 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,22 @@ def open_input(spec: str | Path, **kwargs: Any):
     if int(av.__version__.split(".")[0]) < 19:
         kwargs.setdefault("metadata_errors", "replace")
     return av.open(ffmpeg_name(spec), **kwargs)
+
+
+def is_glob(spec: str | Path) -> bool:
+    """Whether ``spec`` is a pattern to expand (``clips/*.mp4``, ``frame_????.png``) rather than a name:
+    it holds ``*``, ``?`` or ``[`` and no file or folder of exactly that name exists. Names with those
+    characters are common: yt-dlp saves ``Title [id].mkv``, cameras and editors write ``take[1].mp4``.
+
+    Args:
+        spec: what the user gave.
+
+    Returns:
+        True for a pattern, False for a name (existing or not) without pattern characters or an existing one with them.
+
+    Example:
+        >>> is_glob("no/such/dir/*.mp4"), is_glob("clip.mp4"), is_glob(".")
+        (True, False, False)
+    """
+    s = os.fspath(spec)
+    return any(ch in s for ch in "*?[") and not os.path.lexists(s)

@@ -59,6 +59,30 @@ def test_a_video_file_without_a_suffix_gets_a_video_not_a_folder_of_frames(tmp_p
     assert not (tmp_path / "REC0042_deblurred").exists()
 
 
+def test_names_with_brackets_or_question_marks_are_files_not_patterns(tmp_path, identity_yaml, capsys):
+    # yt-dlp saves "Title [id].mkv", editors "take[1].mp4": any name with *, ? or [ was taken for a glob,
+    # so run said "give the output with -o (no default name for ... a glob)", and with -o "no images
+    # found in My clip [dQw4].mkv" (exit 3); info and batch the same. A name that exists is that file.
+    import cv2
+
+    src = media.write_video(tmp_path / "My clip [dQw4].mkv", frames=4, size=(96, 64), audio=True)
+    assert main(["info", str(src)]) == 0
+    assert "h264" in capsys.readouterr().out
+    assert main(["run", str(src), "--pipeline", str(identity_yaml)]) == 0
+    out = tmp_path / "My clip [dQw4]_deblurred.mkv"
+    assert media.count_frames(out) == 4 and media.frame_times(out) == media.frame_times(src)
+    photo = tmp_path / "photo [1]?.png"
+    cv2.imwrite(str(photo), media.pattern(5, 64, 48)[..., ::-1])
+    assert main(["run", str(photo), "--pipeline", str(identity_yaml)]) == 0
+    assert cv2.imread(str(tmp_path / "photo [1]?_deblurred.png")).shape == (48, 64, 3)
+    assert main(["batch", str(src), "--out-dir", str(tmp_path / "b"), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(tmp_path / "b" / src.name) == 4
+    # a pattern is still a pattern: it matches the file whose name has the brackets in it
+    pattern = str(tmp_path / "My clip*.mkv")
+    assert main(["batch", pattern, "--out-dir", str(tmp_path / "g"), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(tmp_path / "g" / src.name) == 4
+
+
 def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_yaml):
     src = media.write_video(tmp_path / "in.mp4", frames=60, size=(96, 64), fps=30, audio=True)
     out = tmp_path / "cut.mp4"
@@ -68,6 +92,26 @@ def test_start_and_duration_cut_by_timestamps_and_keep_pts(tmp_path, identity_ya
     want = [t for t in src_times if Fraction(1, 2) <= t < Fraction(3, 2)]
     assert times == want  # the same frames, with their own timestamps
     assert abs(media.audio_duration(out) - 1.0) < 0.1
+
+
+def test_start_counts_from_the_start_of_a_file_that_starts_late(tmp_path, identity_yaml):
+    # An MP4 whose clock starts 10 s in (made with -itsoffset; a clip cut out by stream copy): --start 0.5
+    # --duration 0.5 was read as 0.5 s of the clock, before the first frame, and ended "the input has no
+    # video frames from --start 0.5 s on", exit 3; --start 0.5 --frames 3 began at the first frame.
+    # ffmpeg -ss, and a player's position, count from the file's start: 10.5 s here.
+    plain = media.write_video(tmp_path / "plain.mp4", frames=30, size=(96, 64), fps=30, audio=True)
+    src = tmp_path / "late.mp4"
+    subprocess.run([media.FFMPEG, "-v", "error", "-itsoffset", "10", "-i", str(plain), "-c", "copy", str(src)], check=True)
+    first = float(media.probe(src)["format"]["start_time"])
+    assert first >= 9.9
+    src_times = [float(t) for t in media.frame_times(src)]
+    out = tmp_path / "cut.mp4"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml), "--start", "0.5", "--duration", "0.5"]) == 0
+    want = [t for t in src_times if first + 0.5 - 1e-6 <= t < first + 1.0 - 1e-6]
+    assert len(want) >= 14 and [float(t) for t in media.frame_times(out)] == pytest.approx(want, abs=1e-4)
+    three = tmp_path / "three.mp4"
+    assert main(["run", str(src), "-o", str(three), "--pipeline", str(identity_yaml), "--start", "0.5", "--frames", "3"]) == 0
+    assert [float(t) for t in media.frame_times(three)] == pytest.approx(want[:3], abs=1e-4)
 
 
 def test_a_cut_keeps_the_sound_of_the_span_asked_for_past_the_last_picture(tmp_path, identity_yaml):

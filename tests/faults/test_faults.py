@@ -167,6 +167,74 @@ def test_corrupt_packets_skipped_by_default_and_strict_stops(tmp_path, identity_
     assert debug.stderr.index("Traceback") < debug.stderr.index("error: ") and "--strict" in debug.stderr.split("error: ")[-1]
 
 
+def _garbled(clip: Path, tmp_path: Path, suffix: str) -> Path:
+    """``clip`` copied by stream copy into ``suffix``'s container, then 3000 bytes of its middle overwritten
+    with fixed noise: a download or a card read that went wrong (the demuxer skips to what it can read)."""
+    remuxed = tmp_path / f"whole{suffix}"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(clip), "-c", "copy", str(remuxed)], check=True)
+    data = bytearray(remuxed.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = random.Random(7).randbytes(3000)
+    bad = tmp_path / f"damaged{suffix}"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
+def test_damage_a_demuxer_skips_over_is_said_counted_and_stops_a_strict_run(tmp_path, identity_yaml, suffix):
+    # A Matroska file or transport stream with garbage in its middle: the demuxer skipped to the next
+    # part it could read and said so only in FFmpeg's log. 10 of 30 frames (.mkv) or 3 (.ts, and some
+    # kept frames concealed garbage) went missing without a word, exit 0, and exit 0 with --strict too;
+    # the same damage in an MP4 was said and counted ("skipped 6 corrupt packets").
+    clip = media.write_video(tmp_path / "c.mp4", frames=30, size=(96, 64), gop=6, audio=True)
+    bad = _garbled(clip, tmp_path, suffix)
+    out = tmp_path / f"out{suffix}"
+    proc = run_cli(["run", bad, "-o", out, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(rf"warning: damaged data in \S*damaged\{suffix} (between|at) [0-9.]+ s", proc.stderr), proc.stderr
+    assert re.search(r"damaged data at [1-9]\d* point\(s\) of the input", proc.stderr)  # the final line counts them
+    assert "Traceback" not in proc.stderr
+    assert len(media.frame_times(out)) < 30  # what was lost is lost: the warning is the point
+    strict = run_cli(["run", bad, "-o", tmp_path / f"strict{suffix}", "--pipeline", identity_yaml, "--strict"], tmp_path)
+    assert strict.returncode == 3 and "--strict" in one_error_line(strict.stderr) and "damaged data" in strict.stderr
+    # the same file undamaged: not a word (healthy Matroska and transport streams say nothing)
+    ok = tmp_path / f"ok{suffix}"
+    whole = run_cli(["run", tmp_path / f"whole{suffix}", "-o", ok, "--pipeline", identity_yaml, "--strict"], tmp_path)
+    assert whole.returncode == 0 and "damaged" not in whole.stderr, whole.stderr
+    assert len(media.frame_times(ok)) == 30
+
+
+def test_two_recordings_joined_end_to_end_are_refused_and_their_remux_is_processed(tmp_path, identity_yaml):
+    # `cat a.ts b.ts`: the second recording's clock starts 40 s before the first's ended. Its frames were
+    # squashed into a millisecond after the first's ("non-increasing timestamps repaired") and the run
+    # ended "finishing out.mp4 failed: Invalid argument", exit 4. Now one line at the jump, exit 3, and
+    # the remux it names (ffmpeg joins the two timelines) goes through: that remux repeats one sound
+    # packet's decode time, which the sound copy passed to the muxer as it was (exit 4 again).
+    parts = []
+    for name, offset, src in (("a", 50, "testsrc2"), ("b", 10, "testsrc")):
+        part = tmp_path / f"{name}.ts"
+        subprocess.run(
+            [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"{src}=size=96x64:rate=25:duration=0.4"]
+            + ["-f", "lavfi", "-i", "sine=duration=0.4", "-c:v", "libx264", "-c:a", "aac"]
+            + ["-output_ts_offset", str(offset), str(part)],
+            check=True,
+        )
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    proc = run_cli(["run", joined, "-o", tmp_path / "out.mp4", "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "its clock jumps back from" in line and "ffmpeg -i IN -c copy joined.mkv" in line and "Traceback" not in proc.stderr
+    remuxed = tmp_path / "remuxed.mkv"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(joined), "-c", "copy", str(remuxed)], check=True)
+    out = tmp_path / "remuxed.mp4"
+    proc = run_cli(["run", remuxed, "-o", out, "--pipeline", identity_yaml], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(media.frame_times(out)) == 20
+    assert media.audio_duration(out) == pytest.approx(0.8, abs=0.1)
+
+
 # -- outputs ----------------------------------------------------------------------------------------
 
 

@@ -323,6 +323,41 @@ def test_a_camera_movs_pcm_sound_becomes_aac_in_mp4_and_stays_pcm_in_mov(tmp_pat
     assert next(s for s in media.probe(mov)["streams"] if s["codec_type"] == "audio")["codec_name"] == "pcm_s16le"
 
 
+def test_the_picture_is_the_default_track_in_matroska_as_in_the_source(tmp_path, identity_yaml):
+    # Matroska's FlagDefault: the written video track said "not default" (disposition default=0), while
+    # the copied sound kept its flag
+    src = media.write_video(tmp_path / "in.mkv", frames=3, size=(96, 64), audio=True)
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    flags = {s["codec_type"]: s["disposition"]["default"] for s in media.probe(out)["streams"]}
+    source = {s["codec_type"]: s["disposition"]["default"] for s in media.probe(src)["streams"]}
+    assert flags == {"video": 1, "audio": source["audio"]}  # the sound's flag copied as it was
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_digital_cameras_avi_sound_with_no_channel_layout_is_re_encoded(tmp_path, identity_yaml, capsys, channels):
+    # A camera's MJPEG + PCM AVI: PCM in AVI has a channel count but no layout ("1 channels"), which the
+    # AAC encoder refused: "audio track 1 (pcm_s16le), 1 channels, cannot be re-encoded to aac for mp4:
+    # Invalid argument", exit 4, nothing written (.mp4 and .ts; .mkv and .mov copy PCM).
+    src = tmp_path / "camera.avi"
+    pan = "|".join(f"c{i}=c0" for i in range(channels))
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.8"]
+        + ["-f", "lavfi", "-i", "sine=duration=0.8:sample_rate=44100", "-filter_complex", f"[1:a]pan={channels}c|{pan}[a]"]
+        + ["-map", "0:v", "-map", "[a]", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-c:a", "pcm_s16le", str(src)],
+        check=True,
+    )
+    (sound,) = [s for s in media.probe(src)["streams"] if s["codec_type"] == "audio"]
+    assert sound["channels"] == channels
+    for suffix in (".mp4", ".ts"):
+        out = tmp_path / f"out{suffix}"
+        assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+        (audio,) = [s for s in media.probe(out)["streams"] if s["codec_type"] == "audio"]
+        assert audio["codec_name"] == "aac" and audio["channels"] == channels
+        assert media.audio_duration(out) == pytest.approx(0.8, abs=0.06)
+        assert len(media.frame_times(out)) == 20
+
+
 def test_a_recording_across_the_mpeg_ts_clock_wrap_plays_whole_from_mp4(tmp_path, identity_yaml, capsys):
     # After FFmpeg unwraps a 33-bit PTS wrap, the first timestamps are negative; MP4's edit list then
     # hid them: 44 of 60 frames (and 65 of 88 audio frames) played, while the run said 60.

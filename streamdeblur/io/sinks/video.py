@@ -26,7 +26,7 @@ from ..color import (
     tag_rgb,
 )
 from ..frames import Frame, SourceInfo
-from ..loglevel import SharedQuiet
+from ..loglevel import ffmpeg_errors
 from ..paths import ffmpeg_name, open_input
 from ..streams import video_stream
 from ..tags import read_tags
@@ -167,6 +167,9 @@ class VideoSink:
             self.tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot create {self.tmp}: {exc}") from None
         self.stream = self.container.add_stream(codec, rate=rate)
+        # the picture is the track a player shows first: Matroska wrote it "not default" (FlagDefault 0)
+        # where the source's was, while the copied sound kept its flag
+        self.stream.disposition = av.stream.Disposition.default
         lost = tags.write_to(self.container, self.stream, cut=info.cut, fmt=fmt)  # a cut: no chapters, no start timecode
         if lost == ["chapters"] and info.cut:
             self.warn(
@@ -503,9 +506,6 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str], start: f
             o.mux(pkt)
 
 
-_ffmpeg_error_level = SharedQuiet(av.logging.get_level, av.logging.set_level, lambda: av.logging.ERROR)
-
-
 @contextmanager
 def ffmpeg_log() -> Iterator[None]:
     """Let FFmpeg's error lines reach PyAV's exceptions ("last error log: …") without printing them.
@@ -513,7 +513,7 @@ def ffmpeg_log() -> Iterator[None]:
     The level is process-wide (:class:`~..loglevel.SharedQuiet`: two pipelines opening their encoders in
     two threads at once left it at ERROR for good).
     """
-    with _ffmpeg_error_level(), av.logging.Capture():
+    with ffmpeg_errors(), av.logging.Capture():
         yield
 
 

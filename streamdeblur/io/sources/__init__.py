@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..paths import is_glob
 from .base import IMAGE_EXTS, LIVE_SCHEMES, VIDEO_EXTS, DecodeStats, LatestFrame, SourceError, _is_url, open_video
 from .camera import CameraSource
 from .images import ImageSource
@@ -52,7 +53,7 @@ def reads_as_images(spec: str) -> bool:
     if _is_url(spec):
         return False
     p = Path(spec)
-    return p.is_dir() or any(ch in spec for ch in "*?[") or p.suffix.lower() in IMAGE_EXTS
+    return p.is_dir() or is_glob(spec) or p.suffix.lower() in IMAGE_EXTS
 
 
 def open_source(

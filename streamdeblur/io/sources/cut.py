@@ -5,7 +5,8 @@ file is seeked to the keyframe at or before ``start`` (fast, even hours in), the
 ``start`` are decoded and dropped, and the frames kept **keep their own timestamps** — a frame at
 12.480 s in the input is at 12.480 s in the output, so the cut lines up with the original and its
 audio (which is cut to the same span by the sink). Times count from the file's start as a player
-shows them: an MPEG transport stream's clock (``SourceInfo.origin``, 1.4 s or 10 h in) is taken off.
+shows them: an MPEG transport stream's clock (``SourceInfo.origin``, 1.4 s or 10 h in), or the first
+presentation time of a file that starts late (``SourceInfo.start_time``), is taken off.
 
 Example:
     >>> src = CutSource(open_source("long.mp4"), Cut(start=60, duration=5))   # doctest: +SKIP
@@ -63,7 +64,10 @@ class CutSource:
             expected = max(0, round(span * float(info.fps))) if span is not None else None
         if cut.frames is not None:
             expected = cut.frames if expected is None else min(expected, cut.frames)
-        self.origin = info.origin  # a transport stream's clock: --start counts from the file's start
+        # --start counts from the file's start as a player shows it (as ffmpeg -ss does): a transport
+        # stream's clock start, or the first presentation time of a file that starts late (an MP4 made
+        # with -itsoffset, a clip trimmed by stream copy: 10 s in), where --start 0.5 meant 0.5 s of its clock
+        self.origin = info.origin or max(0.0, info.start_time or 0.0)
         self.info = replace(
             info,
             frames=expected,

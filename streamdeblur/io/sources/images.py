@@ -21,6 +21,7 @@ import numpy as np
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
 from ..heif import decode_heif, is_heif
+from ..paths import is_glob
 from ..photo_meta import jpeg_state, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
@@ -63,7 +64,7 @@ class ImageSource:
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if _photo_name(f) and f.is_file())
             nested = _nested_images(p)
-        elif any(ch in spec for ch in "*?["):  # a glob names what it wants; hidden files only if it says so
+        elif is_glob(spec):  # a glob names what it wants; hidden files only if it says so
             files = sorted(Path(f) for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_EXTS)
         else:
             files = [p]

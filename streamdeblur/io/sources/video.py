@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
 from ..deinterlace import Deinterlacer
 from ..frames import Frame, SourceInfo
 from ..hdr import HdrMetadata, frame_hdr
+from ..loglevel import ffmpeg_errors
 from ..orientation import Orientation, frame_display_matrix
 from ..streamcopy import is_cover
 from ..streams import left_out, video_stream
@@ -311,6 +313,15 @@ class VideoSource(_LiveMixin):
             if pts is None and self.info.fps and vs.time_base:  # the container gave none (a raw .h264 stream)
                 pts = 0 if last_pts is None else last_pts + round(1 / (self.info.fps * vs.time_base))
             if pts is not None and last_pts is not None and pts <= last_pts:
+                back = float((last_pts - pts) * vs.time_base) if vs.time_base else 0.0
+                if back > 1.0 and container.format.name in CLOCK_FORMATS:
+                    # two recordings joined end to end (cat a.ts b.ts): the second one's frames were squashed
+                    # into a millisecond after the first's, and the run failed at its end ("Invalid argument")
+                    was, now = float(last_pts * vs.time_base) - self.info.origin, float(pts * vs.time_base) - self.info.origin
+                    raise SourceError(
+                        f"{self.spec}: its clock jumps back from {was:.2f} s to {now:.2f} s after frame {index} (recordings "
+                        f"joined end to end?); remux it first, which joins the two: ffmpeg -i IN -c copy joined.mkv"
+                    )
                 # corrupt timestamps: nudge just past the previous one (muxers need them increasing)
                 self.stats.repaired_pts += 1
                 if self.stats.repaired_pts == 1:
@@ -370,37 +381,70 @@ class VideoSource(_LiveMixin):
                 return "at an unknown time"
             return f"at {float(packet.pts * packet.time_base):.2f} s"
 
-        packets = container.demux(vs)
-        while not self._stop.is_set():
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.EOFError:
-                break
-            except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
-                if self.strict:
-                    yield from held_back(drain=True)
-                    raise SourceError(f"corrupt data in {self.spec}: {one_line(exc, 200)} (--strict)") from None
-                self.stats.skipped_packets += 1
-                if self.stats.skipped_packets <= 3:
-                    self.warn(f"skipped unreadable data in {self.spec}: {one_line(exc, 200)}")
-                if self.stats.skipped_packets > 1000:
-                    raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
-                continue
-            try:
-                frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
-                if self.strict:
-                    yield from held_back(drain=True)
-                    raise SourceError(
-                        f"undecodable packet in {self.spec} {at(packet)}: {one_line(exc, 200)} (--strict)"
-                    ) from None
-                self.stats.skipped_packets += 1
-                if self.stats.skipped_packets <= 3:
-                    self.warn(f"skipped an undecodable packet in {self.spec} ({at(packet)}): {one_line(exc, 200)}")
-                continue
-            yield from decoded(frames)
+        def damaged(where: str, what: str) -> None:
+            """The demuxer skipped or flagged damaged data (it raises nothing): counted, said, or the end with --strict."""
+            if self.strict:
+                raise SourceError(f"damaged data in {self.spec} {where}: {what} (--strict)")
+            self.stats.damaged += 1
+            if self.stats.damaged <= 3:
+                self.warn(f"damaged data in {self.spec} {where}: {what}; frames there are missing or show errors")
+
+        with contextlib.ExitStack() as watch:
+            # a damaged Matroska, AVI or transport stream: the demuxer skips to the next part it can read
+            # and says so only in its log (frames were lost without a word, and --strict went on); its
+            # error lines are read here, in the thread that demuxes (the decoder's threads' are not)
+            logs = None
+            if not self.live:
+                watch.enter_context(ffmpeg_errors())
+                logs = watch.enter_context(av.logging.Capture(True))
+            demuxer, last_at = container.format.name, ""
+            packets = container.demux(vs)
+            while not self._stop.is_set():
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.EOFError:
+                    break
+                except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+                    if self.strict:
+                        yield from held_back(drain=True)
+                        raise SourceError(f"corrupt data in {self.spec}: {one_line(exc, 200)} (--strict)") from None
+                    self.stats.skipped_packets += 1
+                    if self.stats.skipped_packets <= 3:
+                        self.warn(f"skipped unreadable data in {self.spec}: {one_line(exc, 200)}")
+                    if self.stats.skipped_packets > 1000:
+                        raise SourceError(f"too much corrupt data in {self.spec}; giving up") from None
+                    if logs:
+                        logs.clear()  # said already, as unreadable data
+                    continue
+                if logs:
+                    said = [m.strip() for level, name, m in logs if name == demuxer and level <= av.logging.ERROR]
+                    logs.clear()
+                    if said and packet.size:  # (before the end-of-stream marker: a file cut short, said as such)
+                        if self.strict:
+                            yield from held_back(drain=True)
+                        after = at(packet)[3:]
+                        damaged(f"between {last_at} and {after}" if last_at else f"before {after}", said[0])
+                if packet.pts is not None and packet.time_base:
+                    last_at = f"{float(packet.pts * packet.time_base):.2f} s"
+                if packet.is_corrupt:  # a transport stream's packet with pieces lost (FFmpeg: "corrupt input packet")
+                    if self.strict:
+                        yield from held_back(drain=True)
+                    damaged(at(packet), "a packet the demuxer marked corrupt (data lost, or files joined end to end)")
+                try:
+                    frames = packet.decode()
+                except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as exc:
+                    if self.strict:
+                        yield from held_back(drain=True)
+                        raise SourceError(
+                            f"undecodable packet in {self.spec} {at(packet)}: {one_line(exc, 200)} (--strict)"
+                        ) from None
+                    self.stats.skipped_packets += 1
+                    if self.stats.skipped_packets <= 3:
+                        self.warn(f"skipped an undecodable packet in {self.spec} ({at(packet)}): {one_line(exc, 200)}")
+                    continue
+                yield from decoded(frames)
         yield from held_back()
         if index == start_index and not self.live and not self._stop.is_set():
             raise SourceError(f"nothing decodable in {self.spec} ({self.stats.skipped_packets} corrupt packets skipped)")
