@@ -38,6 +38,7 @@ from rich.table import Table
 
 from ..errors import (
     EXIT_FAIL,
+    EXIT_INPUT,
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_SIGHUP,
@@ -49,10 +50,9 @@ from ..errors import (
     exit_code,
     one_line,
 )
+from ..io.formats import FORMAT_BY_SUFFIX, IMAGE_EXTS, VIDEO_EXTS
 from ..io.lock import Busy, hold, release
-from ..io.sinks.base import FORMAT_BY_SUFFIX, partials_of
-from ..io.sources import IMAGE_EXTS, VIDEO_EXTS
-from ..scaleout.plan import work_dir
+from ..io.paths import is_glob
 from .console import error, out, warn
 from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
 from .progress import Signals, run_job, speed
@@ -138,7 +138,7 @@ def expand_inputs(items: list[str], out_dir: Path | None = None, photos: list[Pa
         p = Path(it)
         if p.is_dir():
             found += [BatchInput(f, f.relative_to(p)) for f in _walk(p, skip, photos, made)]
-        elif any(ch in it for ch in "*?["):
+        elif is_glob(it):
             # 'footage/*' gives the videos there, as a folder does; 'footage/*.xyz' names its files' kind itself
             named = p.suffix and not any(ch in p.suffix for ch in "*?[")
             for f in map(Path, sorted(glob.glob(it))):
@@ -230,9 +230,13 @@ def _reason(message: str, inp: Path) -> str:
         message = message.replace(f"output {spelling} is the input file", "its output would be the input file itself")
         message = message.replace(f"cannot read image {spelling}", "cannot read the image")  # not "image the input"
         message = message.replace(f"input not found: {spelling}", "not found (moved or deleted since the batch started?)")
-        # the path or name standing alone, not inside another path: the output has the input's name
-        # ("output out/clip.mp4 exists" read "output out/the input exists")
-        message = re.sub(rf"(?<![\w./-]){re.escape(spelling)}(?![\w./-])", "the input", message)
+        # the path standing alone, not inside another path: the output has the input's name ("output
+        # out/clip.mp4 exists" read "output out/the input exists"), so a bare name is left as it is (an
+        # output's "finishing clip.mp4 failed: No space left on device" read "finishing the input failed")
+        if spelling != inp.name:
+            message = re.sub(rf"(?<![\w./-]){re.escape(spelling)}(?![\w./-])", "the input", message)
+        elif message.startswith(f"{spelling}: "):  # a source's "clip.mp4: no video stream"
+            message = "the input" + message[len(spelling) :]
     return message
 
 
@@ -302,6 +306,7 @@ def run_batch(args, cfg, cut=None) -> int:
 def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels: list[PurePath], shown: dict) -> int:
     """The batch's work once its output folder is held: each file planned, run, noted in the ledger."""
     from ..engine.build import Job
+    from ..scaleout.plan import work_dir
 
     ledger = Ledger(out_dir)
     key_extra = {"cut": [cut.start, cut.duration, cut.frames]} if cut else {}
@@ -315,7 +320,7 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
         if target.exists() and target.resolve() == f.resolve():  # --out-dir the input's own folder, same name
             failures += 1
             why = "its output would be the input file itself; refusing to overwrite it (choose another --out-dir)"
-            rows[f] = (shown[f], "failed", why, "")
+            rows[f] = (shown[f], f"failed (exit {EXIT_OUTPUT})", why, "")
         elif args.overwrite or state == "redo":
             todo.append((f, target))
         elif state == "done":
@@ -324,19 +329,25 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
             failures += 1
             made = ledger.made_from(target)
             why = f"{rel.as_posix()} exists, made from {made}; pass --overwrite or another --out-dir"
-            rows[f] = (shown[f], "failed", why, "")
+            rows[f] = (shown[f], f"failed (exit {EXIT_OUTPUT})", why, "")
         else:  # a file this batch did not make: never replaced without --overwrite
             failures += 1
-            rows[f] = (shown[f], "failed", f"{rel.as_posix()} exists and was not made by this batch; pass --overwrite", "")
+            why = f"{rel.as_posix()} exists and was not made by this batch; pass --overwrite"
+            rows[f] = (shown[f], f"failed (exit {EXIT_OUTPUT})", why, "")
     out_name = {f: rel.as_posix() for f, rel in zip(files, rels)}
     claimed = []
     for f, target in todo:  # noted as this batch's first: what it finishes is its own even if the ledger
+        if not f.exists():  # a name that names nothing (a typo): its row blamed the ledger ("No such file or directory")
+            failures += 1
+            rows[f] = (shown[f], f"failed (exit {EXIT_INPUT})", "not found", "")
+            continue
         try:  # cannot be written then; and a full disk is met here, before any file is processed
             ledger.claim(f, target)
             claimed.append((f, target))
         except OSError as exc:
             failures += 1
-            rows[f] = (shown[f], "failed", f"cannot write the batch's ledger in {out_dir}: {exc.strerror or exc}", "")
+            why = f"cannot write the batch's ledger in {out_dir}: {exc.strerror or exc}"
+            rows[f] = (shown[f], f"failed (exit {EXIT_OUTPUT})", why, "")
     todo = claimed
     # what may be replaced: files that were there when planned (this batch's own to redo, or --overwrite).
     # A new output was published over whatever appeared at its name during the batch (another run's
@@ -445,6 +456,8 @@ def _run_files(args, cfg, cut, executor, out_dir: Path, files: list[Path], rels:
 
 def _drop_partials(target: Path, keep: str = "") -> None:
     """Remove the partial files earlier runs of this batch left of ``target``, but the one named ``keep``."""
+    from ..io.sinks.base import partials_of
+
     for stale in partials_of(target):
         if stale.name != keep:
             stale.unlink(missing_ok=True)

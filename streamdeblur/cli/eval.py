@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="photographs: folder for the table and the example strip (default runs/eval); "
         "a video or a dev set: the Markdown report file (a dev set also writes its .json beside it)",
     )
+    p.add_argument("--overwrite", action="store_true", help="a video or a dev set: replace an existing --out report file")
 
 
 def _mode(args) -> str:
@@ -70,9 +71,10 @@ def _mode(args) -> str:
 REPORT_SUFFIXES = (".md", ".markdown", ".txt")
 
 
-def _check_report(path: str | None, what: str, judged: tuple = ()) -> None:
+def _check_report(path: str | None, what: str, judged: tuple = (), overwrite: bool = False) -> None:
     """``--out`` for a video or a dev set: a file in an existing folder, never something else's name
-    (``judged``: the files being judged, which the report must not replace)."""
+    (``judged``: the files being judged, which the report must not replace), an existing file only with
+    ``overwrite`` (``--out notes.txt`` replaced the user's notes without a word)."""
     if not path:
         return
     target = Path(path)
@@ -84,6 +86,8 @@ def _check_report(path: str | None, what: str, judged: tuple = ()) -> None:
         raise UsageError(f"--out {path}: no folder {target.parent}")
     if target.exists() and target.suffix.lower() not in REPORT_SUFFIXES:
         raise UsageError(f"--out {path} exists and is not a report (.md, .txt): give the report a name of its own")
+    if target.exists() and not overwrite:
+        raise UsageError(f"--out {path} exists; pass --overwrite to replace it")
 
 
 def run(args) -> int:
@@ -91,7 +95,7 @@ def run(args) -> int:
     if mode == "video":
         from ..train.video_eval import format_score, score_video, write_atomic
 
-        _check_report(args.out, "a video", judged=(args.video, args.reference, args.input))
+        _check_report(args.out, "a video", judged=(args.video, args.reference, args.input), overwrite=args.overwrite)
         text = format_score(score_video(args.video, args.reference, args.input))
         out.print(text, markup=False)
         if args.out:
@@ -101,7 +105,7 @@ def run(args) -> int:
     if mode == "clips":
         from ..train.video_eval import run_clips
 
-        _check_report(args.out, "a dev set")
+        _check_report(args.out, "a dev set", overwrite=args.overwrite)
         command = "streamdeblur eval --clips " + args.clips + "".join(f" --pipeline {p}" for p in args.pipeline or [])
         try:
             run_clips(

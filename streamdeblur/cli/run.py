@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import EXIT_OK, ProcessingError, UsageError
 from .console import out, warn
-from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, config_from_args, cut_from_args
+from .parser import add_cut_flags, add_pipeline_flags, add_scale_flags, check_flags, config_from_args, cut_from_args
 from .progress import run_job
 from .scale import run_on_ray, run_segmented
 
@@ -47,9 +47,10 @@ def default_output(inp: str) -> str:
         >>> default_output("clips/a.mkv"), default_output("clips/REC0042")
         ('clips/a_deblurred.mkv', 'clips/REC0042_deblurred.mp4')
     """
+    from ..io.paths import is_glob
     from ..io.sources.base import _is_url
 
-    if _is_url(inp) or any(ch in inp for ch in "*?["):
+    if _is_url(inp) or is_glob(inp):
         raise UsageError("give the output with -o (no default name for a stream or a glob)")
     p = Path(inp)
     if p.is_dir():
@@ -68,6 +69,7 @@ def run(args) -> int:
     elif args.output == os.devnull:  # ffmpeg's habit for a dry run: process, keep nothing (as -o -)
         args.output = "-"
     cut = cut_from_args(args)
+    check_flags(args, ("fps",))  # --fps 0 ended "error: Fraction(1, 0)", -5 blamed the output, 1e9 wrote a 0-s video
     executor = executor_class(args.executor)
     if args.segments or args.segment_seconds or executor.whole_batch:
         from ..engine.build import is_video_output

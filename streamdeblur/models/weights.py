@@ -79,8 +79,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise WeightsError(f"{path} is a folder, not a weights file")
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+    if not path.is_file():  # (a device or a pipe exists but is no file: "not found" was untrue of /dev/zero)
+        raise WeightsError(f"{path} is not a regular file" if path.exists() else f"weights file not found: {path}")
     try:
         if not is_torch_file(path):
             raise WeightsError(f"{path} is not a PyTorch checkpoint (no torch.save data in it)")

@@ -337,7 +337,7 @@ def test_ctrl_c_as_a_segmented_file_is_published_leaves_it_done(tmp_path, identi
     # A stop between publishing the joined output and noting it in the ledger (SIGTERM as the file
     # appeared: a flaky Ray test caught it) left a whole output the ledger called unfinished; the next
     # run refused it as "not made by this batch". The join and the note now happen before the stop.
-    from streamdeblur.scaleout import local
+    from streamdeblur.scaleout import plan as local  # the local executor imports finish from plan when it joins
 
     real = local.finish
 
@@ -622,6 +622,8 @@ def test_a_failure_reason_names_the_input_but_keeps_an_output_path_of_the_same_n
     assert _reason("output /out/a2.mp4 exists; pass --overwrite", inp) == "output /out/a2.mp4 exists; pass --overwrite"
     assert _reason("cannot decode /cards/day1/a2.mp4: bad data", inp) == "cannot decode the input: bad data"
     assert _reason("a2.mp4: no video stream", inp) == "the input: no video stream"
+    # the output's own failure, by its name (the input's): "finishing the input failed" blamed the input
+    assert _reason("finishing a2.mp4 failed: No space left on device", inp) == "finishing a2.mp4 failed: No space left on device"
     # an input deleted before its turn read "input not found: the input" (audit 30)
     assert _reason("input not found: /cards/day1/a2.mp4", inp) == "not found (moved or deleted since the batch started?)"
 
@@ -677,3 +679,17 @@ def test_a_file_that_appears_at_an_output_name_during_a_batch_is_never_replaced(
     assert (out / "a.mp4").read_bytes() == b"another run's output" and kept[0].exists()
     assert (out / "c.mp4").read_bytes() == b"another run's output"
     assert "was not made by this batch" in capsys.readouterr().out
+
+
+def test_an_input_that_does_not_exist_is_its_own_rows_failure_not_the_ledgers(tmp_path, folder, identity_yaml, capsys):
+    # a typo among the inputs: its row said "cannot write the batch's ledger in out: No such file or
+    # directory" (the ledger looks up the input's size), with no exit code, while the same run wrote a.mp4
+    # into that folder
+    out = tmp_path / "out"
+    missing = tmp_path / "nothere.mp4"
+    args = ["batch", str(missing), str(folder / "a.mp4"), "--out-dir", str(out), "--pipeline", str(identity_yaml)]
+    assert main(args) == 1
+    rows = _table(capsys.readouterr().out)
+    (row,) = [r for r in rows if "nothere.mp4" in r]
+    assert "failed (exit 3)" in row and "not found" in row and "ledger" not in row, rows
+    assert media.count_frames(out / "a.mp4") == 4

@@ -131,6 +131,14 @@ def test_a_finished_video_is_scored_against_its_reference(tmp_path, capsys):
     assert abs(got_in - p_in) < 0.01 and abs(got_out - p_out) < 0.01 and abs(change - (p_out - p_in)) < 0.01, (row, p_in, p_out)
     assert "worst frame:" in text and report.read_text().strip() in text
     assert not list(tmp_path.glob("*.partial"))
+    # an existing file is not replaced without --overwrite: "--out notes.txt" replaced the user's notes
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    again = ["eval", "--video", str(better), "--reference", str(sharp), "--out", str(notes)]
+    assert main(again) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--out {notes} exists; pass --overwrite to replace it")
+    assert notes.read_text() == "my notes\n"
+    assert main([*again, "--overwrite"]) == 0 and "| measure |" in notes.read_text()
 
 
 @pytest.mark.parametrize(

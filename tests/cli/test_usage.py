@@ -127,3 +127,22 @@ def test_webcam_output_must_be_a_recording(tmp_path, monkeypatch, capsys, output
     assert main(["webcam", "--camera", "http://127.0.0.1:9/none.mjpg", "-o", output]) == 2
     assert capsys.readouterr().err.strip() == f"streamdeblur: error: {message}"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fps", ["0", "1e-9", "nan", "inf", "-5", "1e9"])
+def test_the_frame_rate_of_an_image_sequence_is_checked_before_any_work(tmp_path, identity_yaml, capsys, fps):
+    # --fps 0 ended "error: Fraction(1, 0)" (exit 1), nan and inf "cannot convert NaN to integer ratio",
+    # -5 "cannot write libx264 into x.mp4: The encoder timebase is not set" (exit 4, blaming the output),
+    # 1e9 wrote a video lasting 0.000000 s (exit 0)
+    import cv2
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), media.pattern(i, 64, 48)[..., ::-1])
+    out = tmp_path / "x.mp4"
+    assert main(["run", str(frames), "-o", str(out), "--fps", fps, "--pipeline", str(identity_yaml)]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith("streamdeblur: error: --fps must be 0.001…1000, got ")
+    assert not out.exists()
+    assert main(["run", str(frames), "-o", str(out), "--fps", "30", "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(out) == 3

@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -164,6 +165,11 @@ def test_a_folder_an_empty_name_and_an_unwritable_place_are_one_line(tmp_path, m
         load_weights(model, tmp_path / "dir.pt")
     with pytest.raises(WeightsError, match=r"^no weights file given \(an empty name\)$"):
         load_weights(model, "")
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)  # a pipe or a device is there, but is no file: it read "weights file not found"
+    for odd in (fifo, Path("/dev/zero")):
+        with pytest.raises(WeightsError, match=rf"^{re.escape(str(odd))} is not a regular file$"):
+            load_weights(model, odd)
     with pytest.raises(SinkError, match=r"^cannot write /proc/w\.pt: ") as e:
         save_weights(model, "/proc/w.pt")
     assert e.value.exit_code == 4 and "enforce" not in str(e.value)
