@@ -161,6 +161,9 @@ class AudioCopier:
                 warn(f"subtitle track ({name}) cannot go into {fmt}; left out (an output in the input's own container keeps it)")
         if fmt == "avi":
             self._avi_offsets(warn)
+            langs = [lang for s, *_ in self._streams if (lang := s.metadata.get("language", "")) and lang != "und"]
+            if langs:  # AVI has no place for a track's language: "eng"/"fra" tracks became two unnamed ones
+                warn(f"avi cannot hold the sound tracks' languages ({', '.join(langs)}): left out (.mp4, .mov or .mkv keep them)")
         for s, out, *_ in self._streams:  # which track plays by default, forced subtitles, a commentary: as marked
             out.disposition = s.disposition  # (ffmpeg -c copy keeps them; the first track became the default)
             lang = out.metadata.get("language", "")

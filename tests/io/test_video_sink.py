@@ -334,6 +334,25 @@ def test_the_picture_is_the_default_track_in_matroska_as_in_the_source(tmp_path,
     assert flags == {"video": 1, "audio": source["audio"]}  # the sound's flag copied as it was
 
 
+def test_sound_track_languages_avi_cannot_hold_are_said_to_be_left_out(tmp_path, identity_yaml, capsys):
+    # an English and a French track into AVI came out as two unnamed tracks without a word, while the
+    # chapters and tags AVI cannot hold were named
+    src = tmp_path / "two.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.4"]
+        + ["-f", "lavfi", "-i", "sine=duration=0.4", "-f", "lavfi", "-i", "sine=frequency=880:duration=0.4"]
+        + ["-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-c:a", "aac"]
+        + ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", str(src)],
+        check=True,
+    )
+    out = tmp_path / "out.avi"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    assert "avi cannot hold the sound tracks' languages (eng, fra): left out" in capsys.readouterr().err
+    assert sum(s["codec_type"] == "audio" for s in media.probe(out)["streams"]) == 2  # both tracks kept, unnamed
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 0
+    assert "cannot hold the sound tracks" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 def test_a_digital_cameras_avi_sound_with_no_channel_layout_is_re_encoded(tmp_path, identity_yaml, capsys, channels):
     # A camera's MJPEG + PCM AVI: PCM in AVI has a channel count but no layout ("1 channels"), which the

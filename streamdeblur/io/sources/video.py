@@ -379,7 +379,7 @@ class VideoSource(_LiveMixin):
             """Where a packet sits, in seconds of the file (its pts in the stream's ticks meant nothing to a user)."""
             if packet.pts is None or not packet.time_base:
                 return "at an unknown time"
-            return f"at {float(packet.pts * packet.time_base):.2f} s"
+            return f"at {float(packet.pts * packet.time_base) - self.info.origin:.2f} s"  # (a TS: from its start)
 
         def damaged(where: str, what: str) -> None:
             """The demuxer skipped or flagged damaged data (it raises nothing): counted, said, or the end with --strict."""
@@ -427,7 +427,7 @@ class VideoSource(_LiveMixin):
                         after = at(packet)[3:]
                         damaged(f"between {last_at} and {after}" if last_at else f"before {after}", said[0])
                 if packet.pts is not None and packet.time_base:
-                    last_at = f"{float(packet.pts * packet.time_base):.2f} s"
+                    last_at = at(packet)[3:]
                 if packet.is_corrupt:  # a transport stream's packet with pieces lost (FFmpeg: "corrupt input packet")
                     if self.strict:
                         yield from held_back(drain=True)
