@@ -18,9 +18,10 @@ import torch
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.color import chroma_label, chroma_of
 from ..io.context import ContextRange
+from ..io.paths import is_glob
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_problem
 from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
-from ..io.sources import IMAGE_EXTS, ImageSource, open_source
+from ..io.sources import IMAGE_EXTS, ImageSource, SourceError, open_source
 from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage
@@ -198,9 +199,14 @@ def build(
             warn(encoder.note)
     elif is_image_out:
         inp = Path(str(job.input))
+        if not inp.exists() and not is_glob(inp):  # a mistyped photo's name: "... is not one image: give a folder"
+            raise SourceError(f"input not found: {job.input}")
         if not (inp.is_file() and inp.suffix.lower() in IMAGE_EXTS):
+            folder = Path(out).with_suffix("")
+            if inp.is_dir() and folder.resolve() == inp.resolve():  # (-o photos.png from photos/: not "-o photos/")
+                folder = folder.with_name(f"{folder.name}_deblurred")
             raise ConfigError(
-                f"{out} is one image file, but {job.input} is not one image: give a folder (-o {Path(out).stem}/) or a video file"
+                f"{out} is one image file, but {job.input} is not one image: give a folder (-o {folder}/) or a video file"
             )
         check_output(Path(out), [inp], job.overwrite)
     preview = preview_wanted(cfg, out, say)

@@ -432,6 +432,51 @@ def tiff_has_alpha(data: bytes) -> bool:
     return samples > {0: 1, 1: 1, 2: 3, 5: 4}.get(model if model is not None else 2, 3)
 
 
+def more_pictures(data: bytes) -> str | None:
+    """What a photo file holds beyond its first picture, from its header: ``"pages"`` (a TIFF whose first
+    directory links another full-size one; a reduced-size thumbnail is not a page) or ``"frames"`` (an
+    animated WebP); None for one picture.
+
+    Example:
+        >>> more_pictures(b"RIFF\\x00\\x00\\x00\\x00WEBPVP8X" + bytes([10, 0, 0, 0, 0x02]) + bytes(9))
+        'frames'
+    """
+    if data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20:
+        return "frames" if data[20] & 0x02 else None
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    try:
+        order, off, n = _ifd0(data)
+        end = off + 2 + 12 * n
+        nxt = struct.unpack(order + "I", data[end : end + 4])[0]
+        if not nxt or nxt + 2 > len(data):
+            return None
+        for k in range(struct.unpack(order + "H", data[nxt : nxt + 2])[0]):  # NewSubfileType (254): bit 0, a thumbnail
+            e = nxt + 2 + 12 * k
+            tag, typ = struct.unpack(order + "HH", data[e : e + 4])
+            if tag == 254:
+                kind = struct.unpack(order + ("I" if typ == 4 else "H"), data[e + 8 : e + (12 if typ == 4 else 10)])[0]
+                return None if kind & 1 else "pages"
+    except (ValueError, struct.error):
+        return None
+    return "pages"
+
+
+def bmp_has_alpha(data: bytes) -> bool:
+    """Whether a BMP stores transparency: 32 bits per pixel with an alpha mask in its header (the
+    V3/V4/V5 headers that GIMP, ImageMagick and Windows write for transparent bitmaps).
+
+    Example:
+        >>> head = b"BM" + bytes(12) + (124).to_bytes(4, "little") + bytes(10) + (32).to_bytes(2, "little")
+        >>> bmp_has_alpha(head + bytes(36) + (0xFF000000).to_bytes(4, "little") + bytes(60))
+        True
+    """
+    if data[:2] != b"BM" or len(data) < 70:
+        return False
+    header, bits = int.from_bytes(data[14:18], "little"), int.from_bytes(data[28:30], "little")
+    return header >= 56 and bits == 32 and int.from_bytes(data[66:70], "little") != 0
+
+
 def webp_has_alpha(data: bytes) -> bool:
     """Whether a WebP carries transparency: the extended header's alpha flag, or a lossless
     bitstream's ``alpha_is_used`` bit (a simple lossy WebP has none)."""

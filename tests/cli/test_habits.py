@@ -377,3 +377,19 @@ def test_a_run_says_the_partial_output_an_earlier_run_left_beside_its_output(tmp
     earlier.unlink()
     assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert "partial output" not in capsys.readouterr().err
+
+
+def test_a_mistyped_photo_name_is_not_found_and_a_folder_hint_never_names_the_input(tmp_path, identity_yaml, capsys):
+    # "streamdeblur run nonexist.jpg" said "nonexist_deblurred.jpg is one image file, but nonexist.jpg is not
+    # one image: give a folder (-o nonexist_deblurred/) or a video file" (exit 2), where a video's typo says
+    # "input not found" (exit 3); and "-o photos.png" from photos/ suggested "-o photos/", the input itself
+    import cv2
+
+    missing = tmp_path / "nonexist.jpg"
+    assert main(["run", str(missing), "--pipeline", str(identity_yaml)]) == 3
+    assert capsys.readouterr().err.strip() == f"streamdeblur: error: input not found: {missing}"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), media.pattern(1, 64, 48))
+    assert main(["run", str(photos), "-o", str(tmp_path / "photos.png"), "--pipeline", str(identity_yaml)]) == 2
+    assert f"give a folder (-o {tmp_path / 'photos_deblurred'}/) or a video file" in capsys.readouterr().err

@@ -525,6 +525,14 @@ def test_a_tiff_or_webp_colour_profile_reaches_a_jpeg_or_png(tmp_path, identity_
     same = tmp_path / "again.tif"  # OpenCV's TIFF writer holds no profile: said
     assert main(["run", str(tif), "-o", str(same), "--pipeline", str(identity_yaml)]) == 0
     assert ".tif is written without the photo's EXIF, XMP and colour profile" in capsys.readouterr().err
+    # a folder of them: said as well, once per format (it was said of one photo, never of a folder's)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("a.tif", "b.tif"):
+        (folder / name).write_bytes(tif.read_bytes())
+    assert main(["run", str(folder), "-o", str(tmp_path / "done") + "/", "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert err.count(".tif photos are written without their EXIF, XMP and colour profile, a.tif the first") == 1, err
 
 
 def test_a_card_folder_skips_hidden_twins_and_says_what_its_subfolders_hold(tmp_path, identity_yaml, capsys):
@@ -676,3 +684,45 @@ def test_photos_are_read_with_opencv_4s_log_level_calls(tmp_path, identity_yaml,
     assert main(["-q", "run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
     assert cv2.imread(str(out)).shape == (24, 32, 3)
     assert 0 in levels and levels[-1] == 3
+
+
+def test_a_multi_page_tiff_or_an_animated_webp_says_only_its_first_picture_is_read(tmp_path, identity_yaml, capsys):
+    # a scanner's multi-page TIFF, an animated WebP: the pages after the first were dropped without a word
+    from PIL import Image
+
+    pages = [Image.fromarray(media.pattern(i * 5, 64, 48)) for i in range(3)]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(tmp_path / "anim.webp", save_all=True, append_images=pages[1:], duration=100, loop=0, lossless=True)
+    pages[0].save(tmp_path / "one.tif")
+    for name, what in (("scan.tif", "pages"), ("anim.webp", "frames")):
+        out = tmp_path / f"out_{name}"
+        assert main(["run", str(tmp_path / name), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+        said = f"{name} holds more {what} than its first; only the first is read (the others are left out)"
+        assert said in capsys.readouterr().err
+        assert Image.open(out).size == (64, 48)
+    assert main(["run", str(tmp_path / "one.tif"), "-o", str(tmp_path / "out_one.tif"), "--pipeline", str(identity_yaml)]) == 0
+    assert "holds more" not in capsys.readouterr().err
+
+
+def _bmp_v5_rgba(rgba: np.ndarray) -> bytes:
+    """A 32-bit BMP with a V5 header and an alpha mask (as GIMP, ImageMagick and Windows write transparent bitmaps)."""
+    h, w = rgba.shape[:2]
+    pixels = rgba[::-1][..., [2, 1, 0, 3]].tobytes()  # bottom-up rows, BGRA
+    dib = struct.pack("<IiiHHIIiiII", 124, w, h, 1, 32, 3, len(pixels), 2835, 2835, 0, 0)
+    dib += struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000) + struct.pack("<I", 0x73524742)
+    dib += bytes(124 - len(dib))
+    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(pixels), 0, 0, 14 + len(dib)) + dib + pixels
+
+
+def test_a_bitmap_with_transparency_says_it_is_dropped_as_other_formats_do(tmp_path, identity_yaml, capsys):
+    # PNG, TIFF and WebP said "has a transparency (alpha) channel; the output is opaque"; a 32-bit BMP with
+    # an alpha mask lost its transparency without a word
+    rgba = np.dstack([media.pattern(3, 64, 48), np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))])
+    bmp = tmp_path / "logo.bmp"
+    bmp.write_bytes(_bmp_v5_rgba(rgba))
+    assert np.array_equal(cv2.imread(str(bmp), cv2.IMREAD_UNCHANGED)[..., 3], rgba[..., 3])  # the file is what it claims
+    assert main(["run", str(bmp), "-o", str(tmp_path / "out.bmp"), "--pipeline", str(identity_yaml)]) == 0
+    assert "logo.bmp has a transparency (alpha) channel; the output is opaque" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "plain.bmp"), rgba[..., :3])
+    assert main(["run", str(tmp_path / "plain.bmp"), "-o", str(tmp_path / "o2.bmp"), "--pipeline", str(identity_yaml)]) == 0
+    assert "alpha" not in capsys.readouterr().err

@@ -169,6 +169,7 @@ class ImageSink:
         self.overwrite = overwrite
         self.inputs = list(inputs or [])
         self.frames_written = 0
+        self._bare_said: set[str] = set()  #: formats said to be written without the photos' metadata
 
     def check(self, frame_sources: list[Path] | None) -> None:
         """Refuse, before anything is written, outputs that would replace an input or (without
@@ -210,6 +211,18 @@ class ImageSink:
     def write(self, frame: Frame) -> None:
         path = self.path_for(frame)
         self._check_one(path, Path(frame.source) if frame.source else None)  # the safety net behind check()
+        suffix = path.suffix.lower()
+        if (
+            self.warn is not None
+            and frame.source
+            and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS, *self._bare_said)
+            and describes_photo(photo_metadata(frame.source))
+        ):  # as a single photo's run says it: a folder's Adobe RGB TIFFs came out untagged without a word
+            self._bare_said.add(suffix)
+            self.warn(
+                f"{suffix} photos are written without their EXIF, XMP and colour profile, {Path(frame.source).name} "
+                "the first (.jpg, .png and .heic keep them)"
+            )
         write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 

@@ -22,7 +22,7 @@ from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
 from ..heif import decode_heif, is_heif
 from ..paths import is_glob
-from ..photo_meta import jpeg_state, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
+from ..photo_meta import bmp_has_alpha, jpeg_state, more_pictures, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
@@ -86,6 +86,7 @@ class ImageSource:
         self._warn = on_warning
         self._alpha_said = False
         self._extras_said = False  #: a HEIC's depth map or gain map, said once
+        self._more_said: set[Path] = set()  #: multi-page TIFFs and animated WebPs, said once each
         self._stop = threading.Event()
         self._first: tuple[Path, np.ndarray] | None = None
         for f in files:  # the first readable image describes the sequence (size, depth)
@@ -139,6 +140,10 @@ class ImageSource:
                 raise SourceError(f"{path}: {img.dtype} pixels are not supported (8- or 16-bit images)")
             img, alpha = img[..., ::-1], _has_alpha(data)
             self._depth = 16 if img.dtype == np.uint16 else 8
+            more = more_pictures(data)
+            if more and path not in self._more_said:  # a multi-page TIFF's other pages were dropped without a word
+                self._more_said.add(path)
+                self._warn(f"{path.name} holds more {more} than its first; only the first is read (the others are left out)")
         if alpha and not self._alpha_said:
             self._alpha_said = True
             self._warn(f"{path.name} has a transparency (alpha) channel; the output is opaque (it is not kept)")
@@ -221,4 +226,4 @@ def _turn(img: np.ndarray, orientation: int) -> np.ndarray:
 
 def _has_alpha(data: bytes) -> bool:
     """Whether the file stores transparency, from its header (no second decode of every image)."""
-    return png_has_alpha(data) or tiff_has_alpha(data) or webp_has_alpha(data)
+    return png_has_alpha(data) or tiff_has_alpha(data) or webp_has_alpha(data) or bmp_has_alpha(data)
