@@ -644,6 +644,21 @@ def xmp_from_itxt(data: bytes) -> bytes:
     return rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
 
 
+def _form_of(source: str | Path) -> str | None:
+    """``jpeg`` or ``png``: the form :func:`photo_metadata` gives the file's metadata in, from its first
+    bytes (TIFF, WebP and HEIC come as PNG chunks); None when it cannot be read or is none of them."""
+    try:
+        with open(source, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:2] == b"\xff\xd8":
+        return "jpeg"
+    if head.startswith(_PNG) or head[:4] in (b"II*\x00", b"MM\x00*") or head[8:12] == b"WEBP" or head[4:8] == b"ftyp":
+        return "png"
+    return None
+
+
 def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> list[bytes]:
     """The metadata a JPEG, PNG or HEIC written from the photo ``source`` gets, from the photo's own
     ``meta`` (:func:`photo_metadata`), in the output's form: its segments (JPEG) or chunks (PNG; a HEIC is
@@ -655,7 +670,9 @@ def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> l
     """
     kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".heic": "png", ".heif": "png"}  # HEIC: written from PNG's
     out = kind.get(output_suffix.lower())
-    src = {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())  # their chunks: PNG's
+    # the form photo_metadata gave them in, by what the file is, not by its name: a JPEG named .png (a
+    # download, a rename) lost its profile and EXIF, read as PNG chunks and found to be none
+    src = _form_of(source) or {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())
     if out is None or src is None:
         return []
     if out == src:

@@ -726,3 +726,32 @@ def test_a_bitmap_with_transparency_says_it_is_dropped_as_other_formats_do(tmp_p
     cv2.imwrite(str(tmp_path / "plain.bmp"), rgba[..., :3])
     assert main(["run", str(tmp_path / "plain.bmp"), "-o", str(tmp_path / "o2.bmp"), "--pipeline", str(identity_yaml)]) == 0
     assert "alpha" not in capsys.readouterr().err
+
+
+def test_a_photo_whose_name_says_another_format_keeps_its_metadata(tmp_path, identity_yaml):
+    # a JPEG named .png (a download, a rename): its pixels came out right but its EXIF and profile were
+    # dropped without a word: its metadata were taken for PNG chunks by its name, and none were found
+    jpeg = cv2.imencode(".jpg", media.pattern(4, 64, 48)[..., ::-1])[1].tobytes()
+    liar = tmp_path / "shot.png"
+    liar.write_bytes(_with_exif_orientation(jpeg, 1))
+    for suffix in (".jpg", ".png"):
+        out = tmp_path / f"out{suffix}"
+        assert main(["run", str(liar), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+        data = out.read_bytes()
+        assert (b"Exif\x00\x00MM" in data) if suffix == ".jpg" else (b"eXIf" in data), suffix
+
+
+def test_exif_too_large_for_a_jpeg_is_said_to_be_left_out(tmp_path, identity_yaml, capsys):
+    # a PNG (or TIFF, WebP, HEIC) whose EXIF holds an 80 KB maker note, written as a JPEG: the EXIF, more
+    # than a JPEG segment's 64 KiB, was dropped without a word (the make and date with it)
+    import zlib
+
+    body = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 0) + struct.pack(">I", 0) + bytes(80_000)
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    png = cv2.imencode(".png", media.pattern(5, 64, 48)[..., ::-1])[1].tobytes()
+    big = tmp_path / "maker.png"
+    big.write_bytes(png[:-12] + chunk + png[-12:])  # before IEND
+    assert main(["run", str(big), "-o", str(tmp_path / "out.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    assert "maker.png's EXIF is larger than a JPEG can hold (64 KiB): left out (.png keeps it)" in capsys.readouterr().err
+    assert main(["run", str(big), "-o", str(tmp_path / "out.png"), "--pipeline", str(identity_yaml)]) == 0
+    assert "larger than a JPEG" not in capsys.readouterr().err and b"eXIf" in (tmp_path / "out.png").read_bytes()

@@ -75,6 +75,12 @@ def write_image(
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
     own = photo_metadata(metadata_from, source) if source else []  # parsed once: what goes along, what cannot
     meta = metadata_for(path.suffix, metadata_from, own)  # EXIF, XMP, ICC (PNG's colour, text)
+    if jpeg and warn is not None:  # a JPEG segment holds 64 KiB: a larger EXIF (a maker note) or XMP was left out unsaid
+        kinds = (("EXIF", b"eXIf", b""), ("XMP", b"iTXt", b"XML:com.adobe.xmp"))  # (PNG-form metadata: PNG, TIFF, WebP, HEIC)
+        big = [w for w, kind, key in kinds if any(c[4:8] == kind and c[8:].startswith(key) and len(c) > 0xFFF0 for c in own)]
+        if big:
+            name = Path(metadata_from).name
+            warn(f"{name}'s {' and '.join(big)} is larger than a JPEG can hold (64 KiB): left out (.png keeps it)")
     space = profile_space(meta)
     if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
         meta = without_profile(meta)
