@@ -70,16 +70,22 @@ def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
 
 
 def _is_metadata(marker: int, seg: bytes) -> bool:
-    """An EXIF or XMP APP1, or an ICC APP2 segment."""
+    """An EXIF or XMP APP1, an ICC APP2, Photoshop's APP13 (IPTC: keywords, caption, credit) or a comment
+    (COM) segment. The last two go from JPEG to JPEG only (a JPEG's keywords and caption were dropped)."""
     body = seg[4:]
-    return (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP))) or (marker == 0xE2 and body.startswith(_ICC))
+    return (
+        (marker == 0xE1 and (body.startswith(_EXIF) or body.startswith(_XMP)))
+        or (marker == 0xE2 and body.startswith(_ICC))
+        or (marker == 0xED and body.startswith(b"Photoshop 3.0\x00"))
+        or marker == 0xFE
+    )
 
 
 _JFIF = b"JFIF\x00"
 
 
 def metadata_segments(data: bytes) -> list[bytes]:
-    """The EXIF, XMP and ICC segments of a JPEG, in file order (nothing for a file that is not a JPEG), after
+    """The EXIF, XMP, ICC, IPTC and comment segments of a JPEG, in file order (nothing for a file that is not a JPEG), after
     its JFIF header (its pixel density, the DPI a print layout uses; any thumbnail in it left out)."""
     try:
         segs, _ = _segments(data)

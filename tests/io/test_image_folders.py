@@ -87,7 +87,7 @@ def test_frames_of_a_video_to_one_image_file_is_refused_before_decoding(tmp_path
     out = tmp_path / "frame.png"
     assert main(["run", str(clip), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is one image file" in err[0] and "-o frame/" in err[0]
+    assert len(err) == 1 and "is one image file" in err[0] and f"-o {tmp_path / 'frame'}/" in err[0]  # beside -o's file
     assert not out.exists()
 
 
@@ -755,3 +755,21 @@ def test_exif_too_large_for_a_jpeg_is_said_to_be_left_out(tmp_path, identity_yam
     assert "maker.png's EXIF is larger than a JPEG can hold (64 KiB): left out (.png keeps it)" in capsys.readouterr().err
     assert main(["run", str(big), "-o", str(tmp_path / "out.png"), "--pipeline", str(identity_yaml)]) == 0
     assert "larger than a JPEG" not in capsys.readouterr().err and b"eXIf" in (tmp_path / "out.png").read_bytes()
+
+
+def test_a_jpegs_keywords_caption_and_comment_stay_with_it(tmp_path, identity_yaml):
+    # IPTC (Photoshop's APP13: keywords, caption, credit: what photo libraries and agencies read) and the
+    # JPEG comment were dropped from JPEG to JPEG without a word; EXIF, XMP and the profile were kept
+    iptc = b"\x1c\x02\x19" + struct.pack(">H", 7) + b"holiday" + b"\x1c\x02\x78" + struct.pack(">H", 12) + b"iptc caption"
+    irb = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2)
+    app13 = b"Photoshop 3.0\x00" + irb
+    segments = b"\xff\xed" + struct.pack(">H", len(app13) + 2) + app13
+    segments += b"\xff\xfe" + struct.pack(">H", len(b"my comment") + 2) + b"my comment"
+    jpeg = cv2.imencode(".jpg", media.pattern(6, 64, 48)[..., ::-1])[1].tobytes()
+    src = tmp_path / "agency.jpg"
+    src.write_bytes(jpeg[:2] + segments + jpeg[2:])
+    out = tmp_path / "out.jpg"
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+    data = out.read_bytes()
+    assert app13 in data and b"\xff\xfe\x00\x0cmy comment" in data
+    assert cv2.imread(str(out)).shape == (48, 64, 3)  # a JPEG that still reads
