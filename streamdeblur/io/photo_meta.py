@@ -422,6 +422,17 @@ def _ifd0_short(data: bytes, tag: int) -> int | None:
     return struct.unpack({b"II": "<", b"MM": ">"}[field[:2]] + "H", field[2:4])[0]
 
 
+def tiff_sample_kind(data: bytes) -> str | None:
+    """``float32``, ``int32`` … for a TIFF whose samples are floating point, signed, or wider than 16 bits
+    (SampleFormat 339, BitsPerSample 258), which photos are not; None for 8/16-bit unsigned and non-TIFFs."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    fmt, bits = _ifd0_short(data, 339) or 1, _ifd0_short(data, 258) or 8
+    if fmt == 1 and bits <= 16:
+        return None
+    return f"{ {1: 'uint', 2: 'int', 3: 'float'}.get(fmt, 'undefined ') }{bits}"
+
+
 def tiff_orientation(data: bytes) -> int | None:
     """The Orientation tag (1–8) in the first directory of a TIFF block (a TIFF file, EXIF's body), or None."""
     return _ifd0_short(data, 0x0112)

@@ -773,3 +773,33 @@ def test_a_jpegs_keywords_caption_and_comment_stay_with_it(tmp_path, identity_ya
     data = out.read_bytes()
     assert app13 in data and b"\xff\xfe\x00\x0cmy comment" in data
     assert cv2.imread(str(out)).shape == (48, 64, 3)  # a JPEG that still reads
+
+
+def test_pictures_a_folder_leaves_out_for_their_names_are_named(tmp_path, identity_yaml, capsys):
+    # a download's .jfif (Windows and Chrome name JPEGs so), a .jpe: left out of a folder's run without
+    # a word; sidecar and text files are not pictures and are not named
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), media.pattern(1, 64, 48))
+    (folder / "b.jfif").write_bytes(cv2.imencode(".jpg", media.pattern(2, 64, 48))[1].tobytes())
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "a.xmp").write_text("<x:xmpmeta/>")
+    assert main(["run", str(folder), "-o", str(tmp_path / "out") + "/", "--pipeline", str(identity_yaml)]) == 0
+    err = capsys.readouterr().err
+    assert "left out, pictures by their content but not by their names: b.jfif (JPEG) (read as photos:" in err, err
+    assert "notes.txt" not in err and "a.xmp" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_pictures_it_cannot_read_say_why(tmp_path, identity_yaml, capsys):
+    # a grey float32 TIFF (a scientific camera's, a depth map) and an empty .jpg said only "cannot read image"
+    from PIL import Image
+
+    Image.fromarray((media.pattern(1, 64, 48)[..., 0] / 255.0).astype(np.float32)).save(tmp_path / "depth.tif")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    for name, why in (
+        ("depth.tif", "depth.tif: float32 pixels are not supported (8- or 16-bit images)"),
+        ("empty.jpg", "empty.jpg: the file is empty (0 bytes)"),
+    ):
+        assert main(["run", str(tmp_path / name), "-o", str(tmp_path / f"o_{name}"), "--pipeline", str(identity_yaml)]) == 3
+        assert capsys.readouterr().err.strip().endswith(why)

@@ -22,7 +22,16 @@ from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
 from ..heif import decode_heif, is_heif
 from ..paths import is_glob
-from ..photo_meta import bmp_has_alpha, jpeg_state, more_pictures, png_has_alpha, tiff_has_alpha, tiff_orientation, webp_has_alpha
+from ..photo_meta import (
+    bmp_has_alpha,
+    jpeg_state,
+    more_pictures,
+    png_has_alpha,
+    tiff_has_alpha,
+    tiff_orientation,
+    tiff_sample_kind,
+    webp_has_alpha,
+)
 from .base import IMAGE_EXTS, VIDEO_EXTS, DecodeStats, SourceError, quiet_opencv
 
 
@@ -30,6 +39,27 @@ def _photo_name(f: Path) -> bool:
     """An image by its name: a known suffix, not hidden (``.name``; macOS's ``._IMG_0001.JPG`` twins on
     a card, which are its resource forks, not photos: each was an "unreadable image" and --strict stopped at it)."""
     return f.suffix.lower() in IMAGE_EXTS and not f.name.startswith(".")
+
+
+#: what a file's first bytes say it is, for pictures with names this reader does not take
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _picture_kind(f: Path) -> str | None:
+    """``JPEG``, ``PNG``, ``GIF``, ``TIFF``, ``WebP`` or ``AVIF`` by the first bytes of ``f``; None for anything else."""
+    try:
+        with open(f, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "AVIF"
+    return None
 
 
 def _nested_images(folder: Path, limit: int = 1000) -> list[Path]:
@@ -80,6 +110,22 @@ class ImageSource:
             raise SourceError(f"no images found in {spec}")
         if nested:
             on_warning(f"subfolders are not read: {_where(p, nested)} (give each subfolder to process them)")
+        if p.is_dir():  # pictures whose names are not a photo's: left out without a word (a download's .jfif)
+            odd = sorted(
+                f"{f.name} ({kind})"
+                for f in p.iterdir()
+                if not _photo_name(f)
+                and not f.name.startswith(".")
+                and f.suffix.lower() not in VIDEO_EXTS
+                and f.is_file()
+                and (kind := _picture_kind(f))
+            )
+            if odd:
+                shown = ", ".join(odd[:4]) + (f" and {len(odd) - 4} more" if len(odd) > 4 else "")
+                on_warning(
+                    f"left out, pictures by their content but not by their names: {shown} "
+                    f"(read as photos: {', '.join(sorted(IMAGE_EXTS))}; a .gif is read as a video)"
+                )
         self.files = files
         self.stats = DecodeStats()
         self.strict = strict
@@ -206,6 +252,11 @@ def read_image(data: bytes, path: Path) -> np.ndarray:
             if img is not None:
                 img = _turn(img, tiff_orientation(data) or 1)
     if img is None:
+        if not data:
+            raise SourceError(f"cannot read image {path}: the file is empty (0 bytes)")
+        kind = tiff_sample_kind(data)  # a grey float32 TIFF (a scientific camera's, a depth map) said only "cannot read"
+        if kind is not None:
+            raise SourceError(f"{path}: {kind} pixels are not supported (8- or 16-bit images)")
         raise SourceError(f"cannot read image {path}")
     return img
 
