@@ -41,12 +41,15 @@ def default_output(inp: str) -> str:
     Returns:
         ``clip.mp4`` → ``clip_deblurred.mp4`` next to it; an image folder ``shots/`` → ``shots_deblurred/``;
         a file without a suffix (a dash cam's ``REC0042``, a download) → ``REC0042_deblurred.mp4``: a name
-        without a suffix is an image folder to the writer, which turned a video into a PNG per frame.
+        without a suffix is an image folder to the writer, which turned a video into a PNG per frame; a
+        container that is read but not written (a camcorder's ``.mts``, a phone's ``.3gp``, a ``.gif``)
+        → ``.mp4``, as ``info`` says and ``batch`` does (the run ended "unknown output container '.mts'").
 
     Example:
-        >>> default_output("clips/a.mkv"), default_output("clips/REC0042")
-        ('clips/a_deblurred.mkv', 'clips/REC0042_deblurred.mp4')
+        >>> default_output("clips/a.mkv"), default_output("clips/REC0042"), default_output("cam/00012.MTS")
+        ('clips/a_deblurred.mkv', 'clips/REC0042_deblurred.mp4', 'cam/00012_deblurred.mp4')
     """
+    from ..io.formats import FORMAT_BY_SUFFIX, IMAGE_EXTS
     from ..io.paths import is_glob
     from ..io.sources.base import _is_url
 
@@ -55,7 +58,8 @@ def default_output(inp: str) -> str:
     p = Path(inp)
     if p.is_dir():
         return str(p.with_name(f"{p.name}_deblurred")) + "/"
-    return str(p.with_name(f"{p.stem}_deblurred{p.suffix or '.mp4'}"))
+    written = p.suffix.lower() in FORMAT_BY_SUFFIX or p.suffix.lower() in IMAGE_EXTS
+    return str(p.with_name(f"{p.stem}_deblurred{p.suffix if written else '.mp4'}"))
 
 
 def run(args) -> int:

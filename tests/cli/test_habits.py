@@ -59,6 +59,18 @@ def test_a_video_file_without_a_suffix_gets_a_video_not_a_folder_of_frames(tmp_p
     assert not (tmp_path / "REC0042_deblurred").exists()
 
 
+def test_a_camcorder_or_phone_container_that_is_read_but_not_written_gets_an_mp4(tmp_path, identity_yaml, capsys):
+    # "streamdeblur run 00012.MTS" (AVCHD), a phone's .3gp, a .gif: the default output kept the suffix and the
+    # run ended "unknown output container '.mts'" (exit 2), while info said "output .mp4" and batch wrote one
+    src = media.write_video(tmp_path / "clip.mp4", frames=4, size=(96, 64))
+    mts = tmp_path / "00012.MTS"
+    subprocess.run([media.FFMPEG, "-v", "error", "-i", str(src), "-c", "copy", "-f", "mpegts", str(mts)], check=True)
+    assert main(["info", str(mts)]) == 0
+    assert "output .mp4" in capsys.readouterr().out
+    assert main(["run", str(mts), "--pipeline", str(identity_yaml)]) == 0
+    assert media.count_frames(tmp_path / "00012_deblurred.mp4") == 4
+
+
 def test_names_with_brackets_or_question_marks_are_files_not_patterns(tmp_path, identity_yaml, capsys):
     # yt-dlp saves "Title [id].mkv", editors "take[1].mp4": any name with *, ? or [ was taken for a glob,
     # so run said "give the output with -o (no default name for ... a glob)", and with -o "no images
