@@ -609,6 +609,11 @@ def _png_from_jpeg(segments: list[bytes]) -> list[bytes]:
             out.append(_png_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + body[len(_XMP[0]) :]))
         elif body.startswith(_ICC) and len(body) > len(_ICC) + 2:
             icc.append((body[len(_ICC)], body[len(_ICC) + 2 :]))  # (sequence number, data)
+        elif body.startswith(_JFIF) and len(body) >= 12 and body[7] in (1, 2):  # its density in dpi or dots per cm
+            x, y = struct.unpack(">HH", body[8:12])
+            per_metre = 1 / 0.0254 if body[7] == 1 else 100
+            if x and y:  # the print size, PNG's pHYs (pixels per metre)
+                out.append(_png_chunk(b"pHYs", struct.pack(">IIB", round(x * per_metre), round(y * per_metre), 1)))
     if icc:
         profile = b"".join(part for _, part in sorted(icc))
         out.insert(0, _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(profile)))
@@ -629,6 +634,19 @@ def _jpeg_from_png(chunks: list[bytes]) -> list[bytes]:
             out += _icc_segments(made) if made is not None else []
         elif kind == b"eXIf" and len(data) + len(_EXIF) + 2 <= 0xFFFF:
             out.append(b"\xff\xe1" + struct.pack(">H", len(data) + len(_EXIF) + 2) + _EXIF + data)
+        elif kind == b"pHYs" and len(data) == 9:  # the print size (300 dpi): JFIF's density (it became 1:1, no unit)
+            x, y, unit = struct.unpack(">IIB", data)
+            dpi = (round(x * 0.0254), round(y * 0.0254)) if unit == 1 else (x, y)
+            if 0 < dpi[0] <= 0xFFFF and 0 < dpi[1] <= 0xFFFF:
+                out.insert(
+                    0,
+                    b"\xff\xe0\x00\x10"
+                    + _JFIF
+                    + b"\x01\x01"
+                    + bytes([1 if unit == 1 else 0])
+                    + struct.pack(">HH", *dpi)
+                    + b"\x00\x00",
+                )
         elif kind == b"iTXt" and data.startswith(_XMP_KEY + b"\x00\x00"):
             text = xmp_from_itxt(data)
             if text and len(text) + len(_XMP[0]) + 2 <= 0xFFFF:

@@ -803,3 +803,23 @@ def test_pictures_it_cannot_read_say_why(tmp_path, identity_yaml, capsys):
     ):
         assert main(["run", str(tmp_path / name), "-o", str(tmp_path / f"o_{name}"), "--pipeline", str(identity_yaml)]) == 3
         assert capsys.readouterr().err.strip().endswith(why)
+
+
+def test_the_print_size_goes_from_png_to_jpeg_and_back(tmp_path, identity_yaml):
+    # a 300-dpi scan or print file: PNG's pHYs became a JPEG at 1:1 with no unit (72 dpi to a layout
+    # program), and a JPEG's JFIF density was lost in a PNG; each now goes to the other's place
+    import zlib
+
+    jpeg = bytearray(cv2.imencode(".jpg", media.pattern(7, 64, 48)[..., ::-1])[1].tobytes())
+    assert jpeg[6:11] == b"JFIF\x00"
+    jpeg[13:18] = bytes([1]) + struct.pack(">HH", 300, 300)  # units: dots per inch
+    (tmp_path / "scan.jpg").write_bytes(bytes(jpeg))
+    png = cv2.imencode(".png", media.pattern(7, 64, 48)[..., ::-1])[1].tobytes()
+    phys = struct.pack(">IIB", 11811, 11811, 1)  # 300 dpi in pixels per metre
+    chunk = struct.pack(">I", 9) + b"pHYs" + phys + struct.pack(">I", zlib.crc32(b"pHYs" + phys))
+    (tmp_path / "scan.png").write_bytes(png[:33] + chunk + png[33:])  # after IHDR
+    assert main(["run", str(tmp_path / "scan.png"), "-o", str(tmp_path / "out.jpg"), "--pipeline", str(identity_yaml)]) == 0
+    out = (tmp_path / "out.jpg").read_bytes()
+    assert out[2:4] == b"\xff\xe0" and out[6:11] == b"JFIF\x00" and out[13:18] == bytes([1]) + struct.pack(">HH", 300, 300)
+    assert main(["run", str(tmp_path / "scan.jpg"), "-o", str(tmp_path / "out.png"), "--pipeline", str(identity_yaml)]) == 0
+    assert b"pHYs" + phys in (tmp_path / "out.png").read_bytes()
