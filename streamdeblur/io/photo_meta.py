@@ -679,24 +679,9 @@ def xmp_from_itxt(data: bytes) -> bytes:
     return rest.split(b"\x00", 2)[-1] if rest.count(b"\x00") >= 2 else b""
 
 
-def _form_of(source: str | Path) -> str | None:
-    """``jpeg`` or ``png``: the form :func:`photo_metadata` gives the file's metadata in, from its first
-    bytes (TIFF, WebP and HEIC come as PNG chunks); None when it cannot be read or is none of them."""
-    try:
-        with open(source, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        return None
-    if head[:2] == b"\xff\xd8":
-        return "jpeg"
-    if head.startswith(_PNG) or head[:4] in (b"II*\x00", b"MM\x00*") or head[8:12] == b"WEBP" or head[4:8] == b"ftyp":
-        return "png"
-    return None
-
-
-def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> list[bytes]:
-    """The metadata a JPEG, PNG or HEIC written from the photo ``source`` gets, from the photo's own
-    ``meta`` (:func:`photo_metadata`), in the output's form: its segments (JPEG) or chunks (PNG; a HEIC is
+def metadata_for(output_suffix: str, meta: list[bytes]) -> list[bytes]:
+    """The metadata a JPEG, PNG or HEIC written from a photo gets, from the photo's own ``meta``
+    (:func:`photo_metadata`), in the output's form: its segments (JPEG) or chunks (PNG; a HEIC is
     written from them: :func:`.heif.encode_heif`), converted when the formats differ; nothing for other formats.
 
     Example:
@@ -705,11 +690,11 @@ def metadata_for(output_suffix: str, source: str | Path, meta: list[bytes]) -> l
     """
     kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".heic": "png", ".heif": "png"}  # HEIC: written from PNG's
     out = kind.get(output_suffix.lower())
-    # the form photo_metadata gave them in, by what the file is, not by its name: a JPEG named .png (a
-    # download, a rename) lost its profile and EXIF, read as PNG chunks and found to be none
-    src = _form_of(source) or {**kind, ".tif": "png", ".tiff": "png", ".webp": "png"}.get(Path(source).suffix.lower())
-    if out is None or src is None:
+    if out is None or not meta:
         return []
+    # the form photo_metadata gave them in (it reads what the file is), not the form the source's name says:
+    # a JPEG named .png (a download, a rename) lost its profile and EXIF, its segments taken for PNG chunks
+    src = "jpeg" if meta[0][:1] == b"\xff" else "png"  # a JPEG segment starts with its marker, a PNG chunk with its length
     if out == src:
         return meta
     return _png_from_jpeg(meta) if out == "png" else _jpeg_from_png(meta)

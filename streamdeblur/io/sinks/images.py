@@ -42,7 +42,7 @@ def write_image(
     metadata_from: str | Path | None = None,
     overwrite: bool = True,
     warn: Callable[[str], None] | None = None,
-) -> None:
+) -> bool:
     """Write RGB ``image`` to ``path`` atomically (a new temporary file renamed when complete:
     :func:`~.base.temporary_path`), in the format of its extension (JPEG at :data:`JPEG_QUALITY`).
 
@@ -57,6 +57,10 @@ def write_image(
             EXIF, XMP and ICC profile, a PNG from a PNG its colour and text chunks (:mod:`..photo_meta`).
         overwrite: replace a file that is at ``path`` when the picture is complete (False: refuse).
         warn: hears what of the photo's metadata cannot go along (a CMYK profile on the RGB picture).
+
+    Returns:
+        Whether the photo's EXIF, XMP or colour profile were left out because ``path``'s format keeps none
+        (TIFF, WebP, BMP: OpenCV's writers); the sinks say so, once per run.
     """
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
@@ -74,7 +78,7 @@ def write_image(
         # kept so (OpenCV's 4:2:0 cost a saturated chart 26.4 dB against 52.2, a photo 39.2 against 41.3)
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
     own = photo_metadata(metadata_from, source) if source else []  # parsed once: what goes along, what cannot
-    meta = metadata_for(path.suffix, metadata_from, own)  # EXIF, XMP, ICC (PNG's colour, text)
+    meta = metadata_for(path.suffix, own)  # EXIF, XMP, ICC (PNG's colour, text)
     if jpeg and warn is not None:  # a JPEG segment holds 64 KiB: a larger EXIF (a maker note) or XMP was left out unsaid
         kinds = (("EXIF", b"eXIf", b""), ("XMP", b"iTXt", b"XML:com.adobe.xmp"))  # (PNG-form metadata: PNG, TIFF, WebP, HEIC)
         big = [w for w, kind, key in kinds if any(c[4:8] == kind and c[8:].startswith(key) and len(c) > 0xFFF0 for c in own)]
@@ -121,6 +125,7 @@ def write_image(
     except SinkError:
         tmp.unlink(missing_ok=True)  # a picture is made again in a moment: no partial to keep
         raise
+    return path.suffix.lower() not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and bool(describes_photo(own))
 
 
 #: the chroma samplings OpenCV's JPEG writer takes (``IMWRITE_JPEG_SAMPLING_FACTOR_*``)
@@ -217,19 +222,15 @@ class ImageSink:
     def write(self, frame: Frame) -> None:
         path = self.path_for(frame)
         self._check_one(path, Path(frame.source) if frame.source else None)  # the safety net behind check()
+        bare = write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         suffix = path.suffix.lower()
-        if (
-            self.warn is not None
-            and frame.source
-            and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS, *self._bare_said)
-            and describes_photo(photo_metadata(frame.source))
-        ):  # as a single photo's run says it: a folder's Adobe RGB TIFFs came out untagged without a word
+        if bare and self.warn is not None and suffix not in self._bare_said:
+            # as a single photo's run says it: a folder's Adobe RGB TIFFs came out untagged without a word
             self._bare_said.add(suffix)
             self.warn(
                 f"{suffix} photos are written without their EXIF, XMP and colour profile, {Path(frame.source).name} "
                 "the first (.jpg, .png and .heic keep them)"
             )
-        write_image(path, frame.image, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:
@@ -260,9 +261,8 @@ class ImageFileSink:
             img = ((img.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
             bits = frame.color.bit_depth if frame.color.bit_depth > 8 else 16  # a 10-bit HEIC's pixels are scaled to 16
             self.warn(f"the picture has {bits} bits per channel; {suffix} holds 8: written 8-bit (.png or .tif keep them)")
-        if frame.source and suffix not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and describes_photo(photo_metadata(frame.source)):
+        if write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn):
             self.warn(f"{suffix} is written without the photo's EXIF, XMP and colour profile (.jpg, .png and .heic keep them)")
-        write_image(self.path, img, metadata_from=frame.source or None, overwrite=self.overwrite, warn=self.warn)
         self.frames_written += 1
 
     def close(self, complete: bool = True) -> Path:

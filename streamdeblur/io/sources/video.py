@@ -375,11 +375,14 @@ class VideoSource(_LiveMixin):
                 for out in deint.flush():
                     yield emit(out, waiting.popleft())
 
-        def at(packet) -> str:
+        def when(packet) -> str:
             """Where a packet sits, in seconds of the file (its pts in the stream's ticks meant nothing to a user)."""
             if packet.pts is None or not packet.time_base:
-                return "at an unknown time"
-            return f"at {float(packet.pts * packet.time_base) - self.info.origin:.2f} s"  # (a TS: from its start)
+                return "an unknown time"
+            return f"{float(packet.pts * packet.time_base) - self.info.origin:.2f} s"  # (a TS: from its start)
+
+        def at(packet) -> str:
+            return f"at {when(packet)}"
 
         def damaged(where: str, what: str) -> None:
             """The demuxer skipped or flagged damaged data (it raises nothing): counted, said, or the end with --strict."""
@@ -397,7 +400,7 @@ class VideoSource(_LiveMixin):
             if not self.live:
                 watch.enter_context(ffmpeg_errors())
                 logs = watch.enter_context(av.logging.Capture(True))
-            demuxer, last_at = container.format.name, ""
+            demuxer, last = container.format.name, None
             packets = container.demux(vs)
             while not self._stop.is_set():
                 try:
@@ -424,10 +427,10 @@ class VideoSource(_LiveMixin):
                     if said and packet.size:  # (before the end-of-stream marker: a file cut short, said as such)
                         if self.strict:
                             yield from held_back(drain=True)
-                        after = at(packet)[3:]
-                        damaged(f"between {last_at} and {after}" if last_at else f"before {after}", said[0])
+                        before = f"between {when(last)} and " if last is not None else "before "
+                        damaged(before + when(packet), said[0])
                 if packet.pts is not None and packet.time_base:
-                    last_at = at(packet)[3:]
+                    last = packet  # (formatted only when damage follows it)
                 if packet.is_corrupt:  # a transport stream's packet with pieces lost (FFmpeg: "corrupt input packet")
                     if self.strict:
                         yield from held_back(drain=True)
