@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+#: the names a JPEG goes by: Windows saves a picture from the web as ``.jfif``, old cameras and tools wrote ``.jpe``
+JPEG_EXTS = (".jpg", ".jpeg", ".jpe", ".jfif")
 #: read as image sequences; HEIC/HEIF (iPhone photos) through pillow-heif (io/heif.py)
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+IMAGE_EXTS = {".png", *JPEG_EXTS, ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 #: what a folder's videos are (batch, data build): the containers cameras, phones and editors write —
 #: AVCHD's .m2ts/.mts, HDV's .m2t, JVC's .mod/.tod, phones' .3gp/.3g2, pro cameras' .mxf, DV, DVD's .vob
 VIDEO_EXTS = {
@@ -28,4 +30,4 @@ FORMAT_BY_SUFFIX = {
     ".ts": "mpegts",
 }
 
-__all__ = ["FORMAT_BY_SUFFIX", "IMAGE_EXTS", "VIDEO_EXTS"]
+__all__ = ["FORMAT_BY_SUFFIX", "IMAGE_EXTS", "JPEG_EXTS", "VIDEO_EXTS"]

@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from .formats import JPEG_EXTS
 from .icc import icc_from_cicp
 
 _EXIF = b"Exif\x00\x00"
@@ -688,7 +689,7 @@ def metadata_for(output_suffix: str, meta: list[bytes]) -> list[bytes]:
         >>> _jpeg_from_png(_png_from_jpeg([b"\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*"]))
         [b'\\xff\\xe1\\x00\\x0cExif\\x00\\x00MM\\x00*']
     """
-    kind = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".heic": "png", ".heif": "png"}  # HEIC: written from PNG's
+    kind = {**dict.fromkeys(JPEG_EXTS, "jpeg"), ".png": "png", ".heic": "png", ".heif": "png"}  # HEIC: written from PNG's
     out = kind.get(output_suffix.lower())
     if out is None or not meta:
         return []

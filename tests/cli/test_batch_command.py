@@ -251,7 +251,7 @@ def test_an_unknown_suffix_is_a_usage_error_before_any_file(tmp_path, folder, id
     assert err.strip().splitlines() == [
         "streamdeblur: error: --suffix .gif: unknown output container; use one of "
         + ", ".join(FORMAT_BY_SUFFIX)
-        + " (for photos: .bmp, .heic, .heif, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
+        + " (for photos: .bmp, .heic, .heif, .jfif, .jpe, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
     ]
     assert not out.exists()
 

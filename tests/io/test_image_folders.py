@@ -351,7 +351,7 @@ def test_outputs_that_cannot_be_are_one_line(tmp_path, identity_yaml, capsys):
     )
     assert blocker.read_text() == "x"
     assert main(["run", str(photo), "-o", str(tmp_path / "a.gif"), "--pipeline", str(identity_yaml)]) == 2
-    assert "(or, for photos, .bmp, .heic, .heif, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err
+    assert "(or, for photos, .bmp, .heic, .heif, .jfif, .jpe, .jpeg, .jpg, .png, .tif, .tiff, .webp)" in capsys.readouterr().err
 
 
 def _png_kinds(path) -> list[bytes]:
@@ -776,19 +776,40 @@ def test_a_jpegs_keywords_caption_and_comment_stay_with_it(tmp_path, identity_ya
 
 
 def test_pictures_a_folder_leaves_out_for_their_names_are_named(tmp_path, identity_yaml, capsys):
-    # a download's .jfif (Windows and Chrome name JPEGs so), a .jpe: left out of a folder's run without
-    # a word; sidecar and text files are not pictures and are not named
+    # a picture saved from Twitter (``.jpg_large``): left out of a folder's run without a word; sidecar and
+    # text files are not pictures and are not named
     folder = tmp_path / "downloads"
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), media.pattern(1, 64, 48))
-    (folder / "b.jfif").write_bytes(cv2.imencode(".jpg", media.pattern(2, 64, 48))[1].tobytes())
+    (folder / "b.jpg_large").write_bytes(cv2.imencode(".jpg", media.pattern(2, 64, 48))[1].tobytes())
     (folder / "notes.txt").write_text("not a picture")
     (folder / "a.xmp").write_text("<x:xmpmeta/>")
     assert main(["run", str(folder), "-o", str(tmp_path / "out") + "/", "--pipeline", str(identity_yaml)]) == 0
     err = capsys.readouterr().err
-    assert "left out, pictures by their content but not by their names: b.jfif (JPEG) (read as photos:" in err, err
+    assert "left out, pictures by their content but not by their names: b.jpg_large (JPEG) (read as photos:" in err, err
     assert "notes.txt" not in err and "a.xmp" not in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_jpegs_named_jfif_and_jpe_are_photos_written_back_as_such(tmp_path, identity_yaml, capsys):
+    # Windows and Chrome save a picture from the web as .jfif: a folder of them was left out, and one named
+    # alone was taken for a video (a one-frame b_deblurred.mp4); OpenCV writes no .jfif by that name
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for i, name in enumerate(("a.jfif", "b.jpe", "c.JFIF")):
+        (folder / name).write_bytes(cv2.imencode(".jpg", media.pattern(i, 64, 48))[1].tobytes())
+    assert main(["run", str(folder), "-o", str(tmp_path / "out") + "/", "--pipeline", str(identity_yaml)]) == 0
+    assert "left out" not in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jfif", "b.jpe", "c.JFIF"]
+    for name in ("a.jfif", "b.jpe", "c.JFIF"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data[:2] == b"\xff\xd8", name  # a JPEG, whatever its name
+        got = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert np.abs(got.astype(int) - cv2.imread(str(folder / name))).mean() < 2, name
+    one = folder / "a.jfif"
+    assert main(["run", str(one), "--pipeline", str(identity_yaml)]) == 0  # the default output: the same kind
+    assert (folder / "a_deblurred.jfif").read_bytes()[:2] == b"\xff\xd8"
+    assert not list(folder.glob("*.mp4"))
 
 
 def test_pictures_it_cannot_read_say_why(tmp_path, identity_yaml, capsys):

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ...errors import OutputExistsError
+from ..formats import JPEG_EXTS
 from ..frames import Frame
 from ..heif import HEIF_EXTS, encode_heif
 from ..photo_meta import (
@@ -33,7 +34,7 @@ from .base import SinkError, publish, refuse_overwrite, temporary_path
 KEEP_FORMATS = tuple(sorted(IMAGE_EXTS))  # the formats read as images are the ones written back
 JPEG_QUALITY = 95
 #: Formats that cannot hold a 16-bit image.
-EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".bmp", ".webp")
+EIGHT_BIT_FORMATS = (*JPEG_EXTS, ".bmp", ".webp")
 
 
 def write_image(
@@ -62,7 +63,7 @@ def write_image(
         Whether the photo's EXIF, XMP or colour profile were left out because ``path``'s format keeps none
         (TIFF, WebP, BMP: OpenCV's writers); the sinks say so, once per run.
     """
-    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    jpeg = path.suffix.lower() in JPEG_EXTS
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if jpeg else []
     pixels = np.ascontiguousarray(image[..., ::-1])
     source = _read_source(metadata_from)  # read once: grey or not, its JPEG sampling, its metadata
@@ -106,7 +107,8 @@ def write_image(
             raise SinkError(f"cannot write {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     else:
         try:
-            ok, buf = cv2.imencode(path.suffix, pixels, params)
+            # by the format, not the name: OpenCV knows no .jfif (a JPEG by another name)
+            ok, buf = cv2.imencode(".jpg" if jpeg else path.suffix, pixels, params)
         except cv2.error:
             ok = False
         if not ok:
@@ -125,7 +127,7 @@ def write_image(
     except SinkError:
         tmp.unlink(missing_ok=True)  # a picture is made again in a moment: no partial to keep
         raise
-    return path.suffix.lower() not in (".jpg", ".jpeg", ".png", *HEIF_EXTS) and bool(describes_photo(own))
+    return path.suffix.lower() not in (*JPEG_EXTS, ".png", *HEIF_EXTS) and bool(describes_photo(own))
 
 
 #: the chroma samplings OpenCV's JPEG writer takes (``IMWRITE_JPEG_SAMPLING_FACTOR_*``)
