@@ -1,4 +1,5 @@
-"""An ICC display profile made from a CICP colour space, for files that take colour only as a profile.
+"""ICC colour: a display profile made from a CICP colour space, for files that take colour only as a
+profile; and a CMYK photo's pixels converted to sRGB through its own profile (:func:`cmyk_to_srgb`).
 
 A HEIC photo (or a PNG's ``cICP`` chunk) may give its colour space as a CICP triple (H.273: primaries,
 transfer, matrix) instead of an ICC profile; a JPEG has no place for CICP, and read as sRGB a Display P3
@@ -127,3 +128,43 @@ def icc_from_cicp(primaries: int, transfer: int) -> bytes | None:
     )
     header += b"\x00" * 24 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50) + b"\x00" * 48
     return header + struct.pack(">I", len(tags)) + b"".join(entries) + data
+
+
+def cmyk_to_srgb(data: bytes) -> np.ndarray | None:
+    """A CMYK photo (a JPEG or TIFF from a print workflow) converted to sRGB through its own ICC profile.
+
+    OpenCV reads CMYK as if the inks were ideal (R = 255 − C − K …), ignoring the profile that says
+    what they look like: a picture's blue came out (20, 52, 255) where the profile and every colour-managed
+    viewer show (52, 82, 163). LittleCMS (through Pillow's ``ImageCms``) converts with the profile's own
+    rendering intent, as a viewer does; the EXIF orientation is applied as OpenCV would.
+
+    Args:
+        data: the file's bytes.
+
+    Returns:
+        ``H×W×3`` uint8 RGB, upright; None when the file is not an 8-bit CMYK picture with a CMYK
+        profile (the caller reads it as usual) or the profile cannot be used.
+
+    Example:
+        >>> cmyk_to_srgb(b"not a picture") is None
+        True
+    """
+    import io  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError  # noqa: PLC0415 (photos with CMYK only)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning on a large poster
+            with Image.open(io.BytesIO(data)) as im:
+                profile = im.info.get("icc_profile")
+                if im.mode != "CMYK" or not profile or profile[16:20] != b"CMYK":
+                    return None
+                im = ImageOps.exif_transpose(im)
+                cmyk = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+                intent = ImageCms.getDefaultIntent(cmyk)
+                rgb = ImageCms.profileToProfile(im, cmyk, ImageCms.createProfile("sRGB"), intent, outputMode="RGB")
+                return np.asarray(rgb, dtype=np.uint8).copy()
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, ImageCms.PyCMSError, Image.DecompressionBombError):
+        return None

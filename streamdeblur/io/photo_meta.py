@@ -566,6 +566,33 @@ def jpeg_sampling(data: bytes) -> int | None:
     return None
 
 
+def jpeg_components(data: bytes) -> int | None:
+    """How many colour components a JPEG's frame header gives (1 grey, 3 YCbCr, 4 CMYK or YCCK), or None
+    for other files.
+
+    Example:
+        >>> import cv2, numpy as np
+        >>> jpeg_components(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+        3
+    """
+    try:
+        segments, _ = _segments(data)
+    except ValueError:
+        return None
+    for marker, seg in segments:
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(seg) >= 10:
+            return seg[9]
+    return None
+
+
+def is_cmyk(data: bytes) -> bool:
+    """Whether a photo's header says its pixels are inks (CMYK): a JPEG with four components in its frame
+    header (Adobe's CMYK or YCCK), a TIFF with photometric interpretation 5 (262)."""
+    if data[:2] == b"\xff\xd8":
+        return jpeg_components(data) == 4
+    return data[:4] in (b"II*\x00", b"MM\x00*") and _ifd0_short(data, 262) == 5
+
+
 def png_has_alpha(data: bytes) -> bool:
     """Whether a PNG carries transparency: an alpha channel (colour types 4, 6) or a ``tRNS`` chunk."""
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:

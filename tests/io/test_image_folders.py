@@ -573,6 +573,59 @@ def test_a_cmyk_profile_does_not_tag_the_rgb_picture(tmp_path, identity_yaml, ca
     assert b"ICC_PROFILE" not in out.read_bytes()
 
 
+def _cmyk_profile() -> bytes:
+    """A tiny ICC v2 CMYK printer profile (lut8 ``A2B0`` to Lab on a 2-point grid) whose cyan ink prints red,
+    magenta green and yellow blue: a picture read through it and one read as ideal inks differ in hue."""
+    import itertools
+
+    grid = []
+    for c, m, y, k in itertools.product((0, 1), repeat=4):  # the first channel varies slowest
+        rgb = (0.0, 0.0, 0.0) if k else ((1.0, 1.0, 1.0) if not (c or m or y) else (float(c), float(m), float(y)))
+        lab = cv2.cvtColor(np.array([[rgb]], np.float32), cv2.COLOR_RGB2Lab)[0, 0]
+        grid += [round(lab[0] * 255 / 100), round(lab[1]) + 128, round(lab[2]) + 128]
+    ramp, xyz = bytes(range(256)), (0.9642, 1.0, 0.8249)
+    unit = b"".join(struct.pack(">i", v) for v in (65536, 0, 0, 0, 65536, 0, 0, 0, 65536))
+    lut = b"mft1" + bytes(4) + bytes([4, 3, 2, 0]) + unit + ramp * 4 + bytes(min(max(v, 0), 255) for v in grid) + ramp * 3
+    white = b"".join(struct.pack(">i", round(v * 65536)) for v in xyz)
+    tags = [(b"wtpt", b"XYZ " + bytes(4) + white), (b"A2B0", lut + bytes(-len(lut) % 4))]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, data in tags:
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = bytearray(128)
+    header[0:4], header[8:12] = struct.pack(">I", offset + len(body)), bytes([2, 0x10, 0, 0])
+    header[12:24], header[36:40], header[68:80] = b"prtrCMYKLab ", b"acsp", white
+    return bytes(header) + struct.pack(">I", len(tags)) + table + body
+
+
+def test_a_cmyk_photo_is_converted_through_its_own_profile(tmp_path, identity_yaml, capsys):
+    # OpenCV reads CMYK as ideal inks and ignores the profile that says what they look like: a print shop's
+    # JPEG came out in other colours than every colour-managed viewer shows (its blue (52, 82, 163) as
+    # (20, 52, 255)). Converted to sRGB through the profile (LittleCMS), turned upright by its EXIF.
+    from PIL import Image
+
+    inks = np.zeros((48, 64, 4), np.uint8)
+    inks[:, 16:32, 0] = 255  # cyan ink, which this profile prints red
+    inks[:, 32:48, 3] = 255  # black
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown turned 90° clockwise
+    Image.fromarray(inks, "CMYK").save(tmp_path / "print.jpg", icc_profile=_cmyk_profile(), quality=95, exif=exif)
+    Image.fromarray(inks, "CMYK").save(tmp_path / "print.tif", icc_profile=_cmyk_profile())
+    for name, upright in (("print.jpg", True), ("print.tif", False)):
+        out = tmp_path / f"{name}.png"
+        assert main(["run", str(tmp_path / name), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0
+        err = capsys.readouterr().err
+        assert f"{name}'s CMYK colour profile is left out: the picture is written RGB (its colours converted" in err, err
+        got = cv2.imread(str(out))[..., ::-1]
+        if upright:
+            assert got.shape == (64, 48, 3)
+            got = np.rot90(got)  # back as stored
+        assert got.shape == (48, 64, 3)
+        paper, cyan, black = got[24, 8].astype(int), got[24, 24].astype(int), got[24, 40].astype(int)
+        assert paper.min() > 240 and black.max() < 15, (paper, black)
+        assert cyan[0] > 200 and cyan[1] < 40 and cyan[2] < 40, cyan  # red, as the profile prints it (ideal inks: cyan)
+
+
 def test_a_png_written_as_jpeg_keeps_a_colour_per_pixel(tmp_path, identity_yaml):
     # A PNG (TIFF, BMP, lossless WebP) has a colour for every pixel; OpenCV's JPEG writer halved it (4:2:0):
     # a saturated chart came back at 26.4 dB against 52.2 at 4:4:4 (audit 14).

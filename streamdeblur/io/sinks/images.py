@@ -18,6 +18,7 @@ from ..photo_meta import (
     cicp_name,
     describes_photo,
     full_chroma,
+    is_cmyk,
     is_greyscale,
     jpeg_sampling,
     metadata_for,
@@ -90,7 +91,8 @@ def write_image(
     if space in ("CMYK", "CMY") or (space or "").endswith("CLR"):  # a CMYK JPEG's profile on RGB pixels: an invalid file
         meta = without_profile(meta)
         if warn is not None:
-            warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB")
+            how = " (its colours converted to sRGB through it when read)" if space == "CMYK" and is_cmyk(source) else ""
+            warn(f"{Path(metadata_from).name}'s {space} colour profile is left out: the picture is written RGB{how}")
     # a HEIC's or PNG's CICP colour space: JPEG has no place for it; a profile saying it was made where one
     # can (Display P3 and the like: io/icc.py), else it is said
     cicp = cicp_name(own) if jpeg and profile_space(meta) is None else None

@@ -21,9 +21,11 @@ import numpy as np
 from ..color import ColorInfo
 from ..frames import Frame, SourceInfo
 from ..heif import decode_heif, is_heif
+from ..icc import cmyk_to_srgb
 from ..paths import is_glob
 from ..photo_meta import (
     bmp_has_alpha,
+    is_cmyk,
     jpeg_state,
     more_pictures,
     png_has_alpha,
@@ -180,6 +182,9 @@ class ImageSource:
                 self._warn(f"{path.name} holds {' and '.join(pic.left_out)}: left out (they describe the old pixels)")
             img, alpha = pic.pixels, pic.has_alpha
             self._depth = pic.bit_depth  # a 10-bit photo is not "16-bit" (its pixels are scaled to 16)
+        elif (cmyk := cmyk_to_srgb(data) if is_cmyk(data) else None) is not None:  # a print workflow's photo
+            img, alpha = cmyk, False
+            self._depth = 8
         else:
             img = read_image(data, path)
             if img.dtype not in (np.uint8, np.uint16):
