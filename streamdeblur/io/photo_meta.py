@@ -398,6 +398,38 @@ def jpeg_state(data: bytes) -> str:
     return "truncated"
 
 
+def png_state(data: bytes) -> str:
+    """Whether a PNG is whole: ``"complete"`` (its chunks reach ``IEND``), ``"truncated"`` (they stop
+    before it) or ``"damaged CHUNK"`` (a critical chunk, ``IHDR``, ``PLTE``, ``IDAT`` or ``IEND``, fails its
+    CRC: the bytes changed on a card or in a copy).
+
+    libpng prints its own line for a damaged PNG ("libpng error: IDAT: CRC error", without the file's name)
+    and OpenCV then says only that it could not decode: walked here first, the file is named and why given.
+    A damaged ancillary chunk (text, a profile) is skipped by libpng and decides nothing here.
+
+    Example:
+        >>> import zlib
+        >>> chunk = lambda kind, body: len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        >>> png = _PNG + chunk(b"IHDR", bytes(13)) + chunk(b"IDAT", b"x") + chunk(b"IEND", b"")
+        >>> png_state(png), png_state(png[:-12]), png_state(png.replace(b"IDATx", b"IDATy"))
+        ('complete', 'truncated', 'damaged IDAT')
+    """
+    i, n = len(_PNG), len(data)
+    if data[:i] != _PNG:
+        return "truncated" if _PNG.startswith(data) else "damaged signature"
+    while i + 12 <= n:
+        size, kind = struct.unpack(">I", data[i : i + 4])[0], data[i + 4 : i + 8]
+        end = i + 12 + size
+        if end > n:
+            return "truncated"
+        if kind[:1].isupper() and zlib.crc32(data[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return f"damaged {kind.decode('latin-1')}"
+        if kind == b"IEND":
+            return "complete"
+        i = end
+    return "truncated"
+
+
 def _ifd0_entry(data: bytes, wanted: int) -> tuple[int, bytes] | None:
     """``(type, value field)`` of tag ``wanted`` in the first directory of a TIFF block, or None."""
     try:

@@ -308,6 +308,27 @@ def test_an_unreadable_or_truncated_photo_is_skipped_and_named_and_strict_stops(
     assert f"cannot read image {src / 'b.jpg'}" in capsys.readouterr().err
 
 
+def test_a_damaged_or_truncated_png_is_named_with_why_and_libpng_says_nothing(tmp_path, identity_yaml, capfd):
+    # libpng printed "libpng error: IDAT: CRC error" on the terminal (no file named), then "cannot read image";
+    # a PNG cut short or sent through a text-mode copy said only "cannot read image"
+    src = tmp_path / "card"
+    src.mkdir()
+    png = cv2.imencode(".png", media.pattern(1, 64, 48))[1].tobytes()
+    (src / "a.png").write_bytes(png)
+    idat = png.index(b"IDAT") + 8
+    (src / "b.png").write_bytes(png[:idat] + bytes([png[idat] ^ 0xFF]) + png[idat + 1 :])  # one byte changed
+    (src / "c.png").write_bytes(png[: len(png) // 2])
+    (src / "d.png").write_bytes(png.replace(b"\r\n", b"\n"))  # an FTP transfer in text mode
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", f"{out}/", "--pipeline", str(identity_yaml)]) == 0
+    err = capfd.readouterr().err  # the file descriptor: libpng writes there, not through Python
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert f"skipped: {src / 'b.png'} is damaged (its PNG IDAT data fail their checksum)" in err, err
+    assert f"skipped: {src / 'c.png'} is truncated (the PNG data stop before the end of the picture)" in err, err
+    assert f"skipped: {src / 'd.png'} is damaged (its PNG signature was changed" in err, err
+    assert "libpng" not in err, err
+
+
 def test_transparency_in_any_photo_of_a_folder_is_said(tmp_path, identity_yaml, capsys):
     # only the folder's first image was looked at: a later PNG lost its alpha without a word
     src = tmp_path / "photos"

@@ -29,6 +29,7 @@ from ..photo_meta import (
     jpeg_state,
     more_pictures,
     png_has_alpha,
+    png_state,
     tiff_has_alpha,
     tiff_orientation,
     tiff_sample_kind,
@@ -172,6 +173,13 @@ class ImageSource:
             raise SourceError(f"{path} is truncated (the JPEG data stop before the end of the picture)")
         if state == "malformed":
             raise SourceError(f"{path} is damaged (its JPEG structure is broken before the end of the picture)")
+        png = png_state(data) if data[:4] == b"\x89PNG" else "complete"
+        if png == "truncated":  # libpng printed its own line without the file's name, OpenCV "cannot read"
+            raise SourceError(f"{path} is truncated (the PNG data stop before the end of the picture)")
+        if png == "damaged signature":  # a PNG sent through a text-mode transfer: its line ends changed
+            raise SourceError(f"{path} is damaged (its PNG signature was changed, as a text-mode copy changes line ends)")
+        if png != "complete":
+            raise SourceError(f"{path} is damaged (its PNG {png.split()[1]} data fail their checksum)")
         if is_heif(data):  # an iPhone's photo (io/heif.py): RGB already, upright by its own irot
             try:
                 pic = decode_heif(data)
