@@ -196,6 +196,11 @@ def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
         return frame.to_ndarray(format=fmt)
     # Two steps on purpose: swscale's direct 4:2:0 → RGB fast path is ~2 levels too dark; upsampling
     # the chroma first (YUV → YUV 4:4:4) and then applying the matrix is accurate to ~0.25 levels.
+    bits = bit_depth_of(frame.format.name)
+    if info.range == "pc" and 8 < bits < 16:
+        # swscale widens full-range N-bit samples by a shift after 4:2:0 upsampling (white 1023 → 65472) and by
+        # bit replication without it (512 → 32800): the chroma upsampled alone, the matrix applied here
+        return _full_range_rgb(frame.reformat(format=f"yuv444p{bits}le", interpolation=INTERP), info, bits)
     full = frame.reformat(format="yuv444p16le" if deep else "yuv444p", interpolation=INTERP)
     out = full.reformat(format=fmt, src_colorspace=info.sws_colorspace, src_color_range=info.sws_range)
     return out.to_ndarray()
@@ -258,8 +263,26 @@ def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str, siting: str = "
         (2, True)
     """
     src = VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+    bits = 8 if is_rgb_format(pix_fmt) else bit_depth_of(pix_fmt)
     if is_rgb_format(pix_fmt):
         out = src.reformat(format=pix_fmt)
+    elif info.range == "pc" and rgb.dtype == np.uint16 and bits > 8:
+        # swscale maps RGB 65280, not 65535, to full-range white (512 came back 514, 1019–1023 all 1023) and
+        # its full-range chroma is a level low (grey's 512 written 511): computed here instead
+        full = _full_range_yuv444(rgb, info, bits)
+        if chroma_of(pix_fmt) == "444" and pix_fmt.startswith("yuv444p"):
+            out = full
+        elif siting == "left" and _cosite(pix_fmt, rgb.shape[1], rgb.shape[0]):
+            out = _subsample_left(full, pix_fmt)
+        else:  # chroma only: the same matrix and range on both sides
+            out = full.reformat(
+                format=pix_fmt,
+                src_colorspace=info.sws_colorspace,
+                dst_colorspace=info.sws_colorspace,
+                src_color_range=ColorRange.JPEG,
+                dst_color_range=ColorRange.JPEG,
+                interpolation=INTERP,
+            )
     elif siting == "left" and _cosite(pix_fmt, rgb.shape[1], rgb.shape[0]):
         out = _left_sited(src, info, pix_fmt)
     else:
@@ -292,13 +315,57 @@ def _plane(frame: VideoFrame, i: int, dtype) -> np.ndarray:
     return np.frombuffer(p, dtype).reshape(p.height, -1)[:, : p.width]
 
 
+#: each matrix's luma weights of red and blue (H.273: Kr, Kb)
+_KR_KB = {
+    "bt709": (0.2126, 0.0722),
+    "bt601": (0.299, 0.114),
+    "bt470bg": (0.299, 0.114),
+    "smpte240m": (0.212, 0.087),
+    "fcc": (0.30, 0.11),
+    "bt2020": (0.2627, 0.0593),
+}
+
+
+def _full_range_yuv444(rgb: np.ndarray, info: ColorInfo, bits: int) -> VideoFrame:
+    """uint16 RGB (65535 white) → full-range Y'CbCr 4:4:4 at ``bits`` per sample, by H.273's equations:
+    ``Y = round((2^n − 1) · E'Y)``, ``Cb = round((2^n − 1) · E'Cb + 2^(n−1))``."""
+    kr, kb = _KR_KB.get(info.matrix, _KR_KB["bt709"])
+    x = rgb.astype(np.float32) / 65535
+    y = kr * x[..., 0] + (1 - kr - kb) * x[..., 1] + kb * x[..., 2]
+    top, mid = (1 << bits) - 1, 1 << (bits - 1)
+    h, w = rgb.shape[:2]
+    out = VideoFrame(w, h, f"yuv444p{bits}le")
+    planes = (y * top, (x[..., 2] - y) / (2 * (1 - kb)) * top + mid, (x[..., 0] - y) / (2 * (1 - kr)) * top + mid)
+    for i, plane in enumerate(planes):
+        _plane(out, i, np.uint16)[:] = np.clip(np.rint(plane), 0, top)
+    tag_frame(out, info)
+    return out
+
+
+def _full_range_rgb(full: VideoFrame, info: ColorInfo, bits: int) -> np.ndarray:
+    """Full-range Y'CbCr 4:4:4 at ``bits`` → uint16 RGB (65535 white): :func:`_full_range_yuv444` undone."""
+    kr, kb = _KR_KB.get(info.matrix, _KR_KB["bt709"])
+    top, mid = (1 << bits) - 1, 1 << (bits - 1)
+    y = _plane(full, 0, np.uint16).astype(np.float32) / top
+    cb = (_plane(full, 1, np.uint16).astype(np.float32) - mid) / top
+    cr = (_plane(full, 2, np.uint16).astype(np.float32) - mid) / top
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.rint(np.stack([r, g, b], axis=-1) * 65535), 0, 65535).astype(np.uint16)
+
+
 def _left_sited(src: VideoFrame, info: ColorInfo, pix_fmt: str) -> VideoFrame:
     """RGB frame → planar 4:2:0 / 4:2:2 with chroma co-sited on the even columns (see :func:`rgb_to_frame`)."""
     full_fmt = "yuv444p" + pix_fmt[len("yuv420p") :]  # same depth, no subsampling
     full = src.reformat(format=full_fmt, dst_colorspace=info.sws_colorspace, dst_color_range=info.sws_range, interpolation=INTERP)
-    deep = bit_depth_of(pix_fmt) > 8
-    dtype = np.uint16 if deep else np.uint8
-    out = VideoFrame(src.width, src.height, pix_fmt)
+    return _subsample_left(full, pix_fmt)
+
+
+def _subsample_left(full: VideoFrame, pix_fmt: str) -> VideoFrame:
+    """Planar 4:4:4 → 4:2:0 / 4:2:2 ``pix_fmt`` (the same depth) with chroma co-sited on the even columns."""
+    dtype = np.uint16 if bit_depth_of(pix_fmt) > 8 else np.uint8
+    out = VideoFrame(full.width, full.height, pix_fmt)
     _plane(out, 0, dtype)[:] = _plane(full, 0, dtype)
     vertical = pix_fmt.startswith("yuv420p")
     top = (1 << bit_depth_of(pix_fmt)) - 1

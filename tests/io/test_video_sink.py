@@ -262,6 +262,42 @@ def test_an_identity_run_keeps_the_chroma_where_it_was(tmp_path, identity_yaml, 
                 assert _psnr(shifted, g) < as_is, (out.name, name, dx)
 
 
+def _raw_planes(path, pix_fmt: str, w: int, h: int) -> list[np.ndarray]:
+    """The first frame's planes as stored (``pix_fmt``: the file's own, so FFmpeg converts nothing), 16-bit words."""
+    raw = subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    a = np.frombuffer(raw, np.uint16).astype(int)
+    cw, ch = (w, h) if "444" in pix_fmt else (w // 2, h // 2)
+    return [a[: w * h].reshape(h, w), a[w * h : w * h + cw * ch].reshape(ch, cw), a[w * h + cw * ch :].reshape(ch, cw)]
+
+
+@pytest.mark.parametrize("chroma", ["444", "420"])
+def test_a_full_range_10_bit_video_keeps_its_levels(tmp_path, identity_yaml, chroma, capsys):
+    # swscale maps RGB 65280, not 65535, to full-range white: a lossless identity run of a 10-bit full-range
+    # ramp came back brighter (512 → 514, 900 → 904, 1019–1023 all 1023) with grey's chroma 512 → 511
+    w, h = 1024, 16
+    src = tmp_path / "ramp.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"nullsrc=s={w}x{h}:r=10:d=0.2,format=yuv{chroma}p10le"]
+        + ["-vf", "geq=lum='X':cb='512':cr='512'", "-c:v", "ffv1", "-color_range", "pc", "-colorspace", "bt709"]
+        + ["-color_primaries", "bt709", "-color_trc", "bt709", str(src)],
+        check=True,
+    )
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(src), "-o", str(out), "--codec", "ffv1", "--pipeline", str(identity_yaml)]) == 0, (
+        capsys.readouterr().err
+    )
+    assert _video(out)["color_range"] == "pc" and _video(out)["pix_fmt"] == f"yuv{chroma}p10le"
+    ref, got = _raw_planes(src, f"yuv{chroma}p10le", w, h), _raw_planes(out, f"yuv{chroma}p10le", w, h)
+    assert np.array_equal(ref[0][0], np.arange(w)), ref[0][0, :8]  # the ramp as made
+    assert np.abs(got[0] - ref[0]).max() <= 1, np.abs(got[0] - ref[0]).max()  # each level where it was
+    for c in got[1:]:  # grey stays grey
+        assert np.abs(c - 512).max() <= 1 and abs(float(c.mean()) - 512) < 0.1, (c.min(), c.mean())
+
+
 def _late_sound(path, seconds: float, audio_codec: str):
     """A 96x64 clip of ``seconds`` whose sound (a tone, 48 kHz, ``audio_codec``) starts 0.5 s in; encoded by FFmpeg."""
     subprocess.run(
