@@ -116,7 +116,7 @@ def file_table(path: str) -> Table:
     from pathlib import Path
 
     from ..engine.config import load_pipeline
-    from ..io.color import chroma_label
+    from ..io.color import UNSUPPORTED_MATRICES, chroma_label
     from ..io.sinks.encoders import choose_encoder, for_deep_source
     from ..io.sources.video import VideoSource
     from ..io.tags import read_tags
@@ -141,6 +141,8 @@ def file_table(path: str) -> Table:
         sar, shown = i.sample_aspect, Fraction(i.width) * i.sample_aspect / i.height
         t.add_row("pixels", f"non-square {sar.numerator}:{sar.denominator} (shown {shown.numerator}:{shown.denominator}), kept")
     tag = "" if c.tagged else " (untagged: assumed from the size)"
+    if c.matrix in UNSUPPORTED_MATRICES.values():
+        tag = " (that matrix cannot be read: the file cannot be processed)"
     t.add_row("colour", escape(f"{c.matrix} matrix, {c.range} range, {c.primaries} primaries, {c.transfer} transfer{tag}"))
     t.add_row(
         "chroma",

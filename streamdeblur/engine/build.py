@@ -16,7 +16,7 @@ import av
 import torch
 
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
-from ..io.color import chroma_label, chroma_of
+from ..io.color import UNSUPPORTED_MATRICES, chroma_label, chroma_of
 from ..io.context import ContextRange
 from ..io.paths import is_glob
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_problem
@@ -222,6 +222,12 @@ def build(
         codec_threads=threads,
     )
     still = isinstance(source, ImageSource)  # decided before any wrapper below
+    if source.info.color.matrix in UNSUPPORTED_MATRICES.values():  # swscale: "Unsupported input" after the model loaded
+        source.close()
+        raise SourceError(
+            f"{source.info.name}'s colour matrix ({source.info.color.matrix}) cannot be read: "
+            "streamdeblur reads the BT.601, BT.709, BT.2020, SMPTE 240M and FCC matrices"
+        )
     if source.info.interlaced:
         say("interlaced video: deinterlaced as it is decoded (FFmpeg's bwdif, one frame per frame, timestamps kept)")
     if encoder is not None and cfg.output.codec in ("", "auto") and source.info.color.bit_depth > 8:  # "--codec auto" too

@@ -39,7 +39,21 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 # FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange codes.
 MATRIX_CODES = {"bt709": 1, "fcc": 4, "bt470bg": 5, "bt601": 6, "smpte240m": 7, "bt2020": 9}
-PRIMARIES_CODES = {"bt709": 1, "bt470m": 4, "bt470bg": 5, "smpte170m": 6, "smpte240m": 7, "bt2020": 9}
+#: primaries and transfers are tags only (never converted): every code FFmpeg names is carried as it came
+#: (a Display P3 or DCI clip was written BT.709, played desaturated)
+PRIMARIES_CODES = {
+    "bt709": 1,
+    "bt470m": 4,
+    "bt470bg": 5,
+    "smpte170m": 6,
+    "smpte240m": 7,
+    "film": 8,
+    "bt2020": 9,
+    "smpte428": 10,
+    "smpte431": 11,
+    "smpte432": 12,
+    "ebu3213": 22,
+}
 TRANSFER_CODES = {
     "bt709": 1,
     "gamma22": 4,
@@ -47,14 +61,21 @@ TRANSFER_CODES = {
     "smpte170m": 6,
     "smpte240m": 7,
     "linear": 8,
+    "log100": 9,
+    "log316": 10,
+    "iec61966-2-4": 11,
+    "bt1361e": 12,
     "iec61966-2-1": 13,
     "bt2020-10": 14,
     "bt2020-12": 15,
     "smpte2084": 16,
+    "smpte428": 17,
     "arib-std-b67": 18,
 }
 RANGE_CODES = {"tv": 1, "pc": 2}
-_MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+_MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt470bg", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+#: matrices tagged in files that swscale cannot convert (it fails "Unsupported input"): refused in one line
+UNSUPPORTED_MATRICES = {8: "ycgco", 11: "smpte2085", 12: "chroma-derived-nc", 13: "chroma-derived-c", 14: "ictcp"}
 _PRIMARIES_NAMES = {v: k for k, v in PRIMARIES_CODES.items()}
 _TRANSFER_NAMES = {v: k for k, v in TRANSFER_CODES.items()}
 _SWS = {
@@ -68,6 +89,7 @@ _SWS = {
 _DEFAULTS = {
     "bt709": ("bt709", "bt709"),
     "bt601": ("smpte170m", "smpte170m"),
+    "bt470bg": ("bt470bg", "smpte170m"),  # PAL's (the BT.601 matrix, tagged as such by European SD cameras)
     "bt2020": ("bt2020", "bt2020-10"),
     "smpte240m": ("smpte240m", "smpte240m"),
     "fcc": ("bt470m", "gamma22"),
@@ -82,7 +104,8 @@ class ColorInfo:
     """Colour description that travels with every frame from demux to mux.
 
     Attributes:
-        matrix: YUV↔RGB matrix (``bt709``, ``bt601``, ``bt2020``, ``smpte240m``, ``fcc``).
+        matrix: YUV↔RGB matrix (``bt709``, ``bt601``, ``bt470bg``, ``bt2020``, ``smpte240m``, ``fcc``; one of
+            :data:`UNSUPPORTED_MATRICES` when the file says so: refused before a run).
         range: ``tv`` (limited) or ``pc`` (full).
         primaries: colour primaries name (tag only).
         transfer: transfer characteristic name (tag only).
@@ -160,7 +183,7 @@ def describe_stream(
     height: int, pix_fmt: str | None, colorspace: int | None, color_range: int | None, primaries: int | None, transfer: int | None
 ) -> ColorInfo:
     """Apply the colour rule of the module docstring to a stream's (or frame's) tags."""
-    matrix = _MATRIX_NAMES.get(int(colorspace or 2))
+    matrix = _MATRIX_NAMES.get(int(colorspace or 2)) or UNSUPPORTED_MATRICES.get(int(colorspace or 2))
     tagged = matrix is not None
     if matrix is None:
         matrix = "bt709" if height >= 720 else "bt601"

@@ -298,6 +298,49 @@ def test_a_full_range_10_bit_video_keeps_its_levels(tmp_path, identity_yaml, chr
         assert np.abs(c - 512).max() <= 1 and abs(float(c.mean()) - 512) < 0.1, (c.min(), c.mean())
 
 
+@pytest.mark.parametrize(
+    "primaries,transfer,matrix",
+    [
+        ("smpte432", "iec61966-2-1", "bt709"),  # Display P3 (an iPhone's screen recording, an editor's P3 export)
+        ("smpte431", "smpte428", "bt709"),  # DCI-P3 (cinema)
+        ("film", "log100", "smpte240m"),
+        ("bt470bg", "gamma28", "bt470bg"),  # PAL SD: its matrix tag was rewritten smpte170m
+    ],
+)
+def test_colour_tags_are_carried_as_they_came(tmp_path, identity_yaml, primaries, transfer, matrix, capsys):
+    # tags the tables did not list were replaced with the matrix's defaults without a word (a P3 clip
+    # written BT.709 plays desaturated); they are only tags, never converted
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10", "-frames:v", "2", "-pix_fmt", "yuv420p"]
+        + ["-c:v", "libx264", "-color_primaries", primaries, "-color_trc", transfer, "-colorspace", matrix, str(src)],
+        check=True,
+    )
+    tags = {k: _video(src)[k] for k in ("color_primaries", "color_transfer", "color_space")}
+    assert main(["run", str(src), "-o", str(out), "--pipeline", str(identity_yaml)]) == 0, capsys.readouterr().err
+    assert {k: _video(out)[k] for k in tags} == tags
+
+
+def test_a_colour_matrix_that_cannot_be_read_is_one_line_before_the_model_loads(tmp_path, identity_yaml, capsys):
+    # a YCgCo-tagged clip ended "[Errno 95] Operation not supported; last error log: [swscaler] Unsupported input"
+    # (exit 1) after the model had loaded, and info called it "bt601 (untagged: assumed from the size)"
+    src = tmp_path / "ycgco.mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10", "-frames:v", "2", "-pix_fmt", "yuv420p"]
+        + ["-c:v", "libx264", "-colorspace", "ycgco", str(src)],
+        check=True,
+    )
+    assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--pipeline", str(identity_yaml)]) == 3
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "streamdeblur: error: ycgco.mkv's colour matrix (ycgco) cannot be read: streamdeblur reads the BT.601, BT.709, "
+        "BT.2020, SMPTE 240M and FCC matrices"
+    ], err
+    assert not list(tmp_path.glob("out*"))
+    assert main(["info", str(src)]) == 0
+    assert "ycgco matrix" in " ".join(capsys.readouterr().out.split())
+
+
 def _late_sound(path, seconds: float, audio_codec: str):
     """A 96x64 clip of ``seconds`` whose sound (a tone, 48 kHz, ``audio_codec``) starts 0.5 s in; encoded by FFmpeg."""
     subprocess.run(
