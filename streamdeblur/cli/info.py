@@ -117,7 +117,9 @@ def file_table(path: str) -> Table:
 
     from ..engine.config import load_pipeline
     from ..io.color import UNSUPPORTED_MATRICES, chroma_label
+    from ..io.formats import FORMAT_BY_SUFFIX
     from ..io.sinks.encoders import choose_encoder, for_deep_source
+    from ..io.sinks.video import keeps_pixel_shape, output_chroma, written_size
     from ..io.sources.video import VideoSource
     from ..io.tags import read_tags
 
@@ -137,9 +139,23 @@ def file_table(path: str) -> Table:
         else "as stored",
     )
     t.add_row("scan", "interlaced: deinterlaced at decode (bwdif, one frame per frame)" if i.interlaced else "progressive")
+    o = load_pipeline("motion").output  # the default pipeline's encoder settings
+    suffix = Path(path).suffix.lower() or ".mp4"  # a run without -o writes NAME_deblurred with the input's suffix (or .mp4)
+    try:
+        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
+    except ValueError:  # a container we do not write (.m2ts …): say what an .mp4 gets
+        suffix = ".mp4"
+        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
+    if c.bit_depth > 8:
+        enc = for_deep_source(enc, suffix, c.bit_depth)
     if i.sample_aspect is not None:
         sar, shown = i.sample_aspect, Fraction(i.width) * i.sample_aspect / i.height
-        t.add_row("pixels", f"non-square {sar.numerator}:{sar.denominator} (shown {shown.numerator}:{shown.denominator}), kept")
+        kept = (
+            "kept"
+            if keeps_pixel_shape(enc.codec, FORMAT_BY_SUFFIX[suffix])
+            else f"not kept by {enc.codec} in {suffix} (shown squeezed; an .mp4 output keeps it)"
+        )
+        t.add_row("pixels", f"non-square {sar.numerator}:{sar.denominator} (shown {shown.numerator}:{shown.denominator}), {kept}")
     tag = "" if c.tagged else " (untagged: assumed from the size)"
     if c.matrix in UNSUPPORTED_MATRICES.values():
         tag = " (that matrix cannot be read: the file cannot be processed)"
@@ -155,7 +171,7 @@ def file_table(path: str) -> Table:
             hdr.append(f"mastering display {i.hdr.luminance[0]:g}–{i.hdr.luminance[1]:g} cd/m²")
         if i.hdr.max_cll is not None:
             hdr.append(f"MaxCLL {i.hdr.max_cll}, MaxFALL {i.hdr.max_fall or 0}")
-        t.add_row("HDR10", escape(", ".join(hdr) + " (carried into H.265 outputs)"))
+        t.add_row("HDR10", escape(", ".join(hdr) + " (carried into H.265 and AV1 outputs)"))
     timing = [f"{float(i.fps):.3f} fps" if i.fps else "frame rate unknown"]
     fastest = None if i.interlaced else _variable_rate(path)  # (an interlaced file's base rate is its field rate)
     if fastest is not None and i.fps:  # a phone's variable rate read as one number ("16.667 fps") said nothing of it
@@ -177,17 +193,10 @@ def file_table(path: str) -> Table:
         escape(", ".join(kept) if kept else "none to keep") + (f"; {len(tags.chapters)} chapters" if tags.chapters else ""),
     )
     t.add_row("audio", "copied" if i.has_audio else "none")
-    o = load_pipeline("motion").output  # the default pipeline's encoder settings
-    suffix = Path(path).suffix.lower() or ".mp4"  # a run without -o writes NAME_deblurred with the input's suffix (or .mp4)
-    try:
-        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
-    except ValueError:  # a container we do not write (.m2ts …): say what an .mp4 gets
-        suffix = ".mp4"
-        enc = choose_encoder(o.codec, suffix, o.crf, o.preset)
-    if c.bit_depth > 8:
-        enc = for_deep_source(enc, suffix, c.bit_depth)
     opts = ", ".join(f"{k} {v}" for k, v in (("crf", enc.crf), ("preset", enc.preset)) if v is not None)
-    t.add_row(f"output {suffix}", f"encoder {enc.codec} ({opts}; --codec, --crf, --preset to change)")
+    size = written_size(output_chroma(enc.codec, c.bit_depth, c.chroma), i.width, i.height)
+    padded = f"; {i.width}x{i.height} has an odd side: padded to {size[0]}x{size[1]}" if size != (i.width, i.height) else ""
+    t.add_row(f"output {suffix}", f"encoder {enc.codec} ({opts}; --codec, --crf, --preset to change){padded}")
     return t
 
 

@@ -131,3 +131,34 @@ def test_info_says_a_variable_frame_rate_and_a_late_start(tmp_path, capsys, monk
     assert "fps on average, variable (up to 30." in first, first
     assert "starting at 0.500 s" in second and "variable" not in second
     assert "30.000 fps, 30 frames, 1.00 s;" in third and "variable" not in third and "starting at" not in third
+
+
+def test_info_says_what_a_run_keeps_of_pixel_shape_and_size(tmp_path, capsys, monkeypatch, require_ffmpeg):
+    # info said "non-square 4:3 …, kept" of a WebM whose run writes VP9 square ("it will show squeezed"),
+    # and nothing of the padding a run warns of for an odd size
+    import subprocess
+
+    import media
+
+    monkeypatch.setenv("COLUMNS", "250")
+    made = []
+    for name, size, sar, codec in (
+        ("wide.webm", "96x64", "4/3", "libvpx-vp9"),
+        ("wide.mp4", "96x64", "4/3", "libx264"),
+    ):
+        made.append(tmp_path / name)
+        subprocess.run(
+            [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10", "-frames:v", "2"]
+            + ["-vf", f"setsar={sar}", "-pix_fmt", "yuv420p", "-c:v", codec]
+            + (["-deadline", "realtime"] if codec == "libvpx-vp9" else [])
+            + [str(made[-1])],
+            check=True,
+        )
+    made.append(media.write_video(tmp_path / "odd.webm", frames=2, size=(97, 65), codec="libvpx-vp9"))  # (PyAV: odd 4:2:0)
+    assert main(["info", *map(str, made)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    webm, rest = text.split("wide.mp4", 1)
+    mp4, odd = rest.split("odd.webm", 1)
+    assert "non-square 4:3 (shown 2:1), not kept by libvpx-vp9 in .webm (shown squeezed; an .mp4 output keeps it)" in webm
+    assert "non-square 4:3 (shown 2:1), kept" in mp4 and "odd side" not in mp4
+    assert "97x65 has an odd side: padded to 98x66" in odd, odd

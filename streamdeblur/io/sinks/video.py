@@ -115,6 +115,7 @@ class VideoSink:
             self.warn(
                 f"the source is {info.color.bit_depth}-bit{' HDR' if hdr else ''} but {codec} writes 8 bits: written 8-bit"
                 + (" (HDR in 8 bits shows banding)" if hdr else "")
+                + (", without its HDR10 mastering display and light levels" if info.hdr is not None else "")
                 + f"; --codec {'libsvtav1' if fmt == 'webm' else 'libx265'} keeps the depth"
             )
         elif 8 < bit_depth_of(self.pix_fmt) < info.color.bit_depth:
@@ -135,9 +136,7 @@ class VideoSink:
             if codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1") and chroma == "auto":
                 self.chroma_note += "; browsers and phones play only 4:2:0: --chroma 420"
         self._siting = chroma_siting(codec)  #: where this codec's decoders read subsampled chroma (io/color.py)
-        # 4:2:0 needs even sides, 4:2:2 an even width, 4:4:4 neither
-        self.width = info.width + info.width % 2 if got != "444" else info.width
-        self.height = info.height + info.height % 2 if got == "420" else info.height
+        self.width, self.height = written_size(got, info.width, info.height)
         if (self.width, self.height) != (info.width, info.height):
             self.warn(f"{info.width}x{info.height} has an odd side; the output is padded to {self.width}x{self.height}")
         rate = info.fps or Fraction(25)
@@ -187,7 +186,7 @@ class VideoSink:
             # bitstream; VP9/AV1 do not, and Matroska's display size is written from a stream field
             # that PyAV cannot set (a known gap): said, not silent
             s.codec_context.sample_aspect_ratio = info.sample_aspect
-            if fmt in ("webm", "matroska") and codec not in ("libx264", "libx265", "mpeg4"):
+            if not keeps_pixel_shape(codec, fmt):
                 sar = Fraction(info.sample_aspect)
                 self.warn(
                     f"the source's pixels are not square ({sar.numerator}:{sar.denominator}); {codec} in "
@@ -528,6 +527,29 @@ def _ffmpeg_reason(exc: BaseException) -> str:
 
 
 _CHROMA_RANK = {"420": 0, "422": 1, "444": 2}
+
+
+def written_size(chroma: str, width: int, height: int) -> tuple[int, int]:
+    """The size a ``width``×``height`` picture is written at with ``chroma`` subsampling: 4:2:0 needs even
+    sides, 4:2:2 an even width, 4:4:4 neither (an odd side is padded by one edge pixel).
+
+    Example:
+        >>> written_size("420", 161, 121), written_size("422", 161, 121), written_size("444", 161, 121)
+        ((162, 122), (162, 121), (161, 121))
+    """
+    return (width + width % 2 if chroma != "444" else width, height + height % 2 if chroma == "420" else height)
+
+
+def keeps_pixel_shape(codec: str, fmt: str) -> bool:
+    """Whether ``codec`` in container ``fmt`` (FFmpeg's name) keeps non-square pixels: H.264, H.265 and MPEG-4
+    carry the shape in their bitstream; VP9 and AV1 in Matroska or WebM would need its display size, written
+    from a stream field that PyAV cannot set."""
+    return fmt not in ("webm", "matroska") or codec in ("libx264", "libx265", "mpeg4")
+
+
+def output_chroma(codec: str, bit_depth: int, chroma: str) -> str:
+    """The chroma subsampling ``codec`` writes a ``bit_depth``-bit ``chroma`` source with (what the sink chooses)."""
+    return chroma_of(_choose_pix_fmt(av.codec.Codec(codec, "w"), bit_depth, chroma))
 
 
 def _choose_pix_fmt(codec, bit_depth: int, chroma: str = "420") -> str:
