@@ -131,7 +131,9 @@ class EmptyPartServer:
     (``Content-Length: 0``), as some cameras' servers send when a frame is not ready; ``connections``
     counts the connections it took. Bounded by ``max_seconds``."""
 
-    def __init__(self, fps: float = 10.0, every: int = 5, max_seconds: float = 60.0) -> None:
+    def __init__(self, fps: float = 10.0, every: int = 5, max_seconds: float = 60.0, group: int = 1) -> None:
+        """``every`` 0: no empty parts; ``group``: parts sent ``group`` at a time, at ``fps`` on average (a busy
+        machine or network handing over frames bunched)."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         ok, jpeg = cv2.imencode(".jpg", stamp(0, 160, 120)[..., ::-1])
@@ -150,12 +152,13 @@ class EmptyPartServer:
                 i, t0 = 0, time.monotonic()
                 try:
                     while time.monotonic() - started < max_seconds:
-                        part = b"" if i % every == every - 1 else data
+                        part = b"" if every and i % every == every - 1 else data
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(part))
                         self.wfile.write(part + b"\r\n")
                         self.wfile.flush()
                         i += 1
-                        time.sleep(max(0.0, t0 + i / fps - time.monotonic()))
+                        if i % group == 0:
+                            time.sleep(max(0.0, t0 + i / fps - time.monotonic()))
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -11,6 +11,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -543,6 +545,59 @@ def test_corrupt_camera_frames_are_skipped_counted_and_stop_a_strict_session(tmp
         seqs = [read_stamp(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
     assert len(seqs) >= 10 and not [s for s in seqs if s % 3 == 1], seqs  # no damaged frame recorded
     assert strict.returncode == 3 and "a corrupt JPEG frame (--strict stops at the first)" in one_error_line(strict.stderr)
+
+
+def test_run_on_a_live_mjpeg_url_keeps_real_time_and_skips_corrupt_frames(tmp_path):
+    """``run http://camera/stream.mjpg`` (not ``webcam``) read the stream through PyAV, which numbers MJPEG-over-HTTP
+    frames at 25 fps: a 15 fps camera's recording played 1.67 times fast. And a JPEG cut short in transit was
+    written with another frame's rows in its lower half, without a word. Read now as the webcam command reads it."""
+    server = MJPEGServer(fps=15, max_seconds=60, damage=lambda seq, jpeg: jpeg[: len(jpeg) // 2] if seq % 5 == 2 else jpeg)
+    out = tmp_path / "rec.mkv"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    proc, stdout, stderr = start_cli(["run", server.url, "-o", out, "--pipeline", yaml], ["--announce-writes"])
+    try:
+        stdout.wait_for(r"^written 0$", timeout=120)
+        t0 = time.monotonic()
+        stdout.wait_for(r"^written 29$", timeout=120)  # 30 frames handed to the encoder: about 2.5 s of the camera
+        seconds = time.monotonic() - t0
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+    err = stderr.rest()
+    assert proc.returncode == 130, err
+    assert "a corrupt JPEG frame skipped (cut short in transit)" in err, err
+    times = [float(t) for t in media.frame_times(out)]
+    assert len(times) >= 30
+    span = times[29] - times[0]  # 29 intervals of a 15 fps camera, as they came (25 fps numbering: 1.16 s)
+    assert abs(span - seconds) < 0.4 and span > 1.6, (span, seconds)
+    with av.open(str(out)) as c:
+        seqs = [read_stamp(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    assert not [s for s in seqs if s % 5 == 2], seqs  # no damaged frame recorded
+
+
+def test_a_camera_whose_frames_come_bunched_is_recorded_at_its_own_rate(tmp_path):
+    """Frames handed over a few at once (a busy machine, a server's buffer; six every 0.2 s here): the rate
+    measured as the median interval of twelve frames was ~1900 fps, a Matroska recording declared it and an
+    AVI wrote 1700 empty frames for 90 real ones. Measured now as frames over a span."""
+    server = EmptyPartServer(fps=30, every=0, group=6, max_seconds=60)
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    try:
+        for ext in (".mkv", ".avi"):
+            out = tmp_path / f"rec{ext}"
+            args = ["webcam", "--camera", server.url, "--no-preview", "-o", out, "--pipeline", yaml, "--duration", "2"]
+            done = run_cli(args, tmp_path)
+            assert done.returncode == 0, done.stderr
+            video = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
+            declared = float(Fraction(video["r_frame_rate"]))  # within a group of the 30 a second counted
+            assert 24 <= declared <= 36, (ext, video["r_frame_rate"], video.get("avg_frame_rate"))
+            assert media.count_frames(out) <= 2.5 * 30, ext  # no empty frames to fill a faster rate
+    finally:
+        server.close()
 
 
 def test_a_killed_recording_still_plays_up_to_its_last_second(tmp_path):

@@ -83,4 +83,15 @@ def open_source(
         return CameraSource(s, reconnect=reconnect, on_warning=on_warning, strict=strict)
     if reads_as_images(s):
         return ImageSource(s, fps, on_warning=on_warning, strict=strict)
-    return VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)
+    src = VideoSource(s, strict=strict, live=live, reconnect=reconnect, on_warning=on_warning, threads=codec_threads)
+    if src.live and src.container_format in TIMELESS_LIVE_FORMATS:
+        # a camera's MJPEG over HTTP or TCP: the stream has no times (FFmpeg numbers the frames at 25 fps: a 30 fps
+        # camera's recording played 20 % slow) and a JPEG cut short in transit decodes with another frame's rows.
+        # Read as `webcam` reads it: capture times, the camera's rate as measured, damaged frames skipped and counted
+        src.close()
+        return CameraSource(s, reconnect=reconnect, on_warning=on_warning, strict=strict)
+    return src
+
+
+#: live stream formats that carry no timestamps: FFmpeg's multipart JPEG (MJPEG over HTTP) and raw MJPEG
+TIMELESS_LIVE_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})

@@ -32,8 +32,13 @@ READ_TIMEOUT_S = 5.0
 RECOVERED_AFTER = 3
 
 
-#: frames whose arrival times measure a camera's rate (:meth:`CameraSource.rate_seen`)
-RATE_FRAMES = 12
+#: the latest arrivals kept to measure a camera's rate (:meth:`CameraSource.rate_seen`): a second at 240 fps
+RATE_FRAMES = 240
+#: the span over which frames are counted to measure the rate, s (fewer than 4 frames in it: not measured)
+RATE_SPAN_S = 1.0
+#: a camera's first frames may come at once (a server's buffer, OpenCV's probing): those that arrive within
+#: this long of the first are left out of its rate, s
+BURST_S = 0.3
 #: frame rates cameras run at: a measured rate within 3 % of one is taken as it
 COMMON_RATES = tuple(Fraction(r) for r in (5, 10, 12, 15, 20, 24, 25, 30, 50, 60, 90, 120)) + tuple(
     Fraction(r * 1000, 1001) for r in (24, 30, 60)
@@ -86,6 +91,7 @@ class CameraSource(_LiveMixin):
         self._down = False  #: the last read failed and no frame has come since (the camera is lost or stalled)
         self._gone_since: float | None = None  #: the camera is gone: the time of its last frame (``stats.offline``)
         self._arrivals: deque[float] = deque(maxlen=RATE_FRAMES)  #: when its latest frames came (:meth:`rate_seen`)
+        self._first_arrival = float("inf")  #: when its first frame came
         self._cap = _interruptible(self._open)
         ok, first = _interruptible(self._first_frame)
         if not ok:
@@ -178,21 +184,28 @@ class CameraSource(_LiveMixin):
                 self.warn(f"camera {self.spec}: a corrupt JPEG frame skipped ({why}); such frames are counted")
         return True, img
 
-    def rate_seen(self, wait: float = 1.0) -> Fraction | None:
-        """The camera's frame rate as its frames arrive (median interval, a common rate where within 3 %
-        of one), waiting up to ``wait`` s for :data:`RATE_FRAMES` of them; None with fewer than four.
+    def rate_seen(self, wait: float = 2.0) -> Fraction | None:
+        """The camera's frame rate as its frames arrive: how many came in the last :data:`RATE_SPAN_S` (not
+        within :data:`BURST_S` of the first frame), a common rate where within 3 % of one; waiting up to
+        ``wait`` s for that span; None with fewer than four frames in it.
 
         What OpenCV reports is the driver's setting or, for a stream URL, FFmpeg's guess: 25 fps for any
-        MJPEG-over-HTTP camera, which a Matroska recording of a 30 fps camera then declared.
+        MJPEG-over-HTTP camera, which a Matroska recording of a 30 fps camera then declared. The median
+        interval of twelve frames was no better: frames handed over a few at once (a busy machine, a server's
+        buffer) made a 30 fps camera "1919 fps", an AVI of thousands of empty frames. Counted over a span
+        whose ends are not arrivals, bunching comes out even: frames per second is what the camera sends.
         """
         deadline = time.monotonic() + wait
-        while len(self._arrivals) < RATE_FRAMES and time.monotonic() < deadline and self._grabber.is_alive():
+        while self._grabber.is_alive() and time.monotonic() < deadline:
+            if time.monotonic() - (self._first_arrival + BURST_S) >= RATE_SPAN_S:
+                break
             time.sleep(0.02)
-        seen = list(self._arrivals)
-        if len(seen) < 4:
+        now = time.monotonic()
+        start = max(now - RATE_SPAN_S, self._first_arrival + BURST_S)
+        count = sum(1 for t in list(self._arrivals) if start <= t < now)
+        if count < 4 or now - start < RATE_SPAN_S / 2:
             return None
-        gap = float(np.median(np.diff(seen)))
-        return nice_rate(1.0 / gap) if gap > 0 else None
+        return nice_rate(count / (now - start))
 
     def stop(self) -> None:
         self._stop.set()
@@ -287,6 +300,10 @@ class CameraSource(_LiveMixin):
             since_reopen += 1
             since_open += 1
             now = last = time.monotonic()
+            if self._gone_since is not None:  # back: the time without it is not in its rate
+                self._arrivals.clear()
+            if not self._arrivals:
+                self._first_arrival = now
             self._arrivals.append(now)
             if self._gone_since is not None:  # back: the time without it is not counted in its rate
                 gap = now - self._gone_since

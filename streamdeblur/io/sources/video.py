@@ -221,6 +221,11 @@ class VideoSource(_LiveMixin):
             self.warn(f"{self.spec}: its display matrix is not a right-angle turn; the pictures are used as decoded")
             return None, interlaced, hdr
 
+    @property
+    def container_format(self) -> str:
+        """FFmpeg's name of the open container's format (``mov,mp4,…``, ``mpjpeg``); empty once closed."""
+        return self._container.format.name if self._container is not None else ""
+
     def close(self) -> None:
         self._stop.set()
         self._close_container()
