@@ -615,3 +615,20 @@ def test_a_recording_stopped_by_the_user_keeps_its_name_and_an_earlier_partial_s
         "rec.partial.mp4",
     ]  # its own temporary file became rec.mp4
     assert ("a second Ctrl-C" in err) == (signum == signal.SIGINT), err
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_an_h265_recording_is_tagged_hvc1_for_apples_players(tmp_path, ext):
+    """A recording is written fragmented and copied into a regular file at its end; the copy's stream, made
+    from the fragments' as a template, lost its ``hvc1`` tag (``hev1``: QuickTime and iPhones do not play it)."""
+    server = MJPEGServer(fps=10, max_seconds=30)
+    out = tmp_path / f"rec{ext}"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    try:
+        args = ["-q", "webcam", "--camera", server.url, "--no-preview", "-o", str(out), "--pipeline", str(yaml)]
+        assert main([*args, "--codec", "libx265", "--duration", "1.5"]) == 0
+    finally:
+        server.close()
+    video = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
+    assert video["codec_name"] == "hevc" and video["codec_tag_string"] == "hvc1", video["codec_tag_string"]

@@ -488,6 +488,8 @@ def defragment(src: Path, dst: Path, fmt: str, options: dict[str, str], start: f
         streams = {}
         for st in i.streams:
             streams[st.index] = ost = o.add_stream_from_template(st)
+            if fmt in ("mp4", "mov") and st.type == "video" and st.codec_tag:  # the template forgets it (hvc1: Apple's players)
+                ost.codec_tag = st.codec_tag
             ost.metadata.update(st.metadata)
             ost.time_base = st.time_base
         shift = 0.0
