@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.formats import IMAGE_EXTS
 from .parser import add_pipeline_flags, check_flags, config_from_args
 from .progress import run_job
 
@@ -51,6 +52,11 @@ def run(args) -> int:
     if args.output is not None and not Path(args.output).suffix and not Path(args.output).is_dir():
         # a name without an extension is an image folder for `run`; a camera's recording is a video
         raise UsageError(f"-o {args.output}: give the recording a video extension (.mp4, .mkv, .mov, .webm)")
-    job = Job(args.camera, args.output or "-", cfg, overwrite=args.overwrite, camera=True, reconnect=args.reconnect)
+    if args.output is not None and Path(args.output).suffix.lower() in IMAGE_EXTS:  # blamed the camera: "input not found"
+        raise UsageError(
+            f"-o {args.output} is one image: a recording is a video, e.g. -o {Path(args.output).with_suffix('.mp4')}"
+        )
+    # no -o: a preview only (it ended "no output file asked for (-o - or /dev/null)", neither of which was given)
+    job = Job(args.camera, args.output, cfg, overwrite=args.overwrite, camera=True, reconnect=args.reconnect)
     code, _ = run_job(job, f"camera {args.camera}", duration=args.duration)
     return code

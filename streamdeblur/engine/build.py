@@ -22,6 +22,7 @@ from ..io.paths import is_glob
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_problem
 from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
 from ..io.sources import IMAGE_EXTS, ImageSource, SourceError, open_source
+from ..io.sources.base import _is_url
 from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage
@@ -199,6 +200,8 @@ def build(
             warn(encoder.note)
     elif is_image_out:
         inp = Path(str(job.input))
+        if job.camera or _is_url(str(job.input)) or str(job.input).isdigit():  # "input not found: http://…"
+            raise ConfigError(f"{out} is one image file, but {job.input} is a camera or stream: give a video file (-o NAME.mp4)")
         if not inp.exists() and not is_glob(inp):  # a mistyped photo's name: "... is not one image: give a folder"
             raise SourceError(f"input not found: {job.input}")
         if not (inp.is_file() and inp.suffix.lower() in IMAGE_EXTS):

@@ -632,3 +632,34 @@ def test_an_h265_recording_is_tagged_hvc1_for_apples_players(tmp_path, ext):
         server.close()
     video = next(s for s in media.probe(out)["streams"] if s["codec_type"] == "video")
     assert video["codec_name"] == "hevc" and video["codec_tag_string"] == "hvc1", video["codec_tag_string"]
+
+
+def test_a_preview_only_session_ends_without_talk_of_outputs_and_an_image_output_is_refused(tmp_path):
+    """Watching without recording ended "processed, nothing written: no output file asked for (-o - or /dev/null)",
+    neither of which was given; ``-o rec.jpg`` blamed the camera ("input not found: http://…", exit 3)."""
+    server = MJPEGServer(fps=10, max_seconds=60)
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    try:
+        with xvfb() as display:
+            cmd = [sys.executable, "-m", "streamdeblur", "webcam", "--camera", server.url, "--pipeline", str(yaml)]
+            env = {**os.environ, "DISPLAY": display}
+            watched = subprocess.run(
+                [*cmd, "--preview", "--duration", "1.5"], capture_output=True, text=True, env=env, timeout=120
+            )
+            image = subprocess.run([*cmd, "-o", str(tmp_path / "rec.jpg")], capture_output=True, text=True, timeout=120)
+            stream = subprocess.run(
+                [sys.executable, "-m", "streamdeblur", "run", server.url, "-o", str(tmp_path / "frame.png")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+    finally:
+        server.close()
+    assert watched.returncode == 0, watched.stderr
+    assert "frames in" in watched.stderr and "nothing written" not in watched.stderr and "-o -" not in watched.stderr
+    assert image.returncode == 2 and image.stderr.strip() == (
+        f"streamdeblur: error: -o {tmp_path / 'rec.jpg'} is one image: a recording is a video, e.g. -o {tmp_path / 'rec.mp4'}"
+    ), image.stderr
+    assert stream.returncode == 2 and "is a camera or stream: give a video file (-o NAME.mp4)" in stream.stderr, stream.stderr
+    assert not list(tmp_path.glob("rec*")) and not list(tmp_path.glob("frame*"))
