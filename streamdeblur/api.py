@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import os
 import signal
 import threading
@@ -25,6 +27,7 @@ import numpy as np
 
 from .engine.build import Job, build, prepare, single_frame_stages
 from .engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline
+from .engine.limits import check_value
 from .engine.pipeline import Progress, RunResult
 from .errors import ProcessingError
 from .io.sinks import OutputExistsError
@@ -162,7 +165,8 @@ class Deblurrer:
             images: ``H×W×3`` uint8 or uint16 arrays, one per frame, in display order (a list, an
                 ``N×H×W×3`` array, or a generator: it is read as the pipeline needs frames, on another
                 thread, so memory stays bounded).
-            fps: the video's frame rate.
+            fps: the video's frame rate, 0.001…1000 (any real number: ``30``, ``np.float32(25)``,
+                ``Fraction(30000, 1001)``).
             bgr: the arrays are BGR (OpenCV's order); the results are BGR too.
 
         Returns:
@@ -171,10 +175,13 @@ class Deblurrer:
             temporal stages); the last ones when ``images`` ends. Leaving the loop early stops the work.
 
         Raises:
-            ValueError: a frame that is not ``H×W×3`` uint8/uint16 (the first one: at once), or
-                ``images`` holds no frame at all ("no frames given": a video has at least one).
+            ValueError: a frame that is not ``H×W×3`` uint8/uint16 (the first one: at once),
+                ``images`` holds no frame at all ("no frames given": a video has at least one), or ``fps``
+                is not a number in its range.
             ProcessingError: a stage failed (or the error ``images`` raised).
         """
+        if not isinstance(fps, bool) and isinstance(fps, numbers.Real) and math.isfinite(float(fps)):
+            check_value("fps", float(fps))  # the command line's range: 1e-9 ended in a bare "Fraction(1, 0)"
         return self._run(ArraySource(images, fps=fps, bgr=bgr), bgr, still=False)
 
     def image(self, image: np.ndarray, bgr: bool = False) -> np.ndarray:

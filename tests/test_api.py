@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -331,6 +332,24 @@ def test_api_mistakes_are_the_documented_errors(tmp_path, clip, identity_yaml, s
         deblur_motion.frames(shaky_frames[:2], fps=float("nan"))
     with pytest.raises(ValueError, match="frame 1: uint16 pixels in a stream of uint8 ones"):  # it came back uint8
         list(deblur_motion.frames([shaky_frames[0], shaky_frames[1].astype(np.uint16) * 257]))
+
+
+def test_a_frame_rate_is_any_real_number_in_the_command_lines_range(identity_yaml):
+    # NumPy's scalars (a cv2 CAP_PROP_FPS is a float, a computed rate np.float64 / np.int64) and an exact
+    # Fraction(30000, 1001) were refused "fps must be a positive number"; 0.0004 and 1e-9 ended in a bare
+    # ZeroDivisionError "Fraction(1, 0)"; 1e9 was taken (the command line says 0.001…1000)
+    from fractions import Fraction
+
+    d = streamdeblur.Deblurrer(str(identity_yaml))
+    frames = [np.zeros((48, 64, 3), np.uint8)] * 2
+    for fps in (np.int64(30), np.float32(25.0), np.float64(29.97), Fraction(30000, 1001), 24):
+        assert len(list(d.frames(frames, fps=fps))) == 2, fps
+    for fps in (0.0004, 1e-9, 1e9):
+        with pytest.raises(ValueError, match=re.escape(f"fps must be 0.001…1000, got {fps:g}")):
+            d.frames(frames, fps=fps)
+    for fps in (True, "30", None):
+        with pytest.raises(ValueError, match="fps must be a positive number"):
+            d.frames(frames, fps=fps)
 
 
 def test_using_the_api_leaves_the_programs_environment_as_it_was(tmp_path, identity_yaml, clip):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import threading
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -63,8 +64,11 @@ class ArraySource:
     live = False
 
     def __init__(self, images: Iterable[np.ndarray], fps: float = 30.0, bgr: bool = False, name: str = "frames") -> None:
-        if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:  # NaN: "cannot convert NaN to integer ratio"
+        # any real number: NumPy's scalars and an exact Fraction(30000, 1001) were refused; NaN said "cannot convert
+        # NaN to integer ratio" (the range, the command line's, is the API's to check: engine/limits.py)
+        if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(float(fps)) or fps <= 0:
             raise ValueError(f"fps must be a positive number, got {fps!r}")
+        fps = fps if isinstance(fps, Fraction) else float(fps)
         self._it = iter(images)
         self.bgr = bgr
         self.stats = DecodeStats()
