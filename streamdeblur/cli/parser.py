@@ -97,13 +97,28 @@ def add_scale_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--address", help="Ray cluster address (auto, ray://HOST:10001); default: start a local Ray")
     g.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per 2 CPUs)")
-    g.add_argument("--retries", type=int, default=2, help="Ray: extra attempts for a failing segment (default 2)")
+    g.add_argument("--retries", type=int, help="Ray: extra attempts for a failing segment (default 2)")
     g.add_argument(
         "--worker-nice",
         type=int,
-        default=0,
         help="Ray: niceness workers add to this command's (default 0: the same; Ray's own default is 15)",
     )
+
+
+#: the flags only the Ray executor reads, and their defaults (set once the executor is known to be Ray)
+RAY_FLAGS = {"address": None, "workers": None, "retries": 2, "worker_nice": 0}
+
+
+def check_executor_flags(args) -> None:
+    """Refuse the Ray-only flags without ``--executor ray`` (``--address 1.2.3.4:6379`` ran on this machine without
+    a word), then give the unset ones their defaults."""
+    given = [k for k in RAY_FLAGS if getattr(args, k, None) is not None]
+    if given and getattr(args, "executor", "local") != "ray":
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+        raise UsageError(f"{names} apply to --executor ray only (this run's executor: {getattr(args, 'executor', 'local')})")
+    for key, default in RAY_FLAGS.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, default)
 
 
 def add_cut_flags(p: argparse.ArgumentParser) -> None:
@@ -140,6 +155,7 @@ def cut_from_args(args):
     given = {k: getattr(args, k, None) for k in ("start", "duration", "frames")}
     scale = {k: getattr(args, k, None) for k in ("segments", "segment_seconds", "workers", "retries")}
     check_flags(args, [*given, *scale])
+    check_executor_flags(args)
     if scale["segments"] and scale["segment_seconds"]:
         raise UsageError("give --segments or --segment-seconds, not both")
     cut = Cut(start=given["start"] or 0.0, duration=given["duration"], frames=given["frames"])

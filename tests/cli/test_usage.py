@@ -146,3 +146,19 @@ def test_the_frame_rate_of_an_image_sequence_is_checked_before_any_work(tmp_path
     assert not out.exists()
     assert main(["run", str(frames), "-o", str(out), "--fps", "30", "--pipeline", str(identity_yaml)]) == 0
     assert media.count_frames(out) == 3
+
+
+@pytest.mark.parametrize("extra", [["--address", "1.2.3.4:6379"], ["--workers", "2"], ["--retries", "5"], ["--worker-nice", "5"]])
+def test_ray_flags_without_ray_are_refused_before_any_work(tmp_path, identity_yaml, capsys, extra):
+    # --address 1.2.3.4:6379 (a cluster the user meant to use) ran on this machine without a word, as did
+    # --workers, --retries and --worker-nice, which only the Ray executor reads
+    import media
+
+    clip = media.write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    argv = ["run", str(clip), "-o", str(tmp_path / "out.mp4"), "--pipeline", str(identity_yaml), "--segments", "2", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"streamdeblur: error: {extra[0]} apply to --executor ray only (this run's executor: local)", err
+    assert not (tmp_path / "out.mp4").exists()
+    assert main(["batch", str(clip), "--out-dir", str(tmp_path / "b"), "--pipeline", str(identity_yaml), *extra]) == 2
+    assert "apply to --executor ray only" in capsys.readouterr().err and not (tmp_path / "b").exists()
