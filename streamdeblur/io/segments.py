@@ -162,12 +162,15 @@ def plan_cuts(
             chosen.append(best)
     chosen.sort()
     if warn is not None and len(chosen) + 1 < want:
-        why = (
-            "it has no place to cut: no keyframe starts a closed group of pictures (open-GOP encoding)"
-            if not keys
-            else f"it has {len(keys)} place{'s' if len(keys) > 1 else ''} to cut "
-            "(keyframes that start a closed group of pictures)"
-        )
+        later = sum(1 for _, key in rows[1:] if key)  # keyframes after the first: each a cut if its group is closed
+        if keys:
+            why = (
+                f"it has {len(keys)} place{'s' if len(keys) > 1 else ''} to cut (keyframes that start a closed group of pictures)"
+            )
+        elif later:
+            why = "it has no place to cut: no keyframe starts a closed group of pictures (open-GOP encoding)"
+        else:  # a screen recording's or an editor's export with one keyframe: not open-GOP
+            why = "it has no place to cut: its only keyframe is its first frame"
         warn(f"{Path(path).name}: {len(chosen) + 1} segment{'s' if chosen else ''} instead of {want}: {why}")
     bounds = [0] + chosen + [len(rows)]
     specs = []

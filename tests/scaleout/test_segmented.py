@@ -245,6 +245,22 @@ def test_an_open_gop_clip_says_why_it_is_one_segment(tmp_path, identity_yaml, ca
     assert media.count_frames(out) == 120
 
 
+def test_a_clip_with_one_keyframe_is_not_called_open_gop(tmp_path, identity_yaml, capsys):
+    # a closed-GOP clip whose only keyframe is its first frame (x264 -g 1000: a screen recording, an editor's export)
+    # was said to be "open-GOP encoding"
+    clip = tmp_path / "one.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30", "-t", "2", "-c:v", "libx264"]
+        + ["-g", "1000", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )
+    out = tmp_path / "o.mp4"
+    assert main(["run", str(clip), "-o", str(out), "--pipeline", str(identity_yaml), "--segments", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "one.mp4: 1 segment instead of 4: it has no place to cut: its only keyframe is its first frame" in err, err
+    assert "open-GOP" not in err and media.count_frames(out) == 60
+
+
 def test_a_second_segmented_run_to_the_same_output_leaves_the_first_ones_work_alone(tmp_path, identity_yaml, capsys):
     """Two segmented runs to one output: the second took the first's work folder for "a different
     input", deleted it while the first ran, and the first ended pointing at files that were gone
