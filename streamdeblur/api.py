@@ -202,7 +202,7 @@ class Deblurrer:
 
         stages = self._prepared.stages
         if still:
-            stages = single_frame_stages(stages, self.warn)
+            stages = single_frame_stages(stages, self.warn, pipeline='Deblurrer("motion")')
         sink = ArraySink(bgr=bgr)
         p = self._prepared
         pipe = Pipeline(source, list(stages), sink, batch=p.batch, device=p.device, warn=self.warn, threads=p.threads)

@@ -352,6 +352,16 @@ def test_a_frame_rate_is_any_real_number_in_the_command_lines_range(identity_yam
             d.frames(frames, fps=fps)
 
 
+def test_the_api_names_its_own_way_to_deblur_a_photo():
+    # Deblurrer("motion-fast").image(x) warned "(use --pipeline motion to deblur photographs)": the API's words
+    said: list[str] = []
+    d = streamdeblur.Deblurrer("motion-fast", warn=said.append)
+    img = np.zeros((48, 64, 3), np.uint8)
+    assert np.array_equal(d.image(img), img)  # no stage for a still picture: as it was
+    assert any('(use Deblurrer("motion") to deblur photographs)' in m for m in said), said
+    assert not any("--pipeline" in m for m in said), said
+
+
 def test_using_the_api_leaves_the_programs_environment_as_it_was(tmp_path, identity_yaml, clip):
     # The first use of the API set OPENCV_FFMPEG_LOGLEVEL=-8 for the whole process: the host's own
     # cv2.VideoCapture lost its FFmpeg log. Now only opening a camera sets it.

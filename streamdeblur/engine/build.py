@@ -94,14 +94,15 @@ def prepare(cfg: PipelineConfig, warn: Callable[[str], None] = print, say: Calla
     return Prepared(_stages(cfg, device, bf16, warn, say), device, batch, cfg.threads)
 
 
-def single_frame_stages(stages: list, warn: Callable[[str], None]) -> list:
+def single_frame_stages(stages: list, warn: Callable[[str], None], pipeline: str = "--pipeline motion") -> list:
     """The stages a still image goes through: those that need no neighbouring frames (a warning
-    when that leaves none: the pictures come out unprocessed, though re-encoded: a JPEG is a new JPEG)."""
+    when that leaves none: the pictures come out unprocessed, though re-encoded: a JPEG is a new JPEG).
+    ``pipeline``: how the warning names the pipeline that deblurs photographs (the API: ``pipeline="motion"``)."""
     if stages and all(isinstance(s, WindowedStage) for s in stages):
         warn(
             "every stage of this pipeline works on neighbouring video frames: "
             "still images are written out unprocessed, re-encoded as the output asks "
-            "(use --pipeline motion to deblur photographs)"
+            f"(use {pipeline} to deblur photographs)"
         )
     return [s for s in stages if not isinstance(s, WindowedStage)]
 
