@@ -663,3 +663,45 @@ def test_a_preview_only_session_ends_without_talk_of_outputs_and_an_image_output
     ), image.stderr
     assert stream.returncode == 2 and "is a camera or stream: give a video file (-o NAME.mp4)" in stream.stderr, stream.stderr
     assert not list(tmp_path.glob("rec*")) and not list(tmp_path.glob("frame*"))
+
+
+def test_a_display_that_goes_away_mid_session_is_one_line_and_the_recording_goes_on(tmp_path):
+    """The X server stopped while the preview showed (an Xvfb killed, an SSH session's forwarding closed): the
+    window process was started ten more times, each printing Qt's ten-line "could not load the Qt platform
+    plugin … Reinstalling the application may fix this problem"."""
+    from procs import start_cli
+
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is needed for the preview test: make system-deps (apt-get install xvfb)")
+    r, w = os.pipe()
+    xvfb_proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    with os.fdopen(r) as ready:
+        display = f":{ready.readline().strip()}"
+    server = MJPEGServer(fps=10, max_seconds=60)
+    out = tmp_path / "rec.mp4"
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    args = ["webcam", "--camera", server.url, "--preview", "-o", out, "--pipeline", yaml, "--duration", "8"]
+    proc, stdout, stderr = start_cli(args, ["--announce-writes"], env={**os.environ, "DISPLAY": display})
+    try:
+        stdout.wait_for(r"^written 20$", timeout=120)  # two seconds shown
+        xvfb_proc.terminate()
+        xvfb_proc.wait(10)
+        proc.wait(timeout=120)
+    finally:
+        server.close()
+        if xvfb_proc.poll() is None:
+            xvfb_proc.kill()
+        if proc.poll() is None:
+            proc.kill()
+    err = stderr.rest()
+    assert proc.returncode == 0, err
+    assert "preview window: the display went away (cannot connect to display" in err, err
+    assert "Reinstalling" not in err and "starting it again" not in err, err
+    assert media.count_frames(out) >= 50  # the recording went on to its end

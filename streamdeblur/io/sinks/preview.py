@@ -200,9 +200,16 @@ class PreviewSink:
         return w.qt_log_at is not None and not w.exposed.is_set() and time.monotonic() - w.qt_log_at > EXPOSE_WAIT_S
 
     def _restart(self, why: str) -> None:
-        """Replaces the window process (it failed, ``why``: see the class docstring)."""
-        print(f"preview window: {why}; starting it again", file=sys.stderr, flush=True)
+        """Replaces the window process (it failed, ``why``: see the class docstring); not when the display
+        itself went away (an X server stopped, an SSH session's forwarding closed): each new window process
+        printed Qt's ten-line "could not load the Qt platform plugin … Reinstalling the application" block."""
         self._stop_window(self._proc)
+        problem = display_problem()
+        if problem:
+            self._gave_up = True
+            print(f"preview window: the display went away ({problem}); frames are not shown", file=sys.stderr, flush=True)
+            return
+        print(f"preview window: {why}; starting it again", file=sys.stderr, flush=True)
         try:
             self._proc, self._watch = self._start_window()
         except SinkError as exc:
