@@ -249,7 +249,10 @@ def build(
     if job.cut:
         if source.info.live:
             source.close()
-            raise ConfigError("a cut (start, duration, frames) applies to files, not to live streams")
+            raise ConfigError(
+                "a cut (start, duration, frames) applies to files, not to live streams; to record N seconds of one: "
+                "streamdeblur webcam --camera URL --duration N -o NAME.mp4"
+            )
         source = CutSource(source, job.cut)
     if job.context is not None:
         source = ContextRange(source, *job.context)

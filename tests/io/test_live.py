@@ -654,6 +654,12 @@ def test_a_preview_only_session_ends_without_talk_of_outputs_and_an_image_output
                 text=True,
                 timeout=120,
             )
+            cut = subprocess.run(  # refused, and no word of how to record a few seconds
+                [sys.executable, "-m", "streamdeblur", "run", server.url, "-o", str(tmp_path / "rec.mp4"), "--duration", "2"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
     finally:
         server.close()
     assert watched.returncode == 0, watched.stderr
@@ -662,6 +668,7 @@ def test_a_preview_only_session_ends_without_talk_of_outputs_and_an_image_output
         f"streamdeblur: error: -o {tmp_path / 'rec.jpg'} is one image: a recording is a video, e.g. -o {tmp_path / 'rec.mp4'}"
     ), image.stderr
     assert stream.returncode == 2 and "is a camera or stream: give a video file (-o NAME.mp4)" in stream.stderr, stream.stderr
+    assert cut.returncode == 2 and "streamdeblur webcam --camera URL --duration N -o NAME.mp4" in cut.stderr, cut.stderr
     assert not list(tmp_path.glob("rec*")) and not list(tmp_path.glob("frame*"))
 
 
