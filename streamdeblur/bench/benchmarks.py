@@ -41,6 +41,7 @@ from ..engine.build import Job, build
 from ..engine.config import PipelineConfig, StageSpec
 from ..stages import Batch, StageContext, create_stage
 from ..temporal.fba import FBAParams, fba_fuse
+from ..train.dataset import read_set
 
 
 @contextlib.contextmanager
@@ -285,7 +286,7 @@ def bf16_bench(args) -> dict:
     res: dict = {}
     for subset in [args.subset] if args.subset else [s for _, s in BF16_TASKS.values()]:
         path = subset_path(subset, given=bool(args.subset))
-        data = torch.load(path, weights_only=True)
+        data = read_set(path, "eval subset")  # a text file: one line naming it, exit 3 (was PyTorch's paragraph)
         task = data.get("task", "motion")
         blurry, sharp = data["blurry"].float() / 255, data["sharp"].float() / 255
         row: dict = {"crops": len(blurry), "size": blurry.shape[-1]}

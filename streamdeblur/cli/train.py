@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from rich.markup import escape
 
-from ..errors import EXIT_OK, UsageError, signal_exit_code
+from ..errors import EXIT_OK, SinkError, UsageError, one_line, signal_exit_code
 from .console import err, out, say
 
 NAME = "train"
@@ -34,12 +35,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint
+    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint, hold_run
 
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
+    device = _device(args.device)
+    _check_minutes(args.minutes, cfg.steps)
+    if args.card_subset and not args.export:
+        raise UsageError("--card-subset needs --export PATH (the card describes the exported weights)")
     if args.export:
-        _check_export_target(Path(args.export), Path(cfg.out), args.overwrite)  # before hours of training, not after
+        _check_export_target(Path(args.export), Path(cfg.out), args.overwrite, card=bool(args.card_subset))
+    if args.card_subset:
+        _check_subset(Path(args.card_subset))  # before the export and minutes of evaluation, not after
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():  # was a raw "[Errno 17] File exists", exit 1
+        raise SinkError(f"out: {cfg.out} is a file, not a run folder")
     if args.export_only:
         if not args.export:
             raise UsageError("--export-only needs --export PATH")
@@ -48,11 +57,17 @@ def run(args) -> int:
         out.print(f"exported {export_checkpoint(Path(cfg.out) / 'last.pt', Path(args.export))}")
         _card(args, cfg)
         return EXIT_OK
-    try:
-        trainer = Trainer(cfg, log=say, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
-    except ResumeRefused as exc:
-        raise UsageError(str(exc)) from exc
-    trainer.run()
+    with hold_run(Path(cfg.out)):  # a second session on the same run folder is refused, not mixed in
+        try:
+            trainer = Trainer(cfg, log=say, device=device, minutes=args.minutes, resume_anyway=args.resume_anyway)
+        except ResumeRefused as exc:
+            raise UsageError(str(exc)) from exc
+        trainer.run()
+        return _finish(args, cfg, trainer)
+
+
+def _finish(args, cfg, trainer) -> int:
+    """After the training: the exit code of a stopped session, or the export and card."""
     if trainer.stopped_by is not None:
         # the checkpoint is saved and resumable; a half-trained model is not exported (nor carded)
         if args.export:
@@ -64,23 +79,65 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def _check_export_target(path: Path, run: Path, overwrite: bool = False) -> None:
+def _device(spec: str) -> str:
+    """``--device`` checked as ``run`` and ``bench`` check it: ``tpu``, ``""`` or ``cuda`` without CUDA
+    gave PyTorch's own messages, exit 1."""
+    from ..compute.runtime import choose_device
+
+    if not spec.strip():
+        raise UsageError("--device '': give one of auto, cpu, cuda, cuda:N")
+    try:
+        return str(choose_device(spec))
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.device("cuda:x")
+        raise UsageError(f"--device {spec}: {one_line(exc)}" if "device" not in one_line(exc) else one_line(exc)) from None
+
+
+def _check_minutes(minutes: float | None, steps: int) -> None:
+    """``--minutes`` is a positive, finite budget: 0, -5 or nan trained nothing and exited 0; ``inf`` with
+    ``steps: 0`` failed after 45 s ("cannot convert float infinity to integer")."""
+    if minutes is None:
+        if steps <= 0:
+            raise UsageError("steps: 0 (as many as fit) needs a time budget (--minutes M)")
+        return
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise UsageError(f"--minutes {minutes}: expected a positive, finite number of minutes")
+
+
+def _check_subset(path: Path) -> None:
+    """The ``--card-subset`` file, when it exists, is a readable subset (a text file failed after the
+    export and minutes of evaluation, with PyTorch's paragraph advising ``weights_only=False``); a
+    missing one is made from the dataset."""
+    from ..train.card import read_subset
+
+    if path.exists():
+        read_subset(path)
+    elif not path.parent.is_dir():
+        raise SinkError(f"--card-subset {path}: the folder {path.parent} does not exist")
+
+
+def _check_export_target(path: Path, run: Path, overwrite: bool = False, card: bool = False) -> None:
     """The weights file ``--export`` names can be written: a folder there left ``NAME.partial`` (4 MiB)
     behind and a raw "[Errno 21] Is a directory" after the training. An existing file (another run's
-    weights, the shipped ones) or its ``.state`` is replaced only with ``--overwrite``; the run's own
-    checkpoint never (``--export runs/X/last.pt`` destroyed the training it was exporting)."""
+    weights, the shipped ones), its ``.state`` or (with ``--card-subset``) its card ``.md``/``.json`` is
+    replaced only with ``--overwrite``; the run's own checkpoint never (``--export runs/X/last.pt``
+    destroyed the training it was exporting); a ``.state`` name never (the weights were written there,
+    then overwritten by the resume state, and the export said it succeeded)."""
+    if path.suffix == ".state":
+        raise UsageError(f"--export {path}: a .state name is the resume state's, written beside the weights; give NAME.pt")
     if path.is_dir():
         raise UsageError(f"--export {path} is a folder: give the weights file's name, e.g. {path / 'weights.pt'}")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(f"--export {path}: {path.parent} is a file, not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"--export {path}: the folder {path.parent} does not exist")
-    taken = [t for t in (path, path.with_suffix(".state")) if t.exists()]
+    card_files = (path.with_suffix(".md"), path.with_suffix(".json")) if card else ()
+    taken = [t for t in (path, path.with_suffix(".state"), *card_files) if t.exists()]
     own = {(run / name).resolve() for name in ("last.pt", "last.state")}
     if any(t.resolve() in own for t in taken):
         raise UsageError(f"--export {path} is the run's own checkpoint ({run}): give the weights another name")
     if taken and not overwrite:
-        raise UsageError(f"--export {taken[0]} exists; pass --overwrite to replace it (and its .state), or give another name")
+        also = " (and its .state and card)" if card else " (and its .state)"
+        raise UsageError(f"--export {taken[0]} exists; pass --overwrite to replace it{also}, or give another name")
 
 
 def _card(args, cfg) -> None:
@@ -88,5 +145,5 @@ def _card(args, cfg) -> None:
         return
     from ..train.card import write_card
 
-    path = write_card(args.export, cfg.data, args.card_subset, recipe=args.config)
+    path = write_card(args.export, cfg.data, args.card_subset, recipe=args.config, extend_subset=False)
     out.print(f"card {path} and {path.with_suffix('.md')}")

@@ -73,23 +73,49 @@ def make_subset(data: dict, size: int = SUBSET_SIZE) -> dict:
     }
 
 
-def write_subset(root: Path, task: str, out: Path) -> Path:
+def read_subset(path: str | Path) -> dict:
+    """A committed card subset (``{"blur": …, "noblur": …, "clean": …}``), read safely, or a one-line
+    :class:`~streamdeblur.errors.SourceError` naming the file (exit 3)."""
+    from ..errors import SourceError
+    from .dataset import read_set
+
+    sub = read_set(path, "card subset", ())
+    if not any(isinstance(sub.get(part), dict) for part, _ in PARTS.values()):
+        raise SourceError(f"{path} is not a card subset (no {', '.join(p for p, _ in PARTS.values())} part in it)")
+    return sub
+
+
+def write_subset(root: Path, task: str, out: Path, extend: bool = True) -> Path:
     """``{"blur": …, "noblur": …, "clean": …}`` subsets of a built dataset's test sets for ``task``
-    (``clean`` where the dataset has ``test_clean.pt``); parts already in ``out`` are kept as they are."""
-    sub = torch.load(out, weights_only=True) if out.exists() else {}
+    (``clean`` where the dataset has ``test_clean.pt``); parts already in ``out`` are kept as they are.
+
+    Args:
+        extend: add the parts an existing ``out`` lacks (the project's committed subsets); otherwise an
+            existing ``out`` is an input, used as it is and never rewritten (``train --card-subset``
+            rewrote the user's file in place).
+    """
+    if out.exists() and not extend:
+        read_subset(out)
+        return out
+    sub = read_subset(out) if out.exists() else {}
+    added = False
     for part, name in PARTS.values():
         path = root / name.format(task=task)
         if part not in sub and path.exists():
             sub[part] = make_subset(torch.load(path, weights_only=True))
             sub[part]["task"] = task  # the no-blur crops go through this task's stage
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(sub, out)
+            added = True
+    if added or not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".partial")  # whole or not at all
+        torch.save(sub, tmp)
+        tmp.replace(out)
     return out
 
 
 def subset_numbers(subset_file: Path, spec: str) -> dict:
     """Mean PSNR of the input and of the model (``spec``) on every part of a committed subset."""
-    sub = torch.load(subset_file, weights_only=True)
+    sub = read_subset(subset_file)
     out = {}
     for part in (p for p, _ in PARTS.values() if p in sub):
         res = evaluate(sub[part], [spec], with_rl=False)
@@ -128,7 +154,12 @@ def _data_section(root: Path, test_sets: dict[str, Path]) -> dict:
 
 
 def write_card(
-    weights: str | Path, root: str | Path, subset_file: str | Path | None = None, recipe: str | None = None, log=print
+    weights: str | Path,
+    root: str | Path,
+    subset_file: str | Path | None = None,
+    recipe: str | None = None,
+    log=print,
+    extend_subset: bool = True,
 ) -> Path:
     """Evaluate a weights file on the test split of a built dataset and write its card.
 
@@ -138,6 +169,7 @@ def write_card(
         subset_file: the committed subset (default ``tests/data/card_subset_<task>.pt``; written when missing).
         recipe: the recipe file the weights were trained with (recorded).
         log: progress messages.
+        extend_subset: add missing parts to an existing subset file (:func:`write_subset`); off, it is read only.
 
     Returns:
         The ``.json`` card's path (the ``.md`` is beside it).
@@ -158,7 +190,7 @@ def write_card(
         for part, path in test_sets.items()
     }
     subset_file = Path(subset_file or f"tests/data/card_subset_{task}.pt")
-    write_subset(root, task, subset_file)
+    write_subset(root, task, subset_file, extend=extend_subset)
     cfg = json.loads(meta.get("config", "{}"))
     runlog = json.loads(meta.get("runlog", "null") or "null")
     history = json.loads(meta.get("history", "{}") or "{}")
@@ -210,8 +242,10 @@ def _section(res: dict, spec: str) -> dict:
 
 def _save(weights: Path, card: dict) -> Path:
     jpath = weights.with_suffix(".json")
-    jpath.write_text(json.dumps(card, indent=1) + "\n")
-    weights.with_suffix(".md").write_text(card_markdown(card))
+    for path, text in ((jpath, json.dumps(card, indent=1) + "\n"), (weights.with_suffix(".md"), card_markdown(card))):
+        tmp = path.with_name(path.name + ".partial")  # written whole, then renamed
+        tmp.write_text(text)
+        tmp.replace(path)
     return jpath
 
 

@@ -55,6 +55,31 @@ def as_found(path: str | Path) -> str:
     return str(path) if Path(path).is_absolute() else f"{path} (in {Path.cwd()})"
 
 
+def read_set(path: str | Path, what: str = "evaluation set", keys: tuple[str, ...] = ("blurry", "sharp")) -> dict:
+    """An evaluation set or subset file (``.pt``), read safely, or :class:`~streamdeblur.errors.SourceError`
+    in one line naming the file (exit 3): a text file there gave PyTorch's paragraph advising
+    ``weights_only=False``, exit 1.
+
+    Args:
+        path: the file.
+        what: what it is, for the message ("validation set", "eval subset", "card subset").
+        keys: what the mapping must hold (none: any mapping).
+    """
+    from ..errors import WeightsError
+    from ..models.weights import read_checkpoint
+
+    try:
+        data = read_checkpoint(path)
+    except WeightsError as exc:
+        text = str(exc).replace("weights file not found", f"{what} not found").replace("weights file", what)
+        raise SourceError(f"{what} {text}" if text.startswith(str(path)) else text) from None
+    missing = [k for k in keys if k not in data]
+    if missing:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise SourceError(f"{path} is not {article} {what} (no {missing[0]!r} in it)")
+    return data
+
+
 def not_built(root: Path) -> DatasetMissing:
     """The error for a ``data:`` folder without a manifest: the folder as found (:func:`as_found`), and the fix."""
     return DatasetMissing(

@@ -23,6 +23,7 @@ Validation (``eval_set``, ``eval_noblur_set``) must be the validation split, nev
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -38,10 +39,12 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16
-from ..errors import STOP_SIGNALS, ConfigError, WeightsError, one_line
+from ..errors import STOP_SIGNALS, ConfigError, SinkError, WeightsError, one_line
+from ..io.lock import Busy, hold, release
 from ..models import create_model, load_weights
+from ..models.weights import check_compatible
 from .blur import BlurConfig
-from .dataset import MARGIN, BlurPairs, DatasetMissing, SharpPool, as_found, to_tensor  # noqa: F401
+from .dataset import MARGIN, BlurPairs, DatasetMissing, SharpPool, as_found, read_set, to_tensor  # noqa: F401
 from .defocus import DefocusConfig
 from .losses import model_loss
 from .metrics import psnr
@@ -124,6 +127,8 @@ class TrainConfig:
         path = recipe_path(path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:  # was "'utf-8' codec can't decode byte 0xff …" without the file
+            raise ConfigError(f"{path}: not a text file (a training recipe is YAML text)") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}" if mark else ""
@@ -131,6 +136,7 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a training config must be a mapping of keys")
         raw.update(overrides or {})
+        flags = set(overrides or {})  #: values from the command line (``--threads``): named as the flag
         init = raw.get("init")
         if isinstance(init, str) and init.startswith("streamdeblur/") and not Path(init).exists():
             raw["init"] = str(PACKAGE_PARENT / init)  # the shipped weights, wherever the package is installed
@@ -138,7 +144,10 @@ class TrainConfig:
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise ConfigError(f"{path}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-        return cls(**{k: _checked(path, k, v) for k, v in raw.items()})
+        cfg = cls(**{k: _checked(f"--{k}" if k in flags else path, k, v) for k, v in raw.items()})
+        if cfg.min_lr > cfg.lr:  # the cosine would climb from lr to min_lr
+            raise ConfigError(f"{path}: min_lr: must be at most lr ({cfg.lr}), got {cfg.min_lr}")
+        return cfg
 
     #: Keys that change how a run executes but not what it learns (not part of the recipe hash).
     RUNTIME_KEYS = (
@@ -178,8 +187,13 @@ class TrainConfig:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
 
 
-#: keys checked by :func:`_checked`: kind and smallest value
-_NUMBERS = {
+#: the most CPU threads a recipe or ``--threads`` may ask for (as ``run`` and ``bench``): ``threads: 10000``
+#: started 20,001 threads and froze the machine
+MAX_THREADS = 1024
+#: the x264 presets (``blur: {h264_presets: …}``): a name x264 does not know failed at a random later step
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+#: keys checked by :func:`_checked`: kind, smallest value and (where given) largest
+_NUMBERS: dict[str, tuple] = {
     "steps": (int, 0),
     "batch": (int, 1),
     "lr": (float, 0.0),
@@ -190,7 +204,7 @@ _NUMBERS = {
     "fft_weight": (float, 0.0),
     "mid_weight": (float, 0.0),
     "ema": (float, 0.0),
-    "threads": (int, 1),
+    "threads": (int, 1, MAX_THREADS),
     "save_every_s": (float, 1.0),
     "log_every": (int, 1),
     "eval_every": (int, 1),
@@ -203,26 +217,87 @@ _NUMBERS = {
 _SHARES = ("ema", "p_video", "p_fused")
 _CHOICES = {"schedule": ("cosine", "constant"), "task": ("motion", "defocus")}
 _MAPPINGS = {"blur": BlurConfig, "defocus": DefocusConfig}
+_FLAGS = ("bf16", "save_memory")
+_NAMES = ("model", "data", "out")  #: non-empty text
+_FILES = ("init", "eval_set", "eval_noblur_set", "eval_clean_set", "fused_set")  #: a file's name, or none
+#: ``blur:`` / ``defocus:`` [low, high] ranges: (kind, smallest, largest). A kernel larger than twice the
+#: crops' margin (plus one) reads past the sharp crop; JPEG qualities are 1-100, x264's crf 0-51
+_RANGES: dict[str, tuple] = {
+    "kernel_sizes": (int, 3, 2 * MARGIN + 1),
+    "jpeg_quality": (int, 1, 100),
+    "h264_crf": (int, 0, 51),
+    "clean_crf": (int, 0, 51),
+    "shot": (float, 1e-12, 1.0),
+    "read": (float, 1e-12, 1.0),
+    "max_radius": (float, 0.0, float(MARGIN)),
+}
+
+
+def _number(where: str, value, kind: type = float, low: float | None = None, high: float | None = None):
+    """A finite number of ``kind`` within [low, high] (text YAML 1.1 reads for a float, ``1e-3``, taken as the number)."""
+    if isinstance(value, str) and kind is float:
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        top = f" and at most {high}" if high is not None else ""
+        raise ConfigError(f"{where}: must be at least {low}{top}, got {value}")
+    return kind(value)
+
+
+def _checked_mapping(where: str, cls: type, value: dict) -> dict:
+    """A ``blur:`` or ``defocus:`` mapping checked field by field (from the defaults' kinds): a probability
+    of 5, ``p_noise: "x"`` or ``jpeg_quality: 500`` failed at a later step, hours in, or never."""
+    defaults = cls()
+    for key, v in value.items():
+        at = f"{where}: {key}"
+        default = getattr(defaults, key)
+        if key == "h264_presets":
+            if not (isinstance(v, (list, tuple)) and v and all(isinstance(n, str) for n in v)):
+                raise ConfigError(f"{at}: expected a list of x264 preset names, got {v!r}")
+            bad = [n for n in v if n not in X264_PRESETS]
+            if bad:
+                raise ConfigError(f"{at}: unknown x264 preset {bad[0]!r}; allowed: {', '.join(X264_PRESETS)}")
+        elif isinstance(default, tuple):
+            kind, low, high = _RANGES.get(key, (float, 0.0, None))
+            if not (isinstance(v, (list, tuple)) and len(v) == 2):
+                raise ConfigError(f"{at}: expected a [low, high] pair, got {v!r}")
+            pair = [_number(at, n, kind, low, high) for n in v]
+            if pair[0] > pair[1]:
+                raise ConfigError(f"{at}: expected [low, high] with low <= high, got {v!r}")
+        else:
+            high = 1.0 if key.startswith("p_") else None
+            low = 1e-3 if key == "step" else 0.0  # the defocus radius ladder's spacing
+            _number(at, v, type(default), low, high)
+    return value
 
 
 def _checked(path, key: str, value):
     """One recipe value, checked: a clear error naming the key instead of a Python error later (or a
     silent fallback: ``schedule: linear`` trained a cosine). YAML 1.1 reads ``1e-3`` as text (no dot):
     a number written so is taken as the number it says."""
-    where = f"{path}: {key}"
+    where = str(path) if str(path).startswith("--") else f"{path}: {key}"  # a flag (--threads) names itself
     if key in _NUMBERS:
-        kind, low = _NUMBERS[key]
-        if isinstance(value, str) and kind is float:
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
-        if value < low or (key in _SHARES and value > 1):
-            top = " and at most 1" if key in _SHARES else ""
-            raise ConfigError(f"{where}: must be at least {low}{top}, got {value}")
-        return kind(value)
+        kind, low, *top = _NUMBERS[key]
+        high = 1 if key in _SHARES else (top[0] if top else None)
+        return _number(where, value, kind, low, high)
+    if key in _FLAGS and not isinstance(value, bool):  # bf16: "yes" (text) was taken as on
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if key in _NAMES and not (isinstance(value, str) and value.strip()):  # out: "" wrote into the current folder
+        raise ConfigError(f"{where}: expected a non-empty name, got {value!r}")
+    if key in _FILES and value is not None and not (isinstance(value, str) and value.strip()):
+        raise ConfigError(f"{where}: expected a file's name (or nothing), got {value!r}")
+    if key == "betas":
+        if not (isinstance(value, list) and len(value) == 2):
+            raise ConfigError(f"{where}: expected two numbers in [0, 1), e.g. [0.9, 0.9], got {value!r}")
+        value = [_number(where, b, float, 0.0) for b in value]
+        if max(value) >= 1:  # AdamW's "Invalid beta parameter at index 0: 2.0", exit 1
+            raise ConfigError(f"{where}: each must be less than 1, got {value}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{where}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _MAPPINGS:
@@ -233,12 +308,20 @@ def _checked(path, key: str, value):
         bad = sorted(set(value) - known)
         if bad:
             raise ConfigError(f"{where}: unknown key {bad[0]!r}; allowed: {', '.join(sorted(known))}")
-    if key == "crop_schedule" and not (
-        isinstance(value, list)
-        and value
-        and all(isinstance(e, list) and len(e) == 2 and all(isinstance(n, int) and n >= 0 for n in e) for e in value)
-    ):
-        raise ConfigError(f"{where}: expected a list of [step, crop] pairs, e.g. [[0, 96], [8000, 128]], got {value!r}")
+        _checked_mapping(where, cls, value)
+    if key == "crop_schedule":
+        if not (
+            isinstance(value, list)
+            and value
+            and all(
+                isinstance(e, list) and len(e) == 2 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in e)
+                for e in value
+            )
+        ):
+            raise ConfigError(f"{where}: expected a list of [step, crop] pairs, e.g. [[0, 96], [8000, 128]], got {value!r}")
+        odd = [c for _, c in value if c <= 0 or c % 8]  # the model's crops halve three times: 63 failed at its step
+        if odd:
+            raise ConfigError(f"{where}: a crop must be a positive multiple of 8, got {odd[0]}")
     return value
 
 
@@ -263,6 +346,47 @@ FIT_WARM_STEPS = 3
 FIT_AFTER_S = 45.0
 FIT_MIN_STEPS = 5
 FIT_MARGIN = 0.85
+
+
+#: the lock file a training session holds in its run folder (:func:`hold_run`)
+RUN_LOCK = ".train.lock"
+
+
+class RunBusy(SinkError):
+    """Another process trains into the run folder (exit 4)."""
+
+
+@contextlib.contextmanager
+def hold_run(out: Path) -> Iterator[None]:
+    """Hold the run folder ``out`` for this session (:mod:`~streamdeblur.io.lock`): a second ``train`` of
+    the same ``out:`` started again from step 0 while the first ran and the two overwrote each other's
+    checkpoint. The folder is made here when missing, and removed again when the session leaves it empty
+    (a run that cannot start leaves no run folder).
+
+    Raises:
+        SinkError: ``out`` is a file, or cannot be made.
+        RunBusy: another process holds it.
+    """
+    if out.exists() and not out.is_dir():
+        raise SinkError(f"out: {out} is a file, not a run folder")
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"out: cannot make the run folder {out}: {exc.strerror or exc}") from None
+    try:
+        fd = hold(out / RUN_LOCK)
+    except Busy as exc:
+        raise RunBusy(f"{out} is being trained by {f'process {exc.holder}' if exc.holder else 'another process'}") from None
+    except OSError as exc:
+        raise SinkError(f"out: cannot write into the run folder {out}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        release(out / RUN_LOCK, fd)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when empty: a run that could not start
 
 
 class ResumeRefused(RuntimeError):
@@ -381,7 +505,7 @@ class Trainer:
             return None
         if not Path(path).exists():
             raise DatasetMissing(f"validation set {as_found(path)} does not exist (run 'streamdeblur data build')")
-        data = torch.load(path, weights_only=True)
+        data = read_set(path, "validation set")  # a text file there: PyTorch's paragraph, exit 1
         if data.get("split", "val") == "test":
             raise ValueError(f"{path} is a test set: validation (checkpoint selection) must not see the test split")
         return data
@@ -394,7 +518,7 @@ class Trainer:
             return None
         if not Path(path).exists():
             raise DatasetMissing(f"fused set {as_found(path)} does not exist (python -m streamdeblur.train.fused --out {path})")
-        data = torch.load(path, weights_only=True)
+        data = read_set(path, "fused set", ("x", "gt"))
         self.runlog["fused_set"] = {"file": str(path), "sha256": data.get("meta", {}).get("sha256"), "frames": len(data["x"])}
         return data["x"], data["gt"]
 
@@ -428,11 +552,21 @@ class Trainer:
                     f"{self.runlog['code_hash']}); use --resume-anyway to continue it (recorded) or a new 'out'"
                 )
             try:
+                # the first missing / unexpected key and counts: PyTorch's whole list was one 5,940-character line
+                for key in ("model", "ema"):
+                    check_compatible(self.model, st[key])
+            except WeightsError as exc:
+                why = str(exc).removeprefix("checkpoint does not fit this architecture: ")
+                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model} (another model's run?): {why}") from None
+            except (AttributeError, TypeError) as exc:
+                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {one_line(exc, 200)}") from None
+            try:
                 self.model.load_state_dict(st["model"])
                 self.ema.load_state_dict(st["ema"])
                 self.opt.load_state_dict(st["opt"])
             except (RuntimeError, ValueError, KeyError) as exc:  # another model's run (--resume-anyway)
-                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {one_line(exc, past_header=True)}") from None
+                why = one_line(exc, 300, past_header=True)
+                raise WeightsError(f"{self.ckpt_path} does not fit {self.cfg.model}: {why}") from None
             for g in self.opt.param_groups:  # the saved groups carry the old recipe's; the lr is set every step
                 g["betas"], g["weight_decay"] = tuple(self.cfg.betas), self.cfg.weight_decay
             self.step = int(st["step"])
