@@ -28,6 +28,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
 from ..errors import EXIT_INPUT, EXIT_OK, EXIT_SIGINT, STOP_SIGNALS, SinkError, exit_code, signal_exit_code, stops_held
+from ..io.paths import without_password
 from .console import display, err, error, out, say, warn
 
 #: Seconds between plain progress lines when stderr is not a terminal.
@@ -246,6 +247,7 @@ def run_job(
     """
     from ..engine.build import build
 
+    label = without_password(label)  # a camera's rtsp://user:password@… stays off the terminal
     with Signals() as sig:  # while building; the pipeline handles signals itself while it runs
         try:
             pipe = build(job, warn=warn, stages=stages, say=say)

@@ -71,3 +71,17 @@ def is_glob(spec: str | Path) -> bool:
     """
     s = os.fspath(spec)
     return any(ch in s for ch in "*?[") and not os.path.lexists(s)
+
+
+_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
+
+
+def without_password(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (``rtsp://admin:hunter2@cam/1`` → ``rtsp://admin:***@cam/1``):
+    a camera's address is said in progress lines, warnings and errors, which users paste into bug reports and logs.
+
+    Example:
+        >>> without_password("camera rtsp://admin:hunter2@10.0.0.5:554/live lost; http://cam/x.mjpg")
+        'camera rtsp://admin:***@10.0.0.5:554/live lost; http://cam/x.mjpg'
+    """
+    return _CREDENTIALS.sub(r"\1:***@", text)

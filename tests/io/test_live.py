@@ -712,3 +712,20 @@ def test_a_display_that_goes_away_mid_session_is_one_line_and_the_recording_goes
     assert "preview window: the display went away (cannot connect to display" in err, err
     assert "Reinstalling" not in err and "starting it again" not in err, err
     assert media.count_frames(out) >= 50  # the recording went on to its end
+
+
+def test_a_cameras_password_is_never_shown(tmp_path, capsys):
+    """A camera's address with its password (rtsp://admin:PASSWORD@…) was said in full in every progress line,
+    warning and error, which users paste into bug reports."""
+    server = MJPEGServer(fps=10, max_seconds=30)
+    url = server.url.replace("http://", "http://admin:hunter2@")
+    yaml = tmp_path / "live.yaml"
+    yaml.write_text("batch: 1\nstages: [identity]\n")
+    try:
+        args = ["webcam", "--camera", url, "--no-preview", "-o", str(tmp_path / "rec.mp4"), "--pipeline", str(yaml)]
+        assert main([*args, "--duration", "1"]) == 0
+    finally:
+        server.close()
+    assert main(["run", "rtsp://admin:hunter2@127.0.0.1:9/live", "-o", str(tmp_path / "x.mp4")]) == 3
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "http://admin:***@127.0.0.1" in err and "rtsp://admin:***@127.0.0.1:9/live" in err, err
