@@ -255,37 +255,26 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
             planned.append((src, kind, rel[src], user_split.get(("user", rel[src]), "train")))
     if not opts.debian:
         check_held_out(planned, opts.max_side)  # before anything is written
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folders(out, opts.cache)
+    # everything that can still fail (the Debian fetch, its checks) comes before the previous build is
+    # removed: a failed fetch, or a --cache that is a file, left the folder without its build
+    debian = _debian_sources(opts.cache or out / "debs", log) if opts.debian else []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from ..errors import SinkError
+
+        raise SinkError(f"--out {out}: cannot make the folder: {exc.strerror or exc}") from None
     removed = remove_previous_build(out)
     if removed:
         log(f"removed the {removed} images and clips of the previous build in {out}")
     entries: list[dict] = []
-    if opts.debian:
-        cat = load_catalog()
-        fetched = fetch_debs(cat["packages"], opts.cache or out / "debs", log)
-        roots = {k: v[0] for k, v in fetched.items()}
-        versions = {k: v[1] for k, v in fetched.items()}
-        groups: dict[str, set[str]] = {}
-        for f in cat["files"]:
-            if f["path"] not in DROP:
-                groups.setdefault(f["package"], set()).add(_group(f))
-        splits = stratified_splits(groups)
-        for f in cat["files"]:
-            src = roots[f["package"]] / f["path"]
-            entry = {k: f.get(k) for k in ("package", "path", "kind", "licence", "author", "quality")}
-            entry["version"] = versions[f["package"]]
-            if f["path"] in DROP:
-                entry.update(dropped=DROP[f["path"]])
-                entries.append(entry)
-                continue
-            if not src.exists():
-                raise ProvenanceError(f"{f['package']} {versions[f['package']]} has no {f['path']}")
-            digest = file_sha256(src)
-            if f.get("sha256") and digest != f["sha256"]:
-                raise ProvenanceError(f"{f['package']}: {f['path']}: SHA-256 {digest} differs from the catalogue's {f['sha256']}")
-            entry.update(bytes=src.stat().st_size, sha256=digest, group=_group(f), split=splits[(f["package"], _group(f))])
-            entries.append(_ingest(src, entry, out, opts, QUALITY_SCALE.get(f.get("quality") or "", 1.0)))
-            log(f"{entry['split']:5s} {f['package']}: {f['path']}")
+    for src, entry, scale in debian:
+        if src is None:  # a catalogue file dropped (named, with why)
+            entries.append(entry)
+            continue
+        entries.append(_ingest(src, entry, out, opts, scale))
+        log(f"{entry['split']:5s} {entry['package']}: {entry['path']}")
     for src, kind, group, split in planned:
         entry = {
             "package": None,
@@ -302,6 +291,71 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> dict:
     manifest = {"version": 2, "eval_every": EVAL_EVERY, "max_side": opts.max_side, "files": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def check_output_folders(out: Path, cache: Path | None) -> None:
+    """``--out`` and ``--cache`` are folders (or can be made): a ``--cache`` that is a file gave a raw
+    "[Errno 17] File exists: 'afile'", exit 1, after the previous build was removed.
+
+    Raises:
+        SinkError: one of them is a file, or sits under one (exit 4).
+    """
+    from ..errors import SinkError
+
+    for flag, path in (("--out", out), ("--cache", cache)):
+        if path is None:
+            continue
+        if path.exists() and not path.is_dir():
+            raise SinkError(f"{flag} {path} is a file, not a folder")
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise SinkError(f"{flag} {path}: {above} is a file, not a folder")
+
+
+def _debian_sources(cache: Path, log: Callable[[str], None]) -> list[tuple[Path | None, dict, float]]:
+    """The catalogue's files, fetched into ``cache`` and checked (hash, version, presence): ``(file,
+    manifest entry, scale)`` each, the file None for one the catalogue drops.
+
+    Raises:
+        ProvenanceError: a package or file that is not what the catalogue says.
+        SinkError: the cache cannot be made.
+    """
+    from ..errors import SinkError
+
+    cat = load_catalog()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"--cache {cache}: cannot make the folder: {exc.strerror or exc}") from None
+    try:
+        fetched = fetch_debs(cat["packages"], cache, log)
+    except FileNotFoundError as exc:  # no apt-get / dpkg-deb here: was "[Errno 2] No such file or directory: 'apt-get'"
+        tool = exc.filename or "apt-get"
+        raise ProvenanceError(f"{tool} not found: the Debian content needs it (or build with --no-debian)") from None
+    roots = {k: v[0] for k, v in fetched.items()}
+    versions = {k: v[1] for k, v in fetched.items()}
+    groups: dict[str, set[str]] = {}
+    for f in cat["files"]:
+        if f["path"] not in DROP:
+            groups.setdefault(f["package"], set()).add(_group(f))
+    splits = stratified_splits(groups)
+    found: list[tuple[Path | None, dict, float]] = []
+    for f in cat["files"]:
+        src = roots[f["package"]] / f["path"]
+        entry = {k: f.get(k) for k in ("package", "path", "kind", "licence", "author", "quality")}
+        entry["version"] = versions[f["package"]]
+        if f["path"] in DROP:
+            entry.update(dropped=DROP[f["path"]])
+            found.append((None, entry, 1.0))
+            continue
+        if not src.exists():
+            raise ProvenanceError(f"{f['package']} {versions[f['package']]} has no {f['path']}")
+        digest = file_sha256(src)
+        if f.get("sha256") and digest != f["sha256"]:
+            raise ProvenanceError(f"{f['package']}: {f['path']}: SHA-256 {digest} differs from the catalogue's {f['sha256']}")
+        entry.update(bytes=src.stat().st_size, sha256=digest, group=_group(f), split=splits[(f["package"], _group(f))])
+        found.append((src, entry, QUALITY_SCALE.get(f.get("quality") or "", 1.0)))
+    return found
 
 
 def check_held_out(planned: list[tuple[Path, str, str, str]], max_side: int) -> None:
