@@ -229,6 +229,26 @@ def frame_to_rgb(frame: VideoFrame, info: ColorInfo) -> np.ndarray:
     return out.to_ndarray()
 
 
+def above_white(frame: VideoFrame, info: ColorInfo) -> tuple[int, int] | None:
+    """``(brightest luma, white)`` when a limited-range frame holds luma above white by more than a few levels
+    (10 at 8 bits: camcorders record highlights up to 255 where white is 235, "super-whites"), else None. RGB pictures have
+    a top of 1: such levels are clipped to white (said by the reader, once).
+
+    Example:
+        >>> f = VideoFrame(16, 16, "yuv420p")
+        >>> for p in f.planes: p.update(bytes([128]) * p.buffer_size)
+        >>> above_white(f, ColorInfo()) is None
+        True
+    """
+    if info.range != "tv" or is_rgb_format(frame.format.name) or not frame.format.name.startswith(("yuv", "nv", "p0")):
+        return None
+    bits = bit_depth_of(frame.format.name)
+    white = 235 << (bits - 8)
+    luma = _plane(frame, 0, np.uint16 if bits > 8 else np.uint8)
+    top = int(luma.max())
+    return (top, white) if top > white + (10 << (bits - 8)) else None  # (an encoder rings a few levels past white)
+
+
 #: Encoders whose output is read with 4:2:0 / 4:2:2 chroma *centred* between the luma columns: JPEG's
 #: convention (MJPEG). Every other encoder's is read *left* (co-sited with the even luma columns, MPEG-2
 #: style): H.264, H.265 and MPEG-4 Part 2 by their standards, and VP9, AV1, FFV1 and ProRes by FFmpeg

@@ -341,6 +341,22 @@ def test_a_colour_matrix_that_cannot_be_read_is_one_line_before_the_model_loads(
     assert "ycgco matrix" in " ".join(capsys.readouterr().out.split())
 
 
+def test_highlights_above_white_are_said_to_come_out_white(tmp_path, identity_yaml, capsys):
+    # a camcorder's limited-range video with highlights up to 255 (white is 235) lost them on every pass, unsaid
+    ramp, plain = tmp_path / "ramp.mp4", tmp_path / "plain.mp4"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=256x16:r=10:d=0.3,format=yuv420p"]
+        + ["-vf", "geq=lum='X':cb='128':cr='128'", "-c:v", "libx264", "-qp", "0", "-color_range", "tv", str(ramp)],
+        check=True,
+    )
+    media.write_video(plain, frames=3, size=(96, 64))
+    for src, said in ((ramp, True), (plain, False)):
+        assert main(["run", str(src), "-o", str(tmp_path / f"o_{src.name}"), "--pipeline", str(identity_yaml)]) == 0
+        err = capsys.readouterr().err
+        warned = f"{src.name} records highlights above white (luma up to 255, white is 235" in err
+        assert warned == said and ("above white" in err) == said, err
+
+
 def _late_sound(path, seconds: float, audio_codec: str):
     """A 96x64 clip of ``seconds`` whose sound (a tone, 48 kHz, ``audio_codec``) starts 0.5 s in; encoded by FFmpeg."""
     subprocess.run(

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from ...errors import one_line
-from ..color import ColorInfo, describe_frame, describe_stream, frame_to_rgb
+from ..color import ColorInfo, above_white, describe_frame, describe_stream, frame_to_rgb
 from ..deinterlace import Deinterlacer
 from ..frames import Frame, SourceInfo
 from ..hdr import HdrMetadata, frame_hdr
@@ -104,6 +104,7 @@ class VideoSource(_LiveMixin):
             self.live = False  # a video file on a web server (it has a duration; a camera's stream has none): every frame
         self.orientation: Orientation | None = None
         self.interlaced = False  #: frames go through FFmpeg's bwdif (io/deinterlace.py)
+        self._above_white_said = False  #: luma above white (super-whites) said once
         self.hdr: HdrMetadata | None = None  #: HDR10 static metadata, for the encoder (io/hdr.py)
         if (not self.is_url and Path(spec).is_file()) or (self.is_url and not self.live):  # not a pipe: read twice
             self.orientation, self.interlaced, self.hdr = self._probe_first_frame()
@@ -333,6 +334,12 @@ class VideoSource(_LiveMixin):
                     self.warn(f"{self.spec}: non-increasing timestamps repaired (corrupt input)")
                 pts = last_pts + 1
             last_pts = pts
+            if not self._above_white_said and index % 15 == 0 and (top := above_white(vf, color)) is not None:
+                self._above_white_said = True  # (a frame in 15 looked at: highlights last longer than that)
+                self.warn(
+                    f"{self.info.name} records highlights above white (luma up to {top[0]}, white is {top[1]}, as "
+                    "camcorders do): they come out as white (the output keeps the standard range)"
+                )
             image = frame_to_rgb(vf, color)
             if self.orientation is not None:  # upright, as a player shows it (see io/orientation.py)
                 image = self.orientation.apply(image)
