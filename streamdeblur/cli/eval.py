@@ -47,7 +47,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="photographs: folder for the table and the example strip (default runs/eval); "
         "a video or a dev set: the Markdown report file (a dev set also writes its .json beside it)",
     )
-    p.add_argument("--overwrite", action="store_true", help="a video or a dev set: replace an existing --out report file")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing report: --out's eval.md, eval.json and examples.png (photographs), its report file "
+        "(a video) or its report and the .json beside it (a dev set)",
+    )
 
 
 def _mode(args) -> str:
@@ -71,13 +76,18 @@ def _mode(args) -> str:
 REPORT_SUFFIXES = (".md", ".markdown", ".txt")
 
 
-def _check_report(path: str | None, what: str, judged: tuple = (), overwrite: bool = False) -> None:
+def _check_report(path: str | None, what: str, judged: tuple = (), overwrite: bool = False, beside: bool = False) -> None:
     """``--out`` for a video or a dev set: a file in an existing folder, never something else's name
     (``judged``: the files being judged, which the report must not replace), an existing file only with
-    ``overwrite`` (``--out notes.txt`` replaced the user's notes without a word)."""
+    ``overwrite`` (``--out notes.txt`` replaced the user's notes without a word). ``beside``: a dev set's
+    report, whose ``.json`` is written beside it: that file too only with ``overwrite``, and a ``.json``
+    report name is refused (the Markdown was written, then the JSON over it)."""
     if not path:
         return
     target = Path(path)
+    if beside and target.suffix.lower() == ".json":
+        md = target.with_suffix(".md")
+        raise UsageError(f"--out {path}: the report is Markdown and its .json goes beside it; give e.g. {md}")
     if any(f and Path(f).resolve() == target.resolve() for f in judged):
         raise UsageError(f"--out {path} is one of the videos being judged; the report needs a name of its own")
     if target.is_dir():
@@ -88,6 +98,9 @@ def _check_report(path: str | None, what: str, judged: tuple = (), overwrite: bo
         raise UsageError(f"--out {path} exists and is not a report (.md, .txt): give the report a name of its own")
     if target.exists() and not overwrite:
         raise UsageError(f"--out {path} exists; pass --overwrite to replace it")
+    numbers = target.with_suffix(".json")
+    if beside and numbers.exists() and not overwrite:
+        raise UsageError(f"--out {path}: {numbers} (its numbers, written beside it) exists; pass --overwrite to replace it")
 
 
 def run(args) -> int:
@@ -105,7 +118,7 @@ def run(args) -> int:
     if mode == "clips":
         from ..train.video_eval import run_clips
 
-        _check_report(args.out, "a dev set", overwrite=args.overwrite)
+        _check_report(args.out, "a dev set", overwrite=args.overwrite, beside=True)
         command = "streamdeblur eval --clips " + args.clips + "".join(f" --pipeline {p}" for p in args.pipeline or [])
         try:
             run_clips(

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from ..engine.build import build_stages
 from ..engine.config import load_pipeline
-from ..errors import SourceError, UsageError
+from ..errors import SinkError, SourceError, UsageError
 from ..stages import Batch, stage_class
 from ..stages.basic import unsharp_mask
 from .blur import linear_to_srgb, srgb_to_linear
@@ -227,8 +227,8 @@ def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
             + ", ".join(f"{k} {n} of {res['n']}" for k, n in same.items() if n),
         ]
     md = out / "eval.md"
-    md.write_text("\n".join(lines) + "\n")
-    (out / "eval.json").write_text(json.dumps(public(res), indent=1))
+    _write_atomic(md, ("\n".join(lines) + "\n").encode())
+    _write_atomic(out / "eval.json", json.dumps(public(res), indent=1).encode())
     names = list(res["results"])
     model_name = names[-1]
     rows = []
@@ -237,8 +237,26 @@ def write_report(res: dict, out: Path, examples: int = 4) -> tuple[Path, Path]:
         rows.append(torch.cat(tiles, dim=-1))
     strip = (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
     png = out / "examples.png"
-    cv2.imwrite(str(png), strip[..., ::-1])
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(strip[..., ::-1]))
+    if not ok:
+        raise SinkError(f"cannot encode the example strip for {png}")
+    _write_atomic(png, encoded.tobytes())
     return md, png
+
+
+#: the files a photographs evaluation writes into its ``--out`` folder
+REPORT_FILES = ("eval.md", "eval.json", "examples.png")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` under a temporary name, renamed when complete (a reader never sees half a file)."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def load_eval_set(path: str | Path) -> dict:
@@ -269,6 +287,9 @@ def run_eval(args, out) -> int:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out} is a file; it names the folder the table and examples go to")
+    taken = [Path(args.out) / name for name in REPORT_FILES if (Path(args.out) / name).exists()]
+    if taken and not getattr(args, "overwrite", False):  # they were replaced without a word (README: only with --overwrite)
+        raise UsageError(f"--out {args.out}: {taken[0]} exists (an earlier report); pass --overwrite to replace it")
     data = load_eval_set(args.eval_set)
     models = args.model or ["deeprftv2-t" if data.get("task", "motion") == "motion" else "fdikp"]
     res = evaluate(data, models, args.limit)

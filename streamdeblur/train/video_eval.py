@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine.build import Job, build
 from ..engine.config import ConfigError, PipelineConfig, apply_overrides, load_pipeline, parse_pipeline
-from ..errors import SourceError
+from ..errors import SourceError, StreamdeblurError, one_line
 from .metrics import PSNR_CAP
 from .video_metrics import (
     aligned_psnr_frames,
@@ -140,10 +140,12 @@ def evaluate_clip(
     aligned: bool = False,
     ceiling: bool = False,
 ) -> list[ClipResult]:
-    """Every pipeline on one clip; input-side numbers, the flow and the ceiling are computed once."""
-    inp, ref = read_frames(pair.blurry), read_frames(pair.sharp)
-    if len(inp) != len(ref):
-        raise ValueError(f"{pair.name}: {len(inp)} blurry frames vs {len(ref)} sharp")
+    """Every pipeline on one clip; input-side numbers, the flow and the ceiling are computed once.
+
+    Raises:
+        SourceError: a clip of the pair cannot be read, or the two differ in frame count.
+    """
+    inp, ref = read_pair(pair)
     p_in = psnr_frames(inp, ref)
     s_in = float(np.mean(ssim_frames(inp, ref)))
     t_in = tpsnr(inp, ref)
@@ -388,6 +390,27 @@ def report(results: list[ClipResult], command: str = "") -> str:
     return "\n".join(lines)
 
 
+def read_pair(pair: ClipPair) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The blurry and sharp frames of a dev-set pair.
+
+    Raises:
+        SourceError: a clip that cannot be read (one line naming it: a damaged one gave "[Errno 1094995529]
+            Invalid data found when processing input" and ended the whole run), or the two differ in frame count.
+    """
+    frames = []
+    for path in (pair.blurry, pair.sharp):
+        try:
+            frames.append(read_frames(path))
+        except SourceError:
+            raise
+        except (OSError, ValueError, IndexError, av.FFmpegError) as exc:
+            raise SourceError(f"cannot read {path}: {one_line(exc).removeprefix('[Errno 1094995529] ')}") from None
+    inp, ref = frames
+    if len(inp) != len(ref):
+        raise SourceError(f"{pair.name}: {len(inp)} blurry frames vs {len(ref)} sharp")
+    return inp, ref
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` under a temporary name and rename it: a reader never sees half a report."""
     tmp = path.with_name(path.name + ".partial")
@@ -407,9 +430,11 @@ def run_clips(
     log=print,
 ) -> list[ClipResult]:
     """Every pipeline on every clip of a dev-set folder; the report (and its JSON) rewritten after each clip.
+    A clip that cannot be read is skipped and named, and the others measured.
 
     Raises:
         ValueError: no clips, no folder for ``out``; ConfigError: an unknown pipeline.
+        SourceError: at the end, when clips were skipped (the report holds the others).
     """
     if out is not None and not Path(out).parent.is_dir():  # before the work, not after it
         raise ValueError(f"--out {out}: no folder {Path(out).parent}")
@@ -428,16 +453,26 @@ def run_clips(
     overrides = {"tile": tile} if tile is not None else None
     log(HEADER)
     results: list[ClipResult] = []
+    skipped: list[str] = []
     for pair in pairs:
-        results += evaluate_clip(pair, resolved, overrides, log=log, aligned=aligned, ceiling=ceiling)
+        try:
+            results += evaluate_clip(pair, resolved, overrides, log=log, aligned=aligned, ceiling=ceiling)
+        except SourceError as exc:
+            log(f"skipped {pair.name}: {exc}")
+            skipped.append(pair.name)
+            continue
         if out:  # after every clip, so a long run that is stopped keeps what it measured
             write_atomic(Path(out), report(results, command))
             write_atomic(Path(out).with_suffix(".json"), json.dumps([asdict(r) for r in results], indent=1))
-    log("\n".join(summary_rows(results)))
+    if results:
+        log("\n".join(summary_rows(results)))
     for r in results:
         i, o = r.identical()
         if i or o:
             log(f"{r.clip} ({r.pipeline}): {i} input and {o} output frames equal their reference ({PSNR_CAP:.0f} dB, the cap)")
+    if skipped:
+        kept = f"; {out} holds the other {len(pairs) - len(skipped)}" if out and results else ""
+        raise SourceError(f"{len(skipped)} of {len(pairs)} clips could not be read and were skipped: {', '.join(skipped)}{kept}")
     return results
 
 
@@ -454,7 +489,13 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m streamdeblur.train.video_eval " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         run_clips(a.clips, a.pipeline, a.only, a.out, a.tile, a.aligned, a.ceiling, cmd, log=lambda m: print(m, flush=True))
-    except (OSError, ValueError, RuntimeError, ConfigError) as e:
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except StreamdeblurError as e:  # clips skipped (exit 3), after the others were measured
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except (OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
