@@ -344,52 +344,94 @@ def memory_bench(args) -> dict:
         return res
 
 
+#: ``--what train-memory`` with ``--batch 0`` (the pipeline's "auto", which means nothing for a training step)
+TRAIN_MEMORY_BATCH = 2
+
+
+def check_train_memory(model: str, crop: int, batch: int) -> None:
+    """What ``--what train-memory`` can measure, checked before any child process starts: ``--batch 0``
+    (the default) ran a training step on an empty batch, a crop that is not a multiple of 8 or a model
+    without recomputation (``fdikp``, ``deeprftv2-rt``) failed in the children with tracebacks, and the
+    table said "killed", exit 0.
+
+    Raises:
+        UsageError: a crop that is not a multiple of 8, a negative batch, a model without recomputation.
+    """
+    from ..errors import UsageError
+    from ..models import create_model
+
+    if crop % 8:
+        raise UsageError(f"--crop {crop}: train-memory's crops must be a multiple of 8 (the model halves them three times)")
+    if batch < 0:
+        raise UsageError(f"--batch {batch}: train-memory needs at least 1 crop (0: {TRAIN_MEMORY_BATCH})")
+    if not hasattr(create_model(model), "global_model"):  # an unknown name: one line from the registry
+        raise UsageError(
+            f"--model {model}: train-memory compares recomputation in backward (save_memory), which only "
+            "deeprftv2-t, deeprftv2-s and deeprftv2-b have"
+        )
+
+
 def train_memory_bench(args) -> dict:
     """Peak RSS of one training step (forward+backward) with and without recomputation.
 
     Each mode runs in a fresh process (peak RSS is per process). ``--batch`` crops of
-    ``--crop``² pixels; ``deeprftv2-b`` stores ~19 GB for 4 × 128² without recomputation, so the
-    default is small enough for a laptop.
+    ``--crop``² pixels (``--batch 0``: :data:`TRAIN_MEMORY_BATCH`); ``deeprftv2-b`` stores ~19 GB for
+    4 × 128² without recomputation, so the default is small enough for a laptop. A child that fails
+    (an exception) is ``error`` with its one line; one killed (out of memory) is said so in its row.
     """
     import multiprocessing as mp
     import queue as queue_mod
 
+    check_train_memory(args.model, args.crop, args.batch)
+    batch = args.batch or TRAIN_MEMORY_BATCH
     ctx = mp.get_context("spawn")
-    out: dict = {"batch": args.batch, "crop": args.crop}
+    out: dict = {"batch": batch, "crop": args.crop, "errors": []}
     for save in (False, True):
         q = ctx.Queue()
-        p = ctx.Process(target=_train_step_child, args=(args.model, save, args.batch, args.crop, q))
+        p = ctx.Process(target=_train_step_child, args=(args.model, save, batch, args.crop, q))
         p.start()
         key = "recompute" if save else "store"
         while True:
             try:
-                out[key] = q.get(timeout=1.0)
+                got = q.get(timeout=1.0)
                 break
             except queue_mod.Empty:
-                if not p.is_alive():  # killed (out of memory) or crashed: report it, never hang
-                    out[key] = {"peak_mib": "killed", "increase_mib": 0, "step_s": f"exit {p.exitcode}"}
+                if not p.is_alive():  # killed (out of memory) or crashed before it could say: report it, never hang
+                    code = p.exitcode or 0
+                    why = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+                    got = {"error": f"{key}: the measuring process ended without a result ({why})", "killed": code < 0}
                     break
         p.join()
+        if "error" in got:
+            out["errors"].append(got["error"])
+            got = {"peak_mib": "killed" if got.get("killed") else "failed", "increase_mib": 0, "step_s": ""}
+        out[key] = got
     inc = [out[k]["increase_mib"] for k in ("store", "recompute")]
     out["ratio"] = inc[1] / inc[0] if all(inc) else float("nan")
     return out
 
 
 def _train_step_child(model_name: str, save: bool, batch: int, crop: int, q) -> None:
+    """One training step in this (spawned) process; its peak memory, or its error in one line, put on ``q``."""
+    from ..errors import one_line
     from ..models import create_model
     from ..train.losses import model_loss
 
-    torch.set_flush_denormal(True)
-    m = create_model(model_name).train()
-    m.global_model.save_memory = save
-    x = torch.rand(batch, 3, crop, crop)
-    gc.collect()
-    with PeakRSS(0.005) as rss:
-        base = rss.current()
-        t = time.perf_counter()
-        loss = model_loss(m.heads(x), x)
-        loss.backward()
-        dt = time.perf_counter() - t
+    try:
+        torch.set_flush_denormal(True)
+        m = create_model(model_name).train()
+        m.global_model.save_memory = save
+        x = torch.rand(batch, 3, crop, crop)
+        gc.collect()
+        with PeakRSS(0.005) as rss:
+            base = rss.current()
+            t = time.perf_counter()
+            loss = model_loss(m.heads(x), x)
+            loss.backward()
+            dt = time.perf_counter() - t
+    except Exception as exc:  # noqa: BLE001 - said by the parent in one line (the child printed a traceback)
+        q.put({"error": f"{'recompute' if save else 'store'}: {type(exc).__name__}: {one_line(exc, 300)}"})
+        return
     q.put({"peak_mib": round(rss.peak), "increase_mib": round(rss.peak - base), "step_s": round(dt, 2)})
 
 

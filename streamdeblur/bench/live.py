@@ -302,16 +302,29 @@ def run_live_clip(
     return res
 
 
-def _clips(folder: str | None, size: str) -> list[tuple[str, list[np.ndarray], list[np.ndarray]]]:
-    """(name, blurry, sharp) for every pair in ``folder``; without one, a synthetic shaky texture."""
+def _clips(
+    folder: str | None, size: str, skipped: list[str] | None = None
+) -> list[tuple[str, list[np.ndarray], list[np.ndarray]]]:
+    """(name, blurry, sharp) for every pair in ``folder``; without one, a synthetic shaky texture.
+
+    A pair that cannot be read is left out and said in ``skipped`` (one line each): one damaged clip
+    ended the whole benchmark with a raw "[Errno 1094995529] Invalid data …"."""
     if folder:
-        from ..train.video_eval import find_clips
-        from ..train.video_metrics import read_frames
+        from ..errors import SourceError
+        from ..train.video_eval import find_clips, read_pair
 
         pairs = find_clips(folder)
         if not pairs:
             raise ValueError(f"no <name>.blurry.mp4 + <name>.sharp.mkv pairs in {folder}")
-        return [(p.name, read_frames(p.blurry), read_frames(p.sharp)) for p in pairs]
+        found = []
+        for p in pairs:
+            try:
+                found.append((p.name, *read_pair(p)))
+            except SourceError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{p.name}: {exc}")
+        return found
     from .temporal import shaky_frames
 
     w, h = (int(v) for v in size.lower().split("x"))

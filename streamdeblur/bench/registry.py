@@ -17,11 +17,15 @@ from ..errors import UsageError
 
 @dataclass
 class Report:
-    """One table of a benchmark's results: a title, column names, rows of strings."""
+    """One table of a benchmark's results: a title, column names, rows of strings; ``error`` (one line) and
+    ``exit_code`` when part of the measurement failed (the table holds what was measured: the command
+    prints it, then the error, and exits with the code)."""
 
     title: str
     columns: Sequence[str]
     rows: list[Sequence[str]]
+    error: str | None = None
+    exit_code: int = 0
 
 
 @dataclass(frozen=True)

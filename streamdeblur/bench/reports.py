@@ -138,7 +138,8 @@ def train_memory_report(args) -> list[Report]:
     rows = [(k, str(r[k]["peak_mib"]), str(r[k]["increase_mib"]), str(r[k]["step_s"])) for k in ("store", "recompute")]
     rows.append(("ratio recompute/store", f"{r['ratio']:.2f}", "", ""))
     title = f"training step (fwd+bwd), {args.model}, batch {r['batch']} × {r['crop']}²"
-    return [Report(title, ("mode", "peak RSS MiB", "increase MiB", "step s"), rows)]
+    failed = "; ".join(r["errors"]) or None  # a child that failed: an error and exit 1, not a table of "killed", exit 0
+    return [Report(title, ("mode", "peak RSS MiB", "increase MiB", "step s"), rows, error=failed, exit_code=1 if failed else 0)]
 
 
 @register_bench("temporal", in_all=True, help="temporal_fusion vs deblur, per-frame time at --size, alternated in one run")
@@ -194,7 +195,8 @@ def live_report(args) -> list[Report]:
     rows, said = [], []
     results = []
     harm: dict[str, LiveResult] = {}
-    for name, blurry, sharp in _clips(getattr(args, "clips", None), args.size):
+    skipped: list[str] = []
+    for name, blurry, sharp in _clips(getattr(args, "clips", None), args.size, skipped):
         r = run_live_clip(name, blurry, sharp, pipeline, overrides)
         results.append(r)
         if sharp:  # do no harm: the sharp clip as the camera
@@ -259,4 +261,15 @@ def live_report(args) -> list[Report]:
     )
     if said:
         reports.append(Report("what the pipeline chose", ("",), [(s,) for s in said]))
+    if skipped:  # measured without them, named, and the command exits 3 (as eval --clips)
+        n, names = len(skipped) + len(results), [s.split(":")[0] for s in skipped]
+        reports.append(
+            Report(
+                "clips skipped (unreadable)",
+                ("clip",),
+                [(s,) for s in skipped],
+                error=f"{len(skipped)} of {n} clips could not be read and were skipped: {', '.join(names)}",
+                exit_code=3,
+            )
+        )
     return reports

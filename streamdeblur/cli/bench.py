@@ -7,8 +7,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import EXIT_OK, UsageError
-from .console import out, say
+from ..errors import EXIT_FAIL, EXIT_OK, UsageError
+from .console import error, out, say
 from .parser import check_flags
 
 NAME = "bench"
@@ -54,6 +54,10 @@ def check_args(args) -> None:
     for key in ("frames", "rounds", "crop"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             raise UsageError(f"--{key} must be at least 1, got {getattr(args, key)}")
+    if args.what == "train-memory":  # a 95-px crop or fdikp failed in the child processes, a table of "killed", exit 0
+        from ..bench.benchmarks import check_train_memory
+
+        check_train_memory(args.model, args.crop, args.batch)
     check_flags(args, ("batch", "tile", "threads"))
 
 
@@ -61,6 +65,7 @@ def run(args) -> int:
     from ..bench import bench_entry, run_benches
 
     check_args(args)
+    code = EXIT_OK
     for rep in run_benches(args.what, args, before=lambda name: say(f"bench {name}: {bench_entry(name).help} …")):
         t = Table(title=rep.title)
         for i, col in enumerate(rep.columns):
@@ -69,4 +74,7 @@ def run(args) -> int:
             t.add_row(*row)
         # in a log or a pipe (80 columns) the cells were cut to "syn…", "78/…": as wide as they need there
         (out if out.is_terminal else Console(file=out.file, highlight=False, soft_wrap=True, width=400)).print(t)
-    return EXIT_OK
+        if rep.error:  # a part that failed: said after what was measured, and the exit code says so
+            error(rep.error)
+            code = max(code, rep.exit_code or EXIT_FAIL)
+    return code
