@@ -890,13 +890,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         cfg = TrainConfig.from_yaml(args.config, {"threads": args.threads} if args.threads else None)
-        trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
-    except (ResumeRefused, ValueError, FileNotFoundError, WeightsError) as exc:
+        with hold_run(Path(cfg.out)):  # as ``streamdeblur train``: one session per run folder
+            trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
+            trainer.run()
+            if args.export:
+                print(f"exported {trainer.export(Path(args.export))}")
+    except (ResumeRefused, ValueError, FileNotFoundError, WeightsError, SinkError) as exc:
         print(f"error: {exc}")
         return 2
-    trainer.run()
-    if args.export:
-        print(f"exported {trainer.export(Path(args.export))}")
     return 0
 
 

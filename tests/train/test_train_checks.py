@@ -180,3 +180,26 @@ def test_an_existing_card_subset_is_read_not_rewritten(built, tmp_path):
     assert sub.read_bytes() == before and not list(tmp_path.glob("*.partial"))
     write_subset(built, "motion", sub)  # the project's committed subsets still gain the parts they lack
     assert "noblur" in torch.load(sub, weights_only=True)
+
+
+def test_the_training_module_holds_the_run_folder_too(tmp_path, capsys):
+    """``python -m streamdeblur.train.trainer`` (the GPU machines' entry) trained into a busy run folder."""
+    import os
+
+    from streamdeblur.train.trainer import hold_run
+    from streamdeblur.train.trainer import main as trainer_main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE.format(data=tmp_path / "none", out=tmp_path / "run"))
+    with hold_run(tmp_path / "run"):
+        assert trainer_main([str(cfg)]) == 2
+    assert capsys.readouterr().out.strip() == f"error: {tmp_path / 'run'} is being trained by process {os.getpid()}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bench_subset_that_is_not_a_torch_file_is_one_line(tmp_path, capsys):
+    # bench --what bf16 --subset notes.txt: PyTorch's weights_only paragraph, exit 1
+    (tmp_path / "notes.txt").write_text("not a subset\n")
+    assert main(["bench", "-q", "--what", "bf16", "--device", "cpu", "--subset", str(tmp_path / "notes.txt")]) == 3
+    err = _one_line(capsys)
+    assert f"eval subset {tmp_path / 'notes.txt'} is not a PyTorch checkpoint" in err and "weights_only" not in err, err
