@@ -71,8 +71,9 @@ def read_set(path: str | Path, what: str = "evaluation set", keys: tuple[str, ..
     try:
         data = read_checkpoint(path)
     except WeightsError as exc:
-        text = str(exc).replace("weights file not found", f"{what} not found").replace("weights file", what)
-        raise SourceError(f"{what} {text}" if text.startswith(str(path)) else text) from None
+        one = f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
+        text = str(exc).replace("a weights file", one).replace("a dict of tensors", one).replace("weights file", what)
+        raise SourceError(f"{what} {text}" if text.startswith(str(path)) and what not in text else text) from None
     missing = [k for k in keys if k not in data]
     if missing:
         article = "an" if what[0] in "aeiou" else "a"

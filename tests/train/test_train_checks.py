@@ -203,3 +203,18 @@ def test_a_bench_subset_that_is_not_a_torch_file_is_one_line(tmp_path, capsys):
     assert main(["bench", "-q", "--what", "bf16", "--device", "cpu", "--subset", str(tmp_path / "notes.txt")]) == 3
     err = _one_line(capsys)
     assert f"eval subset {tmp_path / 'notes.txt'} is not a PyTorch checkpoint" in err and "weights_only" not in err, err
+
+
+def test_a_set_file_that_is_not_one_says_what_it_should_be(tmp_path):
+    """A folder or a saved list where a validation set goes said "not a weights file" / "not a dict of tensors"."""
+    from streamdeblur.errors import SourceError
+    from streamdeblur.train.dataset import read_set
+
+    torch.save([1, 2], tmp_path / "list.pt")
+    for path, says in (
+        (tmp_path, f"{tmp_path} is a folder, not a validation set"),
+        (tmp_path / "list.pt", f"{tmp_path / 'list.pt'} holds a list, not a validation set"),
+    ):
+        with pytest.raises(SourceError) as e:
+            read_set(path, "validation set")
+        assert str(e.value) == says
