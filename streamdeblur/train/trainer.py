@@ -369,7 +369,7 @@ def hold_run(out: Path) -> Iterator[None]:
     """
     if out.exists() and not out.is_dir():
         raise SinkError(f"out: {out} is a file, not a run folder")
-    made = not out.exists()
+    made = [p for p in (out, *out.parents) if not p.exists()]  #: folders made here, the run folder first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -384,9 +384,9 @@ def hold_run(out: Path) -> Iterator[None]:
         yield
     finally:
         release(out / RUN_LOCK, fd)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # only when empty: a run that could not start
+        with contextlib.suppress(OSError):
+            for folder in made:
+                folder.rmdir()  # only when empty (a run that could not start), and those above it made with it
 
 
 class ResumeRefused(RuntimeError):

@@ -218,3 +218,13 @@ def test_a_set_file_that_is_not_one_says_what_it_should_be(tmp_path):
         with pytest.raises(SourceError) as e:
             read_set(path, "validation set")
         assert str(e.value) == says
+
+
+def test_a_run_that_cannot_start_leaves_no_folder_it_made(tmp_path, capsys):
+    # the run folder is made to hold it (its lock) before the data is read: a recipe whose data is not built
+    # left runs/x (and runs/) behind, empty
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE.format(data=tmp_path / "none", out=tmp_path / "runs" / "deep" / "x"))
+    assert main(["train", str(cfg)]) == 3
+    assert "is not a built dataset" in _one_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
