@@ -25,7 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume-anyway", action="store_true", help="resume although the recipe or code changed (recorded in the run's log)"
     )
     p.add_argument("--export", help="after training, write the EMA weights (fp16) here")
-    p.add_argument("--overwrite", action="store_true", help="let --export replace an existing weights file (and its .state)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --export replace an existing weights file (and its .state; with --card-subset, its card .md/.json)",
+    )
     p.add_argument("--export-only", action="store_true", help="only export the run's current checkpoint (no training)")
     p.add_argument(
         "--card-subset",
