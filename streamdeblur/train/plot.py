@@ -27,8 +27,7 @@ def line_plot(
     pts_all = [(np.asarray(x, float), np.asarray(y, float)) for x, y in series.values() if len(x)]
     if not pts_all:
         cv2.putText(img, "no data", (w // 2 - 40, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 1)
-        cv2.imwrite(str(path), img)
-        return Path(path)
+        return _write_png(Path(path), img)
     tf = (lambda v: np.log10(np.maximum(v, 1e-12))) if logy else (lambda v: v)
     xmin = min(x.min() for x, _ in pts_all)
     xmax = max(x.max() for x, _ in pts_all)
@@ -60,5 +59,17 @@ def line_plot(
     cv2.putText(img, title, (left, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, xlabel, (w // 2 - 30, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, ylabel, (5, top - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.imwrite(str(path), img)
-    return Path(path)
+    return _write_png(Path(path), img)
+
+
+def _write_png(path: Path, img: np.ndarray) -> Path:
+    """``img`` as a PNG at ``path``, written under a temporary name and renamed when complete: a plot
+    rewritten at every checkpoint was written in place (a reader could see half of it, and a ``loss.png``
+    that was a link to another file had that file overwritten)."""
+    ok, data = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError(f"cannot encode the plot {path}")
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data.tobytes())
+    tmp.replace(path)
+    return path

@@ -228,3 +228,15 @@ def test_a_run_that_cannot_start_leaves_no_folder_it_made(tmp_path, capsys):
     assert main(["train", str(cfg)]) == 3
     assert "is not a built dataset" in _one_line(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_training_plot_is_written_whole_under_its_own_name(tmp_path):
+    # loss.png was written in place at every checkpoint: a link there (to a user's picture) had its target overwritten
+    from streamdeblur.train.plot import line_plot
+
+    mine = tmp_path / "holiday.png"
+    mine.write_bytes(b"my picture")
+    (tmp_path / "loss.png").symlink_to(mine)
+    assert line_plot(tmp_path / "loss.png", {"loss": ([1, 2], [0.5, 0.25])}) == tmp_path / "loss.png"
+    assert mine.read_bytes() == b"my picture" and not (tmp_path / "loss.png").is_symlink()
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.partial"))
