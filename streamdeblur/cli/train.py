@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from rich.markup import escape
 
-from ..errors import EXIT_OK, SinkError, UsageError, one_line, signal_exit_code
+from ..errors import EXIT_OK, SinkError, UsageError, signal_exit_code
 from .console import err, out, say
 
 NAME = "train"
@@ -39,12 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, export_checkpoint, hold_run
+    from ..train.trainer import ResumeRefused, TrainConfig, Trainer, check_device, check_minutes, export_checkpoint, hold_run
 
     over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
     cfg = TrainConfig.from_yaml(args.config, over or None)
-    device = _device(args.device)
-    _check_minutes(args.minutes, cfg.steps)
+    device = check_device(args.device)
+    check_minutes(args.minutes, cfg.steps)
     if args.card_subset and not args.export:
         raise UsageError("--card-subset needs --export PATH (the card describes the exported weights)")
     if args.export:
@@ -81,30 +80,6 @@ def _finish(args, cfg, trainer) -> int:
         out.print(f"exported {trainer.export(Path(args.export))}")
         _card(args, cfg)
     return EXIT_OK
-
-
-def _device(spec: str) -> str:
-    """``--device`` checked as ``run`` and ``bench`` check it: ``tpu``, ``""`` or ``cuda`` without CUDA
-    gave PyTorch's own messages, exit 1."""
-    from ..compute.runtime import choose_device
-
-    if not spec.strip():
-        raise UsageError("--device '': give one of auto, cpu, cuda, cuda:N")
-    try:
-        return str(choose_device(spec))
-    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.device("cuda:x")
-        raise UsageError(f"--device {spec}: {one_line(exc)}" if "device" not in one_line(exc) else one_line(exc)) from None
-
-
-def _check_minutes(minutes: float | None, steps: int) -> None:
-    """``--minutes`` is a positive, finite budget: 0, -5 or nan trained nothing and exited 0; ``inf`` with
-    ``steps: 0`` failed after 45 s ("cannot convert float infinity to integer")."""
-    if minutes is None:
-        if steps <= 0:
-            raise UsageError("steps: 0 (as many as fit) needs a time budget (--minutes M)")
-        return
-    if not math.isfinite(minutes) or minutes <= 0:
-        raise UsageError(f"--minutes {minutes}: expected a positive, finite number of minutes")
 
 
 def _check_subset(path: Path) -> None:

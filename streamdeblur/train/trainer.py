@@ -38,8 +38,8 @@ import numpy as np
 import torch
 import yaml
 
-from ..compute.runtime import auto_bf16
-from ..errors import STOP_SIGNALS, ConfigError, SinkError, WeightsError, one_line
+from ..compute.runtime import auto_bf16, choose_device
+from ..errors import STOP_SIGNALS, ConfigError, SinkError, UsageError, WeightsError, one_line
 from ..io.lock import Busy, hold, release
 from ..models import create_model, load_weights
 from ..models.weights import check_compatible
@@ -334,6 +334,36 @@ def code_hash() -> str:
         for f in sorted((root / sub).rglob("*.py")):
             h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def check_device(spec: str) -> str:
+    """``--device`` checked as ``run`` and ``bench`` check it: ``tpu``, ``""`` or ``cuda`` without CUDA
+    gave PyTorch's own messages, exit 1. Returns the device's name (``auto`` resolved).
+
+    Raises:
+        UsageError: an unknown device, or CUDA where there is none.
+    """
+    if not spec.strip():
+        raise UsageError("--device '': give one of auto, cpu, cuda, cuda:N")
+    try:
+        return str(choose_device(spec))
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.device("cuda:x")
+        raise UsageError(f"--device {spec}: {one_line(exc)}" if "device" not in one_line(exc) else one_line(exc)) from None
+
+
+def check_minutes(minutes: float | None, steps: int) -> None:
+    """``--minutes`` is a positive, finite budget: 0, -5 or nan trained nothing and exited 0; ``inf`` with
+    ``steps: 0`` failed after 45 s ("cannot convert float infinity to integer").
+
+    Raises:
+        UsageError: a budget that is not a positive, finite number, or ``steps: 0`` without one.
+    """
+    if minutes is None:
+        if steps <= 0:
+            raise UsageError("steps: 0 (as many as fit) needs a time budget (--minutes M)")
+        return
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise UsageError(f"--minutes {minutes}: expected a positive, finite number of minutes")
 
 
 #: ``steps: 0``: seconds of training measured before the schedule is sized (at most a quarter of the
@@ -890,8 +920,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         cfg = TrainConfig.from_yaml(args.config, {"threads": args.threads} if args.threads else None)
+        device = check_device(args.device)
+        check_minutes(args.minutes, cfg.steps)
         with hold_run(Path(cfg.out)):  # as ``streamdeblur train``: one session per run folder
-            trainer = Trainer(cfg, device=args.device, minutes=args.minutes, resume_anyway=args.resume_anyway)
+            trainer = Trainer(cfg, device=device, minutes=args.minutes, resume_anyway=args.resume_anyway)
             trainer.run()
             if args.export:
                 print(f"exported {trainer.export(Path(args.export))}")

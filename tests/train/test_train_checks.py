@@ -240,3 +240,17 @@ def test_a_training_plot_is_written_whole_under_its_own_name(tmp_path):
     assert line_plot(tmp_path / "loss.png", {"loss": ([1, 2], [0.5, 0.25])}) == tmp_path / "loss.png"
     assert mine.read_bytes() == b"my picture" and not (tmp_path / "loss.png").is_symlink()
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [(["--device", "tpu"], "unknown device 'tpu'"), (["--minutes", "nan"], "--minutes nan: expected a positive, finite")],
+)
+def test_the_training_module_checks_device_and_budget_too(tmp_path, capsys, args, says):
+    from streamdeblur.train.trainer import main as trainer_main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE.format(data=tmp_path / "none", out=tmp_path / "run"))
+    assert trainer_main([str(cfg), *args]) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("error: ") and says in out and len(out.splitlines()) == 1, out
