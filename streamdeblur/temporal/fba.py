@@ -234,10 +234,12 @@ def _smooth_freq(mag: torch.Tensor, sigma: float) -> torch.Tensor:
     """
     if sigma <= 0:
         return mag
-    r = max(1, int(2 * sigma + 0.5))
+    h, w = mag.shape[-2:]
+    # two sigmas each way, at most the block less a row: a sigma of 40 on 64-px blocks wrapped past the block
+    # and failed the run ("size of tensor a (64) must match … (63)"); wider than the block, it is all but flat
+    r = min(max(1, int(2 * sigma + 0.5)), h - 1)
     k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64) / sigma) ** 2)
     k = (k / k.sum()).tolist()
-    h, w = mag.shape[-2:]
     m = torch.cat([mag[..., h - r :, :], mag, mag[..., :r, :]], dim=-2)  # fy is periodic
     acc = m[..., 0:h, :] * k[0]
     for i in range(1, 2 * r + 1):

@@ -95,3 +95,22 @@ def test_screen_static_finds_the_overlay_and_only_it():
     assert float(fba.screen_static(cur, raw, warped, torch.zeros_like(flow)).max()) == 0.0  # no motion, no overlay
     torch_s = fba._screen_static_torch(cur, raw, warped, flow)[0, 0]  # the GPU path agrees (inside the borders)
     assert torch.allclose(torch_s[8:-8, 8:-8], s[8:-8, 8:-8], atol=1e-4)
+
+
+def test_a_frequency_smoothing_wider_than_the_block_is_flat_not_a_failure(tmp_path, identity_yaml):
+    # sigma is allowed 0.1…100, but two sigmas each way wrapped past a 64-px block: a pipeline with
+    # temporal_fusion {p: 11, sigma: 40} stopped after 0 frames, "size of tensor a (64) must match … (63)", exit 1
+    import media
+
+    from streamdeblur.cli import main
+    from streamdeblur.temporal.fba import _smooth_freq
+
+    for block, sigma in ((64, 40.0), (8, 5.0), (8, 100.0)):
+        mag = torch.rand(2, block, block // 2 + 1)
+        out = _smooth_freq(mag, sigma)
+        assert out.shape == mag.shape and float(out.std()) < 0.5 * float(mag.std()), (block, sigma)
+    clip = media.write_video(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    yaml = tmp_path / "wide.yaml"
+    yaml.write_text("stages:\n  - temporal_fusion: {radius: 1, p: 11, sigma: 40}\n")
+    assert main(["run", str(clip), "-o", str(tmp_path / "out.mp4"), "--pipeline", str(yaml)]) == 0
+    assert media.count_frames(tmp_path / "out.mp4") == 4
