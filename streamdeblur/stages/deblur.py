@@ -463,6 +463,14 @@ class Defocus(ModelStage):
     default_model = "fdikp"
     task = "defocus"
 
+    def check_model(self, name: str) -> None:
+        task = model_info(name).task
+        if "blurmap" in self.ctx.provide and task != "defocus":  # the overlay drew nothing, unsaid (as deblur's, audit 19)
+            raise ValueError(
+                f"{name} is a {task} model and gives no blur map to draw: kernel_overlay after defocus needs a defocus "
+                f"model (fdikp; after a deblur stage it draws {name}'s blur kernels)"
+            )
+
     def __call__(self, batch: Batch) -> Batch:
         want = "blurmap" in self.ctx.provide and model_info(self.options.model).task == self.task
         aux: list | None = [] if want else None

@@ -76,6 +76,21 @@ def test_deblur_provides_kernels_when_asked():
     assert entries[0][0][4].shape == (9, 9)
 
 
+def test_a_defocus_stage_asked_for_a_blur_map_of_a_motion_model_says_so(tmp_path, capsys):
+    # defocus {model: deeprftv2-t} then kernel_overlay drew nothing (frames byte-identical to those without the
+    # overlay), exit 0; the reverse (deblur with fdikp) was refused
+    with pytest.raises(ValueError, match=r"^deeprftv2-t is a motion model and gives no blur map to draw"):
+        create_stage("defocus", {"model": "deeprftv2-t"}, StageContext(provide=frozenset({"blurmap"})))
+    from streamdeblur.cli import main
+
+    yaml = tmp_path / "p.yaml"
+    yaml.write_text("stages:\n  - defocus: {model: deeprftv2-t}\n  - kernel_overlay\n")
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.full((48, 64, 3), 128, np.uint8))
+    assert main(["run", str(src), "-o", str(tmp_path / "out.png"), "--pipeline", str(yaml)]) == 2
+    assert "gives no blur map to draw" in capsys.readouterr().err and not (tmp_path / "out.png").exists()
+
+
 def test_a_stage_asked_for_kernels_of_a_defocus_model_says_so_before_loading_it(tmp_path):
     # `--pipeline overlay --model fdikp` loaded the model, then died in the first frame with Python's
     # "FDIKP.forward_pyramid() got an unexpected keyword argument 'kernel_size'" (exit 1; audit 32)
