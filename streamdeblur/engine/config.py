@@ -305,6 +305,8 @@ def _parse_stages(filename: str, node: yaml.Node, base: Path | None = None) -> l
             check_stage(spec)
         except ValueError as exc:
             raise _err(filename, item, f"stage {name!r}: {exc}") from None
+        if cls.once and any(s.name == spec.name for s in specs):
+            raise _err(filename, item, f"stage {name!r} is given twice: a pipeline has one (its output is one view)")
         if cls.requires and not cls.requires & set().union(*(stage_class(s.name).provides for s in specs)):
             # kernel_overlay with no model stage before it ran and drew nothing, silently (audit 19)
             makers = " or ".join(n for n in _list_stages() if stage_class(n).provides & cls.requires)

@@ -68,6 +68,7 @@ class Stage:
     needs_model: ClassVar[bool] = False
     provides: ClassVar[frozenset[str]] = frozenset()  #: side outputs it can produce
     requires: ClassVar[frozenset[str]] = frozenset()  #: side outputs it reads
+    once: ClassVar[bool] = False  #: at most one in a pipeline (a second compare compared the first's view)
 
     @dataclass
     class Options:

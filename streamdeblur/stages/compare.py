@@ -72,6 +72,7 @@ class Compare(Stage):
     right after); a divider line between the two and labels sized to the frame on dark boxes."""
 
     requires = frozenset()
+    once = True  #: a second one joined the original to the first's side-by-side: the wrong size, black bars
 
     @dataclass
     class Options:

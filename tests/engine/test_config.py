@@ -61,6 +61,8 @@ def test_every_shipped_pipeline_runs_a_video_to_the_end(tmp_path, name):
         ("stages:\n  - temporal_fusion:\n      block: 100000\n", r"<p>:3: stage 'temporal_fusion': block must be 8…1024"),
         ("stages:\n  - temporal_fusion:\n      q_bonus: -7\n", r"<p>:3: stage 'temporal_fusion': q_bonus must be 0…100, got -7"),
         ("stages:\n  - temporal_fusion:\n      max_width: 1\n", r"<p>:3: stage 'temporal_fusion': max_width must be 0 \(no"),
+        # a second compare joined the original to the first's side-by-side: 480x120 fitted into 640x120, black bars
+        ("stages:\n  - unsharp\n  - compare\n  - compare\n", r"<p>:4: stage 'compare' is given twice: a pipeline has one"),
     ],
 )
 def test_errors_name_file_line_and_allowed_values(text, match):
