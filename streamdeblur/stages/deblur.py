@@ -97,6 +97,11 @@ class ModelStage(Stage):
                 f"(--weights FILE) or use --pipeline {info.task}"
             )
         weights = None if o.weights in ("none", "random") else o.weights
+        if weights is None:  # a speed test's setting: the run went on without a word, colours shifted (28 dB)
+            self.ctx.warn(
+                f"{o.model} runs with random weights ({o.weights!r}): it is untrained and its frames come out "
+                "damaged, not deblurred (for timing only; weights: default or a file to deblur)"
+            )
         self.model = create_model(o.model, weights=weights, device=self.ctx.device)
         # channels_last: the convolutions and LayerNorms run on NHWC without copies (~20% on CPU)
         self.model = self.model.to(memory_format=torch.channels_last)
