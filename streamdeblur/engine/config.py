@@ -182,7 +182,10 @@ def _fill(filename: str, node: yaml.Node, cls, where: str, owner: str = "") -> d
 
 def _once(filename: str, knode: yaml.Node, key: Any, seen: dict, where: str = "") -> None:
     """A key given twice in one mapping is an error: YAML loaders keep the last silently, so a second
-    ``output:`` dropped the first one's settings and a second ``stages:`` a stage, without a word."""
+    ``output:`` dropped the first one's settings and a second ``stages:`` a stage, without a word. A key
+    that is a list or a mapping (``? [a, b]``) is one line too (it was Python's "unhashable type: 'list'", exit 1)."""
+    if not isinstance(knode, yaml.ScalarNode):
+        raise _err(filename, knode, f"{where + ': ' if where else ''}a key must be a name, not a list or mapping")
     if key in seen:
         first = seen[key].start_mark.line + 1
         raise _err(filename, knode, f"{where + ': ' if where else ''}key {key!r} is given twice (first on line {first})")
@@ -216,6 +219,46 @@ def parse_pipeline(text: str, filename: str = "<pipeline>", base: Path | None = 
         raise ConfigError(f"{filename}{line}: {problem}") from None
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _merge_keys(node: yaml.Node, done: set[int] | None = None) -> None:
+    """Resolve YAML merge keys (``<<: *anchor``) in the composed tree, as ``yaml.safe_load`` does: the anchor's
+    keys come in where the mapping does not give them itself (they are then not "given twice"). Only
+    the pipeline's own keys are checked after this, with the lines they are on."""
+    done = set() if done is None else done
+    if id(node) in done:
+        return
+    done.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _merge_keys(item, done)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    own = [(k, v) for k, v in node.value if k.tag != _MERGE]
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    for k, v in node.value:
+        if k.tag != _MERGE:
+            continue
+        for src in v.value if isinstance(v, yaml.SequenceNode) else [v]:
+            if not isinstance(src, yaml.MappingNode):
+                raise yaml.constructor.ConstructorError(None, None, "a merge key (<<) takes a mapping", src.start_mark)
+            _merge_keys(src, done)
+            merged += src.value
+    for _, v in own:
+        _merge_keys(v, done)
+    if merged:
+        given = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        taken: set = set()
+        extra = []
+        for k, v in merged:  # the first anchor that gives a key wins, as in YAML's merge
+            if isinstance(k, yaml.ScalarNode) and k.value not in given and k.value not in taken:
+                taken.add(k.value)
+                extra.append((k, v))
+        node.value = extra + own
+
+
 def _parse(text: str, filename: str, base: Path | None = None) -> PipelineConfig:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -226,6 +269,7 @@ def _parse(text: str, filename: str, base: Path | None = None) -> PipelineConfig
         raise ConfigError(f"{filename}{line}: invalid YAML: {problem}") from None
     if root is None:
         raise ConfigError(f"{filename}: empty pipeline file")
+    _merge_keys(root)
     if not isinstance(root, yaml.MappingNode):
         raise _err(filename, root, "a pipeline must be a mapping with keys like 'stages' and 'output'")
     cfg = PipelineConfig(source=filename)

@@ -63,11 +63,28 @@ def test_every_shipped_pipeline_runs_a_video_to_the_end(tmp_path, name):
         ("stages:\n  - temporal_fusion:\n      max_width: 1\n", r"<p>:3: stage 'temporal_fusion': max_width must be 0 \(no"),
         # a second compare joined the original to the first's side-by-side: 480x120 fitted into 640x120, black bars
         ("stages:\n  - unsharp\n  - compare\n  - compare\n", r"<p>:4: stage 'compare' is given twice: a pipeline has one"),
+        # a list or mapping as a key was Python's "unhashable type: 'list'", exit 1, no file or line
+        ("? [a, b]\n: 1\nstages: [identity]\n", r"<p>:1: a key must be a name, not a list or mapping"),
+        ("stages:\n  - unsharp:\n      ? {a: 1}\n      : 2\n", r"<p>:3: stage 'unsharp': a key must be a name, not a list"),
+        # a merge key's own keys are still checked, with the line they are on
+        ("stages:\n  - unsharp: &u {amount: 1}\n  - unsharp:\n      <<: *u\n      amont: 2\n", r"<p>:5: .*unknown key 'amont'"),
     ],
 )
 def test_errors_name_file_line_and_allowed_values(text, match):
     with pytest.raises(ConfigError, match=match):
         parse_pipeline(text, "<p>")
+
+
+def test_yaml_merge_keys_fill_in_what_a_mapping_does_not_give():
+    # `<<: *anchor` (yaml.safe_load's semantics, which the loader promises) was refused: "could not determine a
+    # constructor for the tag 'tag:yaml.org,2002:merge'"
+    text = (
+        "stages:\n  - temporal_fusion: &tf {radius: 1, interp: lanczos}\n"
+        "  - temporal_fusion:\n      <<: *tf\n      merge: 0\n      radius: 2\n"
+    )
+    first, second = parse_pipeline(text, "<p>").stages
+    assert first.options == {"radius": 1, "interp": "lanczos"}
+    assert second.options == {"radius": 2, "interp": "lanczos", "merge": 0}  # its own radius wins
 
 
 def test_overrides_apply_to_pipeline_stage_and_output():
