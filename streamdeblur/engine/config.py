@@ -156,7 +156,7 @@ def _coerce(filename: str, node: yaml.Node, tp, where: str):
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        return str(node.value)  # as written: a label `1:30` is YAML 1.1's sexagesimal 90, `1.50` the float 1.5
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise _err(filename, node, f"{where}: expected {_type_name(tp)}, got {value!r}")
     return value

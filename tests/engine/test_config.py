@@ -87,6 +87,12 @@ def test_yaml_merge_keys_fill_in_what_a_mapping_does_not_give():
     assert second.options == {"radius": 2, "interp": "lanczos", "merge": 0}  # its own radius wins
 
 
+def test_a_text_option_written_as_a_number_is_kept_as_written():
+    # compare's labels `before: 1:30` and `after: 1.50` were drawn as "90" and "1.5" (YAML 1.1 numbers)
+    (spec,) = parse_pipeline("stages:\n  - compare: {before: 1:30, after: 1.50}\n", "<p>").stages
+    assert spec.options == {"before": "1:30", "after": "1.50"}
+
+
 def test_overrides_apply_to_pipeline_stage_and_output():
     cfg = apply_overrides(load_pipeline("motion"), tile=256, overlap=16, batch=3, crf=23, model="deeprftv2-s")
     assert cfg.batch == 3 and cfg.output.crf == 23
