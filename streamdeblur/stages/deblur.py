@@ -126,6 +126,13 @@ class ModelStage(Stage):
         self._said: set[tuple[int, int]] = set()  #: frame sizes whose ``work_pixels`` scale was said
         if o.work_pixels < 0:
             raise ValueError(f"work_pixels must be 0 (no limit) or a pixel count, got {o.work_pixels}")
+        reduced = [k for k, on in (("work_pixels", o.work_pixels), ("scale", str(o.scale) not in ("1", "1.0"))) if on]
+        if reduced and self.ctx.provide & self.provides:  # the run took twice as long and other pixels, unsaid
+            floor = ", and floor with them" if o.floor > 0 and o.floor_on == "scaled" else ""
+            self.ctx.warn(
+                f"{self.name}: {' and '.join(reduced)} ignored{floor}: kernel_overlay draws what the model estimates at "
+                "full resolution, so the model runs there (without kernel_overlay it would not)"
+            )
 
     def start_run(self) -> None:
         """Each run starts from the configured passes and measures ``scale: auto`` again: an
