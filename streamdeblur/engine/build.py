@@ -213,6 +213,12 @@ def build(
                 f"{out} is one image file, but {job.input} is not one image: give a folder (-o {folder}/) or a video file"
             )
         check_output(Path(out), [inp], job.overwrite)
+    video_keys = [k for k in ("codec", "crf", "preset", "chroma") if k in cfg.overridden]
+    if video_keys and out and out != "-" and not is_video_out:  # taken without a word for a photo or image folder
+        warn(
+            f"{', '.join(video_keys)} apply to video outputs: ignored for pictures (JPEG at quality 95, PNG and "
+            "TIFF lossless, each as its format)"
+        )
     preview = preview_wanted(cfg, out, say)
     device, batch, bf16 = _compute(cfg)
     threads = codec_threads(device)

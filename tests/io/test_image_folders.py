@@ -918,3 +918,15 @@ def test_the_print_size_goes_from_png_to_jpeg_and_back(tmp_path, identity_yaml):
     assert out[2:4] == b"\xff\xe0" and out[6:11] == b"JFIF\x00" and out[13:18] == bytes([1]) + struct.pack(">HH", 300, 300)
     assert main(["run", str(tmp_path / "scan.jpg"), "-o", str(tmp_path / "out.png"), "--pipeline", str(identity_yaml)]) == 0
     assert b"pHYs" + phys in (tmp_path / "out.png").read_bytes()
+
+
+def test_video_encoder_options_for_a_picture_are_said_to_be_ignored(tmp_path, identity_yaml, capsys):
+    # `run p.png -o j.png --crf 30 --codec libx265 --chroma 444 --preset veryslow` exit 0 without a word
+    src = tmp_path / "p.png"
+    cv2.imwrite(str(src), media.pattern(1, 64, 48))
+    argv = ["run", str(src), "-o", str(tmp_path / "j.png"), "--pipeline", str(identity_yaml)]
+    assert main([*argv, "--crf", "30", "--codec", "libx265", "--preset", "veryslow"]) == 0
+    assert "codec, crf, preset apply to video outputs: ignored for pictures" in capsys.readouterr().err
+    (tmp_path / "j.png").unlink()
+    assert main(argv) == 0
+    assert "apply to video outputs" not in capsys.readouterr().err
