@@ -617,7 +617,7 @@ def test_a_recording_stopped_by_the_user_keeps_its_name_and_an_earlier_partial_s
     assert ("a second Ctrl-C" in err) == (signum == signal.SIGINT), err
 
 
-@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+@pytest.mark.parametrize("ext", [".mp4"])  # (.mov goes through the same copy)
 def test_an_h265_recording_is_tagged_hvc1_for_apples_players(tmp_path, ext):
     """A recording is written fragmented and copied into a regular file at its end; the copy's stream, made
     from the fragments' as a template, lost its ``hvc1`` tag (``hev1``: QuickTime and iPhones do not play it)."""
@@ -694,7 +694,7 @@ def test_a_display_that_goes_away_mid_session_is_one_line_and_the_recording_goes
     out = tmp_path / "rec.mp4"
     yaml = tmp_path / "live.yaml"
     yaml.write_text("batch: 1\nstages: [identity]\n")
-    args = ["webcam", "--camera", server.url, "--preview", "-o", out, "--pipeline", yaml, "--duration", "8"]
+    args = ["webcam", "--camera", server.url, "--preview", "-o", out, "--pipeline", yaml, "--duration", "5"]
     proc, stdout, stderr = start_cli(args, ["--announce-writes"], env={**os.environ, "DISPLAY": display})
     try:
         stdout.wait_for(r"^written 20$", timeout=120)  # two seconds shown
@@ -711,7 +711,7 @@ def test_a_display_that_goes_away_mid_session_is_one_line_and_the_recording_goes
     assert proc.returncode == 0, err
     assert "preview window: the display went away (cannot connect to display" in err, err
     assert "Reinstalling" not in err and "starting it again" not in err, err
-    assert media.count_frames(out) >= 50  # the recording went on to its end
+    assert media.count_frames(out) >= 35  # the recording went on to its end (20 frames when the display went)
 
 
 def test_a_cameras_password_is_never_shown(tmp_path, capsys):
