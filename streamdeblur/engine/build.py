@@ -18,11 +18,10 @@ import torch
 from ..compute.runtime import choose_device, codec_threads, compute_policy, configure
 from ..io.color import UNSUPPORTED_MATRICES, chroma_label, chroma_of
 from ..io.context import ContextRange
-from ..io.paths import is_glob
+from ..io.paths import is_glob, is_url
 from ..io.sinks import ImageFileSink, ImageSink, NullSink, PreviewSink, TeeSink, VideoSink, check_output, display_problem
 from ..io.sinks.encoders import Encoder, choose_encoder, for_deep_source
 from ..io.sources import IMAGE_EXTS, ImageSource, SourceError, open_source
-from ..io.sources.base import _is_url
 from ..io.sources.cut import Cut, CutSource
 from ..stages import StageContext, create_stage, stage_class
 from ..stages.window import WindowedStage
@@ -201,7 +200,7 @@ def build(
             warn(encoder.note)
     elif is_image_out:
         inp = Path(str(job.input))
-        if job.camera or _is_url(str(job.input)) or str(job.input).isdigit():  # "input not found: http://…"
+        if job.camera or is_url(str(job.input)) or str(job.input).isdigit():  # "input not found: http://…"
             raise ConfigError(f"{out} is one image file, but {job.input} is a camera or stream: give a video file (-o NAME.mp4)")
         if not inp.exists() and not is_glob(inp):  # a mistyped photo's name: "... is not one image: give a folder"
             raise SourceError(f"input not found: {job.input}")

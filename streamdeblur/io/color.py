@@ -306,14 +306,13 @@ def rgb_to_frame(rgb: np.ndarray, info: ColorInfo, pix_fmt: str, siting: str = "
         (2, True)
     """
     src = VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
-    bits = 8 if is_rgb_format(pix_fmt) else bit_depth_of(pix_fmt)
     if is_rgb_format(pix_fmt):
         out = src.reformat(format=pix_fmt)
-    elif info.range == "pc" and rgb.dtype == np.uint16 and bits > 8:
+    elif info.range == "pc" and rgb.dtype == np.uint16 and bit_depth_of(pix_fmt) > 8:
         # swscale maps RGB 65280, not 65535, to full-range white (512 came back 514, 1019–1023 all 1023) and
         # its full-range chroma is a level low (grey's 512 written 511): computed here instead
-        full = _full_range_yuv444(rgb, info, bits)
-        if chroma_of(pix_fmt) == "444" and pix_fmt.startswith("yuv444p"):
+        full = _full_range_yuv444(rgb, info, bit_depth_of(pix_fmt))
+        if pix_fmt == full.format.name:
             out = full
         elif siting == "left" and _cosite(pix_fmt, rgb.shape[1], rgb.shape[0]):
             out = _subsample_left(full, pix_fmt)

@@ -30,4 +30,7 @@ FORMAT_BY_SUFFIX = {
     ".ts": "mpegts",
 }
 
-__all__ = ["FORMAT_BY_SUFFIX", "IMAGE_EXTS", "JPEG_EXTS", "VIDEO_EXTS"]
+#: x264's and x265's preset names (the writer's --preset; training's compression of its inputs)
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+__all__ = ["FORMAT_BY_SUFFIX", "IMAGE_EXTS", "JPEG_EXTS", "VIDEO_EXTS", "X26X_PRESETS"]

@@ -54,6 +54,16 @@ def open_input(spec: str | Path, **kwargs: Any):
     return av.open(ffmpeg_name(spec), **kwargs)
 
 
+def is_url(spec: str | Path) -> bool:
+    """Whether ``spec`` is a URL (``scheme://…``: a stream or a camera), not a local name.
+
+    Example:
+        >>> is_url("rtsp://cam/1"), is_url("http:x.mp4"), is_url("clips/a.mp4")
+        (True, False, False)
+    """
+    return bool(_URL.match(os.fspath(spec)))
+
+
 def is_glob(spec: str | Path) -> bool:
     """Whether ``spec`` is a pattern to expand (``clips/*.mp4``, ``frame_????.png``) rather than a name:
     it holds ``*``, ``?`` or ``[`` and no file or folder of exactly that name exists. Names with those

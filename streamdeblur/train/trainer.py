@@ -39,7 +39,9 @@ import torch
 import yaml
 
 from ..compute.runtime import auto_bf16, choose_device
+from ..engine.limits import RANGES
 from ..errors import STOP_SIGNALS, ConfigError, SinkError, UsageError, WeightsError, one_line
+from ..io.formats import X26X_PRESETS
 from ..io.lock import Busy, hold, release
 from ..models import create_model, load_weights
 from ..models.weights import check_compatible
@@ -189,9 +191,7 @@ class TrainConfig:
 
 #: the most CPU threads a recipe or ``--threads`` may ask for (as ``run`` and ``bench``): ``threads: 10000``
 #: started 20,001 threads and froze the machine
-MAX_THREADS = 1024
-#: the x264 presets (``blur: {h264_presets: …}``): a name x264 does not know failed at a random later step
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+MAX_THREADS = int(RANGES["threads"].high)
 #: keys checked by :func:`_checked`: kind, smallest value and (where given) largest
 _NUMBERS: dict[str, tuple] = {
     "steps": (int, 0),
@@ -260,9 +260,9 @@ def _checked_mapping(where: str, cls: type, value: dict) -> dict:
         if key == "h264_presets":
             if not (isinstance(v, (list, tuple)) and v and all(isinstance(n, str) for n in v)):
                 raise ConfigError(f"{at}: expected a list of x264 preset names, got {v!r}")
-            bad = [n for n in v if n not in X264_PRESETS]
+            bad = [n for n in v if n not in X26X_PRESETS]
             if bad:
-                raise ConfigError(f"{at}: unknown x264 preset {bad[0]!r}; allowed: {', '.join(X264_PRESETS)}")
+                raise ConfigError(f"{at}: unknown x264 preset {bad[0]!r}; allowed: {', '.join(X26X_PRESETS)}")
         elif isinstance(default, tuple):
             kind, low, high = _RANGES.get(key, (float, 0.0, None))
             if not (isinstance(v, (list, tuple)) and len(v) == 2):

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import av
 
+from ..formats import X26X_PRESETS
 from ..sources.base import IMAGE_EXTS
 from .base import FORMAT_BY_SUFFIX
 
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 #: Highest CRF each encoder accepts (lowest is 0; lower is better quality).
 CRF_MAX = {
     "libx264": 51,

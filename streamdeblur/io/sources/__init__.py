@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 Source = VideoSource | CameraSource | ImageSource
+#: live stream formats that carry no timestamps: FFmpeg's multipart JPEG (MJPEG over HTTP) and raw MJPEG
+TIMELESS_LIVE_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})
 
 
 def reads_as_images(spec: str) -> bool:
@@ -91,7 +93,3 @@ def open_source(
         src.close()
         return CameraSource(s, reconnect=reconnect, on_warning=on_warning, strict=strict)
     return src
-
-
-#: live stream formats that carry no timestamps: FFmpeg's multipart JPEG (MJPEG over HTTP) and raw MJPEG
-TIMELESS_LIVE_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})

@@ -5,7 +5,6 @@ hand-off of live sources, and :func:`open_video` (PyAV's open, with one-line err
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from ...errors import SourceError, one_line
 from ..formats import IMAGE_EXTS, VIDEO_EXTS  # noqa: F401  (re-exported: sources name them from here)
 from ..frames import Frame
 from ..loglevel import SharedQuiet
-from ..paths import open_input
+from ..paths import is_url, open_input
 from ..streams import video_stream
 
 log = logging.getLogger("streamdeblur.io")
@@ -48,7 +47,7 @@ class DecodeStats:
 
 
 def _is_url(spec: str) -> bool:
-    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec))
+    return is_url(spec)
 
 
 # -- live hand-off ------------------------------------------------------------------------------

@@ -300,15 +300,14 @@ class CameraSource(_LiveMixin):
             since_reopen += 1
             since_open += 1
             now = last = time.monotonic()
-            if self._gone_since is not None:  # back: the time without it is not in its rate
-                self._arrivals.clear()
-            if not self._arrivals:
-                self._first_arrival = now
-            self._arrivals.append(now)
             if self._gone_since is not None:  # back: the time without it is not counted in its rate
+                self._arrivals.clear()
                 gap = now - self._gone_since
                 self.stats.offline += gap
                 self._gone_since = None
+            if not self._arrivals:
+                self._first_arrival = now
+            self._arrivals.append(now)
             if since_reopen >= RECOVERED_AFTER:
                 if attempts:  # "lost; reconnecting" was said, and nothing when it came back
                     self.warn(f"camera {self.spec} back ({gap:.1f} s without it)")
